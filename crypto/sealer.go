@@ -1,0 +1,301 @@
+package crypto
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Ciphertext layout: one version byte, a 12-byte random nonce, then the
+// AES-256-GCM ciphertext and its 16-byte tag.
+const (
+	formatV1  byte = 1
+	nonceSize      = 12
+	overhead       = 1 + nonceSize + 16
+	// padBlock is the size that sealed field plaintexts are padded to a
+	// multiple of, so ciphertext lengths reveal lengths only in steps.
+	padBlock = 32
+)
+
+// ErrDecrypt reports a ciphertext that does not open: a wrong or missing
+// key, a value moved to another row or column, or tampering. It is never
+// silently turned into garbage or an empty value.
+var ErrDecrypt = errors.New("ciphertext does not authenticate")
+
+// Sealer seals and opens personal data. It is safe for concurrent use.
+type Sealer struct {
+	mu      sync.RWMutex
+	keyring *Keyring
+	masters map[string]cipher.AEAD // one AEAD per master key
+	dataKey *lru.Cache[string, cipher.AEAD]
+	index   []byte      // HMAC key for blind-index tokens
+	cursor  cipher.AEAD // seals list cursors
+	macs    sync.Pool
+}
+
+// DefaultDataKeyCache bounds how many unwrapped data keys are kept in
+// memory; each costs well under a kilobyte.
+const DefaultDataKeyCache = 100_000
+
+// NewSealer returns a sealer using k. cacheSize bounds the in-memory cache
+// of unwrapped data keys (DefaultDataKeyCache when 0).
+func NewSealer(k *Keyring, cacheSize int) (*Sealer, error) {
+	if cacheSize <= 0 {
+		cacheSize = DefaultDataKeyCache
+	}
+	cache, err := lru.New[string, cipher.AEAD](cacheSize)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := hkdf.Key(sha256.New, k.index, nil, "custodian blind index v1", KeySize)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := hkdf.Key(sha256.New, k.index, nil, "custodian cursor v1", KeySize)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sealer{dataKey: cache, index: idx}
+	if s.cursor, err = newAEAD(ck); err != nil {
+		return nil, err
+	}
+	s.macs.New = func() any { return hmac.New(sha256.New, s.index) }
+	if err := s.SetKeyring(k); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetKeyring replaces the master keys, as after a key was added or retired.
+// The index key must not change: tokens already stored depend on it.
+func (s *Sealer) SetKeyring(k *Keyring) error {
+	masters := make(map[string]cipher.AEAD, len(k.master))
+	for id, key := range k.master {
+		a, err := newAEAD(key)
+		if err != nil {
+			return err
+		}
+		masters[id] = a
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keyring != nil && !hmac.Equal(s.keyring.index, k.index) {
+		return errors.New("the keyring's index key differs from the one in use")
+	}
+	s.keyring, s.masters = k, masters
+	return nil
+}
+
+// ActiveKeyID names the master key that wraps new data keys.
+func (s *Sealer) ActiveKeyID() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keyring.active
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// aad binds a ciphertext to its purpose and place: parts are joined with a
+// NUL, which no part may contain.
+func aad(parts ...string) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+func seal(a cipher.AEAD, plaintext, ad []byte) []byte {
+	out := make([]byte, 1+nonceSize, overhead+len(plaintext))
+	out[0] = formatV1
+	_, _ = rand.Read(out[1 : 1+nonceSize])
+	return a.Seal(out, out[1:1+nonceSize], plaintext, ad)
+}
+
+func open(a cipher.AEAD, ct, ad []byte) ([]byte, error) {
+	if len(ct) < overhead || ct[0] != formatV1 {
+		return nil, ErrDecrypt
+	}
+	pt, err := a.Open(nil, ct[1:1+nonceSize], ct[1+nonceSize:], ad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return pt, nil
+}
+
+// DataKey is a customer's data key, ready to seal and open that customer's
+// fields. It never leaves memory in plaintext.
+type DataKey struct {
+	customerID string
+	aead       cipher.AEAD
+}
+
+// NewDataKey creates a data key for a customer and returns it with the id
+// of the master key that wrapped it and the wrapped form to store.
+func (s *Sealer) NewDataKey(customerID string) (*DataKey, string, []byte, error) {
+	key := randomKey()
+	a, err := newAEAD(key)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	keyID, wrapped, err := s.wrap(customerID, key)
+	clear(key)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	s.dataKey.Add(customerID+"\x00"+string(wrapped), a)
+	return &DataKey{customerID: customerID, aead: a}, keyID, wrapped, nil
+}
+
+func (s *Sealer) wrap(customerID string, key []byte) (string, []byte, error) {
+	s.mu.RLock()
+	id, m := s.keyring.active, s.masters[s.keyring.active]
+	s.mu.RUnlock()
+	return id, seal(m, key, aad("custodian data key v1", customerID, id)), nil
+}
+
+// OpenDataKey unwraps a customer's data key, from the bounded cache when it
+// was unwrapped before. It fails with ErrDecrypt for a wrong key or a data
+// key that belongs to another customer, and names an unknown master key.
+func (s *Sealer) OpenDataKey(customerID, keyID string, wrapped []byte) (*DataKey, error) {
+	cacheKey := customerID + "\x00" + string(wrapped)
+	if a, ok := s.dataKey.Get(cacheKey); ok {
+		return &DataKey{customerID: customerID, aead: a}, nil
+	}
+	key, err := s.unwrap(customerID, keyID, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAEAD(key)
+	clear(key)
+	if err != nil {
+		return nil, err
+	}
+	s.dataKey.Add(cacheKey, a)
+	return &DataKey{customerID: customerID, aead: a}, nil
+}
+
+func (s *Sealer) unwrap(customerID, keyID string, wrapped []byte) ([]byte, error) {
+	s.mu.RLock()
+	m, ok := s.masters[keyID]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("data key of %s is wrapped by master key %q, which is not in the keyring: %w", customerID, keyID, ErrDecrypt)
+	}
+	key, err := open(m, wrapped, aad("custodian data key v1", customerID, keyID))
+	if err != nil {
+		return nil, fmt.Errorf("data key of %s under master key %q: %w", customerID, keyID, err)
+	}
+	return key, nil
+}
+
+// Rewrap unwraps a data key and wraps it again under the active master key,
+// for key rotation. The data key itself, and so every sealed field, stays
+// the same.
+func (s *Sealer) Rewrap(customerID, keyID string, wrapped []byte) (string, []byte, error) {
+	key, err := s.unwrap(customerID, keyID, wrapped)
+	if err != nil {
+		return "", nil, err
+	}
+	defer clear(key)
+	return s.wrap(customerID, key)
+}
+
+// Forget drops every cached data key of a customer, as after erasure.
+func (s *Sealer) Forget(customerID string) {
+	prefix := customerID + "\x00"
+	for _, k := range s.dataKey.Keys() {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			s.dataKey.Remove(k)
+		}
+	}
+}
+
+// Seal encrypts one field of the key's customer. The plaintext is padded to
+// a multiple of 32 bytes, and the ciphertext is bound to the customer and the
+// field name.
+func (d *DataKey) Seal(field string, plaintext []byte) []byte {
+	padded := make([]byte, len(plaintext), (len(plaintext)/padBlock+1)*padBlock)
+	copy(padded, plaintext)
+	padded = append(padded, 0x80) // ISO/IEC 7816-4 padding
+	padded = padded[:cap(padded)]
+	return seal(d.aead, padded, aad("custodian field v1", d.customerID, field))
+}
+
+// Open decrypts one field sealed by Seal for the same customer and field.
+func (d *DataKey) Open(field string, ct []byte) ([]byte, error) {
+	pt, err := open(d.aead, ct, aad("custodian field v1", d.customerID, field))
+	if err != nil {
+		return nil, fmt.Errorf("field %s of %s: %w", field, d.customerID, err)
+	}
+	for i := len(pt) - 1; i >= 0; i-- {
+		switch pt[i] {
+		case 0:
+			continue
+		case 0x80:
+			return pt[:i], nil
+		}
+		break
+	}
+	return nil, fmt.Errorf("field %s of %s: bad padding: %w", field, d.customerID, ErrDecrypt)
+}
+
+// TokenBits is how many bits of the HMAC a blind-index token keeps. Fewer
+// bits mean more unrelated values share a token (less for an attacker to
+// learn); candidates are always decrypted and checked, so sharing never
+// reaches a client.
+const TokenBits = 32
+
+// Token returns the blind-index token of a normalized value in a domain
+// (such as "email" or "word"): the first 32 bits of HMAC-SHA-256 under the
+// index key, which is separate from every encryption key.
+func (s *Sealer) Token(domain, value string) int64 {
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte(domain))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	s.macs.Put(m)
+	return int64(binary.BigEndian.Uint32(sum[:4]))
+}
+
+// SealCursor makes an opaque, tamper-proof cursor from b, so that cursors
+// can carry sort keys (even a name) without revealing them in URLs or logs.
+func (s *Sealer) SealCursor(b []byte) string {
+	return base64.RawURLEncoding.EncodeToString(seal(s.cursor, b, []byte("custodian cursor v1")))
+}
+
+// OpenCursor returns what SealCursor sealed, or ErrDecrypt.
+func (s *Sealer) OpenCursor(c string) ([]byte, error) {
+	ct, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return open(s.cursor, ct, []byte("custodian cursor v1"))
+}

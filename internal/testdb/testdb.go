@@ -1,0 +1,107 @@
+// Package testdb opens real, migrated databases for tests: a fresh SQLite
+// database in a temporary directory, or a fresh schema in the PostgreSQL
+// server named by CUSTODIAN_TEST_DATABASE_URL (default: the local server).
+//
+// When PostgreSQL is unreachable the test is skipped with a clear message,
+// except under CI=true, where it fails: CI must never pass by skipping.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/custodian-crm/custodian/postgres"
+	"github.com/custodian-crm/custodian/sqlite"
+	"github.com/custodian-crm/custodian/sqlstore"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver for set-up statements
+)
+
+// DefaultPostgresURL is the local test server.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// PostgresURL returns the test server's URL.
+func PostgresURL() string {
+	if u := os.Getenv("CUSTODIAN_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultPostgresURL
+}
+
+// SQLite returns a migrated store in a new temporary directory, and the
+// directory.
+func SQLite(t testing.TB) (*sqlstore.Store, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	s, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
+}
+
+// Unavailable skips the test, or fails it under CI=true.
+func Unavailable(t testing.TB, what string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is unreachable and CI=true, so this test must not skip: %v", what, err)
+	}
+	t.Skipf("skipping: %s is unreachable (%v); start it or set CI=true to make this a failure", what, err)
+}
+
+// PostgresSchemaURL creates a fresh schema in the test server and returns a
+// URL whose connections use it; the schema is dropped when the test ends.
+func PostgresSchemaURL(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := sql.Open("pgx", PostgresURL())
+	if err == nil {
+		err = admin.PingContext(ctx)
+	}
+	if err != nil {
+		Unavailable(t, "PostgreSQL", err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "custodian_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+		admin.Close()
+	})
+	u, err := url.Parse(PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Postgres returns a migrated store in a fresh schema of the test server.
+func Postgres(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), PostgresSchemaURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

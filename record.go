@@ -1,0 +1,96 @@
+package custodian
+
+import (
+	"context"
+	"time"
+)
+
+// SealedFields holds a customer's personal fields as ciphertext, one per
+// field, each bound to its customer and field name so that a value copied to
+// another row or column fails to decrypt.
+type SealedFields struct {
+	Name    []byte
+	Email   []byte
+	Phone   []byte
+	Company []byte
+	Address []byte
+	Notes   []byte
+}
+
+// CustomerRecord is the at-rest form of a customer: what storage backends
+// persist. It carries no personal value in plaintext: personal fields are
+// sealed under the customer's own data key, which is stored wrapped by a
+// master key (KeyID names it), and search works through Tokens, keyed blind
+// index values derived from normalized fields.
+type CustomerRecord struct {
+	ID        string
+	Status    Status
+	Tags      []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	CreatedBy string
+	UpdatedBy string
+	Version   int64
+
+	KeyID   string // the master key that wrapped DataKey
+	DataKey []byte // the customer's data key, wrapped
+	Sealed  SealedFields
+	Tokens  []int64 // blind index tokens; all in [0, 2^32)
+}
+
+// RecordCursor is a position in a list ordered by a time column and id.
+type RecordCursor struct {
+	Time time.Time
+	ID   string
+}
+
+// RecordQuery selects customer records. A record matches when it carries
+// every token in Tokens, has Status and Tag when they are set. Results are
+// ordered by SortKey ("created_at" or "updated_at") then id, in the given
+// direction, starting after After when it is set; Limit bounds the count
+// (0 means no bound).
+type RecordQuery struct {
+	Tokens     []int64
+	Status     Status
+	Tag        string
+	SortKey    string
+	Descending bool
+	After      *RecordCursor
+	Limit      int
+}
+
+// NameEntry is the part of a record needed to order customers by name
+// without reading whole records: the sealed name and the key to open it.
+type NameEntry struct {
+	ID      string
+	Version int64
+	KeyID   string
+	DataKey []byte
+	Name    []byte
+}
+
+// CustomerRepository persists customer records. Implementations make every
+// call atomic: it either takes effect completely or not at all.
+type CustomerRepository interface {
+	// InsertCustomers stores new records in one transaction.
+	InsertCustomers(ctx context.Context, recs ...*CustomerRecord) error
+	// CustomerRecord returns the record with id, or ENOTFOUND.
+	CustomerRecord(ctx context.Context, id string) (*CustomerRecord, error)
+	// CustomerRecords returns the records with the given ids that exist,
+	// in the order of ids.
+	CustomerRecords(ctx context.Context, ids []string) ([]*CustomerRecord, error)
+	// UpdateCustomer replaces the stored record with rec when the stored
+	// version equals ifVersion; otherwise it returns EPRECONDITION, or
+	// ENOTFOUND when there is no such record.
+	UpdateCustomer(ctx context.Context, rec *CustomerRecord, ifVersion int64) error
+	// DeleteCustomer removes the record when its version equals ifVersion
+	// (any version when ifVersion is 0).
+	DeleteCustomer(ctx context.Context, id string, ifVersion int64) error
+	// ListCustomerRecords returns the records q selects, in q's order.
+	ListCustomerRecords(ctx context.Context, q RecordQuery) ([]*CustomerRecord, error)
+	// CustomerNameEntries returns the name entries of every record q
+	// selects (ignoring q's order, cursor and limit).
+	CustomerNameEntries(ctx context.Context, q RecordQuery) ([]NameEntry, error)
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,94 @@
+// Package sqlite stores Custodian's data in an embedded SQLite database
+// (the pure-Go modernc.org/sqlite driver, so the binary needs no C
+// toolchain). It is the default backend: one file under the data directory,
+// created with owner-only permissions.
+package sqlite
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"database/sql"
+
+	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the embedded schema migrations.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return sub
+}
+
+// Dialect is SQLite's dialect.
+var Dialect = sqlstore.Dialect{Name: "sqlite", Goose: goose.DialectSQLite3}
+
+// FileName is the database file's name in the data directory.
+const FileName = "custodian.db"
+
+// Open opens (creating when needed) the database in dir, which it creates
+// with mode 0700; the database file is created with mode 0600 and its WAL
+// files inherit that mode. Writes go through a single connection, as SQLite
+// allows one writer at a time, and reads through a pool.
+func Open(ctx context.Context, dir string) (*sqlstore.Store, error) {
+	if dir == "" {
+		return nil, errors.New("sqlite: no data directory")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	}
+
+	dsn := func(extra ...string) string {
+		v := url.Values{}
+		for _, p := range append([]string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-32000)"}, extra...) {
+			v.Add("_pragma", p)
+		}
+		v.Set("_txlock", "immediate")
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	read, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxLifetime(0)
+
+	s := sqlstore.New(Dialect, write, read, Migrations())
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}

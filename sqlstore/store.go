@@ -1,0 +1,459 @@
+// Package sqlstore implements Custodian's repositories over database/sql,
+// once, for every supported SQL dialect. The sqlite and postgres packages
+// open their database, tune it, and hand it to New with their dialect and
+// embedded migrations; the SQL here is written so that it runs unchanged on
+// both, apart from placeholders.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Dialect describes what differs between SQL databases.
+type Dialect struct {
+	// Name is the database's name, for messages and metrics.
+	Name string
+	// Goose is the migration dialect.
+	Goose goose.Dialect
+	// Numbered placeholders ($1, $2, ...) instead of "?".
+	Numbered bool
+	// SessionLock serializes migrations across processes (PostgreSQL).
+	SessionLock bool
+}
+
+// Store implements custodian.CustomerRepository. Writes go through write
+// and reads through read; they are the same pool where the database allows
+// concurrent writers, and separate where it has a single writer (SQLite).
+type Store struct {
+	dialect    Dialect
+	write      *sql.DB
+	read       *sql.DB
+	migrations fs.FS
+	closers    []func()
+}
+
+// New returns a store over the given pools. It does not migrate: call
+// Migrate. Close closes the pools, then calls closers (such as the driver's
+// own pool).
+func New(d Dialect, write, read *sql.DB, migrations fs.FS, closers ...func()) *Store {
+	if read == nil {
+		read = write
+	}
+	return &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers}
+}
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Close closes the pools.
+func (s *Store) Close() error {
+	err := s.write.Close()
+	if s.read != s.write {
+		err = errors.Join(err, s.read.Close())
+	}
+	for _, c := range s.closers {
+		c()
+	}
+	return err
+}
+
+// DB returns the writing pool, for pool statistics.
+func (s *Store) DB() *sql.DB { return s.write }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.read.PingContext(ctx); err != nil {
+		return &custodian.Error{Code: custodian.EUNAVAILABLE, Message: "The database is unreachable.", Err: err}
+	}
+	return nil
+}
+
+func (s *Store) provider() (*goose.Provider, error) {
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if s.dialect.SessionLock {
+		l, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	}
+	return goose.NewProvider(s.dialect.Goose, s.write, s.migrations, opts...)
+}
+
+// Migrate applies every pending migration and returns the schema version.
+// Concurrent starts are safe: PostgreSQL migrations hold a session lock, and
+// SQLite has a single writer.
+func (s *Store) Migrate(ctx context.Context) (int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// SchemaVersion returns the version the database is at and the newest
+// version this binary knows.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, 0, err
+	}
+	current, err = p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, src := range p.ListSources() {
+		latest = max(latest, src.Version)
+	}
+	return current, latest, nil
+}
+
+// q rewrites "?" placeholders for the dialect.
+func (s *Store) q(query string) string {
+	if !s.dialect.Numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// internal wraps a database failure as an internal error, keeping the cause
+// for logs and errors.Is.
+func internal(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *custodian.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &custodian.Error{Code: custodian.EUNAVAILABLE, Message: "The database did not answer in time.", Err: fmt.Errorf("%s: %w", op, err)}
+	}
+	return &custodian.Error{Code: custodian.EINTERNAL, Message: "A database error occurred.", Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// inTx runs fn in a write transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return internal(op, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return internal(op, err)
+	}
+	return internal(op, tx.Commit())
+}
+
+const recordColumns = `c.id, c.status, c.tags, c.created_us, c.updated_us, c.created_by, c.updated_by, c.version,
+	c.key_id, c.data_key, c.name_ct, c.email_ct, c.phone_ct, c.company_ct, c.address_ct, c.notes_ct`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(row scanner) (*custodian.CustomerRecord, error) {
+	var r custodian.CustomerRecord
+	var tags string
+	var created, updated int64
+	err := row.Scan(&r.ID, &r.Status, &tags, &created, &updated, &r.CreatedBy, &r.UpdatedBy, &r.Version,
+		&r.KeyID, &r.DataKey, &r.Sealed.Name, &r.Sealed.Email, &r.Sealed.Phone, &r.Sealed.Company, &r.Sealed.Address, &r.Sealed.Notes)
+	if err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
+		return nil, fmt.Errorf("customer %s: tags: %w", r.ID, err)
+	}
+	return &r, nil
+}
+
+// InsertCustomers stores new records, with their tags and tokens, in one
+// transaction.
+func (s *Store) InsertCustomers(ctx context.Context, recs ...*custodian.CustomerRecord) error {
+	return s.inTx(ctx, "insert customers", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO customers (id, status, tags, created_us, updated_us, created_by, updated_by, version,
+			key_id, data_key, name_ct, email_ct, phone_ct, company_ct, address_ct, notes_ct)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range recs {
+			tags, err := json.Marshal(nonNil(r.Tags))
+			if err != nil {
+				return err
+			}
+			var seq int64
+			err = stmt.QueryRowContext(ctx, r.ID, string(r.Status), string(tags), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Version,
+				r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes).Scan(&seq)
+			if err != nil {
+				return err
+			}
+			if err := s.insertIndex(ctx, tx, seq, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// insertIndex writes a record's tags and tokens, a few hundred rows per
+// statement.
+func (s *Store) insertIndex(ctx context.Context, tx *sql.Tx, seq int64, r *custodian.CustomerRecord) error {
+	if err := insertPairs(ctx, tx, s, "customer_tags (tag, customer_seq)", r.Tags, seq); err != nil {
+		return err
+	}
+	return insertPairs(ctx, tx, s, "customer_tokens (token, customer_seq)", r.Tokens, seq)
+}
+
+func insertPairs[T any](ctx context.Context, tx *sql.Tx, s *Store, table string, values []T, seq int64) error {
+	const batch = 250
+	for len(values) > 0 {
+		n := min(len(values), batch)
+		var b strings.Builder
+		b.WriteString("INSERT INTO " + table + " VALUES ")
+		args := make([]any, 0, 2*n)
+		for i, v := range values[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?, ?)")
+			args = append(args, v, seq)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return err
+		}
+		values = values[n:]
+	}
+	return nil
+}
+
+// CustomerRecord returns the record with id, or ENOTFOUND.
+func (s *Store) CustomerRecord(ctx context.Context, id string) (*custodian.CustomerRecord, error) {
+	r, err := scanRecord(s.read.QueryRowContext(ctx, s.q(`SELECT `+recordColumns+` FROM customers c WHERE c.id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+	}
+	return r, internal("get customer", err)
+}
+
+// CustomerRecords returns the records with the given ids that exist, in the
+// order of ids.
+func (s *Store) CustomerRecords(ctx context.Context, ids []string) ([]*custodian.CustomerRecord, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+recordColumns+` FROM customers c WHERE c.id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`), args...)
+	if err != nil {
+		return nil, internal("get customers", err)
+	}
+	byID, err := collect(rows)
+	if err != nil {
+		return nil, internal("get customers", err)
+	}
+	index := make(map[string]*custodian.CustomerRecord, len(byID))
+	for _, r := range byID {
+		index[r.ID] = r
+	}
+	out := make([]*custodian.CustomerRecord, 0, len(ids))
+	for _, id := range ids {
+		if r := index[id]; r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func collect(rows *sql.Rows) ([]*custodian.CustomerRecord, error) {
+	defer rows.Close()
+	var out []*custodian.CustomerRecord
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// UpdateCustomer replaces the stored record with rec when the stored
+// version equals ifVersion, rewriting its tags and tokens in the same
+// transaction.
+func (s *Store) UpdateCustomer(ctx context.Context, r *custodian.CustomerRecord, ifVersion int64) error {
+	tags, err := json.Marshal(nonNil(r.Tags))
+	if err != nil {
+		return internal("update customer", err)
+	}
+	return s.inTx(ctx, "update customer", func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx, s.q(`UPDATE customers SET status = ?, tags = ?, updated_us = ?, updated_by = ?, version = ?,
+			key_id = ?, data_key = ?, name_ct = ?, email_ct = ?, phone_ct = ?, company_ct = ?, address_ct = ?, notes_ct = ?
+			WHERE id = ? AND version = ? RETURNING seq`),
+			string(r.Status), string(tags), micros(r.UpdatedAt), r.UpdatedBy, r.Version,
+			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes,
+			r.ID, ifVersion).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.missOrStale(ctx, tx, r.ID)
+		}
+		if err != nil {
+			return err
+		}
+		for _, table := range []string{"customer_tags", "customer_tokens"} {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE customer_seq = ?`), seq); err != nil {
+				return err
+			}
+		}
+		return s.insertIndex(ctx, tx, seq, r)
+	})
+}
+
+// missOrStale explains why a conditional write matched no row.
+func (s *Store) missOrStale(ctx context.Context, tx *sql.Tx, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM customers WHERE id = ?`), id).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+	case err != nil:
+		return err
+	}
+	return custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
+}
+
+// DeleteCustomer removes the record, its tags and its tokens when its
+// version equals ifVersion (any version when ifVersion is 0).
+func (s *Store) DeleteCustomer(ctx context.Context, id string, ifVersion int64) error {
+	return s.inTx(ctx, "delete customer", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM customers WHERE id = ? AND (? = 0 OR version = ?)`), id, ifVersion, ifVersion)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return s.missOrStale(ctx, tx, id)
+		}
+		return nil
+	})
+}
+
+// where builds the filter shared by lists and name entries.
+func where(q custodian.RecordQuery) (string, []any) {
+	var b strings.Builder
+	var args []any
+	b.WriteString(" WHERE 1 = 1")
+	if len(q.Tokens) > 0 {
+		b.WriteString(" AND c.seq IN (")
+		for i, t := range q.Tokens {
+			if i > 0 {
+				b.WriteString(" INTERSECT ")
+			}
+			b.WriteString("SELECT customer_seq FROM customer_tokens WHERE token = ?")
+			args = append(args, t)
+		}
+		b.WriteString(")")
+	}
+	if q.Status != "" {
+		b.WriteString(" AND c.status = ?")
+		args = append(args, string(q.Status))
+	}
+	if q.Tag != "" {
+		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tag = ? AND t.customer_seq = c.seq)")
+		args = append(args, q.Tag)
+	}
+	return b.String(), args
+}
+
+// ListCustomerRecords returns the records q selects, in q's order.
+func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery) ([]*custodian.CustomerRecord, error) {
+	col := "c.created_us"
+	switch q.SortKey {
+	case "created_at", "":
+	case "updated_at":
+		col = "c.updated_us"
+	default:
+		return nil, internal("list customers", fmt.Errorf("unsupported sort key %q", q.SortKey))
+	}
+	dir, cmp := "ASC", ">"
+	if q.Descending {
+		dir, cmp = "DESC", "<"
+	}
+	cond, args := where(q)
+	if q.After != nil {
+		cond += " AND (" + col + ", c.id) " + cmp + " (?, ?)"
+		args = append(args, micros(q.After.Time), q.After.ID)
+	}
+	query := `SELECT ` + recordColumns + ` FROM customers c` + cond + ` ORDER BY ` + col + ` ` + dir + `, c.id ` + dir
+	if q.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	rows, err := s.read.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, internal("list customers", err)
+	}
+	recs, err := collect(rows)
+	return recs, internal("list customers", err)
+}
+
+// CustomerNameEntries returns the name entries of every record q selects.
+func (s *Store) CustomerNameEntries(ctx context.Context, q custodian.RecordQuery) ([]custodian.NameEntry, error) {
+	cond, args := where(q)
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT c.id, c.version, c.key_id, c.data_key, c.name_ct FROM customers c`+cond), args...)
+	if err != nil {
+		return nil, internal("list customer names", err)
+	}
+	defer rows.Close()
+	var out []custodian.NameEntry
+	for rows.Next() {
+		var e custodian.NameEntry
+		if err := rows.Scan(&e.ID, &e.Version, &e.KeyID, &e.DataKey, &e.Name); err != nil {
+			return nil, internal("list customer names", err)
+		}
+		out = append(out, e)
+	}
+	return out, internal("list customer names", rows.Err())
+}
+
+var _ custodian.CustomerRepository = (*Store)(nil)

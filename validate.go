@@ -1,0 +1,251 @@
+package custodian
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/text/language"
+)
+
+// Limits on customer fields. They are generous for real data and small
+// enough that no single record can be used to exhaust storage.
+const (
+	MaxNameLen       = 200
+	MaxCompanyLen    = 200
+	MaxEmailLen      = 254 // RFC 5321 path limit
+	MaxPhoneInputLen = 64
+	MaxStreetLen     = 200
+	MaxCityLen       = 100
+	MaxPostalCodeLen = 20
+	MaxNotesLen      = 20000
+	MaxTags          = 20
+	MaxTagLen        = 40
+)
+
+// Validator checks customer fields against an allow-list per field and
+// returns them in normal form. PhoneRegion is the ISO 3166-1 region assumed
+// for phone numbers written without a country code; empty means every number
+// must start with "+" and its country code.
+type Validator struct {
+	PhoneRegion string
+}
+
+// fieldErrors collects field errors in input order.
+type fieldErrors []FieldError
+
+func (fe *fieldErrors) add(field, format string, args ...any) {
+	*fe = append(*fe, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Normalize validates f and returns it in normal form: surrounding spaces
+// trimmed from single-line fields, the phone number in E.164, the country
+// code in upper case, tags lower-cased without duplicates, and the status
+// defaulted to lead. Notes are kept exactly as given. On failure it returns
+// an EINVALID *Error listing every field at fault.
+func (v Validator) Normalize(f CustomerFields) (CustomerFields, error) {
+	var errs fieldErrors
+	f.Name = v.line(&errs, "name", f.Name, MaxNameLen, true)
+	if f.Name == "" && !errs.has("name") {
+		errs.add("name", "Name is required.")
+	}
+	f.Company = v.line(&errs, "company", f.Company, MaxCompanyLen, true)
+	f.Email = v.email(&errs, f.Email)
+	f.Phone = v.phone(&errs, f.Phone)
+	f.Address.Street = v.line(&errs, "address.street", f.Address.Street, MaxStreetLen, true)
+	f.Address.City = v.line(&errs, "address.city", f.Address.City, MaxCityLen, true)
+	f.Address.PostalCode = v.postalCode(&errs, f.Address.PostalCode)
+	f.Address.Country = v.country(&errs, f.Address.Country)
+	f.Notes = v.notes(&errs, f.Notes)
+	f.Tags = v.tags(&errs, f.Tags)
+	switch {
+	case f.Status == "":
+		f.Status = StatusLead
+	case !f.Status.Valid():
+		errs.add("status", "Status must be one of lead, active or inactive.")
+	}
+	if len(errs) > 0 {
+		return f, &Error{Code: EINVALID, Message: "The customer has invalid fields.", Fields: errs}
+	}
+	return f, nil
+}
+
+func (fe fieldErrors) has(field string) bool {
+	for _, e := range fe {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// text checks what every text field must satisfy: valid UTF-8, no control
+// characters (multiLine allows tab, line feed and carriage return), and no
+// bidirectional overrides that could disguise text.
+func text(errs *fieldErrors, field, s string, multiLine bool) bool {
+	if !utf8.ValidString(s) {
+		errs.add(field, "Must be valid UTF-8 text.")
+		return false
+	}
+	for _, r := range s {
+		if multiLine && (r == '\t' || r == '\n' || r == '\r') {
+			continue
+		}
+		if unicode.IsControl(r) {
+			errs.add(field, "Must not contain control characters.")
+			return false
+		}
+		if !multiLine && isBidiOverride(r) {
+			errs.add(field, "Must not contain bidirectional override characters.")
+			return false
+		}
+	}
+	return true
+}
+
+// isBidiOverride reports the explicit embedding, override and isolate
+// controls that can make a single-line value display as something else.
+func isBidiOverride(r rune) bool {
+	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069
+}
+
+// line validates a single-line field: trimmed, bounded, and free of markup
+// characters when noMarkup is set. Markup is refused, never stripped, so what
+// is stored is what the user sees.
+func (v Validator) line(errs *fieldErrors, field, s string, max int, noMarkup bool) string {
+	s = strings.TrimSpace(s)
+	if !text(errs, field, s, false) {
+		return s
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		errs.add(field, "Must be at most %d characters (got %d).", max, n)
+		return s
+	}
+	if noMarkup && strings.ContainsAny(s, "<>") {
+		errs.add(field, "Must not contain the characters < or >.")
+	}
+	return s
+}
+
+func (v Validator) email(errs *fieldErrors, s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || !text(errs, "email", s, false) {
+		return s
+	}
+	if len(s) > MaxEmailLen {
+		errs.add("email", "Must be at most %d characters.", MaxEmailLen)
+		return s
+	}
+	a, err := mail.ParseAddress(s)
+	local, domain, ok := strings.Cut(s, "@")
+	if err != nil || a.Name != "" || a.Address != s || !ok || local == "" ||
+		!strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") || strings.ContainsAny(s, " <>\"()[]\\,;:") {
+		errs.add("email", "Must be an email address such as name@example.com.")
+		return s
+	}
+	return local + "@" + strings.ToLower(domain)
+}
+
+func (v Validator) phone(errs *fieldErrors, s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || !text(errs, "phone", s, false) {
+		return s
+	}
+	if len(s) > MaxPhoneInputLen {
+		errs.add("phone", "Must be at most %d characters.", MaxPhoneInputLen)
+		return s
+	}
+	region := v.PhoneRegion
+	if region == "" {
+		region = "ZZ" // unknown: only numbers with a country code parse
+	}
+	n, err := phonenumbers.Parse(s, region)
+	if err != nil || !phonenumbers.IsValidNumber(n) {
+		if v.PhoneRegion == "" && !strings.HasPrefix(s, "+") {
+			errs.add("phone", "Must be a phone number with its country code, such as +44 20 7946 0958.")
+		} else {
+			errs.add("phone", "Must be a valid phone number, such as +44 20 7946 0958.")
+		}
+		return s
+	}
+	return phonenumbers.Format(n, phonenumbers.E164)
+}
+
+func (v Validator) postalCode(errs *fieldErrors, s string) string {
+	s = v.line(errs, "address.postal_code", s, MaxPostalCodeLen, true)
+	for _, r := range s {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '-') {
+			errs.add("address.postal_code", "May contain only letters, digits, spaces and hyphens.")
+			break
+		}
+	}
+	return s
+}
+
+func (v Validator) country(errs *fieldErrors, s string) string {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if s == "" {
+		return s
+	}
+	valid := len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
+	if valid {
+		r, err := language.ParseRegion(s)
+		valid = err == nil && r.IsCountry() && r.String() == s
+	}
+	if !valid {
+		errs.add("address.country", "Must be an ISO 3166-1 alpha-2 country code, such as GB or DE.")
+	}
+	return s
+}
+
+func (v Validator) notes(errs *fieldErrors, s string) string {
+	if !text(errs, "notes", s, true) {
+		return s
+	}
+	if n := utf8.RuneCountInString(s); n > MaxNotesLen {
+		errs.add("notes", "Must be at most %d characters (got %d).", MaxNotesLen, n)
+	}
+	return s
+}
+
+func (v Validator) tags(errs *fieldErrors, tags []string) []string {
+	if len(tags) > MaxTags {
+		errs.add("tags", "At most %d tags are allowed.", MaxTags)
+		return tags
+	}
+	out := make([]string, 0, len(tags))
+	seen := make(map[string]bool, len(tags))
+	for i, t := range tags {
+		field := fmt.Sprintf("tags[%d]", i)
+		t = strings.ToLower(strings.TrimSpace(t))
+		if !text(errs, field, t, false) {
+			continue
+		}
+		if ValidTag(t) != nil {
+			errs.add(field, "A tag is 1 to %d letters, digits, spaces, '-', '_' or '.'.", MaxTagLen)
+			continue
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ValidTag reports whether t (already lower-cased and trimmed) is an
+// acceptable tag: 1 to MaxTagLen letters, digits, spaces, '-', '_' or '.'.
+func ValidTag(t string) error {
+	if t == "" || utf8.RuneCountInString(t) > MaxTagLen {
+		return Errorf(EINVALID, "A tag is 1 to %d characters.", MaxTagLen)
+	}
+	for _, r := range t {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '-' || r == '_' || r == '.') {
+			return Errorf(EINVALID, "A tag may contain only letters, digits, spaces, '-', '_' or '.'.")
+		}
+	}
+	return nil
+}

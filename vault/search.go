@@ -1,0 +1,159 @@
+package vault
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Search matching, in one place so that the tokens stored with a record and
+// the check made on decrypted candidates can never disagree.
+//
+// A query is one of three kinds:
+//   - it contains "@": it matches a customer whose email address equals it,
+//     ignoring case and surrounding spaces;
+//   - it consists of digits and phone punctuation with at least 5 digits and
+//     parses as a valid phone number: it matches a customer whose phone
+//     number, in E.164, is the same;
+//   - otherwise it is split into words (runs of letters and digits), and it
+//     matches a customer when every word of the query is the beginning of a
+//     word of the customer's name or company, ignoring case and accents
+//     ("jo lov" matches "Joan Lovelace"; "jose" matches "José").
+
+// Token domains keep the kinds of index values apart.
+const (
+	domainEmail = "email"
+	domainPhone = "phone"
+	domainWord  = "word"
+)
+
+// maxPrefix is the longest word prefix that gets its own token. Longer
+// query words are looked up by their first maxPrefix characters, and the
+// rest is checked on the decrypted candidates.
+const maxPrefix = 16
+
+// maxQueryWords bounds the work one search can ask for.
+const maxQueryWords = 8
+
+// fold returns s in the form words are compared in: compatibility
+// decomposed, accents removed, case folded, recomposed.
+func fold(s string) string {
+	t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), cases.Fold(), norm.NFC)
+	out, _, err := transform.String(t, s)
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return out
+}
+
+// words splits folded text into runs of letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+// prefix returns the first n runes of w.
+func prefix(w string, n int) string {
+	i := 0
+	for j := range w {
+		if i == n {
+			return w[:j]
+		}
+		i++
+	}
+	return w
+}
+
+// normalizeEmail is the form email addresses are indexed and compared in.
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// looksLikePhone reports whether q consists of phone characters with at
+// least 5 digits.
+func looksLikePhone(q string) bool {
+	digits := 0
+	for _, r := range q {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case strings.ContainsRune("+-(). /", r):
+		default:
+			return false
+		}
+	}
+	return digits >= 5
+}
+
+// recordTerms lists the index values of a customer: its email, its phone,
+// and every prefix (up to maxPrefix runes) of every word of its name and
+// company, each with its domain. Duplicates are removed.
+func recordTerms(name, company, email, phone string) [][2]string {
+	seen := map[[2]string]bool{}
+	var out [][2]string
+	add := func(domain, v string) {
+		k := [2]string{domain, v}
+		if v != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	add(domainEmail, normalizeEmail(email))
+	add(domainPhone, phone)
+	for _, w := range append(words(fold(name)), words(fold(company))...) {
+		n := min(utf8.RuneCountInString(w), maxPrefix)
+		for i := 1; i <= n; i++ {
+			add(domainWord, prefix(w, i))
+		}
+	}
+	return out
+}
+
+// query is a parsed search.
+type query struct {
+	email string   // set for an email search
+	phone string   // set for a phone search (E.164)
+	words []string // folded words, for a name/company search
+}
+
+// terms lists the index values a match must carry.
+func (q query) terms() [][2]string {
+	switch {
+	case q.email != "":
+		return [][2]string{{domainEmail, q.email}}
+	case q.phone != "":
+		return [][2]string{{domainPhone, q.phone}}
+	}
+	out := make([][2]string, 0, len(q.words))
+	for _, w := range q.words {
+		out = append(out, [2]string{domainWord, prefix(w, maxPrefix)})
+	}
+	return out
+}
+
+// matches checks a decrypted candidate, so that a token shared by chance
+// with another value never puts a wrong customer in a result.
+func (q query) matches(name, company, email, phone string) bool {
+	switch {
+	case q.email != "":
+		return normalizeEmail(email) == q.email
+	case q.phone != "":
+		return phone == q.phone
+	}
+	have := append(words(fold(name)), words(fold(company))...)
+	for _, w := range q.words {
+		found := false
+		for _, h := range have {
+			if strings.HasPrefix(h, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,491 @@
+// Package vault provides Custodian's CustomerService: it validates input,
+// seals personal fields with the customer's own data key on the way into a
+// repository, opens them on the way out, and answers searches through
+// blind-index tokens, checking every candidate after decryption. Storage
+// backends never see a personal value in plaintext.
+package vault
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/crypto"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// MaxSearchLen bounds a search query.
+const MaxSearchLen = 256
+
+// Service implements custodian.CustomerService.
+type Service struct {
+	repo      custodian.CustomerRepository
+	sealer    *crypto.Sealer
+	validator custodian.Validator
+	now       func() time.Time
+	names     *lru.Cache[string, nameKey]
+}
+
+// nameKey is a customer's folded name at one version, cached so that
+// ordering by name does not decrypt every name on every request.
+type nameKey struct {
+	version int64
+	key     string
+}
+
+// Options configure a Service.
+type Options struct {
+	// Validator checks and normalizes customer fields.
+	Validator custodian.Validator
+	// Now returns the current time (time.Now when nil).
+	Now func() time.Time
+	// NameCache bounds how many folded names are kept for ordering by
+	// name (200,000 when 0).
+	NameCache int
+}
+
+// New returns a Service storing customers in repo, sealed by sealer.
+func New(repo custodian.CustomerRepository, sealer *crypto.Sealer, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NameCache <= 0 {
+		o.NameCache = 200_000
+	}
+	names, _ := lru.New[string, nameKey](o.NameCache) // size is positive
+	return &Service{repo: repo, sealer: sealer, validator: o.Validator, now: o.Now, names: names}
+}
+
+var _ custodian.CustomerService = (*Service)(nil)
+
+// Field names bound into each ciphertext.
+const (
+	fName    = "name"
+	fEmail   = "email"
+	fPhone   = "phone"
+	fCompany = "company"
+	fAddress = "address"
+	fNotes   = "notes"
+)
+
+// sealRecord builds the at-rest record of c under the data key dk.
+func (s *Service) sealRecord(c *custodian.Customer, dk *crypto.DataKey, keyID string, wrapped []byte) (*custodian.CustomerRecord, error) {
+	addr, err := json.Marshal(c.Address)
+	if err != nil {
+		return nil, err
+	}
+	terms := recordTerms(c.Name, c.Company, c.Email, c.Phone)
+	tokens := make([]int64, 0, len(terms))
+	seen := make(map[int64]bool, len(terms))
+	for _, t := range terms {
+		tok := s.sealer.Token(t[0], t[1])
+		if !seen[tok] {
+			seen[tok] = true
+			tokens = append(tokens, tok)
+		}
+	}
+	return &custodian.CustomerRecord{
+		ID: c.ID, Status: c.Status, Tags: c.Tags,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, CreatedBy: c.CreatedBy, UpdatedBy: c.UpdatedBy,
+		Version: c.Version, KeyID: keyID, DataKey: wrapped,
+		Sealed: custodian.SealedFields{
+			Name:    dk.Seal(fName, []byte(c.Name)),
+			Email:   dk.Seal(fEmail, []byte(c.Email)),
+			Phone:   dk.Seal(fPhone, []byte(c.Phone)),
+			Company: dk.Seal(fCompany, []byte(c.Company)),
+			Address: dk.Seal(fAddress, addr),
+			Notes:   dk.Seal(fNotes, []byte(c.Notes)),
+		},
+		Tokens: tokens,
+	}, nil
+}
+
+// openRecord decrypts a record. A record that does not open is an internal
+// error that names the customer, never a customer with empty fields.
+func (s *Service) openRecord(r *custodian.CustomerRecord) (*custodian.Customer, error) {
+	dk, err := s.sealer.OpenDataKey(r.ID, r.KeyID, r.DataKey)
+	if err != nil {
+		return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
+	}
+	c := &custodian.Customer{
+		ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, Version: r.Version,
+	}
+	c.Status, c.Tags = r.Status, nonNil(r.Tags)
+	var addr []byte
+	for _, f := range []struct {
+		name string
+		ct   []byte
+		dst  *string
+	}{
+		{fName, r.Sealed.Name, &c.Name}, {fEmail, r.Sealed.Email, &c.Email}, {fPhone, r.Sealed.Phone, &c.Phone},
+		{fCompany, r.Sealed.Company, &c.Company}, {fNotes, r.Sealed.Notes, &c.Notes},
+	} {
+		pt, err := dk.Open(f.name, f.ct)
+		if err != nil {
+			return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
+		}
+		*f.dst = string(pt)
+	}
+	if addr, err = dk.Open(fAddress, r.Sealed.Address); err == nil {
+		err = json.Unmarshal(addr, &c.Address)
+	}
+	if err != nil {
+		return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: fmt.Errorf("customer %s: address: %w", r.ID, err)}
+	}
+	s.names.Add(c.ID, nameKey{version: c.Version, key: fold(c.Name)})
+	return c, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// timestamp returns the current time at the precision both backends keep.
+func (s *Service) timestamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// CreateCustomer validates f and stores a new customer with a fresh id and
+// a fresh data key.
+func (s *Service) CreateCustomer(ctx context.Context, f custodian.CustomerFields) (*custodian.Customer, error) {
+	f, err := s.validator.Normalize(f)
+	if err != nil {
+		return nil, err
+	}
+	now, actor := s.timestamp(), custodian.ActorFrom(ctx)
+	c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
+	dk, keyID, wrapped, err := s.sealer.NewDataKey(c.ID)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.sealRecord(c, dk, keyID, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.InsertCustomers(ctx, rec); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Customer returns the customer with id, or ENOTFOUND.
+func (s *Service) Customer(ctx context.Context, id string) (*custodian.Customer, error) {
+	if !custodian.ValidCustomerID(id) {
+		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+	}
+	r, err := s.repo.CustomerRecord(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.openRecord(r)
+}
+
+// maxUpdateAttempts bounds retries of an unconditional update that races
+// with another writer.
+const maxUpdateAttempts = 5
+
+// UpdateCustomer applies p to the customer. With ifVersion set, a customer
+// at another version is left alone (EPRECONDITION). Without it, an update
+// that races with another is retried on the newer version, so no write is
+// lost.
+func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64, p custodian.CustomerPatch) (*custodian.Customer, error) {
+	if !custodian.ValidCustomerID(id) {
+		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+	}
+	for attempt := 1; ; attempt++ {
+		cur, err := s.repo.CustomerRecord(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return nil, custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
+		}
+		c, err := s.openRecord(cur)
+		if err != nil {
+			return nil, err
+		}
+		f, err := s.validator.Normalize(p.Apply(c.CustomerFields))
+		if err != nil {
+			return nil, err
+		}
+		c.CustomerFields = f
+		c.UpdatedAt, c.UpdatedBy, c.Version = s.timestamp(), custodian.ActorFrom(ctx), cur.Version+1
+		dk, err := s.sealer.OpenDataKey(cur.ID, cur.KeyID, cur.DataKey)
+		if err != nil {
+			return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
+		}
+		rec, err := s.sealRecord(c, dk, cur.KeyID, cur.DataKey)
+		if err != nil {
+			return nil, err
+		}
+		err = s.repo.UpdateCustomer(ctx, rec, cur.Version)
+		if custodian.ErrorCode(err) == custodian.EPRECONDITION && ifVersion == 0 && attempt < maxUpdateAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// DeleteCustomer removes the customer, with its index entries.
+func (s *Service) DeleteCustomer(ctx context.Context, id string, ifVersion int64) error {
+	if !custodian.ValidCustomerID(id) {
+		return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+	}
+	if err := s.repo.DeleteCustomer(ctx, id, ifVersion); err != nil {
+		return err
+	}
+	s.sealer.Forget(id)
+	s.names.Remove(id)
+	return nil
+}
+
+// cursor is what a sealed list cursor carries.
+type cursor struct {
+	Sort custodian.Sort `json:"s"`
+	Time int64          `json:"t,omitempty"`
+	Name string         `json:"n,omitempty"`
+	ID   string         `json:"i"`
+}
+
+// parseQuery validates a list query, returning the repository query and
+// the parsed search.
+func (s *Service) parseQuery(q *custodian.CustomerQuery) (custodian.RecordQuery, *query, *cursor, error) {
+	var errs []custodian.FieldError
+	bad := func(field, msg string) { errs = append(errs, custodian.FieldError{Field: field, Message: msg}) }
+	if q.Sort == "" {
+		q.Sort = custodian.DefaultSort
+	}
+	if !q.Sort.Valid() {
+		bad("sort", "Sort must be one of name, created_at or updated_at, optionally preceded by '-' for descending order.")
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = custodian.DefaultListLimit
+	case q.Limit < 1 || q.Limit > custodian.MaxListLimit:
+		bad("limit", fmt.Sprintf("Limit must be between 1 and %d.", custodian.MaxListLimit))
+	}
+	if q.Status != "" && !q.Status.Valid() {
+		bad("status", "Status must be one of lead, active or inactive.")
+	}
+	q.Tag = strings.ToLower(strings.TrimSpace(q.Tag))
+	if q.Tag != "" && custodian.ValidTag(q.Tag) != nil {
+		bad("tag", "Not a valid tag.")
+	}
+	var sq *query
+	search := strings.TrimSpace(q.Search)
+	switch {
+	case !utf8.ValidString(search) || strings.ContainsFunc(search, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		bad("search", "Search must be text without control characters.")
+	case len(search) > MaxSearchLen:
+		bad("search", fmt.Sprintf("Search must be at most %d characters.", MaxSearchLen))
+	case search != "":
+		sq = s.parseSearch(search)
+		if sq == nil {
+			bad("search", fmt.Sprintf("Search must contain a letter or digit and at most %d words.", maxQueryWords))
+		}
+	}
+	var cur *cursor
+	if q.Cursor != "" {
+		b, err := s.sealer.OpenCursor(q.Cursor)
+		cur = new(cursor)
+		if err != nil || json.Unmarshal(b, cur) != nil {
+			bad("cursor", "The cursor is not valid; start again from the first page.")
+		} else if cur.Sort != q.Sort {
+			bad("cursor", "The cursor belongs to another sort order; start again from the first page.")
+		}
+	}
+	if len(errs) > 0 {
+		return custodian.RecordQuery{}, nil, nil, &custodian.Error{Code: custodian.EINVALID, Message: "The list query has invalid parameters.", Fields: errs}
+	}
+	rq := custodian.RecordQuery{Status: q.Status, Tag: q.Tag, SortKey: q.Sort.Key(), Descending: q.Sort.Descending()}
+	if sq != nil {
+		for _, t := range sq.terms() {
+			rq.Tokens = append(rq.Tokens, s.sealer.Token(t[0], t[1]))
+		}
+	}
+	return rq, sq, cur, nil
+}
+
+// parseSearch returns the search a query asks for, or nil when it has no
+// searchable word.
+func (s *Service) parseSearch(q string) *query {
+	if strings.Contains(q, "@") {
+		return &query{email: normalizeEmail(q)}
+	}
+	if looksLikePhone(q) {
+		if f, err := s.validator.Normalize(custodian.CustomerFields{Name: "x", Phone: q}); err == nil {
+			return &query{phone: f.Phone}
+		}
+	}
+	w := words(fold(q))
+	if len(w) == 0 || len(w) > maxQueryWords {
+		return nil
+	}
+	return &query{words: w}
+}
+
+// ListCustomers returns one page of the customers q selects.
+func (s *Service) ListCustomers(ctx context.Context, q custodian.CustomerQuery) (*custodian.CustomerPage, error) {
+	rq, sq, cur, err := s.parseQuery(&q)
+	if err != nil {
+		return nil, err
+	}
+	keep := func(c *custodian.Customer) bool {
+		return sq == nil || sq.matches(c.Name, c.Company, c.Email, c.Phone)
+	}
+	if q.Sort.Key() == "name" {
+		return s.listByName(ctx, q, rq, cur, keep)
+	}
+	return s.listByTime(ctx, q, rq, cur, keep)
+}
+
+func sortTime(c *custodian.Customer, key string) time.Time {
+	if key == "updated_at" {
+		return c.UpdatedAt
+	}
+	return c.CreatedAt
+}
+
+// listByTime pages through records in the database's order, decrypting and
+// checking candidates until the page is full.
+func (s *Service) listByTime(ctx context.Context, q custodian.CustomerQuery, rq custodian.RecordQuery, cur *cursor, keep func(*custodian.Customer) bool) (*custodian.CustomerPage, error) {
+	if cur != nil {
+		rq.After = &custodian.RecordCursor{Time: time.UnixMicro(cur.Time).UTC(), ID: cur.ID}
+	}
+	rq.Limit = q.Limit + 1
+	items := make([]*custodian.Customer, 0, rq.Limit)
+	for len(items) <= q.Limit {
+		recs, err := s.repo.ListCustomerRecords(ctx, rq)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			c, err := s.openRecord(r)
+			if err != nil {
+				return nil, err
+			}
+			if keep(c) {
+				items = append(items, c)
+				if len(items) > q.Limit {
+					break
+				}
+			}
+		}
+		if len(recs) < rq.Limit {
+			break
+		}
+		last := recs[len(recs)-1]
+		rq.After = &custodian.RecordCursor{Time: sortTime(&custodian.Customer{CreatedAt: last.CreatedAt, UpdatedAt: last.UpdatedAt}, rq.SortKey), ID: last.ID}
+	}
+	page := &custodian.CustomerPage{Items: items}
+	if len(items) > q.Limit {
+		page.Items = items[:q.Limit]
+		last := page.Items[q.Limit-1]
+		page.NextCursor = s.sealCursor(cursor{Sort: q.Sort, Time: sortTime(last, rq.SortKey).UnixMicro(), ID: last.ID})
+	}
+	return page, nil
+}
+
+func (s *Service) sealCursor(c cursor) string {
+	b, _ := json.Marshal(c) // a struct of strings and integers always marshals
+	return s.sealer.SealCursor(b)
+}
+
+// listByName orders the selected customers by folded name. Names are
+// sealed, so the order is made here: every selected name is decrypted once
+// per version and cached, then sorted; only the page's records are read in
+// full.
+func (s *Service) listByName(ctx context.Context, q custodian.CustomerQuery, rq custodian.RecordQuery, cur *cursor, keep func(*custodian.Customer) bool) (*custodian.CustomerPage, error) {
+	entries, err := s.repo.CustomerNameEntries(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	type keyed struct{ key, id string }
+	order := make([]keyed, 0, len(entries))
+	for _, e := range entries {
+		k, err := s.nameKey(e)
+		if err != nil {
+			return nil, err
+		}
+		order = append(order, keyed{k, e.ID})
+	}
+	less := func(a, b keyed) int { return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(a.id, b.id)) }
+	desc := q.Sort.Descending()
+	slices.SortFunc(order, func(a, b keyed) int {
+		if desc {
+			return less(b, a)
+		}
+		return less(a, b)
+	})
+	start := 0
+	if cur != nil {
+		at := keyed{cur.Name, cur.ID}
+		start, _ = slices.BinarySearchFunc(order, at, func(e, t keyed) int {
+			if desc {
+				return less(t, e)
+			}
+			return less(e, t)
+		})
+		if start < len(order) && order[start] == at {
+			start++
+		}
+	}
+	items := make([]*custodian.Customer, 0, q.Limit+1)
+	for start < len(order) && len(items) <= q.Limit {
+		end := min(start+q.Limit+1-len(items), len(order))
+		ids := make([]string, 0, end-start)
+		for _, o := range order[start:end] {
+			ids = append(ids, o.id)
+		}
+		recs, err := s.repo.CustomerRecords(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			c, err := s.openRecord(r)
+			if err != nil {
+				return nil, err
+			}
+			if keep(c) && len(items) <= q.Limit {
+				items = append(items, c)
+			}
+		}
+		start = end
+	}
+	page := &custodian.CustomerPage{Items: items}
+	if len(items) > q.Limit {
+		page.Items = items[:q.Limit]
+		last := page.Items[q.Limit-1]
+		page.NextCursor = s.sealCursor(cursor{Sort: q.Sort, Name: fold(last.Name), ID: last.ID})
+	}
+	return page, nil
+}
+
+// nameKey returns the folded name of an entry, from the cache when the
+// version matches.
+func (s *Service) nameKey(e custodian.NameEntry) (string, error) {
+	if k, ok := s.names.Get(e.ID); ok && k.version == e.Version {
+		return k.key, nil
+	}
+	dk, err := s.sealer.OpenDataKey(e.ID, e.KeyID, e.DataKey)
+	if err == nil {
+		var name []byte
+		if name, err = dk.Open(fName, e.Name); err == nil {
+			k := fold(string(name))
+			s.names.Add(e.ID, nameKey{version: e.Version, key: k})
+			return k, nil
+		}
+	}
+	return "", &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
+}
