@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
-	"golang.org/x/text/language"
 )
 
 // Limits on customer fields. They are generous for real data and small
@@ -190,12 +189,7 @@ func (v Validator) country(errs *fieldErrors, s string) string {
 	if s == "" {
 		return s
 	}
-	valid := len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
-	if valid {
-		r, err := language.ParseRegion(s)
-		valid = err == nil && r.IsCountry() && r.String() == s
-	}
-	if !valid {
+	if !ValidCountry(s) {
 		errs.add("address.country", "Must be an ISO 3166-1 alpha-2 country code, such as GB or DE.")
 	}
 	return s

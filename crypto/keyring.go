@@ -221,6 +221,9 @@ func LoadKeyring(o LoadOptions) (*Keyring, KeySource, string, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", "", err
 	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, "", "", fmt.Errorf("keyring: create data directory: %w", err)
+	}
 	k, _ = NewKeyring()
 	if err := WriteKeyringFile(path, k); err != nil {
 		return nil, "", "", err

@@ -1,0 +1,21 @@
+// Command custodian runs the Custodian server and its administrative
+// commands. main only wires the process to run, which takes everything it
+// uses as arguments so that tests can run it in-process.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "custodian:", err)
+		os.Exit(1)
+	}
+}

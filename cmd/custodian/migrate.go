@@ -1,0 +1,23 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// runMigrate applies pending migrations, which serve also does at start.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", stderr)
+	storage := addStorageFlags(fs, getenv)
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	s, v, err := storage.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintf(stdout, "%s schema at version %d\n", storage.backend(), v)
+	return nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// usage is shown for -h and for an unknown command.
+const usage = `Usage: custodian <command> [flags]
+
+Commands:
+  serve     run the server (SQLite under ./data unless --database-url is set)
+  migrate   apply pending database migrations and print the schema version
+  version   print the version
+
+Run "custodian <command> -h" for a command's flags. Every flag can also be
+set in the environment as CUSTODIAN_<FLAG> (for example CUSTODIAN_DATA_DIR).
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is the whole program: it parses args, runs one command and returns
+// its error. It reads the environment only through getenv.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "custodian", version)
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// newFlagSet returns a flag set for a command that reports errors instead
+// of exiting.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("custodian "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// envName is the environment variable that sets a flag.
+func envName(flagName string) string {
+	return "CUSTODIAN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// stringFlag defines a string flag whose default comes from the
+// environment, then from def.
+func stringFlag(fs *flag.FlagSet, getenv func(string) string, name, def, help string) *string {
+	if v := getenv(envName(name)); v != "" {
+		def = v
+	}
+	return fs.String(name, def, help+" (env "+envName(name)+")")
+}
+
+// parse parses a command's flags, treating -h as success.
+func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return false, err
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custodian-crm/custodian/internal/testdb"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs "serve" in-process and waits until /healthz answers.
+func startServer(t *testing.T, ctx context.Context, vars map[string]string, args ...string) (string, chan error, *syncBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"custodian", "serve", "--addr", addr}, args...), env(vars), strings.NewReader(""), io.Discard, logs)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return "http://" + addr, done, logs
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, done, logs := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": dir})
+
+	for name, want := range map[string]os.FileMode{".": 0o700, "custodian.db": 0o600, "keyring.json": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v %v, want mode %04o", name, fi, err, want)
+		}
+	}
+	if !strings.Contains(logs.String(), "generated a development keyring") {
+		t.Fatalf("first run did not say it generated a keyring:\n%s", logs)
+	}
+
+	// A request whose body is still arriving when the stop signal comes
+	// must complete and be stored.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", base+"/api/customers/", pr)
+	req.Header.Set("Content-Type", "application/json")
+	result := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("in-flight request failed: %v", err)
+			result <- nil
+			return
+		}
+		result <- resp
+	}()
+	fmt.Fprint(pw, `{"name":"In Flight",`)
+	time.Sleep(200 * time.Millisecond) // let the server start reading
+	cancel()
+	time.Sleep(200 * time.Millisecond) // the server is now shutting down
+	fmt.Fprint(pw, `"email":"inflight@example.com"}`)
+	pw.Close()
+	resp := <-result
+	if resp == nil || resp.StatusCode != 201 {
+		t.Fatalf("in-flight create: %v", resp)
+	}
+	resp.Body.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Fatalf("no shutdown log:\n%s", logs)
+	}
+
+	// The acknowledged customer survived: a new server on the same data finds it.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	base2, done2, _ := startServer(t, ctx2, map[string]string{"CUSTODIAN_DATA_DIR": dir})
+	r, err := http.Get(base2 + "/api/customers/?search=inflight@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !strings.Contains(string(body), `"name":"In Flight"`) {
+		t.Fatalf("acknowledged customer lost: %s", body)
+	}
+	cancel2()
+	<-done2
+}
+
+func TestServeProductionRefusesDevelopmentKeyring(t *testing.T) {
+	dir := t.TempDir()
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"custodian", "serve", "--production", "--addr", freeAddr(t)}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "CUSTODIAN_MASTER_KEY") {
+		t.Fatalf("production without a key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keyring.json")); !os.IsNotExist(err) {
+		t.Fatal("production generated a keyring")
+	}
+}
+
+func TestMigrateSharesStorageSettings(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"custodian", "migrate"}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "sqlite schema at version 1") {
+		t.Fatalf("migrate said %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "custodian.db")); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	url := testdb.PostgresSchemaURL(t)
+	if err := run(context.Background(), []string{"custodian", "migrate", "--database-url", url}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "postgres schema at version 1") {
+		t.Fatalf("migrate said %q", out.String())
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	for _, args := range [][]string{{"custodian"}, {"custodian", "frobnicate"}, {"custodian", "serve", "--no-such-flag"}, {"custodian", "migrate", "extra"}} {
+		if err := run(context.Background(), args, env(nil), nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v succeeded", args)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"custodian", "serve", "-h"}, env(nil), nil, &out, &out); err != nil || !strings.Contains(out.String(), "CUSTODIAN_ADDR") {
+		t.Fatalf("serve -h: %v %s", err, out.String())
+	}
+}

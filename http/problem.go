@@ -1,0 +1,102 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/custodian-crm/custodian"
+)
+
+// Transport-level error codes, alongside the domain's.
+const (
+	codeTooLarge         = "too_large"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeMalformed        = "malformed"
+)
+
+// statusOf maps every error code to its HTTP status. It is the only place
+// that does.
+var statusOf = map[string]int{
+	custodian.EINVALID:      http.StatusBadRequest,
+	codeMalformed:           http.StatusBadRequest,
+	custodian.EUNAUTHORIZED: http.StatusUnauthorized,
+	custodian.EFORBIDDEN:    http.StatusForbidden,
+	custodian.ENOTFOUND:     http.StatusNotFound,
+	codeMethodNotAllowed:    http.StatusMethodNotAllowed,
+	custodian.ECONFLICT:     http.StatusConflict,
+	custodian.EPRECONDITION: http.StatusPreconditionFailed,
+	codeTooLarge:            http.StatusRequestEntityTooLarge,
+	codeUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	custodian.EREQUIRED:     http.StatusPreconditionRequired,
+	custodian.ETOOMANY:      http.StatusTooManyRequests,
+	custodian.EINTERNAL:     http.StatusInternalServerError,
+	custodian.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+// Problem is an RFC 9457 problem details body, with the field errors and a
+// stable code that clients can branch on, and the request id that support
+// can find in the logs.
+type Problem struct {
+	Type      string                 `json:"type"`
+	Title     string                 `json:"title"`
+	Status    int                    `json:"status"`
+	Detail    string                 `json:"detail,omitempty"`
+	Instance  string                 `json:"instance,omitempty"`
+	Code      string                 `json:"code"`
+	Errors    []custodian.FieldError `json:"errors,omitempty"`
+	RequestID string                 `json:"request_id,omitempty"`
+}
+
+// writeError answers with the problem err describes. Internal errors are
+// logged with their cause and answered with a generic text: no cause, stack
+// or query reaches the client.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	code := custodian.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status, code = http.StatusInternalServerError, custodian.EINTERNAL
+	}
+	if status >= 500 {
+		logger.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "code", code, "err", err)
+	}
+	writeProblem(w, r, Problem{
+		Status: status, Code: code,
+		Detail: custodian.ErrorMessage(err),
+		Errors: custodian.ErrorFields(err),
+	})
+}
+
+// writeProblem writes p, filling in the standard members.
+func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	if r != nil {
+		p.Instance = r.URL.Path
+		p.RequestID = requestID(r.Context())
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("ETag")
+	h.Del("Location")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p) // the client may be gone; nothing to do
+}
+
+// errorf returns a transport-level error with a client-safe message.
+func errorf(code, msg string, fields ...custodian.FieldError) error {
+	return &custodian.Error{Code: code, Message: msg, Fields: fields}
+}
+
+// isCode reports whether err carries code.
+func isCode(err error, code string) bool {
+	var e *custodian.Error
+	return errors.As(err, &e) && e.Code == code
+}

@@ -1,0 +1,89 @@
+// Package http serves Custodian over HTTP: the REST API under /api/, health
+// checks for load balancers, and the OpenAPI document. NewServer returns a
+// plain http.Handler, so the whole server can be tested in-process.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+)
+
+// Deps are what the server needs from the rest of the program.
+type Deps struct {
+	Logger    *slog.Logger
+	Customers custodian.CustomerService
+	DB        custodian.Pinger
+}
+
+// NewServer returns the server's handler: every route of routes, behind the
+// middleware every request goes through.
+func NewServer(d Deps) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes(d.Logger, d.Customers, d.DB) {
+		mux.Handle(rt.Pattern(), rt.Handler)
+	}
+	var h http.Handler = problemsForMux(mux)
+	h = recoverPanics(d.Logger)(h)
+	h = logRequests(d.Logger)(h)
+	h = withRequestID(h)
+	return h
+}
+
+// problemsForMux answers requests that match no route (404) or no method of
+// a route (405, with Allow) with a problem body, like every other error.
+func problemsForMux(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Let the mux decide between 404 and 405 (and compute Allow),
+		// then answer in our format.
+		probe := &discard{header: http.Header{}}
+		mux.ServeHTTP(probe, r)
+		switch probe.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed, Detail: "This method is not allowed here."})
+		case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+			mux.ServeHTTP(w, r)
+		default:
+			writeProblem(w, r, Problem{Status: http.StatusNotFound, Code: custodian.ENOTFOUND, Detail: "There is nothing at this address."})
+		}
+	})
+}
+
+// discard is a ResponseWriter that keeps only the status and headers.
+type discard struct {
+	header http.Header
+	status int
+}
+
+func (d *discard) Header() http.Header         { return d.header }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(code int)        { d.status = code }
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// handleReadyz answers 200 when the database answers within two seconds,
+// and 503 otherwise, so a load balancer stops sending traffic.
+func handleReadyz(logger *slog.Logger, db custodian.Pinger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			logger.WarnContext(r.Context(), "not ready", "err", err)
+			writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable, Code: custodian.EUNAVAILABLE, Detail: "The database is unreachable."})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
