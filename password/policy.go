@@ -26,8 +26,9 @@ const (
 	// FloorMinLength is the lowest MinLength NIST allows at all (for a
 	// password used together with a second factor).
 	FloorMinLength = 8
-	// FloorMaxLength is the lowest MaxLength NIST allows.
-	FloorMaxLength = 64
+	// FloorMaxLength is the lowest MaxLength accepted: NIST asks for at
+	// least 64, and Custodian always accepts passphrases of 128.
+	FloorMaxLength = 128
 
 	// ProductName is always treated as a guessable word: attackers try
 	// the name of the service they attack.
@@ -58,7 +59,7 @@ type Policy struct {
 	// MinLength is the minimum length in Unicode code points after NFKC.
 	MinLength int
 	// MaxLength is the maximum length in Unicode code points after NFKC;
-	// it must allow at least 64 (128 is better, 256 is the default).
+	// at least FloorMaxLength (128), 256 by default.
 	MaxLength int
 	// MinScore is the minimum zxcvbn score, 0 to 4.
 	MinScore int
@@ -302,7 +303,10 @@ func contextWords(inputs []string) []string {
 		if at := strings.LastIndexByte(in, '@'); at >= 0 {
 			local = in[:at]
 			add(local)
-			for _, label := range strings.Split(in[at+1:], ".") {
+			// Domain labels, except the top-level one (com, org, …),
+			// which is too short and common to say anything personal.
+			labels := strings.Split(in[at+1:], ".")
+			for _, label := range labels[:len(labels)-1] {
 				add(label)
 			}
 		}
