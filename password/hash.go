@@ -39,9 +39,10 @@ import (
 // are OWASP's minimum recommendation for argon2id (19 MiB, 2 passes, 1 lane);
 // the defaults raise the memory cost to 46 MiB (OWASP's first argon2id
 // configuration) with 2 passes, which measured about 60–70 ms per hash on
-// a shared 2-core server against about 35–45 ms at the floor (see
-// BenchmarkHash): still under the ~100 ms a sign-in can afford, and 2.4
-// times the memory an attacker must spend per guess.
+// a 2-core server (90–110 ms while its cores were busy with other work)
+// against about 35–45 ms at the floor (see BenchmarkHash): about the
+// ~100 ms a sign-in can afford, and 2.4 times the memory an attacker must
+// spend per guess.
 const (
 	// MinMemoryKiB is the lowest memory cost, in KiB, a Hasher accepts.
 	MinMemoryKiB = 19 * 1024
