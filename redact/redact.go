@@ -20,8 +20,7 @@
 //     separators and bidi overrides, invalid UTF-8) are escaped, in keys as
 //     well as values.
 //
-// Keys are judged by their words (camelCase and separators split them): a key is
-// judged by its words, so "key", "api_key" and "signing_key" are redacted
+// A key is judged by its words (split at separators and camelCase), so "key", "api_key" and "signing_key" are redacted
 // while "key_id" and "cache_key" are not, "code" and "otp_code" are
 // redacted while "status_code" is not. Options can extend or relax the
 // built-in list.
