@@ -269,4 +269,3 @@ func TestNewMailerValidation(t *testing.T) {
 		}
 	}
 }
-
