@@ -39,7 +39,15 @@ type Config struct {
 	SweepEvery time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// OnRaise, when set, is called from Observe (after the correlator's
+	// lock is released) with each newly raised alert, e.g. to count it in
+	// metrics. It must be fast and must not block.
+	OnRaise func(Alert)
 }
+
+// maxAccountLen bounds the bytes of an account id kept per tracked key, so
+// hostile sign-in names cannot inflate memory.
+const maxAccountLen = 256
 
 // alertState is an alert plus its delivery bookkeeping, guarded by the
 // Correlator's mutex.
@@ -69,6 +77,7 @@ type Correlator struct {
 	sweepEvery time.Duration
 	queue      *ring[*alertState]
 	maxBlocks  int
+	onRaise    func(Alert)
 
 	mu       sync.Mutex
 	trackers []*tracker
@@ -95,6 +104,7 @@ func New(sink AlertSink, cfg Config) (*Correlator, error) {
 		now:        cfg.Now,
 		v6bits:     cfg.IPv6Prefix,
 		sweepEvery: cfg.SweepEvery,
+		onRaise:    cfg.OnRaise,
 		blocks:     make(map[netip.Addr]time.Time),
 	}
 	if c.now == nil {
@@ -164,8 +174,12 @@ func (c *Correlator) Observe(s Signal) {
 	if s.Addr.IsValid() {
 		addr = c.normAddr(s.Addr)
 	}
+	account := s.Account
+	if len(account) > maxAccountLen {
+		account = account[:maxAccountLen]
+	}
+	var raised []Alert
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, tr := range c.byKind[s.Kind] {
 		var k trackKey
 		switch tr.rule.By {
@@ -175,10 +189,10 @@ func (c *Correlator) Observe(s Signal) {
 			}
 			k.addr = addr
 		case ByAccount:
-			if s.Account == "" {
+			if account == "" {
 				continue
 			}
-			k.account = s.Account
+			k.account = account
 		}
 		e := tr.touch(k, c.evicted)
 		oldest, full := e.record(ts)
@@ -197,7 +211,14 @@ func (c *Correlator) Observe(s Signal) {
 		}
 		if full && ts-oldest <= window {
 			c.raise(tr, e, time.Unix(0, oldest).UTC(), t)
+			if c.onRaise != nil {
+				raised = append(raised, e.alert.Alert)
+			}
 		}
+	}
+	c.mu.Unlock()
+	for _, a := range raised {
+		c.onRaise(a)
 	}
 }
 

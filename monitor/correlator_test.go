@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -484,4 +486,46 @@ func BenchmarkObserve(b *testing.B) {
 			}
 		})
 	})
+}
+
+func TestOnRaiseAndSinkFunc(t *testing.T) {
+	var delivered []Alert
+	sink := SinkFunc(func(_ context.Context, a Alert) error {
+		delivered = append(delivered, a)
+		return nil
+	})
+	var raised []string
+	clk := newClock()
+	var c *Correlator
+	c, err := New(sink, Config{Now: clk.Now, OnRaise: func(a Alert) {
+		raised = append(raised, a.Rule+" "+a.Key)
+		c.Tracked(a.Rule) // re-entering must not deadlock
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 12 {
+		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker, Account: "acct-3"})
+	}
+	want := []string{"brute_force addr:203.0.113.9", "brute_force account:acct-3"}
+	if len(raised) != 2 || raised[0] != want[0] || raised[1] != want[1] {
+		t.Fatalf("OnRaise got %v, want %v", raised, want)
+	}
+	c.Flush(context.Background())
+	if len(delivered) != 2 || delivered[0].Count != 12 {
+		t.Fatalf("delivered %+v", delivered)
+	}
+}
+
+func TestLongAccountTruncated(t *testing.T) {
+	c, sink, _ := newTestCorrelator(t, Config{})
+	long := strings.Repeat("a", 10_000)
+	for i := range 5 {
+		c.Observe(Signal{Kind: FailedSignIn, Account: long + strconv.Itoa(i)})
+	}
+	c.Flush(context.Background())
+	got := sink.alerts()
+	if len(got) != 1 || len(got[0].Key) != len("account:")+maxAccountLen {
+		t.Fatalf("got %d alerts, key length %d", len(got), len(got[0].Key))
+	}
 }

@@ -57,6 +57,7 @@ type Signal struct {
 	Addr netip.Addr
 	// Account identifies the targeted account by its stable id. Use an id,
 	// not an e-mail address: it ends up in alerts sent off the machine.
+	// Only its first 256 bytes are used.
 	Account string
 	// Time is when it happened; zero means now.
 	Time time.Time
@@ -147,6 +148,12 @@ type Alert struct {
 type AlertSink interface {
 	Notify(ctx context.Context, a Alert) error
 }
+
+// SinkFunc adapts a function to an AlertSink.
+type SinkFunc func(ctx context.Context, a Alert) error
+
+// Notify calls f.
+func (f SinkFunc) Notify(ctx context.Context, a Alert) error { return f(ctx, a) }
 
 // Fanout is an AlertSink that notifies every sink in turn and joins their
 // errors.
