@@ -8,6 +8,7 @@
 package metrics
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -127,16 +128,39 @@ func (m *Metrics) RegisterDBStats(name string, stats func() sql.DBStats) error {
 	return nil
 }
 
+// routeKey is the context key of the *routeHolder a Middleware installs.
+type routeKey struct{}
+
+// routeHolder receives the matched pattern from CapturePattern.
+type routeHolder struct{ pattern string }
+
+// CapturePattern wraps a http.ServeMux (or any handler that sets
+// r.Pattern) and reports the matched pattern to the enclosing Middleware.
+// It is needed when middleware between the two replaces the request (for
+// example with r.WithContext), because ServeMux then sets Pattern on a copy
+// the outer Middleware never sees.
+func CapturePattern(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
+			h.pattern = r.Pattern
+		}
+	})
+}
+
 // Middleware returns HTTP middleware that counts requests and measures
-// their duration. The route label is route(r) when route is non-nil and
-// returns a non-empty string; otherwise the pattern http.ServeMux matched
-// (r.Pattern, without its method), read after the wrapped handler ran;
-// otherwise UnmatchedRoute. Wrap the mux, not individual handlers, so that
-// r.Pattern is set.
+// their duration. The route label is, in order of preference: route(r)
+// when route is non-nil and returns a non-empty string; the pattern
+// reported by CapturePattern; r.Pattern as left by a ServeMux wrapped
+// directly; UnmatchedRoute. Patterns are used without their method part.
+// Put Middleware outermost so that it times and counts everything,
+// including requests refused by other middleware.
 func (m *Metrics) Middleware(route func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			holder := &routeHolder{}
+			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, holder))
 			rec := &statusRecorder{ResponseWriter: w}
 			defer func() {
 				status := rec.status
@@ -149,20 +173,23 @@ func (m *Metrics) Middleware(route func(*http.Request) string) func(http.Handler
 					if rec.status == 0 {
 						status = http.StatusInternalServerError
 					}
-					m.observe(r, route, status, start)
+					m.observe(r, holder, route, status, start)
 					panic(p)
 				}
-				m.observe(r, route, status, start)
+				m.observe(r, holder, route, status, start)
 			}()
 			next.ServeHTTP(rec, r)
 		})
 	}
 }
 
-func (m *Metrics) observe(r *http.Request, route func(*http.Request) string, status int, start time.Time) {
+func (m *Metrics) observe(r *http.Request, holder *routeHolder, route func(*http.Request) string, status int, start time.Time) {
 	label := ""
 	if route != nil {
 		label = route(r)
+	}
+	if label == "" {
+		label = patternPath(holder.pattern)
 	}
 	if label == "" {
 		label = patternPath(r.Pattern)

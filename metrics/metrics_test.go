@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"database/sql"
 	"net/http"
 	"net/http/httptest"
@@ -257,5 +258,44 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(w, req)
+	}
+}
+
+func TestCapturePatternThroughRequestCopies(t *testing.T) {
+	withCopy := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			type k struct{}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), k{}, "request-id")))
+		})
+	}
+	newMux := func() *http.ServeMux {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /customers/{id}/notes", func(w http.ResponseWriter, r *http.Request) {})
+		return mux
+	}
+	tests := []struct {
+		name    string
+		build   func(m *Metrics) http.Handler
+		wantLbl string
+	}{
+		{"captured through a copying middleware", func(m *Metrics) http.Handler {
+			return m.Middleware(nil)(withCopy(CapturePattern(newMux())))
+		}, "/customers/{id}/notes"},
+		{"copy without capture loses the pattern", func(m *Metrics) http.Handler {
+			return m.Middleware(nil)(withCopy(newMux()))
+		}, UnmatchedRoute},
+		{"mux wrapped directly", func(m *Metrics) http.Handler {
+			return m.Middleware(nil)(newMux())
+		}, "/customers/{id}/notes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New()
+			tt.build(m).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/customers/7/notes", nil))
+			fams := scrape(t, m)
+			if got := value(t, fams, "custodian_http_requests_total", map[string]string{"route": tt.wantLbl, "code": "2xx"}); got != 1 {
+				t.Fatalf("got %v", got)
+			}
+		})
 	}
 }
