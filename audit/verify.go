@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"fmt"
 	"iter"
 )
@@ -127,7 +128,7 @@ func (c *Chain) VerifyFrom(from Anchor, events iter.Seq2[Event, error], anchors 
 			return &Break{Seq: expect, Kind: Deleted, Msg: fmt.Sprintf("seq %d to %d missing", expect, cur.Seq-1)}, nil
 		}
 
-		selfOK := bytes.Equal(c.Sum(cur.PrevHash, &cur), cur.Hash)
+		selfOK := hmac.Equal(c.Sum(cur.PrevHash, &cur), cur.Hash)
 		linkOK := bytes.Equal(cur.PrevHash, lastHash)
 		if !selfOK || !linkOK {
 			nx, err := peek()
@@ -135,7 +136,7 @@ func (c *Chain) VerifyFrom(from Anchor, events iter.Seq2[Event, error], anchors 
 				return nil, readErr(err, cur.Seq)
 			}
 			nxGenuine := nx != nil && bytes.Equal(nx.PrevHash, lastHash) &&
-				bytes.Equal(c.Sum(nx.PrevHash, nx), nx.Hash)
+				hmac.Equal(c.Sum(nx.PrevHash, nx), nx.Hash)
 			switch {
 			case nx != nil && nx.Seq == cur.Seq && nxGenuine:
 				return &Break{Seq: cur.Seq, Kind: Inserted, Msg: fmt.Sprintf("a forged event with seq %d precedes the genuine one", cur.Seq)}, nil

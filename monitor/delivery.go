@@ -65,7 +65,9 @@ type DeliveryStats struct {
 // permanentError marks a failure that retrying cannot fix.
 type permanentError struct{ err error }
 
+// Error returns the wrapped error's text.
 func (e permanentError) Error() string { return e.err.Error() }
+// Unwrap exposes the wrapped error to errors.Is and errors.As.
 func (e permanentError) Unwrap() error { return e.err }
 
 // deliverer is the bounded queue and retry loop shared by the notifiers.

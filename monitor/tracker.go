@@ -8,6 +8,7 @@ type trackKey struct {
 	account string
 }
 
+// String renders the key as it appears in Alert.Key.
 func (k trackKey) String() string {
 	if k.addr.IsValid() {
 		return "addr:" + k.addr.String()
