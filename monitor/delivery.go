@@ -67,6 +67,7 @@ type permanentError struct{ err error }
 
 // Error returns the wrapped error's text.
 func (e permanentError) Error() string { return e.err.Error() }
+
 // Unwrap exposes the wrapped error to errors.Is and errors.As.
 func (e permanentError) Unwrap() error { return e.err }
 
