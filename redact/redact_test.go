@@ -42,6 +42,49 @@ type formats struct {
 var bothFormats = []formats{
 	{"json", func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }},
 	{"text", func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }},
+	{"raw", func(w io.Writer) slog.Handler { return &rawHandler{w: w} }},
+}
+
+// rawHandler writes messages and values verbatim, without quoting or
+// escaping, like many console handlers do. Behind it, every guarantee must
+// come from the redacting handler alone.
+type rawHandler struct {
+	w      io.Writer
+	prefix string
+	attrs  []slog.Attr
+}
+
+func (h *rawHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *rawHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	for _, a := range h.attrs {
+		b.WriteString(" " + a.Key + "=" + a.Value.String())
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + h.prefix + a.Key + "=" + a.Value.String())
+		return true
+	})
+	b.WriteString("\n")
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *rawHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	n := *h
+	n.attrs = append([]slog.Attr(nil), h.attrs...)
+	for _, a := range as {
+		a.Key = h.prefix + a.Key
+		n.attrs = append(n.attrs, a)
+	}
+	return &n
+}
+
+func (h *rawHandler) WithGroup(name string) slog.Handler {
+	n := *h
+	n.prefix += name + "."
+	return &n
 }
 
 type stringer struct{ S string }
