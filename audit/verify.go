@@ -115,6 +115,8 @@ func (c *Chain) VerifyFrom(from Anchor, events iter.Seq2[Event, error], anchors 
 		switch {
 		case cur.Seq == lastSeq && cur.Seq > from.Seq:
 			return &Break{Seq: cur.Seq, Kind: Inserted, Msg: fmt.Sprintf("seq %d occurs twice", cur.Seq)}, nil
+		case cur.Seq <= from.Seq:
+			return &Break{Seq: cur.Seq, Kind: Inserted, Msg: fmt.Sprintf("seq %d precedes the start of the chain at seq %d", cur.Seq, from.Seq+1)}, nil
 		case cur.Seq <= lastSeq:
 			return &Break{Seq: cur.Seq, Kind: Inserted, Msg: fmt.Sprintf("seq %d appears again after seq %d", cur.Seq, lastSeq)}, nil
 		case cur.Seq > expect:

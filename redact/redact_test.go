@@ -218,11 +218,12 @@ func TestBenignValuesSurvive(t *testing.T) {
 	l.Info("request done",
 		"status_code", 200, "key_id", "k-2026-01", "route_name", "customers.show",
 		"cache_key", "cust:42", "client_address", "192.0.2.7", "request_id", "550e8400-e29b-41d4-a716-446655440000",
-		"path", "/api/v1/customers/42/notes", "user_name", "svc-backup")
+		"path", "/api/v1/customers/42/notes", "user_name", "svc-backup",
+		"detail", "basic plan for customers, bearer of news")
 	out := buf.String()
 	for _, want := range []string{`"status_code":200`, `"key_id":"k-2026-01"`, `"route_name":"customers.show"`,
 		`"cache_key":"cust:42"`, `"client_address":"192.0.2.7"`, "550e8400-e29b-41d4-a716-446655440000",
-		"/api/v1/customers/42/notes", `"user_name":"svc-backup"`} {
+		"/api/v1/customers/42/notes", `"user_name":"svc-backup"`, "basic plan for customers"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %s in %s", want, out)
 		}

@@ -18,8 +18,8 @@ const minRun = 32
 // marker in the string, so ordinary text costs a single pass.
 var (
 	pemRe    = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----(?s:.*?)(?:-----END [A-Z0-9 ]+-----|$)`)
-	bearerRe = regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*`)
-	basicRe  = regexp.MustCompile(`(?i)\b(basic)\s+[A-Za-z0-9+/]{6,}=*`)
+	bearerRe = regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*`)
+	basicRe  = regexp.MustCompile(`\b(Basic|BASIC)\s+[A-Za-z0-9+/]{8,}=*`)
 	jwtRe    = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
 	tokenRe  = regexp.MustCompile(`cst_[A-Za-z0-9_\-]*`)
 	emailRe  = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)
