@@ -279,6 +279,9 @@ func TestVerifyFrom(t *testing.T) {
 	if b, err := c.VerifyFrom(AnchorOf(evs[9]), stream(evs[10:])); b != nil || err != nil {
 		t.Fatalf("suffix after anchor: %v %v", b, err)
 	}
+	if b, _ := c.VerifyFrom(AnchorOf(evs[9]), stream(evs[8:])); b == nil || b.Seq != 9 || b.Kind != Inserted {
+		t.Fatalf("event before the starting anchor: %v", b)
+	}
 	bad := AnchorOf(evs[9])
 	bad.Hash = bytes.Repeat([]byte{1}, 32)
 	b, err := c.VerifyFrom(bad, stream(evs[10:]))

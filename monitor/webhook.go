@@ -37,7 +37,11 @@ type WebhookConfig struct {
 }
 
 // Webhook is an AlertSink that POSTs alerts as JSON. Notify only queues;
-// Run delivers, retrying with exponential backoff and jitter.
+// Run delivers, retrying with exponential backoff and jitter. Deliveries are
+// sequential: while one is being retried the others wait in the bounded
+// queue, so an unreachable endpoint costs at most QueueSize+1 alerts of
+// memory. Responses 2xx succeed; 408, 429 and 5xx are retried; other
+// statuses fail at once.
 type Webhook struct {
 	url    string
 	host   string
