@@ -110,8 +110,8 @@ func encodedProbe(s string) bool {
 	a, b := lower(s[0]), lower(s[1])
 	switch {
 	case a == '2' && b == 'e', // encoded '.': never needed in a real path
-		a == '5' && b == 'c', // encoded '\\'
-		a == '0' && b == '0', // encoded NUL
+		a == '5' && b == 'c',               // encoded '\\'
+		a == '0' && b == '0',               // encoded NUL
 		a == 'c' && (b == '0' || b == '1'): // overlong UTF-8 for '.', '/', '\\'
 		return true
 	case a == '2' && b == '5': // "%25xx": double encoding of one of the above
