@@ -3,6 +3,7 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -206,6 +207,21 @@ func (w *headerWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// ReadFrom keeps the underlying writer's sendfile/splice fast path for
+// io.Copy and http.ServeContent.
+func (w *headerWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, src)
+}
+
+// writerOnly hides any ReadFrom method so io.Copy does not recurse.
+type writerOnly struct{ io.Writer }
 
 // Flush sends buffered data to the client, writing the header first.
 func (w *headerWriter) Flush() {
