@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestRecommendedChain drives the documented middleware order through a
