@@ -205,6 +205,19 @@ func TestTLSHandshakes(t *testing.T) {
 			accept: true, wantVer: tls.VersionTLS12, wantCurve: tls.X25519, wantCipher: tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
 		{
+			name: "TLS 1.2 server prefers X25519 over the client's P-256",
+			client: func() *tls.Config {
+				return &tls.Config{MaxVersion: tls.VersionTLS12, CurvePreferences: []tls.CurveID{tls.CurveP256, tls.X25519}}
+			},
+			accept: true, wantVer: tls.VersionTLS12, wantCurve: tls.X25519,
+		},
+		{
+			name: "TLS 1.2 P-521 only refused",
+			client: func() *tls.Config {
+				return &tls.Config{MaxVersion: tls.VersionTLS12, CurvePreferences: []tls.CurveID{tls.CurveP521}}
+			},
+		},
+		{
 			name:   "TLS 1.3 accepted",
 			client: func() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS13} },
 			accept: true, wantVer: tls.VersionTLS13, wantCurve: tls.X25519MLKEM768,
@@ -478,4 +491,42 @@ func TestRedirectHTTPS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHTTPSServerEndToEnd serves the edge chain over real HTTPS with the
+// hardened server and checks HTTP/2 negotiation and HSTS on the wire.
+func TestHTTPSServerEndToEnd(t *testing.T) {
+	cert := newTestCert(t, "localhost", 7)
+	setup, err := TLSConfig(TLSOptions{CertFile: cert.certFile, KeyFile: cert.keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ClientInfo(nil)(SecurityHeaders(HeaderConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "secure")
+	})))
+	srv := NewHTTPServer(h, ServerConfig{TLSConfig: setup.Config, Logger: slog.New(slog.DiscardHandler)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.x509)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: "localhost"},
+		ForceAttemptHTTP2: true,
+	}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("https://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "secure" || resp.ProtoMajor != 2 {
+		t.Fatalf("got %q over %s, want \"secure\" over HTTP/2", body, resp.Proto)
+	}
+	checkBaseline(t, resp.Header, true)
 }
