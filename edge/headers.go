@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,21 +73,17 @@ func (c HeaderConfig) Validate() error {
 	return nil
 }
 
-// headerSet is the precomputed header values for one configuration.
+// headerSet is the precomputed header list for one configuration, one
+// list for plain-HTTP requests and one for HTTPS requests.
 type headerSet struct {
-	always     [][2]string // sent on every response
-	httpsOnly  [][2]string // sent only when the request arrived over HTTPS
-	cspPlain   string
-	cspHTTPS   string
-	reportEnds string
+	plain [][2]string
+	https [][2]string
 }
 
 func newHeaderSet(c HeaderConfig) headerSet {
 	csp := contentSecurityPolicy
-	var reportEnds string
 	if c.ReportPath != "" {
 		csp += "; report-uri " + c.ReportPath + "; report-to csp"
-		reportEnds = `csp="` + c.ReportPath + `"`
 	}
 	maxAge := c.HSTSMaxAge
 	if maxAge == 0 {
@@ -96,28 +93,29 @@ func newHeaderSet(c HeaderConfig) headerSet {
 	if c.HSTSPreload {
 		hsts += "; preload"
 	}
+	always := [][2]string{
+		{"X-Content-Type-Options", "nosniff"},
+		{"X-Frame-Options", "DENY"},
+		{"Referrer-Policy", "strict-origin-when-cross-origin"},
+		{"Permissions-Policy", permissionsPolicy},
+		{"Cross-Origin-Opener-Policy", "same-origin"},
+		{"Cross-Origin-Resource-Policy", "same-origin"},
+		{"Cross-Origin-Embedder-Policy", "require-corp"},
+		{"X-Permitted-Cross-Domain-Policies", "none"},
+		{"X-XSS-Protection", "0"},
+		{"Cache-Control", "no-store"},
+	}
+	if c.ReportPath != "" {
+		always = append(always, [2]string{"Reporting-Endpoints", `csp="` + c.ReportPath + `"`})
+	}
 	hs := headerSet{
-		always: [][2]string{
-			{"X-Content-Type-Options", "nosniff"},
-			{"X-Frame-Options", "DENY"},
-			{"Referrer-Policy", "strict-origin-when-cross-origin"},
-			{"Permissions-Policy", permissionsPolicy},
-			{"Cross-Origin-Opener-Policy", "same-origin"},
-			{"Cross-Origin-Resource-Policy", "same-origin"},
-			{"Cross-Origin-Embedder-Policy", "require-corp"},
-			{"X-Permitted-Cross-Domain-Policies", "none"},
-			{"X-XSS-Protection", "0"},
-			{"Cache-Control", "no-store"},
-		},
-		httpsOnly: [][2]string{
-			{"Strict-Transport-Security", hsts},
-		},
-		cspPlain:   csp,
-		cspHTTPS:   csp + "; upgrade-insecure-requests",
-		reportEnds: reportEnds,
+		plain: append(slices.Clone(always), [2]string{"Content-Security-Policy", csp}),
+		https: append(slices.Clone(always),
+			[2]string{"Content-Security-Policy", csp + "; upgrade-insecure-requests"},
+			[2]string{"Strict-Transport-Security", hsts}),
 	}
 	// apply indexes the header map directly, so keys must be canonical.
-	for _, list := range [][][2]string{hs.always, hs.httpsOnly} {
+	for _, list := range [][][2]string{hs.plain, hs.https} {
 		for i := range list {
 			list[i][0] = http.CanonicalHeaderKey(list[i][0])
 		}
@@ -128,26 +126,23 @@ func newHeaderSet(c HeaderConfig) headerSet {
 // apply writes the headers into h. With overwrite false, only missing
 // headers are added, which restores anything a handler deleted while
 // keeping values it chose deliberately (such as a long Cache-Control for
-// static assets).
+// static assets). All values share one freshly allocated backing array, so
+// no two responses share a slice.
 func (s *headerSet) apply(h http.Header, https, overwrite bool) {
-	set := func(k, v string) {
-		if overwrite || len(h[k]) == 0 {
-			h[k] = []string{v}
-		}
-	}
-	for _, kv := range s.always {
-		set(kv[0], kv[1])
-	}
+	list := s.plain
 	if https {
-		for _, kv := range s.httpsOnly {
-			set(kv[0], kv[1])
-		}
-		set("Content-Security-Policy", s.cspHTTPS)
-	} else {
-		set("Content-Security-Policy", s.cspPlain)
+		list = s.https
 	}
-	if s.reportEnds != "" {
-		set("Reporting-Endpoints", s.reportEnds)
+	var backing []string
+	for i, kv := range list {
+		if !overwrite && len(h[kv[0]]) != 0 {
+			continue
+		}
+		if backing == nil {
+			backing = make([]string, len(list))
+		}
+		backing[i] = kv[1]
+		h[kv[0]] = backing[i : i+1 : i+1]
 	}
 	delete(h, "Server")
 	delete(h, "X-Powered-By")
