@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +90,8 @@ type TLSSetup struct {
 	// Manager is the ACME manager when certificates are automatic, nil
 	// otherwise.
 	Manager *autocert.Manager
+
+	hosts []string // the automatic-certificate host names, for redirects
 }
 
 // TLSConfig builds a server TLS configuration with TLS 1.2 as the minimum,
@@ -129,7 +133,7 @@ func TLSConfig(opts TLSOptions) (*TLSSetup, error) {
 	}
 	cfg.GetCertificate = m.GetCertificate
 	cfg.NextProtos = append(cfg.NextProtos, acme.ALPNProto) // tls-alpn-01 challenges
-	return &TLSSetup{Config: cfg, Manager: m}, nil
+	return &TLSSetup{Config: cfg, Manager: m, hosts: slices.Clone(opts.AutocertHosts)}, nil
 }
 
 // newAutocertManager validates the ACME options and prepares the cache.
@@ -147,6 +151,7 @@ func newAutocertManager(opts TLSOptions) (*autocert.Manager, error) {
 	}
 	// MkdirAll leaves an existing directory's mode alone; the cache holds
 	// the account and certificate private keys.
+	// #nosec G302 -- a directory needs the execute bit; 0700 is owner-only.
 	if err := os.Chmod(opts.AutocertCacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("edge: restrict certificate cache: %w", err)
 	}
@@ -164,23 +169,28 @@ func newAutocertManager(opts TLSOptions) (*autocert.Manager, error) {
 
 // HTTPHandler returns the handler for the plain-HTTP port: it answers ACME
 // http-01 challenges when certificates are automatic and redirects every
-// other request to HTTPS on httpsPort.
+// other request to HTTPS on httpsPort, restricted to the automatic
+// certificates' host names when there are any.
 func (s *TLSSetup) HTTPHandler(httpsPort int) http.Handler {
-	redirect := RedirectHTTPS(httpsPort)
 	if s == nil || s.Manager == nil {
-		return redirect
+		return RedirectHTTPS(httpsPort)
 	}
-	return s.Manager.HTTPHandler(redirect)
+	return s.Manager.HTTPHandler(RedirectHTTPS(httpsPort, s.hosts...))
 }
 
 // RedirectHTTPS returns a handler that sends every request to the same host
 // and path over HTTPS on httpsPort (0 or 443 leave the port out): 301 for
 // GET and HEAD, 308 for other methods so that clients keep the method. A
 // Host header that is not a plain host name or IP literal gets 400 rather
-// than a redirect to an attacker-chosen string.
-func RedirectHTTPS(httpsPort int) http.Handler {
+// than a redirect to an attacker-chosen string. When hosts are given, a
+// request for any other host is sent to hosts[0], the canonical name.
+func RedirectHTTPS(httpsPort int, hosts ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, ok := redirectHost(r.Host, httpsPort)
+		requested := r.Host
+		if len(hosts) > 0 && !knownHost(requested, hosts) {
+			requested = hosts[0]
+		}
+		host, ok := redirectHost(requested, httpsPort)
 		if !ok {
 			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
 			return
@@ -190,8 +200,24 @@ func RedirectHTTPS(httpsPort int) http.Handler {
 			code = http.StatusMovedPermanently
 		}
 		w.Header().Set("Connection", "close")
+		// #nosec G710 -- the host is validated by redirectHost (and
+		// restricted to hosts when given); the target is always https on it.
 		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), code)
 	})
+}
+
+// knownHost reports whether the host part of hostport is one of hosts.
+func knownHost(hostport string, hosts []string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	for _, h := range hosts {
+		if strings.EqualFold(host, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // redirectHost validates the request's Host and gives it the HTTPS port.

@@ -448,10 +448,35 @@ func TestAutocertSetup(t *testing.T) {
 	if w.Code >= 300 && w.Code < 400 {
 		t.Errorf("ACME challenge was redirected (%d)", w.Code)
 	}
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://crm.example.test/login", nil))
-	if w.Code != http.StatusMovedPermanently || w.Header().Get("Location") != "https://crm.example.test/login" {
-		t.Errorf("redirect = %d %q", w.Code, w.Header().Get("Location"))
+	for _, host := range []string{"crm.example.test", "CRM.example.test:80", "192.0.2.1", "other.example"} {
+		r := httptest.NewRequest(http.MethodGet, "http://"+host+"/login", nil)
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusMovedPermanently {
+			t.Errorf("%s: status = %d, want 301", host, w.Code)
+		}
+		if loc := strings.ToLower(w.Header().Get("Location")); loc != "https://crm.example.test/login" {
+			t.Errorf("%s: Location = %q, want the configured host", host, loc)
+		}
+	}
+}
+
+func TestRedirectHTTPSCanonicalHost(t *testing.T) {
+	h := RedirectHTTPS(8443, "crm.example.test", "www.crm.example.test")
+	tests := []struct{ host, want string }{
+		{"www.crm.example.test", "https://www.crm.example.test:8443/p"},
+		{"crm.example.test:8080", "https://crm.example.test:8443/p"},
+		{"evil.example", "https://crm.example.test:8443/p"},
+		{"a b", "https://crm.example.test:8443/p"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/p", nil)
+		r.Host = tt.host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if got := w.Header().Get("Location"); w.Code != http.StatusMovedPermanently || got != tt.want {
+			t.Errorf("Host %q: %d %q, want 301 %q", tt.host, w.Code, got, tt.want)
+		}
 	}
 }
 
