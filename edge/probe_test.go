@@ -187,3 +187,25 @@ func BenchmarkIsProbe(b *testing.B) {
 		})
 	}
 }
+
+// FuzzIsProbeCaseInsensitive checks that ASCII case never changes the
+// decision, and that the scanner never panics on arbitrary input.
+func FuzzIsProbeCaseInsensitive(f *testing.F) {
+	for _, seed := range append(append([]string{}, probeTargets...), normalTargets...) {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		upper := []byte(p)
+		for i, c := range upper {
+			if 'a' <= c && c <= 'z' {
+				upper[i] = c - ('a' - 'A')
+			}
+		}
+		if isProbePath(p) != isProbePath(string(upper)) {
+			t.Fatalf("case changes the decision for %q", p)
+		}
+		if !isProbePath(p + "/../x") {
+			t.Fatalf("traversal after %q not detected", p)
+		}
+	})
+}

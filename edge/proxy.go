@@ -198,33 +198,75 @@ type forwardedElement struct {
 }
 
 // walkForwarded walks Forwarded elements from the right and returns the
-// client address and the proto= of the element that named it.
+// client address and the proto= of the element that named it. Elements are
+// split off from the right, so text a client put at the left (even an
+// unbalanced quote) cannot change how the proxies' own elements to its
+// right are read.
 func walkForwarded(tp *TrustedProxies, peer netip.Addr, lines []string) (netip.Addr, string) {
-	var elems []forwardedElement
-	for _, line := range lines {
-		elems = appendForwarded(elems, line)
-	}
 	last, lastProto := peer, ""
-	for i := len(elems) - 1; i >= 0; i-- {
-		e := elems[i]
-		if !e.ok {
-			return last, lastProto
+	for li := len(lines) - 1; li >= 0; li-- {
+		rest := lines[li]
+		for {
+			elem, left, more, ok := lastElement(rest)
+			if !ok {
+				return last, lastProto
+			}
+			parsed := appendForwarded(nil, elem)
+			if len(parsed) != 1 || !parsed[0].ok {
+				return last, lastProto
+			}
+			a, ok := parseNode(parsed[0].forVal)
+			if !ok {
+				return last, lastProto
+			}
+			if !tp.Trusts(a) {
+				return a, parsed[0].proto
+			}
+			last, lastProto = a, parsed[0].proto
+			if !more {
+				break
+			}
+			rest = left
 		}
-		a, ok := parseNode(e.forVal)
-		if !ok {
-			return last, lastProto
-		}
-		if !tp.Trusts(a) {
-			return a, e.proto
-		}
-		last, lastProto = a, e.proto
 	}
 	return last, lastProto
 }
 
-// appendForwarded parses one Forwarded header line into elements. A
-// syntactically broken element is kept with ok=false so the walk stops
-// there.
+// lastElement splits the rightmost comma-separated element off s, treating
+// commas inside quoted strings as part of the element. more reports whether
+// anything (possibly empty) remains to the left; ok is false when a quote
+// is left open.
+func lastElement(s string) (elem, left string, more, ok bool) {
+	inQuote := false
+	for i := len(s) - 1; i >= 0; i-- {
+		switch s[i] {
+		case '"':
+			if inQuote && escaped(s, i) {
+				continue
+			}
+			inQuote = !inQuote
+		case ',':
+			if !inQuote {
+				return s[i+1:], s[:i], true, true
+			}
+		}
+	}
+	return s, "", false, !inQuote
+}
+
+// escaped reports whether the byte at i is preceded by an odd number of
+// backslashes.
+func escaped(s string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// appendForwarded parses a Forwarded header value into elements, left to
+// right. A syntactically broken element is kept with ok=false so a walk
+// stops there. walkForwarded feeds it one element at a time.
 func appendForwarded(elems []forwardedElement, s string) []forwardedElement {
 	e := forwardedElement{ok: true}
 	i := 0

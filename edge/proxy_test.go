@@ -131,6 +131,8 @@ func TestClientAddrForwarded(t *testing.T) {
 		{name: "unbracketed ipv6 accepted", remote: "10.0.0.1:1", fwd: []string{`for="2001:db9::3"`}, want: "2001:db9::3"},
 		{name: "comma inside quotes", remote: "10.0.0.1:1", fwd: []string{`for=198.51.100.1;host="a,b", for=10.0.0.2`}, want: "198.51.100.1"},
 		{name: "trailing garbage after quote", remote: "10.0.0.1:1", fwd: []string{`for=198.51.100.1, for="10.0.0.2"x`}, want: "10.0.0.1"},
+		{name: "client's unbalanced quote does not hide it", remote: "10.0.0.1:1", fwd: []string{`for="1.1.1.1, for=198.51.100.1;proto=https`}, want: "198.51.100.1", wantHTTPS: true},
+		{name: "escaped quote inside value", remote: "10.0.0.1:1", fwd: []string{`for=198.51.100.1;ext="a\"b,c", for=10.0.0.2`}, want: "198.51.100.1"},
 		{name: "duplicate for", remote: "10.0.0.1:1", fwd: []string{`for=198.51.100.1;for=198.51.100.2`}, want: "10.0.0.1"},
 		{name: "x-forwarded-for ignored in this mode", remote: "10.0.0.1:1", xff: "198.51.100.77", want: "10.0.0.1"},
 		{name: "untrusted peer ignores header", remote: "203.0.113.1:1", fwd: []string{"for=198.51.100.1;proto=https"}, want: "203.0.113.1"},
@@ -239,6 +241,58 @@ func TestClientInfoMiddleware(t *testing.T) {
 	if IsHTTPSFrom(bare.Context()) {
 		t.Fatal("IsHTTPSFrom without middleware = true")
 	}
+}
+
+// appendedClient is the address a trusted proxy appends in the fuzz tests.
+const appendedClient = "198.51.100.7"
+
+// FuzzXForwardedForAppend checks the central guarantee: whatever a client
+// puts in X-Forwarded-For, the address the trusted proxy appends wins.
+func FuzzXForwardedForAppend(f *testing.F) {
+	for _, seed := range []string{"", "1.1.1.1", "10.0.0.1", "garbage", `"`, "1.1.1.1, 10.0.0.2", ",,,", "[::1]:80", "unknown"} {
+		f.Add(seed)
+	}
+	tp, err := ParseTrustedProxies([]string{"10.0.0.0/8"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, forged string) {
+		for _, lines := range [][]string{{forged + ", " + appendedClient}, {forged, appendedClient}} {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = "10.0.0.1:443"
+			r.Header["X-Forwarded-For"] = lines
+			if got := tp.ClientAddr(r); got.String() != appendedClient {
+				t.Fatalf("lines %q: ClientAddr = %s, want %s", lines, got, appendedClient)
+			}
+		}
+	})
+}
+
+// FuzzForwardedAppend is the same guarantee for RFC 7239 Forwarded, where
+// quoting makes the parse harder: no client text may change how the
+// proxy's own element is read.
+func FuzzForwardedAppend(f *testing.F) {
+	for _, seed := range []string{"", "for=1.1.1.1", `for="`, `for="[::1`, `"\`, "for=10.0.0.2;proto=https", ";;;,,", `a="b,c"`} {
+		f.Add(seed)
+	}
+	tp, err := ParseTrustedProxies([]string{"10.0.0.0/8"}, WithProxyHeader(HeaderForwarded))
+	if err != nil {
+		f.Fatal(err)
+	}
+	own := "for=" + appendedClient + ";proto=https"
+	f.Fuzz(func(t *testing.T, forged string) {
+		for _, lines := range [][]string{{forged + ", " + own}, {forged, own}} {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = "10.0.0.1:443"
+			r.Header["Forwarded"] = lines
+			if got := tp.ClientAddr(r); got.String() != appendedClient {
+				t.Fatalf("lines %q: ClientAddr = %s, want %s", lines, got, appendedClient)
+			}
+			if !tp.IsHTTPS(r) {
+				t.Fatalf("lines %q: proto of the proxy's element lost", lines)
+			}
+		}
+	})
 }
 
 func BenchmarkClientAddr(b *testing.B) {
