@@ -13,6 +13,9 @@
 // trusted hops, so the first untrusted address is the client. The leftmost
 // entry, which the client itself can forge, is used only when every hop to
 // its right is trusted. A malformed entry ends the walk at the last good hop.
+// Forwarded elements are split off from the right too, so nothing a client
+// writes at the left, not even an unbalanced quote, changes how the
+// proxies' own elements are read.
 // [TrustedProxies.IsHTTPS] reports whether the client reached the edge over
 // TLS, believing X-Forwarded-Proto / Forwarded proto= only from a trusted
 // peer. The [ClientInfo] middleware resolves both once per request and
@@ -45,16 +48,18 @@
 // (PHP, ASP, JSP and CGI paths, WordPress and phpMyAdmin paths, dotfiles such
 // as .env, .git and .htaccess, path traversal in plain, encoded or
 // double-encoded form, backslashes and NUL bytes) with an empty 404 and
-// Connection: close, and reports each one to a callback so the attack
-// detector can count scanning. [IsProbe] makes the same decision in a single
-// allocation-free pass over the path.
+// Connection: close (a GOAWAY on HTTP/2), and reports each one to a callback
+// so the attack detector can count scanning. [IsProbe] makes the same
+// decision in a single allocation-free pass over the path; normal API and
+// asset paths, and /.well-known/, are not matched.
 //
 // # Bounds
 //
 // [LimitURL] refuses request targets longer than a limit with 414.
 // [NewHTTPServer] builds an *http.Server whose header, read, write and idle
 // timeouts and header-size limit stop slow-loris clients, and whose error log
-// goes to slog with client addresses redacted.
+// goes to slog at Warn level with client IP addresses replaced by "[addr]",
+// because addresses are personal data.
 //
 // # TLS
 //
@@ -63,9 +68,13 @@
 // X25519 (and its post-quantum hybrid), and takes certificates either from
 // PEM files that are re-read when they change on disk, so certificate
 // renewal needs no restart, or automatically from an ACME CA through
-// golang.org/x/crypto/acme/autocert. [RedirectHTTPS] and
-// [TLSSetup.HTTPHandler] serve the plain-HTTP port: they redirect to HTTPS
-// and, with ACME, answer http-01 challenges.
+// golang.org/x/crypto/acme/autocert (tls-alpn-01 and http-01 challenges,
+// cache directory kept at mode 0700). A certificate renewal caught half
+// written keeps the current certificate until both files agree again.
+// [RedirectHTTPS] and [TLSSetup.HTTPHandler] serve the plain-HTTP port: they
+// redirect to HTTPS (301, or 308 for methods other than GET and HEAD), only
+// ever to a validated host name, the configured ACME host names when there
+// are some, and, with ACME, answer http-01 challenges first.
 //
 // # Order
 //

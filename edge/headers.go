@@ -30,7 +30,7 @@ const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; object-
 const permissionsPolicy = "accelerometer=(), ambient-light-sensor=(), autoplay=(), battery=(), " +
 	"bluetooth=(), browsing-topics=(), camera=(), clipboard-read=(), display-capture=(), " +
 	"document-domain=(), encrypted-media=(), fullscreen=(), gamepad=(), geolocation=(), " +
-	"gyroscope=(), hid=(), idle-detection=(), interest-cohort=(), local-fonts=(), " +
+	"gyroscope=(), hid=(), idle-detection=(), local-fonts=(), " +
 	"magnetometer=(), microphone=(), midi=(), otp-credentials=(), payment=(), " +
 	"picture-in-picture=(), screen-wake-lock=(), serial=(), speaker-selection=(), usb=(), " +
 	"web-share=(), window-management=(), xr-spatial-tracking=()"
