@@ -79,10 +79,12 @@ type CustomerRepository interface {
 	// CustomerRecords returns the records with the given ids that exist,
 	// in the order of ids.
 	CustomerRecords(ctx context.Context, ids []string) ([]*CustomerRecord, error)
-	// UpdateCustomer replaces the stored record with rec when the stored
-	// version equals ifVersion; otherwise it returns EPRECONDITION, or
-	// ENOTFOUND when there is no such record.
-	UpdateCustomer(ctx context.Context, rec *CustomerRecord, ifVersion int64) error
+	// UpdateCustomer reads the record with id inside a write transaction
+	// that holds it against other writers, passes it to fn, and stores the
+	// record fn returns (with its tags and tokens) in the same transaction.
+	// An error from fn aborts and is returned; ENOTFOUND when there is no
+	// such record.
+	UpdateCustomer(ctx context.Context, id string, fn func(cur *CustomerRecord) (*CustomerRecord, error)) error
 	// DeleteCustomer removes the record when its version equals ifVersion
 	// (any version when ifVersion is 0).
 	DeleteCustomer(ctx context.Context, id string, ifVersion int64) error

@@ -30,7 +30,7 @@ func Migrations() fs.FS {
 }
 
 // Dialect is PostgreSQL's dialect.
-var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, SessionLock: true}
+var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, SessionLock: true, ForUpdate: " FOR UPDATE"}
 
 // Defaults applied when the database URL does not set them.
 const (

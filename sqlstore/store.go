@@ -31,6 +31,9 @@ type Dialect struct {
 	Numbered bool
 	// SessionLock serializes migrations across processes (PostgreSQL).
 	SessionLock bool
+	// ForUpdate is appended to a SELECT to lock the rows it reads for
+	// the rest of the transaction, where the database supports it.
+	ForUpdate string
 }
 
 // Store implements custodian.CustomerRepository. Writes go through write
@@ -180,12 +183,13 @@ const recordColumns = `c.id, c.status, c.tags, c.created_us, c.updated_us, c.cre
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanRecord(row scanner) (*custodian.CustomerRecord, error) {
+// scanRecord scans recordColumns, then any extra destinations.
+func scanRecord(row scanner, extra ...any) (*custodian.CustomerRecord, error) {
 	var r custodian.CustomerRecord
 	var tags string
 	var created, updated int64
-	err := row.Scan(&r.ID, &r.Status, &tags, &created, &updated, &r.CreatedBy, &r.UpdatedBy, &r.Version,
-		&r.KeyID, &r.DataKey, &r.Sealed.Name, &r.Sealed.Email, &r.Sealed.Phone, &r.Sealed.Company, &r.Sealed.Address, &r.Sealed.Notes)
+	err := row.Scan(append([]any{&r.ID, &r.Status, &tags, &created, &updated, &r.CreatedBy, &r.UpdatedBy, &r.Version,
+		&r.KeyID, &r.DataKey, &r.Sealed.Name, &r.Sealed.Email, &r.Sealed.Phone, &r.Sealed.Company, &r.Sealed.Address, &r.Sealed.Notes}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -317,25 +321,33 @@ func collect(rows *sql.Rows) ([]*custodian.CustomerRecord, error) {
 	return out, rows.Err()
 }
 
-// UpdateCustomer replaces the stored record with rec when the stored
-// version equals ifVersion, rewriting its tags and tokens in the same
-// transaction.
-func (s *Store) UpdateCustomer(ctx context.Context, r *custodian.CustomerRecord, ifVersion int64) error {
-	tags, err := json.Marshal(nonNil(r.Tags))
-	if err != nil {
-		return internal("update customer", err)
-	}
+// UpdateCustomer runs fn on the current record inside a write
+// transaction and stores its result, rewriting tags and tokens. The row is
+// locked (FOR UPDATE) where the database has row locks; SQLite's immediate
+// transactions already exclude other writers.
+func (s *Store) UpdateCustomer(ctx context.Context, id string, fn func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error)) error {
 	return s.inTx(ctx, "update customer", func(tx *sql.Tx) error {
 		var seq int64
-		err := tx.QueryRowContext(ctx, s.q(`UPDATE customers SET status = ?, tags = ?, updated_us = ?, updated_by = ?, version = ?,
-			key_id = ?, data_key = ?, name_ct = ?, email_ct = ?, phone_ct = ?, company_ct = ?, address_ct = ?, notes_ct = ?
-			WHERE id = ? AND version = ? RETURNING seq`),
-			string(r.Status), string(tags), micros(r.UpdatedAt), r.UpdatedBy, r.Version,
-			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes,
-			r.ID, ifVersion).Scan(&seq)
+		cur, err := scanRecord(tx.QueryRowContext(ctx, s.q(`SELECT `+recordColumns+`, c.seq FROM customers c WHERE c.id = ?`+s.dialect.ForUpdate), id), &seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.missOrStale(ctx, tx, r.ID)
+			return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 		}
+		if err != nil {
+			return err
+		}
+		r, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		tags, err := json.Marshal(nonNil(r.Tags))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE customers SET status = ?, tags = ?, updated_us = ?, updated_by = ?, version = ?,
+			key_id = ?, data_key = ?, name_ct = ?, email_ct = ?, phone_ct = ?, company_ct = ?, address_ct = ?, notes_ct = ?
+			WHERE seq = ?`),
+			string(r.Status), string(tags), micros(r.UpdatedAt), r.UpdatedBy, r.Version,
+			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes, seq)
 		if err != nil {
 			return err
 		}

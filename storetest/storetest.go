@@ -200,7 +200,7 @@ func testUpdateWithVersion(t *testing.T, e *env) {
 
 func testConcurrentUpdates(t *testing.T, e *env) {
 	c := e.create(t, ada())
-	const n = 8
+	const n = 16
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
@@ -527,25 +527,24 @@ func testSwappedCiphertext(t *testing.T, e *env) {
 	a := e.create(t, ada())
 	b := e.create(t, custodian.CustomerFields{Name: "Grace Hopper", Email: "grace@navy.example.org"})
 	ra, _ := e.Repo.CustomerRecord(e.ctx, a.ID)
-	rb, _ := e.Repo.CustomerRecord(e.ctx, b.ID)
 
 	// A's email moved into B's row.
-	moved := *rb
-	moved.Sealed.Email = ra.Sealed.Email
-	moved.Version = rb.Version + 1
-	if err := e.Repo.UpdateCustomer(e.ctx, &moved, rb.Version); err != nil {
-		t.Fatal(err)
+	overwrite := func(id string, change func(r *custodian.CustomerRecord)) {
+		t.Helper()
+		err := e.Repo.UpdateCustomer(e.ctx, id, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
+			change(cur)
+			return cur, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
+	overwrite(b.ID, func(r *custodian.CustomerRecord) { r.Sealed.Email = ra.Sealed.Email })
 	_, err := e.svc.Customer(e.ctx, b.ID)
 	wantCode(t, err, custodian.EINTERNAL)
 
 	// A's email moved into A's notes column.
-	col := *ra
-	col.Sealed.Notes = ra.Sealed.Email
-	col.Version = ra.Version + 1
-	if err := e.Repo.UpdateCustomer(e.ctx, &col, ra.Version); err != nil {
-		t.Fatal(err)
-	}
+	overwrite(a.ID, func(r *custodian.CustomerRecord) { r.Sealed.Notes = r.Sealed.Email })
 	_, err = e.svc.Customer(e.ctx, a.ID)
 	wantCode(t, err, custodian.EINTERNAL)
 }

@@ -188,23 +188,16 @@ func (s *Service) Customer(ctx context.Context, id string) (*custodian.Customer,
 	return s.openRecord(r)
 }
 
-// maxUpdateAttempts bounds retries of an unconditional update that races
-// with another writer.
-const maxUpdateAttempts = 5
-
 // UpdateCustomer applies p to the customer. With ifVersion set, a customer
-// at another version is left alone (EPRECONDITION). Without it, an update
-// that races with another is retried on the newer version, so no write is
-// lost.
+// at another version is left alone (EPRECONDITION). The read, the check and
+// the write happen in one transaction that excludes other writers, so
+// concurrent updates are applied one after another and none is lost.
 func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64, p custodian.CustomerPatch) (*custodian.Customer, error) {
 	if !custodian.ValidCustomerID(id) {
 		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 	}
-	for attempt := 1; ; attempt++ {
-		cur, err := s.repo.CustomerRecord(ctx, id)
-		if err != nil {
-			return nil, err
-		}
+	var out *custodian.Customer
+	err := s.repo.UpdateCustomer(ctx, id, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return nil, custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
 		}
@@ -222,19 +215,13 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64
 		if err != nil {
 			return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
 		}
-		rec, err := s.sealRecord(c, dk, cur.KeyID, cur.DataKey)
-		if err != nil {
-			return nil, err
-		}
-		err = s.repo.UpdateCustomer(ctx, rec, cur.Version)
-		if custodian.ErrorCode(err) == custodian.EPRECONDITION && ifVersion == 0 && attempt < maxUpdateAttempts {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		out = c
+		return s.sealRecord(c, dk, cur.KeyID, cur.DataKey)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // DeleteCustomer removes the customer, with its index entries.
