@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -34,6 +35,10 @@ type Dialect struct {
 	// ForUpdate is appended to a SELECT to lock the rows it reads for
 	// the rest of the transaction, where the database supports it.
 	ForUpdate string
+	// CacheStatements keeps prepared statements for reads. Right for a
+	// database/sql pool that keeps its connections (SQLite); pgx already
+	// caches statements per connection, under a pool that does not.
+	CacheStatements bool
 }
 
 // Store implements custodian.CustomerRepository. Writes go through write
@@ -45,6 +50,7 @@ type Store struct {
 	read       *sql.DB
 	migrations fs.FS
 	closers    []func()
+	stmts      sync.Map // query text -> *sql.Stmt on the read pool
 }
 
 // New returns a store over the given pools. It does not migrate: call
@@ -62,6 +68,10 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -178,6 +188,49 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) err
 	return internal(op, tx.Commit())
 }
 
+// query runs a read on the read pool, through a cached prepared statement
+// where the dialect wants it. Queries are built from a fixed set of shapes,
+// so the cache stays small.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	query = s.q(query)
+	if !s.dialect.CacheStatements {
+		return s.read.QueryContext(ctx, query, args...)
+	}
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow is query for a single row.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	query = s.q(query)
+	if !s.dialect.CacheStatements {
+		return s.read.QueryRowContext(ctx, query, args...)
+	}
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return s.read.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
 const recordColumns = `c.id, c.status, c.tags, c.created_us, c.updated_us, c.created_by, c.updated_by, c.version,
 	c.key_id, c.data_key, c.name_ct, c.email_ct, c.phone_ct, c.company_ct, c.address_ct, c.notes_ct`
 
@@ -270,7 +323,7 @@ func insertPairs[T any](ctx context.Context, tx *sql.Tx, s *Store, table string,
 
 // CustomerRecord returns the record with id, or ENOTFOUND.
 func (s *Store) CustomerRecord(ctx context.Context, id string) (*custodian.CustomerRecord, error) {
-	r, err := scanRecord(s.read.QueryRowContext(ctx, s.q(`SELECT `+recordColumns+` FROM customers c WHERE c.id = ?`), id))
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordColumns+` FROM customers c WHERE c.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 	}
@@ -390,13 +443,16 @@ func (s *Store) DeleteCustomer(ctx context.Context, id string, ifVersion int64) 
 	})
 }
 
-// where builds the filter shared by lists and name entries.
-func where(q custodian.RecordQuery) (string, []any) {
+// from builds the FROM and WHERE clauses shared by lists and name entries.
+// When tokens are given, the matching customers are computed first, in a
+// materialized common table expression: the index on (token, customer_seq)
+// answers it directly, and the planner cannot choose instead to walk the
+// whole table in sort order looking for rare matches.
+func from(q custodian.RecordQuery) (string, []any) {
 	var b strings.Builder
 	var args []any
-	b.WriteString(" WHERE 1 = 1")
 	if len(q.Tokens) > 0 {
-		b.WriteString(" AND c.seq IN (")
+		b.WriteString("WITH m AS MATERIALIZED (")
 		for i, t := range q.Tokens {
 			if i > 0 {
 				b.WriteString(" INTERSECT ")
@@ -404,8 +460,13 @@ func where(q custodian.RecordQuery) (string, []any) {
 			b.WriteString("SELECT customer_seq FROM customer_tokens WHERE token = ?")
 			args = append(args, t)
 		}
-		b.WriteString(")")
+		b.WriteString(") ")
 	}
+	b.WriteString("%s FROM customers c")
+	if len(q.Tokens) > 0 {
+		b.WriteString(" JOIN m ON m.customer_seq = c.seq")
+	}
+	b.WriteString(" WHERE 1 = 1")
 	if q.Status != "" {
 		b.WriteString(" AND c.status = ?")
 		args = append(args, string(q.Status))
@@ -431,17 +492,18 @@ func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery
 	if q.Descending {
 		dir, cmp = "DESC", "<"
 	}
-	cond, args := where(q)
+	query, args := from(q)
+	query = fmt.Sprintf(query, "SELECT "+recordColumns)
 	if q.After != nil {
-		cond += " AND (" + col + ", c.id) " + cmp + " (?, ?)"
+		query += " AND (" + col + ", c.id) " + cmp + " (?, ?)"
 		args = append(args, micros(q.After.Time), q.After.ID)
 	}
-	query := `SELECT ` + recordColumns + ` FROM customers c` + cond + ` ORDER BY ` + col + ` ` + dir + `, c.id ` + dir
+	query += ` ORDER BY ` + col + ` ` + dir + `, c.id ` + dir
 	if q.Limit > 0 {
 		query += ` LIMIT ?`
 		args = append(args, q.Limit)
 	}
-	rows, err := s.read.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, internal("list customers", err)
 	}
@@ -451,8 +513,8 @@ func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery
 
 // CustomerNameEntries returns the name entries of every record q selects.
 func (s *Store) CustomerNameEntries(ctx context.Context, q custodian.RecordQuery) ([]custodian.NameEntry, error) {
-	cond, args := where(q)
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT c.id, c.version, c.key_id, c.data_key, c.name_ct FROM customers c`+cond), args...)
+	query, args := from(q)
+	rows, err := s.query(ctx, fmt.Sprintf(query, "SELECT c.id, c.version, c.key_id, c.data_key, c.name_ct"), args...)
 	if err != nil {
 		return nil, internal("list customer names", err)
 	}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"Delete", testDelete},
 		{"BatchInsertIsAtomic", testBatchInsertAtomic},
+		{"ImportIsAllOrNothing", testImport},
 		{"ListOrdersAndPages", testListOrdersAndPages},
 		{"ListFiltersAndValidation", testListFilters},
 		{"Search", testSearch},
@@ -561,5 +562,27 @@ func testWrongKey(t *testing.T, e *env) {
 	wantCode(t, err, custodian.EINTERNAL)
 	if strings.Contains(err.Error(), "Ada") {
 		t.Fatalf("error reveals personal data: %v", err)
+	}
+}
+
+func testImport(t *testing.T, e *env) {
+	_, err := e.svc.ImportCustomers(e.ctx, []custodian.CustomerFields{{Name: "Ann"}, {Name: "Bo", Email: "nope"}, {Name: ""}})
+	wantCode(t, err, custodian.EINVALID)
+	var fields []string
+	for _, f := range custodian.ErrorFields(err) {
+		fields = append(fields, f.Field)
+	}
+	if !slices.Equal(fields, []string{"[1].email", "[2].name"}) {
+		t.Fatalf("fields %v", fields)
+	}
+	if got := walk(t, e, custodian.CustomerQuery{}); len(got) != 0 {
+		t.Fatalf("a refused import stored %d customers", len(got))
+	}
+	cs, err := e.svc.ImportCustomers(e.ctx, []custodian.CustomerFields{{Name: "Ann Arbor", Email: "ann@example.com"}, {Name: "Bo Diddley"}})
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("import: %v", err)
+	}
+	if got := walk(t, e, custodian.CustomerQuery{Search: "ann@example.com"}); !slices.Equal(got, []string{cs[0].ID}) {
+		t.Fatalf("imported customer not searchable: %v", got)
 	}
 }

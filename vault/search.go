@@ -2,6 +2,7 @@ package vault
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -40,10 +41,28 @@ const maxPrefix = 16
 // maxQueryWords bounds the work one search can ask for.
 const maxQueryWords = 8
 
+// folders pools the folding transformer: building one allocates its
+// buffers, and folding runs for every candidate of every search.
+var folders = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), cases.Fold(), norm.NFC)
+}}
+
 // fold returns s in the form words are compared in: compatibility
-// decomposed, accents removed, case folded, recomposed.
+// decomposed, accents removed, case folded, recomposed. ASCII text, the
+// common case, takes a fast path with the same result.
 func fold(s string) string {
-	t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), cases.Fold(), norm.NFC)
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	t := folders.Get().(transform.Transformer)
+	defer folders.Put(t)
 	out, _, err := transform.String(t, s)
 	if err != nil {
 		return strings.ToLower(s)

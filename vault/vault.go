@@ -139,7 +139,6 @@ func (s *Service) openRecord(r *custodian.CustomerRecord) (*custodian.Customer, 
 	if err != nil {
 		return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: fmt.Errorf("customer %s: address: %w", r.ID, err)}
 	}
-	s.names.Add(c.ID, nameKey{version: c.Version, key: fold(c.Name)})
 	return c, nil
 }
 
@@ -174,6 +173,43 @@ func (s *Service) CreateCustomer(ctx context.Context, f custodian.CustomerFields
 		return nil, err
 	}
 	return c, nil
+}
+
+// ImportCustomers validates every entry and then stores them all in one
+// transaction: either every customer is created or none is. Field errors
+// name the entry, as in "[3].email".
+func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFields) ([]*custodian.Customer, error) {
+	var errs []custodian.FieldError
+	out := make([]*custodian.Customer, 0, len(fs))
+	recs := make([]*custodian.CustomerRecord, 0, len(fs))
+	actor := custodian.ActorFrom(ctx)
+	for i, f := range fs {
+		f, err := s.validator.Normalize(f)
+		if err != nil {
+			for _, fe := range custodian.ErrorFields(err) {
+				errs = append(errs, custodian.FieldError{Field: fmt.Sprintf("[%d].%s", i, fe.Field), Message: fe.Message})
+			}
+			continue
+		}
+		now := s.timestamp()
+		c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
+		dk, keyID, wrapped, err := s.sealer.NewDataKey(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := s.sealRecord(c, dk, keyID, wrapped)
+		if err != nil {
+			return nil, err
+		}
+		out, recs = append(out, c), append(recs, rec)
+	}
+	if len(errs) > 0 {
+		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Some customers have invalid fields; nothing was imported.", Fields: errs}
+	}
+	if err := s.repo.InsertCustomers(ctx, recs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Customer returns the customer with id, or ENOTFOUND.
