@@ -293,25 +293,27 @@ func nonNil(s []string) []string {
 // insertIndex writes a record's tags and tokens, a few hundred rows per
 // statement.
 func (s *Store) insertIndex(ctx context.Context, tx *sql.Tx, seq int64, r *custodian.CustomerRecord) error {
-	if err := insertPairs(ctx, tx, s, "customer_tags (tag, customer_seq)", r.Tags, seq); err != nil {
+	if err := insertRows(ctx, tx, s, "customer_tags (tag, customer_seq)", r.Tags, seq); err != nil {
 		return err
 	}
-	return insertPairs(ctx, tx, s, "customer_tokens (token, customer_seq)", r.Tokens, seq)
+	return insertRows(ctx, tx, s, "customer_tokens (token, customer_seq, created_us)", r.Tokens, seq, micros(r.CreatedAt))
 }
 
-func insertPairs[T any](ctx context.Context, tx *sql.Tx, s *Store, table string, values []T, seq int64) error {
-	const batch = 250
+// insertRows inserts one row per value: the value followed by rest.
+func insertRows[T any](ctx context.Context, tx *sql.Tx, s *Store, table string, values []T, rest ...any) error {
+	const batch = 200
+	row := "(?" + strings.Repeat(", ?", len(rest)) + ")"
 	for len(values) > 0 {
 		n := min(len(values), batch)
 		var b strings.Builder
 		b.WriteString("INSERT INTO " + table + " VALUES ")
-		args := make([]any, 0, 2*n)
+		args := make([]any, 0, (1+len(rest))*n)
 		for i, v := range values[:n] {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("(?, ?)")
-			args = append(args, v, seq)
+			b.WriteString(row)
+			args = append(append(args, v), rest...)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 			return err
@@ -492,6 +494,9 @@ func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery
 	if q.Descending {
 		dir, cmp = "DESC", "<"
 	}
+	if len(q.Tokens) > 0 && col == "c.created_us" {
+		return s.listByToken(ctx, q, dir, cmp)
+	}
 	query, args := from(q)
 	query = fmt.Sprintf(query, "SELECT "+recordColumns)
 	if q.After != nil {
@@ -509,6 +514,45 @@ func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery
 	}
 	recs, err := collect(rows)
 	return recs, internal("list customers", err)
+}
+
+// listByToken answers a search in creation order by walking the first
+// token's index entries in order, so a page costs the same whether a search
+// matches ten customers or ten thousand. The caller puts the most selective
+// token first; the others are checked per row.
+func (s *Store) listByToken(ctx context.Context, q custodian.RecordQuery, dir, cmp string) ([]*custodian.CustomerRecord, error) {
+	var b strings.Builder
+	args := []any{q.Tokens[0]}
+	b.WriteString("SELECT " + recordColumns + " FROM customer_tokens t JOIN customers c ON c.seq = t.customer_seq WHERE t.token = ?")
+	for _, tok := range q.Tokens[1:] {
+		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tokens t2 WHERE t2.customer_seq = c.seq AND t2.token = ?)")
+		args = append(args, tok)
+	}
+	if q.Status != "" {
+		b.WriteString(" AND c.status = ?")
+		args = append(args, string(q.Status))
+	}
+	if q.Tag != "" {
+		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tags g WHERE g.tag = ? AND g.customer_seq = c.seq)")
+		args = append(args, q.Tag)
+	}
+	if q.After != nil {
+		// The first condition bounds the index range; the second breaks ties.
+		b.WriteString(" AND t.created_us " + cmp + "= ? AND (t.created_us " + cmp + " ? OR c.id " + cmp + " ?)")
+		us := micros(q.After.Time)
+		args = append(args, us, us, q.After.ID)
+	}
+	b.WriteString(" ORDER BY t.created_us " + dir + ", c.id " + dir)
+	if q.Limit > 0 {
+		b.WriteString(" LIMIT ?")
+		args = append(args, q.Limit)
+	}
+	rows, err := s.query(ctx, b.String(), args...)
+	if err != nil {
+		return nil, internal("search customers", err)
+	}
+	recs, err := collect(rows)
+	return recs, internal("search customers", err)
 }
 
 // CustomerNameEntries returns the name entries of every record q selects.

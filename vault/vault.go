@@ -333,7 +333,11 @@ func (s *Service) parseQuery(q *custodian.CustomerQuery) (custodian.RecordQuery,
 	}
 	rq := custodian.RecordQuery{Status: q.Status, Tag: q.Tag, SortKey: q.Sort.Key(), Descending: q.Sort.Descending()}
 	if sq != nil {
-		for _, t := range sq.terms() {
+		// Longest words first: they match fewest customers, and the
+		// repository walks the first token's index.
+		terms := sq.terms()
+		slices.SortStableFunc(terms, func(a, b [2]string) int { return len(b[1]) - len(a[1]) })
+		for _, t := range terms {
 			rq.Tokens = append(rq.Tokens, s.sealer.Token(t[0], t[1]))
 		}
 	}

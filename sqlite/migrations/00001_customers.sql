@@ -33,12 +33,16 @@ CREATE TABLE customer_tags (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX customer_tags_customer ON customer_tags (customer_seq);
 
+-- Blind-index tokens. created_us repeats the customer's creation time so
+-- that a search reads its first page in index order, newest first, without
+-- collecting and sorting every match.
 CREATE TABLE customer_tokens (
     token        INTEGER NOT NULL,
+    created_us   INTEGER NOT NULL,
     customer_seq INTEGER NOT NULL REFERENCES customers (seq) ON DELETE CASCADE,
-    PRIMARY KEY (token, customer_seq)
+    PRIMARY KEY (token, created_us, customer_seq)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX customer_tokens_customer ON customer_tokens (customer_seq);
+CREATE INDEX customer_tokens_customer ON customer_tokens (customer_seq, token);
 
 -- +goose Down
 DROP TABLE customer_tokens;
