@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -86,8 +87,8 @@ func NewLocal(limit Limit, cfg LocalConfig) (*Local, error) {
 	if maxKeys == 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	if maxKeys < 1 {
-		return nil, fmt.Errorf("%w: MaxKeys must be positive", ErrInvalidLimit)
+	if maxKeys < 1 || maxKeys > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: MaxKeys must be between 1 and %d", ErrInvalidLimit, math.MaxInt32)
 	}
 	n := cfg.Shards
 	if n == 0 {
@@ -182,8 +183,8 @@ func (s *shard) insert(key string, tat, now int64) {
 	key = strings.Clone(key)
 	var idx int32
 	if len(s.index) < s.capacity {
-		idx = int32(len(s.slots))
-		s.slots = append(s.slots, slot{key: key, tat: tat, prev: none, next: none, heapIdx: int32(len(s.heap))})
+		idx = slotIndex(len(s.slots))
+		s.slots = append(s.slots, slot{key: key, tat: tat, prev: none, next: none, heapIdx: slotIndex(len(s.heap))})
 		s.heap = append(s.heap, idx)
 		s.up(len(s.heap) - 1)
 	} else {
@@ -250,8 +251,18 @@ func (s *shard) less(i, j int) bool { return s.slots[s.heap[i]].tat < s.slots[s.
 
 func (s *shard) swap(i, j int) {
 	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.slots[s.heap[i]].heapIdx = int32(i)
-	s.slots[s.heap[j]].heapIdx = int32(j)
+	s.slots[s.heap[i]].heapIdx = slotIndex(i)
+	s.slots[s.heap[j]].heapIdx = slotIndex(j)
+}
+
+// slotIndex narrows a position in a shard's slices to the int32 the table
+// stores. NewLocal caps MaxKeys at math.MaxInt32, so the check never fires;
+// it guards the invariant rather than silently wrapping around.
+func slotIndex(i int) int32 {
+	if i < 0 || i > math.MaxInt32 {
+		panic("ratelimit: slot index out of range")
+	}
+	return int32(i)
 }
 
 func (s *shard) up(i int) {

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
 	"testing"
@@ -79,6 +80,7 @@ func TestLocalRejectsBadConfig(t *testing.T) {
 		{Limit{Rate: 0, Burst: 1}, LocalConfig{}},
 		{Limit{Rate: 1, Burst: 1}, LocalConfig{MaxKeys: -1}},
 		{Limit{Rate: 1, Burst: 1}, LocalConfig{Shards: -2}},
+		{Limit{Rate: 1, Burst: 1}, LocalConfig{MaxKeys: math.MaxInt32 + 1}},
 	}
 	for _, tt := range tests {
 		if _, err := NewLocal(tt.limit, tt.cfg); !errors.Is(err, ErrInvalidLimit) {
