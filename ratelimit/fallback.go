@@ -56,6 +56,8 @@ type Fallback struct {
 	mu        sync.Mutex   // serialises transitions and their callbacks
 }
 
+var _ Limiter = (*Fallback)(nil)
+
 // NewFallback returns a Fallback over primary and local.
 func NewFallback(primary, local Limiter, cfg FallbackConfig) *Fallback {
 	f := &Fallback{

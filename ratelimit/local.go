@@ -49,6 +49,8 @@ type Local struct {
 	shards      []shard
 }
 
+var _ Limiter = (*Local)(nil)
+
 // none marks the absence of a slot in the intrusive lists.
 const none = -1
 

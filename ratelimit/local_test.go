@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -278,9 +279,10 @@ func BenchmarkLocalAllowParallel(b *testing.B) {
 	}
 	lim := newTestLocal(b, Limit{Rate: 10, Burst: 20}, LocalConfig{})
 	ctx := context.Background()
+	var worker atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		i := 0
+		i := int(worker.Add(1)) * 12345 // workers start on different keys
 		for pb.Next() {
 			_, _ = lim.Allow(ctx, keys[i&(len(keys)-1)])
 			i += 7919

@@ -32,9 +32,10 @@ func WithoutHeaders() MiddlewareOption {
 }
 
 // Middleware limits requests per key. key derives the client identity from
-// the request (ClientIP is a sound default when RemoteAddr holds the real
-// peer); all requests whose key is "" share one budget. Refused requests
-// are answered by refuse (DefaultRefuse if nil) and never reach next.
+// the request (ClientIP if nil, which is right when RemoteAddr holds the
+// real peer); all requests whose key is "" share one budget. Refused
+// requests are answered by refuse (DefaultRefuse if nil) and never reach
+// next.
 //
 // Unless WithoutHeaders is given, every response carries the RateLimit
 // header field of draft-ietf-httpapi-ratelimit-headers, e.g.
@@ -52,6 +53,9 @@ func Middleware(l Limiter, key func(*http.Request) string, refuse func(w http.Re
 	}
 	if refuse == nil {
 		refuse = DefaultRefuse
+	}
+	if key == nil {
+		key = ClientIP
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -26,7 +26,7 @@ func serve(h http.Handler, remote string) *httptest.ResponseRecorder {
 func TestMiddlewareRefusesWithProblem(t *testing.T) {
 	clk := newFakeClock()
 	lim := newTestLocal(t, Limit{Rate: 0.4, Burst: 2}, LocalConfig{Now: clk.Now})
-	h := Middleware(lim, ClientIP, nil)(okHandler)
+	h := Middleware(lim, nil, nil)(okHandler) // defaults: ClientIP, DefaultRefuse
 
 	for i, wantRemaining := range []int{1, 0} {
 		rec := serve(h, "192.0.2.1:5000")
