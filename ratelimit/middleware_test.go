@@ -163,3 +163,15 @@ func TestClientIP(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkMiddlewareAllowed(b *testing.B) {
+	lim := newTestLocal(b, Limit{Rate: 1e9, Burst: 1000}, LocalConfig{})
+	h := Middleware(lim, ClientIP, nil)(okHandler)
+	req := httptest.NewRequest(http.MethodGet, "/api/customers", nil)
+	req.RemoteAddr = "192.0.2.1:5000"
+	rec := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(rec, req)
+	}
+}
