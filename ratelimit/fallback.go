@@ -50,9 +50,10 @@ type Fallback struct {
 	probeEvery     int64 // nanoseconds
 	onStateChange  func(bool)
 	now            func() time.Time
+	epoch          time.Time // times are kept as nanoseconds since epoch
 
 	degraded  atomic.Bool
-	lastProbe atomic.Int64 // Unix nanoseconds of the last probe or failure
+	lastProbe atomic.Int64 // nanoseconds since epoch of the last probe or failure
 	mu        sync.Mutex   // serialises transitions and their callbacks
 }
 
@@ -77,6 +78,7 @@ func NewFallback(primary, local Limiter, cfg FallbackConfig) *Fallback {
 	if f.now == nil {
 		f.now = time.Now
 	}
+	f.epoch = f.now()
 	return f
 }
 
@@ -112,13 +114,16 @@ func (f *Fallback) askPrimary(ctx context.Context, key string) (Decision, error)
 // claimProbe reports whether this caller may probe the primary now; at most
 // one caller wins per probe interval.
 func (f *Fallback) claimProbe() bool {
-	now := f.now().UnixNano()
+	now := f.elapsed()
 	last := f.lastProbe.Load()
 	if now-last < f.probeEvery {
 		return false
 	}
 	return f.lastProbe.CompareAndSwap(last, now)
 }
+
+// elapsed returns the monotonic time since f was created, in nanoseconds.
+func (f *Fallback) elapsed() int64 { return int64(f.now().Sub(f.epoch)) }
 
 func (f *Fallback) setDegraded(v bool) {
 	if f.degraded.Load() == v {
@@ -130,7 +135,7 @@ func (f *Fallback) setDegraded(v bool) {
 		return
 	}
 	if v {
-		f.lastProbe.Store(f.now().UnixNano())
+		f.lastProbe.Store(f.elapsed())
 	}
 	f.degraded.Store(v)
 	if f.onStateChange != nil {

@@ -44,6 +44,7 @@ type Local struct {
 	emission    int64 // nanoseconds one request costs
 	burstOffset int64 // emission * burst
 	now         func() time.Time
+	epoch       time.Time // times are kept as nanoseconds since epoch
 	seed        maphash.Seed
 	mask        uint64
 	shards      []shard
@@ -59,7 +60,7 @@ const none = -1
 // costs the garbage collector little even at a million entries.
 type slot struct {
 	key        string
-	tat        int64 // theoretical arrival time, Unix nanoseconds
+	tat        int64 // theoretical arrival time, nanoseconds since Local.epoch
 	prev, next int32 // recency list; prev is more recent
 	heapIdx    int32 // position in the shard's TAT min-heap
 }
@@ -116,6 +117,7 @@ func NewLocal(limit Limit, cfg LocalConfig) (*Local, error) {
 		emission:    emission,
 		burstOffset: emission * int64(limit.Burst),
 		now:         now,
+		epoch:       now(),
 		seed:        maphash.MakeSeed(),
 		mask:        uint64(n - 1),
 		shards:      make([]shard, n),
@@ -150,7 +152,9 @@ func (l *Local) Len() int {
 // Allow applies GCRA to key. It never returns an error; the signature
 // satisfies Limiter.
 func (l *Local) Allow(_ context.Context, key string) (Decision, error) {
-	now := l.now().UnixNano()
+	// Measuring from epoch uses the monotonic clock reading that time.Now
+	// carries, so wall-clock steps neither refill nor drain buckets.
+	now := int64(l.now().Sub(l.epoch))
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	s.mu.Lock()
 	defer s.mu.Unlock()
