@@ -23,10 +23,12 @@ const (
 // LocalConfig tunes a Local limiter. The zero value is usable.
 type LocalConfig struct {
 	// MaxKeys is the most keys tracked at once (DefaultMaxKeys if zero).
-	// When the table is full the limiter forgets a key: first one whose
-	// bucket has refilled (it carries no state), otherwise the key seen
-	// least recently. Memory therefore stays bounded however many distinct
-	// clients arrive.
+	// It is split evenly between the shards. When a key arrives at a full
+	// shard, the shard forgets one key: first one whose bucket has refilled
+	// (it carries no state), otherwise the key seen least recently. Memory
+	// therefore stays bounded however many distinct clients arrive, and
+	// keys are spread over shards with a per-limiter random hash seed, so a
+	// client cannot aim its keys at one shard.
 	MaxKeys int
 	// Shards is the number of separately locked partitions, rounded down
 	// to a power of two (DefaultShards if zero). More shards cut lock
