@@ -417,3 +417,26 @@ func BenchmarkRedisAllow(b *testing.B) {
 	}
 	_ = lim.Reset(ctx, "bench")
 }
+
+// TestAgreesWithLocal checks that the Redis limiter and the local one give
+// the same answers, so a Fallback switching between them stays consistent.
+func TestAgreesWithLocal(t *testing.T) {
+	c := requireRedis(t)
+	prefix := testPrefix(t, c)
+	for _, l := range []ratelimit.Limit{slow, {Rate: 0.02, Burst: 1}, {Rate: 0.005, Burst: 5}} {
+		shared := newLimiter(t, c, l, prefix+l.String()+":")
+		local, err := ratelimit.NewLocal(l, ratelimit.LocalConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range l.Burst + 2 {
+			r, m := allow(t, shared, "k"), allow(t, local, "k")
+			if r.Allowed != m.Allowed || r.Remaining != m.Remaining {
+				t.Fatalf("%v request %d: redis %+v, local %+v", l, i+1, r, m)
+			}
+			if diff := r.RetryAfter - m.RetryAfter; diff < -time.Second || diff > time.Second {
+				t.Fatalf("%v request %d: RetryAfter redis %v, local %v", l, i+1, r.RetryAfter, m.RetryAfter)
+			}
+		}
+	}
+}
