@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func newSealer(t *testing.T) (*Sealer, *Keyring) {
+func newSealer(t testing.TB) (*Sealer, *Keyring) {
 	t.Helper()
 	k, err := NewKeyring()
 	if err != nil {
@@ -215,5 +215,31 @@ func TestKeyringFileAndLoad(t *testing.T) {
 		if _, err := ParseKeyring([]byte(bad)); err == nil {
 			t.Fatalf("ParseKeyring accepted %q", bad)
 		}
+	}
+}
+
+func TestForgetDropsCachedKey(t *testing.T) {
+	s, k := newSealer(t)
+	_, oldID, wrapped, _ := s.NewDataKey("cus_a")
+	k.AddMasterKey()
+	if err := k.RemoveMasterKey(oldID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetKeyring(k); err != nil {
+		t.Fatal(err)
+	}
+	// Still cached: the master key is not needed.
+	if _, err := s.OpenDataKey("cus_a", oldID, wrapped); err != nil {
+		t.Fatalf("cached key: %v", err)
+	}
+	// A different wrapped form is never served from the cache.
+	other := bytes.Clone(wrapped)
+	other[len(other)-1] ^= 1
+	if _, err := s.OpenDataKey("cus_a", oldID, other); err == nil {
+		t.Fatal("a different wrapped key was served from the cache")
+	}
+	s.Forget("cus_a")
+	if _, err := s.OpenDataKey("cus_a", oldID, wrapped); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("after Forget the key still opened: %v", err)
 	}
 }

@@ -38,7 +38,7 @@ type Sealer struct {
 	mu      sync.RWMutex
 	keyring *Keyring
 	masters map[string]cipher.AEAD // one AEAD per master key
-	dataKey *lru.Cache[string, cipher.AEAD]
+	dataKey *lru.Cache[string, cachedKey] // by customer id
 	index   []byte      // HMAC key for blind-index tokens
 	cursor  cipher.AEAD // seals list cursors
 	macs    sync.Pool
@@ -54,7 +54,7 @@ func NewSealer(k *Keyring, cacheSize int) (*Sealer, error) {
 	if cacheSize <= 0 {
 		cacheSize = DefaultDataKeyCache
 	}
-	cache, err := lru.New[string, cipher.AEAD](cacheSize)
+	cache, err := lru.New[string, cachedKey](cacheSize)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +147,13 @@ func open(a cipher.AEAD, ct, ad []byte) ([]byte, error) {
 	return pt, nil
 }
 
+// cachedKey is an unwrapped data key with the wrapped form it came from,
+// so a re-wrapped or replaced key is never served from a stale entry.
+type cachedKey struct {
+	wrapped string
+	aead    cipher.AEAD
+}
+
 // DataKey is a customer's data key, ready to seal and open that customer's
 // fields. It never leaves memory in plaintext.
 type DataKey struct {
@@ -167,7 +174,7 @@ func (s *Sealer) NewDataKey(customerID string) (*DataKey, string, []byte, error)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	s.dataKey.Add(customerID+"\x00"+string(wrapped), a)
+	s.dataKey.Add(customerID, cachedKey{string(wrapped), a})
 	return &DataKey{customerID: customerID, aead: a}, keyID, wrapped, nil
 }
 
@@ -182,9 +189,8 @@ func (s *Sealer) wrap(customerID string, key []byte) (string, []byte, error) {
 // was unwrapped before. It fails with ErrDecrypt for a wrong key or a data
 // key that belongs to another customer, and names an unknown master key.
 func (s *Sealer) OpenDataKey(customerID, keyID string, wrapped []byte) (*DataKey, error) {
-	cacheKey := customerID + "\x00" + string(wrapped)
-	if a, ok := s.dataKey.Get(cacheKey); ok {
-		return &DataKey{customerID: customerID, aead: a}, nil
+	if c, ok := s.dataKey.Get(customerID); ok && c.wrapped == string(wrapped) {
+		return &DataKey{customerID: customerID, aead: c.aead}, nil
 	}
 	key, err := s.unwrap(customerID, keyID, wrapped)
 	if err != nil {
@@ -195,7 +201,7 @@ func (s *Sealer) OpenDataKey(customerID, keyID string, wrapped []byte) (*DataKey
 	if err != nil {
 		return nil, err
 	}
-	s.dataKey.Add(cacheKey, a)
+	s.dataKey.Add(customerID, cachedKey{string(wrapped), a})
 	return &DataKey{customerID: customerID, aead: a}, nil
 }
 
@@ -225,14 +231,10 @@ func (s *Sealer) Rewrap(customerID, keyID string, wrapped []byte) (string, []byt
 	return s.wrap(customerID, key)
 }
 
-// Forget drops every cached data key of a customer, as after erasure.
+// Forget drops the cached data key of a customer, as after deletion or
+// erasure, so it no longer lives in memory.
 func (s *Sealer) Forget(customerID string) {
-	prefix := customerID + "\x00"
-	for _, k := range s.dataKey.Keys() {
-		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-			s.dataKey.Remove(k)
-		}
-	}
+	s.dataKey.Remove(customerID)
 }
 
 // Seal encrypts one field of the key's customer. The plaintext is padded to

@@ -35,7 +35,7 @@ func Migrations() fs.FS {
 }
 
 // Dialect is SQLite's dialect.
-var Dialect = sqlstore.Dialect{Name: "sqlite", Goose: goose.DialectSQLite3, CacheStatements: true}
+var Dialect = sqlstore.Dialect{Name: "sqlite", Goose: goose.DialectSQLite3, CacheStatements: true, SingleWriter: true}
 
 // FileName is the database file's name in the data directory.
 const FileName = "custodian.db"
@@ -62,7 +62,7 @@ func Open(ctx context.Context, dir string) (*sqlstore.Store, error) {
 
 	dsn := func(extra ...string) string {
 		v := url.Values{}
-		for _, p := range append([]string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-32000)", "mmap_size(1073741824)"}, extra...) {
+		for _, p := range append([]string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-65536)", "mmap_size(1073741824)", "temp_store(MEMORY)"}, extra...) {
 			v.Add("_pragma", p)
 		}
 		v.Set("_txlock", "immediate")

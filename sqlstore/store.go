@@ -35,6 +35,9 @@ type Dialect struct {
 	// ForUpdate is appended to a SELECT to lock the rows it reads for
 	// the rest of the transaction, where the database supports it.
 	ForUpdate string
+	// SingleWriter marks a database that allows one writing transaction
+	// at a time (SQLite): inserts are then group-committed.
+	SingleWriter bool
 	// CacheStatements keeps prepared statements for reads. Right for a
 	// database/sql pool that keeps its connections (SQLite); pgx already
 	// caches statements per connection, under a pool that does not.
@@ -51,6 +54,7 @@ type Store struct {
 	migrations fs.FS
 	closers    []func()
 	stmts      sync.Map // query text -> *sql.Stmt on the read pool
+	group      *groupCommitter
 }
 
 // New returns a store over the given pools. It does not migrate: call
@@ -60,7 +64,11 @@ func New(d Dialect, write, read *sql.DB, migrations fs.FS, closers ...func()) *S
 	if read == nil {
 		read = write
 	}
-	return &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers}
+	s := &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers}
+	if d.SingleWriter {
+		s.group = newGroupCommitter(s)
+	}
+	return s
 }
 
 // Dialect returns the store's dialect.
@@ -68,6 +76,9 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	s.stmts.Range(func(_, v any) bool {
 		v.(*sql.Stmt).Close()
 		return true
@@ -254,33 +265,41 @@ func scanRecord(row scanner, extra ...any) (*custodian.CustomerRecord, error) {
 }
 
 // InsertCustomers stores new records, with their tags and tokens, in one
-// transaction.
+// transaction: all of them or none. On a single-writer database the
+// transaction may be shared with other callers' inserts (group commit),
+// each isolated in its own savepoint.
 func (s *Store) InsertCustomers(ctx context.Context, recs ...*custodian.CustomerRecord) error {
-	return s.inTx(ctx, "insert customers", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO customers (id, status, tags, created_us, updated_us, created_by, updated_by, version,
+	if s.group != nil {
+		return s.group.insert(ctx, recs)
+	}
+	return s.inTx(ctx, "insert customers", func(tx *sql.Tx) error { return s.insertRecords(ctx, tx, recs) })
+}
+
+// insertRecords inserts records within tx.
+func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian.CustomerRecord) error {
+	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO customers (id, status, tags, created_us, updated_us, created_by, updated_by, version,
 			key_id, data_key, name_ct, email_ct, phone_ct, company_ct, address_ct, notes_ct)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range recs {
+		tags, err := json.Marshal(nonNil(r.Tags))
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
-		for _, r := range recs {
-			tags, err := json.Marshal(nonNil(r.Tags))
-			if err != nil {
-				return err
-			}
-			var seq int64
-			err = stmt.QueryRowContext(ctx, r.ID, string(r.Status), string(tags), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Version,
-				r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes).Scan(&seq)
-			if err != nil {
-				return err
-			}
-			if err := s.insertIndex(ctx, tx, seq, r); err != nil {
-				return err
-			}
+		var seq int64
+		err = stmt.QueryRowContext(ctx, r.ID, string(r.Status), string(tags), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Version,
+			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes).Scan(&seq)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		if err := s.insertIndex(ctx, tx, seq, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func nonNil(s []string) []string {

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Delete", testDelete},
 		{"BatchInsertIsAtomic", testBatchInsertAtomic},
 		{"ImportIsAllOrNothing", testImport},
+		{"ConcurrentCreates", testConcurrentCreates},
 		{"ListOrdersAndPages", testListOrdersAndPages},
 		{"ListFiltersAndValidation", testListFilters},
 		{"Search", testSearch},
@@ -584,5 +585,63 @@ func testImport(t *testing.T, e *env) {
 	}
 	if got := walk(t, e, custodian.CustomerQuery{Search: "ann@example.com"}); !slices.Equal(got, []string{cs[0].ID}) {
 		t.Fatalf("imported customer not searchable: %v", got)
+	}
+}
+
+func testConcurrentCreates(t *testing.T, e *env) {
+	// Many concurrent creates, some of them invalid at the storage level
+	// (a repeated id): each caller gets its own outcome, and every
+	// acknowledged record is stored.
+	c := e.create(t, ada())
+	dup, err := e.Repo.CustomerRecord(e.ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%10 == 3 {
+				errs[i] = e.Repo.InsertCustomers(e.ctx, dup)
+				return
+			}
+			var got *custodian.Customer
+			got, errs[i] = e.svc.CreateCustomer(e.ctx, custodian.CustomerFields{Name: fmt.Sprintf("Concurrent %d", i)})
+			if got != nil {
+				ids[i] = got.ID
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if i%10 == 3 {
+			if errs[i] == nil {
+				t.Fatalf("insert %d of a repeated id succeeded", i)
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("create %d: %v", i, errs[i])
+		}
+		if _, err := e.svc.Customer(e.ctx, ids[i]); err != nil {
+			t.Fatalf("acknowledged create %d not stored: %v", i, err)
+		}
+	}
+	if got := walk(t, e, custodian.CustomerQuery{Search: "concurrent", Limit: 200}); len(got) != n-4 {
+		t.Fatalf("%d concurrent customers stored, want %d", len(got), n-4)
+	}
+	// A cancelled caller is told so and its record is not half-written.
+	ctx, cancel := context.WithCancel(e.ctx)
+	cancel()
+	if _, err := e.svc.CreateCustomer(ctx, custodian.CustomerFields{Name: "Cancelled Caller"}); err == nil {
+		if got := walk(t, e, custodian.CustomerQuery{Search: "cancelled caller"}); len(got) != 1 {
+			t.Fatalf("acknowledged cancelled create stored %d times", len(got))
+		}
+	} else if got := walk(t, e, custodian.CustomerQuery{Search: "cancelled caller"}); len(got) != 0 {
+		t.Fatalf("refused create stored: %v", got)
 	}
 }

@@ -3,6 +3,7 @@ package vault_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/custodian-crm/custodian"
@@ -78,4 +79,24 @@ func BenchmarkSearchPrefix(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCreate creates customers from concurrent callers, as the API does.
+func BenchmarkCreate(b *testing.B) {
+	svc, _, _ := benchService(b, 20000)
+	ctx := context.Background()
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			_, err := svc.CreateCustomer(ctx, custodian.CustomerFields{
+				Name: fmt.Sprintf("Grace%d Hopper", i%89), Email: fmt.Sprintf("grace%d@example.com", i), Phone: fmt.Sprintf("+44 20 8%03d %04d", i/10000%1000, i%10000),
+				Company: "Cobol Systems", Tags: []string{"bench"},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
