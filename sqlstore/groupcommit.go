@@ -92,6 +92,16 @@ func (g *groupCommitter) commit(group []*insertReq) {
 	results := make([]error, len(group))
 	ctx := context.Background() // the transaction serves several callers
 	err := g.s.inTx(ctx, "insert customers", func(tx *sql.Tx) error {
+		if len(group) == 1 {
+			// Alone in its transaction: no savepoint is needed, and
+			// none is paid for (SQLite journals every page a savepoint
+			// touches, which is costly for large imports).
+			if err := group[0].ctx.Err(); err != nil {
+				results[0] = err
+				return nil
+			}
+			return g.s.insertRecords(ctx, tx, group[0].recs)
+		}
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
 				results[i] = err
