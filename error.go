@@ -3,6 +3,7 @@ package custodian
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes name the kinds of failure that callers must tell apart. The
@@ -35,6 +36,9 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Err     error
+	// RetryAfter, when set, tells the client how long to wait before
+	// trying again (ETOOMANY).
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface.
@@ -83,4 +87,13 @@ func ErrorFields(err error) []FieldError {
 		return e.Fields
 	}
 	return nil
+}
+
+// ErrorRetryAfter returns how long err asks the client to wait, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

@@ -15,10 +15,13 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 // NewCustomerID returns a new opaque customer id: 128 random bits, so it
 // reveals nothing (not the row number, not the creation order, nothing of the
 // person) and cannot be guessed.
-func NewCustomerID() string {
+func NewCustomerID() string { return CustomerIDPrefix + randomID() }
+
+// randomID returns 128 random bits in lower-case base32 (26 characters).
+func randomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
-	return CustomerIDPrefix + idEncoding.EncodeToString(b[:])
+	return idEncoding.EncodeToString(b[:])
 }
 
 // ValidCustomerID reports whether s has the shape of a customer id, so that

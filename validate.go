@@ -243,3 +243,14 @@ func ValidTag(t string) error {
 	}
 	return nil
 }
+
+// NormalizeUserEmail validates a sign-in email address and returns it in
+// the form accounts are keyed by: trimmed and lower-cased.
+func NormalizeUserEmail(s string) (string, error) {
+	var errs fieldErrors
+	e := Validator{}.email(&errs, s)
+	if len(errs) > 0 || e == "" {
+		return "", &Error{Code: EINVALID, Message: "The email address is not valid.", Fields: []FieldError{{Field: "email", Message: "Must be an email address such as name@example.com."}}}
+	}
+	return strings.ToLower(e), nil
+}

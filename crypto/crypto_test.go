@@ -33,7 +33,9 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	}
 	for _, pt := range []string{"", "a", "Ada Lovelace", strings.Repeat("x", 31), strings.Repeat("y", 32), strings.Repeat("z", 1000), "tail\x00\x00"} {
 		ct := dk.Seal("name", []byte(pt))
-		if bytes.Contains(ct, []byte(pt)) && pt != "" {
+		// (Only plaintexts of 6 bytes or more: a short one turns up in
+		// random bytes by chance.)
+		if len(pt) >= 6 && bytes.Contains(ct, []byte(pt)) {
 			t.Fatalf("ciphertext contains plaintext %q", pt)
 		}
 		if len(ct)-overhead < len(pt)+1 || (len(ct)-overhead)%padBlock != 0 {

@@ -58,6 +58,20 @@ func (rw *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
+// routeSlot carries the matched route pattern back up to the request log:
+// middleware between the log and the mux derives new requests, so the
+// log cannot read r.Pattern from its own copy.
+type routeSlot struct{ pattern string }
+
+type routeSlotKey struct{}
+
+// noteRoute records the matched pattern for the request log.
+func noteRoute(r *http.Request) {
+	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
+		s.pattern = r.Pattern
+	}
+}
+
 // logRequests writes one structured line per request. It logs the path
 // without its query, which can hold search terms, and no header values.
 func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
@@ -65,14 +79,15 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rw := &recorder{ResponseWriter: w}
-			next.ServeHTTP(rw, r)
+			slot := &routeSlot{}
+			next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), routeSlotKey{}, slot)))
 			if rw.status == 0 {
 				rw.status = http.StatusOK
 			}
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", requestID(r.Context())),
 				slog.String("method", r.Method),
-				slog.String("route", r.Pattern),
+				slog.String("route", slot.pattern),
 				slog.String("path", r.URL.EscapedPath()),
 				slog.Int("status", rw.status),
 				slog.Int64("size", rw.size),

@@ -30,7 +30,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented = append(documented, strings.ToUpper(method)+" "+path)
 		}
 	}
-	for _, r := range routes(slog.New(slog.DiscardHandler), nil, nil) {
+	for _, r := range routes(slog.New(slog.DiscardHandler), nil, nil, nil, nil) {
 		served = append(served, r.Method+" "+strings.TrimSuffix(r.Path, "{$}"))
 	}
 	slices.Sort(documented)

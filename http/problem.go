@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/custodian-crm/custodian"
 )
@@ -58,6 +60,12 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	status, ok := statusOf[code]
 	if !ok {
 		status, code = http.StatusInternalServerError, custodian.EINTERNAL
+	}
+	if d := custodian.ErrorRetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)
 	}
 	if status >= 500 {
 		logger.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "code", code, "err", err)

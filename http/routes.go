@@ -5,33 +5,58 @@ import (
 	"net/http"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // Route is one entry of the server's routing table: a net/http ServeMux
-// pattern (method and path) and its handler. Every route the server answers
-// is listed in routes, and nowhere else, so tests and the OpenAPI document
-// can be checked against the one table.
+// pattern (method and path), the permission a caller needs, and the
+// handler. Every route the server answers is listed in routes, and nowhere
+// else: NewServer puts each one behind the authorization check for its
+// permission, tests walk the table with every role, and the OpenAPI
+// document is checked against it.
 type Route struct {
 	Method  string
 	Path    string
+	Perm    custodian.Permission
 	Handler http.Handler
 }
 
 // Pattern returns the ServeMux pattern of the route.
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
 
-// routes lists every route.
-func routes(logger *slog.Logger, customers custodian.CustomerService, db custodian.Pinger) []Route {
+// routes lists every route with its permission: the access policy.
+func routes(logger *slog.Logger, customers custodian.CustomerService, db custodian.Pinger, acc Accounts, signInLimit ratelimit.Limiter) []Route {
+	const (
+		public    = custodian.PermPublic
+		signedIn  = custodian.PermSignedIn
+		read      = custodian.PermCustomersRead
+		write     = custodian.PermCustomersWrite
+		del       = custodian.PermCustomersDelete
+		manageUsr = custodian.PermUsersManage
+	)
 	return []Route{
-		{"GET", "/healthz", handleHealthz()},
-		{"GET", "/readyz", handleReadyz(logger, db)},
-		{"GET", "/api/openapi.json", handleOpenAPI()},
+		{"GET", "/healthz", public, handleHealthz()},
+		{"GET", "/readyz", public, handleReadyz(logger, db)},
+		{"GET", "/api/openapi.json", public, handleOpenAPI()},
 
-		{"GET", "/api/customers/{$}", handleListCustomers(logger, customers)},
-		{"POST", "/api/customers/{$}", handleCreateCustomer(logger, customers)},
-		{"GET", "/api/customers/{id}/{$}", handleGetCustomer(logger, customers)},
-		{"PUT", "/api/customers/{id}/{$}", handleUpdateCustomer(logger, customers, true)},
-		{"PATCH", "/api/customers/{id}/{$}", handleUpdateCustomer(logger, customers, false)},
-		{"DELETE", "/api/customers/{id}/{$}", handleDeleteCustomer(logger, customers)},
+		{"POST", "/api/auth/login/{$}", public, handleLogin(logger, acc, signInLimit)},
+		{"POST", "/api/auth/logout/{$}", signedIn, handleLogout(logger, acc)},
+		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},
+		{"POST", "/api/auth/setup/{$}", public, handleSetup(logger, acc)},
+		{"POST", "/api/auth/register/{$}", public, handleRegister(logger, acc)},
+
+		{"GET", "/api/tokens/{$}", signedIn, handleListTokens(logger, acc)},
+		{"POST", "/api/tokens/{$}", signedIn, handleCreateToken(logger, acc)},
+		{"DELETE", "/api/tokens/{id}/{$}", signedIn, handleRevokeToken(logger, acc)},
+
+		{"GET", "/api/users/{$}", manageUsr, handleListUsers(logger, acc)},
+		{"POST", "/api/invites/{$}", manageUsr, handleInvite(logger, acc)},
+
+		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
+		{"POST", "/api/customers/{$}", write, handleCreateCustomer(logger, customers)},
+		{"GET", "/api/customers/{id}/{$}", read, handleGetCustomer(logger, customers)},
+		{"PUT", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, true)},
+		{"PATCH", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, false)},
+		{"DELETE", "/api/customers/{id}/{$}", del, handleDeleteCustomer(logger, customers)},
 	}
 }

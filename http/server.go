@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // Deps are what the server needs from the rest of the program.
@@ -17,16 +18,24 @@ type Deps struct {
 	Logger    *slog.Logger
 	Customers custodian.CustomerService
 	DB        custodian.Pinger
+	Accounts  Accounts
+	// SignInLimit limits sign-in attempts per client address; nil means
+	// no per-address limit (the per-account lockout still applies).
+	SignInLimit ratelimit.Limiter
 }
 
 // NewServer returns the server's handler: every route of routes, behind the
 // middleware every request goes through.
 func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes(d.Logger, d.Customers, d.DB) {
-		mux.Handle(rt.Pattern(), rt.Handler)
+	for _, rt := range routes(d.Logger, d.Customers, d.DB, d.Accounts, d.SignInLimit) {
+		if rt.Perm == "" {
+			panic("route " + rt.Pattern() + " has no permission")
+		}
+		mux.Handle(rt.Pattern(), authorize(d.Logger, rt.Perm, rt.Handler))
 	}
 	var h http.Handler = problemsForMux(mux)
+	h = authenticate(d.Logger, d.Accounts)(h)
 	h = recoverPanics(d.Logger)(h)
 	h = logRequests(d.Logger)(h)
 	h = withRequestID(h)

@@ -10,19 +10,46 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/password"
+	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/vault"
 )
 
 type testServer struct {
-	t    *testing.T
-	h    http.Handler
-	logs *bytes.Buffer
+	t      *testing.T
+	h      http.Handler
+	logs   *syncBuffer
+	acc    *accounts.Service
+	bearer string // an administrator's access token, sent by do
 }
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testPassword is long and random enough for the password policy.
+const testPassword = "correct horse battery staple orbit"
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
@@ -32,10 +59,39 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
-	return &testServer{t: t, h: NewServer(Deps{Logger: logger, Customers: svc, DB: store}), logs: logs}
+	hasher, err := password.NewHasher(password.Config{Params: password.Params{Memory: password.MinMemoryKiB, Time: 2, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := accounts.New(store, hasher, sealer, accounts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1, Burst: 3}, ratelimit.LocalConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, h: NewServer(Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimit: limiter}), logs: logs, acc: acc}
+	s.bearer = s.userToken(custodian.RoleAdmin)
+	return s
+}
+
+// userToken creates a user with the role and returns an access token.
+func (s *testServer) userToken(role custodian.Role) string {
+	s.t.Helper()
+	ctx := context.Background()
+	u, err := s.acc.CreateUser(ctx, string(role)+"-"+custodian.NewUserID()[4:12]+"@example.com", "Test "+string(role), role, testPassword)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	tok, _, err := s.acc.CreateAPIToken(ctx, u.ID, "tests", 0)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
 }
 
 type response struct {
@@ -62,6 +118,9 @@ func (s *testServer) do(method, path, body string, headers ...string) response {
 	req := httptest.NewRequest(method, path, rd)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+s.bearer)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
@@ -222,6 +281,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 				headers = append(headers, "If-Match", `"1"`)
 			}
 			req := httptest.NewRequest(tt.method, path, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+s.bearer)
 			for i := 0; i < len(headers); i += 2 {
 				if headers[i+1] != "" {
 					req.Header.Set(headers[i], headers[i+1])
@@ -295,7 +355,7 @@ type downDB struct{}
 func (downDB) Ping(context.Context) error { return errors.New("connection refused") }
 
 func TestReadyzWhenDatabaseIsDown(t *testing.T) {
-	h := NewServer(Deps{Logger: slog.New(slog.DiscardHandler), DB: downDB{}})
+	h := NewServer(Deps{Logger: slog.New(slog.DiscardHandler), DB: downDB{}, Accounts: newTestServer(t).acc})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	wantProblem(t, response{rec.Result(), rec.Body.Bytes()}, 503, custodian.EUNAVAILABLE)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/storetest"
@@ -80,6 +81,10 @@ func decodeHex(s string) string {
 		out.WriteByte('\n')
 		s = s[j:]
 	}
+}
+
+func TestAccountsContract(t *testing.T) {
+	storetest.RunAccounts(t, func(t *testing.T) custodian.AccountRepository { return testdb.Postgres(t) })
 }
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/storetest"
 )
@@ -26,6 +27,13 @@ func TestContract(t *testing.T) {
 			}
 			return all.Bytes()
 		}}
+	})
+}
+
+func TestAccountsContract(t *testing.T) {
+	storetest.RunAccounts(t, func(t *testing.T) custodian.AccountRepository {
+		s, _ := testdb.SQLite(t)
+		return s
 	})
 }
 

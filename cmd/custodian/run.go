@@ -15,6 +15,8 @@ const usage = `Usage: custodian <command> [flags]
 Commands:
   serve     run the server (SQLite under ./data unless --database-url is set)
   migrate   apply pending database migrations and print the schema version
+  user      create an account: user create --email E --role R --password-stdin
+  token     issue a personal access token: token create --email E --name N
   version   print the version
 
 Run "custodian <command> -h" for a command's flags. Every flag can also be
@@ -34,7 +36,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	cmd, rest := args[1], args[2:]
 	switch cmd {
 	case "serve":
-		return runServe(ctx, rest, getenv, stderr)
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":

@@ -77,11 +77,36 @@ func startServer(t *testing.T, ctx context.Context, vars map[string]string, args
 	}
 }
 
+const testPassword = "correct horse battery staple orbit"
+
+// adminToken creates an administrator with "user create" and returns a
+// token from "token create", as an operator would from a shell.
+func adminToken(t *testing.T, vars map[string]string) string {
+	t.Helper()
+	var out, errs bytes.Buffer
+	err := run(context.Background(), []string{"custodian", "user", "create", "--email", "root@example.com", "--role", "admin", "--password-stdin"},
+		env(vars), strings.NewReader(testPassword+"\n"), &out, &errs)
+	if err != nil || !strings.Contains(out.String(), "created admin root@example.com") {
+		t.Fatalf("user create: %v %s %s", err, out.String(), errs.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"custodian", "token", "create", "--email", "root@example.com", "--name", "tests"}, env(vars), nil, &out, &errs); err != nil {
+		t.Fatalf("token create: %v %s", err, errs.String())
+	}
+	tok := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(tok, "cst_pat_") {
+		t.Fatalf("token create printed %q", tok)
+	}
+	return tok
+}
+
 func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": dir}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, done, logs := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": dir})
+	base, done, logs := startServer(t, ctx, vars)
+	tok := adminToken(t, vars)
 
 	for name, want := range map[string]os.FileMode{".": 0o700, "custodian.db": 0o600, "keyring.json": 0o600} {
 		fi, err := os.Stat(filepath.Join(dir, name))
@@ -98,6 +123,7 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("POST", base+"/api/customers/", pr)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
 	result := make(chan *http.Response, 1)
 	go func() {
 		resp, err := http.DefaultClient.Do(req)
@@ -129,8 +155,10 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 	// The acknowledged customer survived: a new server on the same data finds it.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	base2, done2, _ := startServer(t, ctx2, map[string]string{"CUSTODIAN_DATA_DIR": dir})
-	r, err := http.Get(base2 + "/api/customers/?search=inflight@example.com")
+	base2, done2, _ := startServer(t, ctx2, vars)
+	get, _ := http.NewRequest("GET", base2+"/api/customers/?search=inflight@example.com", nil)
+	get.Header.Set("Authorization", "Bearer "+tok)
+	r, err := http.DefaultClient.Do(get)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +189,7 @@ func TestMigrateSharesStorageSettings(t *testing.T) {
 	if err := run(context.Background(), []string{"custodian", "migrate"}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "sqlite schema at version 1") {
+	if !strings.Contains(out.String(), "sqlite schema at version 2") {
 		t.Fatalf("migrate said %q", out.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "custodian.db")); err != nil {
@@ -172,8 +200,63 @@ func TestMigrateSharesStorageSettings(t *testing.T) {
 	if err := run(context.Background(), []string{"custodian", "migrate", "--database-url", url}, env(nil), nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "postgres schema at version 1") {
+	if !strings.Contains(out.String(), "postgres schema at version 2") {
 		t.Fatalf("migrate said %q", out.String())
+	}
+}
+
+func TestSetupLinkOnFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"custodian", "serve", "--addr", addr}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, out, logs)
+	}()
+	var link string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if i := strings.Index(out.String(), "token="); i >= 0 {
+			link = strings.Fields(out.String()[i+len("token="):])[0]
+			break
+		}
+	}
+	if !strings.HasPrefix(link, "cst_set_") {
+		t.Fatalf("no setup link printed: %q", out.String())
+	}
+	if strings.Contains(logs.String(), link) {
+		t.Fatal("the setup token reached the log")
+	}
+	body := `{"token":"` + link + `","email":"first@example.com","name":"First Admin","password":"` + testPassword + `"}`
+	post := func() int {
+		resp, err := http.Post("http://"+addr+"/api/auth/setup/", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(); code != 201 {
+		t.Fatalf("setup: %d", code)
+	}
+	if code := post(); code != 404 {
+		t.Fatalf("setup link reused: %d", code)
+	}
+	cancel()
+	<-done
+}
+
+func TestUserCreateRefusesPasswordArgumentsAndWeakPasswords(t *testing.T) {
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}
+	err := run(context.Background(), []string{"custodian", "user", "create", "--email", "a@example.com", "--role", "admin"}, env(vars), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--password-stdin") {
+		t.Fatalf("without --password-stdin: %v", err)
+	}
+	err = run(context.Background(), []string{"custodian", "user", "create", "--email", "a@example.com", "--role", "admin", "--password-stdin"}, env(vars), strings.NewReader("password123\n"), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "password:") {
+		t.Fatalf("weak password: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
 	custhttp "github.com/custodian-crm/custodian/http"
+	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/vault"
 )
 
@@ -20,7 +21,7 @@ import (
 // after a stop signal.
 const shutdownTimeout = 30 * time.Second
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	addr := stringFlag(fs, getenv, "addr", "127.0.0.1:8080", "address to listen on")
 	storage := addStorageFlags(fs, getenv)
@@ -37,37 +38,33 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	keyring, source, keyPath, err := crypto.LoadKeyring(crypto.LoadOptions{
-		Env: getenv("CUSTODIAN_MASTER_KEY"), File: getenv("CUSTODIAN_MASTER_KEY_FILE"),
-		DataDir: *storage.dataDir, Production: *production,
-	})
+	a, source, keyPath, err := openApp(ctx, storage, getenv, *production)
 	if err != nil {
-		return fmt.Errorf("keyring: %w", err)
+		return err
 	}
+	defer a.store.Close()
 	switch source {
 	case crypto.SourceGenerated:
-		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", keyPath, "active_key", keyring.ActiveKeyID())
+		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", keyPath, "active_key", a.sealer.ActiveKeyID())
 	default:
-		logger.Info("keyring loaded", "source", string(source), "active_key", keyring.ActiveKeyID())
+		logger.Info("keyring loaded", "source", string(source), "active_key", a.sealer.ActiveKeyID())
 	}
-	sealer, err := crypto.NewSealer(keyring, 0)
+	schema, latest, err := a.store.SchemaVersion(ctx)
 	if err != nil {
 		return err
 	}
-
-	store, schema, err := storage.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	logger.Info("database ready", "backend", storage.backend(), "schema_version", schema)
+	logger.Info("database ready", "backend", storage.backend(), "schema_version", schema, "latest", latest)
 
 	validator := custodian.Validator{PhoneRegion: *phoneRegion}
 	if _, err := validator.Normalize(custodian.CustomerFields{Name: "x", Phone: "+442079460958"}); err != nil && *phoneRegion != "" {
 		return fmt.Errorf("--phone-region %q is not a region", *phoneRegion)
 	}
-	customers := vault.New(store, sealer, vault.Options{Validator: validator})
-	handler := custhttp.NewServer(custhttp.Deps{Logger: logger, Customers: customers, DB: store})
+	customers := vault.New(a.store, a.sealer, vault.Options{Validator: validator})
+	signInLimit, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1, Burst: 3}, ratelimit.LocalConfig{})
+	if err != nil {
+		return err
+	}
+	handler := custhttp.NewServer(custhttp.Deps{Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts, SignInLimit: signInLimit})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -86,6 +83,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version)
+	// With no account yet, print a one-time link to create the first
+	// administrator. It goes to standard output, never to the log.
+	if tok, expires, err := a.accounts.SetupLink(ctx); err != nil {
+		return err
+	} else if tok != "" {
+		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  http://%s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
+			time.Until(expires).Round(time.Minute), ln.Addr().String(), tok)
+	}
 
 	select {
 	case err := <-errc:

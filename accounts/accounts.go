@@ -1,0 +1,257 @@
+// Package accounts signs people in and out and manages who may do what:
+// the first administrator, invitations, password sign-in with throttling,
+// browser sessions and personal access tokens. Secrets are stored only as
+// hashes; every sign-in failure answers the same way, in the same time,
+// whether the account exists or not.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/password"
+	"github.com/custodian-crm/custodian/signin"
+	"github.com/custodian-crm/custodian/token"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Config holds the account policies. Zero fields take the defaults.
+type Config struct {
+	IdleTimeout     time.Duration // a session ends after this long unused (30 min)
+	AbsoluteTimeout time.Duration // and this long after sign-in in any case (12 h)
+	TokenTTL        time.Duration // default lifetime of a personal access token (90 days)
+	MaxTokenTTL     time.Duration // longest lifetime a token may be given (1 year)
+	InviteTTL       time.Duration // how long an invitation stays valid (7 days)
+	SetupTTL        time.Duration // how long the first-run setup link stays valid (1 h)
+	Lockout         signin.Lockout
+	Policy          password.Policy
+	Now             func() time.Time
+}
+
+func (c *Config) defaults() {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&c.IdleTimeout, 30*time.Minute)
+	set(&c.AbsoluteTimeout, 12*time.Hour)
+	set(&c.TokenTTL, 90*24*time.Hour)
+	set(&c.MaxTokenTTL, 365*24*time.Hour)
+	set(&c.InviteTTL, 7*24*time.Hour)
+	set(&c.SetupTTL, time.Hour)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// touchEvery bounds how often a session's last-seen time is written.
+const touchEvery = time.Minute
+
+// Service implements account management on a repository.
+type Service struct {
+	repo   custodian.AccountRepository
+	hasher *password.Hasher
+	cfg    Config
+	// unknown keeps failure counts for email addresses that have no
+	// account, so that throttling answers the same whether or not an
+	// account exists. Bounded: it can hold no more than 10,000 names.
+	unknown *lru.Cache[string, failures]
+	mu      sync.Mutex
+	sealer  *crypto.Sealer // seals TOTP secrets
+}
+
+// fieldTOTP is the field name a TOTP secret is sealed under.
+const fieldTOTP = "totp"
+
+type failures struct {
+	count int
+	last  time.Time
+}
+
+// New returns a Service. The sealer protects TOTP secrets at rest.
+func New(repo custodian.AccountRepository, hasher *password.Hasher, sealer *crypto.Sealer, cfg Config) (*Service, error) {
+	cfg.defaults()
+	if err := cfg.Lockout.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	unknown, _ := lru.New[string, failures](10_000) // size is positive
+	return &Service{repo: repo, hasher: hasher, cfg: cfg, unknown: unknown, sealer: sealer}, nil
+}
+
+// SessionTTL returns the absolute session lifetime, for the cookie.
+func (s *Service) SessionTTL() time.Duration { return s.cfg.AbsoluteTimeout }
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+var errBadCredentials = custodian.Errorf(custodian.EUNAUTHORIZED, "The email address or password is incorrect.")
+
+// checkNewPassword applies the password policy with the person's own
+// details as context words, answering with a field error that explains.
+func (s *Service) checkNewPassword(pw, email, name string) error {
+	if err := s.cfg.Policy.Check(pw, email, name); err != nil {
+		var weak *password.WeakPasswordError
+		msg := "This password is not allowed."
+		if errors.As(err, &weak) {
+			msg = strings.TrimSpace(weak.Explanation + " " + weak.Suggestion)
+		}
+		return &custodian.Error{Code: custodian.EINVALID, Message: "The password is too weak.", Fields: []custodian.FieldError{{Field: "password", Message: msg}}}
+	}
+	return nil
+}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 200 || strings.ContainsAny(name, "<>") || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", &custodian.Error{Code: custodian.EINVALID, Message: "The name is not valid.", Fields: []custodian.FieldError{{Field: "name", Message: "A name is 1 to 200 characters, without < or >."}}}
+	}
+	return name, nil
+}
+
+// newUser validates a new account and hashes its password.
+func (s *Service) newUser(ctx context.Context, email, name string, role custodian.Role, pw string) (*custodian.UserRecord, error) {
+	var fields []custodian.FieldError
+	email, err := custodian.NormalizeUserEmail(email)
+	fields = append(fields, custodian.ErrorFields(err)...)
+	name, err = checkName(name)
+	fields = append(fields, custodian.ErrorFields(err)...)
+	if !role.Valid() {
+		fields = append(fields, custodian.FieldError{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."})
+	}
+	if len(fields) == 0 {
+		fields = append(fields, custodian.ErrorFields(s.checkNewPassword(pw, email, name))...)
+	}
+	if len(fields) > 0 {
+		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "The account has invalid fields.", Fields: fields}
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	return &custodian.UserRecord{
+		User:         custodian.User{ID: custodian.NewUserID(), Email: email, Name: name, Role: role, Active: true, CreatedAt: now, UpdatedAt: now, Version: 1},
+		PasswordHash: hash,
+	}, nil
+}
+
+// CreateUser creates an account directly, for the command line.
+func (s *Service) CreateUser(ctx context.Context, email, name string, role custodian.Role, pw string) (*custodian.User, error) {
+	u, err := s.newUser(ctx, email, name, role, pw)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return &u.User, nil
+}
+
+// SetupLink returns a fresh one-time token for creating the first
+// administrator when no user exists yet, and "" otherwise.
+func (s *Service) SetupLink(ctx context.Context) (string, time.Time, error) {
+	n, err := s.repo.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return "", time.Time{}, err
+	}
+	plain, hash, err := token.New(token.PrefixSetup)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.now()
+	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeSetup, Role: custodian.RoleAdmin, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SetupTTL)}
+	if err := s.repo.CreateOneTimeToken(ctx, t); err != nil {
+		return "", time.Time{}, err
+	}
+	return plain, t.ExpiresAt, nil
+}
+
+// invalidLink is the answer for any token that is malformed, unknown,
+// expired or used: they are not told apart.
+var invalidLink = custodian.Errorf(custodian.ENOTFOUND, "This link is invalid, expired or already used.")
+
+// CompleteSetup creates the first administrator with a setup token. The
+// token is consumed in the same transaction; it works only while no user
+// exists.
+func (s *Service) CompleteSetup(ctx context.Context, setupToken, email, name, pw string) (*custodian.User, error) {
+	if token.Parse(token.PrefixSetup, setupToken) != nil {
+		return nil, invalidLink
+	}
+	hash := token.Hash(setupToken)
+	if _, err := s.repo.PeekToken(ctx, hash, custodian.PurposeSetup, s.now()); err != nil {
+		return nil, invalidLink
+	}
+	if n, err := s.repo.CountUsers(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		return nil, invalidLink
+	}
+	u, err := s.newUser(ctx, email, name, custodian.RoleAdmin, pw)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.RedeemForUser(ctx, hash, custodian.PurposeSetup, s.now(), u); err != nil {
+		return nil, err
+	}
+	return &u.User, nil
+}
+
+// Invite creates an invitation for an email address and role, returning
+// the token to send to the invitee.
+func (s *Service) Invite(ctx context.Context, email string, role custodian.Role) (string, time.Time, error) {
+	var fields []custodian.FieldError
+	email, err := custodian.NormalizeUserEmail(email)
+	fields = append(fields, custodian.ErrorFields(err)...)
+	if !role.Valid() {
+		fields = append(fields, custodian.FieldError{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."})
+	}
+	if len(fields) > 0 {
+		return "", time.Time{}, &custodian.Error{Code: custodian.EINVALID, Message: "The invitation has invalid fields.", Fields: fields}
+	}
+	if _, err := s.repo.UserByEmail(ctx, email); err == nil {
+		return "", time.Time{}, custodian.Errorf(custodian.ECONFLICT, "A user with this email address already exists.")
+	}
+	plain, hash, err := token.New(token.PrefixInvitation)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.now()
+	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeInvite, Email: email, Role: role, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(s.cfg.InviteTTL)}
+	if err := s.repo.CreateOneTimeToken(ctx, t); err != nil {
+		return "", time.Time{}, err
+	}
+	return plain, t.ExpiresAt, nil
+}
+
+// Register accepts an invitation: it creates the account with the invited
+// email and role, a name and a password, consuming the invitation.
+func (s *Service) Register(ctx context.Context, inviteToken, name, pw string) (*custodian.User, error) {
+	if token.Parse(token.PrefixInvitation, inviteToken) != nil {
+		return nil, invalidLink
+	}
+	hash := token.Hash(inviteToken)
+	inv, err := s.repo.PeekToken(ctx, hash, custodian.PurposeInvite, s.now())
+	if err != nil {
+		return nil, invalidLink
+	}
+	u, err := s.newUser(ctx, inv.Email, name, inv.Role, pw)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.RedeemForUser(ctx, hash, custodian.PurposeInvite, s.now(), u); err != nil {
+		if custodian.ErrorCode(err) == custodian.ENOTFOUND {
+			return nil, invalidLink
+		}
+		return nil, err
+	}
+	return &u.User, nil
+}

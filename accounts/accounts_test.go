@@ -1,0 +1,212 @@
+package accounts_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
+	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/password"
+	"github.com/custodian-crm/custodian/signin"
+	"github.com/custodian-crm/custodian/totp"
+	otptotp "github.com/pquerna/otp/totp"
+)
+
+const pw = "correct horse battery staple orbit"
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type env struct {
+	svc    *accounts.Service
+	repo   custodian.AccountRepository
+	sealer *crypto.Sealer
+	clock  *clock
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	store, _ := testdb.SQLite(t)
+	k, _ := crypto.NewKeyring()
+	sealer, _ := crypto.NewSealer(k, 0)
+	hasher, err := password.NewHasher(password.Config{Params: password.Params{Memory: password.MinMemoryKiB, Time: 2, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
+	svc, err := accounts.New(store, hasher, sealer, accounts.Config{Now: c.now, Lockout: signin.Lockout{LockAfter: 5, LockDuration: 15 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{svc: svc, repo: store, sealer: sealer, clock: c}
+}
+
+func (e *env) signIn(email, password, otp string) (string, error) {
+	tok, _, err := e.svc.SignIn(context.Background(), accounts.SignInRequest{Email: email, Password: password, OTP: otp})
+	return tok, err
+}
+
+func TestSessionExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.svc.CreateUser(ctx, "a@example.com", "A", custodian.RoleAgent, pw); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.signIn("A@Example.com ", pw, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Used every 20 minutes, the session lives until its absolute limit.
+	for i := 0; i < 35; i++ {
+		e.clock.advance(20 * time.Minute)
+		_, err := e.svc.Authenticate(ctx, tok)
+		if elapsed := time.Duration(i+1) * 20 * time.Minute; elapsed <= 12*time.Hour && err != nil {
+			t.Fatalf("active session ended after %s: %v", elapsed, err)
+		} else if elapsed > 12*time.Hour {
+			if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+				t.Fatalf("session outlived its absolute limit (%s)", elapsed)
+			}
+			break
+		}
+	}
+	// Idle for 31 minutes, a session ends.
+	tok, _ = e.signIn("a@example.com", pw, "")
+	e.clock.advance(31 * time.Minute)
+	if _, err := e.svc.Authenticate(ctx, tok); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("idle session still valid: %v", err)
+	}
+}
+
+func TestLockoutGrowsThenEnds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.svc.CreateUser(ctx, "b@example.com", "B", custodian.RoleViewer, pw)
+	_, err := e.signIn("b@example.com", "wrong guess number one", "")
+	if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("first failure: %v", err)
+	}
+	// Right away, even the right password must wait.
+	_, err = e.signIn("b@example.com", pw, "")
+	if custodian.ErrorCode(err) != custodian.ETOOMANY || custodian.ErrorRetryAfter(err) <= 0 {
+		t.Fatalf("immediate retry: %v", err)
+	}
+	var lastWait time.Duration
+	for i := 0; i < 4; i++ {
+		e.clock.advance(custodian.ErrorRetryAfter(err) + time.Millisecond)
+		_, err = e.signIn("b@example.com", "wrong guess again", "")
+		_, err = e.signIn("b@example.com", pw, "")
+		wait := custodian.ErrorRetryAfter(err)
+		if wait < lastWait {
+			t.Fatalf("delay shrank: %s after %s", wait, lastWait)
+		}
+		lastWait = wait
+	}
+	if lastWait < 10*time.Minute {
+		t.Fatalf("after 5 failures the account should be locked, wait is %s", lastWait)
+	}
+	e.clock.advance(lastWait + time.Second)
+	if _, err := e.signIn("b@example.com", pw, ""); err != nil {
+		t.Fatalf("the lock did not end: %v", err)
+	}
+	// Success resets the count.
+	if _, err := e.signIn("b@example.com", "wrong", ""); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("after reset: %v", err)
+	}
+}
+
+func TestUnknownEmailIsThrottledLikeAnAccount(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.signIn("ghost@example.com", "whatever it is", "")
+	if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatal(err)
+	}
+	_, err = e.signIn("ghost@example.com", "whatever it is", "")
+	if custodian.ErrorCode(err) != custodian.ETOOMANY {
+		t.Fatalf("unknown email not throttled: %v", err)
+	}
+}
+
+func TestDeactivatedUserCannotSignInOrUseSessions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, _ := e.svc.CreateUser(ctx, "c@example.com", "C", custodian.RoleAgent, pw)
+	tok, _ := e.signIn("c@example.com", pw, "")
+	pat, _, _ := e.svc.CreateAPIToken(ctx, u.ID, "x", 0)
+	e.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error { r.Active = false; return nil })
+	if _, err := e.svc.Authenticate(ctx, tok); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("session of a deactivated user: %v", err)
+	}
+	if _, err := e.svc.AuthenticateToken(ctx, pat); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("token of a deactivated user: %v", err)
+	}
+	e.clock.advance(time.Hour)
+	if _, err := e.signIn("c@example.com", pw, ""); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("deactivated sign-in: %v", err)
+	}
+}
+
+func TestTokenExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, _ := e.svc.CreateUser(ctx, "d@example.com", "D", custodian.RoleAgent, pw)
+	pat, _, err := e.svc.CreateAPIToken(ctx, u.ID, "short", 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.AuthenticateToken(ctx, pat); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(2*time.Hour + time.Second)
+	if _, err := e.svc.AuthenticateToken(ctx, pat); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("expired token accepted: %v", err)
+	}
+}
+
+func TestTOTPSecondFactorAndReplay(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, _ := e.svc.CreateUser(ctx, "e@example.com", "E", custodian.RoleAdmin, pw)
+	key, err := totp.Generate("Custodian", "e@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, keyID, wrapped, _ := e.sealer.NewDataKey(u.ID)
+	e.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+		r.TOTPEnabled, r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret = true, keyID, wrapped, dk.Seal("totp", []byte(key.Secret()))
+		return nil
+	})
+	_, err = e.signIn("e@example.com", pw, "")
+	if fe := custodian.ErrorFields(err); len(fe) != 1 || fe[0].Field != "otp" {
+		t.Fatalf("without a code: %v", err)
+	}
+	e.clock.advance(2 * time.Second)
+	code, err := otptotp.GenerateCode(key.Secret(), e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.signIn("e@example.com", pw, code); err != nil {
+		t.Fatalf("with a valid code: %v", err)
+	}
+	e.clock.advance(time.Second)
+	if _, err := e.signIn("e@example.com", pw, code); err == nil {
+		t.Fatal("a TOTP code was accepted twice")
+	}
+}

@@ -1,0 +1,314 @@
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
+	"github.com/custodian-crm/custodian/ratelimit"
+)
+
+// SessionCookie is the session cookie's name. The __Host- prefix makes
+// browsers refuse it unless it is Secure, host-only and for the whole site.
+const SessionCookie = "__Host-custodian_session"
+
+// Accounts is what the server needs from account management.
+type Accounts interface {
+	SignIn(ctx context.Context, in accounts.SignInRequest) (string, *custodian.User, error)
+	SignOut(ctx context.Context, sessionToken string) error
+	Authenticate(ctx context.Context, sessionToken string) (*custodian.Principal, error)
+	AuthenticateToken(ctx context.Context, bearer string) (*custodian.Principal, error)
+	SessionTTL() time.Duration
+	CompleteSetup(ctx context.Context, setupToken, email, name, pw string) (*custodian.User, error)
+	Invite(ctx context.Context, email string, role custodian.Role) (string, time.Time, error)
+	Register(ctx context.Context, inviteToken, name, pw string) (*custodian.User, error)
+	CreateAPIToken(ctx context.Context, userID, name string, ttl time.Duration) (string, *custodian.APIToken, error)
+	ListAPITokens(ctx context.Context, userID string) ([]custodian.APIToken, error)
+	RevokeAPIToken(ctx context.Context, userID, id string) error
+	ListUsers(ctx context.Context) ([]*custodian.User, error)
+}
+
+// clientAddr is the address rate limits and logs use for a request: the
+// socket peer's IP. (Behind trusted proxies the edge resolves it first.)
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// authenticate identifies the caller: a bearer token in Authorization, or
+// else a session cookie. A request with a bad bearer token is refused at
+// once; a stale cookie just leaves the request anonymous. Requests that
+// change state and are not bearer-authenticated must come from this site
+// (Sec-Fetch-Site / Origin, as net/http.CrossOriginProtection checks), so a
+// cross-site form or script riding on a session cookie is refused.
+func authenticate(logger *slog.Logger, acc Accounts) func(http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if auth := r.Header.Get("Authorization"); auth != "" {
+				bearer, ok := strings.CutPrefix(auth, "Bearer ")
+				var p *custodian.Principal
+				err := errorf(custodian.EUNAUTHORIZED, "Use Authorization: Bearer <personal access token>.")
+				if ok {
+					p, err = acc.AuthenticateToken(r.Context(), strings.TrimSpace(bearer))
+				}
+				if err != nil {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)
+					writeError(w, r, logger, err)
+					return
+				}
+				next.ServeHTTP(w, r.WithContext(custodian.WithPrincipal(r.Context(), p)))
+				return
+			}
+			if err := cop.Check(r); err != nil {
+				logger.WarnContext(r.Context(), "cross-origin request refused", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.EscapedPath())
+				writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Cross-site requests are not allowed."))
+				return
+			}
+			if c, err := r.Cookie(SessionCookie); err == nil {
+				p, err := acc.Authenticate(r.Context(), c.Value)
+				switch {
+				case err == nil:
+					r = r.WithContext(custodian.WithPrincipal(r.Context(), p))
+				case custodian.ErrorCode(err) != custodian.EUNAUTHORIZED:
+					writeError(w, r, logger, err)
+					return
+				default:
+					clearSessionCookie(w)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// authorize lets a request through only when its caller holds perm:
+// 401 for an anonymous caller, 403 for a signed-in one without it. Every
+// refusal is logged with the user and the route.
+func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		noteRoute(r)
+		if perm == custodian.PermPublic {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p := custodian.PrincipalFrom(r.Context())
+		if p == nil {
+			writeError(w, r, logger, errorf(custodian.EUNAUTHORIZED, "Sign in, or send a personal access token, to continue."))
+			return
+		}
+		if !p.User.Role.Can(perm) {
+			logger.WarnContext(r.Context(), "authorization refused", "request_id", requestID(r.Context()), "user", p.User.ID, "role", string(p.User.Role), "route", r.Pattern, "permission", string(perm))
+			writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Your role does not allow this."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func setSessionCookie(w http.ResponseWriter, value string, ttl time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: int(ttl.Seconds()), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// decodeBody reads a JSON body strictly into dst.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	b, err := readJSON(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(b, dst, "")
+}
+
+type loginBody struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	OTP      string `json:"otp"`
+}
+
+// handleLogin signs in. Attempts are limited per client address (the
+// sign-in limit, 1/s with a burst of 3 by default) before any password
+// work, and per account by the lockout policy.
+func handleLogin(logger *slog.Logger, acc Accounts, limiter ratelimit.Limiter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r)
+		if limiter != nil {
+			d, err := limiter.Allow(r.Context(), addr)
+			if err == nil && !d.Allowed {
+				writeError(w, r, logger, &custodian.Error{Code: custodian.ETOOMANY, Message: "Too many sign-in attempts from this address; wait before trying again.", RetryAfter: d.RetryAfter})
+				return
+			}
+		}
+		var body loginBody
+		if err := decodeBody(w, r, &body); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		tok, u, err := acc.SignIn(r.Context(), accounts.SignInRequest{Email: body.Email, Password: body.Password, OTP: body.OTP, ClientAddr: addr, UserAgent: r.UserAgent()})
+		if err != nil {
+			logger.InfoContext(r.Context(), "sign-in failed", "request_id", requestID(r.Context()), "code", custodian.ErrorCode(err))
+			writeError(w, r, logger, err)
+			return
+		}
+		logger.InfoContext(r.Context(), "signed in", "request_id", requestID(r.Context()), "user", u.ID)
+		setSessionCookie(w, tok, acc.SessionTTL())
+		writeJSON(w, http.StatusOK, map[string]any{"user": u})
+	})
+}
+
+// handleLogout ends the session on the server and tells the browser to
+// forget everything the site stored.
+func handleLogout(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			if err := acc.SignOut(r.Context(), c.Value); err != nil {
+				writeError(w, r, logger, err)
+				return
+			}
+		}
+		clearSessionCookie(w)
+		w.Header().Set("Clear-Site-Data", `"cache", "cookies", "storage"`)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleSession() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"user": custodian.PrincipalFrom(r.Context()).User})
+	})
+}
+
+func handleSetup(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Token    string `json:"token"`
+			Email    string `json:"email"`
+			Name     string `json:"name"`
+			Password string `json:"password"`
+		}
+		err := decodeBody(w, r, &body)
+		var u *custodian.User
+		if err == nil {
+			u, err = acc.CompleteSetup(r.Context(), body.Token, body.Email, body.Name, body.Password)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"user": u})
+	})
+}
+
+func handleRegister(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Token    string `json:"token"`
+			Name     string `json:"name"`
+			Password string `json:"password"`
+		}
+		err := decodeBody(w, r, &body)
+		var u *custodian.User
+		if err == nil {
+			u, err = acc.Register(r.Context(), body.Token, body.Name, body.Password)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"user": u})
+	})
+}
+
+func handleInvite(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Email string         `json:"email"`
+			Role  custodian.Role `json:"role"`
+		}
+		err := decodeBody(w, r, &body)
+		var tok string
+		var expires time.Time
+		if err == nil {
+			tok, expires, err = acc.Invite(r.Context(), body.Email, body.Role)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok})
+	})
+}
+
+func handleListUsers(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		users, err := acc.ListUsers(r.Context())
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if users == nil {
+			users = []*custodian.User{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": users})
+	})
+}
+
+func handleCreateToken(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Name          string `json:"name"`
+			ExpiresInDays int    `json:"expires_in_days"`
+		}
+		err := decodeBody(w, r, &body)
+		var plain string
+		var t *custodian.APIToken
+		if err == nil {
+			p := custodian.PrincipalFrom(r.Context())
+			plain, t, err = acc.CreateAPIToken(r.Context(), p.User.ID, body.Name, time.Duration(body.ExpiresInDays)*24*time.Hour)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		out := struct {
+			*custodian.APIToken
+			Token string `json:"token"`
+		}{t, plain}
+		writeJSON(w, http.StatusCreated, out)
+	})
+}
+
+func handleListTokens(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		toks, err := acc.ListAPITokens(r.Context(), custodian.PrincipalFrom(r.Context()).User.ID)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if toks == nil {
+			toks = []custodian.APIToken{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": toks})
+	})
+}
+
+func handleRevokeToken(logger *slog.Logger, acc Accounts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := acc.RevokeAPIToken(r.Context(), custodian.PrincipalFrom(r.Context()).User.ID, r.PathValue("id")); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

@@ -1,0 +1,312 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/custodian-crm/custodian"
+)
+
+// TestEveryRouteWithEveryRole walks the whole routing table as an
+// anonymous caller and as each role, and checks each answer against the
+// policy: 401 without credentials (unless public), 403 for a role without
+// the route's permission, and neither for a role that has it. A route
+// added without thinking about its permission shows up here.
+func TestEveryRouteWithEveryRole(t *testing.T) {
+	s := newTestServer(t)
+	tokens := map[custodian.Role]string{}
+	for _, role := range custodian.Roles() {
+		tokens[role] = s.userToken(role)
+	}
+	customer := s.create(`{"name":"Matrix Customer"}`)["id"].(string)
+	table := routes(nil, nil, nil, nil, nil)
+	if len(table) < 15 {
+		t.Fatalf("only %d routes", len(table))
+	}
+	callers := append([]custodian.Role{""}, custodian.Roles()...)
+	// The policy layer's answers, told apart from a handler's own 401s
+	// (such as a wrong password at sign-in) by their detail.
+	const needSignIn, forbidden = "Sign in, or send a personal access token, to continue.", "Your role does not allow this."
+	for _, rt := range table {
+		if rt.Perm == "" {
+			t.Fatalf("route %s has no permission", rt.Pattern())
+		}
+		path := strings.TrimSuffix(rt.Path, "{$}")
+		path = strings.ReplaceAll(path, "{id}", customer)
+		for i, role := range callers {
+			req := httptest.NewRequest(rt.Method, path, strings.NewReader(`{}`))
+			req.RemoteAddr = fmt.Sprintf("192.0.2.%d:1234", 10+i) // separate sign-in budgets
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("If-Match", "*")
+			if role != "" {
+				req.Header.Set("Authorization", "Bearer "+tokens[role])
+			}
+			rec := httptest.NewRecorder()
+			s.h.ServeHTTP(rec, req)
+			var p Problem
+			json.Unmarshal(rec.Body.Bytes(), &p)
+			refused := ""
+			switch {
+			case rec.Code == 401 && p.Detail == needSignIn:
+				refused = "401"
+			case rec.Code == 403 && p.Detail == forbidden:
+				refused = "403"
+			}
+			want := ""
+			switch {
+			case rt.Perm == custodian.PermPublic:
+			case role == "":
+				want = "401"
+			case !role.Can(rt.Perm):
+				want = "403"
+			}
+			if refused != want {
+				t.Errorf("%s as %q: %d %q; want the policy to answer %q", rt.Pattern(), role, rec.Code, p.Detail, want)
+			}
+		}
+	}
+	// Refusals are recorded with the user and the route.
+	if !strings.Contains(s.logs.String(), `"msg":"authorization refused"`) {
+		t.Fatal("refused authorizations are not logged")
+	}
+}
+
+func TestPolicyTable(t *testing.T) {
+	want := map[custodian.Role][]custodian.Permission{
+		custodian.RoleAdmin:   {custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete, custodian.PermUsersManage, custodian.PermAuditRead},
+		custodian.RoleManager: {custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete},
+		custodian.RoleAgent:   {custodian.PermCustomersRead, custodian.PermCustomersWrite},
+		custodian.RoleViewer:  {custodian.PermCustomersRead},
+		custodian.RoleAuditor: {custodian.PermAuditRead},
+	}
+	all := []custodian.Permission{custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete, custodian.PermUsersManage, custodian.PermAuditRead}
+	for role, perms := range want {
+		for _, p := range all {
+			has := false
+			for _, q := range perms {
+				has = has || q == p
+			}
+			if role.Can(p) != has {
+				t.Errorf("%s can %s = %v, want %v", role, p, role.Can(p), has)
+			}
+		}
+	}
+}
+
+// browser is a cookie-carrying client of the in-process server.
+type browser struct {
+	s      *testServer
+	cookie *http.Cookie
+}
+
+func (b *browser) do(method, path, body string, headers ...string) response {
+	b.s.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "192.0.2.10:5555"
+	if b.cookie != nil {
+		req.AddCookie(b.cookie)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	b.s.h.ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == SessionCookie {
+			if c.MaxAge < 0 {
+				b.cookie = nil
+			} else {
+				b.cookie = c
+			}
+		}
+	}
+	return response{rec.Result(), rec.Body.Bytes()}
+}
+
+func TestSignInSessionAndLogout(t *testing.T) {
+	s := newTestServer(t)
+	if _, err := s.acc.CreateUser(context.Background(), "Agent.Smith@Example.com", "Agent Smith", custodian.RoleAgent, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{s: s}
+	wantProblem(t, b.do("GET", "/api/customers/", ""), 401, custodian.EUNAUTHORIZED)
+
+	r := b.do("POST", "/api/auth/login/", `{"email":"agent.smith@example.com","password":"`+testPassword+`"}`, "Sec-Fetch-Site", "same-origin")
+	if r.StatusCode != 200 || b.cookie == nil {
+		t.Fatalf("login: %d %s", r.StatusCode, r.body)
+	}
+	c := b.cookie
+	if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || !strings.HasPrefix(c.Value, "cst_ses_") {
+		t.Fatalf("session cookie %+v", c)
+	}
+	if strings.Contains(string(r.body), c.Value) {
+		t.Fatal("the session token is in the body")
+	}
+	if r := b.do("GET", "/api/auth/session/", ""); r.StatusCode != 200 || r.json(t)["user"].(map[string]any)["role"] != "agent" {
+		t.Fatalf("session: %d %s", r.StatusCode, r.body)
+	}
+	// Same-origin writes with the cookie work; the actor is recorded.
+	r = b.do("POST", "/api/customers/", `{"name":"Via Cookie"}`, "Sec-Fetch-Site", "same-origin")
+	if r.StatusCode != 201 || !strings.HasPrefix(r.json(t)["created_by"].(string), "usr_") {
+		t.Fatalf("create with cookie: %d %s", r.StatusCode, r.body)
+	}
+	// A second sign-in gets a new session id.
+	first := b.cookie.Value
+	b.do("POST", "/api/auth/login/", `{"email":"agent.smith@example.com","password":"`+testPassword+`"}`)
+	if b.cookie == nil || b.cookie.Value == first {
+		t.Fatal("sign-in did not issue a new session id")
+	}
+
+	second := *b.cookie
+	r = b.do("POST", "/api/auth/logout/", "", "Sec-Fetch-Site", "same-origin")
+	if r.StatusCode != 204 || !strings.Contains(r.Header.Get("Clear-Site-Data"), `"cookies"`) || b.cookie != nil {
+		t.Fatalf("logout: %d %v", r.StatusCode, r.Header)
+	}
+	// The server forgot the session: replaying its cookie fails.
+	b.cookie = &second
+	wantProblem(t, b.do("GET", "/api/auth/session/", ""), 401, custodian.EUNAUTHORIZED)
+	// The first session, from another sign-in, is untouched.
+	c.Value = first
+	b.cookie = c
+	if r := b.do("GET", "/api/auth/session/", ""); r.StatusCode != 200 {
+		t.Fatalf("logging out one session ended another: %d", r.StatusCode)
+	}
+}
+
+func TestCrossSitePostWithSessionIsRefused(t *testing.T) {
+	s := newTestServer(t)
+	s.acc.CreateUser(context.Background(), "m@example.com", "Manager", custodian.RoleManager, testPassword)
+	b := &browser{s: s}
+	b.do("POST", "/api/auth/login/", `{"email":"m@example.com","password":"`+testPassword+`"}`)
+	if b.cookie == nil {
+		t.Fatal("no session")
+	}
+	for _, h := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Origin", "https://evil.example"},
+	} {
+		r := b.do("POST", "/api/customers/", `{"name":"Forged"}`, h...)
+		wantProblem(t, r, 403, custodian.EFORBIDDEN)
+	}
+	// Nothing was created.
+	r := b.do("GET", "/api/customers/?search=forged", "")
+	if r.StatusCode != 200 || len(r.json(t)["items"].([]any)) != 0 {
+		t.Fatalf("cross-site POST changed data: %s", r.body)
+	}
+	// A cross-site login (login CSRF) is refused too.
+	wantProblem(t, b.do("POST", "/api/auth/login/", `{"email":"m@example.com","password":"x"}`, "Sec-Fetch-Site", "cross-site"), 403, custodian.EFORBIDDEN)
+	// Bearer requests are not cookie-authenticated and need no origin.
+	req := httptest.NewRequest("POST", "/api/customers/", strings.NewReader(`{"name":"Via Token"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.bearer)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, req)
+	if rec.Code != 201 {
+		t.Fatalf("bearer request: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestSignInThrottlingAndSameAnswers(t *testing.T) {
+	s := newTestServer(t)
+	s.acc.CreateUser(context.Background(), "known@example.com", "Known", custodian.RoleViewer, testPassword)
+	s.acc.CreateUser(context.Background(), "other@example.com", "Other", custodian.RoleViewer, testPassword)
+	b := &browser{s: s}
+	unknown := b.do("POST", "/api/auth/login/", `{"email":"nobody@example.com","password":"wrong password here"}`)
+	wrong := b.do("POST", "/api/auth/login/", `{"email":"known@example.com","password":"wrong password here"}`)
+	wantProblem(t, unknown, 401, custodian.EUNAUTHORIZED)
+	wantProblem(t, wrong, 401, custodian.EUNAUTHORIZED)
+	var p1, p2 Problem
+	json.Unmarshal(unknown.body, &p1)
+	json.Unmarshal(wrong.body, &p2)
+	if p1.Detail != p2.Detail {
+		t.Fatalf("unknown email and wrong password answer differently: %q vs %q", p1.Detail, p2.Detail)
+	}
+	// Burst of 3 per address, then 429 with Retry-After, before any password work.
+	b.do("POST", "/api/auth/login/", `{"email":"known@example.com","password":"again wrong"}`)
+	r := b.do("POST", "/api/auth/login/", `{"email":"known@example.com","password":"`+testPassword+`"}`)
+	wantProblem(t, r, 429, custodian.ETOOMANY)
+	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q", ra)
+	}
+	// Another address is not throttled by this one (the failing account
+	// itself now has to wait: the per-account delay follows it anywhere).
+	req := httptest.NewRequest("POST", "/api/auth/login/", strings.NewReader(`{"email":"other@example.com","password":"`+testPassword+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "198.51.100.7:4444"
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("sign-in from another address: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestInviteRegisterAndWeakPassword(t *testing.T) {
+	s := newTestServer(t)
+	r := s.do("POST", "/api/invites/", `{"email":"New.Person@example.com","role":"viewer"}`)
+	if r.StatusCode != 201 {
+		t.Fatalf("invite: %d %s", r.StatusCode, r.body)
+	}
+	tok := r.json(t)["token"].(string)
+	s.bearer = ""
+	// A weak password is refused with an explanation, and the invitation survives.
+	for _, weak := range []string{"short", "passwordpassword", "new.person@example.com", "New Person custodian"} {
+		r = s.do("POST", "/api/auth/register/", `{"token":"`+tok+`","name":"New Person","password":"`+weak+`"}`)
+		wantProblem(t, r, 400, custodian.EINVALID, "password")
+	}
+	r = s.do("POST", "/api/auth/register/", `{"token":"`+tok+`","name":"New Person","password":"`+testPassword+`"}`)
+	if r.StatusCode != 201 {
+		t.Fatalf("register: %d %s", r.StatusCode, r.body)
+	}
+	u := r.json(t)["user"].(map[string]any)
+	if u["email"] != "new.person@example.com" || u["role"] != "viewer" {
+		t.Fatalf("registered %v", u)
+	}
+	// Single use.
+	wantProblem(t, s.do("POST", "/api/auth/register/", `{"token":"`+tok+`","name":"Again","password":"`+testPassword+`"}`), 404, custodian.ENOTFOUND)
+	wantProblem(t, s.do("POST", "/api/auth/register/", `{"token":"cst_inv_garbage","name":"X","password":"`+testPassword+`"}`), 404, custodian.ENOTFOUND)
+	// No open self-registration: setup works only with its token and only once.
+	wantProblem(t, s.do("POST", "/api/auth/setup/", `{"token":"cst_set_x","email":"a@example.com","name":"A","password":"`+testPassword+`"}`), 404, custodian.ENOTFOUND)
+}
+
+func TestAccessTokens(t *testing.T) {
+	s := newTestServer(t)
+	r := s.do("POST", "/api/tokens/", `{"name":"ci job","expires_in_days":30}`)
+	if r.StatusCode != 201 {
+		t.Fatalf("create token: %d %s", r.StatusCode, r.body)
+	}
+	created := r.json(t)
+	tok, id := created["token"].(string), created["id"].(string)
+	if !strings.HasPrefix(tok, "cst_pat_") {
+		t.Fatalf("token %q", tok)
+	}
+	list := s.do("GET", "/api/tokens/", "")
+	if strings.Contains(string(list.body), tok) || !strings.Contains(string(list.body), id) {
+		t.Fatalf("token list: %s", list.body)
+	}
+	admin := s.bearer
+	s.bearer = tok
+	if r := s.do("GET", "/api/customers/", ""); r.StatusCode != 200 {
+		t.Fatalf("new token refused: %d", r.StatusCode)
+	}
+	s.bearer = admin
+	if r := s.do("DELETE", "/api/tokens/"+id+"/", ""); r.StatusCode != 204 {
+		t.Fatalf("revoke: %d %s", r.StatusCode, r.body)
+	}
+	s.bearer = tok
+	r = s.do("GET", "/api/customers/", "")
+	wantProblem(t, r, 401, custodian.EUNAUTHORIZED)
+	if r.Header.Get("WWW-Authenticate") == "" {
+		t.Fatal("401 without WWW-Authenticate")
+	}
+	s.bearer = "cst_pat_not-a-real-token"
+	wantProblem(t, s.do("GET", "/api/customers/", ""), 401, custodian.EUNAUTHORIZED)
+	s.bearer = admin
+	wantProblem(t, s.do("POST", "/api/tokens/", `{"name":"","expires_in_days":5000}`), 400, custodian.EINVALID, "name", "expires_in_days")
+}

@@ -1,0 +1,205 @@
+package custodian
+
+import (
+	"context"
+	"time"
+)
+
+// Role is what a user may do. Roles map to permissions in one table,
+// rolePermissions, which every route's check goes through.
+type Role string
+
+// The roles.
+const (
+	RoleAdmin   Role = "admin"   // users, settings, audit, everything
+	RoleManager Role = "manager" // customers including delete, export and erasure
+	RoleAgent   Role = "agent"   // read, create and edit customers
+	RoleViewer  Role = "viewer"  // read customers
+	RoleAuditor Role = "auditor" // the audit trail and security alerts, no customer data
+)
+
+// Roles lists every role, most powerful first.
+func Roles() []Role { return []Role{RoleAdmin, RoleManager, RoleAgent, RoleViewer, RoleAuditor} }
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	_, ok := rolePermissions[r]
+	return ok
+}
+
+// Permission names one kind of action a route performs.
+type Permission string
+
+// The permissions. PermPublic routes need no sign-in; PermSignedIn routes
+// need one and nothing more (a user's own session, tokens and password).
+const (
+	PermPublic          Permission = "public"
+	PermSignedIn        Permission = "signed_in"
+	PermCustomersRead   Permission = "customers:read"
+	PermCustomersWrite  Permission = "customers:write"
+	PermCustomersDelete Permission = "customers:delete"
+	PermUsersManage     Permission = "users:manage"
+	PermAuditRead       Permission = "audit:read"
+)
+
+// rolePermissions is the policy: what each role may do. It is read-only.
+var rolePermissions = map[Role][]Permission{
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermUsersManage, PermAuditRead},
+	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete},
+	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
+	RoleViewer:  {PermSignedIn, PermCustomersRead},
+	RoleAuditor: {PermSignedIn, PermAuditRead},
+}
+
+// Can reports whether role r has permission p. Every role has PermPublic.
+func (r Role) Can(p Permission) bool {
+	if p == PermPublic {
+		return true
+	}
+	for _, q := range rolePermissions[r] {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// UserIDPrefix starts every user id.
+const UserIDPrefix = "usr_"
+
+// NewUserID returns a new random user id.
+func NewUserID() string { return UserIDPrefix + randomID() }
+
+// User is a person who signs in to Custodian.
+type User struct {
+	ID          string    `json:"id"`
+	Email       string    `json:"email"`
+	Name        string    `json:"name"`
+	Role        Role      `json:"role"`
+	Active      bool      `json:"active"`
+	TOTPEnabled bool      `json:"totp_enabled"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	Version     int64     `json:"version"`
+}
+
+// UserRecord is a user with the secrets and state kept about them: the
+// password hash, the sealed TOTP secret and the sign-in failure count.
+type UserRecord struct {
+	User
+	PasswordHash  string
+	TOTPKeyID     string
+	TOTPDataKey   []byte
+	TOTPSecret    []byte
+	TOTPLastStep  int64
+	FailedSignins int
+	LastFailedAt  time.Time
+}
+
+// Session is a signed-in browser session. Only a hash of its token is
+// stored.
+type Session struct {
+	TokenHash  []byte
+	UserID     string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute expiry
+	ClientAddr string
+	UserAgent  string
+}
+
+// APIToken is a personal access token. Only a hash of it is stored; the
+// token itself is shown once, when it is created.
+type APIToken struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	UserID     string    `json:"-"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	RevokedAt  time.Time `json:"revoked_at"`
+}
+
+// One-time token purposes.
+const (
+	PurposeSetup  = "setup"  // create the first administrator
+	PurposeInvite = "invite" // join with a given email and role
+	PurposeReset  = "reset"  // set a new password
+)
+
+// OneTimeToken is a single-use link: first-run setup, an invitation or a
+// password reset. Only a hash of it is stored.
+type OneTimeToken struct {
+	Hash      []byte
+	Purpose   string
+	Email     string
+	Role      Role
+	UserID    string
+	CreatedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AccountRepository persists users, sessions, tokens and one-time links.
+// Every call is atomic.
+type AccountRepository interface {
+	CountUsers(ctx context.Context) (int, error)
+	// CreateUser stores a new user; ECONFLICT when the email is taken.
+	CreateUser(ctx context.Context, u *UserRecord) error
+	// RedeemForUser consumes an unused, unexpired one-time token of the
+	// purpose and stores u, in one transaction: both happen or neither.
+	RedeemForUser(ctx context.Context, hash []byte, purpose string, now time.Time, u *UserRecord) error
+	// RedeemToken consumes an unused, unexpired one-time token and
+	// returns it, running fn inside the same transaction.
+	RedeemToken(ctx context.Context, hash []byte, purpose string, now time.Time, fn func(OneTimeToken) error) error
+	// PeekToken returns an unused, unexpired one-time token without
+	// consuming it; ENOTFOUND otherwise.
+	PeekToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)
+	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
+
+	UserByEmail(ctx context.Context, email string) (*UserRecord, error)
+	UserByID(ctx context.Context, id string) (*UserRecord, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	// UpdateUser runs fn on the stored user inside a write transaction
+	// and stores the result.
+	UpdateUser(ctx context.Context, id string, fn func(*UserRecord) error) error
+
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByHash returns the session and its user, or ENOTFOUND.
+	SessionByHash(ctx context.Context, hash []byte) (*Session, *UserRecord, error)
+	TouchSession(ctx context.Context, hash []byte, seen time.Time) error
+	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteUserSessions ends every session of the user except the one
+	// with the hash except (nil for all).
+	DeleteUserSessions(ctx context.Context, userID string, except []byte) error
+
+	CreateAPIToken(ctx context.Context, t APIToken, hash []byte) error
+	// APITokenByHash returns the token and its user, or ENOTFOUND.
+	APITokenByHash(ctx context.Context, hash []byte) (*APIToken, *UserRecord, error)
+	TouchAPIToken(ctx context.Context, id string, used time.Time) error
+	ListAPITokens(ctx context.Context, userID string) ([]APIToken, error)
+	// RevokeAPIToken revokes one of the user's tokens, or all of them
+	// when id is empty.
+	RevokeAPIToken(ctx context.Context, userID, id string, at time.Time) error
+}
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	User *User
+	// SessionHash is set for browser sessions (cookie authentication);
+	// empty for bearer tokens.
+	SessionHash []byte
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p, and p's user as the actor.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return WithActor(context.WithValue(ctx, principalKey{}, p), p.User.ID)
+}
+
+// PrincipalFrom returns the caller of the request ctx belongs to, or nil.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
