@@ -39,12 +39,13 @@ const (
 	PermCustomersWrite  Permission = "customers:write"
 	PermCustomersDelete Permission = "customers:delete"
 	PermUsersManage     Permission = "users:manage"
+	PermSettingsManage  Permission = "settings:manage"
 	PermAuditRead       Permission = "audit:read"
 )
 
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermUsersManage, PermAuditRead},
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermUsersManage, PermSettingsManage, PermAuditRead},
 	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete},
 	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
 	RoleViewer:  {PermSignedIn, PermCustomersRead},
@@ -181,11 +182,27 @@ type AccountRepository interface {
 	// RevokeAPIToken revokes one of the user's tokens, or all of them
 	// when id is empty.
 	RevokeAPIToken(ctx context.Context, userID, id string, at time.Time) error
+
+	// SetRecoveryCodes replaces the user's recovery code hashes.
+	SetRecoveryCodes(ctx context.Context, userID string, hashes []string) error
+	// RecoveryCodes returns the user's unused recovery code hashes.
+	RecoveryCodes(ctx context.Context, userID string) ([]string, error)
+	// UseRecoveryCode consumes one code; ENOTFOUND when already used.
+	UseRecoveryCode(ctx context.Context, userID, hash string) error
+
+	// Setting returns a setting's value ("" when unset); SetSetting
+	// stores one.
+	Setting(ctx context.Context, name string) (string, error)
+	SetSetting(ctx context.Context, name, value string) error
 }
 
 // Principal is the authenticated caller of a request.
 type Principal struct {
 	User *User
+	// MustEnrollTOTP is set when the user's role requires two-factor
+	// authentication and the user has not enrolled: until they do, only
+	// their own account routes answer.
+	MustEnrollTOTP bool
 	// SessionHash is set for browser sessions (cookie authentication);
 	// empty for bearer tokens.
 	SessionHash []byte

@@ -65,6 +65,9 @@ type Service struct {
 	unknown *lru.Cache[string, failures]
 	mu      sync.Mutex
 	sealer  *crypto.Sealer // seals TOTP secrets
+
+	requiredRoles []custodian.Role // cached SettingRequireTOTP, under mu
+	requiredAt    time.Time
 }
 
 // fieldTOTP is the field name a TOTP secret is sealed under.

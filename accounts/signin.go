@@ -83,11 +83,28 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest) (string, *custod
 	return plain, &u.User, nil
 }
 
-// checkSecondFactor checks a TOTP code against the user's sealed secret
-// and records its time step, so that the same code cannot be used twice
-// (the step is compared and set in one transaction).
+// checkSecondFactor accepts a TOTP code or one of the user's recovery
+// codes (each usable once).
 func (s *Service) checkSecondFactor(ctx context.Context, u *custodian.UserRecord, otp string, now time.Time) bool {
-	if otp == "" || s.sealer == nil {
+	if otp == "" {
+		return false
+	}
+	if len(strings.TrimSpace(otp)) > 8 { // longer than any TOTP code: a recovery code
+		hashes, err := s.repo.RecoveryCodes(ctx, u.ID)
+		if err != nil {
+			return false
+		}
+		i, ok := totp.MatchRecoveryCode(otp, hashes)
+		return ok && s.repo.UseRecoveryCode(ctx, u.ID, hashes[i]) == nil
+	}
+	return s.checkTOTP(ctx, u, otp, now)
+}
+
+// checkTOTP checks a TOTP code against the user's sealed secret and
+// records its time step, so that the same code cannot be used twice (the
+// step is compared and set in one transaction).
+func (s *Service) checkTOTP(ctx context.Context, u *custodian.UserRecord, otp string, now time.Time) bool {
+	if s.sealer == nil || len(u.TOTPSecret) == 0 {
 		return false
 	}
 	dk, err := s.sealer.OpenDataKey(u.ID, u.TOTPKeyID, u.TOTPDataKey)
@@ -184,7 +201,13 @@ func (s *Service) Authenticate(ctx context.Context, sessionToken string) (*custo
 			return nil, err
 		}
 	}
-	return &custodian.Principal{User: &u.User, SessionHash: hash}, nil
+	p := &custodian.Principal{User: &u.User, SessionHash: hash}
+	if !u.TOTPEnabled {
+		if p.MustEnrollTOTP, err = s.totpRequired(ctx, u.Role); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // AuthenticateToken returns the principal of a personal access token.
@@ -209,7 +232,13 @@ func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (*custod
 			return nil, err
 		}
 	}
-	return &custodian.Principal{User: &u.User}, nil
+	p := &custodian.Principal{User: &u.User}
+	if !u.TOTPEnabled {
+		if p.MustEnrollTOTP, err = s.totpRequired(ctx, u.Role); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // SignOut ends the session of a token; an unknown token is not an error.

@@ -31,6 +31,7 @@ type Accounts interface {
 	ListAPITokens(ctx context.Context, userID string) ([]custodian.APIToken, error)
 	RevokeAPIToken(ctx context.Context, userID, id string) error
 	ListUsers(ctx context.Context) ([]*custodian.User, error)
+	AccountSettings
 }
 
 // clientAddr is the address rate limits and logs use for a request: the
@@ -103,6 +104,10 @@ func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler
 		p := custodian.PrincipalFrom(r.Context())
 		if p == nil {
 			writeError(w, r, logger, errorf(custodian.EUNAUTHORIZED, "Sign in, or send a personal access token, to continue."))
+			return
+		}
+		if p.MustEnrollTOTP && perm != custodian.PermSignedIn {
+			writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Your role requires two-factor authentication: enrol at /api/auth/2fa/setup/ first."))
 			return
 		}
 		if !p.User.Role.Can(perm) {

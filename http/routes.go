@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -33,6 +34,7 @@ func routes(logger *slog.Logger, customers custodian.CustomerService, db custodi
 		write     = custodian.PermCustomersWrite
 		del       = custodian.PermCustomersDelete
 		manageUsr = custodian.PermUsersManage
+		settings  = custodian.PermSettingsManage
 	)
 	return []Route{
 		{"GET", "/healthz", public, handleHealthz()},
@@ -44,13 +46,25 @@ func routes(logger *slog.Logger, customers custodian.CustomerService, db custodi
 		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},
 		{"POST", "/api/auth/setup/{$}", public, handleSetup(logger, acc)},
 		{"POST", "/api/auth/register/{$}", public, handleRegister(logger, acc)},
+		{"POST", "/api/auth/reset/{$}", public, handleCompleteReset(logger, acc)},
+		{"POST", "/api/auth/password/{$}", signedIn, handleChangePassword(logger, acc)},
+		{"POST", "/api/auth/email/{$}", signedIn, handleChangeEmail(logger, acc)},
+		{"POST", "/api/auth/2fa/setup/{$}", signedIn, handleBeginTOTP(logger, acc)},
+		{"POST", "/api/auth/2fa/enable/{$}", signedIn, handleEnableTOTP(logger, acc)},
+		{"POST", "/api/auth/2fa/disable/{$}", signedIn, handleDisableTOTP(logger, acc)},
 
 		{"GET", "/api/tokens/{$}", signedIn, handleListTokens(logger, acc)},
 		{"POST", "/api/tokens/{$}", signedIn, handleCreateToken(logger, acc)},
 		{"DELETE", "/api/tokens/{id}/{$}", signedIn, handleRevokeToken(logger, acc)},
 
 		{"GET", "/api/users/{$}", manageUsr, handleListUsers(logger, acc)},
+		{"PATCH", "/api/users/{id}/{$}", manageUsr, handleUpdateUser(logger, acc)},
+		{"POST", "/api/users/{id}/reset-2fa/{$}", manageUsr, handleUserAction(logger, resetTOTP(acc))},
+		{"POST", "/api/users/{id}/unlock/{$}", manageUsr, handleUserAction(logger, unlock(acc))},
+		{"POST", "/api/users/{id}/reset-link/{$}", manageUsr, handleResetLink(logger, acc)},
 		{"POST", "/api/invites/{$}", manageUsr, handleInvite(logger, acc)},
+		{"GET", "/api/settings/{$}", settings, handleGetSettings(logger, acc)},
+		{"PUT", "/api/settings/{$}", settings, handlePutSettings(logger, acc)},
 
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
 		{"POST", "/api/customers/{$}", write, handleCreateCustomer(logger, customers)},
@@ -59,4 +73,14 @@ func routes(logger *slog.Logger, customers custodian.CustomerService, db custodi
 		{"PATCH", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, false)},
 		{"DELETE", "/api/customers/{id}/{$}", del, handleDeleteCustomer(logger, customers)},
 	}
+}
+
+// resetTOTP and unlock bind account actions, so that a nil Accounts (as in
+// tests that only read the table) is not dereferenced while building it.
+func resetTOTP(acc Accounts) func(context.Context, string) error {
+	return func(ctx context.Context, id string) error { return acc.ResetTOTP(ctx, id) }
+}
+
+func unlock(acc Accounts) func(context.Context, string) error {
+	return func(ctx context.Context, id string) error { return acc.Unlock(ctx, id) }
 }

@@ -357,3 +357,73 @@ func (s *Store) RevokeAPIToken(ctx context.Context, userID, id string, at time.T
 }
 
 var _ custodian.AccountRepository = (*Store)(nil)
+
+// SetRecoveryCodes replaces a user's recovery code hashes.
+func (s *Store) SetRecoveryCodes(ctx context.Context, userID string, hashes []string) error {
+	return s.inTx(ctx, "set recovery codes", func(tx *sql.Tx) error {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT seq FROM users WHERE id = ?`), userID).Scan(&seq); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return custodian.Errorf(custodian.ENOTFOUND, "User not found.")
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM recovery_codes WHERE user_seq = ?`), seq); err != nil {
+			return err
+		}
+		for _, h := range hashes {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO recovery_codes (user_seq, code_hash) VALUES (?, ?)`), seq, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RecoveryCodes returns a user's unused recovery code hashes.
+func (s *Store) RecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT r.code_hash FROM recovery_codes r JOIN users u ON u.seq = r.user_seq WHERE u.id = ?`, userID)
+	if err != nil {
+		return nil, internal("recovery codes", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, internal("recovery codes", err)
+		}
+		out = append(out, h)
+	}
+	return out, internal("recovery codes", rows.Err())
+}
+
+// UseRecoveryCode deletes one recovery code; ENOTFOUND when it was already
+// used (by a concurrent sign-in, say).
+func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) error {
+	return s.inTx(ctx, "use recovery code", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM recovery_codes WHERE code_hash = ? AND user_seq = (SELECT seq FROM users WHERE id = ?)`), hash, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return custodian.Errorf(custodian.ENOTFOUND, "This recovery code was already used.")
+		}
+		return nil
+	})
+}
+
+// Setting returns a setting's value, or "" when it is not set.
+func (s *Store) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.queryRow(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, internal("get setting", err)
+}
+
+// SetSetting stores a setting.
+func (s *Store) SetSetting(ctx context.Context, name, value string) error {
+	return s.exec(ctx, "set setting", `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+}

@@ -1,0 +1,367 @@
+package accounts
+
+import (
+	"context"
+	"encoding/base64"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/token"
+	"github.com/custodian-crm/custodian/totp"
+)
+
+// SettingRequireTOTP names the setting that lists the roles that must use
+// two-factor authentication (comma-separated).
+const SettingRequireTOTP = "require_totp_roles"
+
+// ResetTTL is how long an administrator's password-reset link stays valid.
+const ResetTTL = time.Hour
+
+// totpIssuer is the name authenticator apps show for the account.
+const totpIssuer = "Custodian"
+
+// reauthenticate checks the current password before a sensitive change.
+func (s *Service) reauthenticate(ctx context.Context, u *custodian.UserRecord, current string) error {
+	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &custodian.Error{Code: custodian.EUNAUTHORIZED, Message: "Confirm with your current password.", Fields: []custodian.FieldError{{Field: "current_password", Message: "The current password is incorrect."}}}
+	}
+	return nil
+}
+
+func (s *Service) user(ctx context.Context, id string) (*custodian.UserRecord, error) {
+	return s.repo.UserByID(ctx, id)
+}
+
+// ChangePassword sets a new password after checking the current one. With
+// endOthers, every other session of the user ends; personal access tokens
+// stay (they are revoked separately).
+func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, current, next string, endOthers bool) error {
+	u, err := s.user(ctx, p.User.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.reauthenticate(ctx, u, current); err != nil {
+		return err
+	}
+	if err := s.checkNewPassword(next, u.Email, u.Name); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	if err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+		r.PasswordHash, r.UpdatedAt, r.Version = hash, s.now(), r.Version+1
+		return nil
+	}); err != nil {
+		return err
+	}
+	if endOthers {
+		return s.repo.DeleteUserSessions(ctx, u.ID, p.SessionHash)
+	}
+	return nil
+}
+
+// ChangeEmail changes the sign-in email after checking the password.
+func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, current, email string, endOthers bool) (*custodian.User, error) {
+	email, err := custodian.NormalizeUserEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.user(ctx, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reauthenticate(ctx, u, current); err != nil {
+		return nil, err
+	}
+	var out custodian.User
+	err = s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+		r.Email, r.UpdatedAt, r.Version = email, s.now(), r.Version+1
+		out = r.User
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if endOthers {
+		return &out, s.repo.DeleteUserSessions(ctx, u.ID, p.SessionHash)
+	}
+	return &out, nil
+}
+
+// TOTPEnrolment is what a person needs to add the account to an
+// authenticator app. It is shown once.
+type TOTPEnrolment struct {
+	Secret string `json:"secret"`
+	URL    string `json:"otpauth_url"`
+	QRCode string `json:"qr_code_png"` // base64
+}
+
+// BeginTOTP generates a new TOTP secret for the user, after checking the
+// password, and keeps it sealed but not yet in force: EnableTOTP turns it
+// on once the person proves their app produces codes for it.
+func (s *Service) BeginTOTP(ctx context.Context, p *custodian.Principal, current string) (*TOTPEnrolment, error) {
+	u, err := s.user(ctx, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reauthenticate(ctx, u, current); err != nil {
+		return nil, err
+	}
+	if u.TOTPEnabled {
+		return nil, custodian.Errorf(custodian.ECONFLICT, "Two-factor authentication is already on; turn it off first to enrol a new device.")
+	}
+	key, err := totp.Generate(totpIssuer, u.Email)
+	if err != nil {
+		return nil, err
+	}
+	png, err := key.QRCodePNG(256)
+	if err != nil {
+		return nil, err
+	}
+	dk, keyID, wrapped, err := s.sealer.NewDataKey(u.ID)
+	if err != nil {
+		return nil, err
+	}
+	sealed := dk.Seal(fieldTOTP, []byte(key.Secret()))
+	err = s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+		r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret, r.TOTPEnabled, r.TOTPLastStep = keyID, wrapped, sealed, false, 0
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &TOTPEnrolment{Secret: key.Secret(), URL: key.URL(), QRCode: base64.StdEncoding.EncodeToString(png)}, nil
+}
+
+// EnableTOTP turns two-factor authentication on when code is valid for
+// the pending secret, and returns ten single-use recovery codes (shown
+// once; only their hashes are kept).
+func (s *Service) EnableTOTP(ctx context.Context, p *custodian.Principal, code string) ([]string, error) {
+	u, err := s.user(ctx, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if u.TOTPEnabled || len(u.TOTPSecret) == 0 {
+		return nil, custodian.Errorf(custodian.ECONFLICT, "Start enrolment first.")
+	}
+	if !s.checkSecondFactorPending(ctx, u, code) {
+		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "The code is not valid.", Fields: []custodian.FieldError{{Field: "code", Message: "Enter the current code from your authenticator app."}}}
+	}
+	plain, hashes, err := totp.NewRecoveryCodes(totp.DefaultRecoveryCodes)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.SetRecoveryCodes(ctx, u.ID, hashes); err != nil {
+		return nil, err
+	}
+	err = s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+		r.TOTPEnabled, r.UpdatedAt, r.Version = true, s.now(), r.Version+1
+		return nil
+	})
+	return plain, err
+}
+
+// checkSecondFactorPending validates a code against a secret not yet in
+// force (enrolment), recording its step.
+func (s *Service) checkSecondFactorPending(ctx context.Context, u *custodian.UserRecord, code string) bool {
+	return s.checkTOTP(ctx, u, code, s.now())
+}
+
+// DisableTOTP turns two-factor authentication off after checking the
+// password, unless the user's role requires it.
+func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, current string) error {
+	u, err := s.user(ctx, p.User.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.reauthenticate(ctx, u, current); err != nil {
+		return err
+	}
+	if required, err := s.totpRequired(ctx, u.Role); err != nil {
+		return err
+	} else if required {
+		return custodian.Errorf(custodian.EFORBIDDEN, "Your role requires two-factor authentication.")
+	}
+	return s.clearTOTP(ctx, u.ID)
+}
+
+func (s *Service) clearTOTP(ctx context.Context, userID string) error {
+	if err := s.repo.SetRecoveryCodes(ctx, userID, nil); err != nil {
+		return err
+	}
+	return s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+		r.TOTPEnabled, r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret, r.TOTPLastStep = false, "", nil, nil, 0
+		r.UpdatedAt, r.Version = s.now(), r.Version+1
+		return nil
+	})
+}
+
+// RequiredTOTPRoles returns the roles that must use two-factor
+// authentication.
+func (s *Service) RequiredTOTPRoles(ctx context.Context) ([]custodian.Role, error) {
+	v, err := s.repo.Setting(ctx, SettingRequireTOTP)
+	if err != nil {
+		return nil, err
+	}
+	var roles []custodian.Role
+	for _, r := range strings.Split(v, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			roles = append(roles, custodian.Role(r))
+		}
+	}
+	return roles, nil
+}
+
+// SetRequiredTOTPRoles sets the roles that must use two-factor
+// authentication. Signed-in users of those roles without it can then only
+// reach their own account routes until they enrol.
+func (s *Service) SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Role) error {
+	var names []string
+	for _, r := range roles {
+		if !r.Valid() {
+			return &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: "require_totp_roles", Message: "Roles are admin, manager, agent, viewer and auditor."}}}
+		}
+		if !slices.Contains(names, string(r)) {
+			names = append(names, string(r))
+		}
+	}
+	if err := s.repo.SetSetting(ctx, SettingRequireTOTP, strings.Join(names, ",")); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.requiredAt = time.Time{} // this instance sees the change at once
+	s.mu.Unlock()
+	return nil
+}
+
+// settingsTTL bounds how stale the cached two-factor requirement may be:
+// authentication reads it on every request.
+const settingsTTL = 5 * time.Second
+
+func (s *Service) totpRequired(ctx context.Context, role custodian.Role) (bool, error) {
+	s.mu.Lock()
+	roles, fresh := s.requiredRoles, s.cfg.Now().Sub(s.requiredAt) < settingsTTL
+	s.mu.Unlock()
+	if !fresh {
+		var err error
+		if roles, err = s.RequiredTOTPRoles(ctx); err != nil {
+			return false, err
+		}
+		s.mu.Lock()
+		s.requiredRoles, s.requiredAt = roles, s.cfg.Now()
+		s.mu.Unlock()
+	}
+	return slices.Contains(roles, role), nil
+}
+
+// SetRole changes a user's role and ends their sessions, so a privilege
+// change always takes a fresh sign-in.
+func (s *Service) SetRole(ctx context.Context, userID string, role custodian.Role) (*custodian.User, error) {
+	if !role.Valid() {
+		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."}}}
+	}
+	var out custodian.User
+	err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+		r.Role, r.UpdatedAt, r.Version = role, s.now(), r.Version+1
+		out = r.User
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, s.repo.DeleteUserSessions(ctx, userID, nil)
+}
+
+// SetActive activates or deactivates a user. Deactivation ends every
+// session and revokes every access token at once.
+func (s *Service) SetActive(ctx context.Context, userID string, active bool) (*custodian.User, error) {
+	var out custodian.User
+	err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+		r.Active, r.UpdatedAt, r.Version = active, s.now(), r.Version+1
+		out = r.User
+		return nil
+	})
+	if err != nil || active {
+		return &out, err
+	}
+	if err := s.repo.DeleteUserSessions(ctx, userID, nil); err != nil {
+		return nil, err
+	}
+	return &out, s.repo.RevokeAPIToken(ctx, userID, "", s.now())
+}
+
+// ResetTOTP turns a user's two-factor authentication off (for a lost
+// device), for an administrator; the user's sessions end.
+func (s *Service) ResetTOTP(ctx context.Context, userID string) error {
+	if err := s.clearTOTP(ctx, userID); err != nil {
+		return err
+	}
+	return s.repo.DeleteUserSessions(ctx, userID, nil)
+}
+
+// Unlock clears a user's failed sign-ins, lifting a temporary lock.
+func (s *Service) Unlock(ctx context.Context, userID string) error {
+	return s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+		r.FailedSignins, r.LastFailedAt = 0, time.Time{}
+		return nil
+	})
+}
+
+// ResetLink issues a one-time password-reset token for a user, valid for
+// an hour. A reset sets the password only: two-factor authentication stays
+// as it is.
+func (s *Service) ResetLink(ctx context.Context, userID string) (string, time.Time, error) {
+	if _, err := s.user(ctx, userID); err != nil {
+		return "", time.Time{}, err
+	}
+	plain, hash, err := token.New(token.PrefixReset)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.now()
+	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}
+	return plain, t.ExpiresAt, s.repo.CreateOneTimeToken(ctx, t)
+}
+
+// CompleteReset sets a new password with a reset token, consuming it, and
+// ends every session of the user.
+func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) error {
+	if token.Parse(token.PrefixReset, resetToken) != nil {
+		return invalidLink
+	}
+	hash := token.Hash(resetToken)
+	t, err := s.repo.PeekToken(ctx, hash, custodian.PurposeReset, s.now())
+	if err != nil {
+		return invalidLink
+	}
+	u, err := s.user(ctx, t.UserID)
+	if err != nil {
+		return invalidLink
+	}
+	if err := s.checkNewPassword(next, u.Email, u.Name); err != nil {
+		return err
+	}
+	ph, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	err = s.repo.RedeemToken(ctx, hash, custodian.PurposeReset, s.now(), func(custodian.OneTimeToken) error { return nil })
+	if err != nil {
+		return invalidLink
+	}
+	if err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+		r.PasswordHash, r.FailedSignins, r.LastFailedAt, r.UpdatedAt, r.Version = ph, 0, time.Time{}, s.now(), r.Version+1
+		return nil
+	}); err != nil {
+		return err
+	}
+	return s.repo.DeleteUserSessions(ctx, u.ID, nil)
+}

@@ -1,0 +1,197 @@
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
+)
+
+// AccountSettings is what the server needs for people to manage their own
+// account and for administrators to manage users.
+type AccountSettings interface {
+	ChangePassword(ctx context.Context, p *custodian.Principal, current, next string, endOthers bool) error
+	ChangeEmail(ctx context.Context, p *custodian.Principal, current, email string, endOthers bool) (*custodian.User, error)
+	BeginTOTP(ctx context.Context, p *custodian.Principal, current string) (*accounts.TOTPEnrolment, error)
+	EnableTOTP(ctx context.Context, p *custodian.Principal, code string) ([]string, error)
+	DisableTOTP(ctx context.Context, p *custodian.Principal, current string) error
+	CompleteReset(ctx context.Context, resetToken, next string) error
+	SetRole(ctx context.Context, userID string, role custodian.Role) (*custodian.User, error)
+	SetActive(ctx context.Context, userID string, active bool) (*custodian.User, error)
+	ResetTOTP(ctx context.Context, userID string) error
+	Unlock(ctx context.Context, userID string) error
+	ResetLink(ctx context.Context, userID string) (string, time.Time, error)
+	RequiredTOTPRoles(ctx context.Context) ([]custodian.Role, error)
+	SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Role) error
+}
+
+// handle is the shape of most account handlers: decode the body into a
+// fresh T, act, and answer with a status and a value (nil: no content).
+func handle[T any](logger *slog.Logger, act func(r *http.Request, body *T) (int, any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := new(T)
+		if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+			if err := decodeBody(w, r, body); err != nil {
+				writeError(w, r, logger, err)
+				return
+			}
+		}
+		status, out, err := act(r, body)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if out == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, out)
+	})
+}
+
+type none struct{}
+
+func principal(r *http.Request) *custodian.Principal { return custodian.PrincipalFrom(r.Context()) }
+
+func handleChangePassword(logger *slog.Logger, acc AccountSettings) http.Handler {
+	type body struct {
+		CurrentPassword  string `json:"current_password"`
+		NewPassword      string `json:"new_password"`
+		EndOtherSessions bool   `json:"end_other_sessions"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		err := acc.ChangePassword(r.Context(), principal(r), b.CurrentPassword, b.NewPassword, b.EndOtherSessions)
+		return http.StatusNoContent, nil, renameField(err, "password", "new_password")
+	})
+}
+
+// renameField names a field error after the request's own field.
+func renameField(err error, from, to string) error {
+	fields := custodian.ErrorFields(err)
+	for i := range fields {
+		if fields[i].Field == from {
+			fields[i].Field = to
+		}
+	}
+	return err
+}
+
+func handleChangeEmail(logger *slog.Logger, acc AccountSettings) http.Handler {
+	type body struct {
+		CurrentPassword  string `json:"current_password"`
+		Email            string `json:"email"`
+		EndOtherSessions bool   `json:"end_other_sessions"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		u, err := acc.ChangeEmail(r.Context(), principal(r), b.CurrentPassword, b.Email, b.EndOtherSessions)
+		return http.StatusOK, map[string]any{"user": u}, err
+	})
+}
+
+func handleBeginTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
+	type body struct {
+		CurrentPassword string `json:"current_password"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		e, err := acc.BeginTOTP(r.Context(), principal(r), b.CurrentPassword)
+		return http.StatusOK, e, err
+	})
+}
+
+func handleEnableTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
+	type body struct {
+		Code string `json:"code"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		codes, err := acc.EnableTOTP(r.Context(), principal(r), b.Code)
+		return http.StatusOK, map[string]any{"recovery_codes": codes}, err
+	})
+}
+
+func handleDisableTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
+	type body struct {
+		CurrentPassword string `json:"current_password"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		return http.StatusNoContent, nil, acc.DisableTOTP(r.Context(), principal(r), b.CurrentPassword)
+	})
+}
+
+func handleCompleteReset(logger *slog.Logger, acc AccountSettings) http.Handler {
+	type body struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		return http.StatusNoContent, nil, acc.CompleteReset(r.Context(), b.Token, b.Password)
+	})
+}
+
+// handleUpdateUser changes a user's role or active state (administrators).
+func handleUpdateUser(logger *slog.Logger, acc AccountSettings) http.Handler {
+	type body struct {
+		Role   *custodian.Role `json:"role"`
+		Active *bool           `json:"active"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		id := r.PathValue("id")
+		if p := principal(r); p.User.ID == id && (b.Active != nil && !*b.Active || b.Role != nil && *b.Role != p.User.Role) {
+			return 0, nil, errorf(custodian.ECONFLICT, "You cannot change your own role or deactivate yourself; ask another administrator.")
+		}
+		var u *custodian.User
+		var err error
+		if b.Role != nil {
+			if u, err = acc.SetRole(r.Context(), id, *b.Role); err != nil {
+				return 0, nil, err
+			}
+		}
+		if b.Active != nil {
+			if u, err = acc.SetActive(r.Context(), id, *b.Active); err != nil {
+				return 0, nil, err
+			}
+		}
+		if u == nil {
+			return 0, nil, errorf(custodian.EINVALID, "Send role or active.")
+		}
+		return http.StatusOK, map[string]any{"user": u}, nil
+	})
+}
+
+func handleUserAction(logger *slog.Logger, act func(ctx context.Context, userID string) error) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		return http.StatusNoContent, nil, act(r.Context(), r.PathValue("id"))
+	})
+}
+
+func handleResetLink(logger *slog.Logger, acc AccountSettings) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		tok, expires, err := acc.ResetLink(r.Context(), r.PathValue("id"))
+		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "reset_path": "/reset?token=" + tok}, err
+	})
+}
+
+type settingsJSON struct {
+	RequireTOTPRoles []custodian.Role `json:"require_totp_roles"`
+}
+
+func handleGetSettings(logger *slog.Logger, acc AccountSettings) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		roles, err := acc.RequiredTOTPRoles(r.Context())
+		if roles == nil {
+			roles = []custodian.Role{}
+		}
+		return http.StatusOK, settingsJSON{roles}, err
+	})
+}
+
+func handlePutSettings(logger *slog.Logger, acc AccountSettings) http.Handler {
+	return handle(logger, func(r *http.Request, b *settingsJSON) (int, any, error) {
+		if err := acc.SetRequiredTOTPRoles(r.Context(), b.RequireTOTPRoles); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, b, nil
+	})
+}
