@@ -37,10 +37,10 @@ var ErrDecrypt = errors.New("ciphertext does not authenticate")
 type Sealer struct {
 	mu      sync.RWMutex
 	keyring *Keyring
-	masters map[string]cipher.AEAD // one AEAD per master key
+	masters map[string]cipher.AEAD        // one AEAD per master key
 	dataKey *lru.Cache[string, cachedKey] // by customer id
-	index   []byte      // HMAC key for blind-index tokens
-	cursor  cipher.AEAD // seals list cursors
+	index   []byte                        // HMAC key for blind-index tokens
+	cursor  cipher.AEAD                   // seals list cursors
 	macs    sync.Pool
 }
 

@@ -333,8 +333,11 @@ func TestClientKey(t *testing.T) {
 
 func BenchmarkMiddlewareChain(b *testing.B) {
 	h := NewServer(Deps{
-		Logger:     slog.New(slog.DiscardHandler),
-		APILimiter: func() ratelimit.Limiter { l, _ := ratelimit.NewLocal(ratelimit.Limit{Rate: 1e9, Burst: 1 << 20}, ratelimit.LocalConfig{}); return l }(),
+		Logger: slog.New(slog.DiscardHandler),
+		APILimiter: func() ratelimit.Limiter {
+			l, _ := ratelimit.NewLocal(ratelimit.Limit{Rate: 1e9, Burst: 1 << 20}, ratelimit.LocalConfig{})
+			return l
+		}(),
 	})
 	req := httptest.NewRequest("GET", "/healthz", nil)
 	b.ReportAllocs()
