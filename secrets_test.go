@@ -30,7 +30,7 @@ var secretAllowList = map[string]string{
 	"cmd/custodian/deploy_test.go|postgres://custodian:hunter2@": "a deliberately weak example password in a test of the C004 refusal",
 	// The fallback test checks that the Redis password never reaches the log.
 	"cmd/custodian/edge_test.go|redis://:s3cret-redis-password@": "a made-up password whose absence from the log is asserted",
-	"cmd/custodian/deploy_test.go|redis://:0123456789abcdef@":     "a made-up password for a configuration-parsing test; no server uses it",
+	"cmd/custodian/deploy_test.go|redis://:0123456789abcdef@":    "a made-up password for a configuration-parsing test; no server uses it",
 	// A made-up Argon2 output used to build malformed PHC strings.
 	"password/hash_test.go|nCH3HlsxqVTXfoeeAxXkdphhFMZ8jKG8zjyhqzPH6J0": "a fixed fake hash output for parser tests; it protects nothing",
 	// The PostgreSQL test asserts that a bad URL's error does not echo it.
@@ -124,9 +124,9 @@ func TestSecretPatternsMatch(t *testing.T) {
 	// Assembled at run time so that this file holds no match itself.
 	pem := "-----BEGIN " + "RSA PRIVATE KEY-----"
 	samples := map[string]string{
-		"private key PEM block":       pem,
-		"AWS access key id":           "AKIA" + "ABCDEFGHIJKLMNOP",
-		"password assigned a literal": `password = "` + "correct-horse" + `"`,
+		"private key PEM block":                                pem,
+		"AWS access key id":                                    "AKIA" + "ABCDEFGHIJKLMNOP",
+		"password assigned a literal":                          `password = "` + "correct-horse" + `"`,
 		"long base64 or hex literal assigned to a secret name": `apiKey := "` + strings.Repeat("ab12", 10) + `"`,
 		"URL with an embedded password":                        "postgres://app:" + "pa55word" + "@db/app",
 	}
