@@ -22,7 +22,7 @@ import (
 
 // edgeServer is a server with deps adjusted by adjust, over a real SQLite
 // store, and the buffer its log goes to.
-func edgeServer(t *testing.T, adjust func(*Deps)) (http.Handler, *bytes.Buffer) {
+func edgeServer(t testing.TB, adjust func(*Deps)) (http.Handler, *bytes.Buffer) {
 	t.Helper()
 	store, _ := testdb.SQLite(t)
 	k, _ := crypto.NewKeyring()
