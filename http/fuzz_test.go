@@ -52,7 +52,8 @@ func FuzzDecodeCustomerBody(f *testing.F) {
 
 // FuzzDecodeMergePatch checks that a merge patch is refused as malformed
 // or invalid with every field error named, or decoded so that exactly the
-// members present in the body are set.
+// members present in the body (compared without case, as encoding/json
+// does) are set.
 func FuzzDecodeMergePatch(f *testing.F) {
 	for _, s := range []string{
 		`{"notes":"x","email":null}`, `{"tags":null}`, `{"address":{"city":"Paris"}}`, `{"address":null}`,
@@ -80,7 +81,12 @@ func FuzzDecodeMergePatch(f *testing.F) {
 			"notes": p.Notes != nil, "status": p.Status != nil, "tags": p.Tags != nil, "address": p.Address != nil,
 		}
 		for name, isSet := range set {
-			_, present := members[name]
+			// encoding/json matches member names without regard to
+			// case, so "Address" sets the address too.
+			present := false
+			for k := range members {
+				present = present || strings.EqualFold(k, name)
+			}
 			if present != isSet {
 				t.Fatalf("member %s present=%v but set=%v in %q", name, present, isSet, b)
 			}
