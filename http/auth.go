@@ -10,7 +10,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
-	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/custodian-crm/custodian/edge"
 )
 
 // SessionCookie is the session cookie's name. The __Host- prefix makes
@@ -34,9 +34,13 @@ type Accounts interface {
 	AccountSettings
 }
 
-// clientAddr is the address rate limits and logs use for a request: the
-// socket peer's IP. (Behind trusted proxies the edge resolves it first.)
+// clientAddr is the client address recorded with a session: the one the
+// edge resolved (behind trusted proxies, from their headers), else the
+// socket peer.
 func clientAddr(r *http.Request) string {
+	if a := edge.ClientAddrFrom(r.Context()); a.IsValid() {
+		return a.String()
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -142,19 +146,12 @@ type loginBody struct {
 	OTP      string `json:"otp"`
 }
 
-// handleLogin signs in. Attempts are limited per client address (the
-// sign-in limit, 1/s with a burst of 3 by default) before any password
-// work, and per account by the lockout policy.
-func handleLogin(logger *slog.Logger, acc Accounts, limiter ratelimit.Limiter) http.Handler {
+// handleLogin signs in. The route limits attempts per client address (the
+// sign-in limit) before any password work; the lockout policy limits them
+// per account.
+func handleLogin(logger *slog.Logger, acc Accounts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := clientAddr(r)
-		if limiter != nil {
-			d, err := limiter.Allow(r.Context(), addr)
-			if err == nil && !d.Allowed {
-				writeError(w, r, logger, &custodian.Error{Code: custodian.ETOOMANY, Message: "Too many sign-in attempts from this address; wait before trying again.", RetryAfter: d.RetryAfter})
-				return
-			}
-		}
 		var body loginBody
 		if err := decodeBody(w, r, &body); err != nil {
 			writeError(w, r, logger, err)

@@ -12,11 +12,6 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-// customerJSON is a customer as the API shows it.
-type customerJSON struct {
-	*custodian.Customer
-}
-
 // pageJSON is a list page; next_cursor is null on the last page.
 type pageJSON struct {
 	Items      []*custodian.Customer `json:"items"`

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/custodian-crm/custodian/edge"
 )
 
 type requestIDKey struct{}
@@ -73,7 +75,9 @@ func noteRoute(r *http.Request) {
 }
 
 // logRequests writes one structured line per request. It logs the path
-// without its query, which can hold search terms, and no header values.
+// without its query, which can hold search terms, no header values, and
+// the client address that edge.ClientInfo resolved through the trusted
+// proxies, never a forwarding header the client could have forged.
 func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +90,7 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 			}
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", requestID(r.Context())),
+				slog.String("client", edge.ClientAddrFrom(r.Context()).String()),
 				slog.String("method", r.Method),
 				slog.String("route", slot.pattern),
 				slog.String("path", r.URL.EscapedPath()),

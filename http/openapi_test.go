@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented = append(documented, strings.ToUpper(method)+" "+path)
 		}
 	}
-	for _, r := range routes(slog.New(slog.DiscardHandler), nil, nil, nil, nil) {
+	for _, r := range routes(slog.New(slog.DiscardHandler), nil, nil, nil, func(h http.Handler) http.Handler { return h }) {
 		served = append(served, r.Method+" "+strings.TrimSuffix(r.Path, "{$}"))
 	}
 	slices.Sort(documented)

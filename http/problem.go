@@ -2,7 +2,6 @@ package http
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -24,6 +23,7 @@ const (
 var statusOf = map[string]int{
 	custodian.EINVALID:      http.StatusBadRequest,
 	codeMalformed:           http.StatusBadRequest,
+	codeBadHost:             http.StatusBadRequest,
 	custodian.EUNAUTHORIZED: http.StatusUnauthorized,
 	custodian.EFORBIDDEN:    http.StatusForbidden,
 	custodian.ENOTFOUND:     http.StatusNotFound,
@@ -101,10 +101,4 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 // errorf returns a transport-level error with a client-safe message.
 func errorf(code, msg string, fields ...custodian.FieldError) error {
 	return &custodian.Error{Code: code, Message: msg, Fields: fields}
-}
-
-// isCode reports whether err carries code.
-func isCode(err error, code string) bool {
-	var e *custodian.Error
-	return errors.As(err, &e) && e.Code == code
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // Route is one entry of the server's routing table: a net/http ServeMux
@@ -26,7 +25,7 @@ type Route struct {
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
 
 // routes lists every route with its permission: the access policy.
-func routes(logger *slog.Logger, customers custodian.CustomerService, db custodian.Pinger, acc Accounts, signInLimit ratelimit.Limiter) []Route {
+func routes(logger *slog.Logger, customers custodian.CustomerService, db custodian.Pinger, acc Accounts, signInLimit func(http.Handler) http.Handler) []Route {
 	const (
 		public    = custodian.PermPublic
 		signedIn  = custodian.PermSignedIn
@@ -41,7 +40,7 @@ func routes(logger *slog.Logger, customers custodian.CustomerService, db custodi
 		{"GET", "/readyz", public, handleReadyz(logger, db)},
 		{"GET", "/api/openapi.json", public, handleOpenAPI()},
 
-		{"POST", "/api/auth/login/{$}", public, handleLogin(logger, acc, signInLimit)},
+		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc))},
 		{"POST", "/api/auth/logout/{$}", signedIn, handleLogout(logger, acc)},
 		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},
 		{"POST", "/api/auth/setup/{$}", public, handleSetup(logger, acc)},

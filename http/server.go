@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/edge"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
 
@@ -19,16 +20,48 @@ type Deps struct {
 	Customers custodian.CustomerService
 	DB        custodian.Pinger
 	Accounts  Accounts
-	// SignInLimit limits sign-in attempts per client address; nil means
-	// no per-address limit (the per-account lockout still applies).
-	SignInLimit ratelimit.Limiter
+
+	// TrustedProxies are the reverse proxies whose forwarding headers
+	// give the client address and scheme; nil trusts nobody, which is
+	// right when the server faces the internet directly.
+	TrustedProxies *edge.TrustedProxies
+	// AllowedHosts are the host names (or ".example.com" for a domain and
+	// its subdomains) the server answers for; a request with another Host
+	// gets 400. Empty accepts any host.
+	AllowedHosts []string
+	// Headers configures the security headers sent on every response.
+	Headers edge.HeaderConfig
+	// OnProbe, when set, is called for every vulnerability-scanner probe
+	// after it has been answered with an empty 404, so that the attack
+	// detector can count scanning clients (edge.ClientAddrFrom gives the
+	// client address).
+	OnProbe func(*http.Request)
+	// APILimiter limits requests under /api/ per RateKey; refusals are 429
+	// problems with Retry-After. Nil applies no limit (the serve command
+	// always sets one; see DefaultAPILimit).
+	APILimiter ratelimit.Limiter
+	// SignInLimiter is the stricter limiter for sign-in attempts (see
+	// DefaultSignInLimit), applied per RateKey by the sign-in route.
+	SignInLimiter ratelimit.Limiter
+	// RateKey derives the rate-limit key of a request; nil means ClientKey.
+	RateKey func(*http.Request) string
 }
 
 // NewServer returns the server's handler: every route of routes, behind the
-// middleware every request goes through.
+// middleware every request goes through, outermost first: client address
+// and scheme resolution, security headers, the request-target bound, the
+// scanner-probe trap, request id, request log, panic recovery, Host
+// validation, the API rate limit (before authentication, so a flood costs
+// no database lookups), and authentication; each route then checks its
+// permission. Recovery runs inside the security
+// headers so that a 500 carries them too.
 func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes(d.Logger, d.Customers, d.DB, d.Accounts, d.SignInLimit) {
+	signInLimit := func(h http.Handler) http.Handler { return h }
+	if d.SignInLimiter != nil {
+		signInLimit = rateLimit(d.Logger, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders())
+	}
+	for _, rt := range routes(d.Logger, d.Customers, d.DB, d.Accounts, signInLimit) {
 		if rt.Perm == "" {
 			panic("route " + rt.Pattern() + " has no permission")
 		}
@@ -36,9 +69,17 @@ func NewServer(d Deps) http.Handler {
 	}
 	var h http.Handler = problemsForMux(mux)
 	h = authenticate(d.Logger, d.Accounts)(h)
+	if d.APILimiter != nil {
+		h = limitAPI(d.Logger, d.APILimiter, d.rateKey())(h)
+	}
+	h = allowHosts(d.AllowedHosts)(h)
 	h = recoverPanics(d.Logger)(h)
 	h = logRequests(d.Logger)(h)
 	h = withRequestID(h)
+	h = edge.Probes(d.OnProbe)(h)
+	h = edge.LimitURL(edge.DefaultMaxURL)(h)
+	h = edge.SecurityHeaders(d.Headers)(h)
+	h = edge.ClientInfo(d.TrustedProxies)(h)
 	return h
 }
 

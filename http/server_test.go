@@ -62,6 +62,20 @@ func newTestServer(t *testing.T) *testServer {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	acc := testAccounts(t, store, sealer)
+	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1, Burst: 3}, ratelimit.LocalConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, h: NewServer(Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter}), logs: logs, acc: acc}
+	s.bearer = s.userToken(custodian.RoleAdmin)
+	return s
+}
+
+// testAccounts returns an account service over store with the cheapest
+// password hashing the policy allows.
+func testAccounts(t testing.TB, store custodian.AccountRepository, sealer *crypto.Sealer) *accounts.Service {
+	t.Helper()
 	hasher, err := password.NewHasher(password.Config{Params: password.Params{Memory: password.MinMemoryKiB, Time: 2, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,13 +84,28 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1, Burst: 3}, ratelimit.LocalConfig{})
+	return acc
+}
+
+// asAdmin signs every request that has no Authorization header with an
+// administrator's access token, for tests about something other than
+// access control.
+func asAdmin(t testing.TB, acc *accounts.Service, h http.Handler) http.Handler {
+	t.Helper()
+	u, err := acc.CreateUser(context.Background(), "root@example.com", "Root", custodian.RoleAdmin, testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{t: t, h: NewServer(Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimit: limiter}), logs: logs, acc: acc}
-	s.bearer = s.userToken(custodian.RoleAdmin)
-	return s
+	tok, _, err := acc.CreateAPIToken(context.Background(), u.ID, "tests", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // userToken creates a user with the role and returns an access token.

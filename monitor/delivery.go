@@ -45,7 +45,7 @@ func (p RetryPolicy) delay(attempt int) time.Duration {
 		}
 	}
 	half := d / 2
-	return half + rand.N(d-half+1)
+	return half + rand.N(d-half+1) // #nosec G404 -- retry jitter only spreads load; it needs no unpredictability
 }
 
 // DeliveryStats are a notifier's counters.

@@ -213,6 +213,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
+	// #nosec G115 -- decode bounds the stored key to maxStoredKeyLen bytes.
 	key := argon2.IDKey(normalize(password), stored.salt, stored.params.Time, stored.params.Memory, stored.params.Threads, uint32(len(stored.key)))
 	h.release()
 	if subtle.ConstantTimeCompare(key, stored.key) != 1 {
@@ -355,5 +356,6 @@ func parseParams(s string) (Params, error) {
 	if vals[0] < 8*vals[2] {
 		return p, fmt.Errorf("%w: memory below 8 KiB per lane", ErrUnsupportedHash)
 	}
+	// #nosec G115 -- each value was range-checked against the maxStored* bounds above.
 	return Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2])}, nil
 }

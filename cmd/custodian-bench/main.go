@@ -178,7 +178,7 @@ var (
 )
 
 func seed(ctx context.Context, svc *vault.Service, n int) (*fixture, error) {
-	r := mrand.New(mrand.NewPCG(1, 2))
+	r := mrand.New(mrand.NewPCG(1, 2)) // #nosec G404 -- synthetic benchmark data must be reproducible, not secret
 	fx := &fixture{}
 	const batch = 2000
 	for start := 0; start < n; start += batch {
@@ -316,7 +316,7 @@ func drive(ctx context.Context, client *http.Client, c config, mk func(*mrand.Ra
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := mrand.New(mrand.NewPCG(uint64(w), 7))
+			r := mrand.New(mrand.NewPCG(uint64(w), 7)) // #nosec G404 G115 -- reproducible load pattern; w is a non-negative worker index
 			lat := make([]time.Duration, 0, 1<<14)
 			for ctx.Err() == nil {
 				req := mk(r)

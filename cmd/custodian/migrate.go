@@ -9,8 +9,11 @@ import (
 // runMigrate applies pending migrations, which serve also does at start.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", stderr)
-	storage := addStorageFlags(fs, getenv)
-	if help, err := parse(fs, args); help || err != nil {
+	storage := addStorageFlags(fs)
+	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+		return err
+	}
+	if err := storage.resolve(); err != nil {
 		return err
 	}
 	s, v, err := storage.open(ctx)

@@ -17,10 +17,13 @@ Commands:
   migrate   apply pending database migrations and print the schema version
   user      create an account: user create --email E --role R --password-stdin
   token     issue a personal access token: token create --email E --name N
+  check     validate the configuration; with --deploy, list insecure settings
   version   print the version
 
 Run "custodian <command> -h" for a command's flags. Every flag can also be
-set in the environment as CUSTODIAN_<FLAG> (for example CUSTODIAN_DATA_DIR).
+set in the environment as CUSTODIAN_<FLAG> (for example CUSTODIAN_DATA_DIR)
+or in a JSON file given with --config; a flag on the command line wins over
+the environment, which wins over the file.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "check":
+		return runCheck(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "custodian", version)
 		return nil
@@ -67,13 +72,18 @@ func envName(flagName string) string {
 	return "CUSTODIAN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// stringFlag defines a string flag whose default comes from the
-// environment, then from def.
-func stringFlag(fs *flag.FlagSet, getenv func(string) string, name, def, help string) *string {
-	if v := getenv(envName(name)); v != "" {
-		def = v
-	}
+// stringFlag defines a string flag whose help names its environment
+// variable; parseConfig fills it from there or from the configuration
+// file when the command line does not set it.
+func stringFlag(fs *flag.FlagSet, name, def, help string) *string {
 	return fs.String(name, def, help+" (env "+envName(name)+")")
+}
+
+// listVar defines a repeatable, comma-separated list flag.
+func listVar(fs *flag.FlagSet, name, help string) *listFlag {
+	l := &listFlag{}
+	fs.Var(l, name, help+"; repeatable or comma-separated (env "+envName(name)+")")
+	return l
 }
 
 // parse parses a command's flags, treating -h as success.

@@ -8,13 +8,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/custodian-crm/custodian/redis"
 	"github.com/custodian-crm/custodian/vault"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -23,22 +29,31 @@ const shutdownTimeout = 30 * time.Second
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
-	addr := stringFlag(fs, getenv, "addr", "127.0.0.1:8080", "address to listen on")
-	storage := addStorageFlags(fs, getenv)
-	phoneRegion := stringFlag(fs, getenv, "phone-region", "", "ISO 3166-1 region assumed for phone numbers written without a country code; empty requires a country code")
-	logLevel := stringFlag(fs, getenv, "log-level", "info", "debug, info, warn or error")
-	production := fs.Bool("production", getenv("CUSTODIAN_ENV") == "production", "refuse insecure settings such as a development keyring (env CUSTODIAN_ENV=production)")
-	if help, err := parse(fs, args); help || err != nil {
+	s := addServeFlags(fs)
+	if help, err := parseConfig(fs, args, getenv); help || err != nil {
 		return err
 	}
-
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	if err := s.resolve(); err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.level}))
 
-	a, source, keyPath, err := openApp(ctx, storage, getenv, *production)
+	if *s.production {
+		findings := deployChecks(s, getenv)
+		var lines []string
+		for _, f := range findings {
+			lines = append(lines, f.String())
+			logger.Warn("deploy check", "finding", f.ID, "severity", string(f.Severity), "problem", f.Problem, "fix", f.Fix)
+		}
+		if hasErrors(findings) {
+			return fmt.Errorf("%w: refusing to start in production:\n%s", ErrInsecure, strings.Join(lines, "\n"))
+		}
+	}
+
+	a, source, keyPath, err := openApp(ctx, s.storage, crypto.LoadOptions{
+		Env: getenv("CUSTODIAN_MASTER_KEY"), File: *s.masterKeyFile,
+		DataDir: *s.storage.dataDir, Production: *s.production,
+	})
 	if err != nil {
 		return err
 	}
@@ -53,59 +68,222 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	logger.Info("database ready", "backend", storage.backend(), "schema_version", schema, "latest", latest)
+	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
 
-	validator := custodian.Validator{PhoneRegion: *phoneRegion}
-	if _, err := validator.Normalize(custodian.CustomerFields{Name: "x", Phone: "+442079460958"}); err != nil && *phoneRegion != "" {
-		return fmt.Errorf("--phone-region %q is not a region", *phoneRegion)
+	validator := custodian.Validator{PhoneRegion: *s.phoneRegion}
+	if _, err := validator.Normalize(custodian.CustomerFields{Name: "x", Phone: "+442079460958"}); err != nil && *s.phoneRegion != "" {
+		return fmt.Errorf("--phone-region %q is not a region", *s.phoneRegion)
 	}
+
+	var tlsSetup *edge.TLSSetup
+	if s.tls() {
+		tlsSetup, err = edge.TLSConfig(edge.TLSOptions{
+			CertFile: *s.tlsCert, KeyFile: *s.tlsKey,
+			AutocertHosts: *s.acmeHosts, AutocertCacheDir: *s.acmeCacheDir, AutocertEmail: *s.acmeEmail,
+			Logger: logger,
+		})
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+	}
+
+	limits, err := newLimiters(s, logger)
+	if err != nil {
+		return err
+	}
+	defer limits.close()
+
 	customers := vault.New(a.store, a.sealer, vault.Options{Validator: validator})
-	signInLimit, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1, Burst: 3}, ratelimit.LocalConfig{})
-	if err != nil {
-		return err
-	}
-	handler := custhttp.NewServer(custhttp.Deps{Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts, SignInLimit: signInLimit})
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "version", version)
+	handler := custhttp.NewServer(custhttp.Deps{
+		Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts,
+		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
+		APILimiter: limits.api, SignInLimiter: limits.signIn,
+	})
 	// With no account yet, print a one-time link to create the first
-	// administrator. It goes to standard output, never to the log.
-	if tok, expires, err := a.accounts.SetupLink(ctx); err != nil {
+	// administrator once the server listens. It goes to standard output,
+	// never to the log.
+	onListen := func(addr string, https bool) error {
+		tok, expires, err := a.accounts.SetupLink(ctx)
+		if err != nil || tok == "" {
+			return err
+		}
+		scheme := "http"
+		if https {
+			scheme = "https"
+		}
+		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  %s://%s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
+			time.Until(expires).Round(time.Minute), scheme, addr, tok)
+		return nil
+	}
+	return listen(ctx, s, handler, tlsSetup, logger, onListen)
+}
+
+// listen serves handler on --addr (HTTPS when tlsSetup is set) and, with
+// TLS and --http-addr, the plain-HTTP redirect, until ctx ends; then it
+// shuts both down, letting in-flight requests finish.
+func listen(ctx context.Context, s *serveSettings, handler http.Handler, tlsSetup *edge.TLSSetup, logger *slog.Logger, onListen func(addr string, https bool) error) error {
+	base := func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	ln, err := net.Listen("tcp", *s.addr)
+	if err != nil {
 		return err
-	} else if tok != "" {
-		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  http://%s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
-			time.Until(expires).Round(time.Minute), ln.Addr().String(), tok)
+	}
+	cfg := edge.ServerConfig{Logger: logger}
+	if tlsSetup != nil {
+		cfg.TLSConfig = tlsSetup.Config
+	}
+	main := edge.NewHTTPServer(handler, cfg)
+	main.BaseContext = base
+	servers := []*http.Server{main}
+	errc := make(chan error, 2)
+	go func() {
+		if tlsSetup != nil {
+			errc <- main.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- main.Serve(ln)
+	}()
+	logger.Info("listening", "addr", ln.Addr().String(), "tls", tlsSetup != nil, "version", version)
+	if err := onListen(ln.Addr().String(), tlsSetup != nil); err != nil {
+		_ = main.Close()
+		return err
 	}
 
+	if tlsSetup != nil && *s.httpAddr != "" {
+		_, portText, _ := net.SplitHostPort(ln.Addr().String())
+		port, _ := strconv.Atoi(portText)
+		var redirect http.Handler
+		if tlsSetup.Manager == nil {
+			redirect = edge.RedirectHTTPS(port, exactHosts(*s.allowedHosts)...)
+		} else {
+			redirect = tlsSetup.HTTPHandler(port)
+		}
+		redirect = edge.ClientInfo(s.proxies)(edge.SecurityHeaders(edge.HeaderConfig{})(edge.LimitURL(edge.DefaultMaxURL)(redirect)))
+		pln, err := net.Listen("tcp", *s.httpAddr)
+		if err != nil {
+			_ = main.Close()
+			return err
+		}
+		plain := edge.NewHTTPServer(redirect, edge.ServerConfig{Logger: logger})
+		plain.BaseContext = base
+		servers = append(servers, plain)
+		go func() { errc <- plain.Serve(pln) }()
+		logger.Info("redirecting plain HTTP to HTTPS", "addr", pln.Addr().String())
+	}
+
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down; finishing in-flight requests", "timeout", shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var wg sync.WaitGroup
+	shutdownErrs := make([]error, len(servers))
+	for i, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(sctx); err != nil {
+				shutdownErrs[i] = fmt.Errorf("shutdown: %w", err)
+			}
+		}()
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	wg.Wait()
+	if err := errors.Join(shutdownErrs...); err != nil {
 		return err
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	for range len(servers) - boolInt(serveErr != nil) {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// exactHosts returns the allowed host names that are single names (not
+// ".domain" patterns), for the HTTPS redirect's canonical host.
+func exactHosts(hosts []string) []string {
+	var out []string
+	for _, h := range hosts {
+		if !strings.HasPrefix(h, ".") {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// limiters are the API and sign-in rate limiters, shared through Redis
+// when --redis-url is set.
+type limiters struct {
+	api, signIn ratelimit.Limiter
+	client      *goredis.Client
+}
+
+func (l *limiters) close() {
+	if l.client != nil {
+		_ = l.client.Close()
+	}
+}
+
+// newLimiters builds local limiters, or Redis limiters that fall back to
+// local ones while Redis is unreachable; each transition is logged once.
+func newLimiters(s *serveSettings, logger *slog.Logger) (*limiters, error) {
+	apiLocal, err := ratelimit.NewLocal(s.apiLimit, ratelimit.LocalConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("--rate-limit-api: %w", err)
+	}
+	signInLocal, err := ratelimit.NewLocal(s.signInLimit, ratelimit.LocalConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("--rate-limit-signin: %w", err)
+	}
+	if *s.redisURL == "" {
+		logger.Info("rate limits are local to this instance", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
+		return &limiters{api: apiLocal, signIn: signInLocal}, nil
+	}
+	opts, err := goredis.ParseURL(*s.redisURL)
+	if err != nil {
+		// The parser's message may quote parts of the URL, which can
+		// hold a password: say only what is wrong.
+		return nil, errors.New("--redis-url is not a valid redis:// or rediss:// URL")
+	}
+	opts.ContextTimeoutEnabled = true
+	opts.DialTimeout = time.Second
+	opts.MaxRetries = -1 // the Fallback retries, with its own timing
+	client := goredis.NewClient(opts)
+	l := &limiters{client: client}
+	shared := func(name string, limit ratelimit.Limit, local ratelimit.Limiter) (ratelimit.Limiter, error) {
+		rl, err := redis.NewLimiter(client, limit, *s.redisPrefix+name+":")
+		if err != nil {
+			return nil, fmt.Errorf("rate limit %s: %w", name, err)
+		}
+		return ratelimit.NewFallback(rl, local, ratelimit.FallbackConfig{OnStateChange: func(degraded bool) {
+			if degraded {
+				logger.Warn("Redis unreachable; rate limits are local to this instance until it answers", "limit", name)
+			} else {
+				logger.Info("Redis answers again; rate limits are shared", "limit", name)
+			}
+		}}), nil
+	}
+	if l.api, err = shared("api", s.apiLimit, apiLocal); err != nil {
+		l.close()
+		return nil, err
+	}
+	if l.signIn, err = shared("signin", s.signInLimit, signInLocal); err != nil {
+		l.close()
+		return nil, err
+	}
+	logger.Info("rate limits are shared through Redis", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
+	return l, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
@@ -15,29 +13,27 @@ import (
 // storageConfig is how every command that touches data finds the database,
 // so that a shell command and a running server see the same one.
 type storageConfig struct {
-	dataDir     *string
-	databaseURL *string
+	dataDir         *string
+	databaseURL     *string
+	databaseURLFile *string
 }
 
-func addStorageFlags(fs *flag.FlagSet, getenv func(string) string) *storageConfig {
+func addStorageFlags(fs *flag.FlagSet) *storageConfig {
 	return &storageConfig{
-		dataDir:     stringFlag(fs, getenv, "data-dir", "./data", "directory for the SQLite database and the development keyring"),
-		databaseURL: stringFlag(fs, getenv, "database-url", secretFile(getenv, "CUSTODIAN_DATABASE_URL_FILE"), "PostgreSQL URL (postgres://...); SQLite in --data-dir when empty"),
+		dataDir:         stringFlag(fs, "data-dir", "./data", "directory for the SQLite database and the development keyring"),
+		databaseURL:     stringFlag(fs, "database-url", "", "PostgreSQL URL (postgres://...); SQLite in --data-dir when empty"),
+		databaseURLFile: stringFlag(fs, "database-url-file", "", "file holding the PostgreSQL URL, for container and systemd secrets"),
 	}
 }
 
-// secretFile reads a secret from the file an environment variable names,
-// for container secrets; empty when the variable is not set.
-func secretFile(getenv func(string) string, name string) string {
-	path := getenv(name)
-	if path == "" {
-		return ""
-	}
-	b, err := os.ReadFile(path)
+// resolve reads the database URL from its file when one is given.
+func (c *storageConfig) resolve() error {
+	v, err := secretValue("database-url", *c.databaseURL, *c.databaseURLFile)
 	if err != nil {
-		return ""
+		return err
 	}
-	return strings.TrimSpace(string(b))
+	*c.databaseURL = v
+	return nil
 }
 
 // backend names the configured database without revealing credentials.

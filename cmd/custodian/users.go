@@ -24,14 +24,15 @@ type app struct {
 	accounts *accounts.Service
 }
 
-// keyringOptions reads the keyring settings shared by every command.
-func keyringOptions(getenv func(string) string, dataDir string, production bool) crypto.LoadOptions {
-	return crypto.LoadOptions{Env: getenv("CUSTODIAN_MASTER_KEY"), File: getenv("CUSTODIAN_MASTER_KEY_FILE"), DataDir: dataDir, Production: production}
+// keyringOptions reads the keyring settings of the shell commands from the
+// environment, as serve does.
+func keyringOptions(getenv func(string) string, dataDir string) crypto.LoadOptions {
+	return crypto.LoadOptions{Env: getenv("CUSTODIAN_MASTER_KEY"), File: getenv("CUSTODIAN_MASTER_KEY_FILE"), DataDir: dataDir}
 }
 
 // openApp opens the database and keyring and builds the services.
-func openApp(ctx context.Context, storage *storageConfig, getenv func(string) string, production bool) (*app, crypto.KeySource, string, error) {
-	keyring, source, keyPath, err := crypto.LoadKeyring(keyringOptions(getenv, *storage.dataDir, production))
+func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOptions) (*app, crypto.KeySource, string, error) {
+	keyring, source, keyPath, err := crypto.LoadKeyring(keys)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("keyring: %w", err)
 	}
@@ -92,12 +93,15 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return errors.New(`usage: custodian user create --email E --role R [--name N] --password-stdin`)
 	}
 	fs := newFlagSet("user create", stderr)
-	storage := addStorageFlags(fs, getenv)
+	storage := addStorageFlags(fs)
 	email := fs.String("email", "", "the user's email address")
 	name := fs.String("name", "", "the user's name (defaults to the part of the email before @)")
 	role := fs.String("role", "", "admin, manager, agent, viewer or auditor")
 	stdinPassword := fs.Bool("password-stdin", false, "read the password from standard input (required)")
-	if help, err := parse(fs, args[1:]); help || err != nil {
+	if help, err := parseConfig(fs, args[1:], getenv); help || err != nil {
+		return err
+	}
+	if err := storage.resolve(); err != nil {
 		return err
 	}
 	if !*stdinPassword {
@@ -110,7 +114,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if *name == "" {
 		*name, _, _ = strings.Cut(*email, "@")
 	}
-	a, _, _, err := openApp(ctx, storage, getenv, false)
+	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
 	if err != nil {
 		return err
 	}
@@ -129,14 +133,17 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New(`usage: custodian token create --email E --name N [--expires-in-days D]`)
 	}
 	fs := newFlagSet("token create", stderr)
-	storage := addStorageFlags(fs, getenv)
+	storage := addStorageFlags(fs)
 	email := fs.String("email", "", "the email address of the user the token acts for")
 	name := fs.String("name", "", "what the token is for")
 	days := fs.Int("expires-in-days", 90, "lifetime in days (at most 365)")
-	if help, err := parse(fs, args[1:]); help || err != nil {
+	if help, err := parseConfig(fs, args[1:], getenv); help || err != nil {
 		return err
 	}
-	a, _, _, err := openApp(ctx, storage, getenv, false)
+	if err := storage.resolve(); err != nil {
+		return err
+	}
+	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
 	if err != nil {
 		return err
 	}

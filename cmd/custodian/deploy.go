@@ -1,0 +1,221 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/sqlite"
+)
+
+// minSecretLen is the shortest database or Redis password accepted in
+// production.
+const minSecretLen = 16
+
+// severity says whether a finding stops a production start.
+type severity string
+
+const (
+	sevError   severity = "error"
+	sevWarning severity = "warning"
+)
+
+// finding is one insecure setting: a stable id documented in
+// docs/security/deploy-checks.md, what is wrong, and how to fix it. The
+// text never contains a secret.
+type finding struct {
+	ID       string
+	Severity severity
+	Problem  string
+	Fix      string
+}
+
+func (f finding) String() string {
+	return fmt.Sprintf("%s %s: %s Fix: %s", f.ID, f.Severity, f.Problem, f.Fix)
+}
+
+// deployChecks judges the settings serve would run with as a production
+// deployment. getenv gives CUSTODIAN_MASTER_KEY, which has no flag.
+func deployChecks(s *serveSettings, getenv func(string) string) []finding {
+	var out []finding
+	add := func(id string, sev severity, problem, fix string) {
+		out = append(out, finding{ID: id, Severity: sev, Problem: problem, Fix: fix})
+	}
+
+	if !s.tls() && s.proxies == nil {
+		add("C001", sevError, "the server speaks plain HTTP and no trusted proxy terminates TLS, so traffic, session cookies and HSTS are unprotected.",
+			"set --tls-cert and --tls-key, or --acme-host, or put a TLS-terminating proxy in front and list it in --trusted-proxies.")
+	}
+	if len(*s.allowedHosts) == 0 {
+		add("C002", sevError, "--allowed-hosts is empty, so requests for any Host are answered.",
+			"set --allowed-hosts to the host names clients use, e.g. --allowed-hosts crm.example.com.")
+	}
+
+	envKey := getenv("CUSTODIAN_MASTER_KEY")
+	devKeyring := filepath.Join(*s.storage.dataDir, crypto.DevKeyringName)
+	switch {
+	case envKey == "" && *s.masterKeyFile == "":
+		add("C003", sevError, "no keyring is configured, so the development keyring in the data directory would be used.",
+			"create a keyring outside the data directory and set --master-key-file (CUSTODIAN_MASTER_KEY_FILE) or CUSTODIAN_MASTER_KEY.")
+	case *s.masterKeyFile != "" && samePath(*s.masterKeyFile, devKeyring):
+		add("C003", sevError, "--master-key-file is the development keyring in the data directory, next to the data it protects.",
+			"move the keyring outside the data directory and point --master-key-file (CUSTODIAN_MASTER_KEY_FILE) at it.")
+	}
+
+	out = append(out, secretFindings(s, envKey)...)
+	out = append(out, permissionFindings(s)...)
+
+	if s.level < 0 { // slog.LevelDebug and below
+		add("C006", sevError, "--log-level is debug, which logs more detail than production needs.",
+			"set --log-level info (or warn).")
+	}
+	if *s.metricsAddr != "" && *s.metricsTokenFile == "" && !loopback(*s.metricsAddr) {
+		add("C007", sevError, "--metrics-addr listens on a non-loopback address without a token, so anyone who reaches it reads the metrics.",
+			"bind --metrics-addr to 127.0.0.1 or set --metrics-token-file.")
+	}
+	if len(*s.acmeHosts) > 0 && *s.acmeEmail == "" {
+		add("C008", sevWarning, "automatic certificates have no contact address, so expiry and revocation notices reach nobody.",
+			"set --acme-email.")
+	}
+	return out
+}
+
+// secretFindings reports C004: passwords shorter than minSecretLen and
+// keyrings whose keys are not 32 bytes.
+func secretFindings(s *serveSettings, envKey string) []finding {
+	var out []finding
+	weak := func(what string) {
+		out = append(out, finding{ID: "C004", Severity: sevError,
+			Problem: what + " is shorter than " + fmt.Sprint(minSecretLen) + " characters.",
+			Fix:     "use a random password of at least " + fmt.Sprint(minSecretLen) + " characters (e.g. openssl rand -base64 24)."})
+	}
+	if pw, ok := urlPassword(*s.storage.databaseURL); ok && len(pw) < minSecretLen {
+		weak("the database password")
+	}
+	if pw, ok := urlPassword(*s.redisURL); ok && len(pw) < minSecretLen {
+		weak("the Redis password")
+	}
+	var keyring []byte
+	var source string
+	switch {
+	case envKey != "":
+		keyring, source = []byte(envKey), "CUSTODIAN_MASTER_KEY"
+	case *s.masterKeyFile != "":
+		b, err := os.ReadFile(*s.masterKeyFile)
+		if err != nil {
+			out = append(out, finding{ID: "C004", Severity: sevError,
+				Problem: "the keyring file cannot be read: " + errText(err) + ".",
+				Fix:     "check the --master-key-file path and that the service user can read it."})
+			return out
+		}
+		keyring, source = b, "the keyring file"
+	}
+	if keyring != nil {
+		if _, err := crypto.ParseKeyring(keyring); err != nil {
+			out = append(out, finding{ID: "C004", Severity: sevError,
+				Problem: source + " is not a valid keyring (every key must be 32 random bytes): " + err.Error() + ".",
+				Fix:     "generate a new keyring (a first run of custodian serve writes one) and keep it outside the data directory."})
+		}
+	}
+	return out
+}
+
+// permissionFindings reports C005: secret files, the database file and the
+// data directory that the group or others can access.
+func permissionFindings(s *serveSettings) []finding {
+	var out []finding
+	check := func(what, path string) {
+		if path == "" {
+			return
+		}
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) || err != nil {
+			return // created with owner-only modes, or reported elsewhere
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			out = append(out, finding{ID: "C005", Severity: sevError,
+				Problem: fmt.Sprintf("%s %s has mode %04o: group or others can access it.", what, path, fi.Mode().Perm()),
+				Fix:     fmt.Sprintf("chmod %s %s, owned by the service user.", map[bool]string{true: "700", false: "600"}[fi.IsDir()], path)})
+		}
+	}
+	check("the keyring file", *s.masterKeyFile)
+	check("the TLS key file", *s.tlsKey)
+	check("the database URL file", *s.storage.databaseURLFile)
+	check("the Redis URL file", *s.redisURLFile)
+	check("the metrics token file", *s.metricsTokenFile)
+	if *s.storage.databaseURL == "" {
+		check("the data directory", *s.storage.dataDir)
+		check("the database file", filepath.Join(*s.storage.dataDir, sqlite.FileName))
+	}
+	return out
+}
+
+// urlPassword returns the password of a URL, or of a key=value connection
+// string, and whether it has one.
+func urlPassword(raw string) (string, bool) {
+	if raw == "" {
+		return "", false
+	}
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		if pw, ok := u.User.Password(); ok {
+			return pw, true
+		}
+		if pw := u.Query().Get("password"); pw != "" {
+			return pw, true
+		}
+		return "", false
+	}
+	for _, field := range strings.Fields(raw) {
+		if v, ok := strings.CutPrefix(field, "password="); ok {
+			return strings.Trim(v, "'"), true
+		}
+	}
+	return "", false
+}
+
+// loopback reports whether a listen address binds only the loopback
+// interface. An empty host binds every interface.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// samePath reports whether two paths name the same file.
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
+
+// errText describes err without the path it may repeat.
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// hasErrors reports whether any finding is error-level.
+func hasErrors(fs []finding) bool {
+	for _, f := range fs {
+		if f.Severity == sevError {
+			return true
+		}
+	}
+	return false
+}

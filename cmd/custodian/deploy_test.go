@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custodian-crm/custodian/crypto"
+)
+
+// deployFixture is a production configuration that passes every check:
+// TLS files, allowed hosts, a keyring outside the data directory and
+// owner-only modes. Cases change one thing each.
+type deployFixture struct {
+	dataDir, keyFile, certFile, tlsKeyFile string
+	certPEM                                []byte
+}
+
+func newDeployFixture(t *testing.T) *deployFixture {
+	t.Helper()
+	root := t.TempDir()
+	f := &deployFixture{dataDir: filepath.Join(root, "data")}
+	if err := os.Mkdir(f.dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secrets := filepath.Join(root, "secrets")
+	if err := os.Mkdir(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k, err := crypto.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.keyFile = filepath.Join(secrets, "keyring.json")
+	if err := crypto.WriteKeyringFile(f.keyFile, k); err != nil {
+		t.Fatal(err)
+	}
+	f.certFile, f.tlsKeyFile = filepath.Join(secrets, "cert.pem"), filepath.Join(secrets, "key.pem")
+	f.certPEM = writeSelfSigned(t, f.certFile, f.tlsKeyFile)
+	return f
+}
+
+// writeSelfSigned writes a fresh self-signed certificate for localhost and
+// 127.0.0.1 and its key (mode 0600), and returns the certificate PEM.
+func writeSelfSigned(t *testing.T, certFile, keyFile string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPEM
+}
+
+func (f *deployFixture) args() []string {
+	return []string{"--data-dir", f.dataDir, "--master-key-file", f.keyFile,
+		"--tls-cert", f.certFile, "--tls-key", f.tlsKeyFile, "--allowed-hosts", "localhost,127.0.0.1"}
+}
+
+// without drops a flag and its value from args.
+func without(args []string, names ...string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		drop := false
+		for _, n := range names {
+			if args[i] == "--"+n {
+				drop = true
+			}
+		}
+		if drop {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+// shortKeyring is a keyring whose master key is 16 bytes, not 32.
+func shortKeyring() string {
+	short := base64.StdEncoding.EncodeToString(make([]byte, 16))
+	full := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	return `{"format":"custodian-keyring/v1","active":"k1","keys":[{"id":"k1","key":"` + short + `"}],"index_key":"` + full + `"}`
+}
+
+func TestDeployChecks(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, f *deployFixture, args []string, vars map[string]string) []string
+		id     string // "" when the configuration must pass
+		fatal  bool   // whether serve --production must refuse
+	}{
+		{"clean", nil, "", false},
+		{"proxy terminates TLS", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return append(without(a, "tls-cert", "tls-key"), "--trusted-proxies", "10.0.0.0/8")
+		}, "", false},
+		{"loopback metrics", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return append(a, "--metrics-addr", "127.0.0.1:9090")
+		}, "", false},
+		{"no TLS, no proxy", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return without(a, "tls-cert", "tls-key")
+		}, "C001", true},
+		{"no allowed hosts", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return without(a, "allowed-hosts")
+		}, "C002", true},
+		{"no keyring", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return without(a, "master-key-file")
+		}, "C003", true},
+		{"development keyring", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			dev := filepath.Join(f.dataDir, crypto.DevKeyringName)
+			k, _ := crypto.NewKeyring()
+			if err := crypto.WriteKeyringFile(dev, k); err != nil {
+				t.Fatal(err)
+			}
+			return append(without(a, "master-key-file"), "--master-key-file", dev)
+		}, "C003", true},
+		{"short database password", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return append(a, "--database-url", "postgres://custodian:hunter2@127.0.0.1:1/custodian")
+		}, "C004", true},
+		{"short database password from a file", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			p := filepath.Join(t.TempDir(), "db")
+			if err := os.WriteFile(p, []byte("host=127.0.0.1 user=custodian password=hunter2\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return append(a, "--database-url-file", p)
+		}, "C004", true},
+		{"short keyring key", func(t *testing.T, f *deployFixture, a []string, vars map[string]string) []string {
+			vars["CUSTODIAN_MASTER_KEY"] = shortKeyring()
+			return without(a, "master-key-file")
+		}, "C004", true},
+		{"key file readable by group", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			if err := os.Chmod(f.keyFile, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}, "C005", true},
+		{"data directory open to others", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			if err := os.Chmod(f.dataDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}, "C005", true},
+		{"database file readable by others", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			if err := os.WriteFile(filepath.Join(f.dataDir, "custodian.db"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(f.dataDir, "custodian.db"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}, "C005", true},
+		{"debug logs", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return append(a, "--log-level", "debug")
+		}, "C006", true},
+		{"public metrics without token", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return append(a, "--metrics-addr", "0.0.0.0:9090")
+		}, "C007", true},
+		{"ACME without contact address", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return append(without(a, "tls-cert", "tls-key"), "--acme-host", "crm.example.com")
+		}, "C008", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newDeployFixture(t)
+			vars := map[string]string{}
+			args := f.args()
+			if tt.change != nil {
+				args = tt.change(t, f, args, vars)
+			}
+
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"custodian", "check", "--deploy"}, args...), env(vars), nil, &out, io.Discard)
+			if tt.fatal != (err != nil) || (err != nil && !errors.Is(err, ErrInsecure)) {
+				t.Fatalf("check --deploy: err %v, want fatal %v\n%s", err, tt.fatal, out.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if tt.id == "" {
+				if len(lines) != 1 || lines[0] != "deploy checks passed" {
+					t.Fatalf("clean configuration reported:\n%s", out.String())
+				}
+			} else {
+				if len(lines) < 1 || !strings.HasPrefix(lines[0], tt.id+" ") || !strings.Contains(lines[0], "Fix: ") {
+					t.Fatalf("want one %s finding first, got:\n%s", tt.id, out.String())
+				}
+				for _, l := range lines {
+					if strings.Contains(l, "hunter2") {
+						t.Fatalf("finding reveals a secret: %s", l)
+					}
+				}
+			}
+			if !tt.fatal {
+				return
+			}
+			// serve --production refuses before touching anything.
+			err = run(context.Background(), append([]string{"custodian", "serve", "--production", "--addr", "127.0.0.1:0"}, args...), env(vars), nil, io.Discard, io.Discard)
+			if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), tt.id) {
+				t.Fatalf("serve --production: %v, want a refusal naming %s", err, tt.id)
+			}
+			if _, err := os.Stat(filepath.Join(f.dataDir, crypto.DevKeyringName)); err == nil && tt.name != "development keyring" {
+				t.Fatal("a refused start generated a keyring")
+			}
+		})
+	}
+}
+
+func TestProductionFromEnvironment(t *testing.T) {
+	for _, vars := range []map[string]string{{"CUSTODIAN_ENV": "production"}, {"CUSTODIAN_PRODUCTION": "true"}} {
+		vars["CUSTODIAN_DATA_DIR"] = t.TempDir()
+		err := run(context.Background(), []string{"custodian", "serve", "--addr", "127.0.0.1:0"}, env(vars), nil, io.Discard, io.Discard)
+		if !errors.Is(err, ErrInsecure) {
+			t.Fatalf("%v: %v", vars, err)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "custodian.json")
+	body := `{"log-level":"warn","phone-region":"GB","allowed-hosts":["a.example","b.example"],"production":true,"data-dir":"/from/file"}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want map[string]string
+	}{
+		{"file over default", []string{"--config", file}, nil,
+			map[string]string{"log-level": "warn", "phone-region": "GB", "allowed-hosts": "a.example,b.example", "production": "true", "addr": "127.0.0.1:8080"}},
+		{"environment over file", []string{"--config", file}, map[string]string{"CUSTODIAN_LOG_LEVEL": "error", "CUSTODIAN_ALLOWED_HOSTS": "c.example"},
+			map[string]string{"log-level": "error", "allowed-hosts": "c.example", "phone-region": "GB"}},
+		{"flag over environment", []string{"--config", file, "--log-level", "debug", "--allowed-hosts", "d.example", "--allowed-hosts", "e.example"}, map[string]string{"CUSTODIAN_LOG_LEVEL": "error"},
+			map[string]string{"log-level": "debug", "allowed-hosts": "d.example,e.example"}},
+		{"config file named in the environment", nil, map[string]string{"CUSTODIAN_CONFIG": file},
+			map[string]string{"data-dir": "/from/file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			addServeFlags(fs)
+			if _, err := parseConfig(fs, tt.args, env(tt.vars)); err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range tt.want {
+				if got := fs.Lookup(name).Value.String(); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown key", []string{"--config", write("typo.json", `{"alowed-hosts":"x"}`)}},
+		{"not an object", []string{"--config", write("list.json", `["x"]`)}},
+		{"object value", []string{"--config", write("obj.json", `{"addr":{"host":"x"}}`)}},
+		{"bad boolean", []string{"--config", write("bool.json", `{"production":"maybe"}`)}},
+		{"missing file", []string{"--config", filepath.Join(dir, "absent.json")}},
+		{"secret twice", []string{"--database-url", "postgres://x", "--database-url-file", write("db", "postgres://y")}},
+		{"empty secret file", []string{"--redis-url-file", write("empty", "\n")}},
+		{"missing secret file", []string{"--redis-url-file", filepath.Join(dir, "absent")}},
+		{"bad rate limit", []string{"--rate-limit-api", "fast"}},
+		{"bad proxy", []string{"--trusted-proxies", "10.0.0.0/33"}},
+		{"cert without key", []string{"--tls-cert", "c.pem"}},
+		{"files and ACME", []string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-host", "x.example"}},
+		{"redirect without TLS", []string{"--http-addr", "127.0.0.1:0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"custodian", "check"}, tt.args...), env(nil), nil, &out, io.Discard)
+			if err == nil {
+				t.Fatalf("accepted: %s", out.String())
+			}
+		})
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"custodian", "check", "--redis-url-file", write("redis", "redis://:0123456789abcdef@127.0.0.1:6379/0\n")}, env(nil), nil, &out, io.Discard); err != nil || out.String() != "configuration OK\n" {
+		t.Fatalf("check: %v %q", err, out.String())
+	}
+}

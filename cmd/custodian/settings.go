@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/custodian-crm/custodian/edge"
+	custhttp "github.com/custodian-crm/custodian/http"
+	"github.com/custodian-crm/custodian/ratelimit"
+)
+
+// serveSettings are the serve command's settings; check reads the same
+// ones, so that it judges exactly what serve would run.
+type serveSettings struct {
+	addr, httpAddr   *string
+	storage          *storageConfig
+	phoneRegion      *string
+	logLevel         *string
+	production       *bool
+	trustedProxies   *listFlag
+	allowedHosts     *listFlag
+	tlsCert, tlsKey  *string
+	acmeHosts        *listFlag
+	acmeCacheDir     *string
+	acmeEmail        *string
+	redisURL         *string
+	redisURLFile     *string
+	redisPrefix      *string
+	rateLimitAPI     *string
+	rateLimitSignIn  *string
+	masterKeyFile    *string
+	metricsAddr      *string
+	metricsTokenFile *string
+
+	// Derived by resolve.
+	level       slog.Level
+	apiLimit    ratelimit.Limit
+	signInLimit ratelimit.Limit
+	proxies     *edge.TrustedProxies
+}
+
+func addServeFlags(fs *flag.FlagSet) *serveSettings {
+	return &serveSettings{
+		addr:             stringFlag(fs, "addr", "127.0.0.1:8080", "address to listen on (HTTPS when TLS is configured)"),
+		httpAddr:         stringFlag(fs, "http-addr", "", "with TLS, a plain-HTTP address that redirects to HTTPS (and answers ACME http-01 challenges)"),
+		storage:          addStorageFlags(fs),
+		phoneRegion:      stringFlag(fs, "phone-region", "", "ISO 3166-1 region assumed for phone numbers written without a country code; empty requires a country code"),
+		logLevel:         stringFlag(fs, "log-level", "info", "debug, info, warn or error"),
+		production:       fs.Bool("production", false, "refuse to start on any error-level finding of check --deploy (env CUSTODIAN_PRODUCTION or CUSTODIAN_ENV=production)"),
+		trustedProxies:   listVar(fs, "trusted-proxies", "reverse-proxy addresses or CIDR ranges whose X-Forwarded-For and X-Forwarded-Proto are believed"),
+		allowedHosts:     listVar(fs, "allowed-hosts", "host names this server answers for (\".example.com\" includes subdomains); other Host headers get 400; empty allows any"),
+		tlsCert:          stringFlag(fs, "tls-cert", "", "PEM certificate chain; serves HTTPS, re-read when it changes"),
+		tlsKey:           stringFlag(fs, "tls-key", "", "PEM private key for --tls-cert"),
+		acmeHosts:        listVar(fs, "acme-host", "host names to obtain certificates for automatically over ACME"),
+		acmeCacheDir:     stringFlag(fs, "acme-cache-dir", "", "ACME account and certificate cache (default <data-dir>/acme)"),
+		acmeEmail:        stringFlag(fs, "acme-email", "", "contact address given to the ACME certificate authority"),
+		redisURL:         stringFlag(fs, "redis-url", "", "redis:// or rediss:// URL for rate limits shared between instances; local limits when empty or unreachable"),
+		redisURLFile:     stringFlag(fs, "redis-url-file", "", "file holding the Redis URL"),
+		redisPrefix:      stringFlag(fs, "redis-prefix", "custodian:", "prefix of this deployment's rate-limit keys in Redis"),
+		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
+		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
+		masterKeyFile:    stringFlag(fs, "master-key-file", "", "keyring file (mode 0600); CUSTODIAN_MASTER_KEY holds the keyring itself"),
+		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
+		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
+	}
+}
+
+// resolve reads secret files, fills derived defaults and validates
+// everything that can be validated without side effects.
+func (s *serveSettings) resolve() error {
+	if err := s.storage.resolve(); err != nil {
+		return err
+	}
+	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)
+	if err != nil {
+		return err
+	}
+	*s.redisURL = v
+	if err := s.level.UnmarshalText([]byte(*s.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	if s.apiLimit, err = ratelimit.ParseLimit(*s.rateLimitAPI); err != nil {
+		return fmt.Errorf("--rate-limit-api: %w", err)
+	}
+	if s.signInLimit, err = ratelimit.ParseLimit(*s.rateLimitSignIn); err != nil {
+		return fmt.Errorf("--rate-limit-signin: %w", err)
+	}
+	if len(*s.trustedProxies) > 0 {
+		if s.proxies, err = edge.ParseTrustedProxies(*s.trustedProxies); err != nil {
+			return fmt.Errorf("--trusted-proxies: %w", err)
+		}
+	}
+	files := *s.tlsCert != "" || *s.tlsKey != ""
+	switch {
+	case files && (*s.tlsCert == "" || *s.tlsKey == ""):
+		return errors.New("--tls-cert and --tls-key must be given together")
+	case files && len(*s.acmeHosts) > 0:
+		return errors.New("--tls-cert/--tls-key and --acme-host are mutually exclusive")
+	case *s.httpAddr != "" && !s.tls():
+		return errors.New("--http-addr redirects to HTTPS and needs --tls-cert/--tls-key or --acme-host")
+	}
+	if *s.acmeCacheDir == "" {
+		*s.acmeCacheDir = filepath.Join(*s.storage.dataDir, "acme")
+	}
+	if *s.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(*s.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}
+	return nil
+}
+
+// tls reports whether the server speaks HTTPS itself.
+func (s *serveSettings) tls() bool {
+	return *s.tlsCert != "" || len(*s.acmeHosts) > 0
+}

@@ -1,0 +1,84 @@
+package http
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/edge"
+	"github.com/custodian-crm/custodian/ratelimit"
+)
+
+// Default rate limits, as written in the serve command's flags.
+const (
+	// DefaultAPILimit is the per-client limit on /api/ requests.
+	DefaultAPILimit = "10/s,burst=20"
+	// DefaultSignInLimit is the per-client limit on sign-in attempts:
+	// strict, because each attempt is a password guess.
+	DefaultSignInLimit = "1/s,burst=3"
+)
+
+// ClientKey is the default rate-limit key: the client address that
+// edge.ClientInfo resolved (never a forwarding header the client could
+// forge), with IPv6 addresses reduced to their /64, which one client
+// usually controls. Requests whose address is unknown share the key "".
+func ClientKey(r *http.Request) string {
+	a := edge.ClientAddrFrom(r.Context())
+	if !a.IsValid() {
+		return ""
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64) // cannot fail for an IPv6 address
+		return p.String()
+	}
+	return a.String()
+}
+
+func (d Deps) rateKey() func(*http.Request) string {
+	if d.RateKey != nil {
+		return d.RateKey
+	}
+	return ClientKey
+}
+
+// limitAPI applies l to requests under /api/ only, so health checks from a
+// load balancer are never refused.
+func limitAPI(logger *slog.Logger, l ratelimit.Limiter, key func(*http.Request) string) func(http.Handler) http.Handler {
+	limited := rateLimit(logger, l, key)
+	return func(next http.Handler) http.Handler {
+		lim := limited(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				lim.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// rateLimit limits every request through it with l, keyed by key, and
+// answers refusals with a 429 problem carrying Retry-After. A limiter
+// error lets the request through (the limiter fails open) and is logged
+// without the key. The sign-in route wraps its handler with
+// rateLimit(logger, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders()).
+func rateLimit(logger *slog.Logger, l ratelimit.Limiter, key func(*http.Request) string, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
+	onError := ratelimit.OnError(func(r *http.Request, err error) {
+		logger.WarnContext(r.Context(), "rate limiter failed; request let through", "request_id", requestID(r.Context()), "err", err)
+	})
+	return ratelimit.Middleware(l, key, refuseTooMany, append([]ratelimit.MiddlewareOption{onError}, opts...)...)
+}
+
+// refuseTooMany answers a rate-limited request with 429 and Retry-After in
+// the server's problem format.
+func refuseTooMany(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
+	secs := ratelimit.RetryAfterSeconds(d.RetryAfter)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeProblem(w, r, Problem{
+		Status: http.StatusTooManyRequests, Code: custodian.ETOOMANY,
+		Detail: "Too many requests; retry after " + strconv.Itoa(secs) + " seconds.",
+	})
+}
