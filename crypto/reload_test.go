@@ -49,7 +49,8 @@ func TestSealerReloadsForUnknownMasterKey(t *testing.T) {
 		t.Fatalf("Rewrap = %s, %v", gotID, err)
 	}
 
-	time.Sleep(ReloadInterval) // the load at construction was just now
+	// Right after the server's own load: a key id not looked for yet
+	// reloads at once.
 	server.Forget("cus_a")
 	dk2, err := server.OpenDataKey("cus_a", newID, rewrapped)
 	if err != nil {
@@ -78,7 +79,6 @@ func TestSealerReloadIsRateLimited(t *testing.T) {
 	// readers fail loudly, and the source is read at most once per interval.
 	lost, _ := newSealer(t)
 	_, lostID, wrapped, _ := lost.NewDataKey("cus_a")
-	time.Sleep(ReloadInterval)
 	start := src.calls.Load()
 	var wg sync.WaitGroup
 	for range 50 {
@@ -94,6 +94,14 @@ func TestSealerReloadIsRateLimited(t *testing.T) {
 	wg.Wait()
 	if n := src.calls.Load() - start; n != 1 {
 		t.Fatalf("%d reloads for one unknown key within %v, want 1", n, ReloadInterval)
+	}
+	// After the interval, the same key is looked for again.
+	time.Sleep(ReloadInterval)
+	if _, err := server.OpenDataKey("cus_a", lostID, wrapped); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("lost key: %v", err)
+	}
+	if n := src.calls.Load() - start; n != 2 {
+		t.Fatalf("%d reloads after the interval, want 2", n)
 	}
 }
 

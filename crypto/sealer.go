@@ -46,18 +46,19 @@ type Sealer struct {
 
 	// source reloads the keyring (nil when the sealer has no source).
 	// reloadMu serializes reloads and guards loaded, the time of the
-	// last one.
+	// last one, and tried, the unknown master key ids looked for since.
 	source   func() (*Keyring, error)
 	reloadMu sync.Mutex
 	loaded   time.Time
+	tried    map[string]bool
 }
 
 // Reload intervals for a sealer built with NewSealerFromSource.
 const (
-	// ReloadInterval is the least time between two reloads caused by a
-	// data key under a master key the sealer does not have, so that
-	// records under a lost key cannot make it reread its source on every
-	// request.
+	// ReloadInterval is the least time between two reloads looking for
+	// the same master key, so that records under a lost key cannot make
+	// the sealer reread its source on every request. A key id not looked
+	// for since the last reload triggers one at once.
 	ReloadInterval = time.Second
 	// RefreshInterval is how old the loaded keyring may get before the
 	// next new data key rereads the source, so that a server that has
@@ -101,8 +102,8 @@ func NewSealer(k *Keyring, cacheSize int) (*Sealer, error) {
 
 // NewSealerFromSource returns a sealer using the keyring that source
 // returns, and calls source again to reload the keyring when it meets a data
-// key wrapped by a master key it does not have (at most once per
-// ReloadInterval), when its keyring is older than RefreshInterval as it
+// key wrapped by a master key it does not have (for the same key id, at
+// most once per ReloadInterval), when its keyring is older than RefreshInterval as it
 // wraps a new data key, and on Reload. So a running server keeps reading
 // records that a key rotation re-wrapped under a key added after it started,
 // and soon wraps new data keys under that key itself.
@@ -133,7 +134,7 @@ func (s *Sealer) Reload() error {
 
 // reloadLocked reloads from the source; reloadMu is held.
 func (s *Sealer) reloadLocked() error {
-	s.loaded = time.Now()
+	s.loaded, s.tried = time.Now(), map[string]bool{}
 	k, err := s.source()
 	if err != nil {
 		return fmt.Errorf("reload keyring: %w", err)
@@ -144,8 +145,8 @@ func (s *Sealer) reloadLocked() error {
 	return nil
 }
 
-// reloadFor reloads the keyring to find master key keyID, unless another
-// caller just did. It reports whether keyID is known afterwards, and the
+// reloadFor reloads the keyring to find master key keyID, unless it was
+// looked for less than ReloadInterval ago. It reports whether keyID is known afterwards, and the
 // reload's error if it failed.
 func (s *Sealer) reloadFor(keyID string) (bool, error) {
 	if s.source == nil {
@@ -156,10 +157,12 @@ func (s *Sealer) reloadFor(keyID string) (bool, error) {
 	if _, ok := s.master(keyID); ok {
 		return true, nil // another caller reloaded meanwhile
 	}
-	if time.Since(s.loaded) < ReloadInterval {
+	if s.tried[keyID] && time.Since(s.loaded) < ReloadInterval {
 		return false, nil
 	}
-	if err := s.reloadLocked(); err != nil {
+	err := s.reloadLocked()
+	s.tried[keyID] = true
+	if err != nil {
 		return false, err
 	}
 	_, ok := s.master(keyID)
@@ -211,6 +214,12 @@ func (s *Sealer) ActiveKeyID() string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.keyring.active
+}
+
+// HasMasterKey reports whether the sealer's keyring holds master key id.
+func (s *Sealer) HasMasterKey(id string) bool {
+	_, ok := s.master(id)
+	return ok
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
