@@ -19,7 +19,9 @@ import (
 
 // keyFile stands for a keyring file shared by a server and the rotation
 // command: the server's sealer reloads from it.
-type keyFile struct{ k atomic.Pointer[crypto.Keyring] }
+type keyFile struct {
+	k atomic.Pointer[crypto.Keyring]
+}
 
 func (f *keyFile) load() (*crypto.Keyring, error) { return f.k.Load(), nil }
 

@@ -15,6 +15,7 @@ const usage = `Usage: custodian <command> [flags]
 Commands:
   serve     run the server (SQLite under ./data unless --database-url is set)
   migrate   apply pending database migrations and print the schema version
+  keys      master keys: status, rotate (online re-wrapping), retire
   version   print the version
 
 Run "custodian <command> -h" for a command's flags. Every flag can also be
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, rest, getenv, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "custodian", version)
 		return nil

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -50,10 +53,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	default:
 		logger.Info("keyring loaded", "source", string(source), "active_key", keyring.ActiveKeyID())
 	}
-	sealer, err := crypto.NewSealer(keyring, 0)
+	sealer, err := crypto.NewSealerFromSource(keyringReloader(getenv, source, keyPath, *production), 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("keyring: %w", err)
 	}
+	stopReload := reloadOnHangup(ctx, sealer, logger)
+	defer stopReload()
 
 	store, schema, err := storage.open(ctx)
 	if err != nil {
@@ -103,4 +108,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// reloadOnHangup rereads the keyring on SIGHUP, as after a key rotation or
+// retirement, until ctx ends or the returned function is called.
+func reloadOnHangup(ctx context.Context, sealer *crypto.Sealer, logger *slog.Logger) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := sealer.Reload(); err != nil {
+					logger.Error("keyring reload failed; keeping the keys in use", "err", err)
+					continue
+				}
+				logger.Info("keyring reloaded", "active_key", sealer.ActiveKeyID())
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
