@@ -356,6 +356,7 @@ type progress struct {
 	terminal bool
 	last     time.Time
 	drawn    bool
+	latest   *rotation.Progress // the last state reported, drawn at the end
 }
 
 func newProgress(w io.Writer) *progress {
@@ -369,6 +370,7 @@ func newProgress(w io.Writer) *progress {
 }
 
 func (p *progress) update(s rotation.Progress) {
+	p.latest = &s
 	every := 2 * time.Second
 	if p.terminal {
 		every = 100 * time.Millisecond
@@ -376,6 +378,10 @@ func (p *progress) update(s rotation.Progress) {
 	if time.Since(p.last) < every {
 		return
 	}
+	p.draw(s)
+}
+
+func (p *progress) draw(s rotation.Progress) {
 	p.last = time.Now()
 	rate := float64(s.Rewrapped) / max(s.Elapsed.Seconds(), 1e-9)
 	if !p.terminal {
@@ -389,7 +395,11 @@ func (p *progress) update(s rotation.Progress) {
 	p.drawn = true
 }
 
+// finish draws the final state of the bar, and ends its line.
 func (p *progress) finish() {
+	if p.drawn && p.latest != nil {
+		p.draw(*p.latest)
+	}
 	if p.drawn {
 		fmt.Fprintln(p.w)
 	}

@@ -350,3 +350,23 @@ func TestKeysStatusWarnsAboutMissingKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": dir}
+	for _, args := range [][]string{
+		{"keys"}, {"keys", "frobnicate"}, {"keys", "retire"}, {"keys", "retire", "a", "b"},
+		{"keys", "rotate", "--batch", "0"}, {"keys", "rotate", "--rewrap-only", "--keyring-out", "x"},
+		{"keys", "status", "extra"},
+	} {
+		if _, _, err := runCmd(t, vars, args...); err == nil {
+			t.Errorf("%v succeeded", args)
+		}
+	}
+	if out, _, err := runCmd(t, vars, "keys", "help"); err != nil || !strings.Contains(out, "retire KEYID") {
+		t.Fatalf("keys help: %v %s", err, out)
+	}
+	if _, _, err := runCmd(t, vars, "keys", "status", "--production"); err == nil || !strings.Contains(err.Error(), "production requires") {
+		t.Fatalf("production without a keyring: %v", err)
+	}
+}
