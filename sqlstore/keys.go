@@ -100,22 +100,28 @@ func (s *Store) staleKeys(ctx context.Context, tx *sql.Tx, activeKeyID string, b
 		if len(out) >= batch {
 			break
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, id, key_id, data_key FROM customers WHERE key_id `+cmp+` ? LIMIT ?`), activeKeyID, batch-len(out))
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k wrappedKey
-			if err := rows.Scan(&k.seq, &k.id, &k.keyID, &k.wrapped); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, k)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		var err error
+		if out, err = s.appendStaleKeys(ctx, tx, out, cmp, activeKeyID, batch-len(out)); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// appendStaleKeys appends up to limit rows whose key id compares to
+// activeKeyID by cmp ("<" or ">").
+func (s *Store) appendStaleKeys(ctx context.Context, tx *sql.Tx, out []wrappedKey, cmp, activeKeyID string, limit int) ([]wrappedKey, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, id, key_id, data_key FROM customers WHERE key_id `+cmp+` ? LIMIT ?`), activeKeyID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var k wrappedKey
+		if err := rows.Scan(&k.seq, &k.id, &k.keyID, &k.wrapped); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }
