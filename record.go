@@ -69,9 +69,33 @@ type NameEntry struct {
 	Name    []byte
 }
 
+// RewrapFunc re-wraps one customer's data key: given the customer id, the
+// master key id and the wrapped data key as stored, it returns the new
+// master key id and wrapped key. The data key itself must not change, so
+// the customer's sealed fields stay valid.
+type RewrapFunc func(id, keyID string, wrapped []byte) (newKeyID string, newWrapped []byte, err error)
+
+// DataKeyRepository is what master key rotation needs from storage: which
+// master keys protect how many customers, and re-wrapping data keys in
+// place without touching anything else.
+type DataKeyRepository interface {
+	// KeyUsage returns, for each master key id that wraps at least one
+	// customer's data key, how many customers it wraps.
+	KeyUsage(ctx context.Context) (map[string]int64, error)
+	// RewrapDataKeys re-wraps, in one transaction, up to batch data keys
+	// that are not under activeKeyID, through rewrap. Each row is updated
+	// only if its key id and wrapped key are still those that were read
+	// (compare-and-set), so a concurrent change is never overwritten, and
+	// only key_id and data_key change. It returns how many it re-wrapped;
+	// 0 (with a nil error) means that no data key under another master key
+	// was left when it looked. An error from rewrap aborts the batch.
+	RewrapDataKeys(ctx context.Context, activeKeyID string, batch int, rewrap RewrapFunc) (int, error)
+}
+
 // CustomerRepository persists customer records. Implementations make every
 // call atomic: it either takes effect completely or not at all.
 type CustomerRepository interface {
+	DataKeyRepository
 	// InsertCustomers stores new records in one transaction.
 	InsertCustomers(ctx context.Context, recs ...*CustomerRecord) error
 	// CustomerRecord returns the record with id, or ENOTFOUND.

@@ -18,7 +18,9 @@ var secretPatterns = []struct {
 }{
 	{"private key PEM block", regexp.MustCompile(`-----BEGIN ([A-Z]+ )*PRIVATE KEY-----`)},
 	{"AWS access key id", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
-	{"password assigned a literal", regexp.MustCompile(`(?i)\b(pass(word|wd)?|pwd)\b["']?\s*[:=]\s*["'][^"'\s]{4,}["']`)},
+	// A value made by concatenation (`"password":"` + variable) holds a
+	// backtick or a "+", which a literal does not.
+	{"password assigned a literal", regexp.MustCompile("(?i)\\b(pass(word|wd)?|pwd)\\b[\"']?\\s*[:=]\\s*[\"'][^\"'\\s`+]{4,}[\"']")},
 	{"long base64 or hex literal assigned to a secret name", regexp.MustCompile(`(?i)\b\w*(key|secret|token)\w*\b["']?\s*[:=]+\s*["'][A-Za-z0-9+/_\-]{32,}={0,2}["']`)},
 	{"URL with an embedded password", regexp.MustCompile(`\b[a-z][a-z0-9+.\-]*://[^\s:/@"'<>]+:[^\s/@"'<>]{3,}@`)},
 }

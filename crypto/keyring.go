@@ -231,6 +231,14 @@ func LoadKeyring(o LoadOptions) (*Keyring, KeySource, string, error) {
 	return k, SourceGenerated, path, nil
 }
 
+// ReadKeyringFile reads and checks the keyring file at path, without ever
+// creating one. In production it refuses a file that group or others may
+// read. Commands that change a keyring, and reloads, use it so that a
+// missing file is an error rather than a fresh keyring.
+func ReadKeyringFile(path string, production bool) (*Keyring, error) {
+	return readKeyringFile(path, production)
+}
+
 func readKeyringFile(path string, production bool) (*Keyring, error) {
 	fi, err := os.Stat(path)
 	if err != nil {

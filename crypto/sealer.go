@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -42,7 +43,29 @@ type Sealer struct {
 	index   []byte                        // HMAC key for blind-index tokens
 	cursor  cipher.AEAD                   // seals list cursors
 	macs    sync.Pool
+
+	// source reloads the keyring (nil when the sealer has no source).
+	// reloadMu serializes reloads and guards loaded, the time of the
+	// last one, and tried, the unknown master key ids looked for since.
+	source   func() (*Keyring, error)
+	reloadMu sync.Mutex
+	loaded   time.Time
+	tried    map[string]bool
 }
+
+// Reload intervals for a sealer built with NewSealerFromSource.
+const (
+	// ReloadInterval is the least time between two reloads looking for
+	// the same master key, so that records under a lost key cannot make
+	// the sealer reread its source on every request. A key id not looked
+	// for since the last reload triggers one at once.
+	ReloadInterval = time.Second
+	// RefreshInterval is how old the loaded keyring may get before the
+	// next new data key rereads the source, so that a server that has
+	// read no re-wrapped record still starts wrapping new data keys
+	// under a rotated key within this time.
+	RefreshInterval = time.Minute
+)
 
 // DefaultDataKeyCache bounds how many unwrapped data keys are kept in
 // memory; each costs well under a kilobyte.
@@ -77,6 +100,95 @@ func NewSealer(k *Keyring, cacheSize int) (*Sealer, error) {
 	return s, nil
 }
 
+// NewSealerFromSource returns a sealer using the keyring that source
+// returns, and calls source again to reload the keyring when it meets a data
+// key wrapped by a master key it does not have (for the same key id, at
+// most once per ReloadInterval), when its keyring is older than RefreshInterval as it
+// wraps a new data key, and on Reload. So a running server keeps reading
+// records that a key rotation re-wrapped under a key added after it started,
+// and soon wraps new data keys under that key itself.
+func NewSealerFromSource(source func() (*Keyring, error), cacheSize int) (*Sealer, error) {
+	k, err := source()
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSealer(k, cacheSize)
+	if err != nil {
+		return nil, err
+	}
+	s.source, s.loaded = source, time.Now()
+	return s, nil
+}
+
+// Reload rereads the keyring from the sealer's source now, as on SIGHUP.
+// The sealer keeps its keys when the source fails or offers a keyring with
+// another index key.
+func (s *Sealer) Reload() error {
+	if s.source == nil {
+		return errors.New("reload keyring: the sealer has no keyring source")
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.reloadLocked()
+}
+
+// reloadLocked reloads from the source; reloadMu is held.
+func (s *Sealer) reloadLocked() error {
+	s.loaded, s.tried = time.Now(), map[string]bool{}
+	k, err := s.source()
+	if err != nil {
+		return fmt.Errorf("reload keyring: %w", err)
+	}
+	if err := s.SetKeyring(k); err != nil {
+		return fmt.Errorf("reload keyring: %w", err)
+	}
+	return nil
+}
+
+// reloadFor reloads the keyring to find master key keyID, unless it was
+// looked for less than ReloadInterval ago. It reports whether keyID is known afterwards, and the
+// reload's error if it failed.
+func (s *Sealer) reloadFor(keyID string) (bool, error) {
+	if s.source == nil {
+		return false, nil
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if _, ok := s.master(keyID); ok {
+		return true, nil // another caller reloaded meanwhile
+	}
+	if s.tried[keyID] && time.Since(s.loaded) < ReloadInterval {
+		return false, nil
+	}
+	err := s.reloadLocked()
+	s.tried[keyID] = true
+	if err != nil {
+		return false, err
+	}
+	_, ok := s.master(keyID)
+	return ok, nil
+}
+
+// refresh reloads a keyring older than RefreshInterval, unless a reload is
+// already running. A failure keeps the current keys: the next unknown key
+// or Reload reports it.
+func (s *Sealer) refresh() {
+	if s.source == nil || !s.reloadMu.TryLock() {
+		return
+	}
+	defer s.reloadMu.Unlock()
+	if time.Since(s.loaded) >= RefreshInterval {
+		_ = s.reloadLocked()
+	}
+}
+
+func (s *Sealer) master(keyID string) (cipher.AEAD, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.masters[keyID]
+	return m, ok
+}
+
 // SetKeyring replaces the master keys, as after a key was added or retired.
 // The index key must not change: tokens already stored depend on it.
 func (s *Sealer) SetKeyring(k *Keyring) error {
@@ -102,6 +214,12 @@ func (s *Sealer) ActiveKeyID() string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.keyring.active
+}
+
+// HasMasterKey reports whether the sealer's keyring holds master key id.
+func (s *Sealer) HasMasterKey(id string) bool {
+	_, ok := s.master(id)
+	return ok
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
@@ -179,6 +297,7 @@ func (s *Sealer) NewDataKey(customerID string) (*DataKey, string, []byte, error)
 }
 
 func (s *Sealer) wrap(customerID string, key []byte) (string, []byte, error) {
+	s.refresh()
 	s.mu.RLock()
 	id, m := s.keyring.active, s.masters[s.keyring.active]
 	s.mu.RUnlock()
@@ -206,9 +325,16 @@ func (s *Sealer) OpenDataKey(customerID, keyID string, wrapped []byte) (*DataKey
 }
 
 func (s *Sealer) unwrap(customerID, keyID string, wrapped []byte) ([]byte, error) {
-	s.mu.RLock()
-	m, ok := s.masters[keyID]
-	s.mu.RUnlock()
+	m, ok := s.master(keyID)
+	if !ok {
+		var err error
+		if ok, err = s.reloadFor(keyID); err != nil {
+			return nil, fmt.Errorf("data key of %s is wrapped by master key %q, which is not in the keyring (%v): %w", customerID, keyID, err, ErrDecrypt)
+		}
+		if ok {
+			m, _ = s.master(keyID)
+		}
+	}
 	if !ok {
 		return nil, fmt.Errorf("data key of %s is wrapped by master key %q, which is not in the keyring: %w", customerID, keyID, ErrDecrypt)
 	}

@@ -48,6 +48,10 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"NoPlaintextAtRest", testNoPlaintextAtRest},
 		{"SwappedCiphertextFails", testSwappedCiphertext},
 		{"WrongKeyFailsLoudly", testWrongKey},
+		{"KeyUsageAndRewrap", testKeyUsageAndRewrap},
+		{"RotationUnderConcurrentWrites", testRotationUnderConcurrentWrites},
+		{"RotationResumes", testRotationResumes},
+		{"RotationRefusesUnknownKey", testRotationRefusesUnknownKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

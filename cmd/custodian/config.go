@@ -38,9 +38,25 @@ func (l *listFlag) Set(v string) error {
 // --config or CUSTODIAN_CONFIG, whose keys are flag names. Precedence is
 // therefore flag > environment > file > default. It treats -h as success.
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (help bool, err error) {
+	_, help, err = parseConfigArgs(fs, args, getenv, false)
+	return help, err
+}
+
+// parseConfigArgs is parseConfig for commands that take positional
+// arguments after their flags (allowArgs); it returns them.
+func parseConfigArgs(fs *flag.FlagSet, args []string, getenv func(string) string, allowArgs bool) (rest []string, help bool, err error) {
 	configPath := fs.String("config", "", "JSON configuration file whose keys are flag names (env CUSTODIAN_CONFIG)")
-	if help, err := parse(fs, args); help || err != nil {
-		return help, err
+	if allowArgs {
+		err = fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, true, nil
+		}
+		rest = fs.Args()
+	} else {
+		help, err = parse(fs, args)
+	}
+	if help || err != nil {
+		return nil, help, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -50,11 +66,11 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (h
 	}
 	file, err := readConfigFile(path)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	for name := range file {
 		if name == "config" || fs.Lookup(name) == nil {
-			return false, fmt.Errorf("%w: %s: unknown key %q (keys are the flag names)", ErrConfig, path, name)
+			return nil, false, fmt.Errorf("%w: %s: unknown key %q (keys are the flag names)", ErrConfig, path, name)
 		}
 	}
 	var setErr error
@@ -77,7 +93,7 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (h
 			setErr = fmt.Errorf("%w: %s: %w", ErrConfig, source, err)
 		}
 	})
-	return false, setErr
+	return rest, false, setErr
 }
 
 // readConfigFile reads a JSON object of flag names to values: strings,

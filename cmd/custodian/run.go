@@ -17,6 +17,7 @@ Commands:
   migrate   apply pending database migrations and print the schema version
   user      create an account: user create --email E --role R --password-stdin
   token     issue a personal access token: token create --email E --name N
+  keys      master keys: status, rotate (online re-wrapping), retire
   check     validate the configuration; with --deploy, list insecure settings
   version   print the version
 
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "check":
 		return runCheck(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "custodian", version)
 		return nil

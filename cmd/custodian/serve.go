@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -64,6 +67,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	default:
 		logger.Info("keyring loaded", "source", string(source), "active_key", a.sealer.ActiveKeyID())
 	}
+	stopReload := reloadOnHangup(ctx, a.sealer, logger)
+	defer stopReload()
 	schema, latest, err := a.store.SchemaVersion(ctx)
 	if err != nil {
 		return err
@@ -286,4 +291,32 @@ func newLimiters(s *serveSettings, logger *slog.Logger) (*limiters, error) {
 	}
 	logger.Info("rate limits are shared through Redis", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
 	return l, nil
+}
+
+// reloadOnHangup rereads the keyring on SIGHUP, as after a key rotation or
+// retirement, until ctx ends or the returned function is called.
+func reloadOnHangup(ctx context.Context, sealer *crypto.Sealer, logger *slog.Logger) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := sealer.Reload(); err != nil {
+					logger.Error("keyring reload failed; keeping the keys in use", "err", err)
+					continue
+				}
+				logger.Info("keyring reloaded", "active_key", sealer.ActiveKeyID())
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }

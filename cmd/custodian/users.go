@@ -32,13 +32,15 @@ func keyringOptions(getenv func(string) string, dataDir string) crypto.LoadOptio
 
 // openApp opens the database and keyring and builds the services.
 func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOptions) (*app, crypto.KeySource, string, error) {
-	keyring, source, keyPath, err := crypto.LoadKeyring(keys)
+	_, source, keyPath, err := crypto.LoadKeyring(keys)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("keyring: %w", err)
 	}
-	sealer, err := crypto.NewSealer(keyring, 0)
+	// The sealer rereads the keyring from where it came, so a key added by
+	// a rotation is picked up without a restart.
+	sealer, err := crypto.NewSealerFromSource(keyringReloader(keys.Env, source, keyPath, keys.Production), 0)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", fmt.Errorf("keyring: %w", err)
 	}
 	store, _, err := storage.open(ctx)
 	if err != nil {
