@@ -32,9 +32,11 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -241,13 +243,35 @@ func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]R
 	seedTime := time.Since(start)
 	fmt.Fprintf(stdout, "%s: seeded in %s (%.0f customers/s)\n", backend, seedTime.Round(time.Millisecond), float64(c.n)/seedTime.Seconds())
 
-	// The real server, logging every request as in production (to nowhere).
+	// An administrator's access token: every request is authenticated, as
+	// in production.
+	hasher, err := password.NewHasher(password.Config{})
+	if err != nil {
+		return nil, 0, err
+	}
+	acc, err := accounts.New(store, hasher, sealer, accounts.Config{})
+	if err != nil {
+		return nil, 0, err
+	}
+	var pwb [24]byte
+	_, _ = rand.Read(pwb[:])
+	admin, err := acc.CreateUser(ctx, "bench@example.com", "Bench Admin", custodian.RoleAdmin, hex.EncodeToString(pwb[:]))
+	if err != nil {
+		return nil, 0, err
+	}
+	bearer, _, err := acc.CreateAPIToken(ctx, admin.ID, "bench", 0)
+	if err != nil {
+		return nil, 0, err
+	}
+
+	// The real server, logging every request as in production (to nowhere),
+	// without the per-client rate limit (one client address sends it all).
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, 0, err
 	}
-	srv := &http.Server{Handler: custhttp.NewServer(custhttp.Deps{Logger: logger, Customers: svc, DB: store}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: custhttp.NewServer(custhttp.Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
@@ -259,7 +283,11 @@ func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]R
 		if err != nil {
 			return nil, 0, err
 		}
-		res := drive(ctx, client, c, mk, want)
+		res := drive(ctx, client, c, func(r *mrand.Rand) *http.Request {
+			req := mk(r)
+			req.Header.Set("Authorization", "Bearer "+bearer)
+			return req
+		}, want)
 		res.Backend, res.Op = backend, op
 		fmt.Fprintf(stdout, "%s %-13s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d requests, %d errors)\n", backend, op, res.RPS, res.P50ms, res.P99ms, res.Requests, res.Errors)
 		results = append(results, res)
