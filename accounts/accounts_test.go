@@ -111,7 +111,9 @@ func TestLockoutGrowsThenEnds(t *testing.T) {
 	var lastWait time.Duration
 	for i := 0; i < 4; i++ {
 		e.clock.advance(custodian.ErrorRetryAfter(err) + time.Millisecond)
-		_, err = e.signIn("b@example.com", "wrong guess again", "")
+		if _, err := e.signIn("b@example.com", "wrong guess again", ""); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+			t.Fatalf("a wrong guess after the wait: %v", err)
+		}
 		_, err = e.signIn("b@example.com", pw, "")
 		wait := custodian.ErrorRetryAfter(err)
 		if wait < lastWait {
