@@ -130,9 +130,9 @@ func (s *Service) newUser(ctx context.Context, email, name string, role custodia
 	if !role.Valid() {
 		fields = append(fields, custodian.FieldError{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."})
 	}
-	if len(fields) == 0 {
-		fields = append(fields, custodian.ErrorFields(s.checkNewPassword(pw, email, name))...)
-	}
+	// The password is checked even when other fields are wrong, so that a
+	// person sees every problem at once.
+	fields = append(fields, custodian.ErrorFields(s.checkNewPassword(pw, email, name))...)
 	if len(fields) > 0 {
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "The account has invalid fields.", Fields: fields}
 	}

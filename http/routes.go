@@ -40,6 +40,13 @@ func routes(logger *slog.Logger, customers custodian.CustomerService, db custodi
 		{"GET", "/readyz", public, handleReadyz(logger, db)},
 		{"GET", "/api/openapi.json", public, handleOpenAPI()},
 
+		{"GET", "/setup", public, setupPage(logger, acc)},
+		{"POST", "/setup", public, setupPage(logger, acc)},
+		{"GET", "/register", public, registerPage(logger, acc)},
+		{"POST", "/register", public, registerPage(logger, acc)},
+		{"GET", "/reset", public, resetPage(logger, acc)},
+		{"POST", "/reset", public, resetPage(logger, acc)},
+
 		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc))},
 		{"POST", "/api/auth/logout/{$}", signedIn, handleLogout(logger, acc)},
 		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},

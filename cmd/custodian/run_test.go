@@ -260,6 +260,39 @@ func TestUserCreateRefusesPasswordArgumentsAndWeakPasswords(t *testing.T) {
 	}
 }
 
+func TestUserAdministrationCommands(t *testing.T) {
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}
+	adminToken(t, vars)
+	cmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"custodian", "user"}, args...), env(vars), strings.NewReader(testPassword+"\n"), &out, io.Discard)
+		return out.String(), err
+	}
+	if _, err := cmd("create", "--email", "agent@example.com", "--role", "agent", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"role", "--email", "agent@example.com", "--role", "viewer"},
+		{"deactivate", "--email", "agent@example.com"},
+		{"reset-2fa", "--email", "agent@example.com"},
+		{"unlock", "--email", "agent@example.com"},
+	} {
+		if out, err := cmd(args...); err != nil || !strings.Contains(out, "done for agent@example.com") {
+			t.Fatalf("user %v: %v %q", args, err, out)
+		}
+	}
+	out, err := cmd("list")
+	if err != nil || !strings.Contains(out, "agent@example.com\tviewer\tdeactivated\t2fa-off") || !strings.Contains(out, "root@example.com\tadmin\tactive") {
+		t.Fatalf("user list: %v\n%s", err, out)
+	}
+	if _, err := cmd("role", "--email", "agent@example.com", "--role", "emperor"); err == nil {
+		t.Fatal("an unknown role was accepted")
+	}
+	if _, err := cmd("deactivate", "--email", "nobody@example.com"); err == nil {
+		t.Fatal("an unknown user was accepted")
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	for _, args := range [][]string{{"custodian"}, {"custodian", "frobnicate"}, {"custodian", "serve", "--no-such-flag"}, {"custodian", "migrate", "extra"}} {
 		if err := run(context.Background(), args, env(nil), nil, io.Discard, io.Discard); err == nil {

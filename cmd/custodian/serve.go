@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
@@ -56,7 +57,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	a, source, keyPath, err := openApp(ctx, s.storage, crypto.LoadOptions{
 		Env: getenv("CUSTODIAN_MASTER_KEY"), File: *s.masterKeyFile,
 		DataDir: *s.storage.dataDir, Production: *s.production,
-	})
+	}, accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
@@ -35,6 +36,8 @@ type serveSettings struct {
 	masterKeyFile    *string
 	metricsAddr      *string
 	metricsTokenFile *string
+	sessionIdle      *time.Duration
+	sessionMaxAge    *time.Duration
 
 	// Derived by resolve.
 	level       slog.Level
@@ -66,12 +69,17 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		masterKeyFile:    stringFlag(fs, "master-key-file", "", "keyring file (mode 0600); CUSTODIAN_MASTER_KEY holds the keyring itself"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
+		sessionIdle:      fs.Duration("session-idle-timeout", 30*time.Minute, "a browser session ends after this long unused"),
+		sessionMaxAge:    fs.Duration("session-max-age", 12*time.Hour, "a browser session ends this long after sign-in, used or not"),
 	}
 }
 
 // resolve reads secret files, fills derived defaults and validates
 // everything that can be validated without side effects.
 func (s *serveSettings) resolve() error {
+	if *s.sessionIdle < time.Minute || *s.sessionMaxAge < *s.sessionIdle || *s.sessionMaxAge > 30*24*time.Hour {
+		return fmt.Errorf("%w: sessions need --session-idle-timeout of at least 1m and --session-max-age between it and 720h", ErrConfig)
+	}
 	if err := s.storage.resolve(); err != nil {
 		return err
 	}

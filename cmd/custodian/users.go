@@ -31,7 +31,7 @@ func keyringOptions(getenv func(string) string, dataDir string) crypto.LoadOptio
 }
 
 // openApp opens the database and keyring and builds the services.
-func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOptions) (*app, crypto.KeySource, string, error) {
+func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOptions, policy ...accounts.Config) (*app, crypto.KeySource, string, error) {
 	_, source, keyPath, err := crypto.LoadKeyring(keys)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("keyring: %w", err)
@@ -51,7 +51,11 @@ func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOption
 		store.Close()
 		return nil, "", "", err
 	}
-	acc, err := accounts.New(store, hasher, sealer, accounts.Config{})
+	var cfg accounts.Config
+	if len(policy) > 0 {
+		cfg = policy[0]
+	}
+	acc, err := accounts.New(store, hasher, sealer, cfg)
 	if err != nil {
 		store.Close()
 		return nil, "", "", err
@@ -89,10 +93,27 @@ func describe(err error) error {
 	return errors.New(b.String())
 }
 
-// runUser manages accounts from a shell: "user create".
+// userUsage lists the user subcommands.
+const userUsage = `usage:
+  custodian user create --email E --role R [--name N] --password-stdin
+  custodian user list
+  custodian user role --email E --role R        (ends the user's sessions)
+  custodian user deactivate --email E           (ends sessions, revokes tokens)
+  custodian user activate --email E
+  custodian user reset-2fa --email E
+  custodian user unlock --email E`
+
+// runUser manages accounts from a shell.
 func runUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New(`usage: custodian user create --email E --role R [--name N] --password-stdin`)
+	if len(args) == 0 {
+		return errors.New(userUsage)
+	}
+	switch args[0] {
+	case "create":
+	case "list", "role", "deactivate", "activate", "reset-2fa", "unlock":
+		return runUserAdmin(ctx, args[0], args[1:], getenv, stdout, stderr)
+	default:
+		return errors.New(userUsage)
 	}
 	fs := newFlagSet("user create", stderr)
 	storage := addStorageFlags(fs)
@@ -160,5 +181,63 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintln(stdout, tok)
 	fmt.Fprintf(stderr, "token %s for %s expires %s; it is shown only once\n", t.ID, u.Email, t.ExpiresAt.Format(time.RFC3339))
+	return nil
+}
+
+// runUserAdmin runs the user subcommands that act on existing accounts,
+// with the same rules as the API: a role change ends sessions, and
+// deactivation ends sessions and revokes tokens at once.
+func runUserAdmin(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user "+sub, stderr)
+	storage := addStorageFlags(fs)
+	email := fs.String("email", "", "the user's email address")
+	role := fs.String("role", "", "the new role (user role)")
+	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+		return err
+	}
+	if err := storage.resolve(); err != nil {
+		return err
+	}
+	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	if sub == "list" {
+		users, err := a.accounts.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			state := "active"
+			if !u.Active {
+				state = "deactivated"
+			}
+			twofa := "2fa-off"
+			if u.TOTPEnabled {
+				twofa = "2fa-on"
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, state, twofa)
+		}
+		return nil
+	}
+	u, err := a.accounts.UserByEmail(ctx, *email)
+	if err != nil {
+		return fmt.Errorf("no user with email %q", *email)
+	}
+	switch sub {
+	case "role":
+		_, err = a.accounts.SetRole(ctx, u.ID, custodian.Role(*role))
+	case "deactivate", "activate":
+		_, err = a.accounts.SetActive(ctx, u.ID, sub == "activate")
+	case "reset-2fa":
+		err = a.accounts.ResetTOTP(ctx, u.ID)
+	case "unlock":
+		err = a.accounts.Unlock(ctx, u.ID)
+	}
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "%s: done for %s\n", sub, u.Email)
 	return nil
 }
