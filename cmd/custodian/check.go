@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/custodian-crm/custodian/crypto"
 	"io"
 )
 
@@ -13,7 +14,7 @@ var ErrInsecure = errors.New("insecure deployment settings")
 
 // runCheck validates the serve settings; with --deploy it also prints one
 // line per insecure setting and fails when any is error-level.
-func runCheck(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr)
 	s := addServeFlags(fs)
 	deploy := fs.Bool("deploy", false, "also judge the settings as a production deployment (see docs/security/deploy-checks.md)")
@@ -28,6 +29,20 @@ func runCheck(_ context.Context, args []string, getenv func(string) string, stdo
 		return nil
 	}
 	findings := deployChecks(s, getenv)
+	if !hasErrors(findings) {
+		// Settings kept in the database: judged only when the keyring and
+		// the database themselves pass, as serve would open them.
+		a, _, _, err := openApp(ctx, s.storage, crypto.LoadOptions{Env: getenv("CUSTODIAN_MASTER_KEY"), File: *s.masterKeyFile, DataDir: *s.storage.dataDir, Production: true})
+		if err != nil {
+			return err
+		}
+		more, err := accountChecks(ctx, a.accounts)
+		a.store.Close()
+		if err != nil {
+			return err
+		}
+		findings = append(findings, more...)
+	}
 	for _, f := range findings {
 		fmt.Fprintln(stdout, f)
 	}

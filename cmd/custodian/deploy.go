@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
 	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/custodian-crm/custodian/crypto"
@@ -218,4 +222,18 @@ func hasErrors(fs []finding) bool {
 		}
 	}
 	return false
+}
+
+// accountChecks judges the security settings kept in the database.
+func accountChecks(ctx context.Context, acc *accounts.Service) ([]finding, error) {
+	roles, err := acc.RequiredTOTPRoles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(roles, custodian.RoleAdmin) {
+		return []finding{{ID: "C009", Severity: sevError,
+			Problem: "two-factor authentication is not required for administrators.",
+			Fix:     "run `custodian settings --require-2fa-roles admin` (or PUT /api/settings/ as an administrator)."}}, nil
+	}
+	return nil, nil
 }

@@ -53,7 +53,19 @@ func newDeployFixture(t *testing.T) *deployFixture {
 	}
 	f.certFile, f.tlsKeyFile = filepath.Join(secrets, "cert.pem"), filepath.Join(secrets, "key.pem")
 	f.certPEM = writeSelfSigned(t, f.certFile, f.tlsKeyFile)
+	f.require2FA(t, "admin")
 	return f
+}
+
+// require2FA sets the roles that must use two-factor authentication, as an
+// operator does before the first production start.
+func (f *deployFixture) require2FA(t *testing.T, roles string) {
+	t.Helper()
+	var out bytes.Buffer
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": f.dataDir, "CUSTODIAN_MASTER_KEY_FILE": f.keyFile}
+	if err := run(context.Background(), []string{"custodian", "settings", "--require-2fa-roles", roles}, env(vars), nil, &out, io.Discard); err != nil {
+		t.Fatalf("settings: %v", err)
+	}
 }
 
 // writeSelfSigned writes a fresh self-signed certificate for localhost and
@@ -197,6 +209,10 @@ func TestDeployChecks(t *testing.T) {
 		{"public metrics without token", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(a, "--metrics-addr", "0.0.0.0:9090")
 		}, "C007", true},
+		{"2FA not required for administrators", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			f.require2FA(t, "manager")
+			return a
+		}, "C009", true},
 		{"ACME without contact address", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--acme-host", "crm.example.com")
 		}, "C008", false},

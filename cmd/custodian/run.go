@@ -18,6 +18,7 @@ Commands:
   user      create an account: user create --email E --role R --password-stdin
   token     issue a personal access token: token create --email E --name N
   keys      master keys: status, rotate (online re-wrapping), retire
+  settings  security settings kept in the database: --require-2fa-roles admin
   check     validate the configuration; with --deploy, list insecure settings
   version   print the version
 
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "check":
 		return runCheck(ctx, rest, getenv, stdout, stderr)
+	case "settings":
+		return runSettings(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":

@@ -68,6 +68,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	default:
 		logger.Info("keyring loaded", "source", string(source), "active_key", a.sealer.ActiveKeyID())
 	}
+	if *s.production {
+		findings, err := accountChecks(ctx, a.accounts)
+		if err != nil {
+			return err
+		}
+		if hasErrors(findings) {
+			return fmt.Errorf("%w: refusing to start in production:\n%s", ErrInsecure, findings[0])
+		}
+	}
 	stopReload := reloadOnHangup(ctx, a.sealer, logger)
 	defer stopReload()
 	schema, latest, err := a.store.SchemaVersion(ctx)

@@ -241,3 +241,39 @@ func runUserAdmin(ctx context.Context, sub string, args []string, getenv func(st
 	fmt.Fprintf(stdout, "%s: done for %s\n", sub, u.Email)
 	return nil
 }
+
+// runSettings changes security settings kept in the database from a shell,
+// for example before the first production start.
+func runSettings(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("settings", stderr)
+	storage := addStorageFlags(fs)
+	roles := fs.String("require-2fa-roles", "", "comma-separated roles that must use two-factor authentication (\"none\" for none)")
+	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+		return err
+	}
+	if err := storage.resolve(); err != nil {
+		return err
+	}
+	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	if *roles != "" {
+		var rs []custodian.Role
+		for _, r := range strings.Split(*roles, ",") {
+			if r = strings.TrimSpace(r); r != "" && r != "none" {
+				rs = append(rs, custodian.Role(r))
+			}
+		}
+		if err := a.accounts.SetRequiredTOTPRoles(ctx, rs); err != nil {
+			return describe(err)
+		}
+	}
+	current, err := a.accounts.RequiredTOTPRoles(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "require-2fa-roles: %v\n", current)
+	return nil
+}
