@@ -11,6 +11,7 @@ import (
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/edge"
+	"github.com/custodian-crm/custodian/metrics"
 )
 
 // SessionCookie is the session cookie's name. The __Host- prefix makes
@@ -149,7 +150,7 @@ type loginBody struct {
 // handleLogin signs in. The route limits attempts per client address (the
 // sign-in limit) before any password work; the lockout policy limits them
 // per account.
-func handleLogin(logger *slog.Logger, acc Accounts) http.Handler {
+func handleLogin(logger *slog.Logger, acc Accounts, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := clientAddr(r)
 		var body loginBody
@@ -159,6 +160,9 @@ func handleLogin(logger *slog.Logger, acc Accounts) http.Handler {
 		}
 		tok, u, err := acc.SignIn(r.Context(), accounts.SignInRequest{Email: body.Email, Password: body.Password, OTP: body.OTP, ClientAddr: addr, UserAgent: r.UserAgent()})
 		if err != nil {
+			if code := custodian.ErrorCode(err); code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {
+				m.SignInFailed()
+			}
 			logger.InfoContext(r.Context(), "sign-in failed", "request_id", requestID(r.Context()), "code", custodian.ErrorCode(err))
 			writeError(w, r, logger, err)
 			return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
+	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
 
@@ -46,8 +47,8 @@ func (d Deps) rateKey() func(*http.Request) string {
 
 // limitAPI applies l to requests under /api/ only, so health checks from a
 // load balancer are never refused.
-func limitAPI(logger *slog.Logger, l ratelimit.Limiter, key func(*http.Request) string) func(http.Handler) http.Handler {
-	limited := rateLimit(logger, l, key)
+func limitAPI(logger *slog.Logger, m *metrics.Metrics, l ratelimit.Limiter, key func(*http.Request) string) func(http.Handler) http.Handler {
+	limited := rateLimit(logger, m, l, key)
 	return func(next http.Handler) http.Handler {
 		lim := limited(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,11 +66,15 @@ func limitAPI(logger *slog.Logger, l ratelimit.Limiter, key func(*http.Request) 
 // error lets the request through (the limiter fails open) and is logged
 // without the key. The sign-in route wraps its handler with
 // rateLimit(logger, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders()).
-func rateLimit(logger *slog.Logger, l ratelimit.Limiter, key func(*http.Request) string, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
+func rateLimit(logger *slog.Logger, m *metrics.Metrics, l ratelimit.Limiter, key func(*http.Request) string, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
 	onError := ratelimit.OnError(func(r *http.Request, err error) {
 		logger.WarnContext(r.Context(), "rate limiter failed; request let through", "request_id", requestID(r.Context()), "err", err)
 	})
-	return ratelimit.Middleware(l, key, refuseTooMany, append([]ratelimit.MiddlewareOption{onError}, opts...)...)
+	refuse := func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
+		m.RateLimited()
+		refuseTooMany(w, r, d)
+	}
+	return ratelimit.Middleware(l, key, refuse, append([]ratelimit.MiddlewareOption{onError}, opts...)...)
 }
 
 // refuseTooMany answers a rate-limited request with 429 and Retry-After in

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/metrics"
 )
 
 // Route is one entry of the server's routing table: a net/http ServeMux
@@ -25,7 +26,7 @@ type Route struct {
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
 
 // routes lists every route with its permission: the access policy.
-func routes(logger *slog.Logger, customers custodian.CustomerService, db custodian.Pinger, acc Accounts, signInLimit func(http.Handler) http.Handler) []Route {
+func routes(logger *slog.Logger, customers custodian.CustomerService, db custodian.Pinger, acc Accounts, signInLimit func(http.Handler) http.Handler, m *metrics.Metrics) []Route {
 	const (
 		public    = custodian.PermPublic
 		signedIn  = custodian.PermSignedIn
@@ -47,7 +48,7 @@ func routes(logger *slog.Logger, customers custodian.CustomerService, db custodi
 		{"GET", "/reset", public, resetPage(logger, acc)},
 		{"POST", "/reset", public, resetPage(logger, acc)},
 
-		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc))},
+		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc, m))},
 		{"POST", "/api/auth/logout/{$}", signedIn, handleLogout(logger, acc)},
 		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},
 		{"POST", "/api/auth/setup/{$}", public, handleSetup(logger, acc)},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
+	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
 
@@ -45,6 +46,9 @@ type Deps struct {
 	SignInLimiter ratelimit.Limiter
 	// RateKey derives the rate-limit key of a request; nil means ClientKey.
 	RateKey func(*http.Request) string
+	// Metrics records requests by route, latency, sign-in failures and
+	// rate-limit refusals; nil records into a registry nobody serves.
+	Metrics *metrics.Metrics
 }
 
 // NewServer returns the server's handler: every route of routes, behind the
@@ -56,21 +60,24 @@ type Deps struct {
 // permission. Recovery runs inside the security
 // headers so that a 500 carries them too.
 func NewServer(d Deps) http.Handler {
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
 	mux := http.NewServeMux()
 	signInLimit := func(h http.Handler) http.Handler { return h }
 	if d.SignInLimiter != nil {
-		signInLimit = rateLimit(d.Logger, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders())
+		signInLimit = rateLimit(d.Logger, d.Metrics, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders())
 	}
-	for _, rt := range routes(d.Logger, d.Customers, d.DB, d.Accounts, signInLimit) {
+	for _, rt := range routes(d.Logger, d.Customers, d.DB, d.Accounts, signInLimit, d.Metrics) {
 		if rt.Perm == "" {
 			panic("route " + rt.Pattern() + " has no permission")
 		}
 		mux.Handle(rt.Pattern(), authorize(d.Logger, rt.Perm, rt.Handler))
 	}
-	var h http.Handler = problemsForMux(mux)
+	var h http.Handler = metrics.CapturePattern(problemsForMux(mux))
 	h = authenticate(d.Logger, d.Accounts)(h)
 	if d.APILimiter != nil {
-		h = limitAPI(d.Logger, d.APILimiter, d.rateKey())(h)
+		h = limitAPI(d.Logger, d.Metrics, d.APILimiter, d.rateKey())(h)
 	}
 	h = allowHosts(d.AllowedHosts)(h)
 	h = recoverPanics(d.Logger)(h)
@@ -79,6 +86,7 @@ func NewServer(d Deps) http.Handler {
 	h = edge.Probes(d.OnProbe)(h)
 	h = edge.LimitURL(edge.DefaultMaxURL)(h)
 	h = edge.SecurityHeaders(d.Headers)(h)
+	h = d.Metrics.Middleware(nil)(h)
 	h = edge.ClientInfo(d.TrustedProxies)(h)
 	return h
 }

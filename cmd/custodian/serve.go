@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
+	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/redis"
 	"github.com/custodian-crm/custodian/vault"
@@ -102,15 +104,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	limits, err := newLimiters(s, logger)
+	m := metrics.New()
+	limits, err := newLimiters(s, logger, m)
 	if err != nil {
 		return err
 	}
 	defer limits.close()
 
 	customers := vault.New(a.store, a.sealer, vault.Options{Validator: validator})
+	if err := m.RegisterDBStats(s.storage.backend(), a.store.DB().Stats); err != nil {
+		return err
+	}
+	stopMetrics, err := serveMetrics(ctx, s, m, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	handler := custhttp.NewServer(custhttp.Deps{
-		Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts,
+		Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts, Metrics: m,
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 	})
@@ -254,7 +265,7 @@ func (l *limiters) close() {
 
 // newLimiters builds local limiters, or Redis limiters that fall back to
 // local ones while Redis is unreachable; each transition is logged once.
-func newLimiters(s *serveSettings, logger *slog.Logger) (*limiters, error) {
+func newLimiters(s *serveSettings, logger *slog.Logger, m *metrics.Metrics) (*limiters, error) {
 	apiLocal, err := ratelimit.NewLocal(s.apiLimit, ratelimit.LocalConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("--rate-limit-api: %w", err)
@@ -284,6 +295,7 @@ func newLimiters(s *serveSettings, logger *slog.Logger) (*limiters, error) {
 			return nil, fmt.Errorf("rate limit %s: %w", name, err)
 		}
 		return ratelimit.NewFallback(rl, local, ratelimit.FallbackConfig{OnStateChange: func(degraded bool) {
+			m.SetRateLimitDegraded(degraded)
 			if degraded {
 				logger.Warn("Redis unreachable; rate limits are local to this instance until it answers", "limit", name)
 			} else {
@@ -301,6 +313,46 @@ func newLimiters(s *serveSettings, logger *slog.Logger) (*limiters, error) {
 	}
 	logger.Info("rate limits are shared through Redis", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
 	return l, nil
+}
+
+// serveMetrics serves the Prometheus metrics on --metrics-addr, a listener
+// of its own so that they are never public by accident; with
+// --metrics-token-file every scrape must send that bearer token. Without
+// --metrics-addr nothing is served.
+func serveMetrics(ctx context.Context, s *serveSettings, m *metrics.Metrics, logger *slog.Logger) (func(), error) {
+	if *s.metricsAddr == "" {
+		return func() {}, nil
+	}
+	token, err := secretValue("metrics-token", "", *s.metricsTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	h := m.Handler()
+	if token != "" {
+		next := h
+		want := []byte("Bearer " + token)
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+				http.Error(w, "metrics need the bearer token", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	ln, err := net.Listen("tcp", *s.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	srv := edge.NewHTTPServer(edge.SecurityHeaders(edge.HeaderConfig{})(h), edge.ServerConfig{Logger: logger})
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("serving metrics", "addr", ln.Addr().String(), "token", token != "")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }
 
 // reloadOnHangup rereads the keyring on SIGHUP, as after a key rotation or

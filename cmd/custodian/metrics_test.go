@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMetricsNeedTheirTokenAndCountRequests(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "metrics-token")
+	if err := os.WriteFile(tokenFile, []byte("a-long-random-metrics-token-for-tests\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, done, _ := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(dir, "data")},
+		"--metrics-addr", metricsAddr, "--metrics-token-file", tokenFile)
+
+	// Some traffic: a health check, a refused request and a failed sign-in.
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/healthz", ""},
+		{"GET", "/api/customers/", ""},
+		{"POST", "/api/auth/login/", `{"email":"nobody@example.com","password":"not the right one"}`},
+	} {
+		req, _ := http.NewRequest(r.method, base+r.path, strings.NewReader(r.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+
+	scrape := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+metricsAddr+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := scrape(""); code != 401 {
+		t.Fatalf("metrics without the token: %d", code)
+	}
+	if code, _ := scrape("wrong"); code != 401 {
+		t.Fatalf("metrics with a wrong token: %d", code)
+	}
+	code, body := scrape("a-long-random-metrics-token-for-tests")
+	if code != 200 {
+		t.Fatalf("metrics: %d", code)
+	}
+	for _, want := range []string{
+		`custodian_http_requests_total{code="2xx",method="GET",route="/healthz"} `, // the start-up wait polls it too
+		`custodian_http_requests_total{code="4xx",method="GET",route="/api/customers/{$}"} 1`,
+		`custodian_sign_in_failures_total 1`,
+		`custodian_db_`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// The metrics are not on the public listener.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("public /metrics: %d", resp.StatusCode)
+	}
+	cancel()
+	<-done
+}
