@@ -24,6 +24,7 @@ import (
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/custodian-crm/custodian/redact"
 	"github.com/custodian-crm/custodian/redis"
 	"github.com/custodian-crm/custodian/vault"
 	goredis "github.com/redis/go-redis/v9"
@@ -42,7 +43,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := s.resolve(); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.level}))
+	// Every log line passes the redacting handler: secrets and personal
+	// values are masked whatever the code path that logged them.
+	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.level}), redact.Options{AllowKeys: []string{"active_key"}}))
 
 	if *s.production {
 		findings := deployChecks(s, getenv)
