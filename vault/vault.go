@@ -152,20 +152,26 @@ func nonNil(s []string) []string {
 // timestamp returns the current time at the precision both backends keep.
 func (s *Service) timestamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// CreateCustomer validates f and stores a new customer with a fresh id and
-// a fresh data key.
+// newCustomer makes a new customer from normalized fields, with a fresh
+// id and a fresh data key, and its sealed record.
+func (s *Service) newCustomer(ctx context.Context, f custodian.CustomerFields) (*custodian.Customer, *custodian.CustomerRecord, error) {
+	now, actor := s.timestamp(), custodian.ActorFrom(ctx)
+	c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
+	dk, keyID, wrapped, err := s.sealer.NewDataKey(c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := s.sealRecord(c, dk, keyID, wrapped)
+	return c, rec, err
+}
+
+// CreateCustomer validates f and stores a new customer.
 func (s *Service) CreateCustomer(ctx context.Context, f custodian.CustomerFields) (*custodian.Customer, error) {
 	f, err := s.validator.Normalize(f)
 	if err != nil {
 		return nil, err
 	}
-	now, actor := s.timestamp(), custodian.ActorFrom(ctx)
-	c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
-	dk, keyID, wrapped, err := s.sealer.NewDataKey(c.ID)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := s.sealRecord(c, dk, keyID, wrapped)
+	c, rec, err := s.newCustomer(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +188,6 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 	var errs []custodian.FieldError
 	out := make([]*custodian.Customer, 0, len(fs))
 	recs := make([]*custodian.CustomerRecord, 0, len(fs))
-	actor := custodian.ActorFrom(ctx)
 	for i, f := range fs {
 		f, err := s.validator.Normalize(f)
 		if err != nil {
@@ -191,13 +196,7 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 			}
 			continue
 		}
-		now := s.timestamp()
-		c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
-		dk, keyID, wrapped, err := s.sealer.NewDataKey(c.ID)
-		if err != nil {
-			return nil, err
-		}
-		rec, err := s.sealRecord(c, dk, keyID, wrapped)
+		c, rec, err := s.newCustomer(ctx, f)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -61,6 +62,21 @@ func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOption
 		return nil, "", "", err
 	}
 	return &app{store: store, sealer: sealer, accounts: acc}, source, keyPath, nil
+}
+
+// shellApp parses a shell command's flags (after define has added its own)
+// and opens the database and keyring from the same settings as serve. The
+// caller closes the store.
+func shellApp(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (*app, bool, error) {
+	storage := addStorageFlags(fs)
+	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+		return nil, help, err
+	}
+	if err := storage.resolve(); err != nil {
+		return nil, false, err
+	}
+	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
+	return a, false, err
 }
 
 // readSecret reads one line (a password) from r, without its line ending.
@@ -156,18 +172,11 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New(`usage: custodian token create --email E --name N [--expires-in-days D]`)
 	}
 	fs := newFlagSet("token create", stderr)
-	storage := addStorageFlags(fs)
 	email := fs.String("email", "", "the email address of the user the token acts for")
 	name := fs.String("name", "", "what the token is for")
 	days := fs.Int("expires-in-days", 90, "lifetime in days (at most 365)")
-	if help, err := parseConfig(fs, args[1:], getenv); help || err != nil {
-		return err
-	}
-	if err := storage.resolve(); err != nil {
-		return err
-	}
-	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
-	if err != nil {
+	a, help, err := shellApp(ctx, fs, args[1:], getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.store.Close()
@@ -189,17 +198,10 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 // deactivation ends sessions and revokes tokens at once.
 func runUserAdmin(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("user "+sub, stderr)
-	storage := addStorageFlags(fs)
 	email := fs.String("email", "", "the user's email address")
 	role := fs.String("role", "", "the new role (user role)")
-	if help, err := parseConfig(fs, args, getenv); help || err != nil {
-		return err
-	}
-	if err := storage.resolve(); err != nil {
-		return err
-	}
-	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
-	if err != nil {
+	a, help, err := shellApp(ctx, fs, args, getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.store.Close()
@@ -246,16 +248,9 @@ func runUserAdmin(ctx context.Context, sub string, args []string, getenv func(st
 // for example before the first production start.
 func runSettings(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("settings", stderr)
-	storage := addStorageFlags(fs)
 	roles := fs.String("require-2fa-roles", "", "comma-separated roles that must use two-factor authentication (\"none\" for none)")
-	if help, err := parseConfig(fs, args, getenv); help || err != nil {
-		return err
-	}
-	if err := storage.resolve(); err != nil {
-		return err
-	}
-	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
-	if err != nil {
+	a, help, err := shellApp(ctx, fs, args, getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.store.Close()
