@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -56,6 +57,9 @@ func contains(list []string, s string) bool {
 // fields and trailing data, and turns decoder errors into messages that
 // name the field at fault. path prefixes field names ("address.").
 func decodeStrict(b []byte, dst any, path string) error {
+	if err := exactKeys(b, dst, path); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -98,4 +102,64 @@ func jsonKind(k string) string {
 		return "number"
 	}
 	return k
+}
+
+// exactKeys checks the keys of a JSON object against the JSON names of the
+// struct dst points to, exactly: encoding/json would otherwise accept
+// "NAME" for "name", and take the last of two equal keys, so that what a
+// client sent and what was stored could differ. Anything that is not an
+// object, or not going into a struct, is left to the decoder.
+func exactKeys(b []byte, dst any, path string) error {
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	names := map[string]bool{}
+	for f := range t.Elem().Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names[name] = true
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil // not an object: the decoder says what is wrong
+	}
+	seen := map[string]bool{}
+	var fields []custodian.FieldError
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case seen[key]:
+			fields = append(fields, custodian.FieldError{Field: path + key, Message: "Given more than once."})
+		case !names[key]:
+			msg := "Unknown field."
+			for n := range names {
+				if strings.EqualFold(n, key) {
+					msg = fmt.Sprintf("Unknown field; field names are case-sensitive (did you mean %q?).", n)
+				}
+			}
+			fields = append(fields, custodian.FieldError{Field: path + key, Message: msg})
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	if len(fields) > 0 {
+		return errorf(custodian.EINVALID, "The request has unknown or repeated fields.", fields...)
+	}
+	return nil
 }

@@ -420,3 +420,18 @@ func TestRequestLogOmitsQueryAndBody(t *testing.T) {
 		t.Fatalf("request line missing: %s", logs)
 	}
 }
+
+func TestFieldNamesAreExactAndUnique(t *testing.T) {
+	s := newTestServer(t)
+	wantProblem(t, s.do("POST", "/api/customers/", `{"NAME":"Ada"}`), 400, custodian.EINVALID, "NAME")
+	r := s.do("POST", "/api/customers/", `{"name":"Ada","Email":"a@example.com"}`)
+	wantProblem(t, r, 400, custodian.EINVALID, "Email")
+	if !strings.Contains(string(r.body), "case-sensitive") {
+		t.Fatalf("no hint about case: %s", r.body)
+	}
+	wantProblem(t, s.do("POST", "/api/customers/", `{"name":"Ada","name":"Eve"}`), 400, custodian.EINVALID, "name")
+	wantProblem(t, s.do("POST", "/api/customers/", `{"name":"Ada","address":{"City":"London"}}`), 400, custodian.EINVALID, "address.City")
+	if r := s.do("GET", "/api/customers/", ""); len(r.json(t)["items"].([]any)) != 0 {
+		t.Fatal("a refused body was stored")
+	}
+}
