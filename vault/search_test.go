@@ -28,8 +28,28 @@ func TestRecordTermsAndQueryAgree(t *testing.T) {
 			t.Errorf("query %+v does not match on the plaintext", q)
 		}
 	}
-	long := query{words: []string{"abcdefghijklmnopqrstuvwxyz"}}
-	if got := long.terms()[0][1]; got != "abcdefghijklmnop" {
-		t.Errorf("long word term %q, want its first %d letters", got, maxPrefix)
+	for word, want := range map[string]string{
+		"abcdefghijklmnopqrstuvwxyz": "abcdefghijklmnop", // the longest indexed prefix
+		"lovel":                      "love",             // 5 is not indexed: 4 is
+		"lovela":                     "lovela",
+		"lovelac":                    "lovela",
+		"a":                          "a",
+	} {
+		if got := (query{words: []string{word}}).terms()[0][1]; got != want {
+			t.Errorf("term of %q = %q, want %q", word, got, want)
+		}
+	}
+	// Every query prefix of every length finds the record.
+	w := "lovelaceandbabbage"
+	have := map[[2]string]bool{}
+	for _, tm := range recordTerms(w, "", "", "") {
+		have[tm] = true
+	}
+	for n := 1; n <= len(w); n++ {
+		for _, tm := range (query{words: []string{w[:n]}}).terms() {
+			if !have[tm] {
+				t.Errorf("query %q needs %v, which the record lacks", w[:n], tm)
+			}
+		}
 	}
 }
