@@ -42,9 +42,6 @@ const (
 // insert into the largest index, for candidate sets barely smaller.
 var prefixLengths = [...]int{1, 2, 3, 4, 6, 8, 11, 16}
 
-// maxPrefix is the longest indexed prefix.
-const maxPrefix = 16
-
 // indexedLength returns the longest indexed prefix length not above n.
 func indexedLength(n int) int {
 	best := 0
