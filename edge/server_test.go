@@ -1,14 +1,13 @@
 package edge
 
 import (
-	"bytes"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -198,7 +197,7 @@ func TestRedactAddrs(t *testing.T) {
 // TestErrorLogToSlog provokes a real server error (a plain-text client on a
 // TLS port) and checks that it reaches slog without the client address.
 func TestErrorLogToSlog(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	cert := newTestCert(t, "localhost", 1)
 	setup, err := TLSConfig(TLSOptions{CertFile: cert.certFile, KeyFile: cert.keyFile})
@@ -236,23 +235,4 @@ func TestErrorLogToSlog(t *testing.T) {
 	if !strings.Contains(out, "[addr]") || !strings.Contains(out, "level=WARN") {
 		t.Fatalf("log line not redacted/levelled as expected: %q", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine to write while
-// the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"io"
 	"log/slog"
 	"math/big"
@@ -341,7 +342,7 @@ func TestCertificateReload(t *testing.T) {
 		defer mu.Unlock()
 		now = now.Add(d)
 	}
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	setup, err := TLSConfig(TLSOptions{
 		CertFile: first.certFile, KeyFile: first.keyFile,
 		ReloadInterval: time.Minute, Now: clock,

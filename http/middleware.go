@@ -60,18 +60,34 @@ func (rw *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
-// routeSlot carries the matched route pattern back up to the request log:
-// middleware between the log and the mux derives new requests, so the
-// log cannot read r.Pattern from its own copy.
+// routeSlot carries the matched route pattern back up to the outer
+// middleware (the request log, the metrics): middleware between them and
+// the mux derives new requests, so they cannot read r.Pattern from their
+// own copy. withRouteSlot installs it outermost; the route wrapper fills
+// it in (noteRoute); routeOf reads it.
 type routeSlot struct{ pattern string }
 
 type routeSlotKey struct{}
 
-// noteRoute records the matched pattern for the request log.
+func withRouteSlot(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeSlotKey{}, &routeSlot{})))
+	})
+}
+
+// noteRoute records the matched pattern.
 func noteRoute(r *http.Request) {
 	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
 		s.pattern = r.Pattern
 	}
+}
+
+// routeOf returns the pattern the request matched, or "".
+func routeOf(r *http.Request) string {
+	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
+		return s.pattern
+	}
+	return ""
 }
 
 // logRequests writes one structured line per request. It logs the path
@@ -83,8 +99,7 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rw := &recorder{ResponseWriter: w}
-			slot := &routeSlot{}
-			next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), routeSlotKey{}, slot)))
+			next.ServeHTTP(rw, r)
 			if rw.status == 0 {
 				rw.status = http.StatusOK
 			}
@@ -92,7 +107,7 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.String("request_id", requestID(r.Context())),
 				slog.String("client", edge.ClientAddrFrom(r.Context()).String()),
 				slog.String("method", r.Method),
-				slog.String("route", slot.pattern),
+				slog.String("route", routeOf(r)),
 				slog.String("path", r.URL.EscapedPath()),
 				slog.Int("status", rw.status),
 				slog.Int64("size", rw.size),

@@ -74,7 +74,7 @@ func NewServer(d Deps) http.Handler {
 		}
 		mux.Handle(rt.Pattern(), authorize(d.Logger, rt.Perm, rt.Handler))
 	}
-	var h http.Handler = metrics.CapturePattern(problemsForMux(mux))
+	var h http.Handler = problemsForMux(mux)
 	h = authenticate(d.Logger, d.Accounts)(h)
 	if d.APILimiter != nil {
 		h = limitAPI(d.Logger, d.Metrics, d.APILimiter, d.rateKey())(h)
@@ -86,7 +86,8 @@ func NewServer(d Deps) http.Handler {
 	h = edge.Probes(d.OnProbe)(h)
 	h = edge.LimitURL(edge.DefaultMaxURL)(h)
 	h = edge.SecurityHeaders(d.Headers)(h)
-	h = d.Metrics.Middleware(nil)(h)
+	h = d.Metrics.Middleware(routeOf)(h)
+	h = withRouteSlot(h)
 	h = edge.ClientInfo(d.TrustedProxies)(h)
 	return h
 }

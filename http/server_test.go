@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/ratelimit"
@@ -25,27 +25,9 @@ import (
 type testServer struct {
 	t      *testing.T
 	h      http.Handler
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	acc    *accounts.Service
 	bearer string // an administrator's access token, sent by do
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testPassword is long and random enough for the password policy.
@@ -59,7 +41,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
 	acc := testAccounts(t, store, sealer)

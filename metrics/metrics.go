@@ -186,7 +186,7 @@ func (m *Metrics) Middleware(route func(*http.Request) string) func(http.Handler
 func (m *Metrics) observe(r *http.Request, holder *routeHolder, route func(*http.Request) string, status int, start time.Time) {
 	label := ""
 	if route != nil {
-		label = route(r)
+		label = patternPath(route(r))
 	}
 	if label == "" {
 		label = patternPath(holder.pattern)

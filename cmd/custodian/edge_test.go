@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"io"
 	"net/http"
 	"strconv"
@@ -18,7 +19,7 @@ import (
 )
 
 // waitReady polls url with client until it answers or the server exits.
-func waitReady(t *testing.T, client *http.Client, url string, done chan error, logs *syncBuffer) {
+func waitReady(t *testing.T, client *http.Client, url string, done chan error, logs *syncbuf.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -44,7 +45,7 @@ func TestServeTLSEndToEnd(t *testing.T) {
 	addr, httpAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		args := append([]string{"custodian", "serve", "--production", "--addr", addr, "--http-addr", httpAddr}, f.args()...)

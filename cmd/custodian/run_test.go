@@ -10,30 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -50,10 +32,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer runs "serve" in-process and waits until /healthz answers.
-func startServer(t *testing.T, ctx context.Context, vars map[string]string, args ...string) (string, chan error, *syncBuffer) {
+func startServer(t *testing.T, ctx context.Context, vars map[string]string, args ...string) (string, chan error, *syncbuf.Buffer) {
 	t.Helper()
 	addr := freeAddr(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"custodian", "serve", "--addr", addr}, args...), env(vars), strings.NewReader(""), io.Discard, logs)
@@ -210,8 +192,8 @@ func TestSetupLinkOnFirstStart(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
-	logs := &syncBuffer{}
+	out := &syncbuf.Buffer{}
+	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"custodian", "serve", "--addr", addr}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, out, logs)
