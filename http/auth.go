@@ -196,63 +196,38 @@ func handleSession() http.Handler {
 }
 
 func handleSetup(logger *slog.Logger, acc Accounts) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Token    string `json:"token"`
-			Email    string `json:"email"`
-			Name     string `json:"name"`
-			Password string `json:"password"`
-		}
-		err := decodeBody(w, r, &body)
-		var u *custodian.User
-		if err == nil {
-			u, err = acc.CompleteSetup(r.Context(), body.Token, body.Email, body.Name, body.Password)
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"user": u})
+	type body struct {
+		Token    string `json:"token"`
+		Email    string `json:"email"`
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		u, err := acc.CompleteSetup(r.Context(), b.Token, b.Email, b.Name, b.Password)
+		return http.StatusCreated, map[string]any{"user": u}, err
 	})
 }
 
 func handleRegister(logger *slog.Logger, acc Accounts) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Token    string `json:"token"`
-			Name     string `json:"name"`
-			Password string `json:"password"`
-		}
-		err := decodeBody(w, r, &body)
-		var u *custodian.User
-		if err == nil {
-			u, err = acc.Register(r.Context(), body.Token, body.Name, body.Password)
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"user": u})
+	type body struct {
+		Token    string `json:"token"`
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		u, err := acc.Register(r.Context(), b.Token, b.Name, b.Password)
+		return http.StatusCreated, map[string]any{"user": u}, err
 	})
 }
 
 func handleInvite(logger *slog.Logger, acc Accounts) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Email string         `json:"email"`
-			Role  custodian.Role `json:"role"`
-		}
-		err := decodeBody(w, r, &body)
-		var tok string
-		var expires time.Time
-		if err == nil {
-			tok, expires, err = acc.Invite(r.Context(), body.Email, body.Role)
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok})
+	type body struct {
+		Email string         `json:"email"`
+		Role  custodian.Role `json:"role"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		tok, expires, err := acc.Invite(r.Context(), b.Email, b.Role)
+		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok}, err
 	})
 }
 
@@ -271,27 +246,19 @@ func handleListUsers(logger *slog.Logger, acc Accounts) http.Handler {
 }
 
 func handleCreateToken(logger *slog.Logger, acc Accounts) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Name          string `json:"name"`
-			ExpiresInDays int    `json:"expires_in_days"`
-		}
-		err := decodeBody(w, r, &body)
-		var plain string
-		var t *custodian.APIToken
-		if err == nil {
-			p := custodian.PrincipalFrom(r.Context())
-			plain, t, err = acc.CreateAPIToken(r.Context(), p.User.ID, body.Name, time.Duration(body.ExpiresInDays)*24*time.Hour)
-		}
+	type body struct {
+		Name          string `json:"name"`
+		ExpiresInDays int    `json:"expires_in_days"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		plain, t, err := acc.CreateAPIToken(r.Context(), principal(r).User.ID, b.Name, time.Duration(b.ExpiresInDays)*24*time.Hour)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return 0, nil, err
 		}
-		out := struct {
+		return http.StatusCreated, struct {
 			*custodian.APIToken
 			Token string `json:"token"`
-		}{t, plain}
-		writeJSON(w, http.StatusCreated, out)
+		}{t, plain}, nil
 	})
 }
 

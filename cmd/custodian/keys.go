@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/custodian-crm/custodian/sqlstore"
 	"io"
 	"io/fs"
 	"maps"
@@ -116,15 +117,11 @@ func runKeysStatus(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	store, _, err := kf.storage.open(ctx)
+	store, usage, err := openWithUsage(ctx, kf.storage)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	usage, err := store.KeyUsage(ctx)
-	if err != nil {
-		return err
-	}
 	k := setup.keyring
 	fmt.Fprintf(stdout, "keyring: %s\n", keyringPlace(setup))
 	fmt.Fprintf(stdout, "%-28s %-8s %s\n", "MASTER KEY", "STATE", "CUSTOMERS")
@@ -204,15 +201,11 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 			"(CUSTODIAN_MASTER_KEY or CUSTODIAN_MASTER_KEY_FILE) and restart them, then run \"custodian keys rotate --rewrap-only\" with it; " +
 			"or supply a keyring whose active key is already new and run with --rewrap-only")
 	}
-	store, _, err := kf.storage.open(ctx)
+	store, usage, err := openWithUsage(ctx, kf.storage)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	usage, err := store.KeyUsage(ctx)
-	if err != nil {
-		return err
-	}
 
 	switch stale := oldKeyRecords(usage, k.ActiveKeyID()); {
 	case *rewrapOnly:
@@ -329,15 +322,11 @@ func runKeysRetire(ctx context.Context, args []string, getenv func(string) strin
 	if id == k.ActiveKeyID() {
 		return fmt.Errorf("master key %s is the active key and cannot be retired; rotate first", id)
 	}
-	store, _, err := kf.storage.open(ctx)
+	store, usage, err := openWithUsage(ctx, kf.storage)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	usage, err := store.KeyUsage(ctx)
-	if err != nil {
-		return err
-	}
 	if n := usage[id]; n > 0 {
 		return fmt.Errorf("master key %s still protects %d customers; run \"custodian keys rotate\" first: %w", id, n, errKeyInUse)
 	}
@@ -408,4 +397,19 @@ func (p *progress) finish() {
 	if p.drawn {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// openWithUsage opens the database and counts the customers each master
+// key protects.
+func openWithUsage(ctx context.Context, storage *storageConfig) (*sqlstore.Store, map[string]int64, error) {
+	store, _, err := storage.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	usage, err := store.KeyUsage(ctx)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, usage, nil
 }
