@@ -150,9 +150,10 @@ type AccountRepository interface {
 	// RedeemForUser consumes an unused, unexpired one-time token of the
 	// purpose and stores u, in one transaction: both happen or neither.
 	RedeemForUser(ctx context.Context, hash []byte, purpose string, now time.Time, u *UserRecord) error
-	// RedeemToken consumes an unused, unexpired one-time token and
-	// returns it, running fn inside the same transaction.
-	RedeemToken(ctx context.Context, hash []byte, purpose string, now time.Time, fn func(OneTimeToken) error) error
+	// ResetPassword consumes an unused, unexpired password-reset token and,
+	// in the same transaction, sets its user's password hash, clears the
+	// failed sign-ins and ends every session: all of it or none.
+	ResetPassword(ctx context.Context, hash []byte, now time.Time, passwordHash string) error
 	// PeekToken returns an unused, unexpired one-time token without
 	// consuming it; ENOTFOUND otherwise.
 	PeekToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)

@@ -193,15 +193,20 @@ func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, curre
 	return s.clearTOTP(ctx, u.ID)
 }
 
+// clearTOTP turns two-factor authentication off, then drops the recovery
+// codes. In that order, a failure between the two leaves unused codes on
+// an account without 2FA (replaced at the next enrolment), never 2FA
+// without its recovery codes.
 func (s *Service) clearTOTP(ctx context.Context, userID string) error {
-	if err := s.repo.SetRecoveryCodes(ctx, userID, nil); err != nil {
-		return err
-	}
-	return s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+	err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
 		r.TOTPEnabled, r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret, r.TOTPLastStep = false, "", nil, nil, 0
 		r.UpdatedAt, r.Version = s.now(), r.Version+1
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.repo.SetRecoveryCodes(ctx, userID, nil)
 }
 
 // RequiredTOTPRoles returns the roles that must use two-factor
@@ -332,7 +337,7 @@ func (s *Service) ResetLink(ctx context.Context, userID string) (string, time.Ti
 }
 
 // CompleteReset sets a new password with a reset token, consuming it, and
-// ends every session of the user.
+// ends every session of the user, all in one transaction.
 func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) error {
 	if token.Parse(token.PrefixReset, resetToken) != nil {
 		return invalidLink
@@ -353,15 +358,11 @@ func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) er
 	if err != nil {
 		return err
 	}
-	err = s.repo.RedeemToken(ctx, hash, custodian.PurposeReset, s.now(), func(custodian.OneTimeToken) error { return nil })
-	if err != nil {
-		return invalidLink
-	}
-	if err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-		r.PasswordHash, r.FailedSignins, r.LastFailedAt, r.UpdatedAt, r.Version = ph, 0, time.Time{}, s.now(), r.Version+1
-		return nil
-	}); err != nil {
+	if err := s.repo.ResetPassword(ctx, hash, s.now(), ph); err != nil {
+		if custodian.ErrorCode(err) == custodian.ENOTFOUND {
+			return invalidLink
+		}
 		return err
 	}
-	return s.repo.DeleteUserSessions(ctx, u.ID, nil)
+	return nil
 }

@@ -56,14 +56,11 @@ func TestTwoFactorEnrolmentAndRecoveryCodes(t *testing.T) {
 	if r := other.do("POST", "/api/auth/login/", `{"email":"twofa@example.com","password":"`+testPassword+`","otp":"`+strings.ToUpper(rc)+`"}`); r.StatusCode != 200 {
 		t.Fatalf("recovery code: %d %s", r.StatusCode, r.body)
 	}
-	// (The per-account delay after the failure above has passed? Use a
-	// fresh address and wait out nothing: a reused code is refused before
-	// counting as success.)
-	third := &browser{s: s}
-	r = third.do("POST", "/api/auth/login/", `{"email":"twofa@example.com","password":"`+testPassword+`","otp":"`+rc+`"}`, "X-Test", "reuse")
-	if r.StatusCode == 200 {
-		t.Fatal("a recovery code was accepted twice")
-	}
+	// From another address (this one has spent its sign-in burst), the
+	// same code is refused as a wrong credential, not merely throttled.
+	third := &browser{s: s, addr: "198.51.100.20"}
+	r = third.do("POST", "/api/auth/login/", `{"email":"twofa@example.com","password":"`+testPassword+`","otp":"`+rc+`"}`)
+	wantProblem(t, r, 401, custodian.EUNAUTHORIZED)
 }
 
 func TestRequiredTwoFactorLimitsUnenrolledUsers(t *testing.T) {
@@ -81,16 +78,13 @@ func TestRequiredTwoFactorLimitsUnenrolledUsers(t *testing.T) {
 	if r := b.do("POST", "/api/auth/2fa/setup/", `{"current_password":"`+testPassword+`"}`); r.StatusCode != 200 {
 		t.Fatalf("enrolment must stay reachable: %d %s", r.StatusCode, r.body)
 	}
-	// And it cannot be turned off while required.
-	u, _ := s.acc.UserByEmail(context.Background(), "mgr@example.com")
-	_ = u
 }
 
 func TestPasswordChangeNeedsCurrentPasswordAndCanEndOtherSessions(t *testing.T) {
 	s := newTestServer(t)
 	b1, _ := s.signedIn("pw@example.com", custodian.RoleViewer)
 	b2 := &browser{s: s}
-	if r := b2.do("POST", "/api/auth/login/", `{"email":"pw@example.com","password":"`+testPassword+`"}`, "X-Test", "second"); r.StatusCode != 200 {
+	if r := b2.do("POST", "/api/auth/login/", `{"email":"pw@example.com","password":"`+testPassword+`"}`); r.StatusCode != 200 {
 		t.Fatalf("second sign-in: %d", r.StatusCode)
 	}
 	wantProblem(t, b1.do("POST", "/api/auth/password/", `{"current_password":"nope","new_password":"another long passphrase here"}`), 401, custodian.EUNAUTHORIZED, "current_password")
@@ -107,7 +101,6 @@ func TestPasswordChangeNeedsCurrentPasswordAndCanEndOtherSessions(t *testing.T) 
 
 func TestAdminResetDoesNotBypassTwoFactor(t *testing.T) {
 	s := newTestServer(t)
-	ctx := context.Background()
 	b, u := s.signedIn("reset@example.com", custodian.RoleAgent)
 	secret := b.do("POST", "/api/auth/2fa/setup/", `{"current_password":"`+testPassword+`"}`).json(t)["secret"].(string)
 	code, _ := otptotp.GenerateCode(secret, time.Now())
@@ -127,7 +120,6 @@ func TestAdminResetDoesNotBypassTwoFactor(t *testing.T) {
 	// The old session ended; the new password still needs the second factor.
 	wantProblem(t, b.do("GET", "/api/auth/session/", ""), 401, custodian.EUNAUTHORIZED)
 	wantProblem(t, anon.do("POST", "/api/auth/login/", `{"email":"reset@example.com","password":"`+next+`"}`), 401, custodian.EUNAUTHORIZED, "otp")
-	_ = ctx
 }
 
 func TestAdminRoleChangeAndDeactivation(t *testing.T) {

@@ -98,10 +98,13 @@ func TestPolicyTable(t *testing.T) {
 	}
 }
 
-// browser is a cookie-carrying client of the in-process server.
+// browser is a cookie-carrying client of the in-process server; addr is
+// its client address (192.0.2.10 when empty), which the per-address
+// sign-in limit counts.
 type browser struct {
 	s      *testServer
 	cookie *http.Cookie
+	addr   string
 }
 
 func (b *browser) do(method, path, body string, headers ...string) response {
@@ -109,6 +112,9 @@ func (b *browser) do(method, path, body string, headers ...string) response {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.RemoteAddr = "192.0.2.10:5555"
+	if b.addr != "" {
+		req.RemoteAddr = b.addr + ":5555"
+	}
 	if b.cookie != nil {
 		req.AddCookie(b.cookie)
 	}

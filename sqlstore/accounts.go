@@ -113,15 +113,25 @@ func (s *Store) RedeemForUser(ctx context.Context, hash []byte, purpose string, 
 	})
 }
 
-// RedeemToken consumes a one-time token and runs fn in the same
-// transaction; an error from fn leaves the token unused.
-func (s *Store) RedeemToken(ctx context.Context, hash []byte, purpose string, now time.Time, fn func(custodian.OneTimeToken) error) error {
-	return s.inTx(ctx, "redeem token", func(tx *sql.Tx) error {
-		t, err := s.redeem(ctx, tx, hash, purpose, now)
+// ResetPassword consumes a reset token and sets the password of the user
+// it names, clearing failed sign-ins and ending every session, in one
+// transaction.
+func (s *Store) ResetPassword(ctx context.Context, hash []byte, now time.Time, passwordHash string) error {
+	return s.inTx(ctx, "reset password", func(tx *sql.Tx) error {
+		t, err := s.redeem(ctx, tx, hash, custodian.PurposeReset, now)
 		if err != nil {
 			return err
 		}
-		return fn(*t)
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, failed_signins = 0, last_failed_us = 0,
+			updated_us = ?, version = version + 1 WHERE id = ?`), passwordHash, micros(now), t.UserID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return custodian.Errorf(custodian.ENOTFOUND, "User not found.")
+		}
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE user_seq = (SELECT seq FROM users WHERE id = ?)`), t.UserID)
+		return err
 	})
 }
 

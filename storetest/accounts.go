@@ -81,6 +81,32 @@ func RunAccounts(t *testing.T, open func(t *testing.T) custodian.AccountReposito
 			t.Fatal("a used token created a user")
 		}
 	})
+	t.Run("PasswordResetIsAtomic", func(t *testing.T) {
+		r := open(t)
+		u := user("reset@example.com")
+		u.FailedSignins, u.LastFailedAt = 4, now
+		r.CreateUser(ctx, u)
+		r.CreateSession(ctx, custodian.Session{TokenHash: bytes.Repeat([]byte{9}, 32), UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)})
+		good, orphan := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
+		r.CreateOneTimeToken(ctx, custodian.OneTimeToken{Hash: good, Purpose: custodian.PurposeReset, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+		r.CreateOneTimeToken(ctx, custodian.OneTimeToken{Hash: orphan, Purpose: custodian.PurposeReset, UserID: custodian.NewUserID(), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+		// A token whose user is gone fails and stays unused: nothing half-done.
+		wantCode(t, r.ResetPassword(ctx, orphan, now, "$argon2id$new"), custodian.ENOTFOUND)
+		if _, err := r.PeekToken(ctx, orphan, custodian.PurposeReset, now); err != nil {
+			t.Fatalf("a failed reset consumed its token: %v", err)
+		}
+		if err := r.ResetPassword(ctx, good, now, "$argon2id$new"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := r.UserByID(ctx, u.ID)
+		if got.PasswordHash != "$argon2id$new" || got.FailedSignins != 0 || !got.LastFailedAt.IsZero() || got.Version != u.Version+1 {
+			t.Fatalf("after reset %+v", got)
+		}
+		if _, _, err := r.SessionByHash(ctx, bytes.Repeat([]byte{9}, 32)); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+			t.Fatal("a reset kept a session")
+		}
+		wantCode(t, r.ResetPassword(ctx, good, now, "$argon2id$again"), custodian.ENOTFOUND)
+	})
 	t.Run("SessionsAndTokens", func(t *testing.T) {
 		r := open(t)
 		u := user("s@example.com")
