@@ -2,7 +2,7 @@ package accounts_test
 
 import (
 	"context"
-	"sync"
+	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"testing"
 	"time"
 
@@ -18,28 +18,11 @@ import (
 
 const pw = "correct horse battery staple orbit"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	svc    *accounts.Service
 	repo   custodian.AccountRepository
 	sealer *crypto.Sealer
-	clock  *clock
+	clock  *fakeclock.Clock
 }
 
 func newEnv(t *testing.T) *env {
@@ -51,8 +34,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
-	svc, err := accounts.New(store, hasher, sealer, accounts.Config{Now: c.now, Lockout: signin.Lockout{LockAfter: 5, LockDuration: 15 * time.Minute}})
+	c := fakeclock.New(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
+	svc, err := accounts.New(store, hasher, sealer, accounts.Config{Now: c.Now, Lockout: signin.Lockout{LockAfter: 5, LockDuration: 15 * time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +59,7 @@ func TestSessionExpiry(t *testing.T) {
 	}
 	// Used every 20 minutes, the session lives until its absolute limit.
 	for i := 0; i < 35; i++ {
-		e.clock.advance(20 * time.Minute)
+		e.clock.Advance(20 * time.Minute)
 		_, err := e.svc.Authenticate(ctx, tok)
 		if elapsed := time.Duration(i+1) * 20 * time.Minute; elapsed <= 12*time.Hour && err != nil {
 			t.Fatalf("active session ended after %s: %v", elapsed, err)
@@ -89,7 +72,7 @@ func TestSessionExpiry(t *testing.T) {
 	}
 	// Idle for 31 minutes, a session ends.
 	tok, _ = e.signIn("a@example.com", pw, "")
-	e.clock.advance(31 * time.Minute)
+	e.clock.Advance(31 * time.Minute)
 	if _, err := e.svc.Authenticate(ctx, tok); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
 		t.Fatalf("idle session still valid: %v", err)
 	}
@@ -110,7 +93,7 @@ func TestLockoutGrowsThenEnds(t *testing.T) {
 	}
 	var lastWait time.Duration
 	for i := 0; i < 4; i++ {
-		e.clock.advance(custodian.ErrorRetryAfter(err) + time.Millisecond)
+		e.clock.Advance(custodian.ErrorRetryAfter(err) + time.Millisecond)
 		if _, err := e.signIn("b@example.com", "wrong guess again", ""); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
 			t.Fatalf("a wrong guess after the wait: %v", err)
 		}
@@ -124,7 +107,7 @@ func TestLockoutGrowsThenEnds(t *testing.T) {
 	if lastWait < 10*time.Minute {
 		t.Fatalf("after 5 failures the account should be locked, wait is %s", lastWait)
 	}
-	e.clock.advance(lastWait + time.Second)
+	e.clock.Advance(lastWait + time.Second)
 	if _, err := e.signIn("b@example.com", pw, ""); err != nil {
 		t.Fatalf("the lock did not end: %v", err)
 	}
@@ -159,7 +142,7 @@ func TestDeactivatedUserCannotSignInOrUseSessions(t *testing.T) {
 	if _, err := e.svc.AuthenticateToken(ctx, pat); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
 		t.Fatalf("token of a deactivated user: %v", err)
 	}
-	e.clock.advance(time.Hour)
+	e.clock.Advance(time.Hour)
 	if _, err := e.signIn("c@example.com", pw, ""); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
 		t.Fatalf("deactivated sign-in: %v", err)
 	}
@@ -176,7 +159,7 @@ func TestTokenExpiry(t *testing.T) {
 	if _, err := e.svc.AuthenticateToken(ctx, pat); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.advance(2*time.Hour + time.Second)
+	e.clock.Advance(2*time.Hour + time.Second)
 	if _, err := e.svc.AuthenticateToken(ctx, pat); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
 		t.Fatalf("expired token accepted: %v", err)
 	}
@@ -199,15 +182,15 @@ func TestTOTPSecondFactorAndReplay(t *testing.T) {
 	if fe := custodian.ErrorFields(err); len(fe) != 1 || fe[0].Field != "otp" {
 		t.Fatalf("without a code: %v", err)
 	}
-	e.clock.advance(2 * time.Second)
-	code, err := otptotp.GenerateCode(key.Secret(), e.clock.now())
+	e.clock.Advance(2 * time.Second)
+	code, err := otptotp.GenerateCode(key.Secret(), e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.signIn("e@example.com", pw, code); err != nil {
 		t.Fatalf("with a valid code: %v", err)
 	}
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	if _, err := e.signIn("e@example.com", pw, code); err == nil {
 		t.Fatal("a TOTP code was accepted twice")
 	}

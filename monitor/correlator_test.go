@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -11,26 +12,8 @@ import (
 	"time"
 )
 
-// fakeClock is an injectable clock advanced by tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // recSink records notifications.
@@ -69,7 +52,7 @@ func distinctIDs(as []Alert) []string {
 	return ids
 }
 
-func newTestCorrelator(t testing.TB, cfg Config) (*Correlator, *recSink, *fakeClock) {
+func newTestCorrelator(t testing.TB, cfg Config) (*Correlator, *recSink, *fakeclock.Clock) {
 	t.Helper()
 	clk := newClock()
 	cfg.Now = clk.Now
@@ -149,7 +132,7 @@ func TestSlidingWindowNotBuckets(t *testing.T) {
 	// Three failures just before a quarter-hour boundary and two just after:
 	// fixed 15-minute buckets would see 3 and 2, a sliding window sees 5.
 	c, sink, clk := newTestCorrelator(t, Config{})
-	clk.t = time.Date(2026, 5, 1, 9, 14, 0, 0, time.UTC)
+	clk.Advance(14 * time.Minute) // the clock starts at 09:00; now 09:14
 	for _, d := range []time.Duration{0, 20 * time.Second, 20 * time.Second, 40 * time.Second, 10 * time.Second} {
 		clk.Advance(d)
 		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker})

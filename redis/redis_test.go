@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"io"
 	"net"
 	"os"
@@ -187,23 +188,6 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type stateLog struct {
 	mu  sync.Mutex
 	got []bool
@@ -229,7 +213,7 @@ func (s *stateLog) String() string {
 	return out
 }
 
-func newFallback(t *testing.T, primary ratelimit.Limiter, clk *fakeClock, log *stateLog) *ratelimit.Fallback {
+func newFallback(t *testing.T, primary ratelimit.Limiter, clk *fakeclock.Clock, log *stateLog) *ratelimit.Fallback {
 	t.Helper()
 	local, err := ratelimit.NewLocal(slow, ratelimit.LocalConfig{Now: clk.Now})
 	if err != nil {
@@ -243,7 +227,7 @@ func newFallback(t *testing.T, primary ratelimit.Limiter, clk *fakeClock, log *s
 }
 
 func TestFallbackLimitsLocallyWhenRedisUnreachable(t *testing.T) {
-	clk := &fakeClock{t: time.Now()}
+	clk := fakeclock.New(time.Now())
 	var log stateLog
 	f := newFallback(t, newLimiter(t, newClient(t, closedAddr(t)), slow, "custodian-test:down:"), clk, &log)
 
@@ -347,7 +331,7 @@ func TestFallbackRecoversWhenRedisReturns(t *testing.T) {
 	direct := requireRedis(t)
 	prefix := testPrefix(t, direct)
 	px := startProxy(t, redisAddr(), "refuse")
-	clk := &fakeClock{t: time.Now()}
+	clk := fakeclock.New(time.Now())
 	var log stateLog
 	f := newFallback(t, newLimiter(t, newClient(t, px.addr()), slow, prefix), clk, &log)
 	shared := newLimiter(t, direct, slow, prefix) // another instance, straight to Redis
@@ -382,7 +366,7 @@ func TestFallbackTimesOutOnHungRedis(t *testing.T) {
 	direct := requireRedis(t)
 	prefix := testPrefix(t, direct)
 	px := startProxy(t, redisAddr(), "hang")
-	clk := &fakeClock{t: time.Now()}
+	clk := fakeclock.New(time.Now())
 	var log stateLog
 	f := newFallback(t, newLimiter(t, newClient(t, px.addr()), slow, prefix), clk, &log)
 

@@ -376,11 +376,12 @@ func (s *Service) ListCustomers(ctx context.Context, q custodian.CustomerQuery) 
 	return s.listByTime(ctx, q, rq, cur, keep)
 }
 
-func sortTime(c *custodian.Customer, key string) time.Time {
+// sortTime picks the time a list is ordered by.
+func sortTime(created, updated time.Time, key string) time.Time {
 	if key == "updated_at" {
-		return c.UpdatedAt
+		return updated
 	}
-	return c.CreatedAt
+	return created
 }
 
 // listByTime pages through records in the database's order, decrypting and
@@ -412,13 +413,13 @@ func (s *Service) listByTime(ctx context.Context, q custodian.CustomerQuery, rq 
 			break
 		}
 		last := recs[len(recs)-1]
-		rq.After = &custodian.RecordCursor{Time: sortTime(&custodian.Customer{CreatedAt: last.CreatedAt, UpdatedAt: last.UpdatedAt}, rq.SortKey), ID: last.ID}
+		rq.After = &custodian.RecordCursor{Time: sortTime(last.CreatedAt, last.UpdatedAt, rq.SortKey), ID: last.ID}
 	}
 	page := &custodian.CustomerPage{Items: items}
 	if len(items) > q.Limit {
 		page.Items = items[:q.Limit]
 		last := page.Items[q.Limit-1]
-		page.NextCursor = s.sealCursor(cursor{Sort: q.Sort, Time: sortTime(last, rq.SortKey).UnixMicro(), ID: last.ID})
+		page.NextCursor = s.sealCursor(cursor{Sort: q.Sort, Time: sortTime(last.CreatedAt, last.UpdatedAt, rq.SortKey).UnixMicro(), ID: last.ID})
 	}
 	return page, nil
 }
