@@ -93,12 +93,14 @@ func TestSlowLorisDisconnected(t *testing.T) {
 		ServerConfig{ReadHeaderTimeout: headerTimeout, Logger: slog.New(slog.DiscardHandler)})
 	addr := startServer(t, srv)
 
+	// Timed from before the dial: the server's header deadline starts when
+	// it accepts the connection, which can precede Dial's return.
+	start := time.Now()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	closed := make(chan time.Duration, 1)
 	go func() {
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
