@@ -24,7 +24,7 @@ func TestEveryRouteWithEveryRole(t *testing.T) {
 		tokens[role] = s.userToken(role)
 	}
 	customer := s.create(`{"name":"Matrix Customer"}`)["id"].(string)
-	table := routes(nil, nil, nil, nil, func(h http.Handler) http.Handler { return h }, nil)
+	table := routes(Deps{}, func(h http.Handler) http.Handler { return h })
 	if len(table) < 15 {
 		t.Fatalf("only %d routes", len(table))
 	}

@@ -2,7 +2,6 @@ package http
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -31,7 +30,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented = append(documented, strings.ToUpper(method)+" "+path)
 		}
 	}
-	for _, r := range routes(slog.New(slog.DiscardHandler), nil, nil, nil, func(h http.Handler) http.Handler { return h }, nil) {
+	for _, r := range routes(Deps{}, func(h http.Handler) http.Handler { return h }) {
 		if !strings.HasPrefix(r.Path, "/api/") && r.Path != "/healthz" && r.Path != "/readyz" {
 			continue // a page for people, not part of the API
 		}

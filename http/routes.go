@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/metrics"
 )
 
 // Route is one entry of the server's routing table: a net/http ServeMux
@@ -26,7 +25,13 @@ type Route struct {
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
 
 // routes lists every route with its permission: the access policy.
-func routes(logger *slog.Logger, customers custodian.CustomerService, db custodian.Pinger, acc Accounts, signInLimit func(http.Handler) http.Handler, m *metrics.Metrics) []Route {
+// Handlers take their dependencies from d; signInLimit wraps the sign-in
+// routes in the stricter sign-in rate limit.
+func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
+	logger, customers, db, acc, m := d.Logger, d.Customers, d.DB, d.Accounts, d.Metrics
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	const (
 		public    = custodian.PermPublic
 		signedIn  = custodian.PermSignedIn

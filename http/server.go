@@ -68,7 +68,7 @@ func NewServer(d Deps) http.Handler {
 	if d.SignInLimiter != nil {
 		signInLimit = rateLimit(d.Logger, d.Metrics, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders())
 	}
-	for _, rt := range routes(d.Logger, d.Customers, d.DB, d.Accounts, signInLimit, d.Metrics) {
+	for _, rt := range routes(d, signInLimit) {
 		if rt.Perm == "" {
 			panic("route " + rt.Pattern() + " has no permission")
 		}
