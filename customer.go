@@ -2,6 +2,7 @@ package custodian
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -203,4 +204,26 @@ type CustomerService interface {
 // Pinger reports whether a dependency, such as the database, answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// ChangedFields names the fields (as the API spells them) whose values
+// differ between old and new: what an update's audit event records,
+// without the values. Comparing with the zero CustomerFields names every
+// field a new customer has.
+func ChangedFields(old, new CustomerFields) []string {
+	var out []string
+	add := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	add("name", old.Name != new.Name)
+	add("email", old.Email != new.Email)
+	add("phone", old.Phone != new.Phone)
+	add("company", old.Company != new.Company)
+	add("address", old.Address != new.Address)
+	add("notes", old.Notes != new.Notes)
+	add("tags", !slices.Equal(old.Tags, new.Tags))
+	add("status", old.Status != new.Status)
+	return out
 }

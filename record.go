@@ -96,6 +96,8 @@ type DataKeyRepository interface {
 // call atomic: it either takes effect completely or not at all.
 type CustomerRepository interface {
 	DataKeyRepository
+	// AuditRepository records every change with the change itself.
+	AuditRepository
 	// InsertCustomers stores new records in one transaction.
 	InsertCustomers(ctx context.Context, recs ...*CustomerRecord) error
 	// CustomerRecord returns the record with id, or ENOTFOUND.

@@ -144,6 +144,9 @@ type OneTimeToken struct {
 // AccountRepository persists users, sessions, tokens and one-time links.
 // Every call is atomic.
 type AccountRepository interface {
+	// AuditRepository records sign-ins and account changes, each with
+	// the change itself.
+	AuditRepository
 	CountUsers(ctx context.Context) (int, error)
 	// CreateUser stores a new user; ECONFLICT when the email is taken.
 	CreateUser(ctx context.Context, u *UserRecord) error

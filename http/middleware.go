@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
 )
 
@@ -30,7 +31,10 @@ func withRequestID(next http.Handler) http.Handler {
 		_, _ = rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		// Audit events caused by the request record where it came from.
+		ctx = custodian.WithOrigin(ctx, custodian.Origin{ClientAddr: clientAddr(r), RequestID: id})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -115,3 +115,14 @@ func TestBadURLDoesNotEchoPassword(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+func TestAuditContract(t *testing.T) {
+	storetest.RunAudit(t, func(t *testing.T) storetest.AuditBackend {
+		s := testdb.Postgres(t)
+		return storetest.AuditBackend{Store: s, Q: s.Rebind, DisableGuard: func(t *testing.T) {
+			if _, err := s.DB().Exec(`ALTER TABLE audit_events DISABLE TRIGGER USER`); err != nil {
+				t.Fatal(err)
+			}
+		}}
+	})
+}

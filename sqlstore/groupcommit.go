@@ -10,34 +10,35 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-// maxGroup bounds how many waiting inserts one transaction takes.
+// maxGroup bounds how many waiting writes one transaction takes.
 const maxGroup = 128
 
 // errClosed is returned for inserts after Close.
 var errClosed = errors.New("store is closed")
 
-// insertReq is one caller's insert waiting for a group commit.
-type insertReq struct {
+// writeReq is one caller's write waiting for a group commit: fn runs in
+// the shared transaction.
+type writeReq struct {
 	ctx  context.Context
-	recs []*custodian.CustomerRecord
+	fn   func(ctx context.Context, tx *sql.Tx) error
 	done chan error
 }
 
 // groupCommitter gives a single-writer database (SQLite) the throughput of
-// many writers: inserts that arrive while a transaction is being written
+// many writers: writes that arrive while a transaction is being written
 // wait, and the next transaction takes all of them, each inside its own
 // savepoint so that one caller's failure rolls back only that caller's
-// records. Every caller learns its own outcome only after the commit.
+// changes. Every caller learns its own outcome only after the commit.
 type groupCommitter struct {
 	s    *Store
-	reqs chan *insertReq
+	reqs chan *writeReq
 	quit chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
 }
 
 func newGroupCommitter(s *Store) *groupCommitter {
-	g := &groupCommitter{s: s, reqs: make(chan *insertReq), quit: make(chan struct{})}
+	g := &groupCommitter{s: s, reqs: make(chan *writeReq), quit: make(chan struct{})}
 	g.wg.Add(1)
 	go g.loop()
 	return g
@@ -45,7 +46,13 @@ func newGroupCommitter(s *Store) *groupCommitter {
 
 // insert queues recs and waits for the transaction that writes them.
 func (g *groupCommitter) insert(ctx context.Context, recs []*custodian.CustomerRecord) error {
-	r := &insertReq{ctx: ctx, recs: recs, done: make(chan error, 1)}
+	return g.run(ctx, func(ctx context.Context, tx *sql.Tx) error { return g.s.insertRecords(ctx, tx, recs) })
+}
+
+// run queues fn and waits for the transaction it runs in to commit. fn
+// runs on the committer's goroutine, with ctx carrying the transaction.
+func (g *groupCommitter) run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case g.reqs <- r:
 	case <-ctx.Done():
@@ -66,13 +73,13 @@ func (g *groupCommitter) close() {
 func (g *groupCommitter) loop() {
 	defer g.wg.Done()
 	for {
-		var first *insertReq
+		var first *writeReq
 		select {
 		case first = <-g.reqs:
 		case <-g.quit:
 			return
 		}
-		group := []*insertReq{first}
+		group := []*writeReq{first}
 	gather:
 		for len(group) < maxGroup {
 			select {
@@ -88,10 +95,10 @@ func (g *groupCommitter) loop() {
 
 // commit writes a group in one transaction. A caller whose context ended
 // before the transaction began is skipped.
-func (g *groupCommitter) commit(group []*insertReq) {
+func (g *groupCommitter) commit(group []*writeReq) {
 	results := make([]error, len(group))
 	ctx := context.Background() // the transaction serves several callers
-	err := g.s.inTx(ctx, "insert customers", func(tx *sql.Tx) error {
+	err := g.s.inTx(ctx, "group commit", func(tx *sql.Tx) error {
 		if len(group) == 1 {
 			// Alone in its transaction: no savepoint is needed, and
 			// none is paid for (SQLite journals every page a savepoint
@@ -100,19 +107,19 @@ func (g *groupCommitter) commit(group []*insertReq) {
 				results[0] = err
 				return nil
 			}
-			return g.s.insertRecords(ctx, tx, group[0].recs)
+			return group[0].fn(g.s.withTx(group[0].ctx, tx), tx)
 		}
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
 				results[i] = err
 				continue
 			}
-			sp := fmt.Sprintf("insert_%d", i)
+			sp := fmt.Sprintf("write_%d", i)
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 				return err
 			}
-			if err := g.s.insertRecords(ctx, tx, r.recs); err != nil {
-				results[i] = internal("insert customers", err)
+			if err := r.fn(g.s.withTx(r.ctx, tx), tx); err != nil {
+				results[i] = internal("write", err)
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
 					return err
 				}

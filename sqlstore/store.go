@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/audit"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -55,6 +56,7 @@ type Store struct {
 	closers    []func()
 	stmts      sync.Map // query text -> *sql.Stmt on the read pool
 	group      *groupCommitter
+	chain      *audit.Chain
 }
 
 // New returns a store over the given pools. It does not migrate: call
@@ -64,7 +66,7 @@ func New(d Dialect, write, read *sql.DB, migrations fs.FS, closers ...func()) *S
 	if read == nil {
 		read = write
 	}
-	s := &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers}
+	s := &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers, chain: &audit.Chain{}}
 	if d.SingleWriter {
 		s.group = newGroupCommitter(s)
 	}
@@ -147,6 +149,10 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err e
 	return current, latest, nil
 }
 
+// Rebind rewrites a query's "?" placeholders for the store's dialect, for
+// tools and tests that run their own SQL.
+func (s *Store) Rebind(query string) string { return s.q(query) }
+
 // q rewrites "?" placeholders for the dialect.
 func (s *Store) q(query string) string {
 	if !s.dialect.Numbered {
@@ -187,7 +193,12 @@ func internal(op string, err error) error {
 }
 
 // inTx runs fn in a write transaction, committing when it returns nil.
+// When ctx carries one of this store's transactions (inside Audited), fn
+// runs in it instead, and the caller of Audited commits.
 func (s *Store) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	if tx := s.txFrom(ctx); tx != nil {
+		return internal(op, fn(tx))
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return internal(op, err)
@@ -269,7 +280,7 @@ func scanRecord(row scanner, extra ...any) (*custodian.CustomerRecord, error) {
 // transaction may be shared with other callers' inserts (group commit),
 // each isolated in its own savepoint.
 func (s *Store) InsertCustomers(ctx context.Context, recs ...*custodian.CustomerRecord) error {
-	if s.group != nil {
+	if s.group != nil && s.txFrom(ctx) == nil {
 		return s.group.insert(ctx, recs)
 	}
 	return s.inTx(ctx, "insert customers", func(tx *sql.Tx) error { return s.insertRecords(ctx, tx, recs) })

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"RotationUnderConcurrentWrites", testRotationUnderConcurrentWrites},
 		{"RotationResumes", testRotationResumes},
 		{"RotationRefusesUnknownKey", testRotationRefusesUnknownKey},
+		{"ChangesAreAudited", testChangesAreAudited},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -647,5 +648,48 @@ func testConcurrentCreates(t *testing.T, e *env) {
 		}
 	} else if got := walk(t, e, custodian.CustomerQuery{Search: "cancelled caller"}); len(got) != 0 {
 		t.Fatalf("refused create stored: %v", got)
+	}
+}
+
+// testChangesAreAudited checks that the service records every change with
+// who made it and which fields changed, never the values.
+func testChangesAreAudited(t *testing.T, e *env) {
+	a, ok := e.Repo.(custodian.AuditRepository)
+	if !ok {
+		t.Fatal("repository does not keep an audit trail")
+	}
+	ctx := custodian.WithOrigin(e.ctx, custodian.Origin{ClientAddr: "198.51.100.7", RequestID: "req-9"})
+	c, err := e.svc.CreateCustomer(ctx, ada())
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := "ada@example.org"
+	if _, err := e.svc.UpdateCustomer(ctx, c.ID, c.Version, custodian.CustomerPatch{Email: &email}); err != nil {
+		t.Fatal(err)
+	}
+	stale := "x"
+	if _, err := e.svc.UpdateCustomer(ctx, c.ID, c.Version, custodian.CustomerPatch{Name: &stale}); custodian.ErrorCode(err) != custodian.EPRECONDITION {
+		t.Fatalf("stale update: %v", err)
+	}
+	if err := e.svc.DeleteCustomer(ctx, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := a.AuditEvents(e.ctx, custodian.AuditQuery{Subject: c.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Action+" "+strings.Join(ev.Fields, ","))
+		if ev.Actor != "usr_test" || ev.ClientAddr != "198.51.100.7" || ev.RequestID != "req-9" {
+			t.Errorf("event %d: actor %q from %q (%q)", ev.Seq, ev.Actor, ev.ClientAddr, ev.RequestID)
+		}
+		if strings.Contains(string(ev.Data), "example") {
+			t.Errorf("event %d holds a personal value", ev.Seq)
+		}
+	}
+	want := []string{"customer.delete ", "customer.update email", "customer.create name,email,phone,company,address,notes,tags,status"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events = %q, want %q", got, want)
 	}
 }

@@ -175,10 +175,19 @@ func (s *Service) CreateCustomer(ctx context.Context, f custodian.CustomerFields
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.InsertCustomers(ctx, rec); err != nil {
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{createEntry(c)}, s.repo.InsertCustomers(ctx, rec)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// createEntry is the audit entry of a new customer: the fields it was
+// created with, by name.
+func createEntry(c *custodian.Customer) custodian.AuditEntry {
+	return custodian.AuditEntry{Action: custodian.ActionCustomerCreate, Subject: c.ID, Fields: custodian.ChangedFields(custodian.CustomerFields{}, c.CustomerFields), Time: c.CreatedAt}
 }
 
 // ImportCustomers validates every entry and then stores them all in one
@@ -205,7 +214,14 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 	if len(errs) > 0 {
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Some customers have invalid fields; nothing was imported.", Fields: errs}
 	}
-	if err := s.repo.InsertCustomers(ctx, recs...); err != nil {
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		entries := make([]custodian.AuditEntry, len(out))
+		for i, c := range out {
+			entries[i] = createEntry(c)
+		}
+		return entries, s.repo.InsertCustomers(ctx, recs...)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -232,7 +248,21 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64
 		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 	}
 	var out *custodian.Customer
-	err := s.repo.UpdateCustomer(ctx, id, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
+	var changed []string
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		err := s.update(ctx, id, ifVersion, p, &out, &changed)
+		return []custodian.AuditEntry{{Action: custodian.ActionCustomerUpdate, Subject: id, Fields: changed}}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// update applies p in the repository, setting *out to the updated customer
+// and *changed to the names of the fields that changed.
+func (s *Service) update(ctx context.Context, id string, ifVersion int64, p custodian.CustomerPatch, out **custodian.Customer, changed *[]string) error {
+	return s.repo.UpdateCustomer(ctx, id, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return nil, custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
 		}
@@ -244,19 +274,16 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64
 		if err != nil {
 			return nil, err
 		}
+		*changed = custodian.ChangedFields(c.CustomerFields, f)
 		c.CustomerFields = f
 		c.UpdatedAt, c.UpdatedBy, c.Version = s.timestamp(), custodian.ActorFrom(ctx), cur.Version+1
 		dk, err := s.sealer.OpenDataKey(cur.ID, cur.KeyID, cur.DataKey)
 		if err != nil {
 			return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
 		}
-		out = c
+		*out = c
 		return s.sealRecord(c, dk, cur.KeyID, cur.DataKey)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // DeleteCustomer removes the customer, with its index entries.
@@ -264,7 +291,10 @@ func (s *Service) DeleteCustomer(ctx context.Context, id string, ifVersion int64
 	if !custodian.ValidCustomerID(id) {
 		return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 	}
-	if err := s.repo.DeleteCustomer(ctx, id, ifVersion); err != nil {
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{{Action: custodian.ActionCustomerDelete, Subject: id}}, s.repo.DeleteCustomer(ctx, id, ifVersion)
+	})
+	if err != nil {
 		return err
 	}
 	s.sealer.Forget(id)

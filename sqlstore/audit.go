@@ -1,0 +1,261 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/audit"
+)
+
+// txKey marks a context carrying a transaction of one store.
+type txKey struct{}
+
+type txValue struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+// withTx returns ctx carrying tx, so that this store's writes made with it
+// join tx rather than opening their own.
+func (s *Store) withTx(ctx context.Context, tx *sql.Tx) context.Context {
+	return context.WithValue(ctx, txKey{}, txValue{s: s, tx: tx})
+}
+
+// txFrom returns the transaction of this store that ctx carries, or nil.
+func (s *Store) txFrom(ctx context.Context) *sql.Tx {
+	if v, ok := ctx.Value(txKey{}).(txValue); ok && v.s == s {
+		return v.tx
+	}
+	return nil
+}
+
+// SetAuditChain sets the chain that seals audit events: a keyed chain
+// (HMAC) makes the trail impossible to rewrite without the key. Call it
+// before the store is used; the default is a plain SHA-256 chain.
+func (s *Store) SetAuditChain(c *audit.Chain) {
+	if c != nil {
+		s.chain = c
+	}
+}
+
+// Audited runs fn and appends the entries it returns, in one transaction.
+// On a single-writer database the transaction is group-committed with
+// other writers', fn's work isolated in a savepoint.
+func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]custodian.AuditEntry, error)) error {
+	run := func(ctx context.Context, tx *sql.Tx) error {
+		entries, err := fn(ctx)
+		if err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, entries)
+	}
+	if tx := s.txFrom(ctx); tx != nil {
+		return run(ctx, tx) // nested: the outer Audited commits
+	}
+	if s.group != nil {
+		return s.group.run(ctx, run)
+	}
+	return s.inTx(ctx, "audited write", func(tx *sql.Tx) error { return run(s.withTx(ctx, tx), tx) })
+}
+
+// AppendAudit records entries with no other change.
+func (s *Store) AppendAudit(ctx context.Context, entries ...custodian.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return s.Audited(ctx, func(context.Context) ([]custodian.AuditEntry, error) { return entries, nil })
+}
+
+// appendAudit seals entries onto the chain and inserts them within tx. It
+// takes the chain head with an UPDATE, which holds the head row until the
+// transaction ends: concurrent appenders wait for each other, so sequence
+// numbers follow commit order without gaps.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []custodian.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	var last int64
+	var prev []byte
+	err := tx.QueryRowContext(ctx, s.q(`UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash`), len(entries)).Scan(&last, &prev)
+	if err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	actor, origin := custodian.ActorFrom(ctx), custodian.OriginFrom(ctx)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	seq := last - int64(len(entries))
+	const cols = 11
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash) VALUES `)
+	args := make([]any, 0, cols*len(entries))
+	for i, en := range entries {
+		if en.Action == "" {
+			return errors.New("audit entry without an action")
+		}
+		seq++
+		t := en.Time
+		if t.IsZero() {
+			t = now
+		}
+		e := audit.Event{Seq: seq, Time: t.UTC().Truncate(time.Microsecond), Actor: actor, Action: en.Action, Subject: en.Subject,
+			ClientAddr: origin.ClientAddr, RequestID: origin.RequestID, Fields: en.Fields, Data: nonNilBytes(en.Data)}
+		s.chain.Seal(prev, &e)
+		prev = e.Hash
+		fields, err := json.Marshal(nonNil(e.Fields))
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Subject, e.ClientAddr, e.RequestID, string(fields), e.Data, nonNilBytes(e.PrevHash), e.Hash)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+		return fmt.Errorf("append audit events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET hash = ? WHERE id = 1`), prev); err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	return nil
+}
+
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+const auditColumns = `seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash`
+
+func scanAudit(row scanner) (custodian.AuditEvent, error) {
+	var e custodian.AuditEvent
+	var us int64
+	var fields string
+	if err := row.Scan(&e.Seq, &us, &e.Actor, &e.Action, &e.Subject, &e.ClientAddr, &e.RequestID, &fields, &e.Data, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Time = fromMicros(us)
+	if err := json.Unmarshal([]byte(fields), &e.Fields); err != nil {
+		return e, fmt.Errorf("audit event %d: fields: %w", e.Seq, err)
+	}
+	if len(e.Fields) == 0 {
+		e.Fields = nil
+	}
+	if len(e.Data) == 0 {
+		e.Data = nil
+	}
+	return e, nil
+}
+
+// AuditEvents returns the events q selects, newest first.
+func (s *Store) AuditEvents(ctx context.Context, q custodian.AuditQuery) ([]custodian.AuditEvent, error) {
+	var b strings.Builder
+	var args []any
+	b.WriteString(`SELECT ` + auditColumns + ` FROM audit_events WHERE 1 = 1`)
+	add := func(cond string, arg any) {
+		b.WriteString(" AND " + cond)
+		args = append(args, arg)
+	}
+	if q.Actor != "" {
+		add("actor = ?", q.Actor)
+	}
+	if q.Subject != "" {
+		add("subject = ?", q.Subject)
+	}
+	if prefix, ok := strings.CutSuffix(q.Action, "."); ok && prefix != "" {
+		// A range rather than LIKE, so that the index answers it and no
+		// wildcard in the input means anything.
+		add("action >= ?", prefix+".")
+		add("action < ?", prefix+"/")
+	} else if q.Action != "" {
+		add("action = ?", q.Action)
+	}
+	if !q.Since.IsZero() {
+		add("time_us >= ?", micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		add("time_us < ?", micros(q.Until))
+	}
+	if q.BeforeSeq > 0 {
+		add("seq < ?", q.BeforeSeq)
+	}
+	b.WriteString(" ORDER BY seq DESC")
+	if q.Limit > 0 {
+		b.WriteString(" LIMIT ?")
+		args = append(args, q.Limit)
+	}
+	rows, err := s.read.QueryContext(ctx, s.q(b.String()), args...)
+	if err != nil {
+		return nil, internal("list audit events", err)
+	}
+	defer rows.Close()
+	var out []custodian.AuditEvent
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, internal("list audit events", err)
+		}
+		out = append(out, e)
+	}
+	return out, internal("list audit events", rows.Err())
+}
+
+// AuditChain yields the stored events with Seq > after in sequence order,
+// as the chain verifier reads them, in pages so that a trail of any length
+// is walked in bounded memory.
+func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[audit.Event, error] {
+	const page = 1000
+	return func(yield func(audit.Event, error) bool) {
+		for {
+			rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), after, page)
+			if err != nil {
+				yield(audit.Event{}, internal("read audit trail", err))
+				return
+			}
+			var batch []audit.Event
+			for rows.Next() {
+				e, err := scanAudit(rows)
+				if err != nil {
+					rows.Close()
+					yield(audit.Event{}, internal("read audit trail", err))
+					return
+				}
+				batch = append(batch, audit.Event{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Subject: e.Subject,
+					ClientAddr: e.ClientAddr, RequestID: e.RequestID, Fields: e.Fields, Data: nonNilBytes(e.Data), PrevHash: e.PrevHash, Hash: e.Hash})
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				yield(audit.Event{}, internal("read audit trail", err))
+				return
+			}
+			for _, e := range batch {
+				if !yield(e, nil) {
+					return
+				}
+				after = e.Seq
+			}
+			if len(batch) < page {
+				return
+			}
+		}
+	}
+}
+
+// AuditHead returns the newest event's sequence number and hash as the
+// head row records them: an anchor to keep outside the database.
+func (s *Store) AuditHead(ctx context.Context) (audit.Anchor, error) {
+	var a audit.Anchor
+	err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&a.Seq, &a.Hash)
+	return a, internal("read audit head", err)
+}
+
+var _ custodian.AuditRepository = (*Store)(nil)

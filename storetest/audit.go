@@ -1,0 +1,356 @@
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/audit"
+)
+
+// AuditStore is what the audit contract needs from a backend: the trail,
+// customer writes to join its transactions, and the chain as the verifier
+// reads it.
+type AuditStore interface {
+	custodian.AuditRepository
+	custodian.CustomerRepository
+	AuditChain(ctx context.Context, after int64) iter.Seq2[audit.Event, error]
+	AuditHead(ctx context.Context) (audit.Anchor, error)
+	SetAuditChain(c *audit.Chain)
+	DB() *sql.DB
+}
+
+// AuditBackend is a fresh, migrated database for the audit contract.
+type AuditBackend struct {
+	Store AuditStore
+	// Q rewrites "?" placeholders for the backend.
+	Q func(query string) string
+	// DisableGuard lifts the append-only guard, as an attacker with the
+	// database owner's rights could, so that tampering can be simulated.
+	DisableGuard func(t *testing.T)
+}
+
+// RunAudit runs the audit trail contract against backends made by open.
+func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
+	ctx := custodian.WithOrigin(custodian.WithActor(context.Background(), "usr_auditor"), custodian.Origin{ClientAddr: "203.0.113.9", RequestID: "req-1"})
+
+	t.Run("AppendListAndVerify", func(t *testing.T) {
+		b := open(t)
+		s := b.Store
+		t0 := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
+		err := s.AppendAudit(ctx,
+			custodian.AuditEntry{Action: custodian.ActionCustomerCreate, Subject: "cus_a", Fields: []string{"name", "email"}, Time: t0},
+			custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: "cus_a", Time: t0.Add(time.Second)},
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := custodian.WithActor(context.Background(), "usr_other")
+		if err := s.AppendAudit(other, custodian.AuditEntry{Action: custodian.ActionSignIn, Subject: "usr_other", Data: []byte{1, 2}, Time: t0.Add(2 * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.AuditEvents(ctx, custodian.AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := seqs(all); !slices.Equal(got, []int64{3, 2, 1}) {
+			t.Fatalf("seqs = %v, want [3 2 1]", got)
+		}
+		first := all[2]
+		if first.Actor != "usr_auditor" || first.ClientAddr != "203.0.113.9" || first.RequestID != "req-1" || !first.Time.Equal(t0) ||
+			!slices.Equal(first.Fields, []string{"name", "email"}) || first.Subject != "cus_a" || len(first.PrevHash) != 0 || len(first.Hash) != 32 {
+			t.Fatalf("first event = %+v", first)
+		}
+		if all[0].Actor != "usr_other" || all[0].ClientAddr != "" || string(all[0].Data) != "\x01\x02" {
+			t.Fatalf("third event = %+v", all[0])
+		}
+		for _, tc := range []struct {
+			q    custodian.AuditQuery
+			want []int64
+		}{
+			{custodian.AuditQuery{Actor: "usr_other"}, []int64{3}},
+			{custodian.AuditQuery{Subject: "cus_a"}, []int64{2, 1}},
+			{custodian.AuditQuery{Action: "customer."}, []int64{2, 1}},
+			{custodian.AuditQuery{Action: "customer"}, nil},
+			{custodian.AuditQuery{Action: "customer%"}, nil},
+			{custodian.AuditQuery{Action: custodian.ActionSignIn}, []int64{3}},
+			{custodian.AuditQuery{BeforeSeq: 3, Limit: 1}, []int64{2}},
+			{custodian.AuditQuery{Since: t0.Add(time.Second)}, []int64{3, 2}},
+			{custodian.AuditQuery{Until: t0.Add(time.Second)}, []int64{1}},
+		} {
+			got, err := s.AuditEvents(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(seqs(got), tc.want) {
+				t.Errorf("AuditEvents(%+v) = %v, want %v", tc.q, seqs(got), tc.want)
+			}
+		}
+		verify(t, s, nil)
+		head, err := s.AuditHead(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.Seq != 3 || string(head.Hash) != string(all[0].Hash) {
+			t.Fatalf("head = %d %x, want 3 %x", head.Seq, head.Hash, all[0].Hash)
+		}
+	})
+
+	t.Run("AuditedChangeAndEventAreOneTransaction", func(t *testing.T) {
+		b := open(t)
+		s := b.Store
+		rec := rawRecord("cus_atomic")
+		boom := errors.New("boom")
+		err := s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+			if err := s.InsertCustomers(ctx, rec); err != nil {
+				return nil, err
+			}
+			return nil, boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Audited = %v, want boom", err)
+		}
+		if _, err := s.CustomerRecord(ctx, rec.ID); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+			t.Fatalf("customer after failed Audited: %v, want ENOTFOUND", err)
+		}
+		// A failure while appending (an entry without an action) rolls
+		// back the change it goes with.
+		err = s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+			return []custodian.AuditEntry{{Subject: rec.ID}}, s.InsertCustomers(ctx, rec)
+		})
+		if err == nil {
+			t.Fatal("Audited with an invalid entry succeeded")
+		}
+		if _, err := s.CustomerRecord(ctx, rec.ID); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+			t.Fatalf("customer after failed append: %v, want ENOTFOUND", err)
+		}
+		if evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{}); len(evs) != 0 {
+			t.Fatalf("events after failures = %d, want 0", len(evs))
+		}
+		err = s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+			if err := s.InsertCustomers(ctx, rec); err != nil {
+				return nil, err
+			}
+			err := s.UpdateCustomer(ctx, rec.ID, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
+				cur.Version++
+				return cur, nil
+			})
+			return []custodian.AuditEntry{{Action: custodian.ActionCustomerCreate, Subject: rec.ID}}, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.CustomerRecord(ctx, rec.ID)
+		if err != nil || got.Version != 2 {
+			t.Fatalf("customer = %+v, %v; want version 2", got, err)
+		}
+		if evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{Subject: rec.ID}); len(evs) != 1 {
+			t.Fatalf("events = %d, want 1", len(evs))
+		}
+		// Head and chain survive the rolled-back attempts.
+		verify(t, s, nil)
+	})
+
+	t.Run("ConcurrentAppendsChainWithoutGaps", func(t *testing.T) {
+		b := open(t)
+		s := b.Store
+		const workers, each = 8, 20
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*each)
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					id := fmt.Sprintf("cus_w%dn%d", w, i)
+					errs <- s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+						if i%5 == 4 {
+							return nil, errors.New("abandoned") // leaves no trace
+						}
+						return []custodian.AuditEntry{{Action: custodian.ActionCustomerCreate, Subject: id}, {Action: custodian.ActionCustomerRead, Subject: id}},
+							s.InsertCustomers(ctx, rawRecord(id))
+					})
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		failed := 0
+		for err := range errs {
+			if err != nil {
+				failed++
+			}
+		}
+		if want := workers * each / 5; failed != want {
+			t.Fatalf("%d writes failed, want %d", failed, want)
+		}
+		evs, err := s.AuditEvents(ctx, custodian.AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 2 * (workers*each - failed)
+		if len(evs) != want || evs[0].Seq != int64(want) || evs[len(evs)-1].Seq != 1 {
+			t.Fatalf("%d events from %d to %d, want %d from %d to 1", len(evs), evs[0].Seq, evs[len(evs)-1].Seq, want, want)
+		}
+		verify(t, s, nil)
+	})
+
+	t.Run("TrailIsAppendOnly", func(t *testing.T) {
+		b := open(t)
+		s := b.Store
+		if err := s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionSignIn}, custodian.AuditEntry{Action: custodian.ActionSignOut}); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 1`,
+			`DELETE FROM audit_events WHERE seq = 2`,
+			`DELETE FROM audit_events`,
+		} {
+			if _, err := s.DB().ExecContext(ctx, q); err == nil {
+				t.Errorf("%s: succeeded on the append-only trail", q)
+			}
+		}
+		evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{})
+		if len(evs) != 2 || evs[1].Actor != "usr_auditor" {
+			t.Fatalf("trail changed: %+v", evs)
+		}
+		verify(t, s, nil)
+	})
+
+	// The trail is read in sequence order and the sequence number is
+	// sealed into each hash, so a moved or forged row shows as a broken
+	// link at the position it occupies.
+	tamper := []struct {
+		name  string
+		sql   []string
+		keyed bool
+		seq   int64
+		kind  audit.BreakKind
+	}{
+		{"EditedContent", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, audit.Edited},
+		{"EditedTime", []string{`UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2`}, false, 2, audit.Edited},
+		{"Deleted", []string{`DELETE FROM audit_events WHERE seq = 3`}, false, 3, audit.Deleted},
+		{"Reordered", []string{
+			`UPDATE audit_events SET seq = -1 WHERE seq = 3`,
+			`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
+			`UPDATE audit_events SET seq = 4 WHERE seq = -1`,
+		}, false, 3, audit.Edited},
+		{"Inserted", []string{
+			`UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3`,
+			`UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103`,
+			`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash)
+				SELECT 3, time_us, 'usr_mallory', action, subject, client_addr, request_id, fields, data, hash, hash FROM audit_events WHERE seq = 2`,
+		}, false, 3, audit.Edited},
+		// With a chain key, an edit whose hash is recomputed without the
+		// key (as SHA-256) is still caught.
+		{"RehashedWithoutKey", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, true, 2, audit.Edited},
+	}
+	for _, tc := range tamper {
+		t.Run("VerifyCatches"+tc.name, func(t *testing.T) {
+			b := open(t)
+			s := b.Store
+			var chain *audit.Chain
+			if tc.keyed {
+				var err error
+				chain, err = audit.NewChain([]byte("0123456789abcdef0123456789abcdef"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.SetAuditChain(chain)
+			}
+			for i := range 5 {
+				if err := s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			verify(t, s, chain)
+			b.DisableGuard(t)
+			for _, q := range tc.sql {
+				if _, err := s.DB().ExecContext(ctx, b.Q(q)); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if tc.keyed {
+				// The attacker recomputes the edited event's hash as a
+				// plain chain would, and relinks its successor.
+				rehash(t, b, 2)
+			}
+			if chain == nil {
+				chain = &audit.Chain{}
+			}
+			brk, err := chain.Verify(s.AuditChain(ctx, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if brk == nil {
+				t.Fatal("Verify found no break after tampering")
+			}
+			if brk.Seq != tc.seq || brk.Kind != tc.kind {
+				t.Fatalf("break = seq %d %s (%s), want seq %d %s", brk.Seq, brk.Kind, brk.Msg, tc.seq, tc.kind)
+			}
+		})
+	}
+}
+
+// rehash recomputes event seq's hash with a plain chain and relinks the
+// next event to it, as an attacker without the chain key would.
+func rehash(t *testing.T, b AuditBackend, seq int64) {
+	t.Helper()
+	ctx := context.Background()
+	var e audit.Event
+	for ev, err := range b.Store.AuditChain(ctx, seq-1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		e = ev
+		break
+	}
+	(&audit.Chain{}).Seal(e.PrevHash, &e)
+	for _, q := range []struct {
+		sql string
+		arg []any
+	}{
+		{`UPDATE audit_events SET hash = ? WHERE seq = ?`, []any{e.Hash, seq}},
+		{`UPDATE audit_events SET prev_hash = ? WHERE seq = ?`, []any{e.Hash, seq + 1}},
+	} {
+		if _, err := b.Store.DB().ExecContext(ctx, b.Q(q.sql), q.arg...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func verify(t *testing.T, s AuditStore, chain *audit.Chain) {
+	t.Helper()
+	if chain == nil {
+		chain = &audit.Chain{}
+	}
+	brk, err := chain.Verify(s.AuditChain(context.Background(), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if brk != nil {
+		t.Fatalf("intact chain reported broken: %v", brk)
+	}
+}
+
+func seqs(evs []custodian.AuditEvent) []int64 {
+	var out []int64
+	for _, e := range evs {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+// rawRecord is a minimal sealed record; its bytes are not real ciphertext,
+// which the repository neither knows nor checks.
+func rawRecord(id string) *custodian.CustomerRecord {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	x := []byte{1}
+	return &custodian.CustomerRecord{ID: id, Status: custodian.StatusLead, CreatedAt: now, UpdatedAt: now, CreatedBy: "usr_auditor", UpdatedBy: "usr_auditor",
+		Version: 1, KeyID: "k1", DataKey: x, Sealed: custodian.SealedFields{Name: x, Email: x, Phone: x, Company: x, Address: x, Notes: x}}
+}
