@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -8,11 +9,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -86,7 +87,8 @@ var errSealed = errors.New("sealed state is invalid or expired")
 // sealState seals b for purpose and binding, valid for ttl, as URL-safe
 // text.
 func (k *formKeys) sealState(purpose string, binding []byte, b []byte, ttl time.Duration) string {
-	msg := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(ttl).Unix()))
+	msg := strconv.AppendInt(nil, time.Now().Add(ttl).Unix(), 10) // the expiry, then ":" and b
+	msg = append(msg, ':')
 	msg = append(msg, b...)
 	nonce := make([]byte, k.seal.NonceSize())
 	_, _ = rand.Read(nonce) // never fails (crypto/rand)
@@ -98,7 +100,7 @@ func (k *formKeys) sealState(purpose string, binding []byte, b []byte, ttl time.
 // or errSealed.
 func (k *formKeys) openState(purpose string, binding []byte, s string) ([]byte, error) {
 	ct, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(ct) < k.seal.NonceSize()+k.seal.Overhead()+8 {
+	if err != nil || len(ct) < k.seal.NonceSize()+k.seal.Overhead() {
 		return nil, errSealed
 	}
 	ns := k.seal.NonceSize()
@@ -106,10 +108,12 @@ func (k *formKeys) openState(purpose string, binding []byte, s string) ([]byte, 
 	if err != nil {
 		return nil, errSealed
 	}
-	if time.Now().Unix() > int64(binary.BigEndian.Uint64(msg[:8])) {
+	exp, rest, ok := bytes.Cut(msg, []byte{':'})
+	expires, perr := strconv.ParseInt(string(exp), 10, 64)
+	if !ok || perr != nil || time.Now().Unix() > expires {
 		return nil, errSealed
 	}
-	return msg[8:], nil
+	return rest, nil
 }
 
 func stateAAD(purpose string, binding []byte) []byte {
