@@ -239,8 +239,9 @@ func (e *e2e) screenshot(name string) {
 	for _, vp := range []struct {
 		suffix string
 		w, h   int64
-	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
-		e.do("resize", chromedp.EmulateViewport(vp.w, vp.h))
+		opts   []chromedp.EmulateViewportOption
+	}{{"desktop", 1280, 800, nil}, {"phone", 390, 844, []chromedp.EmulateViewportOption{chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait}}} {
+		e.do("resize", chromedp.EmulateViewport(vp.w, vp.h, vp.opts...))
 		png, err := chromedp.Run(e.ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			e.t.Fatalf("screenshot %s: %v", name, err)

@@ -511,3 +511,42 @@ func TestUIAccountAndAdministration(t *testing.T) {
 		t.Fatalf("weak password: %d %s", p.code, p.body)
 	}
 }
+
+func TestUIRequiredTwoFactorLeadsToTheAccountPage(t *testing.T) {
+	s := newTestServer(t)
+	if err := s.acc.SetRequiredTOTPRoles(context.Background(), []custodian.Role{custodian.RoleManager}); err != nil {
+		t.Fatal(err)
+	}
+	c := s.web()
+	c.signIn("manager@example.com", custodian.RoleManager)
+	for _, path := range []string{"/", "/customers", "/customers/new"} {
+		if p := c.get(path); p.code != 303 || p.loc != "/account" {
+			t.Errorf("GET %s before enrolling: %d %q", path, p.code, p.loc)
+		}
+	}
+	p := c.get("/account")
+	if p.code != 200 || !strings.Contains(p.body, "requires two-factor authentication") || strings.Contains(p.body, `href="/customers"`) {
+		t.Fatalf("account page: %d", p.code)
+	}
+	// Enrolment from the page: the QR code and the key, then the code.
+	p = c.post("/account", "/account/2fa/setup", url.Values{"current_password": {testPassword}})
+	secret := regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`).FindStringSubmatch(p.body)
+	if p.code != 200 || secret == nil || !strings.Contains(p.body, `src="data:image/png;base64,`) {
+		t.Fatalf("begin enrolment: %d %s", p.code, p.body)
+	}
+	state := regexp.MustCompile(`name="state" value="([^"]+)"`).FindStringSubmatch(p.body)[1]
+	tok := csrfRE.FindStringSubmatch(p.body)[1]
+	// A wrong code shows the same QR code again, with the error.
+	p = c.do("POST", "/account/2fa/enable", url.Values{csrfField: {tok}, "state": {state}, "code": {"000000"}})
+	if p.code != 400 || !strings.Contains(p.body, strings.TrimSpace(secret[1])) {
+		t.Fatalf("wrong code: %d", p.code)
+	}
+	code, _ := otptotp.GenerateCode(strings.ReplaceAll(secret[1], " ", ""), time.Now())
+	p = c.do("POST", "/account/2fa/enable", url.Values{csrfField: {tok}, "state": {state}, "code": {code}})
+	if p.code != 200 || strings.Count(regexp.MustCompile(`id="recovery-codes">.*?</ul>`).FindString(strings.ReplaceAll(p.body, "\n", "")), "<li>") != 10 {
+		t.Fatalf("enable: %d %s", p.code, p.body)
+	}
+	if p := c.get("/customers"); p.code != 200 {
+		t.Fatalf("after enrolling: %d", p.code)
+	}
+}
