@@ -427,3 +427,15 @@ func (s *Sealer) OpenCursor(c string) ([]byte, error) {
 	}
 	return open(s.cursor, ct, []byte("custodian cursor v1"))
 }
+
+// DerivedKey returns a 32-byte key for purpose (such as "web forms"),
+// derived from the keyring's index secret with HKDF-SHA-256. Every server
+// holding the same keyring derives the same key, and no two purposes share
+// one; it is independent of every encryption and blind-index key.
+func (s *Sealer) DerivedKey(purpose string) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, s.index, nil, "custodian derived key v1: "+purpose, KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
+	return k, nil
+}

@@ -107,17 +107,30 @@ func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler
 			return
 		}
 		p := custodian.PrincipalFrom(r.Context())
+		pg, isPage := next.(uiPage) // web pages answer refusals in HTML
 		if p == nil {
+			if isPage {
+				pg.ui.signInFirst(w, r)
+				return
+			}
 			writeError(w, r, logger, errorf(custodian.EUNAUTHORIZED, "Sign in, or send a personal access token, to continue."))
 			return
 		}
 		if p.MustEnrollTOTP && perm != custodian.PermSignedIn {
+			if isPage {
+				pg.ui.enrolFirst(w, r)
+				return
+			}
 			writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Your role requires two-factor authentication: enrol at /api/auth/2fa/setup/ first."))
 			return
 		}
 		if !p.User.Role.Can(perm) {
 			logger.WarnContext(r.Context(), "authorization refused", "request_id", requestID(r.Context()), "user", p.User.ID, "role", string(p.User.Role), "route", r.Pattern, "permission", string(perm))
-			writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Your role does not allow this."))
+			if isPage {
+				pg.ui.forbidden(w, r)
+				return
+			}
+			writeError(w, r, logger, errorf(custodian.EFORBIDDEN, forbiddenMessage))
 			return
 		}
 		next.ServeHTTP(w, r)

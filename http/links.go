@@ -15,7 +15,7 @@ var linkTemplates embed.FS
 // linkPage renders the pages behind one-time links. html/template escapes
 // every value by context; there is no inline script or style, so the
 // strict Content-Security-Policy holds.
-var linkPage = template.Must(template.ParseFS(linkTemplates, "templates/link.html"))
+var linkPage = template.Must(template.New("link.html").Funcs(uiFuncs).ParseFS(linkTemplates, "templates/link.html"))
 
 type linkField struct {
 	Name, Label, Type, Value, Autocomplete, Message string

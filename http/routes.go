@@ -41,7 +41,8 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		manageUsr = custodian.PermUsersManage
 		settings  = custodian.PermSettingsManage
 	)
-	return []Route{
+	u := newUI(d, logger)
+	return u.withNav([]Route{
 		{"GET", "/healthz", public, handleHealthz()},
 		{"GET", "/readyz", public, handleReadyz(logger, db)},
 		{"GET", "/api/openapi.json", public, handleOpenAPI()},
@@ -84,7 +85,36 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		{"PUT", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, true)},
 		{"PATCH", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, false)},
 		{"DELETE", "/api/customers/{id}/{$}", del, handleDeleteCustomer(logger, customers)},
-	}
+
+		// The web interface: HTML pages (see ui_*.go). Page handlers are
+		// marked with u.page, so that a refusal redirects to /login or
+		// shows a 403 page rather than answering JSON.
+		{"GET", "/{$}", public, u.handleHome()},
+		{"GET", "/static/{file}", public, handleStatic(u.assets)},
+		{"GET", "/login", public, u.handleLoginPage()},
+		{"POST", "/login", public, u.limitedLogin(signInLimit, u.handleLoginSubmit())},
+		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
+		{"GET", "/customers", read, u.page(u.handleCustomerList())},
+		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},
+		{"GET", "/customers/new", write, u.page(u.handleNewCustomer())},
+		{"POST", "/customers/new", write, u.page(u.handleCreateCustomerForm())},
+		{"GET", "/customers/{id}", read, u.page(u.handleCustomerDetail())},
+		{"GET", "/customers/{id}/edit", write, u.page(u.handleEditCustomer())},
+		{"POST", "/customers/{id}/edit", write, u.page(u.handleUpdateCustomerForm())},
+		{"GET", "/account", signedIn, u.page(u.handleAccount())},
+		{"POST", "/account/password", signedIn, u.page(u.handleChangePasswordForm())},
+		{"POST", "/account/2fa/setup", signedIn, u.page(u.handleBeginTOTPForm())},
+		{"POST", "/account/2fa/enable", signedIn, u.page(u.handleEnableTOTPForm())},
+		{"POST", "/account/2fa/disable", signedIn, u.page(u.handleDisableTOTPForm())},
+		{"POST", "/account/tokens", signedIn, u.page(u.handleCreateTokenForm())},
+		{"POST", "/account/tokens/{id}/revoke", signedIn, u.page(u.handleRevokeTokenForm())},
+		{"GET", "/admin/users", manageUsr, u.page(u.handleUsers())},
+		{"POST", "/admin/users/invite", manageUsr, u.page(u.handleInviteForm())},
+		{"POST", "/admin/users/{id}/role", manageUsr, u.page(u.handleUserForm(setRoleAction(acc)))},
+		{"POST", "/admin/users/{id}/active", manageUsr, u.page(u.handleUserForm(setActiveAction(acc)))},
+		{"POST", "/admin/users/{id}/unlock", manageUsr, u.page(u.handleUserForm(unlockAction(acc)))},
+		{"POST", "/admin/users/{id}/reset-2fa", manageUsr, u.page(u.handleUserForm(resetTOTPAction(acc)))},
+	})
 }
 
 // resetTOTP and unlock bind account actions, so that a nil Accounts (as in

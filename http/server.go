@@ -49,6 +49,12 @@ type Deps struct {
 	// Metrics records requests by route, latency, sign-in failures and
 	// rate-limit refusals; nil records into a registry nobody serves.
 	Metrics *metrics.Metrics
+	// FormKey keys the web interface's CSRF tokens and the state its pages
+	// hand to the browser sealed. Servers that share a database behind one
+	// load balancer must share it (the serve command derives it from the
+	// keyring); nil means a random key made at start, so forms work only
+	// with the server that showed them.
+	FormKey []byte
 }
 
 // NewServer returns the server's handler: every route of routes, behind the

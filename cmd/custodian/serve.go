@@ -123,10 +123,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer stopMetrics()
+	// Every instance with this keyring accepts the forms the others show.
+	formKey, err := a.sealer.DerivedKey("web forms")
+	if err != nil {
+		return err
+	}
 	handler := custhttp.NewServer(custhttp.Deps{
 		Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts, Metrics: m,
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
+		FormKey: formKey,
 	})
 	// With no account yet, print a one-time link to create the first
 	// administrator once the server listens. It goes to standard output,

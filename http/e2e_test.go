@@ -1,0 +1,409 @@
+package http
+
+// End-to-end tests of the web interface in headless Chromium, driven with
+// chromedp. The real server runs in-process behind httptest's TLS server:
+// the session cookie is __Host- prefixed, so it needs HTTPS, and Chromium
+// runs with --ignore-certificate-errors for the test certificate.
+//
+// Chromium is /usr/bin/chromium (the Debian package "chromium"), or
+// CUSTODIAN_CHROMIUM. Without it the tests skip, except under CI=true,
+// where they fail. Screenshots of the main screens, at 1280x800 and at a
+// phone's 390 pixels, go to $CUSTODIAN_ARTIFACTS/screenshots (else a
+// temporary directory), and also to $CUSTODIAN_SCREENSHOTS when set.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/custodian-crm/custodian/vault"
+	otptotp "github.com/pquerna/otp/totp"
+)
+
+// chromiumPath finds the browser, or skips (fails under CI=true).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CUSTODIAN_CHROMIUM"), "/usr/bin/chromium"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed and CI=true, so the browser tests must not skip: apt-get install chromium")
+	}
+	t.Skip("skipping the browser tests: chromium is not installed (apt-get install chromium, or set CUSTODIAN_CHROMIUM)")
+	return ""
+}
+
+// e2e is one browser tab on a fresh server, and what the page did wrong.
+type e2e struct {
+	t        *testing.T
+	ctx      context.Context
+	base     string
+	shots    []string
+	mu       sync.Mutex
+	problems []string
+	svc      custodian.CustomerService
+}
+
+func (e *e2e) problem(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.problems = append(e.problems, fmt.Sprintf(format, args...))
+}
+
+// checkClean fails the test for any dialog, exception, console call or
+// Content-Security-Policy report seen so far.
+func (e *e2e) checkClean() {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.problems {
+		e.t.Error(p)
+	}
+	e.problems = nil
+}
+
+func newE2E(t *testing.T) (*e2e, *testServerParts) {
+	t.Helper()
+	chromium := chromiumPath(t)
+	parts := newServerParts(t)
+	srv := httptest.NewTLSServer(parts.h.h)
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	)
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(cancelTab)
+
+	e := &e2e{t: t, ctx: tab, base: srv.URL, svc: parts.svc}
+	if dir := os.Getenv("CUSTODIAN_ARTIFACTS"); dir != "" {
+		e.shots = append(e.shots, filepath.Join(dir, "screenshots"))
+	} else {
+		e.shots = append(e.shots, t.TempDir())
+	}
+	if dir := os.Getenv("CUSTODIAN_SCREENSHOTS"); dir != "" {
+		e.shots = append(e.shots, dir)
+	}
+	err := chromedp.Listen(tab, func(ev any) {
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			e.problem("a JavaScript %s dialog opened: %q", ev.Type, ev.Message)
+			go func() { // a dialog blocks the page until it is closed
+				_, _ = chromedp.Call(tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+			}()
+		case *runtime.EventExceptionThrown:
+			e.problem("uncaught exception: %s", ev.ExceptionDetails.Text)
+		case *runtime.EventConsoleAPICalled:
+			e.problem("console.%s called", ev.Type)
+		case *log.EventEntryAdded:
+			// CSP violations read "Refused to load/execute/apply ...
+			// because it violates the following Content Security Policy
+			// directive". (The Permissions-Policy header names features
+			// this Chromium does not know; those warnings are not failures.)
+			text := strings.ToLower(ev.Entry.Text)
+			if strings.Contains(text, "content security policy") || strings.Contains(text, "content-security-policy") || strings.HasPrefix(text, "refused to") {
+				e.problem("browser log (%s, %s): %s", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return e, parts
+}
+
+// testServerParts is a server with no users yet, for first-run setup.
+type testServerParts struct {
+	h   *testServer
+	svc custodian.CustomerService
+}
+
+func newServerParts(t *testing.T) *testServerParts {
+	t.Helper()
+	store, _ := testdb.SQLite(t)
+	k, _ := crypto.NewKeyring()
+	sealer, err := crypto.NewSealer(k, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	acc := testAccounts(t, store, sealer)
+	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 5, Burst: 20}, ratelimit.LocalConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewServer(Deps{Logger: slog.New(slog.DiscardHandler), Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter})
+	return &testServerParts{h: &testServer{t: t, h: h, acc: acc}, svc: svc}
+}
+
+// do runs actions and fails the test on error.
+func (e *e2e) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	e.t.Helper()
+	if err := chromedp.Do(e.ctx, steps...); err != nil {
+		e.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// submit clicks sel and waits for the page it leads to.
+func (e *e2e) submit(what, sel string) {
+	e.t.Helper()
+	if _, err := chromedp.RunResponse(e.ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)); err != nil {
+		e.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (e *e2e) open(path string) {
+	e.t.Helper()
+	e.do("open "+path, chromedp.Navigate(e.base+path))
+}
+
+func (e *e2e) location() string {
+	e.t.Helper()
+	loc, err := chromedp.Run(e.ctx, chromedp.Location())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return strings.TrimPrefix(loc, e.base)
+}
+
+func (e *e2e) text(sel string) string {
+	e.t.Helper()
+	s, err := chromedp.Run(e.ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	if err != nil {
+		e.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (e *e2e) value(sel string) string {
+	e.t.Helper()
+	s, err := chromedp.Run(e.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		e.t.Fatalf("value of %s: %v", sel, err)
+	}
+	return s
+}
+
+// fill sets form fields: selector, value pairs.
+func (e *e2e) fill(pairs ...string) {
+	e.t.Helper()
+	var steps []chromedp.Action[chromedp.Void]
+	for i := 0; i+1 < len(pairs); i += 2 {
+		steps = append(steps, chromedp.SetValue(chromedp.CSS(pairs[i]), pairs[i+1]))
+	}
+	e.do("fill the form", steps...)
+}
+
+// screenshot saves the current page, whole, at desktop and phone widths.
+func (e *e2e) screenshot(name string) {
+	e.t.Helper()
+	for _, vp := range []struct {
+		suffix string
+		w, h   int64
+		opts   []chromedp.EmulateViewportOption
+	}{{"desktop", 1280, 800, nil}, {"phone", 390, 844, []chromedp.EmulateViewportOption{chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait}}} {
+		e.do("resize", chromedp.EmulateViewport(vp.w, vp.h, vp.opts...))
+		png, err := chromedp.Run(e.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			e.t.Fatalf("screenshot %s: %v", name, err)
+		}
+		for _, dir := range e.shots {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				e.t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+"-"+vp.suffix+".png"), png, 0o644); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+	e.do("resize", chromedp.EmulateViewport(1280, 800))
+}
+
+// hostileNotes must show as text: markup, script, a javascript: URL, a
+// right-to-left override and a very long unbroken word.
+var hostileNotes = "Met at the Difference Engine demo.\n" +
+	`<script>alert("script")</script><img src=x onerror=alert("img")> <a href="javascript:alert('link')">click</a>` + "\n" +
+	"Invoice ref \u202Egnp.exe\u202C checked.\n" + strings.Repeat("W", 600)
+
+func TestBrowserEndToEnd(t *testing.T) {
+	start := time.Now()
+	e, parts := newE2E(t)
+	acc := parts.h.acc
+
+	// First-run setup through the one-time link.
+	tok, _, err := acc.SetupLink(context.Background())
+	if err != nil || tok == "" {
+		t.Fatalf("setup link: %v", err)
+	}
+	e.open("/setup?token=" + tok)
+	e.fill("#email", "ada.admin@example.com", "#name", "Ada Admin", "#password", testPassword)
+	e.submit("setup", "button[type=submit]")
+	if got := e.text("main"); !strings.Contains(got, "administrator account is ready") {
+		t.Fatalf("after setup: %q", got)
+	}
+
+	// Signed out, / leads to the sign-in page.
+	e.open("/")
+	if loc := e.location(); loc != "/login" {
+		t.Fatalf("signed-out / went to %q", loc)
+	}
+	e.do("sign-in form", chromedp.WaitVisible(chromedp.CSS("#email")))
+	e.screenshot("login")
+	// An unknown address: the message does not say which part was wrong
+	// (a wrong password would also make the account wait a moment).
+	e.fill("#email", "nobody@example.com", "#password", "not the password at all")
+	e.submit("unknown account", "button[type=submit]")
+	if got := e.text("[role=alert]"); got != "The email address or password is incorrect." {
+		t.Fatalf("failed sign-in message %q", got)
+	}
+	e.open("/login?next=%2Fcustomers%2Fnew")
+	e.fill("#email", "ada.admin@example.com", "#password", testPassword)
+	e.submit("sign in", "button[type=submit]")
+	if loc := e.location(); loc != "/customers/new" {
+		t.Fatalf("after sign-in: %q", loc)
+	}
+
+	// Create a customer with an invalid email: the error is shown next to
+	// the field and every value is kept.
+	e.fill("#f-name", "Ada Lovelace", "#f-company", "Analytical Engines", "#f-email", "ada@@example",
+		"#f-phone", "+44 20 7946 0958", "#f-address\\.city", "London", "#f-address\\.country", "GB",
+		"#f-tags", "vip, engines", "#f-notes", hostileNotes)
+	e.submit("create (invalid)", "form.panel button[type=submit]")
+	e.do("field error", chromedp.WaitVisible(chromedp.CSS("#f-email-error")))
+	if !strings.Contains(e.text("#f-email-error"), "email address") {
+		t.Fatalf("email error %q", e.text("#f-email-error"))
+	}
+	if e.value("#f-name") != "Ada Lovelace" || e.value("#f-tags") != "vip, engines" || e.value("#f-notes") != hostileNotes || e.value("#f-email") != "ada@@example" {
+		t.Fatal("the form lost entered values")
+	}
+	e.screenshot("customer-form-error")
+	e.fill("#f-email", "ada@example.com")
+	e.submit("create", "form.panel button[type=submit]")
+	e.do("detail", chromedp.WaitVisible(chromedp.CSS("#customer-notes")))
+	if got := e.text("#customer-notes"); got != hostileNotes {
+		t.Fatalf("notes shown as %q", got)
+	}
+	if !strings.Contains(e.text(".flash"), "Customer created.") {
+		t.Fatal("no confirmation")
+	}
+	detail := e.location()
+
+	// More customers, for the list.
+	for _, f := range []custodian.CustomerFields{
+		{Name: "Grace Hopper", Company: "US Navy", Email: "grace@example.com", Status: custodian.StatusActive, Tags: []string{"vip"}},
+		{Name: "Alan Turing", Company: "Bletchley Park", Email: "alan@example.org", Status: custodian.StatusInactive},
+		{Name: "Katherine Johnson", Company: "NASA Langley Research Center", Status: custodian.StatusActive, Tags: []string{"space", "math"}},
+		{Name: `javascript:alert(document.cookie)`, Company: `"onmouseover="alert(1)`, Notes: "<svg onload=alert(1)>"},
+		{Name: "Radia Perlman " + strings.Repeat("Spanning-Tree-", 12), Company: "Digital Equipment Corporation", Email: "radia@example.net", Status: custodian.StatusLead, Tags: []string{"networks"}},
+	} {
+		if _, err := e.svc.CreateCustomer(custodian.WithActor(context.Background(), "usr_test"), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Edit: a change is saved and confirmed.
+	e.open(detail + "/edit")
+	e.fill("#f-company", "Analytical Engines Ltd")
+	e.submit("save", "form.panel button[type=submit]")
+	if loc := e.location(); loc != detail || !strings.Contains(e.text(".flash"), "Customer saved.") {
+		t.Fatalf("after save: %q", loc)
+	}
+	e.screenshot("customer")
+
+	// The list, then a search whose term stays out of the address.
+	e.open("/customers")
+	e.do("list", chromedp.WaitVisible(chromedp.CSS("#customers")))
+	e.screenshot("customers")
+	e.fill("#q", "ada lov")
+	e.submit("search", "form.filters button[type=submit]")
+	if loc := e.location(); strings.Contains(strings.ToLower(loc), "ada") || strings.Contains(loc, "lov") {
+		t.Fatalf("the search term is in the address: %q", loc)
+	}
+	if got := e.text("#customers tbody"); !strings.Contains(got, "Ada Lovelace") || strings.Contains(got, "Grace Hopper") {
+		t.Fatalf("search results: %q", got)
+	}
+	if e.value("#q") != "ada lov" {
+		t.Fatal("the search box lost its term")
+	}
+
+	// The account page; turn on two-factor authentication.
+	e.open("/account")
+	e.do("account", chromedp.WaitVisible(chromedp.CSS("#totp_password")))
+	e.screenshot("account")
+	e.fill("#totp_password", testPassword)
+	e.submit("begin 2FA", "form[action='/account/2fa/setup'] button")
+	e.do("QR code", chromedp.WaitVisible(chromedp.CSS("img.qr")))
+	secret := strings.ReplaceAll(e.text("#totp-secret"), " ", "")
+	code, err := otptotp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fill("#code", code)
+	e.submit("enable 2FA", "form[action='/account/2fa/enable'] button")
+	e.do("recovery codes", chromedp.WaitVisible(chromedp.CSS("#recovery-codes")))
+
+	// Sign out, then in again with the second factor.
+	e.submit("sign out", ".who button")
+	if loc := e.location(); loc != "/login" || !strings.Contains(e.text(".flash"), "signed out") {
+		t.Fatalf("after sign-out: %q", loc)
+	}
+	e.fill("#email", "ada.admin@example.com", "#password", testPassword)
+	e.submit("sign in, step 1", "button[type=submit]")
+	e.do("code step", chromedp.WaitVisible(chromedp.CSS("#otp")))
+	// The enrolment used this time step; the next one is accepted too.
+	code, _ = otptotp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	e.fill("#otp", code)
+	e.submit("sign in, step 2", "button[type=submit]")
+	if loc := e.location(); loc != "/customers" {
+		t.Fatalf("after two-factor sign-in: %q", loc)
+	}
+
+	// Hostile data stayed text everywhere it was shown.
+	e.open(detail)
+	e.do("detail again", chromedp.WaitVisible(chromedp.CSS("#customer-notes")))
+	n, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img:not(.qr), main svg, main [onerror], main [onload], main [onmouseover]").length`))
+	if err != nil || n != 0 {
+		t.Fatalf("hostile markup became elements: %d %v", n, err)
+	}
+	e.checkClean()
+	t.Logf("browser flows took %s", time.Since(start).Round(time.Millisecond))
+}

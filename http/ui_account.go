@@ -1,0 +1,208 @@
+package http
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+)
+
+// accountData is the account page's content. Enrolment, RecoveryCodes and
+// NewToken are shown once, in the answer to the form that produced them.
+type accountData struct {
+	Tokens        []custodian.APIToken
+	Enrolment     *enrolmentView
+	RecoveryCodes []string
+	NewToken      string
+	Section       string // the form an error belongs to
+	Error         string
+	FieldErrors   map[string]string
+	TokenName     string
+	TokenDays     string
+}
+
+// enrolmentView is a pending 2FA enrolment: the QR code, the secret for
+// typing in by hand, and the same sealed to the session so the page can be
+// shown again after a mistyped code.
+type enrolmentView struct {
+	QR     template.URL
+	Secret string
+	State  string
+}
+
+// enrolmentTTL is how long a pending enrolment can be shown again.
+const enrolmentTTL = 15 * time.Minute
+
+type enrolmentState struct {
+	Secret string `json:"s"`
+	QR     string `json:"q"`
+}
+
+// qrURL makes the data: URL of a base64 PNG made by the accounts service.
+// It is checked to be base64 so that nothing else can reach the page as a
+// URL.
+func qrURL(b64 string) template.URL {
+	if _, err := base64.StdEncoding.DecodeString(b64); err != nil {
+		return ""
+	}
+	return template.URL("data:image/png;base64," + b64) // #nosec G203 -- server-made base64 PNG, checked above
+}
+
+func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d accountData) {
+	toks, err := u.acc.ListAPITokens(r.Context(), principal(r).User.ID)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	now := time.Now()
+	for _, t := range toks {
+		if t.RevokedAt.IsZero() && t.ExpiresAt.After(now) {
+			d.Tokens = append(d.Tokens, t)
+		}
+	}
+	if d.TokenDays == "" {
+		d.TokenDays = "90"
+	}
+	u.render(w, r, status, "account", uiView{Title: "Your account", Section: "account", Data: d})
+}
+
+// accountError shows the account page with err next to the form it came
+// from.
+func (u *ui) accountError(w http.ResponseWriter, r *http.Request, section string, err error, d accountData) {
+	code := custodian.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok || status >= 500 {
+		u.fail(w, r, err)
+		return
+	}
+	d.Section, d.Error = section, custodian.ErrorMessage(err)
+	d.FieldErrors = map[string]string{}
+	for _, fe := range custodian.ErrorFields(err) {
+		d.FieldErrors[fe.Field] = fe.Message
+	}
+	u.renderAccount(w, r, status, d)
+}
+
+func (u *ui) handleAccount() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.renderAccount(w, r, http.StatusOK, accountData{})
+	})
+}
+
+func (u *ui) handleChangePasswordForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		f := r.PostForm
+		err := u.acc.ChangePassword(r.Context(), principal(r), f.Get("current_password"), f.Get("new_password"), f.Get("end_others") == "on")
+		if err != nil {
+			u.accountError(w, r, "password", renameField(err, "password", "new_password"), accountData{})
+			return
+		}
+		redirectWithFlash(w, r, "/account", "password-changed")
+	})
+}
+
+func (u *ui) handleBeginTOTPForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		e, err := u.acc.BeginTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"))
+		if err != nil {
+			u.accountError(w, r, "totp", err, accountData{})
+			return
+		}
+		u.renderAccount(w, r, http.StatusOK, accountData{Section: "totp", Enrolment: u.enrolment(r, e.Secret, e.QRCode)})
+	})
+}
+
+func (u *ui) enrolment(r *http.Request, secret, qr string) *enrolmentView {
+	b, _ := json.Marshal(enrolmentState{Secret: secret, QR: qr}) // strings always marshal
+	return &enrolmentView{QR: qrURL(qr), Secret: groupSecret(secret), State: u.keys.sealState("enrol", principal(r).SessionHash, b, enrolmentTTL)}
+}
+
+// groupSecret writes a base32 secret in groups of four for typing.
+func groupSecret(s string) string {
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (u *ui) handleEnableTOTPForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		codes, err := u.acc.EnableTOTP(r.Context(), principal(r), r.PostForm.Get("code"))
+		if err != nil {
+			d := accountData{}
+			if b, serr := u.keys.openState("enrol", principal(r).SessionHash, r.PostForm.Get("state")); serr == nil {
+				var st enrolmentState
+				if json.Unmarshal(b, &st) == nil {
+					d.Enrolment = u.enrolment(r, st.Secret, st.QR)
+				}
+			}
+			u.accountError(w, r, "totp", err, d)
+			return
+		}
+		u.renderAccount(w, r, http.StatusOK, accountData{Section: "totp", RecoveryCodes: codes})
+	})
+}
+
+func (u *ui) handleDisableTOTPForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		if err := u.acc.DisableTOTP(r.Context(), principal(r), r.PostForm.Get("current_password")); err != nil {
+			u.accountError(w, r, "totp", err, accountData{})
+			return
+		}
+		redirectWithFlash(w, r, "/account", "totp-disabled")
+	})
+}
+
+func (u *ui) handleCreateTokenForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		name, days := r.PostForm.Get("name"), strings.TrimSpace(r.PostForm.Get("expires_in_days"))
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 {
+			u.accountError(w, r, "tokens", errorf(custodian.EINVALID, "The token has invalid fields.", custodian.FieldError{Field: "expires_in_days", Message: "Enter a whole number of days from 1 to 365."}), accountData{TokenName: name, TokenDays: days})
+			return
+		}
+		plain, _, err := u.acc.CreateAPIToken(r.Context(), principal(r).User.ID, name, time.Duration(n)*24*time.Hour)
+		if err != nil {
+			u.accountError(w, r, "tokens", err, accountData{TokenName: name, TokenDays: days})
+			return
+		}
+		u.renderAccount(w, r, http.StatusCreated, accountData{Section: "tokens", NewToken: plain})
+	})
+}
+
+func (u *ui) handleRevokeTokenForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		if err := u.acc.RevokeAPIToken(r.Context(), principal(r).User.ID, r.PathValue("id")); err != nil {
+			u.accountError(w, r, "tokens", err, accountData{})
+			return
+		}
+		redirectWithFlash(w, r, "/account", "token-revoked")
+	})
+}

@@ -1,0 +1,215 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
+)
+
+// loginData is the sign-in page's content. With State set, the page asks
+// for the second factor: State carries the email and password, sealed and
+// bound to the browser's pre-session cookie, for five minutes.
+type loginData struct {
+	Email string
+	Next  string
+	State string
+	Error string
+}
+
+// loginStateTTL is how long the second-factor step may take.
+const loginStateTTL = 5 * time.Minute
+
+// handleUIHome sends a signed-in person to their start page and anyone
+// else to the sign-in page.
+func (u *ui) handleHome() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := principal(r); p != nil {
+			http.Redirect(w, r, home(p), http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	})
+}
+
+// handleLoginPage shows the sign-in form, with a CSRF token bound to a
+// pre-session cookie.
+func (u *ui) handleLoginPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next := localPath(r.URL.Query().Get("next"))
+		if p := principal(r); p != nil {
+			if next == "" {
+				next = home(p)
+			}
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		u.renderLogin(w, r, http.StatusOK, loginData{Next: next})
+	})
+}
+
+func (u *ui) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
+	pre := preSession(w, r)
+	u.render(w, r, status, "login", uiView{Title: "Sign in", CSRF: u.keys.token("pre", pre), Data: d})
+}
+
+// handleLoginSubmit signs in from the form. Every failure of the email or
+// password answers the same message; a user with two-factor
+// authentication gets a second step asking for the code.
+func (u *ui) handleLoginSubmit() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			u.renderLogin(w, r, http.StatusBadRequest, loginData{Error: "The form could not be read; try again."})
+			return
+		}
+		f := r.PostForm
+		d := loginData{Email: strings.TrimSpace(f.Get("email")), Next: localPath(f.Get("next"))}
+		var pre []byte
+		if c, err := r.Cookie(preSessionCookie); err == nil {
+			pre = []byte(c.Value)
+		}
+		if !u.keys.check("pre", pre, f.Get(csrfField)) {
+			d.Error = "The sign-in form had expired. Please try again."
+			u.renderLogin(w, r, http.StatusForbidden, d)
+			return
+		}
+		password, otp := f.Get("password"), strings.TrimSpace(f.Get("otp"))
+		if s := f.Get("state"); s != "" {
+			b, err := u.keys.openState("login", pre, s)
+			email, pw, ok := strings.Cut(string(b), "\x00")
+			if err != nil || !ok {
+				d.Error = "The sign-in took too long. Please start again."
+				u.renderLogin(w, r, http.StatusBadRequest, d)
+				return
+			}
+			d.Email, password, d.State = email, pw, s
+		}
+		tok, user, err := u.acc.SignIn(r.Context(), accounts.SignInRequest{Email: d.Email, Password: password, OTP: otp, ClientAddr: clientAddr(r), UserAgent: r.UserAgent()})
+		if err != nil {
+			code := custodian.ErrorCode(err)
+			if code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {
+				u.m.SignInFailed()
+			}
+			u.logger.InfoContext(r.Context(), "sign-in failed", "request_id", requestID(r.Context()), "code", code)
+			switch {
+			case code == custodian.EUNAUTHORIZED && otp == "" && hasField(err, "otp"):
+				// The password was right; ask for the second factor.
+				d.State = u.keys.sealState("login", pre, []byte(d.Email+"\x00"+password), loginStateTTL)
+				u.renderLogin(w, r, http.StatusOK, d)
+			case code == custodian.EUNAUTHORIZED && d.State != "":
+				d.Error = "That code did not work. Enter the current code from your authenticator app, or a recovery code."
+				u.renderLogin(w, r, http.StatusUnauthorized, d)
+			case code == custodian.EUNAUTHORIZED:
+				d.State, d.Error = "", custodian.ErrorMessage(err)
+				u.renderLogin(w, r, http.StatusUnauthorized, d)
+			case code == custodian.ETOOMANY:
+				d.Error = tooManyMessage(custodian.ErrorRetryAfter(err))
+				w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(custodian.ErrorRetryAfter(err))))
+				u.renderLogin(w, r, http.StatusTooManyRequests, d)
+			default:
+				u.fail(w, r, err)
+			}
+			return
+		}
+		u.logger.InfoContext(r.Context(), "signed in", "request_id", requestID(r.Context()), "user", user.ID)
+		setSessionCookie(w, tok, u.acc.SessionTTL())
+		next := d.Next
+		if next == "" {
+			next = "/"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	})
+}
+
+func hasField(err error, field string) bool {
+	for _, fe := range custodian.ErrorFields(err) {
+		if fe.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+func retrySeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+func tooManyMessage(d time.Duration) string {
+	return "Too many sign-in attempts. Wait " + strconv.Itoa(retrySeconds(d)) + " seconds and try again."
+}
+
+// handleUILogout ends the session and returns to the sign-in page.
+func (u *ui) handleLogout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			if err := u.acc.SignOut(r.Context(), c.Value); err != nil {
+				u.fail(w, r, err)
+				return
+			}
+		}
+		clearSessionCookie(w)
+		w.Header().Set("Clear-Site-Data", `"cache", "storage"`)
+		redirectWithFlash(w, r, "/login", "signed-out")
+	})
+}
+
+// limitedLogin puts the sign-in form behind the sign-in rate limit, and
+// turns the limit's refusal (a JSON problem) into the sign-in page with a
+// message.
+func (u *ui) limitedLogin(limit func(http.Handler) http.Handler, next http.Handler) http.Handler {
+	inner := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if passed, ok := r.Context().Value(limitPassedKey{}).(*bool); ok {
+			*passed = true
+		}
+		next.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		passed := new(bool)
+		r = r.WithContext(context.WithValue(r.Context(), limitPassedKey{}, passed))
+		inner.ServeHTTP(&refusalWriter{ResponseWriter: w, r: r, u: u, passed: passed}, r)
+	})
+}
+
+type limitPassedKey struct{}
+
+// refusalWriter replaces a rate-limit refusal with the sign-in page.
+type refusalWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	u        *ui
+	passed   *bool
+	replaced bool
+}
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if !*w.passed && code == http.StatusTooManyRequests && !w.replaced {
+		w.replaced = true
+		secs, _ := strconv.Atoi(w.Header().Get("Retry-After"))
+		w.u.renderLogin(w.ResponseWriter, w.r, code, loginData{
+			Email: strings.TrimSpace(w.r.PostFormValue("email")),
+			Error: tooManyMessage(time.Duration(secs) * time.Second),
+		})
+		return
+	}
+	if !w.replaced {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *refusalWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,300 @@
+package http
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/metrics"
+)
+
+//go:embed templates/ui
+var uiTemplateFiles embed.FS
+
+// uiFuncs are the helpers templates may call. None of them marks user data
+// as safe: html/template's contextual escaping is the defence against
+// markup in customer records.
+var uiFuncs = template.FuncMap{
+	"asset": staticAssets.url,
+	"can": func(u *custodian.User, perm string) bool {
+		return u != nil && u.Role.Can(custodian.Permission(perm))
+	},
+	// datetime is the machine-readable form for <time datetime>.
+	"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// when is the readable form shown until the script localises it.
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2 Jan 2006 15:04 UTC")
+	},
+	"hasPrefix": strings.HasPrefix,
+}
+
+// uiPages are the web interface's templates, one per page, each parsed
+// with the layout and the shared partials. They are parsed once and never
+// changed.
+var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users")
+
+func mustParsePages(names ...string) map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		out[n] = template.Must(template.New(n).Funcs(uiFuncs).ParseFS(uiTemplateFiles,
+			"templates/ui/layout.html", "templates/ui/partials.html", "templates/ui/"+n+".html"))
+	}
+	return out
+}
+
+// ui holds what the web interface's handlers share.
+type ui struct {
+	logger    *slog.Logger
+	customers custodian.CustomerService
+	acc       Accounts
+	m         *metrics.Metrics
+	keys      *formKeys
+	assets    *assets
+	nav       []navLink
+}
+
+// navLink is one entry of the navigation bar, shown to roles with Perm.
+type navLink struct {
+	Path, Label, Section string
+	Perm                 custodian.Permission
+}
+
+// navCandidates are the navigation entries in order. An entry appears only
+// when the route table has a GET route for its path, so screens that are
+// still being built (the audit trail, security alerts) show up by
+// themselves once their handlers are listed in routes.
+var navCandidates = []navLink{
+	{Path: "/customers", Label: "Customers", Section: "customers", Perm: custodian.PermCustomersRead},
+	{Path: "/audit", Label: "Audit trail", Section: "audit", Perm: custodian.PermAuditRead},
+	{Path: "/security", Label: "Security", Section: "security", Perm: custodian.PermAuditRead},
+	{Path: "/admin/users", Label: "Users", Section: "users", Perm: custodian.PermUsersManage},
+	{Path: "/account", Label: "Account", Section: "account", Perm: custodian.PermSignedIn},
+}
+
+func newUI(d Deps, logger *slog.Logger) *ui {
+	keys, err := newFormKeys(d.FormKey)
+	if err != nil {
+		panic(err) // HKDF and AES-GCM with a 32-byte key cannot fail
+	}
+	m := d.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	return &ui{logger: logger, customers: d.Customers, acc: d.Accounts, m: m, keys: keys, assets: staticAssets}
+}
+
+// withNav keeps the navigation entries whose pages the table serves, and
+// returns the table.
+func (u *ui) withNav(table []Route) []Route {
+	u.nav = nil
+	for _, c := range navCandidates {
+		for _, rt := range table {
+			if rt.Method == http.MethodGet && rt.Path == c.Path {
+				u.nav = append(u.nav, c)
+				break
+			}
+		}
+	}
+	return table
+}
+
+// uiPage marks a route's handler as a web page, so that the authorization
+// check answers a refusal the way a browser expects: a redirect to the
+// sign-in page, or a readable 403 page, instead of a JSON problem.
+type uiPage struct {
+	http.Handler
+	ui *ui
+}
+
+func (u *ui) page(h http.Handler) uiPage { return uiPage{Handler: h, ui: u} }
+
+// uiView is what every page template gets: the layout's parts and the
+// page's own Data.
+type uiView struct {
+	Title   string
+	Section string
+	User    *custodian.User
+	CSRF    string
+	Flash   string
+	Notice  string
+	Nav     []navLink
+	Data    any
+}
+
+// render writes a page with status. The session's CSRF token, the signed-in
+// user, the navigation the user's role may use and a pending flash message
+// are filled in here.
+func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name string, v uiView) {
+	if p := principal(r); p != nil {
+		v.User = p.User
+		if v.CSRF == "" {
+			v.CSRF = u.keys.token("session", p.SessionHash)
+		}
+		for _, n := range u.nav {
+			if p.User.Role.Can(n.Perm) && (!p.MustEnrollTOTP || n.Perm == custodian.PermSignedIn) {
+				v.Nav = append(v.Nav, n)
+			}
+		}
+		if p.MustEnrollTOTP && v.Notice == "" {
+			v.Notice = "Your role requires two-factor authentication. Set it up below to reach the rest of Custodian."
+		}
+	}
+	if v.Flash == "" {
+		v.Flash = takeFlash(w, r)
+	}
+	var buf bytes.Buffer
+	if err := uiPages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		u.logger.ErrorContext(r.Context(), "render page", "request_id", requestID(r.Context()), "page", name, "err", err)
+		http.Error(w, "An internal error occurred.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Del("ETag")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes()) // the client may be gone; nothing to do
+}
+
+// errorData is the error page's content.
+type errorData struct {
+	Status  int
+	Heading string
+	Message string
+	Back    string
+}
+
+// errorPage renders a readable error page.
+func (u *ui) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
+	back := "/"
+	u.render(w, r, status, "error", uiView{Title: heading, Data: errorData{Status: status, Heading: heading, Message: msg, Back: back}})
+}
+
+// fail renders err: its own message for the errors a person can act on,
+// a generic page (and a log line with the cause) for the rest.
+func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := custodian.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok || status >= 500 {
+		u.logger.ErrorContext(r.Context(), "page failed", "request_id", requestID(r.Context()), "code", code, "err", err)
+		u.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Try again; if it keeps happening, give your administrator the request id "+requestID(r.Context())+".")
+		return
+	}
+	heading := http.StatusText(status)
+	if status == http.StatusNotFound {
+		heading = "Not found"
+	}
+	u.errorPage(w, r, status, heading, custodian.ErrorMessage(err))
+}
+
+// signInFirst answers a signed-out request for a page: back to the same
+// place after signing in, for a GET.
+func (u *ui) signInFirst(w http.ResponseWriter, r *http.Request) {
+	target := "/login"
+	if r.Method == http.MethodGet {
+		if next := localPath(r.URL.RequestURI()); next != "" {
+			target += "?next=" + url.QueryEscape(next)
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// enrolFirst sends a user whose role requires two-factor authentication,
+// and who has not set it up, to the account page.
+func (u *ui) enrolFirst(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// forbiddenMessage is the policy's refusal, in the API's problem detail and
+// on the 403 page alike.
+const forbiddenMessage = "Your role does not allow this."
+
+// forbidden renders the 403 page.
+func (u *ui) forbidden(w http.ResponseWriter, r *http.Request) {
+	u.errorPage(w, r, http.StatusForbidden, "No access", forbiddenMessage+" Ask an administrator if you need it.")
+}
+
+// home is where a signed-in user starts.
+func home(p *custodian.Principal) string {
+	if p != nil && !p.MustEnrollTOTP && p.User.Role.Can(custodian.PermCustomersRead) {
+		return "/customers"
+	}
+	return "/account"
+}
+
+// flashCookie carries a one-line confirmation to the next page. It holds
+// a message code, never text or personal data, and lives a minute.
+const flashCookie = "__Host-custodian_flash"
+
+// flashMessages are the confirmations a flash code stands for.
+var flashMessages = map[string]string{
+	"customer-created":  "Customer created.",
+	"customer-saved":    "Customer saved.",
+	"signed-out":        "You have signed out.",
+	"password-changed":  "Your password has been changed.",
+	"totp-disabled":     "Two-factor authentication is off.",
+	"token-revoked":     "The access token has been revoked.",
+	"user-role":         "Role changed; the user's sessions have ended.",
+	"user-activated":    "User activated.",
+	"user-deactivated":  "User deactivated; their sessions and access tokens have ended.",
+	"user-unlocked":     "User unlocked.",
+	"user-totp-reset":   "Two-factor authentication reset; the user's sessions have ended.",
+	"search-expired":    "That search has expired; search again.",
+	"signed-in-already": "You are already signed in.",
+}
+
+// setFlash makes the next page show the message with code.
+func setFlash(w http.ResponseWriter, code string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: code, Path: "/", MaxAge: 60, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// takeFlash returns the pending message, if any, and clears it.
+func takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return flashMessages[c.Value]
+}
+
+// redirectWithFlash answers a successful form post: a flash message, then
+// a redirect (post/redirect/get), so reloading the page repeats nothing.
+func redirectWithFlash(w http.ResponseWriter, r *http.Request, path, code string) {
+	if code != "" {
+		setFlash(w, code)
+	}
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// maxFormBytes bounds a form body; customer forms take notes of up to
+// 20,000 characters.
+const maxFormBytes = 256 << 10
+
+// checkForm reads a posted form and checks its CSRF token against the
+// session. On failure it answers with a 403 page and returns false.
+// Requests without a browser session (access tokens) have no token and
+// cannot post forms.
+func (u *ui) checkForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		u.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+		return false
+	}
+	p := principal(r)
+	if p == nil || !u.keys.check("session", p.SessionHash, r.PostForm.Get(csrfField)) {
+		u.logger.WarnContext(r.Context(), "form refused: bad CSRF token", "request_id", requestID(r.Context()), "path", r.URL.EscapedPath())
+		u.errorPage(w, r, http.StatusForbidden, "This form has expired", "The form was too old or did not come from this site, so nothing was changed. Go back, reload the page and try again.")
+		return false
+	}
+	return true
+}
