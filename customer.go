@@ -62,6 +62,9 @@ type Customer struct {
 	CreatedBy string    `json:"created_by"`
 	UpdatedBy string    `json:"updated_by"`
 	Version   int64     `json:"version"`
+	// LegalHold is present while a legal hold suspends retention and
+	// erasure of the customer.
+	LegalHold *LegalHold `json:"legal_hold,omitempty"`
 }
 
 // AddressPatch changes some parts of an address; nil leaves a part as it is.
@@ -172,9 +175,12 @@ type CustomerQuery struct {
 	Search string
 	Status Status
 	Tag    string
-	Sort   Sort
-	Cursor string
-	Limit  int
+	// Consent keeps only customers whose current consent for this
+	// purpose is given.
+	Consent string
+	Sort    Sort
+	Cursor  string
+	Limit   int
 }
 
 // CustomerPage is one page of a customer list. NextCursor is empty on the

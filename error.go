@@ -19,6 +19,7 @@ const (
 	EFORBIDDEN    = "forbidden"             // the caller may not do this
 	ETOOMANY      = "too_many"              // the caller is over a limit
 	EREQUIRED     = "precondition_required" // a conditional request was required
+	EGONE         = "gone"                  // the resource existed and was erased
 )
 
 // FieldError names one input field at fault and says why, in words a person
@@ -39,6 +40,9 @@ type Error struct {
 	// RetryAfter, when set, tells the client how long to wait before
 	// trying again (ETOOMANY).
 	RetryAfter time.Duration
+	// Tombstone, with EGONE, is what remains of an erased customer: the
+	// answer shows it (it holds nothing personal).
+	Tombstone *Tombstone
 }
 
 // Error implements the error interface.
@@ -96,4 +100,13 @@ func ErrorRetryAfter(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// ErrorTombstone returns the tombstone carried by err, if any.
+func ErrorTombstone(err error) *Tombstone {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Tombstone
+	}
+	return nil
 }

@@ -31,6 +31,11 @@ type CustomerRecord struct {
 	CreatedBy string
 	UpdatedBy string
 	Version   int64
+	// ActivityAt is the customer's last activity: creation, update or
+	// consent change. Retention counts from it.
+	ActivityAt time.Time
+	// LegalHold, when set, suspends retention and erasure.
+	LegalHold *LegalHold
 
 	KeyID   string // the master key that wrapped DataKey
 	DataKey []byte // the customer's data key, wrapped
@@ -53,6 +58,7 @@ type RecordQuery struct {
 	Tokens     []int64
 	Status     Status
 	Tag        string
+	Consent    string // a purpose whose current state must be given
 	SortKey    string
 	Descending bool
 	After      *RecordCursor
@@ -96,6 +102,8 @@ type DataKeyRepository interface {
 // call atomic: it either takes effect completely or not at all.
 type CustomerRepository interface {
 	DataKeyRepository
+	// PrivacyRepository keeps consent, legal holds and tombstones.
+	PrivacyRepository
 	// AuditRepository records every change with the change itself.
 	AuditRepository
 	// InsertCustomers stores new records in one transaction.

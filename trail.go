@@ -14,6 +14,7 @@ const (
 	ActionCustomerExport = "customer.export"
 	ActionCustomerErase  = "customer.erase"
 	ActionConsentChange  = "consent.change"
+	ActionLegalHold      = "customer.legal_hold"
 
 	ActionUserCreate     = "user.create"
 	ActionUserUpdate     = "user.update"

@@ -38,15 +38,18 @@ const (
 	PermCustomersRead   Permission = "customers:read"
 	PermCustomersWrite  Permission = "customers:write"
 	PermCustomersDelete Permission = "customers:delete"
-	PermUsersManage     Permission = "users:manage"
-	PermSettingsManage  Permission = "settings:manage"
-	PermAuditRead       Permission = "audit:read"
+	// PermCustomersErase covers data-protection decisions about a
+	// customer: erasure, legal holds and full exports.
+	PermCustomersErase Permission = "customers:erase"
+	PermUsersManage    Permission = "users:manage"
+	PermSettingsManage Permission = "settings:manage"
+	PermAuditRead      Permission = "audit:read"
 )
 
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermUsersManage, PermSettingsManage, PermAuditRead},
-	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete},
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead},
+	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase},
 	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
 	RoleViewer:  {PermSignedIn, PermCustomersRead},
 	RoleAuditor: {PermSignedIn, PermAuditRead},

@@ -357,6 +357,97 @@ func (s *Sealer) Rewrap(customerID, keyID string, wrapped []byte) (string, []byt
 	return s.wrap(customerID, key)
 }
 
+// ShredSecretSize is the size of a customer's shred secret.
+const ShredSecretSize = KeySize
+
+// ErrShredded reports a data key whose customer's shred secret is gone:
+// the customer was erased, and their data can no longer be decrypted.
+var ErrShredded = fmt.Errorf("the customer's shred key was destroyed: %w", ErrDecrypt)
+
+// NewShredSecret returns a fresh random shred secret for a customer.
+func NewShredSecret() []byte { return randomKey() }
+
+// wrappedKeyLen is the length of a data key wrapped by a shred secret:
+// the ciphertext of a KeySize key. A data key wrapped by the master key
+// alone (before shred secrets existed) is KeySize bytes inside the master
+// key's wrapping, so the two are told apart by length.
+const wrappedKeyLen = overhead + KeySize
+
+// NewShreddableDataKey creates a data key for a customer, wraps it under
+// the customer's shred secret and then under the active master key, and
+// returns it with the master key id and the wrapped form to store. Opening
+// it needs both the master key and the secret: once the secret is
+// destroyed, no copy of the wrapped form can be opened.
+func (s *Sealer) NewShreddableDataKey(customerID string, secret []byte) (*DataKey, string, []byte, error) {
+	if len(secret) != ShredSecretSize {
+		return nil, "", nil, fmt.Errorf("shred secret of %s: want %d bytes", customerID, ShredSecretSize)
+	}
+	key := randomKey()
+	defer clear(key)
+	a, err := newAEAD(key)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	sa, err := newAEAD(secret)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	inner := seal(sa, key, aad("custodian shred v1", customerID))
+	keyID, wrapped, err := s.wrap(customerID, inner)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	s.dataKey.Add(customerID, cachedKey{string(wrapped), a})
+	return &DataKey{customerID: customerID, aead: a}, keyID, wrapped, nil
+}
+
+// HasDataKey reports whether the customer's data key in this wrapped form
+// is in the cache, so that opening it needs no shred secret.
+func (s *Sealer) HasDataKey(customerID string, wrapped []byte) bool {
+	c, ok := s.dataKey.Peek(customerID)
+	return ok && c.wrapped == string(wrapped)
+}
+
+// OpenCustomerKey unwraps a customer's data key made by NewDataKey or
+// NewShreddableDataKey, from the cache when it was unwrapped before.
+// secret returns the customer's shred secret, or nil when there is none; it
+// is called only for a shreddable key that is not cached. A destroyed
+// secret fails with ErrShredded.
+func (s *Sealer) OpenCustomerKey(customerID, keyID string, wrapped []byte, secret func() ([]byte, error)) (*DataKey, error) {
+	if c, ok := s.dataKey.Get(customerID); ok && c.wrapped == string(wrapped) {
+		return &DataKey{customerID: customerID, aead: c.aead}, nil
+	}
+	inner, err := s.unwrap(customerID, keyID, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(inner)
+	key := inner
+	if len(inner) == wrappedKeyLen {
+		sec, err := secret()
+		if err != nil {
+			return nil, fmt.Errorf("shred secret of %s: %w", customerID, err)
+		}
+		if len(sec) == 0 {
+			return nil, fmt.Errorf("data key of %s: %w", customerID, ErrShredded)
+		}
+		sa, err := newAEAD(sec)
+		if err != nil {
+			return nil, fmt.Errorf("shred secret of %s: %w", customerID, ErrDecrypt)
+		}
+		if key, err = open(sa, inner, aad("custodian shred v1", customerID)); err != nil {
+			return nil, fmt.Errorf("data key of %s under its shred secret: %w", customerID, err)
+		}
+		defer clear(key)
+	}
+	a, err := newAEAD(key)
+	if err != nil {
+		return nil, fmt.Errorf("data key of %s: %w", customerID, ErrDecrypt)
+	}
+	s.dataKey.Add(customerID, cachedKey{string(wrapped), a})
+	return &DataKey{customerID: customerID, aead: a}, nil
+}
+
 // Forget drops the cached data key of a customer, as after deletion or
 // erasure, so it no longer lives in memory.
 func (s *Sealer) Forget(customerID string) {

@@ -36,6 +36,7 @@ type customerBody struct {
 	CreatedBy json.RawMessage `json:"created_by"`
 	UpdatedBy json.RawMessage `json:"updated_by"`
 	Version   json.RawMessage `json:"version"`
+	LegalHold json.RawMessage `json:"legal_hold"`
 }
 
 // decodeCustomerBody decodes a POST or PUT body. The address is decoded on
@@ -184,7 +185,7 @@ func handleDeleteCustomer(logger *slog.Logger, svc custodian.CustomerService) ht
 
 // listParams are the query parameters a list accepts; any other is refused,
 // so a misspelt filter is an error rather than a silently unfiltered list.
-var listParams = map[string]bool{"search": true, "status": true, "tag": true, "sort": true, "cursor": true, "limit": true}
+var listParams = map[string]bool{"search": true, "status": true, "tag": true, "consent": true, "sort": true, "cursor": true, "limit": true}
 
 func handleListCustomers(logger *slog.Logger, svc custodian.CustomerService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -213,13 +214,13 @@ func listCustomers(r *http.Request, svc custodian.CustomerService) (*custodian.C
 	for k, v := range values {
 		switch {
 		case !listParams[k]:
-			fields = append(fields, custodian.FieldError{Field: k, Message: "Unknown query parameter; use search, status, tag, sort, cursor or limit."})
+			fields = append(fields, custodian.FieldError{Field: k, Message: "Unknown query parameter; use search, status, tag, consent, sort, cursor or limit."})
 		case len(v) > 1:
 			fields = append(fields, custodian.FieldError{Field: k, Message: "Give this parameter once."})
 		}
 	}
 	q := custodian.CustomerQuery{
-		Search: values.Get("search"), Status: custodian.Status(values.Get("status")), Tag: values.Get("tag"),
+		Search: values.Get("search"), Status: custodian.Status(values.Get("status")), Tag: values.Get("tag"), Consent: values.Get("consent"),
 		Sort: custodian.Sort(values.Get("sort")), Cursor: values.Get("cursor"),
 	}
 	if l := values.Get("limit"); l != "" {

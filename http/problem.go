@@ -27,6 +27,7 @@ var statusOf = map[string]int{
 	custodian.EUNAUTHORIZED: http.StatusUnauthorized,
 	custodian.EFORBIDDEN:    http.StatusForbidden,
 	custodian.ENOTFOUND:     http.StatusNotFound,
+	custodian.EGONE:         http.StatusGone,
 	codeMethodNotAllowed:    http.StatusMethodNotAllowed,
 	custodian.ECONFLICT:     http.StatusConflict,
 	custodian.EPRECONDITION: http.StatusPreconditionFailed,
@@ -50,6 +51,8 @@ type Problem struct {
 	Code      string                 `json:"code"`
 	Errors    []custodian.FieldError `json:"errors,omitempty"`
 	RequestID string                 `json:"request_id,omitempty"`
+	// Tombstone, on 410 answers, is what remains of an erased customer.
+	Tombstone *custodian.Tombstone `json:"tombstone,omitempty"`
 }
 
 // writeError answers with the problem err describes. Internal errors are
@@ -72,8 +75,9 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	}
 	writeProblem(w, r, Problem{
 		Status: status, Code: code,
-		Detail: custodian.ErrorMessage(err),
-		Errors: custodian.ErrorFields(err),
+		Detail:    custodian.ErrorMessage(err),
+		Errors:    custodian.ErrorFields(err),
+		Tombstone: custodian.ErrorTombstone(err),
 	})
 }
 

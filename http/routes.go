@@ -40,6 +40,7 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		del       = custodian.PermCustomersDelete
 		manageUsr = custodian.PermUsersManage
 		settings  = custodian.PermSettingsManage
+		erase     = custodian.PermCustomersErase
 	)
 	u := newUI(d, logger)
 	return u.withNav([]Route{
@@ -85,6 +86,11 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		{"PUT", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, true)},
 		{"PATCH", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, false)},
 		{"DELETE", "/api/customers/{id}/{$}", del, handleDeleteCustomer(logger, customers)},
+		{"GET", "/api/customers/{id}/consents/{$}", read, handleConsents(logger, d.Privacy)},
+		{"POST", "/api/customers/{id}/consents/{$}", write, handleRecordConsent(logger, d.Privacy)},
+		{"PUT", "/api/customers/{id}/legal-hold/{$}", erase, handleLegalHold(logger, d.Privacy)},
+		{"POST", "/api/customers/{id}/erase/{$}", erase, handleErase(logger, d.Privacy)},
+		{"GET", "/api/customers/{id}/export/{$}", erase, handleExport(logger, d.Privacy)},
 
 		// The web interface: HTML pages (see ui_*.go). Page handlers are
 		// marked with u.page, so that a refusal redirects to /login or

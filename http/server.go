@@ -55,6 +55,9 @@ type Deps struct {
 	// keyring); nil means a random key made at start, so forms work only
 	// with the server that showed them.
 	FormKey []byte
+	// Privacy serves consent, legal holds, erasure and exports; nil means
+	// Customers, when it provides them.
+	Privacy Privacy
 }
 
 // NewServer returns the server's handler: every route of routes, behind the
@@ -69,6 +72,9 @@ func NewServer(d Deps) http.Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
+	if d.Privacy == nil {
+		d.Privacy, _ = d.Customers.(Privacy)
+	}
 	mux := http.NewServeMux()
 	signInLimit := func(h http.Handler) http.Handler { return h }
 	if d.SignInLimiter != nil {
@@ -81,6 +87,7 @@ func NewServer(d Deps) http.Handler {
 		mux.Handle(rt.Pattern(), authorize(d.Logger, rt.Perm, rt.Handler))
 	}
 	var h http.Handler = problemsForMux(mux)
+	h = withPurpose(d.Logger)(h)
 	h = authenticate(d.Logger, d.Accounts)(h)
 	if d.APILimiter != nil {
 		h = limitAPI(d.Logger, d.Metrics, d.APILimiter, d.rateKey())(h)

@@ -75,3 +75,36 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 	}
 	return s, nil
 }
+
+// OpenShred connects to the shred key store at url: a PostgreSQL database
+// that should be another database than the customers' (see
+// docs/privacy.md), so that backups of the customer database never hold the
+// secrets erasure destroys.
+func OpenShred(ctx context.Context, url string) (*sqlstore.ShredStore, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: the shred store URL is not valid")
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = 4
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	if _, ok := rp["statement_timeout"]; !ok {
+		rp["statement_timeout"] = fmt.Sprint(DefaultStatementTimeout.Milliseconds())
+	}
+	if _, ok := rp["application_name"]; !ok {
+		rp["application_name"] = "custodian-shred"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: shred store: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	db.SetMaxOpenConns(int(cfg.MaxConns))
+	s := sqlstore.NewShredStore(Dialect, db, pool.Close)
+	if err := s.Init(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("postgres: shred store: %w", err)
+	}
+	return s, nil
+}

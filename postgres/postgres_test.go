@@ -126,3 +126,63 @@ func TestAuditContract(t *testing.T) {
 		}}
 	})
 }
+
+func TestPrivacyContract(t *testing.T) {
+	storetest.RunPrivacy(t, func(t *testing.T) storetest.PrivacyBackend {
+		s := testdb.Postgres(t)
+		// The shred key store in a schema of its own, standing in for the
+		// separate database production uses: a copy of the customer
+		// schema does not hold it.
+		shred, err := postgres.OpenShred(context.Background(), testdb.PostgresSchemaURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { shred.Close() })
+		return storetest.PrivacyBackend{Repo: s, Shred: shred, DB: s.DB(), Q: s.Rebind, Snapshot: func(t *testing.T) custodian.CustomerRepository {
+			return snapshot(t, s.DB())
+		}}
+	})
+}
+
+// snapshot copies every table of the customer schema, row for row, into a
+// fresh schema, as a dump and restore would, and opens a store on the copy.
+func snapshot(t *testing.T, db *sql.DB) custodian.CustomerRepository {
+	t.Helper()
+	ctx := context.Background()
+	url := testdb.PostgresSchemaURL(t)
+	var from string
+	if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&from); err != nil {
+		t.Fatal(err)
+	}
+	to := url[strings.Index(url, "search_path=")+len("search_path="):]
+	if i := strings.IndexByte(to, '&'); i >= 0 {
+		to = to[:i]
+	}
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'`, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		tables = append(tables, n)
+	}
+	rows.Close()
+	for _, table := range tables {
+		for _, q := range []string{
+			`CREATE TABLE ` + to + `.` + table + ` (LIKE ` + from + `.` + table + ` INCLUDING ALL)`,
+			`INSERT INTO ` + to + `.` + table + ` OVERRIDING SYSTEM VALUE SELECT * FROM ` + from + `.` + table,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	c, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

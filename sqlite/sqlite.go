@@ -92,3 +92,43 @@ func Open(ctx context.Context, dir string) (*sqlstore.Store, error) {
 	}
 	return s, nil
 }
+
+// ShredFileName is the default name of the shred key store's file.
+const ShredFileName = "shred.db"
+
+// OpenShred opens (creating when needed, mode 0600, in a directory created
+// with mode 0700) the shred key store in the SQLite file at path. The store
+// runs with secure_delete, so a destroyed secret is overwritten in the file.
+func OpenShred(ctx context.Context, path string) (*sqlstore.ShredStore, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: no shred store path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create shred store directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- the operator names the shred store
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create shred store: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: create shred store: %w", err)
+	}
+	v := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(FULL)", "secure_delete(ON)"} {
+		v.Add("_pragma", p)
+	}
+	v.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+v.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxLifetime(0)
+	s := sqlstore.NewShredStore(Dialect, db)
+	if err := s.Init(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open shred store %s: %w", path, err)
+	}
+	return s, nil
+}

@@ -2,12 +2,14 @@ package sqlite_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/storetest"
 )
 
@@ -61,4 +63,71 @@ func TestAuditContract(t *testing.T) {
 			}
 		}}
 	})
+}
+
+func TestPrivacyContract(t *testing.T) {
+	storetest.RunPrivacy(t, func(t *testing.T) storetest.PrivacyBackend {
+		s, dir := testdb.SQLite(t)
+		// The shred key store lives outside the data directory, as it
+		// must: a backup of the directory must not hold it.
+		shred, err := sqlite.OpenShred(context.Background(), filepath.Join(t.TempDir(), "keys", sqlite.ShredFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { shred.Close() })
+		return storetest.PrivacyBackend{Repo: s, Shred: shred, DB: s.DB(), Q: s.Rebind, Snapshot: func(t *testing.T) custodian.CustomerRepository {
+			// A backup: the database file and its write-ahead log,
+			// copied as they are on disk.
+			copyDir := filepath.Join(t.TempDir(), "backup")
+			if err := os.MkdirAll(copyDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{sqlite.FileName, sqlite.FileName + "-wal"} {
+				b, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(copyDir, name), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := sqlite.Open(context.Background(), copyDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}}
+	})
+}
+
+func TestShredStoreForgetsDestroyedSecrets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.ShredFileName)
+	s, err := sqlite.OpenShred(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	secret := bytes.Repeat([]byte{0xA5, 0x5A, 0xC3, 0x3C}, 8)
+	if err := s.PutShredKeys(ctx, map[string][]byte{"cus_a": secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DestroyShredKey(ctx, "cus_a"); err != nil {
+		t.Fatal(err)
+	}
+	// secure_delete and the truncated write-ahead log leave no copy of the
+	// secret in the store's files.
+	for _, name := range []string{"", "-wal", "-journal"} {
+		b, err := os.ReadFile(path + name)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, secret) {
+			t.Fatalf("%s still holds the destroyed secret", path+name)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("shred store mode: %v %v", fi, err)
+	}
 }

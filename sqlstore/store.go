@@ -254,7 +254,8 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 const recordColumns = `c.id, c.status, c.tags, c.created_us, c.updated_us, c.created_by, c.updated_by, c.version,
-	c.key_id, c.data_key, c.name_ct, c.email_ct, c.phone_ct, c.company_ct, c.address_ct, c.notes_ct`
+	c.key_id, c.data_key, c.name_ct, c.email_ct, c.phone_ct, c.company_ct, c.address_ct, c.notes_ct,
+	c.activity_us, c.legal_hold_us, c.legal_hold_by, c.legal_hold_reason`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -262,13 +263,18 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRecord(row scanner, extra ...any) (*custodian.CustomerRecord, error) {
 	var r custodian.CustomerRecord
 	var tags string
-	var created, updated int64
+	var created, updated, activity, hold int64
+	var holdBy, holdReason string
 	err := row.Scan(append([]any{&r.ID, &r.Status, &tags, &created, &updated, &r.CreatedBy, &r.UpdatedBy, &r.Version,
-		&r.KeyID, &r.DataKey, &r.Sealed.Name, &r.Sealed.Email, &r.Sealed.Phone, &r.Sealed.Company, &r.Sealed.Address, &r.Sealed.Notes}, extra...)...)
+		&r.KeyID, &r.DataKey, &r.Sealed.Name, &r.Sealed.Email, &r.Sealed.Phone, &r.Sealed.Company, &r.Sealed.Address, &r.Sealed.Notes,
+		&activity, &hold, &holdBy, &holdReason}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	r.CreatedAt, r.UpdatedAt, r.ActivityAt = fromMicros(created), fromMicros(updated), fromMicros(activity)
+	if hold != 0 {
+		r.LegalHold = &custodian.LegalHold{Since: fromMicros(hold), By: holdBy, Reason: holdReason}
+	}
 	if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
 		return nil, fmt.Errorf("customer %s: tags: %w", r.ID, err)
 	}
@@ -289,8 +295,8 @@ func (s *Store) InsertCustomers(ctx context.Context, recs ...*custodian.Customer
 // insertRecords inserts records within tx.
 func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian.CustomerRecord) error {
 	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO customers (id, status, tags, created_us, updated_us, created_by, updated_by, version,
-			key_id, data_key, name_ct, email_ct, phone_ct, company_ct, address_ct, notes_ct)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`))
+			key_id, data_key, name_ct, email_ct, phone_ct, company_ct, address_ct, notes_ct, activity_us)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`))
 	if err != nil {
 		return err
 	}
@@ -302,7 +308,7 @@ func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian
 		}
 		var seq int64
 		err = stmt.QueryRowContext(ctx, r.ID, string(r.Status), string(tags), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Version,
-			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes).Scan(&seq)
+			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes, micros(activityOf(r))).Scan(&seq)
 		if err != nil {
 			return err
 		}
@@ -311,6 +317,15 @@ func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian
 		}
 	}
 	return nil
+}
+
+// activityOf is a record's last activity: its ActivityAt, or else its
+// last update.
+func activityOf(r *custodian.CustomerRecord) time.Time {
+	if r.ActivityAt.IsZero() {
+		return r.UpdatedAt
+	}
+	return r.ActivityAt
 }
 
 func nonNil(s []string) []string {
@@ -429,10 +444,10 @@ func (s *Store) UpdateCustomer(ctx context.Context, id string, fn func(cur *cust
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE customers SET status = ?, tags = ?, updated_us = ?, updated_by = ?, version = ?,
-			key_id = ?, data_key = ?, name_ct = ?, email_ct = ?, phone_ct = ?, company_ct = ?, address_ct = ?, notes_ct = ?
+			key_id = ?, data_key = ?, name_ct = ?, email_ct = ?, phone_ct = ?, company_ct = ?, address_ct = ?, notes_ct = ?, activity_us = ?
 			WHERE seq = ?`),
 			string(r.Status), string(tags), micros(r.UpdatedAt), r.UpdatedBy, r.Version,
-			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes, seq)
+			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes, micros(activityOf(r)), seq)
 		if err != nil {
 			return err
 		}
@@ -447,22 +462,25 @@ func (s *Store) UpdateCustomer(ctx context.Context, id string, fn func(cur *cust
 
 // missOrStale explains why a conditional write matched no row.
 func (s *Store) missOrStale(ctx context.Context, tx *sql.Tx, id string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM customers WHERE id = ?`), id).Scan(&one)
+	var hold int64
+	err := tx.QueryRowContext(ctx, s.q(`SELECT legal_hold_us FROM customers WHERE id = ?`), id).Scan(&hold)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 	case err != nil:
 		return err
+	case hold != 0:
+		return custodian.Errorf(custodian.ECONFLICT, "The customer is under a legal hold and cannot be deleted or erased until it is lifted.")
 	}
 	return custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
 }
 
 // DeleteCustomer removes the record, its tags and its tokens when its
-// version equals ifVersion (any version when ifVersion is 0).
+// version equals ifVersion (any version when ifVersion is 0) and no legal
+// hold is on it (ECONFLICT).
 func (s *Store) DeleteCustomer(ctx context.Context, id string, ifVersion int64) error {
 	return s.inTx(ctx, "delete customer", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM customers WHERE id = ? AND (? = 0 OR version = ?)`), id, ifVersion, ifVersion)
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM customers WHERE id = ? AND (? = 0 OR version = ?) AND legal_hold_us = 0`), id, ifVersion, ifVersion)
 		if err != nil {
 			return err
 		}
@@ -474,6 +492,11 @@ func (s *Store) DeleteCustomer(ctx context.Context, id string, ifVersion int64) 
 		return nil
 	})
 }
+
+// consentFilter keeps customers whose current consent for a purpose is
+// given, from the current-state table that every consent change updates in
+// the same transaction as the history.
+const consentFilter = " AND EXISTS (SELECT 1 FROM customer_consents k WHERE k.customer_seq = c.seq AND k.purpose = ? AND k.given = 1)"
 
 // from builds the FROM and WHERE clauses shared by lists and name entries.
 // When tokens are given, the matching customers are computed first, in a
@@ -506,6 +529,10 @@ func from(q custodian.RecordQuery) (string, []any) {
 	if q.Tag != "" {
 		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tag = ? AND t.customer_seq = c.seq)")
 		args = append(args, q.Tag)
+	}
+	if q.Consent != "" {
+		b.WriteString(consentFilter)
+		args = append(args, q.Consent)
 	}
 	return b.String(), args
 }
@@ -565,6 +592,10 @@ func (s *Store) listByToken(ctx context.Context, q custodian.RecordQuery, dir, c
 	if q.Tag != "" {
 		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tags g WHERE g.tag = ? AND g.customer_seq = c.seq)")
 		args = append(args, q.Tag)
+	}
+	if q.Consent != "" {
+		b.WriteString(consentFilter)
+		args = append(args, q.Consent)
 	}
 	if q.After != nil {
 		// The first condition bounds the index range; the second breaks ties.

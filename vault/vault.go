@@ -30,6 +30,8 @@ type Service struct {
 	validator custodian.Validator
 	now       func() time.Time
 	names     *lru.Cache[string, nameKey]
+	shred     custodian.ShredKeyStore
+	purposes  []string
 }
 
 // nameKey is a customer's folded name at one version, cached so that
@@ -48,6 +50,13 @@ type Options struct {
 	// NameCache bounds how many folded names are kept for ordering by
 	// name (200,000 when 0).
 	NameCache int
+	// Shred keeps each customer's shred secret, outside the customer
+	// database, so that erasure reaches backups. Without it, data keys
+	// are wrapped by the master key alone.
+	Shred custodian.ShredKeyStore
+	// ConsentPurposes are the purposes consent can be recorded for
+	// (custodian.DefaultConsentPurposes when empty).
+	ConsentPurposes []string
 }
 
 // New returns a Service storing customers in repo, sealed by sealer.
@@ -58,8 +67,12 @@ func New(repo custodian.CustomerRepository, sealer *crypto.Sealer, o Options) *S
 	if o.NameCache <= 0 {
 		o.NameCache = 200_000
 	}
+	if len(o.ConsentPurposes) == 0 {
+		o.ConsentPurposes = custodian.DefaultConsentPurposes
+	}
 	names, _ := lru.New[string, nameKey](o.NameCache) // size is positive
-	return &Service{repo: repo, sealer: sealer, validator: o.Validator, now: o.Now, names: names}
+	return &Service{repo: repo, sealer: sealer, validator: o.Validator, now: o.Now, names: names,
+		shred: o.Shred, purposes: slices.Clone(o.ConsentPurposes)}
 }
 
 var _ custodian.CustomerService = (*Service)(nil)
@@ -92,7 +105,7 @@ func (s *Service) sealRecord(c *custodian.Customer, dk *crypto.DataKey, keyID st
 	}
 	return &custodian.CustomerRecord{
 		ID: c.ID, Status: c.Status, Tags: c.Tags,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, CreatedBy: c.CreatedBy, UpdatedBy: c.UpdatedBy,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, CreatedBy: c.CreatedBy, UpdatedBy: c.UpdatedBy, ActivityAt: c.UpdatedAt,
 		Version: c.Version, KeyID: keyID, DataKey: wrapped,
 		Sealed: custodian.SealedFields{
 			Name:    dk.Seal(fName, []byte(c.Name)),
@@ -106,16 +119,58 @@ func (s *Service) sealRecord(c *custodian.Customer, dk *crypto.DataKey, keyID st
 	}, nil
 }
 
-// openRecord decrypts a record. A record that does not open is an internal
-// error that names the customer, never a customer with empty fields.
-func (s *Service) openRecord(r *custodian.CustomerRecord) (*custodian.Customer, error) {
-	dk, err := s.sealer.OpenDataKey(r.ID, r.KeyID, r.DataKey)
+// secrets returns the shred secrets of the records whose data keys are not
+// cached, in one lookup, so that opening a page of records costs one
+// round trip to the key store at most.
+func (s *Service) secrets(ctx context.Context, recs []*custodian.CustomerRecord) (map[string][]byte, error) {
+	if s.shred == nil {
+		return nil, nil
+	}
+	var ids []string
+	for _, r := range recs {
+		if !s.sealer.HasDataKey(r.ID, r.DataKey) {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return s.shred.ShredKeys(ctx, ids)
+}
+
+// dataKey opens a customer's data key, taking its shred secret from pre
+// when it was fetched already, else from the key store.
+func (s *Service) dataKey(ctx context.Context, id, keyID string, wrapped []byte, pre map[string][]byte) (*crypto.DataKey, error) {
+	dk, err := s.sealer.OpenCustomerKey(id, keyID, wrapped, func() ([]byte, error) {
+		if sec, ok := pre[id]; ok {
+			return sec, nil
+		}
+		if s.shred == nil {
+			return nil, nil
+		}
+		m, err := s.shred.ShredKeys(ctx, []string{id})
+		return m[id], err
+	})
 	if err != nil {
+		if custodian.ErrorCode(err) == custodian.EUNAVAILABLE {
+			return nil, err
+		}
 		return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
+	}
+	return dk, nil
+}
+
+// openRecord decrypts a record, taking shred secrets from pre where it
+// has them. A record that does not open is an internal error that names
+// the customer, never a customer with empty fields.
+func (s *Service) openRecord(ctx context.Context, r *custodian.CustomerRecord, pre map[string][]byte) (*custodian.Customer, error) {
+	dk, err := s.dataKey(ctx, r.ID, r.KeyID, r.DataKey, pre)
+	if err != nil {
+		return nil, err
 	}
 	c := &custodian.Customer{
 		ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, Version: r.Version,
+		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, Version: r.Version, LegalHold: r.LegalHold,
 	}
 	c.Status, c.Tags = r.Status, nonNil(r.Tags)
 	var addr []byte
@@ -153,16 +208,39 @@ func nonNil(s []string) []string {
 func (s *Service) timestamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // newCustomer makes a new customer from normalized fields, with a fresh
-// id and a fresh data key, and its sealed record.
-func (s *Service) newCustomer(ctx context.Context, f custodian.CustomerFields) (*custodian.Customer, *custodian.CustomerRecord, error) {
+// id and a fresh data key, and its sealed record. With a shred store, the
+// data key is wrapped under a fresh shred secret too, which it adds to
+// secrets for the caller to store before the record.
+func (s *Service) newCustomer(ctx context.Context, f custodian.CustomerFields, secrets map[string][]byte) (*custodian.Customer, *custodian.CustomerRecord, error) {
 	now, actor := s.timestamp(), custodian.ActorFrom(ctx)
 	c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
-	dk, keyID, wrapped, err := s.sealer.NewDataKey(c.ID)
+	var dk *crypto.DataKey
+	var keyID string
+	var wrapped []byte
+	var err error
+	if s.shred != nil {
+		secret := crypto.NewShredSecret()
+		secrets[c.ID] = secret
+		dk, keyID, wrapped, err = s.sealer.NewShreddableDataKey(c.ID, secret)
+	} else {
+		dk, keyID, wrapped, err = s.sealer.NewDataKey(c.ID)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	rec, err := s.sealRecord(c, dk, keyID, wrapped)
 	return c, rec, err
+}
+
+// putSecrets stores new customers' shred secrets. It runs before their
+// records are stored: a record is never committed without its secret (a
+// secret whose record then fails to commit protects nothing and is
+// harmless).
+func (s *Service) putSecrets(ctx context.Context, secrets map[string][]byte) error {
+	if s.shred == nil || len(secrets) == 0 {
+		return nil
+	}
+	return s.shred.PutShredKeys(ctx, secrets)
 }
 
 // CreateCustomer validates f and stores a new customer.
@@ -171,8 +249,12 @@ func (s *Service) CreateCustomer(ctx context.Context, f custodian.CustomerFields
 	if err != nil {
 		return nil, err
 	}
-	c, rec, err := s.newCustomer(ctx, f)
+	secrets := map[string][]byte{}
+	c, rec, err := s.newCustomer(ctx, f, secrets)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.putSecrets(ctx, secrets); err != nil {
 		return nil, err
 	}
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
@@ -197,6 +279,7 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 	var errs []custodian.FieldError
 	out := make([]*custodian.Customer, 0, len(fs))
 	recs := make([]*custodian.CustomerRecord, 0, len(fs))
+	secrets := map[string][]byte{}
 	for i, f := range fs {
 		f, err := s.validator.Normalize(f)
 		if err != nil {
@@ -205,7 +288,7 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 			}
 			continue
 		}
-		c, rec, err := s.newCustomer(ctx, f)
+		c, rec, err := s.newCustomer(ctx, f, secrets)
 		if err != nil {
 			return nil, err
 		}
@@ -213,6 +296,9 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 	}
 	if len(errs) > 0 {
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Some customers have invalid fields; nothing was imported.", Fields: errs}
+	}
+	if err := s.putSecrets(ctx, secrets); err != nil {
+		return nil, err
 	}
 	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		entries := make([]custodian.AuditEntry, len(out))
@@ -227,16 +313,26 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 	return out, nil
 }
 
-// Customer returns the customer with id, or ENOTFOUND.
+// Customer returns the customer with id; ENOTFOUND, or EGONE with the
+// tombstone of an erased customer. The read is recorded in the audit trail
+// (with the caller's stated purpose) before the customer is returned: a
+// read that cannot be recorded fails.
 func (s *Service) Customer(ctx context.Context, id string) (*custodian.Customer, error) {
 	if !custodian.ValidCustomerID(id) {
 		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 	}
 	r, err := s.repo.CustomerRecord(ctx, id)
 	if err != nil {
+		return nil, s.goneOr(ctx, id, err)
+	}
+	c, err := s.openRecord(ctx, r, nil)
+	if err != nil {
 		return nil, err
 	}
-	return s.openRecord(r)
+	if err := s.recordReads(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // UpdateCustomer applies p to the customer. With ifVersion set, a customer
@@ -254,7 +350,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64
 		return []custodian.AuditEntry{{Action: custodian.ActionCustomerUpdate, Subject: id, Fields: changed}}, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.goneOr(ctx, id, err)
 	}
 	return out, nil
 }
@@ -266,7 +362,7 @@ func (s *Service) update(ctx context.Context, id string, ifVersion int64, p cust
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return nil, custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
 		}
-		c, err := s.openRecord(cur)
+		c, err := s.openRecord(ctx, cur, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -277,16 +373,18 @@ func (s *Service) update(ctx context.Context, id string, ifVersion int64, p cust
 		*changed = custodian.ChangedFields(c.CustomerFields, f)
 		c.CustomerFields = f
 		c.UpdatedAt, c.UpdatedBy, c.Version = s.timestamp(), custodian.ActorFrom(ctx), cur.Version+1
-		dk, err := s.sealer.OpenDataKey(cur.ID, cur.KeyID, cur.DataKey)
+		dk, err := s.dataKey(ctx, cur.ID, cur.KeyID, cur.DataKey, nil)
 		if err != nil {
-			return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
+			return nil, err
 		}
 		*out = c
 		return s.sealRecord(c, dk, cur.KeyID, cur.DataKey)
 	})
 }
 
-// DeleteCustomer removes the customer, with its index entries.
+// DeleteCustomer removes the customer, with its index entries, unless a
+// legal hold is on it (ECONFLICT), then destroys its shred secret. Delete
+// keeps no tombstone: EraseCustomer is the data-protection erasure.
 func (s *Service) DeleteCustomer(ctx context.Context, id string, ifVersion int64) error {
 	if !custodian.ValidCustomerID(id) {
 		return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
@@ -295,10 +393,17 @@ func (s *Service) DeleteCustomer(ctx context.Context, id string, ifVersion int64
 		return []custodian.AuditEntry{{Action: custodian.ActionCustomerDelete, Subject: id}}, s.repo.DeleteCustomer(ctx, id, ifVersion)
 	})
 	if err != nil {
-		return err
+		return s.goneOr(ctx, id, err)
 	}
 	s.sealer.Forget(id)
 	s.names.Remove(id)
+	if s.shred != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyDestroyTimeout)
+		defer cancel()
+		if err := s.shred.DestroyShredKey(ctx, id); err != nil {
+			return fmt.Errorf("customer %s was deleted, but its shred key was not destroyed: %w", id, err)
+		}
+	}
 	return nil
 }
 
@@ -330,6 +435,9 @@ func (s *Service) parseQuery(q *custodian.CustomerQuery) (custodian.RecordQuery,
 	if q.Status != "" && !q.Status.Valid() {
 		bad("status", "Status must be one of lead, active or inactive.")
 	}
+	if q.Consent != "" && !slices.Contains(s.purposes, q.Consent) {
+		bad("consent", s.purposeMessage())
+	}
 	q.Tag = strings.ToLower(strings.TrimSpace(q.Tag))
 	if q.Tag != "" && custodian.ValidTag(q.Tag) != nil {
 		bad("tag", "Not a valid tag.")
@@ -360,7 +468,7 @@ func (s *Service) parseQuery(q *custodian.CustomerQuery) (custodian.RecordQuery,
 	if len(errs) > 0 {
 		return custodian.RecordQuery{}, nil, nil, &custodian.Error{Code: custodian.EINVALID, Message: "The list query has invalid parameters.", Fields: errs}
 	}
-	rq := custodian.RecordQuery{Status: q.Status, Tag: q.Tag, SortKey: q.Sort.Key(), Descending: q.Sort.Descending()}
+	rq := custodian.RecordQuery{Status: q.Status, Tag: q.Tag, Consent: q.Consent, SortKey: q.Sort.Key(), Descending: q.Sort.Descending()}
 	if sq != nil {
 		// Longest words first: they match fewest customers, and the
 		// repository walks the first token's index.
@@ -400,10 +508,19 @@ func (s *Service) ListCustomers(ctx context.Context, q custodian.CustomerQuery) 
 	keep := func(c *custodian.Customer) bool {
 		return sq == nil || sq.matches(c.Name, c.Company, c.Email, c.Phone)
 	}
+	var page *custodian.CustomerPage
 	if q.Sort.Key() == "name" {
-		return s.listByName(ctx, q, rq, cur, keep)
+		page, err = s.listByName(ctx, q, rq, cur, keep)
+	} else {
+		page, err = s.listByTime(ctx, q, rq, cur, keep)
 	}
-	return s.listByTime(ctx, q, rq, cur, keep)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.recordReads(ctx, page.Items...); err != nil {
+		return nil, err
+	}
+	return page, nil
 }
 
 // sortTime picks the time a list is ordered by.
@@ -427,8 +544,12 @@ func (s *Service) listByTime(ctx context.Context, q custodian.CustomerQuery, rq 
 		if err != nil {
 			return nil, err
 		}
+		pre, err := s.secrets(ctx, recs)
+		if err != nil {
+			return nil, err
+		}
 		for _, r := range recs {
-			c, err := s.openRecord(r)
+			c, err := s.openRecord(ctx, r, pre)
 			if err != nil {
 				return nil, err
 			}
@@ -468,10 +589,14 @@ func (s *Service) listByName(ctx context.Context, q custodian.CustomerQuery, rq 
 	if err != nil {
 		return nil, err
 	}
+	pre, err := s.nameSecrets(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
 	type keyed struct{ key, id string }
 	order := make([]keyed, 0, len(entries))
 	for _, e := range entries {
-		k, err := s.nameKey(e)
+		k, err := s.nameKey(ctx, e, pre)
 		if err != nil {
 			return nil, err
 		}
@@ -509,8 +634,12 @@ func (s *Service) listByName(ctx context.Context, q custodian.CustomerQuery, rq 
 		if err != nil {
 			return nil, err
 		}
+		pre, err := s.secrets(ctx, recs)
+		if err != nil {
+			return nil, err
+		}
 		for _, r := range recs {
-			c, err := s.openRecord(r)
+			c, err := s.openRecord(ctx, r, pre)
 			if err != nil {
 				return nil, err
 			}
@@ -529,13 +658,34 @@ func (s *Service) listByName(ctx context.Context, q custodian.CustomerQuery, rq 
 	return page, nil
 }
 
+// nameSecrets fetches, in one lookup, the shred secrets needed to open
+// the names that neither the name cache nor the data-key cache has.
+func (s *Service) nameSecrets(ctx context.Context, entries []custodian.NameEntry) (map[string][]byte, error) {
+	if s.shred == nil {
+		return nil, nil
+	}
+	var ids []string
+	for _, e := range entries {
+		if k, ok := s.names.Peek(e.ID); ok && k.version == e.Version {
+			continue
+		}
+		if !s.sealer.HasDataKey(e.ID, e.DataKey) {
+			ids = append(ids, e.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return s.shred.ShredKeys(ctx, ids)
+}
+
 // nameKey returns the folded name of an entry, from the cache when the
 // version matches.
-func (s *Service) nameKey(e custodian.NameEntry) (string, error) {
+func (s *Service) nameKey(ctx context.Context, e custodian.NameEntry, pre map[string][]byte) (string, error) {
 	if k, ok := s.names.Get(e.ID); ok && k.version == e.Version {
 		return k.key, nil
 	}
-	dk, err := s.sealer.OpenDataKey(e.ID, e.KeyID, e.DataKey)
+	dk, err := s.dataKey(ctx, e.ID, e.KeyID, e.DataKey, pre)
 	if err == nil {
 		var name []byte
 		if name, err = dk.Open(fName, e.Name); err == nil {

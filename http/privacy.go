@@ -1,0 +1,139 @@
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/custodian-crm/custodian"
+)
+
+// Privacy is what the data-protection routes need: consent, legal holds,
+// erasure and exports (vault.Service provides it).
+type Privacy interface {
+	RecordConsent(ctx context.Context, id string, in custodian.ConsentInput) (*custodian.ConsentEvent, error)
+	Consents(ctx context.Context, id string) (*custodian.Consents, error)
+	SetLegalHold(ctx context.Context, id string, active bool, reason string) (*custodian.LegalHold, error)
+	EraseCustomer(ctx context.Context, id, reason string) (*custodian.Tombstone, bool, error)
+	ExportCustomer(ctx context.Context, id string) (*custodian.Export, error)
+}
+
+// PurposeHeader states why the caller accesses data; it is recorded with
+// the audit events of reads, exports and erasures.
+const PurposeHeader = "Custodian-Purpose"
+
+// withPurpose validates the Custodian-Purpose header (short printable
+// text) and carries it in the request's context. An invalid one is refused
+// before anything is read or recorded.
+func withPurpose(logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			vals := r.Header.Values(PurposeHeader)
+			if len(vals) == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			p := strings.TrimSpace(vals[0])
+			if len(vals) > 1 || p == "" || !custodian.PrintableText(p, custodian.MaxPurposeHeaderLen) {
+				writeError(w, r, logger, errorf(custodian.EINVALID, "The Custodian-Purpose header is not valid.",
+					custodian.FieldError{Field: PurposeHeader, Message: "Give it once, as printable text of at most 100 characters."}))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(custodian.WithPurpose(r.Context(), p)))
+		})
+	}
+}
+
+func handleConsents(logger *slog.Logger, p Privacy) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := p.Consents(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	})
+}
+
+func handleRecordConsent(logger *slog.Logger, p Privacy) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in custodian.ConsentInput
+		err := decodeBody(w, r, &in)
+		var ev *custodian.ConsentEvent
+		if err == nil {
+			ev, err = p.RecordConsent(r.Context(), r.PathValue("id"), in)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, ev)
+	})
+}
+
+// legalHoldBody sets (active) or lifts a legal hold; the reason is
+// required either way.
+type legalHoldBody struct {
+	Active bool   `json:"active"`
+	Reason string `json:"reason"`
+}
+
+func handleLegalHold(logger *slog.Logger, p Privacy) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body legalHoldBody
+		err := decodeBody(w, r, &body)
+		var hold *custodian.LegalHold
+		if err == nil {
+			hold, err = p.SetLegalHold(r.Context(), r.PathValue("id"), body.Active, body.Reason)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct {
+			LegalHold *custodian.LegalHold `json:"legal_hold"`
+		}{hold})
+	})
+}
+
+// eraseBody is an erasure request; the reason is required and recorded.
+type eraseBody struct {
+	Reason string `json:"reason"`
+}
+
+// erasureJSON is the answer to an erasure: the tombstone, and whether the
+// customer had been erased before (erasing again is idempotent).
+type erasureJSON struct {
+	*custodian.Tombstone
+	AlreadyErased bool `json:"already_erased"`
+}
+
+func handleErase(logger *slog.Logger, p Privacy) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body eraseBody
+		err := decodeBody(w, r, &body)
+		var t *custodian.Tombstone
+		var again bool
+		if err == nil {
+			t, again, err = p.EraseCustomer(r.Context(), r.PathValue("id"), body.Reason)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, erasureJSON{t, again})
+	})
+}
+
+func handleExport(logger *slog.Logger, p Privacy) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := p.ExportCustomer(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.Header().Set("Content-Disposition", `attachment; filename="`+e.CustomerID+`.json"`)
+		writeJSON(w, http.StatusOK, e)
+	})
+}

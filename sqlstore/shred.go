@@ -1,0 +1,152 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+)
+
+// ShredStore implements custodian.ShredKeyStore: one random secret per
+// customer, kept in a database of its own so that copies and backups of the
+// customer database never hold them. Destroying a customer's secret makes
+// their data key, and so their data, unreadable in every copy of the
+// customer database.
+type ShredStore struct {
+	dialect Dialect
+	db      *sql.DB
+	closers []func()
+}
+
+// NewShredStore returns a shred store over db. Call Init before use.
+func NewShredStore(d Dialect, db *sql.DB, closers ...func()) *ShredStore {
+	return &ShredStore{dialect: d, db: db, closers: closers}
+}
+
+// Init creates the store's one table when it does not exist. The store has
+// no migrations of its own: its schema is this table.
+func (s *ShredStore) Init(ctx context.Context) error {
+	blob := "BLOB"
+	if s.dialect.Numbered {
+		blob = "BYTEA"
+	}
+	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS shred_keys (
+		customer_id TEXT   NOT NULL PRIMARY KEY,
+		secret      `+blob+` NOT NULL,
+		created_us  BIGINT NOT NULL
+	)`)
+	return internal("shred store", err)
+}
+
+// Close closes the store's database.
+func (s *ShredStore) Close() error {
+	err := s.db.Close()
+	for _, c := range s.closers {
+		c()
+	}
+	return err
+}
+
+// Ping reports whether the store answers.
+func (s *ShredStore) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return &custodian.Error{Code: custodian.EUNAVAILABLE, Message: "The key store is unreachable.", Err: err}
+	}
+	return nil
+}
+
+func (s *ShredStore) q(query string) string { return (&Store{dialect: s.dialect}).q(query) }
+
+// PutShredKeys stores new customers' secrets in one transaction.
+func (s *ShredStore) PutShredKeys(ctx context.Context, secrets map[string][]byte) error {
+	if len(secrets) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable("store shred keys", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	now := micros(time.Now())
+	for id, secret := range secrets {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO shred_keys (customer_id, secret, created_us) VALUES (?, ?, ?)`), id, secret, now); err != nil {
+			return unavailable("store shred keys", err)
+		}
+	}
+	return unavailable("store shred keys", tx.Commit())
+}
+
+// ShredKeys returns the secrets of the customers that have one.
+func (s *ShredStore) ShredKeys(ctx context.Context, ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	const batch = 500
+	for len(ids) > 0 {
+		n := min(len(ids), batch)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT customer_id, secret FROM shred_keys WHERE customer_id IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
+		if err != nil {
+			return nil, unavailable("read shred keys", err)
+		}
+		for rows.Next() {
+			var id string
+			var secret []byte
+			if err := rows.Scan(&id, &secret); err != nil {
+				rows.Close()
+				return nil, unavailable("read shred keys", err)
+			}
+			out[id] = secret
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, unavailable("read shred keys", err)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// DestroyShredKey deletes a customer's secret. On SQLite the store runs
+// with secure_delete, so the freed bytes are overwritten with zeros, and
+// the write-ahead log is checkpointed and truncated afterwards, so no copy
+// of the secret stays in either file.
+func (s *ShredStore) DestroyShredKey(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM shred_keys WHERE customer_id = ?`), id); err != nil {
+		return unavailable("destroy shred key", err)
+	}
+	if !s.dialect.Numbered {
+		if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return unavailable("destroy shred key", err)
+		}
+	}
+	return nil
+}
+
+// Count returns how many secrets the store holds.
+func (s *ShredStore) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM shred_keys`).Scan(&n)
+	return n, unavailable("count shred keys", err)
+}
+
+// unavailable wraps a key store failure: without the store no customer can
+// be created or opened, which callers report as a dependency being down.
+func unavailable(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *custodian.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &custodian.Error{Code: custodian.EUNAVAILABLE, Message: "The key store is unavailable.", Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+var _ custodian.ShredKeyStore = (*ShredStore)(nil)
