@@ -126,3 +126,7 @@ func TestAuditContract(t *testing.T) {
 		}}
 	})
 }
+
+func TestAlertsContract(t *testing.T) {
+	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertStore { return testdb.Postgres(t) })
+}

@@ -62,3 +62,7 @@ func TestAuditContract(t *testing.T) {
 		}}
 	})
 }
+
+func TestAlertsContract(t *testing.T) {
+	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertStore { s, _ := testdb.SQLite(t); return s })
+}
