@@ -37,6 +37,18 @@ const (
 	ActionTokenRevoke    = "token.revoke"
 	ActionSettingChange  = "setting.change"
 	ActionKeyRotate      = "keys.rotate"
+
+	ActionSecurityAlert = "security.alert"
+	ActionAlertResolve  = "security.alert_resolve"
+)
+
+// Actors recorded for changes that no signed-in user makes.
+const (
+	// ActorCLI is the actor of changes made with the custodian command
+	// on the server's machine.
+	ActorCLI = "system:cli"
+	// ActorMonitor is the actor of security alerts the server raises.
+	ActorMonitor = "system:monitor"
 )
 
 // AuditEntry is an event as the code that causes it describes it: what was

@@ -7,6 +7,7 @@ package accounts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -147,13 +148,29 @@ func (s *Service) newUser(ctx context.Context, email, name string, role custodia
 	}, nil
 }
 
+// newUserFields are the fields every new account is created with.
+var newUserFields = []string{"email", "name", "role", "password"}
+
+// event returns an audit entry about subject. data holds detail that is
+// never a personal value: ids, roles, reasons; nil for none.
+func event(action, subject string, data map[string]any, fields ...string) custodian.AuditEntry {
+	var b []byte
+	if len(data) > 0 {
+		b, _ = json.Marshal(data) // maps of strings, bools and times always encode
+	}
+	return custodian.AuditEntry{Action: action, Subject: subject, Fields: fields, Data: b}
+}
+
 // CreateUser creates an account directly, for the command line.
 func (s *Service) CreateUser(ctx context.Context, email, name string, role custodian.Role, pw string) (*custodian.User, error) {
 	u, err := s.newUser(ctx, email, name, role, pw)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.CreateUser(ctx, u); err != nil {
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionUserCreate, u.ID, map[string]any{"role": role}, newUserFields...)}, s.repo.CreateUser(ctx, u)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &u.User, nil
@@ -172,7 +189,10 @@ func (s *Service) SetupLink(ctx context.Context) (string, time.Time, error) {
 	}
 	now := s.now()
 	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeSetup, Role: custodian.RoleAdmin, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SetupTTL)}
-	if err := s.repo.CreateOneTimeToken(ctx, t); err != nil {
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionUserInvite, "", map[string]any{"purpose": custodian.PurposeSetup, "role": t.Role, "expires_at": t.ExpiresAt})}, s.repo.CreateOneTimeToken(ctx, t)
+	})
+	if err != nil {
 		return "", time.Time{}, err
 	}
 	return plain, t.ExpiresAt, nil
@@ -202,7 +222,7 @@ func (s *Service) CompleteSetup(ctx context.Context, setupToken, email, name, pw
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.RedeemForUser(ctx, hash, custodian.PurposeSetup, s.now(), u); err != nil {
+	if err := s.redeemForUser(ctx, hash, custodian.PurposeSetup, u); err != nil {
 		return nil, err
 	}
 	return &u.User, nil
@@ -229,7 +249,12 @@ func (s *Service) Invite(ctx context.Context, email string, role custodian.Role)
 	}
 	now := s.now()
 	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeInvite, Email: email, Role: role, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(s.cfg.InviteTTL)}
-	if err := s.repo.CreateOneTimeToken(ctx, t); err != nil {
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		// The invitee has no account yet: the email is named as a field,
+		// never recorded.
+		return []custodian.AuditEntry{event(custodian.ActionUserInvite, "", map[string]any{"purpose": custodian.PurposeInvite, "role": role, "expires_at": t.ExpiresAt}, "email", "role")}, s.repo.CreateOneTimeToken(ctx, t)
+	})
+	if err != nil {
 		return "", time.Time{}, err
 	}
 	return plain, t.ExpiresAt, nil
@@ -250,11 +275,22 @@ func (s *Service) Register(ctx context.Context, inviteToken, name, pw string) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.RedeemForUser(ctx, hash, custodian.PurposeInvite, s.now(), u); err != nil {
+	if err := s.redeemForUser(ctx, hash, custodian.PurposeInvite, u); err != nil {
 		if custodian.ErrorCode(err) == custodian.ENOTFOUND {
 			return nil, invalidLink
 		}
 		return nil, err
 	}
 	return &u.User, nil
+}
+
+// redeemForUser consumes a setup or invitation token and creates u, with
+// its audit event, in one transaction. The new user is the actor: the
+// holder of the link created their own account.
+func (s *Service) redeemForUser(ctx context.Context, hash []byte, purpose string, u *custodian.UserRecord) error {
+	ctx = custodian.WithActor(ctx, u.ID)
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionUserCreate, u.ID, map[string]any{"role": u.Role, "via": purpose}, newUserFields...)},
+			s.repo.RedeemForUser(ctx, hash, purpose, s.now(), u)
+	})
 }

@@ -56,16 +56,19 @@ func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, cu
 	if err != nil {
 		return err
 	}
-	if err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-		r.PasswordHash, r.UpdatedAt, r.Version = hash, s.now(), r.Version+1
-		return nil
-	}); err != nil {
-		return err
-	}
-	if endOthers {
-		return s.repo.DeleteUserSessions(ctx, u.ID, p.SessionHash)
-	}
-	return nil
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+			r.PasswordHash, r.UpdatedAt, r.Version = hash, s.now(), r.Version+1
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		ev := event(custodian.ActionPasswordChange, u.ID, map[string]any{"ended_other_sessions": endOthers}, "password")
+		if endOthers {
+			return []custodian.AuditEntry{ev}, s.repo.DeleteUserSessions(ctx, u.ID, p.SessionHash)
+		}
+		return []custodian.AuditEntry{ev}, nil
+	})
 }
 
 // ChangeEmail changes the sign-in email after checking the password.
@@ -82,16 +85,23 @@ func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, curre
 		return nil, err
 	}
 	var out custodian.User
-	err = s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-		r.Email, r.UpdatedAt, r.Version = email, s.now(), r.Version+1
-		out = r.User
-		return nil
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+			r.Email, r.UpdatedAt, r.Version = email, s.now(), r.Version+1
+			out = r.User
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		ev := event(custodian.ActionEmailChange, u.ID, map[string]any{"ended_other_sessions": endOthers}, "email")
+		if endOthers {
+			return []custodian.AuditEntry{ev}, s.repo.DeleteUserSessions(ctx, u.ID, p.SessionHash)
+		}
+		return []custodian.AuditEntry{ev}, nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if endOthers {
-		return &out, s.repo.DeleteUserSessions(ctx, u.ID, p.SessionHash)
 	}
 	return &out, nil
 }
@@ -159,14 +169,19 @@ func (s *Service) EnableTOTP(ctx context.Context, p *custodian.Principal, code s
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.SetRecoveryCodes(ctx, u.ID, hashes); err != nil {
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.repo.SetRecoveryCodes(ctx, u.ID, hashes); err != nil {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionTOTPEnable, u.ID, nil, "totp")}, s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+			r.TOTPEnabled, r.UpdatedAt, r.Version = true, s.now(), r.Version+1
+			return nil
+		})
+	})
+	if err != nil {
 		return nil, err
 	}
-	err = s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-		r.TOTPEnabled, r.UpdatedAt, r.Version = true, s.now(), r.Version+1
-		return nil
-	})
-	return plain, err
+	return plain, nil
 }
 
 // checkSecondFactorPending validates a code against a secret not yet in
@@ -190,13 +205,16 @@ func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, curre
 	} else if required {
 		return custodian.Errorf(custodian.EFORBIDDEN, "Your role requires two-factor authentication.")
 	}
-	return s.clearTOTP(ctx, u.ID)
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionTOTPDisable, u.ID, nil, "totp")}, s.clearTOTP(ctx, u.ID)
+	})
 }
 
-// clearTOTP turns two-factor authentication off, then drops the recovery
-// codes. In that order, a failure between the two leaves unused codes on
-// an account without 2FA (replaced at the next enrolment), never 2FA
-// without its recovery codes.
+// clearTOTP turns two-factor authentication off and drops the recovery
+// codes. Callers run it inside Audited, so both happen or neither; the
+// order (2FA off first) also holds on its own: a failure between the two
+// leaves unused codes on an account without 2FA, never 2FA without its
+// recovery codes.
 func (s *Service) clearTOTP(ctx context.Context, userID string) error {
 	err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
 		r.TOTPEnabled, r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret, r.TOTPLastStep = false, "", nil, nil, 0
@@ -238,7 +256,12 @@ func (s *Service) SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Ro
 			names = append(names, string(r))
 		}
 	}
-	if err := s.repo.SetSetting(ctx, SettingRequireTOTP, strings.Join(names, ",")); err != nil {
+	value := strings.Join(names, ",")
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionSettingChange, SettingRequireTOTP, map[string]any{"value": value}, SettingRequireTOTP)},
+			s.repo.SetSetting(ctx, SettingRequireTOTP, value)
+	})
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -274,49 +297,71 @@ func (s *Service) SetRole(ctx context.Context, userID string, role custodian.Rol
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."}}}
 	}
 	var out custodian.User
-	err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
-		r.Role, r.UpdatedAt, r.Version = role, s.now(), r.Version+1
-		out = r.User
-		return nil
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		var from custodian.Role
+		err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+			from = r.Role
+			r.Role, r.UpdatedAt, r.Version = role, s.now(), r.Version+1
+			out = r.User
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionUserRole, userID, map[string]any{"from": from, "to": role}, "role")},
+			s.repo.DeleteUserSessions(ctx, userID, nil)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &out, s.repo.DeleteUserSessions(ctx, userID, nil)
+	return &out, nil
 }
 
 // SetActive activates or deactivates a user. Deactivation ends every
 // session and revokes every access token at once.
 func (s *Service) SetActive(ctx context.Context, userID string, active bool) (*custodian.User, error) {
 	var out custodian.User
-	err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
-		r.Active, r.UpdatedAt, r.Version = active, s.now(), r.Version+1
-		out = r.User
-		return nil
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+			r.Active, r.UpdatedAt, r.Version = active, s.now(), r.Version+1
+			out = r.User
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if active {
+			return []custodian.AuditEntry{event(custodian.ActionUserActivate, userID, nil, "active")}, nil
+		}
+		if err := s.repo.DeleteUserSessions(ctx, userID, nil); err != nil {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionUserDeactivate, userID, nil, "active")}, s.repo.RevokeAPIToken(ctx, userID, "", s.now())
 	})
-	if err != nil || active {
-		return &out, err
-	}
-	if err := s.repo.DeleteUserSessions(ctx, userID, nil); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return &out, s.repo.RevokeAPIToken(ctx, userID, "", s.now())
+	return &out, nil
 }
 
 // ResetTOTP turns a user's two-factor authentication off (for a lost
 // device), for an administrator; the user's sessions end.
 func (s *Service) ResetTOTP(ctx context.Context, userID string) error {
-	if err := s.clearTOTP(ctx, userID); err != nil {
-		return err
-	}
-	return s.repo.DeleteUserSessions(ctx, userID, nil)
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.clearTOTP(ctx, userID); err != nil {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionTOTPReset, userID, nil, "totp")}, s.repo.DeleteUserSessions(ctx, userID, nil)
+	})
 }
 
 // Unlock clears a user's failed sign-ins, lifting a temporary lock.
 func (s *Service) Unlock(ctx context.Context, userID string) error {
-	return s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
-		r.FailedSignins, r.LastFailedAt = 0, time.Time{}
-		return nil
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionUserUnlock, userID, nil)}, s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+			r.FailedSignins, r.LastFailedAt = 0, time.Time{}
+			return nil
+		})
 	})
 }
 
@@ -333,7 +378,13 @@ func (s *Service) ResetLink(ctx context.Context, userID string) (string, time.Ti
 	}
 	now := s.now()
 	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}
-	return plain, t.ExpiresAt, s.repo.CreateOneTimeToken(ctx, t)
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionUserResetLink, userID, map[string]any{"expires_at": t.ExpiresAt})}, s.repo.CreateOneTimeToken(ctx, t)
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return plain, t.ExpiresAt, nil
 }
 
 // CompleteReset sets a new password with a reset token, consuming it, and
@@ -358,7 +409,10 @@ func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) er
 	if err != nil {
 		return err
 	}
-	if err := s.repo.ResetPassword(ctx, hash, s.now(), ph); err != nil {
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionPasswordReset, t.UserID, nil, "password")}, s.repo.ResetPassword(ctx, hash, s.now(), ph)
+	})
+	if err != nil {
 		if custodian.ErrorCode(err) == custodian.ENOTFOUND {
 			return invalidLink
 		}

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,16 +25,50 @@ type SignInRequest struct {
 // "password" cannot cost more than a real one.
 const maxPasswordBytes = 4096
 
+// SignInError is the error of a refused sign-in attempt. It answers as
+// the failure it wraps (the one answer for every bad credential, or the
+// lockout's ETOOMANY) and names the account the attempt was against, for
+// the attack detector: a user id, "unknown:" and a keyed 32-bit token of an
+// email address that has no account (never the address itself), or "" when
+// the attempt named no usable address.
+type SignInError struct {
+	Account string
+	Err     error
+}
+
+// Error returns the wrapped error's text.
+func (e *SignInError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *SignInError) Unwrap() error { return e.Err }
+
+// Reasons recorded with failed sign-ins.
+const (
+	reasonPassword = "bad_password"
+	reasonOTP      = "bad_otp"
+	reasonInactive = "inactive"
+	reasonLocked   = "locked"
+	reasonUnknown  = "unknown_account"
+)
+
 // SignIn checks an email and password and starts a session, returning its
 // token (for the cookie) and the user. Every failure (unknown email, wrong
 // password, deactivated account) answers the same error after the same
 // work, one password hash. After repeated failures an account (or an
 // unknown email address) must wait before the next attempt: ETOOMANY with
 // RetryAfter, answered without checking the password.
+//
+// Every attempt is in the audit trail: the session and its auth.signin
+// event are stored together, and a failure's auth.signin_failed event
+// together with the account's failure count. An attempt against an email
+// address without an account is recorded with no subject and the keyed
+// token of the address (see SignInError), so the trail holds no address
+// that nobody registered, yet repeated attempts on one address can be told
+// apart.
 func (s *Service) SignIn(ctx context.Context, in SignInRequest) (string, *custodian.User, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	if len(in.Password) > maxPasswordBytes || !utf8.ValidString(email) || len(email) > custodian.MaxEmailLen {
-		return "", nil, errBadCredentials
+		return "", nil, &SignInError{Err: errBadCredentials}
 	}
 	now := s.now()
 	u, err := s.repo.UserByEmail(ctx, email)
@@ -44,32 +79,34 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest) (string, *custod
 		return "", nil, s.failUnknown(ctx, email, in.Password, now)
 	}
 	if wait, _, allowed := s.cfg.Lockout.Check(u.FailedSignins, u.LastFailedAt, now); !allowed {
-		return "", nil, tooMany(wait)
+		return "", nil, s.refuse(ctx, u.ID, u.ID, reasonLocked, tooMany(wait))
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return "", nil, err
 	}
 	if !ok || !u.Active {
-		return "", nil, s.fail(ctx, u.ID, now)
-	}
-	if u.TOTPEnabled && !s.checkSecondFactor(ctx, u, in.OTP, now) {
-		if in.OTP == "" {
-			return "", nil, &custodian.Error{Code: custodian.EUNAUTHORIZED, Message: "Enter the code from your authenticator app.", Fields: []custodian.FieldError{{Field: "otp", Message: "A one-time code is required."}}}
+		reason := reasonPassword
+		if ok {
+			reason = reasonInactive
 		}
-		return "", nil, s.fail(ctx, u.ID, now)
+		return "", nil, s.fail(ctx, u.ID, now, reason)
 	}
-	err = s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-		r.FailedSignins, r.LastFailedAt = 0, time.Time{}
-		if rehash {
-			if h, err := s.hasher.Hash(ctx, in.Password); err == nil {
-				r.PasswordHash = h
+	method := "password"
+	if u.TOTPEnabled {
+		if !s.checkSecondFactor(ctx, u, in.OTP, now) {
+			if in.OTP == "" {
+				return "", nil, &custodian.Error{Code: custodian.EUNAUTHORIZED, Message: "Enter the code from your authenticator app.", Fields: []custodian.FieldError{{Field: "otp", Message: "A one-time code is required."}}}
 			}
+			return "", nil, s.fail(ctx, u.ID, now, reasonOTP)
 		}
-		return nil
-	})
-	if err != nil {
-		return "", nil, err
+		method = "password+otp"
+	}
+	newHash := ""
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, in.Password); err == nil {
+			newHash = h
+		}
 	}
 	plain, hash, err := token.New(token.PrefixSession)
 	if err != nil {
@@ -77,7 +114,20 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest) (string, *custod
 	}
 	se := custodian.Session{TokenHash: hash, UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout),
 		ClientAddr: truncate(in.ClientAddr, 64), UserAgent: truncate(in.UserAgent, 256)}
-	if err := s.repo.CreateSession(ctx, se); err != nil {
+	err = s.repo.Audited(custodian.WithActor(ctx, u.ID), func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+			r.FailedSignins, r.LastFailedAt = 0, time.Time{}
+			if newHash != "" {
+				r.PasswordHash = newHash
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionSignIn, u.ID, map[string]any{"method": method})}, s.repo.CreateSession(ctx, se)
+	})
+	if err != nil {
 		return "", nil, err
 	}
 	return plain, &u.User, nil
@@ -143,35 +193,65 @@ func tooMany(wait time.Duration) error {
 	return &custodian.Error{Code: custodian.ETOOMANY, Message: "Too many failed sign-ins; wait before trying again.", RetryAfter: wait}
 }
 
-// fail records a failed sign-in against an account.
-func (s *Service) fail(ctx context.Context, userID string, now time.Time) error {
-	err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
-		r.FailedSignins++
-		r.LastFailedAt = now
-		return nil
+// fail records a failed sign-in against an account: the failure count
+// and the audit event together.
+func (s *Service) fail(ctx context.Context, userID string, now time.Time, reason string) error {
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionSignInFailed, userID, map[string]any{"reason": reason})},
+			s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+				r.FailedSignins++
+				r.LastFailedAt = now
+				return nil
+			})
 	})
 	if err != nil {
 		return err
 	}
-	return errBadCredentials
+	return &SignInError{Account: userID, Err: errBadCredentials}
+}
+
+// refuse records an attempt refused without checking the password (the
+// account or address is locked) and returns answer for it. subject is the
+// user id, or "" for an address without an account.
+func (s *Service) refuse(ctx context.Context, subject, account, reason string, answer error) error {
+	data := map[string]any{"reason": reason}
+	if subject == "" {
+		data["account"] = account
+	}
+	if err := s.repo.AppendAudit(ctx, event(custodian.ActionSignInFailed, subject, data)); err != nil {
+		return err
+	}
+	return &SignInError{Account: account, Err: answer}
+}
+
+// unknownAccount names an email address without an account in the audit
+// trail and in alerts: a 32-bit token under the index key, the same for
+// every attempt on the address, that reveals it only to whoever holds the
+// keyring and already suspects the address.
+func (s *Service) unknownAccount(email string) string {
+	if s.sealer == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("unknown:%08x", s.sealer.Token("audit signin email", email))
 }
 
 // failUnknown does for an email without an account what SignIn does for
 // one: the same throttling and the same password work, so neither the
 // answer nor its timing tells whether the account exists.
 func (s *Service) failUnknown(ctx context.Context, email, pw string, now time.Time) error {
+	account := s.unknownAccount(email)
 	s.mu.Lock()
 	f, _ := s.unknown.Get(email)
 	s.mu.Unlock()
 	if wait, _, allowed := s.cfg.Lockout.Check(f.count, f.last, now); !allowed {
-		return tooMany(wait)
+		return s.refuse(ctx, "", account, reasonLocked, tooMany(wait))
 	}
 	_ = s.hasher.VerifyDummy(ctx, pw) // always fails; spends the same time
 	s.mu.Lock()
 	f, _ = s.unknown.Get(email)
 	s.unknown.Add(email, failures{count: f.count + 1, last: now})
 	s.mu.Unlock()
-	return errBadCredentials
+	return s.refuse(ctx, "", account, reasonUnknown, errBadCredentials)
 }
 
 // Authenticate returns the principal of a session token, ending the
@@ -241,12 +321,23 @@ func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (*custod
 	return p, nil
 }
 
-// SignOut ends the session of a token; an unknown token is not an error.
+// SignOut ends the session of a token, with its auth.signout event; an
+// unknown token is not an error.
 func (s *Service) SignOut(ctx context.Context, sessionToken string) error {
 	if token.Parse(token.PrefixSession, sessionToken) != nil {
 		return nil
 	}
-	return s.repo.DeleteSession(ctx, token.Hash(sessionToken))
+	hash := token.Hash(sessionToken)
+	se, _, err := s.repo.SessionByHash(ctx, hash)
+	if custodian.ErrorCode(err) == custodian.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionSignOut, se.UserID, nil)}, s.repo.DeleteSession(ctx, hash)
+	})
 }
 
 // APITokenIDPrefix starts every access token's public id.
@@ -276,7 +367,11 @@ func (s *Service) CreateAPIToken(ctx context.Context, userID, name string, ttl t
 	}
 	now := s.now()
 	t := custodian.APIToken{ID: APITokenIDPrefix + strings.TrimPrefix(custodian.NewUserID(), custodian.UserIDPrefix), Name: name, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := s.repo.CreateAPIToken(ctx, t, hash); err != nil {
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionTokenIssue, userID, map[string]any{"token_id": t.ID, "expires_at": t.ExpiresAt}, "name")},
+			s.repo.CreateAPIToken(ctx, t, hash)
+	})
+	if err != nil {
 		return "", nil, err
 	}
 	return plain, &t, nil
@@ -289,7 +384,9 @@ func (s *Service) ListAPITokens(ctx context.Context, userID string) ([]custodian
 
 // RevokeAPIToken revokes one of a user's tokens.
 func (s *Service) RevokeAPIToken(ctx context.Context, userID, id string) error {
-	return s.repo.RevokeAPIToken(ctx, userID, id, s.now())
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{event(custodian.ActionTokenRevoke, userID, map[string]any{"token_id": id})}, s.repo.RevokeAPIToken(ctx, userID, id, s.now())
+	})
 }
 
 // UserByEmail returns the user with an email address.

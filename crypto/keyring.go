@@ -8,7 +8,9 @@
 package crypto
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -107,6 +109,20 @@ func (k *Keyring) ActiveKeyID() string { return k.active }
 
 // KeyIDs lists the master keys in the order they were added.
 func (k *Keyring) KeyIDs() []string { return slices.Clone(k.order) }
+
+// AuditChainKey returns the key that seals the audit trail's hash chain
+// (see package audit): HKDF-SHA256 of the index key with its own label, so
+// it is independent of every other key yet needs no secret of its own. It
+// stays the same across master key rotations, because the index key never
+// changes. Whoever holds the keyring can seal events; whoever holds only
+// the database cannot.
+func (k *Keyring) AuditChainKey() []byte {
+	key, err := hkdf.Key(sha256.New, k.index, nil, "custodian audit chain v1", KeySize)
+	if err != nil {
+		panic("crypto: HKDF of a 32-byte key failed: " + err.Error()) // only for lengths HKDF cannot give
+	}
+	return key
+}
 
 // String describes the keyring without revealing any key.
 func (k *Keyring) String() string {

@@ -11,7 +11,6 @@ import (
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/edge"
-	"github.com/custodian-crm/custodian/metrics"
 )
 
 // SessionCookie is the session cookie's name. The __Host- prefix makes
@@ -71,6 +70,7 @@ func authenticate(logger *slog.Logger, acc Accounts) func(http.Handler) http.Han
 					writeError(w, r, logger, err)
 					return
 				}
+				noteUser(r, p.User.ID)
 				next.ServeHTTP(w, r.WithContext(custodian.WithPrincipal(r.Context(), p)))
 				return
 			}
@@ -83,6 +83,7 @@ func authenticate(logger *slog.Logger, acc Accounts) func(http.Handler) http.Han
 				p, err := acc.Authenticate(r.Context(), c.Value)
 				switch {
 				case err == nil:
+					noteUser(r, p.User.ID)
 					r = r.WithContext(custodian.WithPrincipal(r.Context(), p))
 				case custodian.ErrorCode(err) != custodian.EUNAUTHORIZED:
 					writeError(w, r, logger, err)
@@ -163,7 +164,7 @@ type loginBody struct {
 // handleLogin signs in. The route limits attempts per client address (the
 // sign-in limit) before any password work; the lockout policy limits them
 // per account.
-func handleLogin(logger *slog.Logger, acc Accounts, m *metrics.Metrics) http.Handler {
+func handleLogin(logger *slog.Logger, acc Accounts, sig signals) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := clientAddr(r)
 		var body loginBody
@@ -174,7 +175,7 @@ func handleLogin(logger *slog.Logger, acc Accounts, m *metrics.Metrics) http.Han
 		tok, u, err := acc.SignIn(r.Context(), accounts.SignInRequest{Email: body.Email, Password: body.Password, OTP: body.OTP, ClientAddr: addr, UserAgent: r.UserAgent()})
 		if err != nil {
 			if code := custodian.ErrorCode(err); code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {
-				m.SignInFailed()
+				sig.signInFailed(r, err)
 			}
 			logger.InfoContext(r.Context(), "sign-in failed", "request_id", requestID(r.Context()), "code", custodian.ErrorCode(err))
 			writeError(w, r, logger, err)

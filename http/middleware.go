@@ -64,12 +64,14 @@ func (rw *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
-// routeSlot carries the matched route pattern back up to the outer
-// middleware (the request log, the metrics): middleware between them and
-// the mux derives new requests, so they cannot read r.Pattern from their
-// own copy. withRouteSlot installs it outermost; the route wrapper fills
-// it in (noteRoute); routeOf reads it.
-type routeSlot struct{ pattern string }
+// routeSlot carries the matched route pattern and the authenticated user
+// back up to the outer middleware (the request log, the metrics):
+// middleware between them and the mux derives new requests, so they cannot
+// read r.Pattern or the principal from their own copy. withRouteSlot
+// installs it outermost; the route wrapper fills in the pattern
+// (noteRoute) and authentication the user (noteUser); routeOf and userOf
+// read them.
+type routeSlot struct{ pattern, user string }
 
 type routeSlotKey struct{}
 
@@ -86,6 +88,22 @@ func noteRoute(r *http.Request) {
 	}
 }
 
+// noteUser records the authenticated user's id.
+func noteUser(r *http.Request, id string) {
+	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
+		s.user = id
+	}
+}
+
+// userOf returns the id of the request's authenticated user, or
+// custodian.Anonymous.
+func userOf(r *http.Request) string {
+	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok && s.user != "" {
+		return s.user
+	}
+	return custodian.Anonymous
+}
+
 // routeOf returns the pattern the request matched, or "".
 func routeOf(r *http.Request) string {
 	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
@@ -94,25 +112,37 @@ func routeOf(r *http.Request) string {
 	return ""
 }
 
-// logRequests writes one structured line per request. It logs the path
-// without its query, which can hold search terms, no header values, and
-// the client address that edge.ClientInfo resolved through the trusted
-// proxies, never a forwarding header the client could have forged.
+// logRequests writes one structured line per request: the start time (UTC), the
+// request id, the user (or anonymous), the client address, the method, the
+// route pattern and the path, the user agent, the status, the response
+// size and the duration. It logs the path without its query, which can
+// hold search terms, no other header value, and the client address that
+// edge.ClientInfo resolved through the trusted proxies, never a forwarding
+// header the client could have forged. The JSON encoding escapes newlines
+// and control characters in the path and user agent, so that no value
+// can forge a log line.
 func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rw := &recorder{ResponseWriter: w}
+			ua := r.UserAgent()
+			if len(ua) > maxUserAgentLog {
+				ua = ua[:maxUserAgentLog]
+			}
 			next.ServeHTTP(rw, r)
 			if rw.status == 0 {
 				rw.status = http.StatusOK
 			}
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.Time("start", start.UTC()),
 				slog.String("request_id", requestID(r.Context())),
+				slog.String("user", userOf(r)),
 				slog.String("client", edge.ClientAddrFrom(r.Context()).String()),
 				slog.String("method", r.Method),
 				slog.String("route", routeOf(r)),
 				slog.String("path", r.URL.EscapedPath()),
+				slog.String("user_agent", ua),
 				slog.Int("status", rw.status),
 				slog.Int64("size", rw.size),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
@@ -120,6 +150,9 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// maxUserAgentLog bounds the user agent kept in the request log.
+const maxUserAgentLog = 256
 
 // recoverPanics answers a handler's panic with a generic 500 problem
 // carrying the request id, and logs the panic with its stack. The client

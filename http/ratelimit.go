@@ -8,7 +8,6 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
-	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
 
@@ -47,8 +46,8 @@ func (d Deps) rateKey() func(*http.Request) string {
 
 // limitAPI applies l to requests under /api/ only, so health checks from a
 // load balancer are never refused.
-func limitAPI(logger *slog.Logger, m *metrics.Metrics, l ratelimit.Limiter, key func(*http.Request) string) func(http.Handler) http.Handler {
-	limited := rateLimit(logger, m, l, key)
+func limitAPI(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*http.Request) string) func(http.Handler) http.Handler {
+	limited := rateLimit(logger, sig, l, key)
 	return func(next http.Handler) http.Handler {
 		lim := limited(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,13 +64,15 @@ func limitAPI(logger *slog.Logger, m *metrics.Metrics, l ratelimit.Limiter, key 
 // answers refusals with a 429 problem carrying Retry-After. A limiter
 // error lets the request through (the limiter fails open) and is logged
 // without the key. The sign-in route wraps its handler with
-// rateLimit(logger, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders()).
-func rateLimit(logger *slog.Logger, m *metrics.Metrics, l ratelimit.Limiter, key func(*http.Request) string, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
+// rateLimit(logger, sig, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders()).
+// Every refusal is counted in the metrics and reported to the attack
+// detector.
+func rateLimit(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*http.Request) string, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
 	onError := ratelimit.OnError(func(r *http.Request, err error) {
 		logger.WarnContext(r.Context(), "rate limiter failed; request let through", "request_id", requestID(r.Context()), "err", err)
 	})
 	refuse := func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
-		m.RateLimited()
+		sig.rateLimited(r)
 		refuseTooMany(w, r, d)
 	}
 	return ratelimit.Middleware(l, key, refuse, append([]ratelimit.MiddlewareOption{onError}, opts...)...)

@@ -28,7 +28,7 @@ func (r Route) Pattern() string { return r.Method + " " + r.Path }
 // Handlers take their dependencies from d; signInLimit wraps the sign-in
 // routes in the stricter sign-in rate limit.
 func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
-	logger, customers, db, acc, m := d.Logger, d.Customers, d.DB, d.Accounts, d.Metrics
+	logger, customers, db, acc := d.Logger, d.Customers, d.DB, d.Accounts
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -41,6 +41,7 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		manageUsr = custodian.PermUsersManage
 		settings  = custodian.PermSettingsManage
 		erase     = custodian.PermCustomersErase
+		auditRead = custodian.PermAuditRead
 	)
 	u := newUI(d, logger)
 	return u.withNav([]Route{
@@ -55,7 +56,7 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		{"GET", "/reset", public, resetPage(logger, acc)},
 		{"POST", "/reset", public, resetPage(logger, acc)},
 
-		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc, m))},
+		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc, d.signals()))},
 		{"POST", "/api/auth/logout/{$}", signedIn, handleLogout(logger, acc)},
 		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},
 		{"POST", "/api/auth/setup/{$}", public, handleSetup(logger, acc)},
@@ -79,6 +80,10 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		{"POST", "/api/invites/{$}", manageUsr, handleInvite(logger, acc)},
 		{"GET", "/api/settings/{$}", settings, handleGetSettings(logger, acc)},
 		{"PUT", "/api/settings/{$}", settings, handlePutSettings(logger, acc)},
+
+		{"GET", "/api/audit/{$}", auditRead, handleListAudit(logger, d.Audit)},
+		{"GET", "/api/alerts/{$}", auditRead, handleListAlerts(logger, d.Alerts)},
+		{"POST", "/api/alerts/{id}/resolve/{$}", settings, handleResolveAlert(logger, d.Alerts)},
 
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
 		{"POST", "/api/customers/{$}", write, handleCreateCustomer(logger, customers)},

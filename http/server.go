@@ -7,11 +7,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
 	"github.com/custodian-crm/custodian/metrics"
+	"github.com/custodian-crm/custodian/monitor"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
 
@@ -58,6 +60,18 @@ type Deps struct {
 	// Privacy serves consent, legal holds, erasure and exports; nil means
 	// Customers, when it provides them.
 	Privacy Privacy
+
+	// Audit is the audit trail listed at GET /api/audit/.
+	Audit AuditTrail
+	// Alerts are the stored security alerts (GET /api/alerts/).
+	Alerts monitor.AlertStore
+	// Monitor, when set, receives the security signals the server sees:
+	// failed sign-ins and rate-limit refusals (probes reach it through
+	// OnProbe).
+	Monitor Observer
+	// Blocked, when set, reports client addresses whose requests are
+	// refused at once with 403 (the attack detector's temporary blocks).
+	Blocked func(netip.Addr) bool
 }
 
 // NewServer returns the server's handler: every route of routes, behind the
@@ -76,9 +90,10 @@ func NewServer(d Deps) http.Handler {
 		d.Privacy, _ = d.Customers.(Privacy)
 	}
 	mux := http.NewServeMux()
+	sig := d.signals()
 	signInLimit := func(h http.Handler) http.Handler { return h }
 	if d.SignInLimiter != nil {
-		signInLimit = rateLimit(d.Logger, d.Metrics, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders())
+		signInLimit = rateLimit(d.Logger, sig, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders())
 	}
 	for _, rt := range routes(d, signInLimit) {
 		if rt.Perm == "" {
@@ -90,9 +105,12 @@ func NewServer(d Deps) http.Handler {
 	h = withPurpose(d.Logger)(h)
 	h = authenticate(d.Logger, d.Accounts)(h)
 	if d.APILimiter != nil {
-		h = limitAPI(d.Logger, d.Metrics, d.APILimiter, d.rateKey())(h)
+		h = limitAPI(d.Logger, sig, d.APILimiter, d.rateKey())(h)
 	}
 	h = allowHosts(d.AllowedHosts)(h)
+	if d.Blocked != nil {
+		h = refuseBlocked(d.Blocked)(h)
+	}
 	h = recoverPanics(d.Logger)(h)
 	h = logRequests(d.Logger)(h)
 	h = withRequestID(h)

@@ -49,7 +49,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{t: t, h: NewServer(Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter}), logs: logs, acc: acc}
+	s := &testServer{t: t, h: NewServer(Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter, Audit: store, Alerts: store}), logs: logs, acc: acc}
 	s.bearer = s.userToken(custodian.RoleAdmin)
 	return s
 }

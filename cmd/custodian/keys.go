@@ -236,7 +236,7 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	bar := newProgress(stderr)
+	bar := newProgress(stderr, rotationLine)
 	res, err := rotation.Rewrap(ctx, store, sealer, rotation.Options{Batch: *batch, OnBatch: bar.update})
 	bar.finish()
 	fmt.Fprintf(stdout, "re-wrapped %d data keys under %s in %v (%.0f per second)\n", res.Rewrapped, res.ActiveKeyID, res.Elapsed.Round(time.Millisecond), res.Rate())
@@ -343,18 +343,25 @@ func runKeysRetire(ctx context.Context, args []string, getenv func(string) strin
 // errKeyInUse reports a master key that still protects customers.
 var errKeyInUse = errors.New("master key in use")
 
-// progress shows a rotation's progress on standard error: a bar redrawn in
-// place on a terminal, a plain line every few seconds otherwise.
+// progress shows a long command's progress on standard error: a bar
+// redrawn in place on a terminal, a plain line every few seconds
+// otherwise (line writes it).
 type progress struct {
 	w        io.Writer
 	terminal bool
 	last     time.Time
 	drawn    bool
-	latest   *rotation.Progress // the last state reported, drawn at the end
+	line     func(done, total int64, rate float64) string
+	latest   *progressState // the last state reported, drawn at the end
 }
 
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
+type progressState struct {
+	done, total int64
+	elapsed     time.Duration
+}
+
+func newProgress(w io.Writer, line func(done, total int64, rate float64) string) *progress {
+	p := &progress{w: w, line: line}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.terminal = true
@@ -363,8 +370,17 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
-func (p *progress) update(s rotation.Progress) {
-	p.latest = &s
+// rotationLine is the plain progress line of a key rotation.
+func rotationLine(done, total int64, rate float64) string {
+	return fmt.Sprintf("rotation: %d of %d data keys re-wrapped (%.0f per second)", done, total, rate)
+}
+
+// update reports a rotation's progress.
+func (p *progress) update(s rotation.Progress) { p.set(s.Rewrapped, s.Total, s.Elapsed) }
+
+// set reports done of total after elapsed.
+func (p *progress) set(done, total int64, elapsed time.Duration) {
+	p.latest = &progressState{done, total, elapsed}
 	every := 2 * time.Second
 	if p.terminal {
 		every = 100 * time.Millisecond
@@ -372,20 +388,20 @@ func (p *progress) update(s rotation.Progress) {
 	if time.Since(p.last) < every {
 		return
 	}
-	p.draw(s)
+	p.draw(*p.latest)
 }
 
-func (p *progress) draw(s rotation.Progress) {
+func (p *progress) draw(s progressState) {
 	p.last = time.Now()
-	rate := float64(s.Rewrapped) / max(s.Elapsed.Seconds(), 1e-9)
+	rate := float64(s.done) / max(s.elapsed.Seconds(), 1e-9)
 	if !p.terminal {
-		fmt.Fprintf(p.w, "rotation: %d of %d data keys re-wrapped (%.0f per second)\n", s.Rewrapped, s.Total, rate)
+		fmt.Fprintln(p.w, p.line(s.done, s.total, rate))
 		return
 	}
 	const width = 30
-	frac := float64(s.Rewrapped) / float64(max(s.Total, 1))
+	frac := min(float64(s.done)/float64(max(s.total, 1)), 1)
 	filled := int(frac * width)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %d/%d %.0f/s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100, s.Rewrapped, s.Total, rate)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %d/%d %.0f/s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100, s.done, s.total, rate)
 	p.drawn = true
 }
 

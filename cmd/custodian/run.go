@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // usage is shown for -h and for an unknown command.
@@ -19,6 +21,7 @@ Commands:
   token     issue a personal access token: token create --email E --name N
   keys      master keys: status, rotate (online re-wrapping), retire
   settings  security settings kept in the database: --require-2fa-roles admin
+  audit     the audit trail: verify its chain, print its head as an anchor
   check     validate the configuration; with --deploy, list insecure settings
   version   print the version
 
@@ -39,6 +42,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return errors.New("no command given")
 	}
 	cmd, rest := args[1], args[2:]
+	if cmd != "serve" {
+		// Changes made from a shell are recorded as the command's.
+		ctx = custodian.WithActor(ctx, custodian.ActorCLI)
+	}
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
@@ -54,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runSettings(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "custodian", version)
 		return nil

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,7 +174,14 @@ func TestMigrateSharesStorageSettings(t *testing.T) {
 	if err != nil || len(migrations) == 0 {
 		t.Fatalf("migrations: %v %v", migrations, err)
 	}
-	latest := fmt.Sprintf("schema at version %d\n", len(migrations))
+	// The newest migration's number (numbers may have gaps).
+	var newest int
+	for _, m := range migrations {
+		if n, err := strconv.Atoi(strings.SplitN(path.Base(m), "_", 2)[0]); err == nil && n > newest {
+			newest = n
+		}
+	}
+	latest := fmt.Sprintf("schema at version %d\n", newest)
 	dir := t.TempDir()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"custodian", "migrate"}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, &out, io.Discard); err != nil {

@@ -45,7 +45,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	// Every log line passes the redacting handler: secrets and personal
 	// values are masked whatever the code path that logged them.
-	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.level}), redact.Options{AllowKeys: []string{"active_key"}}))
+	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.level, ReplaceAttr: utcTime}), redact.Options{AllowKeys: []string{"active_key"}}))
 
 	if *s.production {
 		findings := deployChecks(s, getenv)
@@ -123,17 +123,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer stopMetrics()
+	alerts, err := startAlerting(ctx, s.alerts, a.store, logger, m)
+	if err != nil {
+		return err
+	}
+	defer alerts.stop()
 	// Every instance with this keyring accepts the forms the others show.
 	formKey, err := a.sealer.DerivedKey("web forms")
 	if err != nil {
 		return err
 	}
-	handler := custhttp.NewServer(custhttp.Deps{
+	deps := custhttp.Deps{
 		Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts, Metrics: m,
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 		FormKey: formKey,
-	})
+		Audit:   a.store, Alerts: a.store, Monitor: alerts.correlator,
+		OnProbe: func(r *http.Request) { alerts.correlator.Observe(custhttp.ProbeSignal(r)) },
+	}
+	if *s.alerts.block > 0 {
+		deps.Blocked = alerts.correlator.Blocked
+	}
+	handler := custhttp.NewServer(deps)
 	// With no account yet, print a one-time link to create the first
 	// administrator once the server listens. It goes to standard output,
 	// never to the log.
@@ -390,4 +401,12 @@ func reloadOnHangup(ctx context.Context, sealer *crypto.Sealer, logger *slog.Log
 		signal.Stop(hup)
 		close(done)
 	}
+}
+
+// utcTime writes every log line's time in UTC, whatever the machine's zone.
+func utcTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 && a.Value.Kind() == slog.KindTime {
+		a.Value = slog.TimeValue(a.Value.Time().UTC())
+	}
+	return a
 }

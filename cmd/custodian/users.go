@@ -33,7 +33,7 @@ func keyringOptions(getenv func(string) string, dataDir string) crypto.LoadOptio
 
 // openApp opens the database and keyring and builds the services.
 func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOptions, policy ...accounts.Config) (*app, crypto.KeySource, string, error) {
-	_, source, keyPath, err := crypto.LoadKeyring(keys)
+	keyring, source, keyPath, err := crypto.LoadKeyring(keys)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("keyring: %w", err)
 	}
@@ -45,6 +45,10 @@ func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOption
 	}
 	store, _, err := storage.open(ctx)
 	if err != nil {
+		return nil, "", "", err
+	}
+	if _, err := sealTrail(store, keyring); err != nil {
+		store.Close()
 		return nil, "", "", err
 	}
 	hasher, err := password.NewHasher(password.Config{})

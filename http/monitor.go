@@ -1,0 +1,241 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
+	"github.com/custodian-crm/custodian/edge"
+	"github.com/custodian-crm/custodian/metrics"
+	"github.com/custodian-crm/custodian/monitor"
+)
+
+// Observer receives security signals; *monitor.Correlator is one.
+type Observer interface {
+	Observe(monitor.Signal)
+}
+
+// AuditTrail is what the server reads of the audit trail.
+type AuditTrail interface {
+	AuditEvents(ctx context.Context, q custodian.AuditQuery) ([]custodian.AuditEvent, error)
+}
+
+// signals reports what the request path sees to the metrics and to the
+// attack detector, in one place.
+type signals struct {
+	m   *metrics.Metrics
+	mon Observer
+}
+
+func (d Deps) signals() signals { return signals{m: d.Metrics, mon: d.Monitor} }
+
+// rateLimited reports a request refused by a rate limit.
+func (s signals) rateLimited(r *http.Request) {
+	if s.m != nil {
+		s.m.RateLimited()
+	}
+	if s.mon != nil {
+		s.mon.Observe(monitor.Signal{Kind: monitor.RateLimited, Addr: edge.ClientAddrFrom(r.Context()), Detail: routeOf(r)})
+	}
+}
+
+// signInFailed reports a refused sign-in. The detector counts it per
+// address and, when the attempt named an account, per account (a user id,
+// or the keyed token of an address without an account: never an email).
+func (s signals) signInFailed(r *http.Request, err error) {
+	if s.m != nil {
+		s.m.SignInFailed()
+	}
+	var se *accounts.SignInError
+	if s.mon == nil || !errors.As(err, &se) {
+		return // e.g. a missing one-time code: a step of a sign-in, not a failure
+	}
+	s.mon.Observe(monitor.Signal{Kind: monitor.FailedSignIn, Addr: edge.ClientAddrFrom(r.Context()), Account: se.Account})
+}
+
+// ProbeSignal is the signal of a scanner probe, for Deps.OnProbe.
+func ProbeSignal(r *http.Request) monitor.Signal {
+	return monitor.Signal{Kind: monitor.SuspiciousRequest, Addr: edge.ClientAddrFrom(r.Context()), Detail: "probe"}
+}
+
+// refuseBlocked answers requests from blocked client addresses with 403
+// before any other work.
+func refuseBlocked(blocked func(netip.Addr) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if blocked(edge.ClientAddrFrom(r.Context())) {
+				writeProblem(w, r, Problem{Status: http.StatusForbidden, Code: custodian.EFORBIDDEN, Detail: "Requests from your address are refused for a while after suspicious activity."})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// query reads a list's query string: each parameter at most once, and
+// only those in allowed (named in the message).
+func query(r *http.Request, allowed ...string) (url.Values, []custodian.FieldError, error) {
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, nil, errorf(custodian.EINVALID, "The query string is malformed.")
+	}
+	var fields []custodian.FieldError
+	for k, v := range values {
+		switch {
+		case !contains(allowed, k):
+			fields = append(fields, custodian.FieldError{Field: k, Message: "Unknown query parameter; use " + strings.Join(allowed, ", ") + "."})
+		case len(v) > 1:
+			fields = append(fields, custodian.FieldError{Field: k, Message: "Give this parameter once."})
+		}
+	}
+	return values, fields, nil
+}
+
+// listLimit reads limit (default 50, at most custodian.MaxListLimit).
+func listLimit(values url.Values, fields *[]custodian.FieldError) int {
+	l := values.Get("limit")
+	if l == "" {
+		return 50
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > custodian.MaxListLimit {
+		*fields = append(*fields, custodian.FieldError{Field: "limit", Message: fmt.Sprintf("Limit must be a whole number from 1 to %d.", custodian.MaxListLimit)})
+	}
+	return n
+}
+
+// timeParam reads an RFC 3339 time.
+func timeParam(values url.Values, name string, fields *[]custodian.FieldError) time.Time {
+	v := values.Get(name)
+	if v == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		*fields = append(*fields, custodian.FieldError{Field: name, Message: "Give a time as RFC 3339, such as 2026-05-01T00:00:00Z."})
+	}
+	return t
+}
+
+// maxFilterLen bounds the text filters of the audit listing.
+const maxFilterLen = 200
+
+// handleListAudit lists audit events, newest first: actor, action (exact,
+// or a prefix ending in "."), subject, since and until (RFC 3339; until is
+// exclusive), limit (1 to 200, default 50) and cursor (the next_cursor of
+// the previous page).
+func handleListAudit(logger *slog.Logger, trail AuditTrail) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		values, fields, err := query(r, "actor", "action", "subject", "since", "until", "cursor", "limit")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		q := custodian.AuditQuery{Actor: values.Get("actor"), Action: values.Get("action"), Subject: values.Get("subject")}
+		for name, v := range map[string]string{"actor": q.Actor, "action": q.Action, "subject": q.Subject} {
+			if len(v) > maxFilterLen {
+				fields = append(fields, custodian.FieldError{Field: name, Message: fmt.Sprintf("At most %d characters.", maxFilterLen)})
+			}
+		}
+		q.Since = timeParam(values, "since", &fields)
+		q.Until = timeParam(values, "until", &fields)
+		if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+			fields = append(fields, custodian.FieldError{Field: "until", Message: "Until must be after since."})
+		}
+		if c := values.Get("cursor"); c != "" {
+			n, err := strconv.ParseInt(c, 10, 64)
+			if err != nil || n < 2 {
+				fields = append(fields, custodian.FieldError{Field: "cursor", Message: "Use the next_cursor of the previous page."})
+			}
+			q.BeforeSeq = n
+		}
+		q.Limit = listLimit(values, &fields)
+		if len(fields) > 0 {
+			writeError(w, r, logger, errorf(custodian.EINVALID, "The audit query has invalid parameters.", fields...))
+			return
+		}
+		limit := q.Limit
+		q.Limit++ // one more tells whether there is a next page
+		events, err := trail.AuditEvents(r.Context(), q)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		var next *string
+		if len(events) > limit {
+			events = events[:limit]
+			c := strconv.FormatInt(events[limit-1].Seq, 10)
+			next = &c
+		}
+		if events == nil {
+			events = []custodian.AuditEvent{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": events, "next_cursor": next})
+	})
+}
+
+// handleListAlerts lists stored security alerts, most recently seen first:
+// status (open or closed), rule, limit and cursor.
+func handleListAlerts(logger *slog.Logger, store monitor.AlertStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		values, fields, err := query(r, "status", "rule", "cursor", "limit")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		q := monitor.AlertQuery{Status: monitor.Status(values.Get("status")), Rule: values.Get("rule")}
+		if q.Status != "" && q.Status != monitor.StatusOpen && q.Status != monitor.StatusClosed {
+			fields = append(fields, custodian.FieldError{Field: "status", Message: "Status is open or closed."})
+		}
+		if len(q.Rule) > maxFilterLen {
+			fields = append(fields, custodian.FieldError{Field: "rule", Message: fmt.Sprintf("At most %d characters.", maxFilterLen)})
+		}
+		if c := values.Get("cursor"); c != "" {
+			us, id, ok := strings.Cut(c, "_")
+			n, err := strconv.ParseInt(us, 10, 64)
+			if !ok || err != nil || id == "" {
+				fields = append(fields, custodian.FieldError{Field: "cursor", Message: "Use the next_cursor of the previous page."})
+			}
+			q.BeforeLastSeen, q.BeforeID = time.UnixMicro(n).UTC(), id
+		}
+		q.Limit = listLimit(values, &fields)
+		if len(fields) > 0 {
+			writeError(w, r, logger, errorf(custodian.EINVALID, "The alert query has invalid parameters.", fields...))
+			return
+		}
+		limit := q.Limit
+		q.Limit++
+		alerts, err := store.Alerts(r.Context(), q)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		var next *string
+		if len(alerts) > limit {
+			alerts = alerts[:limit]
+			last := alerts[limit-1]
+			c := strconv.FormatInt(last.LastSeen.UnixMicro(), 10) + "_" + last.ID
+			next = &c
+		}
+		if alerts == nil {
+			alerts = []monitor.StoredAlert{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": alerts, "next_cursor": next})
+	})
+}
+
+// handleResolveAlert marks an alert resolved (administrators).
+func handleResolveAlert(logger *slog.Logger, store monitor.AlertStore) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		return http.StatusNoContent, nil, store.ResolveAlert(r.Context(), r.PathValue("id"), time.Now())
+	})
+}
