@@ -184,7 +184,8 @@ func snapshot(t *testing.T, db *sql.DB) custodian.CustomerRepository {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c}
+	return c
+}
 
 func TestAlertsContract(t *testing.T) {
 	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertStore { return testdb.Postgres(t) })

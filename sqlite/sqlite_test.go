@@ -129,7 +129,8 @@ func TestShredStoreForgetsDestroyedSecrets(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("shred store mode: %v %v", fi, err)
-	}}
+	}
+}
 
 func TestAlertsContract(t *testing.T) {
 	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertStore { s, _ := testdb.SQLite(t); return s })
