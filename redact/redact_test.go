@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/custodian-crm/custodian/token"
 )
 
 // randToken returns a fresh random secret so no test can pass by accident
@@ -341,4 +343,27 @@ func BenchmarkHandler(b *testing.B) {
 			l.Info("sign in for ann@example.org", "authorization", tok, "detail", tok, "password", "x")
 		}
 	})
+}
+
+// TestRealCredentialsMasked logs every kind of credential the server
+// issues, in their real formats, where no key names them: in messages and
+// in values under harmless keys, as a header dump would.
+func TestRealCredentialsMasked(t *testing.T) {
+	for _, prefix := range []string{token.PrefixSession, token.PrefixPersonalAccess, token.PrefixInvitation, token.PrefixSetup, token.PrefixReset} {
+		plain, _, err := token.New(prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range bothFormats {
+			var buf bytes.Buffer
+			l := slog.New(NewHandler(f.mk(&buf), Options{}))
+			l.Info("got " + plain)
+			l.Info("x", "header", "Cookie: __Host-custodian_session="+plain)
+			l.Info("x", "detail", "Authorization: Bearer "+plain)
+			l.Info("x", "session_id", plain)
+			if strings.Contains(buf.String(), plain) || strings.Contains(buf.String(), plain[len(prefix):]) {
+				t.Fatalf("%s credential leaked (%s):\n%s", prefix, f.name, buf.String())
+			}
+		}
+	}
 }

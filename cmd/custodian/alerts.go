@@ -28,10 +28,9 @@ type alertSettings struct {
 	smtpUser, smtpPasswordFile  *string
 
 	// Derived by resolve.
-	rules          []monitor.Rule
-	webhookSecret  string
-	smtpPassword   string
-	webhookEnabled bool
+	rules         []monitor.Rule
+	webhookSecret string
+	smtpPassword  string
 }
 
 func addAlertFlags(fs *flag.FlagSet) *alertSettings {
