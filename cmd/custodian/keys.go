@@ -343,14 +343,23 @@ func runKeysRetire(ctx context.Context, args []string, getenv func(string) strin
 // errKeyInUse reports a master key that still protects customers.
 var errKeyInUse = errors.New("master key in use")
 
-// progress shows a rotation's progress on standard error: a bar redrawn in
-// place on a terminal, a plain line every few seconds otherwise.
+// progress shows a long command's progress on standard error: a bar
+// redrawn in place on a terminal, a plain line every few seconds
+// otherwise.
 type progress struct {
 	w        io.Writer
 	terminal bool
 	last     time.Time
 	drawn    bool
-	latest   *rotation.Progress // the last state reported, drawn at the end
+	latest   *progressState // the last state reported, drawn at the end
+	shown    progressState  // the last state drawn
+}
+
+// progressState is one report: what runs, what it counts, how far it is.
+type progressState struct {
+	what, unit  string
+	done, total int64
+	elapsed     time.Duration
 }
 
 func newProgress(w io.Writer) *progress {
@@ -363,7 +372,14 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
+// update reports a rotation's progress.
 func (p *progress) update(s rotation.Progress) {
+	p.updateCount("rotation", "data keys re-wrapped", s.Rewrapped, s.Total, s.Elapsed)
+}
+
+// updateCount reports that done of total units of what are finished.
+func (p *progress) updateCount(what, unit string, done, total int64, elapsed time.Duration) {
+	s := progressState{what: what, unit: unit, done: done, total: total, elapsed: elapsed}
 	p.latest = &s
 	every := 2 * time.Second
 	if p.terminal {
@@ -375,23 +391,24 @@ func (p *progress) update(s rotation.Progress) {
 	p.draw(s)
 }
 
-func (p *progress) draw(s rotation.Progress) {
-	p.last = time.Now()
-	rate := float64(s.Rewrapped) / max(s.Elapsed.Seconds(), 1e-9)
+func (p *progress) draw(s progressState) {
+	p.last, p.shown = time.Now(), s
+	rate := float64(s.done) / max(s.elapsed.Seconds(), 1e-9)
 	if !p.terminal {
-		fmt.Fprintf(p.w, "rotation: %d of %d data keys re-wrapped (%.0f per second)\n", s.Rewrapped, s.Total, rate)
+		fmt.Fprintf(p.w, "%s: %d of %d %s (%.0f per second)\n", s.what, s.done, s.total, s.unit, rate)
 		return
 	}
 	const width = 30
-	frac := float64(s.Rewrapped) / float64(max(s.Total, 1))
+	frac := float64(s.done) / float64(max(s.total, 1))
 	filled := int(frac * width)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %d/%d %.0f/s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100, s.Rewrapped, s.Total, rate)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %d/%d %.0f/s ", strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100, s.done, s.total, rate)
 	p.drawn = true
 }
 
-// finish draws the final state of the bar, and ends its line.
+// finish draws the final state of the bar (or, off a terminal, the final
+// line when it was not the last one written), and ends the bar's line.
 func (p *progress) finish() {
-	if p.drawn && p.latest != nil {
+	if p.latest != nil && (p.drawn || *p.latest != p.shown) {
 		p.draw(*p.latest)
 	}
 	if p.drawn {

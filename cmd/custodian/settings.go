@@ -38,6 +38,7 @@ type serveSettings struct {
 	metricsTokenFile *string
 	sessionIdle      *time.Duration
 	sessionMaxAge    *time.Duration
+	privacy          *privacyFlags
 
 	// Derived by resolve.
 	level       slog.Level
@@ -71,6 +72,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
 		sessionIdle:      fs.Duration("session-idle-timeout", 30*time.Minute, "a browser session ends after this long unused"),
 		sessionMaxAge:    fs.Duration("session-max-age", 12*time.Hour, "a browser session ends this long after sign-in, used or not"),
+		privacy:          addPrivacyFlags(fs),
 	}
 }
 
@@ -81,6 +83,9 @@ func (s *serveSettings) resolve() error {
 		return fmt.Errorf("%w: sessions need --session-idle-timeout of at least 1m and --session-max-age between it and 720h", ErrConfig)
 	}
 	if err := s.storage.resolve(); err != nil {
+		return err
+	}
+	if err := s.privacy.resolve(); err != nil {
 		return err
 	}
 	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)
