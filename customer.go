@@ -169,7 +169,8 @@ func (s Sort) Key() string {
 // Search matches a customer when the whole query equals its email address
 // (case-insensitively), or is a phone number equal to its phone, or when
 // every word of the query is the beginning of a word of its name or company
-// (case- and accent-insensitively). Status and Tag filter exactly. Cursor
+// (case- and accent-insensitively). Status and Tag filter exactly; Consent
+// keeps customers whose current consent for that purpose is given. Cursor
 // continues a previous page; Limit bounds the page size (default 50, max 200).
 type CustomerQuery struct {
 	Search string

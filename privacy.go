@@ -55,8 +55,8 @@ const (
 )
 
 // ConsentEvent is one entry of a customer's consent history, which is
-// append-only. Source and Evidence are empty when they could not be opened
-// (after erasure); Sealed says they were recorded.
+// append-only. Source and Evidence are empty for an erased customer, whose
+// data key no longer exists (Erased).
 type ConsentEvent struct {
 	Seq      int64     `json:"seq"`
 	Purpose  string    `json:"purpose"`

@@ -28,6 +28,14 @@ func TestEveryRouteWithEveryRole(t *testing.T) {
 	if len(table) < 15 {
 		t.Fatalf("only %d routes", len(table))
 	}
+	// Erasure, legal holds and exports are for managers and administrators.
+	for _, rt := range table {
+		if strings.HasSuffix(rt.Path, "/erase/{$}") || strings.HasSuffix(rt.Path, "/legal-hold/{$}") || strings.HasSuffix(rt.Path, "/export/{$}") {
+			if rt.Perm != custodian.PermCustomersErase {
+				t.Errorf("%s needs %s, want %s", rt.Pattern(), rt.Perm, custodian.PermCustomersErase)
+			}
+		}
+	}
 	callers := append([]custodian.Role{""}, custodian.Roles()...)
 	// The policy layer's answers, told apart from a handler's own 401s
 	// (such as a wrong password at sign-in) by their detail.
@@ -85,13 +93,13 @@ func TestEveryRouteWithEveryRole(t *testing.T) {
 
 func TestPolicyTable(t *testing.T) {
 	want := map[custodian.Role][]custodian.Permission{
-		custodian.RoleAdmin:   {custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete, custodian.PermUsersManage, custodian.PermAuditRead},
-		custodian.RoleManager: {custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete},
+		custodian.RoleAdmin:   {custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete, custodian.PermCustomersErase, custodian.PermUsersManage, custodian.PermAuditRead},
+		custodian.RoleManager: {custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete, custodian.PermCustomersErase},
 		custodian.RoleAgent:   {custodian.PermCustomersRead, custodian.PermCustomersWrite},
 		custodian.RoleViewer:  {custodian.PermCustomersRead},
 		custodian.RoleAuditor: {custodian.PermAuditRead},
 	}
-	all := []custodian.Permission{custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete, custodian.PermUsersManage, custodian.PermAuditRead}
+	all := []custodian.Permission{custodian.PermCustomersRead, custodian.PermCustomersWrite, custodian.PermCustomersDelete, custodian.PermCustomersErase, custodian.PermUsersManage, custodian.PermAuditRead}
 	for role, perms := range want {
 		for _, p := range all {
 			has := false

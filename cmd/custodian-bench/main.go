@@ -126,29 +126,36 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return os.WriteFile(c.out, append(b, '\n'), 0o644)
 }
 
-// open returns a migrated store for the backend and a cleanup function.
-func open(ctx context.Context, c config, backend string) (*sqlstore.Store, func(), error) {
+// open returns a store for the backend, its shred key store (a file
+// beside the SQLite database; a table of the scratch schema on PostgreSQL)
+// and a cleanup function.
+func open(ctx context.Context, c config, backend string) (*sqlstore.Store, *sqlstore.ShredStore, func(), error) {
 	switch backend {
 	case "sqlite":
 		dir, err := os.MkdirTemp("", "custodian-bench-")
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		s, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return s, func() { s.Close(); os.RemoveAll(dir) }, nil
+		shred, err := sqlite.OpenShred(ctx, filepath.Join(dir, "keys", sqlite.ShredFileName))
+		if err != nil {
+			s.Close()
+			return nil, nil, nil, err
+		}
+		return s, shred, func() { shred.Close(); s.Close(); os.RemoveAll(dir) }, nil
 	case "postgres":
 		admin, err := sql.Open("pgx", c.pgURL)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		schema := "custodian_bench_" + hex.EncodeToString(b[:])
 		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		u, _ := url.Parse(c.pgURL)
 		q := u.Query()
@@ -157,15 +164,21 @@ func open(ctx context.Context, c config, backend string) (*sqlstore.Store, func(
 		u.RawQuery = q.Encode()
 		s, err := postgres.Open(ctx, u.String())
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return s, func() {
+		shred, err := postgres.OpenShred(ctx, u.String())
+		if err != nil {
+			s.Close()
+			return nil, nil, nil, err
+		}
+		return s, shred, func() {
+			shred.Close()
 			s.Close()
 			admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 			admin.Close()
 		}, nil
 	}
-	return nil, nil, fmt.Errorf("unknown backend %q", backend)
+	return nil, nil, nil, fmt.Errorf("unknown backend %q", backend)
 }
 
 // fixture is the seeded data the operations draw from.
@@ -219,7 +232,7 @@ func seed(ctx context.Context, svc *vault.Service, n int) (*fixture, error) {
 }
 
 func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]Result, time.Duration, error) {
-	store, cleanup, err := open(ctx, c, backend)
+	store, shred, cleanup, err := open(ctx, c, backend)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -232,7 +245,7 @@ func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]R
 	if err != nil {
 		return nil, 0, err
 	}
-	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: shred})
 
 	fmt.Fprintf(stdout, "%s: seeding %d customers...\n", backend, c.n)
 	start := time.Now()

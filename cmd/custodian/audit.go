@@ -177,9 +177,7 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 		all = append(all, head)
 	}
 	began := time.Now()
-	bar := newProgress(stderr, func(done, total int64, rate float64) string {
-		return fmt.Sprintf("audit: %d of %d events verified (%.0f per second)", done, total, rate)
-	})
+	bar := newProgress(stderr)
 	total := max(head.Seq-start.Seq, 0)
 	var done int64
 	last := start
@@ -187,7 +185,7 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 		for e, err := range store.AuditChain(ctx, start.Seq) {
 			if err == nil {
 				done++
-				bar.set(done, max(total, done), time.Since(began))
+				bar.updateCount("audit", "events verified", done, max(total, done), time.Since(began))
 			}
 			if !yield(e, err) {
 				return

@@ -88,7 +88,27 @@ func deployChecks(s *serveSettings, getenv func(string) string) []finding {
 		add("C008", sevWarning, "automatic certificates have no contact address, so expiry and revocation notices reach nobody.",
 			"set --acme-email.")
 	}
+	shred := *s.storage.shredStore
+	switch {
+	case shred == "" && *s.storage.databaseURL != "":
+		add("C010", sevWarning, "the shred keys are kept in the customer database, so its backups can still decrypt customers erased after they were taken.",
+			"set --shred-store to a postgres:// URL of another database, back it up separately and keep those backups for a shorter time (see docs/privacy.md).")
+	case shred == "" || (!strings.Contains(shred, "://") && insideDir(shred, *s.storage.dataDir)):
+		add("C010", sevWarning, "the shred key store is inside the data directory, so a backup of the directory can still decrypt customers erased after it was taken.",
+			"set --shred-store to a file outside the data directory, back it up separately and keep those backups for a shorter time (see docs/privacy.md).")
+	}
 	return out
+}
+
+// insideDir reports whether path lies in dir (or is dir).
+func insideDir(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // secretFindings reports C004: passwords shorter than minSecretLen and

@@ -108,7 +108,8 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) []byte {
 
 func (f *deployFixture) args() []string {
 	return []string{"--data-dir", f.dataDir, "--master-key-file", f.keyFile,
-		"--tls-cert", f.certFile, "--tls-key", f.tlsKeyFile, "--allowed-hosts", "localhost,127.0.0.1"}
+		"--tls-cert", f.certFile, "--tls-key", f.tlsKeyFile, "--allowed-hosts", "localhost,127.0.0.1",
+		"--shred-store", filepath.Join(filepath.Dir(f.dataDir), "keys", "shred.db")}
 }
 
 // without drops a flag and its value from args.
@@ -213,6 +214,9 @@ func TestDeployChecks(t *testing.T) {
 			f.require2FA(t, "manager")
 			return a
 		}, "C009", true},
+		{"shred store in the data directory", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return without(a, "shred-store")
+		}, "C010", false},
 		{"ACME without contact address", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--acme-host", "crm.example.com")
 		}, "C008", false},

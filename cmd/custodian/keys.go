@@ -236,7 +236,7 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	bar := newProgress(stderr, rotationLine)
+	bar := newProgress(stderr)
 	res, err := rotation.Rewrap(ctx, store, sealer, rotation.Options{Batch: *batch, OnBatch: bar.update})
 	bar.finish()
 	fmt.Fprintf(stdout, "re-wrapped %d data keys under %s in %v (%.0f per second)\n", res.Rewrapped, res.ActiveKeyID, res.Elapsed.Round(time.Millisecond), res.Rate())
@@ -345,23 +345,26 @@ var errKeyInUse = errors.New("master key in use")
 
 // progress shows a long command's progress on standard error: a bar
 // redrawn in place on a terminal, a plain line every few seconds
-// otherwise (line writes it).
+// otherwise.
 type progress struct {
 	w        io.Writer
 	terminal bool
 	last     time.Time
 	drawn    bool
-	line     func(done, total int64, rate float64) string
 	latest   *progressState // the last state reported, drawn at the end
+	shown    progressState  // the last state drawn
 }
 
+// progressState is one report: what runs, what it counts, how far it is.
 type progressState struct {
+	what, unit  string
 	done, total int64
 	elapsed     time.Duration
 }
 
-func newProgress(w io.Writer, line func(done, total int64, rate float64) string) *progress {
-	p := &progress{w: w, line: line}
+// newProgress returns a progress display writing to w.
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.terminal = true
@@ -370,17 +373,15 @@ func newProgress(w io.Writer, line func(done, total int64, rate float64) string)
 	return p
 }
 
-// rotationLine is the plain progress line of a key rotation.
-func rotationLine(done, total int64, rate float64) string {
-	return fmt.Sprintf("rotation: %d of %d data keys re-wrapped (%.0f per second)", done, total, rate)
+// update reports a rotation's progress.
+func (p *progress) update(s rotation.Progress) {
+	p.updateCount("rotation", "data keys re-wrapped", s.Rewrapped, s.Total, s.Elapsed)
 }
 
-// update reports a rotation's progress.
-func (p *progress) update(s rotation.Progress) { p.set(s.Rewrapped, s.Total, s.Elapsed) }
-
-// set reports done of total after elapsed.
-func (p *progress) set(done, total int64, elapsed time.Duration) {
-	p.latest = &progressState{done, total, elapsed}
+// updateCount reports that done of total units of what are finished.
+func (p *progress) updateCount(what, unit string, done, total int64, elapsed time.Duration) {
+	s := progressState{what: what, unit: unit, done: done, total: total, elapsed: elapsed}
+	p.latest = &s
 	every := 2 * time.Second
 	if p.terminal {
 		every = 100 * time.Millisecond
@@ -392,10 +393,10 @@ func (p *progress) set(done, total int64, elapsed time.Duration) {
 }
 
 func (p *progress) draw(s progressState) {
-	p.last = time.Now()
+	p.last, p.shown = time.Now(), s
 	rate := float64(s.done) / max(s.elapsed.Seconds(), 1e-9)
 	if !p.terminal {
-		fmt.Fprintln(p.w, p.line(s.done, s.total, rate))
+		fmt.Fprintf(p.w, "%s: %d of %d %s (%.0f per second)\n", s.what, s.done, s.total, s.unit, rate)
 		return
 	}
 	const width = 30
@@ -405,9 +406,10 @@ func (p *progress) draw(s progressState) {
 	p.drawn = true
 }
 
-// finish draws the final state of the bar, and ends its line.
+// finish draws the final state of the bar (or, off a terminal, the final
+// line when it was not the last one written), and ends the bar's line.
 func (p *progress) finish() {
-	if p.drawn && p.latest != nil {
+	if p.latest != nil && (p.drawn || *p.latest != p.shown) {
 		p.draw(*p.latest)
 	}
 	if p.drawn {

@@ -22,6 +22,12 @@ Commands:
   keys      master keys: status, rotate (online re-wrapping), retire
   settings  security settings kept in the database: --require-2fa-roles admin
   audit     the audit trail: verify its chain, print its head as an anchor
+  consent   show or record a customer's consent: consent --customer ID [--for P --state given]
+  hold      set or lift a legal hold: hold --customer ID --reason R [--lift]
+  erase     erase a customer's personal data for good: erase --customer ID --reason R
+  export    everything held about a customer, as JSON: export --customer ID [--out F]
+  processing who has seen a customer's data: processing --customer ID
+  retention apply the retention policy: retention run [--dry-run]
   check     validate the configuration; with --deploy, list insecure settings
   version   print the version
 
@@ -63,6 +69,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "consent":
+		return runConsent(ctx, rest, getenv, stdout, stderr)
+	case "hold":
+		return runHold(ctx, rest, getenv, stdout, stderr)
+	case "erase":
+		return runErase(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, getenv, stdout, stderr)
+	case "processing":
+		return runProcessing(ctx, rest, getenv, stdout, stderr)
+	case "retention":
+		return runRetention(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "custodian", version)
 		return nil

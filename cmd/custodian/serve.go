@@ -114,7 +114,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer limits.close()
 
-	customers := vault.New(a.store, a.sealer, vault.Options{Validator: validator})
+	shred, err := s.storage.openShred(ctx)
+	if err != nil {
+		return err
+	}
+	defer shred.Close()
+	customers := vault.New(a.store, a.sealer, vault.Options{Validator: validator, Shred: shred, ConsentPurposes: s.privacy.purposeNames})
+	stopRetention := startRetention(ctx, customers, s.privacy, logger)
+	defer stopRetention()
 	if err := m.RegisterDBStats(s.storage.backend(), a.store.DB().Stats); err != nil {
 		return err
 	}

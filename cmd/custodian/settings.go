@@ -39,6 +39,7 @@ type serveSettings struct {
 	sessionIdle      *time.Duration
 	sessionMaxAge    *time.Duration
 	alerts           *alertSettings
+	privacy          *privacyFlags
 
 	// Derived by resolve.
 	level       slog.Level
@@ -73,6 +74,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		sessionIdle:      fs.Duration("session-idle-timeout", 30*time.Minute, "a browser session ends after this long unused"),
 		sessionMaxAge:    fs.Duration("session-max-age", 12*time.Hour, "a browser session ends this long after sign-in, used or not"),
 		alerts:           addAlertFlags(fs),
+		privacy:          addPrivacyFlags(fs),
 	}
 }
 
@@ -86,6 +88,9 @@ func (s *serveSettings) resolve() error {
 		return err
 	}
 	if err := s.alerts.resolve(); err != nil {
+		return err
+	}
+	if err := s.privacy.resolve(); err != nil {
 		return err
 	}
 	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)

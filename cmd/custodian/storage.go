@@ -16,6 +16,7 @@ type storageConfig struct {
 	dataDir         *string
 	databaseURL     *string
 	databaseURLFile *string
+	shredStore      *string
 }
 
 func addStorageFlags(fs *flag.FlagSet) *storageConfig {
@@ -23,6 +24,7 @@ func addStorageFlags(fs *flag.FlagSet) *storageConfig {
 		dataDir:         stringFlag(fs, "data-dir", "./data", "directory for the SQLite database and the development keyring"),
 		databaseURL:     stringFlag(fs, "database-url", "", "PostgreSQL URL (postgres://...); SQLite in --data-dir when empty"),
 		databaseURLFile: stringFlag(fs, "database-url-file", "", "file holding the PostgreSQL URL, for container and systemd secrets"),
+		shredStore:      stringFlag(fs, "shred-store", "", "where customers' shred keys live, apart from the database: a SQLite file or a postgres:// URL of another database (default <data-dir>/shred.db, or the customer database with PostgreSQL; see docs/privacy.md)"),
 	}
 }
 

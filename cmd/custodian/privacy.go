@@ -1,0 +1,445 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/postgres"
+	"github.com/custodian-crm/custodian/sqlite"
+	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/vault"
+)
+
+// cliActor is the actor recorded for changes made from a shell without
+// --as.
+const cliActor = "system:cli"
+
+// privacyFlags are the data-protection settings: the consent purposes and
+// the retention policy, shared by serve and the shell commands.
+type privacyFlags struct {
+	purposes     *listFlag
+	retention    *int
+	statusDays   *listFlag
+	interval     *time.Duration
+	policy       custodian.RetentionPolicy
+	purposeNames []string
+}
+
+func addPrivacyFlags(fs *flag.FlagSet) *privacyFlags {
+	return &privacyFlags{
+		purposes:   listVar(fs, "consent-purposes", "purposes consent is recorded for (default "+strings.Join(custodian.DefaultConsentPurposes, ",")+")"),
+		retention:  fs.Int("retention-days", int(custodian.DefaultRetention/(24*time.Hour)), "days a customer is kept after its last activity (creation, update or consent change); 0 keeps customers forever (env CUSTODIAN_RETENTION_DAYS)"),
+		statusDays: listVar(fs, "retention-status-days", "retention per status as status=days, e.g. lead=365 (0 keeps that status forever)"),
+		interval:   fs.Duration("retention-interval", 24*time.Hour, "how often serve runs the retention job; 0 turns it off (env CUSTODIAN_RETENTION_INTERVAL)"),
+	}
+}
+
+// resolve validates the settings and builds the policy.
+func (p *privacyFlags) resolve() error {
+	p.purposeNames = custodian.DefaultConsentPurposes
+	if len(*p.purposes) > 0 {
+		p.purposeNames = nil
+		for _, name := range *p.purposes {
+			if !custodian.ValidPurposeName(name) {
+				return fmt.Errorf("%w: --consent-purposes: %q is not a purpose name (lower-case letters, digits and _, starting with a letter)", ErrConfig, name)
+			}
+			p.purposeNames = append(p.purposeNames, name)
+		}
+	}
+	if *p.retention < 0 || *p.interval < 0 {
+		return fmt.Errorf("%w: --retention-days and --retention-interval must not be negative", ErrConfig)
+	}
+	p.policy = custodian.RetentionPolicy{Default: time.Duration(*p.retention) * 24 * time.Hour, ByStatus: map[custodian.Status]time.Duration{}}
+	for _, item := range *p.statusDays {
+		st, days, ok := strings.Cut(item, "=")
+		n, err := strconv.Atoi(days)
+		if !ok || !custodian.Status(st).Valid() || err != nil || n < 0 {
+			return fmt.Errorf("%w: --retention-status-days: %q is not status=days with a status of lead, active or inactive", ErrConfig, item)
+		}
+		p.policy.ByStatus[custodian.Status(st)] = time.Duration(n) * 24 * time.Hour
+	}
+	return nil
+}
+
+// describe says what the policy keeps, for logs and summaries.
+func (p *privacyFlags) describe() string {
+	var parts []string
+	for _, st := range []custodian.Status{custodian.StatusLead, custodian.StatusActive, custodian.StatusInactive} {
+		d := p.policy.Period(st)
+		if d == 0 {
+			parts = append(parts, string(st)+" forever")
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %d days", st, d/(24*time.Hour)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// openShred opens the shred key store --shred-store names: a PostgreSQL
+// URL, or a SQLite file. Empty means <data-dir>/shred.db with SQLite and
+// the customer database itself with PostgreSQL, which check --deploy
+// reports (C010): erasure then does not reach backups of that database.
+func (c *storageConfig) openShred(ctx context.Context) (*sqlstore.ShredStore, error) {
+	where := *c.shredStore
+	switch {
+	case where == "" && *c.databaseURL != "":
+		where = *c.databaseURL
+	case where == "":
+		where = filepath.Join(*c.dataDir, sqlite.ShredFileName)
+	}
+	if strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://") {
+		return postgres.OpenShred(ctx, where)
+	}
+	return sqlite.OpenShred(ctx, where)
+}
+
+// privacyApp is a shell command's customer service with its shred store.
+type privacyApp struct {
+	*app
+	shred *sqlstore.ShredStore
+	svc   *vault.Service
+	ctx   context.Context
+}
+
+func (p *privacyApp) close() {
+	p.shred.Close()
+	p.store.Close()
+}
+
+// openPrivacy parses a privacy command's flags (after define has added
+// its own) and opens the database, keyring and shred store. customer, when
+// set, is required and must be a customer id; as, when given, names the
+// user recorded as the actor.
+func openPrivacy(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, customer, as *string) (*privacyApp, bool, error) {
+	storage := addStorageFlags(fs)
+	pf := addPrivacyFlags(fs)
+	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+		return nil, help, err
+	}
+	if err := storage.resolve(); err != nil {
+		return nil, false, err
+	}
+	if err := pf.resolve(); err != nil {
+		return nil, false, err
+	}
+	if customer != nil && !custodian.ValidCustomerID(*customer) {
+		return nil, false, errors.New("--customer must be a customer id (cus_ and 26 characters)")
+	}
+	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
+	if err != nil {
+		return nil, false, err
+	}
+	shred, err := storage.openShred(ctx)
+	if err != nil {
+		a.store.Close()
+		return nil, false, err
+	}
+	p := &privacyApp{app: a, shred: shred, ctx: custodian.WithActor(ctx, cliActor)}
+	if as != nil && *as != "" {
+		u, err := a.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(*as)))
+		if err != nil {
+			p.close()
+			return nil, false, fmt.Errorf("--as: no user with that email: %w", err)
+		}
+		p.ctx = custodian.WithActor(ctx, u.ID)
+	}
+	p.svc = vault.New(a.store, a.sealer, vault.Options{Shred: shred, ConsentPurposes: pf.purposeNames})
+	return p, false, nil
+}
+
+// actorFlags are the flags every privacy command that acts on one
+// customer takes.
+func actorFlags(fs *flag.FlagSet) (customer, as, purpose *string) {
+	return fs.String("customer", "", "the customer's id"),
+		fs.String("as", "", "email of the user to record as the actor (default "+cliActor+")"),
+		fs.String("purpose", "", "why, recorded with the audit event (like the Custodian-Purpose header)")
+}
+
+// withPurpose validates a --purpose and carries it in ctx.
+func withPurpose(ctx context.Context, purpose string) (context.Context, error) {
+	if purpose == "" {
+		return ctx, nil
+	}
+	if !custodian.PrintableText(purpose, custodian.MaxPurposeHeaderLen) {
+		return nil, fmt.Errorf("--purpose must be printable text of at most %d characters", custodian.MaxPurposeHeaderLen)
+	}
+	return custodian.WithPurpose(ctx, purpose), nil
+}
+
+// runExport writes everything held about one customer as JSON.
+func runExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("export", stderr)
+	customer, as, purpose := actorFlags(fs)
+	out := fs.String("out", "", "write the export to this file (mode 0600) instead of standard output")
+	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
+	if help || err != nil {
+		return err
+	}
+	defer p.close()
+	pctx, err := withPurpose(p.ctx, *purpose)
+	if err != nil {
+		return err
+	}
+	x, err := p.svc.ExportCustomer(pctx, *customer)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(x, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if *out == "" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(*out, b, 0o600); err != nil { // #nosec G306 -- 0600 is owner-only
+		return fmt.Errorf("export: %w", err)
+	}
+	fmt.Fprintf(stderr, "wrote the export of %s (%d audit events) to %s\n", *customer, len(x.AuditEvents), *out)
+	return nil
+}
+
+// runProcessing prints who has seen a customer's data: every read,
+// export and erasure, oldest first.
+func runProcessing(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("processing", stderr)
+	customer := fs.String("customer", "", "the customer's id")
+	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, nil)
+	if help || err != nil {
+		return err
+	}
+	defer p.close()
+	events, err := p.svc.AccessLog(p.ctx, *customer)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-27s %-30s %-16s %s\n", "TIME", "ACTOR", "ACTION", "PURPOSE")
+	for _, e := range events {
+		var d custodian.AccessData
+		_ = json.Unmarshal(e.Data, &d) // events without data have no purpose
+		fmt.Fprintf(stdout, "%-27s %-30s %-16s %s\n", e.Time.Format(time.RFC3339Nano), e.Actor, e.Action, d.Purpose)
+	}
+	fmt.Fprintf(stdout, "%d accesses to %s\n", len(events), *customer)
+	return nil
+}
+
+// runErase erases one customer, as POST /api/customers/{id}/erase/ does.
+func runErase(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("erase", stderr)
+	customer, as, purpose := actorFlags(fs)
+	reason := fs.String("reason", "", "why the customer is erased (required; recorded, so no personal data)")
+	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
+	if help || err != nil {
+		return err
+	}
+	defer p.close()
+	pctx, err := withPurpose(p.ctx, *purpose)
+	if err != nil {
+		return err
+	}
+	t, again, err := p.svc.EraseCustomer(pctx, *customer, *reason)
+	if err != nil {
+		return err
+	}
+	if again {
+		fmt.Fprintf(stdout, "%s was already erased on %s (reason %q); nothing changed\n", t.ID, t.ErasedAt.Format(time.RFC3339), t.Reason)
+		return nil
+	}
+	fmt.Fprintf(stdout, "erased %s: its data key is destroyed, so no copy of the database can be decrypted for it any more\n", t.ID)
+	return nil
+}
+
+// runConsent shows a customer's consent, or records a change with
+// --purpose-name and --state.
+func runConsent(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("consent", stderr)
+	customer, as, _ := actorFlags(fs)
+	name := fs.String("for", "", "the consent purpose to record a change for (one of --consent-purposes)")
+	state := fs.String("state", "", "given or withdrawn")
+	source := fs.String("source", "", "where the consent came from")
+	evidence := fs.String("evidence", "", "evidence, such as the wording agreed to")
+	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
+	if help || err != nil {
+		return err
+	}
+	defer p.close()
+	if *name != "" || *state != "" {
+		ev, err := p.svc.RecordConsent(p.ctx, *customer, custodian.ConsentInput{Purpose: *name, State: *state, Source: *source, Evidence: *evidence})
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(stdout, "recorded: %s %s for %s\n", ev.Purpose, ev.State, *customer)
+	}
+	cs, err := p.svc.Consents(p.ctx, *customer)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", "PURPOSE", "STATE", "SINCE", "BY")
+	for _, purpose := range p.svc.ConsentPurposes() {
+		if c, ok := cs.Current[purpose]; ok {
+			fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", purpose, c.State, c.Since.Format(time.RFC3339Nano), c.By)
+		} else {
+			fmt.Fprintf(stdout, "%-20s %-10s\n", purpose, "never")
+		}
+	}
+	return nil
+}
+
+// runHold sets or lifts a legal hold.
+func runHold(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("hold", stderr)
+	customer, as, _ := actorFlags(fs)
+	reason := fs.String("reason", "", "why (required; recorded, so no personal data)")
+	lift := fs.Bool("lift", false, "lift the hold instead of setting it")
+	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
+	if help || err != nil {
+		return err
+	}
+	defer p.close()
+	if _, err := p.svc.SetLegalHold(p.ctx, *customer, !*lift, *reason); err != nil {
+		return cliError(err)
+	}
+	if *lift {
+		fmt.Fprintf(stdout, "lifted the legal hold on %s\n", *customer)
+	} else {
+		fmt.Fprintf(stdout, "%s is under a legal hold: retention, erasure and deletion are suspended\n", *customer)
+	}
+	return nil
+}
+
+// cliError adds the field errors of a refused input to its message.
+func cliError(err error) error {
+	fe := custodian.ErrorFields(err)
+	if len(fe) == 0 {
+		return err
+	}
+	var parts []string
+	for _, f := range fe {
+		parts = append(parts, f.Field+": "+f.Message)
+	}
+	return fmt.Errorf("%w (%s)", err, strings.Join(parts, "; "))
+}
+
+const retentionUsage = `Usage: custodian retention run [--dry-run] [flags]
+
+Lists the customers past their retention period (--retention-days after
+their last activity, or --retention-status-days for their status; customers
+under a legal hold are never due), then anonymizes them one by one: the same
+erasure as POST /api/customers/{id}/erase/, with reason "retention". Each
+customer is erased in its own transaction that re-checks it, so the command
+is safe beside running servers; interrupted, it leaves every customer either
+erased or untouched, and a new run continues.
+`
+
+// runRetention runs the retention policy from a shell.
+func runRetention(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "run" {
+		fmt.Fprint(stderr, retentionUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			return nil
+		}
+		return errors.New("retention: the command is \"retention run\"")
+	}
+	fs := newFlagSet("retention run", stderr)
+	dry := fs.Bool("dry-run", false, "list the customers that are due and change nothing")
+	limit := fs.Int("limit", 0, "handle at most this many customers (0: all)")
+	storage := addStorageFlags(fs)
+	pf := addPrivacyFlags(fs)
+	if help, err := parseConfig(fs, args[1:], getenv); help || err != nil {
+		return err
+	}
+	if err := storage.resolve(); err != nil {
+		return err
+	}
+	if err := pf.resolve(); err != nil {
+		return err
+	}
+	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	shred, err := storage.openShred(ctx)
+	if err != nil {
+		return err
+	}
+	defer shred.Close()
+	svc := vault.New(a.store, a.sealer, vault.Options{Shred: shred, ConsentPurposes: pf.purposeNames})
+	fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", pf.describe())
+	bar := newProgress(stderr)
+	res, err := svc.RunRetention(custodian.WithActor(ctx, vault.RetentionActor), vault.RetentionOptions{
+		Policy: pf.policy, DryRun: *dry, Limit: *limit,
+		OnProgress: func(p vault.RetentionProgress) {
+			bar.updateCount("retention", "customers anonymized", int64(p.Done), int64(p.Total), p.Elapsed)
+		},
+	})
+	bar.finish()
+	for _, c := range res.Candidates {
+		fmt.Fprintf(stdout, "due: %s %-8s last activity %s\n", c.ID, c.Status, c.Activity.Format(time.DateOnly))
+	}
+	if res.KeysFinished > 0 {
+		fmt.Fprintf(stdout, "destroyed %d data keys left from earlier erasures\n", res.KeysFinished)
+	}
+	if *dry {
+		fmt.Fprintf(stdout, "dry run: %d customers are due; nothing was changed\n", len(res.Candidates))
+		return err
+	}
+	fmt.Fprintf(stdout, "anonymized %d of %d due customers in %v (%d skipped: changed, put on hold or erased meanwhile)\n",
+		res.Anonymized, len(res.Candidates), res.Elapsed.Round(time.Millisecond), res.Skipped)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(stdout, "interrupted: every customer is either fully anonymized or untouched; run \"custodian retention run\" again to continue.")
+	}
+	return err
+}
+
+// startRetention runs the retention job inside the server: at start and
+// then every interval, until ctx ends or the returned function is called,
+// which waits for a run in progress to stop between customers.
+func startRetention(ctx context.Context, svc *vault.Service, p *privacyFlags, logger *slog.Logger) func() {
+	if *p.interval == 0 {
+		logger.Info("the retention job is off (--retention-interval 0)")
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(custodian.WithActor(ctx, vault.RetentionActor))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(*p.interval)
+		defer t.Stop()
+		for {
+			res, err := svc.RunRetention(ctx, vault.RetentionOptions{Policy: p.policy})
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return
+			case err != nil:
+				logger.Error("retention run failed; the next run continues", "err", err, "anonymized", res.Anonymized)
+			case len(res.Candidates) > 0 || res.KeysFinished > 0:
+				logger.Info("retention run", "due", len(res.Candidates), "anonymized", res.Anonymized, "skipped", res.Skipped, "keys_finished", res.KeysFinished)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	logger.Info("retention job started", "interval", p.interval.String(), "policy", p.describe())
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
