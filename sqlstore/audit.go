@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -54,7 +55,7 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 		if err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, entries)
+		return s.appendAudit(ctx, tx, stamp(ctx, entries))
 	}
 	if tx := s.txFrom(ctx); tx != nil {
 		return run(ctx, tx) // nested: the outer Audited commits
@@ -65,19 +66,139 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 	return s.inTx(ctx, "audited write", func(tx *sql.Tx) error { return run(s.withTx(ctx, tx), tx) })
 }
 
-// AppendAudit records entries with no other change.
+// AppendAudit records entries with no other change. Inside Audited it
+// joins that transaction; otherwise the entries of concurrent callers are
+// appended together, in one transaction that takes the chain head once,
+// and each caller returns when its entries are committed. Recording every
+// read of a customer is then one shared commit per burst of reads rather
+// than one commit (and one turn at the head row) per read.
 func (s *Store) AppendAudit(ctx context.Context, entries ...custodian.AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	return s.Audited(ctx, func(context.Context) ([]custodian.AuditEntry, error) { return entries, nil })
+	for _, e := range entries {
+		if e.Action == "" {
+			return internal("append audit", errors.New("audit entry without an action"))
+		}
+	}
+	if tx := s.txFrom(ctx); tx != nil {
+		return internal("append audit", s.appendAudit(ctx, tx, stamp(ctx, entries)))
+	}
+	return s.appender.append(ctx, stamp(ctx, entries))
+}
+
+// stamped is an audit entry with who caused it and from where, taken from
+// the context of the call that recorded it.
+type stamped struct {
+	custodian.AuditEntry
+	actor  string
+	origin custodian.Origin
+}
+
+func stamp(ctx context.Context, entries []custodian.AuditEntry) []stamped {
+	actor, origin := custodian.ActorFrom(ctx), custodian.OriginFrom(ctx)
+	out := make([]stamped, len(entries))
+	for i, e := range entries {
+		out[i] = stamped{AuditEntry: e, actor: actor, origin: origin}
+	}
+	return out
+}
+
+// maxAppendBatch bounds how many entries one shared append writes.
+const maxAppendBatch = 2000
+
+type appendReq struct {
+	entries []stamped
+	done    chan error
+}
+
+// auditAppender gathers the AppendAudit calls that arrive while a batch is
+// being written and writes them all in the next transaction.
+type auditAppender struct {
+	s    *Store
+	reqs chan *appendReq
+	quit chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+func newAuditAppender(s *Store) *auditAppender {
+	a := &auditAppender{s: s, reqs: make(chan *appendReq), quit: make(chan struct{})}
+	a.wg.Add(1)
+	go a.loop()
+	return a
+}
+
+// append queues entries and waits for the transaction that writes them.
+func (a *auditAppender) append(ctx context.Context, entries []stamped) error {
+	r := &appendReq{entries: entries, done: make(chan error, 1)}
+	select {
+	case a.reqs <- r:
+	case <-ctx.Done():
+		return internal("append audit", ctx.Err())
+	case <-a.quit:
+		return internal("append audit", errClosed)
+	}
+	// Once queued, the entries may be committed whatever ctx does; the
+	// caller learns the outcome.
+	return <-r.done
+}
+
+func (a *auditAppender) close() {
+	a.once.Do(func() { close(a.quit) })
+	a.wg.Wait()
+}
+
+func (a *auditAppender) loop() {
+	defer a.wg.Done()
+	for {
+		var first *appendReq
+		select {
+		case first = <-a.reqs:
+		case <-a.quit:
+			return
+		}
+		batch, n := []*appendReq{first}, len(first.entries)
+	gather:
+		for n < maxAppendBatch {
+			select {
+			case r := <-a.reqs:
+				batch, n = append(batch, r), n+len(r.entries)
+			default:
+				break gather
+			}
+		}
+		a.commit(batch)
+	}
+}
+
+// commit writes a batch in one transaction. Entries were checked before
+// they were queued, so a failure is the database's and fails them all.
+func (a *auditAppender) commit(batch []*appendReq) {
+	var all []stamped
+	for _, r := range batch {
+		all = append(all, r.entries...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	write := func(ctx context.Context, tx *sql.Tx) error { return a.s.appendAudit(ctx, tx, all) }
+	var err error
+	if a.s.group != nil {
+		err = a.s.group.run(ctx, write)
+	} else {
+		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error { return write(ctx, tx) })
+	}
+	err = internal("append audit", err)
+	for _, r := range batch {
+		r.done <- err
+	}
 }
 
 // appendAudit seals entries onto the chain and inserts them within tx. It
 // takes the chain head with an UPDATE, which holds the head row until the
 // transaction ends: concurrent appenders wait for each other, so sequence
 // numbers follow commit order without gaps.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []custodian.AuditEntry) error {
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -87,38 +208,43 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []custodian
 	if err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
-	actor, origin := custodian.ActorFrom(ctx), custodian.OriginFrom(ctx)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	seq := last - int64(len(entries))
-	const cols = 11
-	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash) VALUES `)
-	args := make([]any, 0, cols*len(entries))
-	for i, en := range entries {
-		if en.Action == "" {
-			return errors.New("audit entry without an action")
+	// Rows per INSERT, well inside both databases' limits on bound
+	// parameters (11 per row).
+	const chunk = 500
+	for len(entries) > 0 {
+		part := entries[:min(len(entries), chunk)]
+		entries = entries[len(part):]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash) VALUES `)
+		args := make([]any, 0, 11*len(part))
+		for i, en := range part {
+			if en.Action == "" {
+				return errors.New("audit entry without an action")
+			}
+			seq++
+			t := en.Time
+			if t.IsZero() {
+				t = now
+			}
+			e := audit.Event{Seq: seq, Time: t.UTC().Truncate(time.Microsecond), Actor: en.actor, Action: en.Action, Subject: en.Subject,
+				ClientAddr: en.origin.ClientAddr, RequestID: en.origin.RequestID, Fields: en.Fields, Data: nonNilBytes(en.Data)}
+			s.chain.Seal(prev, &e)
+			prev = e.Hash
+			fields, err := json.Marshal(nonNil(e.Fields))
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Subject, e.ClientAddr, e.RequestID, string(fields), e.Data, nonNilBytes(e.PrevHash), e.Hash)
 		}
-		seq++
-		t := en.Time
-		if t.IsZero() {
-			t = now
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return fmt.Errorf("append audit events: %w", err)
 		}
-		e := audit.Event{Seq: seq, Time: t.UTC().Truncate(time.Microsecond), Actor: actor, Action: en.Action, Subject: en.Subject,
-			ClientAddr: origin.ClientAddr, RequestID: origin.RequestID, Fields: en.Fields, Data: nonNilBytes(en.Data)}
-		s.chain.Seal(prev, &e)
-		prev = e.Hash
-		fields, err := json.Marshal(nonNil(e.Fields))
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Subject, e.ClientAddr, e.RequestID, string(fields), e.Data, nonNilBytes(e.PrevHash), e.Hash)
-	}
-	if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
-		return fmt.Errorf("append audit events: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET hash = ? WHERE id = 1`), prev); err != nil {
 		return fmt.Errorf("audit head: %w", err)

@@ -57,6 +57,7 @@ type Store struct {
 	stmts      sync.Map // query text -> *sql.Stmt on the read pool
 	group      *groupCommitter
 	chain      *audit.Chain
+	appender   *auditAppender
 }
 
 // New returns a store over the given pools. It does not migrate: call
@@ -70,6 +71,7 @@ func New(d Dialect, write, read *sql.DB, migrations fs.FS, closers ...func()) *S
 	if d.SingleWriter {
 		s.group = newGroupCommitter(s)
 	}
+	s.appender = newAuditAppender(s)
 	return s
 }
 
@@ -78,6 +80,7 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.appender.close() // before the group committer it may still use
 	if s.group != nil {
 		s.group.close()
 	}

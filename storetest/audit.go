@@ -200,6 +200,57 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 		verify(t, s, nil)
 	})
 
+	t.Run("ConcurrentAppendsKeepEachCallersOrigin", func(t *testing.T) {
+		b := open(t)
+		s := b.Store
+		const workers, each = 16, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*each)
+		for w := range workers {
+			wg.Go(func() {
+				ctx := custodian.WithOrigin(custodian.WithActor(context.Background(), fmt.Sprintf("usr_%02d", w)), custodian.Origin{ClientAddr: fmt.Sprintf("192.0.2.%d", w), RequestID: fmt.Sprintf("req-%d", w)})
+				for i := range each {
+					errs <- s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%02d_%02d", w, i)})
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// One call larger than an INSERT statement takes.
+		big := make([]custodian.AuditEntry, 1234)
+		for i := range big {
+			big[i] = custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_big_%d", i)}
+		}
+		if err := s.AppendAudit(ctx, big...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendAudit(ctx, custodian.AuditEntry{Subject: "cus_x"}); err == nil {
+			t.Fatal("an entry without an action was appended")
+		}
+		evs, err := s.AuditEvents(ctx, custodian.AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := workers*each + len(big); len(evs) != want || evs[0].Seq != int64(want) {
+			t.Fatalf("%d events up to seq %d, want %d", len(evs), evs[0].Seq, want)
+		}
+		for _, e := range evs {
+			var w, i int
+			if _, err := fmt.Sscanf(e.Subject, "cus_%02d_%02d", &w, &i); err != nil {
+				continue // the big call's
+			}
+			if e.Actor != fmt.Sprintf("usr_%02d", w) || e.ClientAddr != fmt.Sprintf("192.0.2.%d", w) || e.RequestID != fmt.Sprintf("req-%d", w) {
+				t.Fatalf("event for %s recorded as %s from %s (%s)", e.Subject, e.Actor, e.ClientAddr, e.RequestID)
+			}
+		}
+		verify(t, s, nil)
+	})
+
 	t.Run("TrailIsAppendOnly", func(t *testing.T) {
 		b := open(t)
 		s := b.Store

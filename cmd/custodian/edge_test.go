@@ -177,7 +177,9 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 	url := redisURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	args := []string{"--redis-url", url, "--redis-prefix", randomPrefix(), "--rate-limit-api", "1/m,burst=3"}
+	// A generous Redis timeout: on a loaded test machine the default 50 ms
+	// can pass, and the instances would then answer from local limits.
+	args := []string{"--redis-url", url, "--redis-prefix", randomPrefix(), "--redis-timeout", "5s", "--rate-limit-api", "1/m,burst=3"}
 	first, done1, _ := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}, args...)
 	second, done2, _ := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}, args...)
 

@@ -321,7 +321,7 @@ func newLimiters(s *serveSettings, logger *slog.Logger, m *metrics.Metrics) (*li
 		if err != nil {
 			return nil, fmt.Errorf("rate limit %s: %w", name, err)
 		}
-		return ratelimit.NewFallback(rl, local, ratelimit.FallbackConfig{OnStateChange: func(degraded bool) {
+		return ratelimit.NewFallback(rl, local, ratelimit.FallbackConfig{Timeout: *s.redisTimeout, OnStateChange: func(degraded bool) {
 			m.SetRateLimitDegraded(degraded)
 			if degraded {
 				logger.Warn("Redis unreachable; rate limits are local to this instance until it answers", "limit", name)

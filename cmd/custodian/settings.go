@@ -31,6 +31,7 @@ type serveSettings struct {
 	redisURL         *string
 	redisURLFile     *string
 	redisPrefix      *string
+	redisTimeout     *time.Duration
 	rateLimitAPI     *string
 	rateLimitSignIn  *string
 	masterKeyFile    *string
@@ -66,6 +67,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		redisURL:         stringFlag(fs, "redis-url", "", "redis:// or rediss:// URL for rate limits shared between instances; local limits when empty or unreachable"),
 		redisURLFile:     stringFlag(fs, "redis-url-file", "", "file holding the Redis URL"),
 		redisPrefix:      stringFlag(fs, "redis-prefix", "custodian:", "prefix of this deployment's rate-limit keys in Redis"),
+		redisTimeout:     fs.Duration("redis-timeout", ratelimit.DefaultPrimaryTimeout, "how long a rate-limit check waits for Redis before this instance answers from its local limits (env CUSTODIAN_REDIS_TIMEOUT)"),
 		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
 		masterKeyFile:    stringFlag(fs, "master-key-file", "", "keyring file (mode 0600); CUSTODIAN_MASTER_KEY holds the keyring itself"),
