@@ -199,7 +199,10 @@ func TestUIEraseFlow(t *testing.T) {
 	}
 
 	// Under a legal hold, erasure is refused and explained; setting the
-	// hold needs a reason.
+	// hold needs the form's token and a reason.
+	if p := c.do("POST", page+"/legal-hold", url.Values{"active": {"true"}, "reason": {"Case 2026-17"}}); p.code != 403 {
+		t.Fatalf("hold without token: %d", p.code)
+	}
 	if p := c.post(page, page+"/legal-hold", url.Values{"active": {"true"}}); p.code != 400 || !strings.Contains(p.body, `id="hold-reason-error"`) {
 		t.Fatalf("hold without reason: %d", p.code)
 	}
