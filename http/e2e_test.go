@@ -31,6 +31,7 @@ import (
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/monitor"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/vault"
 	otptotp "github.com/pquerna/otp/totp"
@@ -171,8 +172,8 @@ func newServerParts(t *testing.T) *testServerParts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewServer(Deps{Logger: slog.New(slog.DiscardHandler), Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter})
-	return &testServerParts{h: &testServer{t: t, h: h, acc: acc}, svc: svc}
+	h := NewServer(Deps{Logger: slog.New(slog.DiscardHandler), Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter, Audit: store, Alerts: store})
+	return &testServerParts{h: &testServer{t: t, h: h, acc: acc, store: store}, svc: svc}
 }
 
 // do runs actions and fails the test on error.
@@ -328,6 +329,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	detail := e.location()
 
 	// More customers, for the list.
+	var more []*custodian.Customer
 	for _, f := range []custodian.CustomerFields{
 		{Name: "Grace Hopper", Company: "US Navy", Email: "grace@example.com", Status: custodian.StatusActive, Tags: []string{"vip"}},
 		{Name: "Alan Turing", Company: "Bletchley Park", Email: "alan@example.org", Status: custodian.StatusInactive},
@@ -335,9 +337,11 @@ func TestBrowserEndToEnd(t *testing.T) {
 		{Name: `javascript:alert(document.cookie)`, Company: `"onmouseover="alert(1)`, Notes: "<svg onload=alert(1)>"},
 		{Name: "Radia Perlman " + strings.Repeat("Spanning-Tree-", 12), Company: "Digital Equipment Corporation", Email: "radia@example.net", Status: custodian.StatusLead, Tags: []string{"networks"}},
 	} {
-		if _, err := e.svc.CreateCustomer(custodian.WithActor(context.Background(), "usr_test"), f); err != nil {
+		c, err := e.svc.CreateCustomer(custodian.WithActor(context.Background(), "usr_test"), f)
+		if err != nil {
 			t.Fatal(err)
 		}
+		more = append(more, c)
 	}
 
 	// Edit: a change is saved and confirmed.
@@ -404,6 +408,115 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("hostile markup became elements: %d %v", n, err)
 	}
+	privacyFlows(e, parts, detail, more[0], more[1])
 	e.checkClean()
 	t.Logf("browser flows took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// hostileConsent is a consent source and evidence that must stay text.
+const hostileConsent = `<img src=x onerror=alert("consent")><script>alert("evidence")</script>`
+
+// privacyFlows records consents (one hostile), takes the screenshots of the
+// consent section, the audit trail and the security dashboard, and erases
+// a customer through the confirmation page. The browser is signed in as
+// an administrator; detail is a customer's page.
+func privacyFlows(e *e2e, parts *testServerParts, detail string, grace, alan *custodian.Customer) {
+	t := e.t
+	t.Helper()
+	// A hostile consent stays text.
+	e.open(detail)
+	e.do("consent form", chromedp.WaitVisible(chromedp.CSS("#consent-source")))
+	e.fill("#consent-purpose", "profiling", "#consent-source", hostileConsent, "#consent-evidence", hostileConsent)
+	e.submit("record consent", "form.consent-form button[type=submit]")
+	e.do("consent history", chromedp.WaitVisible(chromedp.CSS("#consent-history")))
+	if got := e.text("#consent-history .consent-source"); got != hostileConsent {
+		t.Fatalf("consent source shown as %q", got)
+	}
+	n, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img:not(.qr), main [onerror]").length`))
+	if err != nil || n != 0 {
+		t.Fatalf("hostile consent became elements: %d %v", n, err)
+	}
+
+	// Consents for the screenshot: two recorded earlier, one now.
+	ctx := custodian.WithActor(context.Background(), "usr_test")
+	for _, in := range []custodian.ConsentInput{
+		{Purpose: "marketing_email", State: custodian.ConsentGiven, Source: "Newsletter sign-up form", Evidence: "Ticked “Send me product news by email” (form v3)."},
+		{Purpose: "profiling", State: custodian.ConsentWithdrawn, Source: "Email to support", Evidence: "Asked us to stop personalising offers, ticket 4711."},
+	} {
+		if _, err := parts.svc.(Privacy).RecordConsent(ctx, grace.ID, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.open("/customers/" + grace.ID)
+	e.fill("#consent-purpose", "phone_calls", "#consent-source", "Phone call", "#consent-evidence", "Agreed to a yearly check-in call.")
+	e.submit("record consent", "form.consent-form button[type=submit]")
+	e.do("consent recorded", chromedp.WaitVisible(chromedp.CSS("#consent-history")))
+	if !strings.Contains(e.text(".flash"), "Consent change recorded.") || !strings.Contains(e.text("#consent-current"), "phone_calls") {
+		t.Fatal("the consent change is not shown")
+	}
+	e.screenshot("customer-consent")
+
+	// The dashboard's data: failed sign-ins over the day and some alerts.
+	now := time.Now().UTC()
+	var entries []custodian.AuditEntry
+	for h, n := range []int{0, 1, 0, 2, 0, 0, 1, 0, 3, 0, 0, 0, 1, 0, 0, 9, 14, 4, 0, 1, 0, 2, 0, 1} {
+		for i := range n {
+			entries = append(entries, custodian.AuditEntry{Action: custodian.ActionSignInFailed, Subject: "usr_test",
+				Data: []byte(`{"reason":"password"}`), Time: now.Add(-time.Duration(23-h)*time.Hour - time.Duration(i)*time.Minute)})
+		}
+	}
+	if err := parts.h.store.AppendAudit(ctx, entries...); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range []monitor.Alert{
+		{Rule: "brute_force", Key: "addr:203.0.113.7", Count: 23, Status: monitor.StatusOpen},
+		{Rule: "scanning", Key: "addr:198.51.100.23", Count: 12, Status: monitor.StatusClosed},
+		{Rule: "abuse", Key: "addr:192.0.2.200", Count: 3, Status: monitor.StatusClosed},
+	} {
+		a.ID = fmt.Sprintf("alr_e2e%d", i)
+		a.FirstSeen = now.Add(-time.Duration(8-3*i) * time.Hour)
+		a.LastSeen = a.FirstSeen.Add(20 * time.Minute)
+		if _, err := parts.h.store.SaveAlert(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.open("/security")
+	e.do("dashboard", chromedp.WaitVisible(chromedp.CSS("#chart-signins svg")))
+	if got := e.text("#alerts tbody"); !strings.Contains(got, "203.0.113.7") {
+		t.Fatalf("alerts: %q", got)
+	}
+	e.screenshot("security")
+	e.submit("resolve", "#alerts form button")
+	if !strings.Contains(e.text(".flash"), "Alert resolved.") {
+		t.Fatal("no confirmation of the resolved alert")
+	}
+
+	// Erase a customer: detail, confirmation with a reason, tombstone.
+	e.open("/customers/" + alan.ID)
+	e.submit("erase link", "#erase-link")
+	e.do("confirmation", chromedp.WaitVisible(chromedp.CSS("#erase-reason")))
+	e.submit("erase without reason", "form[action$='/erase'] button[type=submit]")
+	e.do("reason error", chromedp.WaitVisible(chromedp.CSS("#erase-reason-error")))
+	e.fill("#erase-reason", "Erasure request ER-2026-031")
+	e.do("confirm", chromedp.Click(chromedp.CSS("#erase-confirm"), chromedp.NodeVisible))
+	e.submit("erase", "form[action$='/erase'] button[type=submit]")
+	e.do("tombstone", chromedp.WaitVisible(chromedp.CSS("#tombstone")))
+	if loc, got := e.location(), e.text("#tombstone"); loc != "/customers/"+alan.ID || !strings.Contains(got, "ER-2026-031") || strings.Contains(got, "Turing") {
+		t.Fatalf("tombstone at %q: %q", loc, got)
+	}
+	e.open("/customers")
+	e.do("list", chromedp.WaitVisible(chromedp.CSS("#customers")))
+	if got := e.text("#customers tbody"); strings.Contains(got, "Alan Turing") {
+		t.Fatal("the erased customer is still listed")
+	}
+
+	// The audit trail shows the erasure.
+	e.open("/audit?subject=" + alan.ID)
+	e.do("audit", chromedp.WaitVisible(chromedp.CSS("#audit")))
+	if got := e.text("#audit tbody"); !strings.Contains(got, "customer.erase") {
+		t.Fatalf("audit: %q", got)
+	}
+	e.open("/audit?action=customer.")
+	e.do("audit", chromedp.WaitVisible(chromedp.CSS("#audit")))
+	e.screenshot("audit")
 }

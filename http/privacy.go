@@ -17,6 +17,8 @@ type Privacy interface {
 	SetLegalHold(ctx context.Context, id string, active bool, reason string) (*custodian.LegalHold, error)
 	EraseCustomer(ctx context.Context, id, reason string) (*custodian.Tombstone, bool, error)
 	ExportCustomer(ctx context.Context, id string) (*custodian.Export, error)
+	// ConsentPurposes are the purposes consent can be recorded for.
+	ConsentPurposes() []string
 }
 
 // PurposeHeader states why the caller accesses data; it is recorded with
@@ -133,7 +135,14 @@ func handleExport(logger *slog.Logger, p Privacy) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		w.Header().Set("Content-Disposition", `attachment; filename="`+e.CustomerID+`.json"`)
-		writeJSON(w, http.StatusOK, e)
+		writeExport(w, e)
 	})
+}
+
+// writeExport answers with an export as a JSON file to save (the API's and
+// the web interface's export alike). Customer ids are letters and digits,
+// so the file name needs no quoting.
+func writeExport(w http.ResponseWriter, e *custodian.Export) {
+	w.Header().Set("Content-Disposition", `attachment; filename="`+e.CustomerID+`.json"`)
+	writeJSON(w, http.StatusOK, e)
 }

@@ -72,6 +72,9 @@ type Deps struct {
 	// Blocked, when set, reports client addresses whose requests are
 	// refused at once with 403 (the attack detector's temporary blocks).
 	Blocked func(netip.Addr) bool
+	// Now is the clock of the web interface's security charts; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // NewServer returns the server's handler: every route of routes, behind the

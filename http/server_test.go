@@ -19,6 +19,7 @@ import (
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/custodian-crm/custodian/vault"
 )
 
@@ -27,13 +28,16 @@ type testServer struct {
 	h      http.Handler
 	logs   *syncbuf.Buffer
 	acc    *accounts.Service
+	store  *sqlstore.Store
 	bearer string // an administrator's access token, sent by do
 }
 
 // testPassword is long and random enough for the password policy.
 const testPassword = "correct horse battery staple orbit"
 
-func newTestServer(t *testing.T) *testServer {
+// newTestServer returns a server on a fresh SQLite database; opts adjust
+// its Deps.
+func newTestServer(t *testing.T, opts ...func(*Deps)) *testServer {
 	t.Helper()
 	store, _ := testdb.SQLite(t)
 	k, _ := crypto.NewKeyring()
@@ -49,7 +53,11 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{t: t, h: NewServer(Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter, Audit: store, Alerts: store}), logs: logs, acc: acc}
+	d := Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter, Audit: store, Alerts: store}
+	for _, o := range opts {
+		o(&d)
+	}
+	s := &testServer{t: t, h: NewServer(d), logs: logs, acc: acc, store: store}
 	s.bearer = s.userToken(custodian.RoleAdmin)
 	return s
 }

@@ -248,32 +248,13 @@ func (u *ui) handleCreateCustomerForm() http.Handler {
 
 func uiCustomerPath(id string) string { return "/customers/" + url.PathEscape(id) }
 
-// customerData is the detail page's content.
-type customerData struct {
-	C        *custodian.Customer
-	CanWrite bool
-}
-
-// handleCustomerDetail shows one customer.
-func (u *ui) handleCustomerDetail() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := u.customers.Customer(r.Context(), r.PathValue("id"))
-		if err != nil {
-			u.fail(w, r, err)
-			return
-		}
-		d := customerData{C: c, CanWrite: principal(r).User.Role.Can(custodian.PermCustomersWrite)}
-		u.render(w, r, http.StatusOK, "customer", uiView{Title: c.Name, Section: "customers", Data: d})
-	})
-}
-
 // handleEditCustomer shows the edit form with the customer's version, which
 // the save sends back for optimistic concurrency.
 func (u *ui) handleEditCustomer() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := u.customers.Customer(r.Context(), r.PathValue("id"))
 		if err != nil {
-			u.fail(w, r, err)
+			u.failCustomer(w, r, r.PathValue("id"), err)
 			return
 		}
 		u.renderCustomerForm(w, r, http.StatusOK, "Edit "+c.Name, customerFormData{

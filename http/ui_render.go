@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/metrics"
+	"github.com/custodian-crm/custodian/monitor"
 )
 
 //go:embed templates/ui
@@ -40,13 +41,21 @@ var uiFuncs = template.FuncMap{
 // uiPages are the web interface's templates, one per page, each parsed
 // with the layout and the shared partials. They are parsed once and never
 // changed.
-var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users")
+var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users",
+	"customer_erase", "customer_erased", "audit", "security")
+
+// pageParts are further template files of a page, parsed after it: they
+// define the blocks the page leaves open.
+var pageParts = map[string][]string{"customer": {"customer_privacy"}}
 
 func mustParsePages(names ...string) map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range names {
-		out[n] = template.Must(template.New(n).Funcs(uiFuncs).ParseFS(uiTemplateFiles,
-			"templates/ui/layout.html", "templates/ui/partials.html", "templates/ui/"+n+".html"))
+		files := []string{"templates/ui/layout.html", "templates/ui/partials.html", "templates/ui/" + n + ".html"}
+		for _, p := range pageParts[n] {
+			files = append(files, "templates/ui/"+p+".html")
+		}
+		out[n] = template.Must(template.New(n).Funcs(uiFuncs).ParseFS(uiTemplateFiles, files...))
 	}
 	return out
 }
@@ -56,6 +65,10 @@ type ui struct {
 	logger    *slog.Logger
 	customers custodian.CustomerService
 	acc       Accounts
+	privacy   Privacy
+	audit     AuditTrail
+	alerts    monitor.AlertStore
+	now       func() time.Time
 	m         *metrics.Metrics
 	keys      *formKeys
 	assets    *assets
@@ -89,7 +102,12 @@ func newUI(d Deps, logger *slog.Logger) *ui {
 	if m == nil {
 		m = metrics.New()
 	}
-	return &ui{logger: logger, customers: d.Customers, acc: d.Accounts, m: m, keys: keys, assets: staticAssets}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &ui{logger: logger, customers: d.Customers, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
+		m: m, keys: keys, assets: staticAssets}
 }
 
 // withNav keeps the navigation entries whose pages the table serves, and
@@ -250,6 +268,13 @@ var flashMessages = map[string]string{
 	"user-totp-reset":   "Two-factor authentication reset; the user's sessions have ended.",
 	"search-expired":    "That search has expired; search again.",
 	"signed-in-already": "You are already signed in.",
+
+	"consent-recorded":        "Consent change recorded.",
+	"hold-set":                "Legal hold set: erasure, deletion and retention are suspended.",
+	"hold-lifted":             "Legal hold lifted.",
+	"customer-erased":         "The customer's personal data has been erased.",
+	"customer-erased-already": "This customer had already been erased; nothing changed.",
+	"alert-resolved":          "Alert resolved.",
 }
 
 // setFlash makes the next page show the message with code.

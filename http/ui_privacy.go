@@ -1,0 +1,365 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	"github.com/custodian-crm/custodian"
+)
+
+// historyLimit is how many audit events the customer page shows; the
+// audit trail page has the rest.
+const historyLimit = 20
+
+// customerData is the detail page's content. Consent, the data-protection
+// actions and the audit history appear to the roles that may use them.
+type customerData struct {
+	C        *custodian.Customer
+	CanWrite bool
+	// Consent is nil when the server has no consent records.
+	Consent *consentView
+	// CanErase shows export, legal hold and erasure.
+	CanErase bool
+	Hold     holdForm
+	// CanAudit shows the customer's audit history.
+	CanAudit    bool
+	History     auditTable
+	MoreHistory bool
+	HoldByName  string
+}
+
+// consentView is the consent section: the state per configured purpose,
+// the history (newest first), and the form to record a change.
+type consentView struct {
+	Current  []consentRow
+	History  []consentEvent
+	Form     consentForm
+	Purposes []string
+}
+
+// consentRow is the current state for one purpose; State is empty when
+// nothing was ever recorded for it.
+type consentRow struct {
+	Purpose string
+	custodian.ConsentState
+	ByName string
+}
+
+// consentEvent is a history entry with its actor's name.
+type consentEvent struct {
+	custodian.ConsentEvent
+	ByName string
+}
+
+// consentForm is the consent form's values and the errors next to them.
+type consentForm struct {
+	custodian.ConsentInput
+	Errors map[string]string
+	Error  string
+}
+
+// holdForm is the legal hold form's reason and its error.
+type holdForm struct {
+	Reason string
+	Error  string
+}
+
+// fieldErrors maps field names to their first message.
+func fieldErrors(err error) map[string]string {
+	out := map[string]string{}
+	for _, fe := range custodian.ErrorFields(err) {
+		if _, ok := out[fe.Field]; !ok {
+			out[fe.Field] = fe.Message
+		}
+	}
+	return out
+}
+
+// handleCustomerDetail shows one customer. The read goes through the same
+// service call as the API's, so it is recorded in the audit trail the same
+// way; an erased customer shows its tombstone with 410.
+func (u *ui) handleCustomerDetail() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.showCustomer(w, r, http.StatusOK, r.PathValue("id"), nil, holdForm{})
+	})
+}
+
+// showCustomer renders the detail page with status; form, when set, is a
+// consent form that comes back with its values and errors.
+func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id string, form *consentForm, hold holdForm) {
+	ctx := r.Context()
+	c, err := u.customers.Customer(ctx, id)
+	if err != nil {
+		u.failCustomer(w, r, id, err)
+		return
+	}
+	role := principal(r).User.Role
+	d := customerData{C: c, CanWrite: role.Can(custodian.PermCustomersWrite), CanErase: u.privacy != nil && role.Can(custodian.PermCustomersErase),
+		CanAudit: u.audit != nil && role.Can(custodian.PermAuditRead), Hold: hold}
+	names := u.actorNames(ctx)
+	if c.LegalHold != nil {
+		d.HoldByName = actorName(names, c.LegalHold.By)
+	}
+	if u.privacy != nil {
+		cons, err := u.privacy.Consents(ctx, id)
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		d.Consent = newConsentView(cons, u.privacy.ConsentPurposes(), names)
+		if form != nil {
+			d.Consent.Form = *form
+			// A purpose that is not offered comes back as it was sent,
+			// next to its error.
+			if form.Purpose != "" && !slices.Contains(d.Consent.Purposes, form.Purpose) {
+				d.Consent.Purposes = append(d.Consent.Purposes, form.Purpose)
+			}
+		}
+	}
+	if d.CanAudit {
+		if d.History, d.MoreHistory, err = u.history(ctx, id, names); err != nil {
+			u.fail(w, r, err)
+			return
+		}
+	}
+	u.render(w, r, status, "customer", uiView{Title: c.Name, Section: "customers", Data: d})
+}
+
+// history returns the customer's latest audit events and whether there
+// are more.
+func (u *ui) history(ctx context.Context, id string, names map[string]string) (auditTable, bool, error) {
+	events, err := u.audit.AuditEvents(ctx, custodian.AuditQuery{Subject: id, Limit: historyLimit + 1})
+	if err != nil {
+		return auditTable{}, false, err
+	}
+	more := len(events) > historyLimit
+	if more {
+		events = events[:historyLimit]
+	}
+	return auditTable{ID: "customer-history", Caption: "Audit events about this customer, newest first", Rows: auditRows(events, names)}, more, nil
+}
+
+func newConsentView(c *custodian.Consents, purposes []string, names map[string]string) *consentView {
+	v := &consentView{Purposes: purposes, Form: consentForm{ConsentInput: custodian.ConsentInput{State: custodian.ConsentGiven}}}
+	seen := map[string]bool{}
+	add := func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		st := c.Current[p]
+		v.Current = append(v.Current, consentRow{Purpose: p, ConsentState: st, ByName: actorName(names, st.By)})
+	}
+	for _, p := range purposes {
+		add(p)
+	}
+	// Purposes recorded before the configuration dropped them still show.
+	var old []string
+	for p := range c.Current {
+		if !seen[p] {
+			old = append(old, p)
+		}
+	}
+	slices.Sort(old)
+	for _, p := range old {
+		add(p)
+	}
+	for i := len(c.History) - 1; i >= 0; i-- {
+		e := c.History[i]
+		v.History = append(v.History, consentEvent{ConsentEvent: e, ByName: actorName(names, e.Actor)})
+	}
+	return v
+}
+
+// actorNames maps user ids to names, for showing who did what. Without
+// accounts (or when they cannot be listed) ids are shown as they are.
+func (u *ui) actorNames(ctx context.Context) map[string]string {
+	out := map[string]string{custodian.ActorCLI: "command line", custodian.ActorMonitor: "attack detector"}
+	if u.acc == nil {
+		return out
+	}
+	users, err := u.acc.ListUsers(ctx)
+	if err != nil {
+		u.logger.WarnContext(ctx, "list users for names", "request_id", requestID(ctx), "err", err)
+		return out
+	}
+	for _, usr := range users {
+		out[usr.ID] = usr.Name
+	}
+	return out
+}
+
+// actorName is the display name of an actor id ("" for none).
+func actorName(names map[string]string, id string) string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	return id
+}
+
+// failCustomer renders a customer page's error: the tombstone for an
+// erased customer, else as fail does.
+func (u *ui) failCustomer(w http.ResponseWriter, r *http.Request, id string, err error) {
+	t := custodian.ErrorTombstone(err)
+	if custodian.ErrorCode(err) != custodian.EGONE || t == nil {
+		u.fail(w, r, err)
+		return
+	}
+	role, names := principal(r).User.Role, u.actorNames(r.Context())
+	d := erasedData{T: t, ByName: actorName(names, t.ErasedBy), CanErase: u.privacy != nil && role.Can(custodian.PermCustomersErase),
+		CanAudit: u.audit != nil && role.Can(custodian.PermAuditRead)}
+	if d.CanAudit {
+		if d.History, d.MoreHistory, err = u.history(r.Context(), id, names); err != nil {
+			u.fail(w, r, err)
+			return
+		}
+	}
+	u.render(w, r, http.StatusGone, "customer_erased", uiView{Title: "Erased customer", Section: "customers", Data: d})
+}
+
+// erasedData is the page of an erased customer: what remains.
+type erasedData struct {
+	T           *custodian.Tombstone
+	ByName      string
+	CanErase    bool
+	CanAudit    bool
+	History     auditTable
+	MoreHistory bool
+}
+
+// handleConsentForm records a consent change. Invalid input (an unknown
+// purpose, a missing state, overlong text) comes back on the customer
+// page with the values kept and a message next to each field.
+func (u *ui) handleConsentForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		id, f := r.PathValue("id"), r.PostForm
+		in := custodian.ConsentInput{Purpose: f.Get("purpose"), State: f.Get("state"), Source: f.Get("source"), Evidence: f.Get("evidence")}
+		_, err := u.privacy.RecordConsent(r.Context(), id, in)
+		switch custodian.ErrorCode(err) {
+		case "":
+			redirectWithFlash(w, r, uiCustomerPath(id)+"#consent", "consent-recorded")
+		case custodian.EINVALID:
+			u.showCustomer(w, r, http.StatusBadRequest, id, &consentForm{ConsentInput: in, Errors: fieldErrors(err), Error: custodian.ErrorMessage(err)}, holdForm{})
+		default:
+			u.failCustomer(w, r, id, err)
+		}
+	})
+}
+
+// handleLegalHoldForm sets or lifts a legal hold, with a reason.
+func (u *ui) handleLegalHoldForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		id, reason := r.PathValue("id"), r.PostForm.Get("reason")
+		active := r.PostForm.Get("active") == "true"
+		_, err := u.privacy.SetLegalHold(r.Context(), id, active, reason)
+		switch custodian.ErrorCode(err) {
+		case "":
+			flash := "hold-lifted"
+			if active {
+				flash = "hold-set"
+			}
+			redirectWithFlash(w, r, uiCustomerPath(id)+"#privacy", flash)
+		case custodian.EINVALID:
+			msg := fieldErrors(err)["reason"]
+			if msg == "" {
+				msg = custodian.ErrorMessage(err)
+			}
+			u.showCustomer(w, r, http.StatusBadRequest, id, nil, holdForm{Reason: reason, Error: msg})
+		default:
+			u.failCustomer(w, r, id, err)
+		}
+	})
+}
+
+// handleExportForm downloads everything held about the customer as JSON,
+// through the same service call as the API's export, which records it in
+// the audit trail. It is a form post so that no link prefetch or crawler
+// can cause an export.
+func (u *ui) handleExportForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		e, err := u.privacy.ExportCustomer(r.Context(), r.PathValue("id"))
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		writeExport(w, e)
+	})
+}
+
+// eraseData is the erasure confirmation page's content.
+type eraseData struct {
+	C       *custodian.Customer
+	Reason  string
+	Errors  map[string]string
+	Error   string
+	Confirm bool
+}
+
+// handleErasePage asks for confirmation and a reason before erasing.
+func (u *ui) handleErasePage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.showErase(w, r, http.StatusOK, eraseData{})
+	})
+}
+
+func (u *ui) showErase(w http.ResponseWriter, r *http.Request, status int, d eraseData) {
+	id := r.PathValue("id")
+	c, err := u.customers.Customer(r.Context(), id)
+	if err != nil {
+		u.failCustomer(w, r, id, err)
+		return
+	}
+	d.C = c
+	u.render(w, r, status, "customer_erase", uiView{Title: "Erase " + c.Name, Section: "customers", Data: d})
+}
+
+// confirmErase is the value of the confirmation checkbox.
+const confirmErase = "erase"
+
+// handleEraseForm erases the customer when the confirmation is ticked and
+// a reason given, then shows the tombstone. Erasing an erased customer
+// again changes nothing and says so.
+func (u *ui) handleEraseForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !u.checkForm(w, r) {
+			return
+		}
+		id, f := r.PathValue("id"), r.PostForm
+		d := eraseData{Reason: f.Get("reason"), Confirm: f.Get("confirm") == confirmErase, Errors: map[string]string{}}
+		if !d.Confirm {
+			d.Errors["confirm"] = "Tick this box to confirm that the erasure cannot be undone."
+		}
+		if _, err := custodian.CheckReason("reason", d.Reason); err != nil {
+			d.Errors["reason"] = fieldErrors(err)["reason"]
+		}
+		if len(d.Errors) > 0 {
+			d.Error = "Nothing was erased."
+			u.showErase(w, r, http.StatusBadRequest, d)
+			return
+		}
+		_, again, err := u.privacy.EraseCustomer(r.Context(), id, d.Reason)
+		switch custodian.ErrorCode(err) {
+		case "":
+			flash := "customer-erased"
+			if again {
+				flash = "customer-erased-already"
+			}
+			redirectWithFlash(w, r, uiCustomerPath(id), flash)
+		case custodian.ECONFLICT:
+			d.Error = custodian.ErrorMessage(err)
+			u.showErase(w, r, http.StatusConflict, d)
+		default:
+			u.failCustomer(w, r, id, err)
+		}
+	})
+}
