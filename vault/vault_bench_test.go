@@ -100,3 +100,21 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetCustomerParallel reads customers from many goroutines, as a
+// busy server does: each read is also recorded on the audit trail, and
+// concurrent records share their transaction.
+func BenchmarkGetCustomerParallel(b *testing.B) {
+	svc, _, cs := benchService(b, 2000)
+	ctx := custodian.WithActor(context.Background(), "usr_bench")
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := svc.Customer(ctx, cs[int(next.Add(1))%len(cs)].ID); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
