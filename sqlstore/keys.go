@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/custodian-crm/custodian"
@@ -42,6 +43,8 @@ type wrappedKey struct {
 // at the batch size, so every batch costs the same however many customers
 // there are. Each UPDATE compares the key id and wrapped key it read, so a
 // row changed in between is left alone and picked up by a later batch.
+// Each batch appends one keys.rotate audit event (subject: the active key
+// id; data: how many keys it re-wrapped) in its own transaction.
 func (s *Store) RewrapDataKeys(ctx context.Context, activeKeyID string, batch int, rewrap custodian.RewrapFunc) (int, error) {
 	if batch <= 0 {
 		batch = 500
@@ -80,7 +83,15 @@ func (s *Store) RewrapDataKeys(ctx context.Context, activeKeyID string, batch in
 				}
 				done += int(n)
 			}
-			return nil
+			if done == 0 {
+				return nil
+			}
+			// The batch is on the audit trail with the change itself.
+			data, err := json.Marshal(map[string]int{"rewrapped": done})
+			if err != nil {
+				return err
+			}
+			return s.appendAudit(ctx, tx, stamp(ctx, []custodian.AuditEntry{{Action: custodian.ActionKeyRotate, Subject: activeKeyID, Data: data}}))
 		})
 		if err != nil {
 			return 0, err

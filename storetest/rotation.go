@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,21 @@ func testKeyUsageAndRewrap(t *testing.T, e *env) {
 	if fmt.Sprint(got) != "[3 3 1 0]" {
 		t.Fatalf("batches re-wrapped %v, want [3 3 1 0]", got)
 	}
+	// Each batch that changed something is on the audit trail.
+	evs, err := e.Repo.AuditEvents(e.ctx, custodian.AuditQuery{Action: custodian.ActionKeyRotate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batches []string
+	for _, ev := range evs {
+		if ev.Subject != newID {
+			t.Fatalf("rotation event subject %q, want %q", ev.Subject, newID)
+		}
+		batches = append(batches, string(ev.Data))
+	}
+	if want := []string{`{"rewrapped":1}`, `{"rewrapped":3}`, `{"rewrapped":3}`}; !slices.Equal(batches, want) {
+		t.Fatalf("rotation events %q, want %q (newest first)", batches, want)
+	}
 	if u := usage(t, e); !maps.Equal(u, map[string]int64{newID: 7}) {
 		t.Fatalf("usage after = %v, want 7 under %s", u, newID)
 	}
@@ -162,7 +178,7 @@ func testKeyUsageAndRewrap(t *testing.T, e *env) {
 	// A failing rewrap aborts its whole batch.
 	rot2, newer := r.rotate(t)
 	calls := 0
-	_, err := e.Repo.RewrapDataKeys(e.ctx, newer, 5, func(id, keyID string, wrapped []byte) (string, []byte, error) {
+	_, err = e.Repo.RewrapDataKeys(e.ctx, newer, 5, func(id, keyID string, wrapped []byte) (string, []byte, error) {
 		if calls++; calls == 3 {
 			return "", nil, crypto.ErrDecrypt
 		}
