@@ -190,3 +190,8 @@ func snapshot(t *testing.T, db *sql.DB) custodian.CustomerRepository {
 func TestAlertsContract(t *testing.T) {
 	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertStore { return testdb.Postgres(t) })
 }
+
+// BenchmarkAuditVerify: go test -run '^$' -bench AuditVerify -benchtime 3x ./postgres
+func BenchmarkAuditVerify(b *testing.B) {
+	storetest.BenchVerify(b, testdb.Postgres(b), 100_000)
+}

@@ -135,3 +135,9 @@ func TestShredStoreForgetsDestroyedSecrets(t *testing.T) {
 func TestAlertsContract(t *testing.T) {
 	storetest.RunAlerts(t, func(t *testing.T) storetest.AlertStore { s, _ := testdb.SQLite(t); return s })
 }
+
+// BenchmarkAuditVerify: go test -run '^$' -bench AuditVerify -benchtime 3x ./sqlite
+func BenchmarkAuditVerify(b *testing.B) {
+	s, _ := testdb.SQLite(b)
+	storetest.BenchVerify(b, s, 100_000)
+}
