@@ -18,12 +18,14 @@ type StoredAlert struct {
 }
 
 // AlertQuery selects stored alerts, most recently seen first. Empty fields
-// do not filter. BeforeLastSeen continues a listing (with BeforeID for
+// do not filter; Unresolved keeps only alerts nobody has resolved yet.
+// BeforeLastSeen continues a listing (with BeforeID for
 // alerts last seen at the same instant); Limit bounds the count (0: no
 // bound).
 type AlertQuery struct {
 	Status         Status
 	Rule           string
+	Unresolved     bool
 	BeforeLastSeen time.Time
 	BeforeID       string
 	Limit          int

@@ -78,6 +78,9 @@ func (s *Store) Alerts(ctx context.Context, q monitor.AlertQuery) ([]monitor.Sto
 		b.WriteString(` AND rule = ?`)
 		args = append(args, q.Rule)
 	}
+	if q.Unresolved {
+		b.WriteString(` AND resolved_us = 0`)
+	}
 	if !q.BeforeLastSeen.IsZero() {
 		b.WriteString(` AND (last_seen_us < ? OR (last_seen_us = ? AND id < ?))`)
 		us := micros(q.BeforeLastSeen)

@@ -81,6 +81,18 @@ func RunAlerts(t *testing.T, open func(t *testing.T) AlertStore) {
 	if len(list) != 1 || list[0].ResolvedAt == nil || !list[0].ResolvedAt.Equal(t0.Add(2*time.Hour)) || list[0].ResolvedBy != "usr_admin" {
 		t.Fatalf("resolved alert = %+v", list)
 	}
+	unresolved, err := s.Alerts(ctx, monitor.AlertQuery{Unresolved: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range unresolved {
+		if a.ID == "a1" || a.ResolvedAt != nil {
+			t.Fatalf("unresolved alerts include a resolved one: %+v", unresolved)
+		}
+	}
+	if len(unresolved) == 0 {
+		t.Fatal("no unresolved alerts listed")
+	}
 	raised, _ := s.AuditEvents(ctx, custodian.AuditQuery{Action: custodian.ActionSecurityAlert})
 	if len(raised) != 2 || raised[1].Subject != "a1" || raised[1].Actor != custodian.ActorMonitor {
 		t.Fatalf("security.alert events = %+v", raised)
