@@ -67,6 +67,11 @@ func TestAuditListing(t *testing.T) {
 		wantProblem(t, s.do("GET", "/api/audit/"+q, ""), 400, "invalid", fields...)
 	}
 	wantProblem(t, s.do("GET", "/api/alerts/?status=maybe", ""), 400, "invalid", "status")
+	wantProblem(t, s.do("GET", "/api/alerts/?resolved=maybe", ""), 400, "invalid", "resolved")
+	wantProblem(t, s.do("GET", "/api/alerts/?resolved=1", ""), 400, "invalid", "resolved")
+	if r := s.do("GET", "/api/alerts/?resolved=false", ""); r.StatusCode != 200 {
+		t.Fatalf("unresolved alerts: %d %s", r.StatusCode, r.body)
+	}
 	if r := s.do("GET", "/api/alerts/", ""); r.StatusCode != 200 || string(r.body) != `{"items":[],"next_cursor":null}`+"\n" {
 		t.Fatalf("alerts: %d %s", r.StatusCode, r.body)
 	}

@@ -187,7 +187,7 @@ func handleListAudit(logger *slog.Logger, trail AuditTrail) http.Handler {
 // status (open or closed), rule, limit and cursor.
 func handleListAlerts(logger *slog.Logger, store monitor.AlertStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		values, fields, err := query(r, "status", "rule", "cursor", "limit")
+		values, fields, err := query(r, "status", "rule", "resolved", "cursor", "limit")
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
@@ -195,6 +195,13 @@ func handleListAlerts(logger *slog.Logger, store monitor.AlertStore) http.Handle
 		q := monitor.AlertQuery{Status: monitor.Status(values.Get("status")), Rule: values.Get("rule")}
 		if q.Status != "" && q.Status != monitor.StatusOpen && q.Status != monitor.StatusClosed {
 			fields = append(fields, custodian.FieldError{Field: "status", Message: "Status is open or closed."})
+		}
+		if v := values.Get("resolved"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil || (v != "true" && v != "false") {
+				fields = append(fields, custodian.FieldError{Field: "resolved", Message: "Resolved is true or false."})
+			}
+			q.Resolved = &b
 		}
 		if len(q.Rule) > maxFilterLen {
 			fields = append(fields, custodian.FieldError{Field: "rule", Message: fmt.Sprintf("At most %d characters.", maxFilterLen)})

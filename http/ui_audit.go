@@ -240,7 +240,7 @@ func (u *ui) handleSecurity() http.Handler {
 		d := securityData{HasAlerts: u.alerts != nil, CanResolve: u.alerts != nil && principal(r).User.Role.Can(custodian.PermSettingsManage)}
 		names := u.actorNames(ctx)
 		if u.alerts != nil {
-			alerts, err := u.alerts.Alerts(ctx, monitor.AlertQuery{Unresolved: true, Limit: alertListLimit})
+			alerts, err := u.alerts.Alerts(ctx, monitor.AlertQuery{Resolved: new(false), Limit: alertListLimit})
 			if err != nil {
 				u.fail(w, r, err)
 				return

@@ -18,14 +18,15 @@ type StoredAlert struct {
 }
 
 // AlertQuery selects stored alerts, most recently seen first. Empty fields
-// do not filter; Unresolved keeps only alerts nobody has resolved yet.
+// do not filter; Resolved, when set, keeps only the alerts that someone
+// has resolved (true) or that nobody has resolved yet (false).
 // BeforeLastSeen continues a listing (with BeforeID for
 // alerts last seen at the same instant); Limit bounds the count (0: no
 // bound).
 type AlertQuery struct {
 	Status         Status
 	Rule           string
-	Unresolved     bool
+	Resolved       *bool
 	BeforeLastSeen time.Time
 	BeforeID       string
 	Limit          int

@@ -78,7 +78,11 @@ func (s *Store) Alerts(ctx context.Context, q monitor.AlertQuery) ([]monitor.Sto
 		b.WriteString(` AND rule = ?`)
 		args = append(args, q.Rule)
 	}
-	if q.Unresolved {
+	switch {
+	case q.Resolved == nil:
+	case *q.Resolved:
+		b.WriteString(` AND resolved_us <> 0`)
+	default:
 		b.WriteString(` AND resolved_us = 0`)
 	}
 	if !q.BeforeLastSeen.IsZero() {

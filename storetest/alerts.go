@@ -81,7 +81,7 @@ func RunAlerts(t *testing.T, open func(t *testing.T) AlertStore) {
 	if len(list) != 1 || list[0].ResolvedAt == nil || !list[0].ResolvedAt.Equal(t0.Add(2*time.Hour)) || list[0].ResolvedBy != "usr_admin" {
 		t.Fatalf("resolved alert = %+v", list)
 	}
-	unresolved, err := s.Alerts(ctx, monitor.AlertQuery{Unresolved: true})
+	unresolved, err := s.Alerts(ctx, monitor.AlertQuery{Resolved: new(false)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,9 @@ func RunAlerts(t *testing.T, open func(t *testing.T) AlertStore) {
 	}
 	if len(unresolved) == 0 {
 		t.Fatal("no unresolved alerts listed")
+	}
+	if res, err := s.Alerts(ctx, monitor.AlertQuery{Resolved: new(true)}); err != nil || len(res) != 1 || res[0].ID != "a1" {
+		t.Fatalf("resolved alerts = %+v, %v; want a1 alone", res, err)
 	}
 	raised, _ := s.AuditEvents(ctx, custodian.AuditQuery{Action: custodian.ActionSecurityAlert})
 	if len(raised) != 2 || raised[1].Subject != "a1" || raised[1].Actor != custodian.ActorMonitor {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,6 +189,33 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 	// An administrator resolves one.
 	if code := send("POST", "/api/alerts/"+listed.Items[0].ID+"/resolve/", admin, "", "Authorization", "Bearer "+tok); code != 204 {
 		t.Fatalf("resolve: %d", code)
+	}
+	list := func(q string) []string {
+		req, _ := http.NewRequest("GET", base+"/api/alerts/"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("X-Forwarded-For", admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var page struct {
+			Items []monitor.StoredAlert `json:"items"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, a := range page.Items {
+			ids = append(ids, a.ID)
+		}
+		return ids
+	}
+	if got := list("?resolved=true"); len(got) != 1 || got[0] != listed.Items[0].ID {
+		t.Fatalf("resolved alerts = %v, want [%s]", got, listed.Items[0].ID)
+	}
+	if got := list("?resolved=false"); len(got) != 2 || slices.Contains(got, listed.Items[0].ID) {
+		t.Fatalf("unresolved alerts = %v, want the other two", got)
 	}
 	cancel()
 	if err := <-done; err != nil {
