@@ -5,6 +5,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -43,32 +44,19 @@ const (
 // the server (statement_timeout in the URL, default 5 s), as do sessions
 // left idle inside a transaction.
 func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url, "database", DefaultMaxConns, "custodian")
 	if err != nil {
-		// pgx's message can echo the URL, password included: say less.
-		return nil, fmt.Errorf("postgres: the database URL is not valid")
+		return nil, err
 	}
-	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = DefaultMaxConns
-	}
-	rp := cfg.ConnConfig.RuntimeParams
-	if _, ok := rp["statement_timeout"]; !ok {
-		rp["statement_timeout"] = fmt.Sprint(DefaultStatementTimeout.Milliseconds())
-	}
-	if _, ok := rp["idle_in_transaction_session_timeout"]; !ok {
-		rp["idle_in_transaction_session_timeout"] = "30000"
-	}
-	if _, ok := rp["application_name"]; !ok {
-		rp["application_name"] = "custodian"
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "30000"
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	db, closePool, err := open(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := stdlib.OpenDBFromPool(pool)
-	db.SetMaxOpenConns(int(cfg.MaxConns))
-	s := sqlstore.New(Dialect, db, db, Migrations(), pool.Close)
+	s := sqlstore.New(Dialect, db, db, Migrations(), closePool)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -81,30 +69,52 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 // docs/privacy.md), so that backups of the customer database never hold the
 // secrets erasure destroys.
 func OpenShred(ctx context.Context, url string) (*sqlstore.ShredStore, error) {
+	cfg, err := poolConfig(url, "shred store", 4, "custodian-shred")
+	if err != nil {
+		return nil, err
+	}
+	db, closePool, err := open(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: shred store: %w", err)
+	}
+	s := sqlstore.NewShredStore(Dialect, db, closePool)
+	if err := s.Init(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("postgres: shred store: %w", err)
+	}
+	return s, nil
+}
+
+// poolConfig parses url, the what URL, and applies the defaults it does not
+// set: maxConns connections, DefaultStatementTimeout and the application
+// name app.
+func poolConfig(url, what string, maxConns int32, app string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: the shred store URL is not valid")
+		// pgx's message can echo the URL, password included: say less.
+		return nil, fmt.Errorf("postgres: the %s URL is not valid", what)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = 4
+		cfg.MaxConns = maxConns
 	}
 	rp := cfg.ConnConfig.RuntimeParams
 	if _, ok := rp["statement_timeout"]; !ok {
 		rp["statement_timeout"] = fmt.Sprint(DefaultStatementTimeout.Milliseconds())
 	}
 	if _, ok := rp["application_name"]; !ok {
-		rp["application_name"] = "custodian-shred"
+		rp["application_name"] = app
 	}
+	return cfg, nil
+}
+
+// open returns a database/sql handle over a pgx pool made from cfg, and the
+// function that closes the pool.
+func open(ctx context.Context, cfg *pgxpool.Config) (*sql.DB, func(), error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: shred store: %w", err)
+		return nil, nil, err
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	db.SetMaxOpenConns(int(cfg.MaxConns))
-	s := sqlstore.NewShredStore(Dialect, db, pool.Close)
-	if err := s.Init(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("postgres: shred store: %w", err)
-	}
-	return s, nil
+	return db, pool.Close, nil
 }

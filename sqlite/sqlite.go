@@ -48,34 +48,19 @@ func Open(ctx context.Context, dir string) (*sqlstore.Store, error) {
 	if dir == "" {
 		return nil, errors.New("sqlite: no data directory")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
-	}
 	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	if err := create(path); err != nil {
 		return nil, fmt.Errorf("sqlite: create database file: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("sqlite: create database file: %w", err)
-	}
-
-	dsn := func(extra ...string) string {
-		v := url.Values{}
-		for _, p := range append([]string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-65536)", "mmap_size(1073741824)", "temp_store(MEMORY)"}, extra...) {
-			v.Add("_pragma", p)
-		}
-		v.Set("_txlock", "immediate")
-		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
-	}
-	write, err := sql.Open("sqlite", dsn())
+	pragmas := []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-65536)", "mmap_size(1073741824)", "temp_store(MEMORY)"}
+	write, err := sql.Open("sqlite", dsn(path, pragmas...))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	read, err := sql.Open("sqlite", dsn("query_only(1)"))
+	read, err := sql.Open("sqlite", dsn(path, append(pragmas, "query_only(1)")...))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -103,22 +88,10 @@ func OpenShred(ctx context.Context, path string) (*sqlstore.ShredStore, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: no shred store path")
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: create shred store directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- the operator names the shred store
-	if err != nil {
+	if err := create(path); err != nil {
 		return nil, fmt.Errorf("sqlite: create shred store: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("sqlite: create shred store: %w", err)
-	}
-	v := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(FULL)", "secure_delete(ON)"} {
-		v.Add("_pragma", p)
-	}
-	v.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+v.Encode())
+	db, err := sql.Open("sqlite", dsn(path, "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(FULL)", "secure_delete(ON)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -131,4 +104,28 @@ func OpenShred(ctx context.Context, path string) (*sqlstore.ShredStore, error) {
 		return nil, fmt.Errorf("sqlite: open shred store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// create creates the database file at path, with mode 0600 in a directory
+// created with mode 0700, unless it exists.
+func create(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- the operator names the data directory and the shred store
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// dsn is the connection string of the database file at path with the
+// given pragmas, whose transactions take the write lock when they begin.
+func dsn(path string, pragmas ...string) string {
+	v := url.Values{}
+	for _, p := range pragmas {
+		v.Add("_pragma", p)
+	}
+	v.Set("_txlock", "immediate")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }

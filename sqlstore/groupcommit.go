@@ -94,7 +94,11 @@ func (g *groupCommitter) loop() {
 }
 
 // commit writes a group in one transaction. A caller whose context ended
-// before the transaction began is skipped.
+// before the transaction began is skipped. In a shared transaction each
+// caller's work runs without its context's cancellation: SQLite answers an
+// interrupted write by rolling back the whole transaction, which would
+// fail every other caller of the group. A caller whose context ends
+// meanwhile still learns the outcome, as run promises.
 func (g *groupCommitter) commit(group []*writeReq) {
 	results := make([]error, len(group))
 	ctx := context.Background() // the transaction serves several callers
@@ -118,7 +122,7 @@ func (g *groupCommitter) commit(group []*writeReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 				return err
 			}
-			if err := r.fn(g.s.withTx(r.ctx, tx), tx); err != nil {
+			if err := r.fn(g.s.withTx(context.WithoutCancel(r.ctx), tx), tx); err != nil {
 				results[i] = internal("write", err)
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
 					return err

@@ -11,18 +11,6 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-// lockRecord reads the customer's record and its row key inside tx,
-// locking the row where the database has row locks (SQLite's immediate
-// transactions already exclude other writers).
-func (s *Store) lockRecord(ctx context.Context, tx *sql.Tx, id string) (*custodian.CustomerRecord, int64, error) {
-	var seq int64
-	cur, err := scanRecord(tx.QueryRowContext(ctx, s.q(`SELECT `+recordColumns+`, c.seq FROM customers c WHERE c.id = ?`+s.dialect.ForUpdate), id), &seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
-	}
-	return cur, seq, err
-}
-
 // AppendConsent appends the consent event fn returns for the locked
 // record, updates the current state and the customer's last activity.
 func (s *Store) AppendConsent(ctx context.Context, customerID string, fn func(cur *custodian.CustomerRecord) (*custodian.ConsentRecord, error)) (int64, error) {

@@ -51,16 +51,6 @@ func (s *ShredStore) Close() error {
 	return err
 }
 
-// Ping reports whether the store answers.
-func (s *ShredStore) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return &custodian.Error{Code: custodian.EUNAVAILABLE, Message: "The key store is unreachable.", Err: err}
-	}
-	return nil
-}
-
-func (s *ShredStore) q(query string) string { return (&Store{dialect: s.dialect}).q(query) }
-
 // PutShredKeys stores new customers' secrets in one transaction.
 func (s *ShredStore) PutShredKeys(ctx context.Context, secrets map[string][]byte) error {
 	if len(secrets) == 0 {
@@ -73,7 +63,7 @@ func (s *ShredStore) PutShredKeys(ctx context.Context, secrets map[string][]byte
 	defer func() { _ = tx.Rollback() }()
 	now := micros(time.Now())
 	for id, secret := range secrets {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO shred_keys (customer_id, secret, created_us) VALUES (?, ?, ?)`), id, secret, now); err != nil {
+		if _, err := tx.ExecContext(ctx, s.dialect.q(`INSERT INTO shred_keys (customer_id, secret, created_us) VALUES (?, ?, ?)`), id, secret, now); err != nil {
 			return unavailable("store shred keys", err)
 		}
 	}
@@ -90,7 +80,7 @@ func (s *ShredStore) ShredKeys(ctx context.Context, ids []string) (map[string][]
 		for i, id := range ids[:n] {
 			args[i] = id
 		}
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT customer_id, secret FROM shred_keys WHERE customer_id IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
+		rows, err := s.db.QueryContext(ctx, s.dialect.q(`SELECT customer_id, secret FROM shred_keys WHERE customer_id IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
 		if err != nil {
 			return nil, unavailable("read shred keys", err)
 		}
@@ -118,7 +108,7 @@ func (s *ShredStore) ShredKeys(ctx context.Context, ids []string) (map[string][]
 // the write-ahead log is checkpointed and truncated afterwards, so no copy
 // of the secret stays in either file.
 func (s *ShredStore) DestroyShredKey(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM shred_keys WHERE customer_id = ?`), id); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.dialect.q(`DELETE FROM shred_keys WHERE customer_id = ?`), id); err != nil {
 		return unavailable("destroy shred key", err)
 	}
 	if !s.dialect.Numbered {
@@ -127,13 +117,6 @@ func (s *ShredStore) DestroyShredKey(ctx context.Context, id string) error {
 		}
 	}
 	return nil
-}
-
-// Count returns how many secrets the store holds.
-func (s *ShredStore) Count(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM shred_keys`).Scan(&n)
-	return n, unavailable("count shred keys", err)
 }
 
 // unavailable wraps a key store failure: without the store no customer can

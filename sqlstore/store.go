@@ -75,9 +75,6 @@ func New(d Dialect, write, read *sql.DB, migrations fs.FS, closers ...func()) *S
 	return s
 }
 
-// Dialect returns the store's dialect.
-func (s *Store) Dialect() Dialect { return s.dialect }
-
 // Close closes the pools.
 func (s *Store) Close() error {
 	s.appender.close() // before the group committer it may still use
@@ -156,9 +153,12 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err e
 // tools and tests that run their own SQL.
 func (s *Store) Rebind(query string) string { return s.q(query) }
 
+// q rewrites "?" placeholders for the store's dialect.
+func (s *Store) q(query string) string { return s.dialect.q(query) }
+
 // q rewrites "?" placeholders for the dialect.
-func (s *Store) q(query string) string {
-	if !s.dialect.Numbered {
+func (d Dialect) q(query string) string {
+	if !d.Numbered {
 		return query
 	}
 	var b strings.Builder
@@ -424,17 +424,24 @@ func collect(rows *sql.Rows) ([]*custodian.CustomerRecord, error) {
 	return out, rows.Err()
 }
 
-// UpdateCustomer runs fn on the current record inside a write
-// transaction and stores its result, rewriting tags and tokens. The row is
-// locked (FOR UPDATE) where the database has row locks; SQLite's immediate
-// transactions already exclude other writers.
+// lockRecord reads the customer's record and its row key inside tx,
+// locking the row where the database has row locks (SQLite's immediate
+// transactions already exclude other writers).
+func (s *Store) lockRecord(ctx context.Context, tx *sql.Tx, id string) (*custodian.CustomerRecord, int64, error) {
+	var seq int64
+	cur, err := scanRecord(tx.QueryRowContext(ctx, s.q(`SELECT `+recordColumns+`, c.seq FROM customers c WHERE c.id = ?`+s.dialect.ForUpdate), id), &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+	}
+	return cur, seq, err
+}
+
+// UpdateCustomer runs fn on the current record, locked (lockRecord),
+// inside a write transaction and stores its result, rewriting tags and
+// tokens.
 func (s *Store) UpdateCustomer(ctx context.Context, id string, fn func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error)) error {
 	return s.inTx(ctx, "update customer", func(tx *sql.Tx) error {
-		var seq int64
-		cur, err := scanRecord(tx.QueryRowContext(ctx, s.q(`SELECT `+recordColumns+`, c.seq FROM customers c WHERE c.id = ?`+s.dialect.ForUpdate), id), &seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
-		}
+		cur, seq, err := s.lockRecord(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -496,11 +503,6 @@ func (s *Store) DeleteCustomer(ctx context.Context, id string, ifVersion int64) 
 	})
 }
 
-// consentFilter keeps customers whose current consent for a purpose is
-// given, from the current-state table that every consent change updates in
-// the same transaction as the history.
-const consentFilter = " AND EXISTS (SELECT 1 FROM customer_consents k WHERE k.customer_seq = c.seq AND k.purpose = ? AND k.given = 1)"
-
 // from builds the FROM and WHERE clauses shared by lists and name entries.
 // When tokens are given, the matching customers are computed first, in a
 // materialized common table expression: the index on (token, customer_seq)
@@ -525,19 +527,28 @@ func from(q custodian.RecordQuery) (string, []any) {
 		b.WriteString(" JOIN m ON m.customer_seq = c.seq")
 	}
 	b.WriteString(" WHERE 1 = 1")
+	args = filters(&b, q, args)
+	return b.String(), args
+}
+
+// filters appends to b the conditions on customers c for q's status, tag
+// and consent, and returns args with their arguments.
+func filters(b *strings.Builder, q custodian.RecordQuery, args []any) []any {
 	if q.Status != "" {
 		b.WriteString(" AND c.status = ?")
 		args = append(args, string(q.Status))
 	}
 	if q.Tag != "" {
-		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tag = ? AND t.customer_seq = c.seq)")
+		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tags g WHERE g.tag = ? AND g.customer_seq = c.seq)")
 		args = append(args, q.Tag)
 	}
 	if q.Consent != "" {
-		b.WriteString(consentFilter)
+		// The current state, which every consent change updates in the
+		// same transaction as the history.
+		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_consents k WHERE k.customer_seq = c.seq AND k.purpose = ? AND k.given = 1)")
 		args = append(args, q.Consent)
 	}
-	return b.String(), args
+	return args
 }
 
 // ListCustomerRecords returns the records q selects, in q's order.
@@ -588,18 +599,7 @@ func (s *Store) listByToken(ctx context.Context, q custodian.RecordQuery, dir, c
 		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tokens t2 WHERE t2.customer_seq = c.seq AND t2.token = ?)")
 		args = append(args, tok)
 	}
-	if q.Status != "" {
-		b.WriteString(" AND c.status = ?")
-		args = append(args, string(q.Status))
-	}
-	if q.Tag != "" {
-		b.WriteString(" AND EXISTS (SELECT 1 FROM customer_tags g WHERE g.tag = ? AND g.customer_seq = c.seq)")
-		args = append(args, q.Tag)
-	}
-	if q.Consent != "" {
-		b.WriteString(consentFilter)
-		args = append(args, q.Consent)
-	}
+	args = filters(&b, q, args)
 	if q.After != nil {
 		// The first condition bounds the index range; the second breaks ties.
 		b.WriteString(" AND t.created_us " + cmp + "= ? AND (t.created_us " + cmp + " ? OR c.id " + cmp + " ?)")

@@ -86,15 +86,8 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := open(t)
-			k, err := crypto.NewKeyring()
-			if err != nil {
-				t.Fatal(err)
-			}
-			sealer, err := crypto.NewSealer(k, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			k, sealer := newSealer(t)
+			clk := newClock()
 			shred := &flakyShred{ShredKeyStore: b.Shred}
 			svc := vault.New(b.Repo, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Now: clk.now, Shred: shred, ConsentPurposes: purposes})
 			ctx := custodian.WithPurpose(custodian.WithActor(context.Background(), "usr_dpo"), "contract test")

@@ -351,8 +351,7 @@ func testRotationRefusesUnknownKey(t *testing.T, e *env) {
 	r.seedN(t, 3)
 	// A keyring that lacks the key the records are under: the rotation
 	// refuses before changing anything, and says how many records are lost.
-	k, _ := crypto.NewKeyring()
-	other, _ := crypto.NewSealer(k, 0)
+	_, other := newSealer(t)
 	res, err := rotation.Rewrap(e.ctx, e.Repo, other, rotation.Options{})
 	if !errors.Is(err, rotation.ErrUnknownKey) || res.Rewrapped != 0 {
 		t.Fatalf("rotation with a keyring missing the key: %d, %v", res.Rewrapped, err)
