@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -87,7 +88,7 @@ func TestRepositoryHasNoSecrets(t *testing.T) {
 					if allowed(filepath.ToSlash(path), m) {
 						continue
 					}
-					findings = append(findings, path+":"+itoa(n)+": "+p.name+": "+m)
+					findings = append(findings, path+":"+strconv.Itoa(n)+": "+p.name+": "+m)
 				}
 			}
 		}
@@ -109,17 +110,6 @@ func allowed(path, match string) bool {
 		}
 	}
 	return false
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestSecretPatternsMatch(t *testing.T) {

@@ -113,6 +113,9 @@ func (s *Service) checkNewPassword(pw, email, name string) error {
 	return nil
 }
 
+// badRole is the field error for a role that is not one of the roles.
+var badRole = custodian.FieldError{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."}
+
 func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 200 || strings.ContainsAny(name, "<>") || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
@@ -129,7 +132,7 @@ func (s *Service) newUser(ctx context.Context, email, name string, role custodia
 	name, err = checkName(name)
 	fields = append(fields, custodian.ErrorFields(err)...)
 	if !role.Valid() {
-		fields = append(fields, custodian.FieldError{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."})
+		fields = append(fields, badRole)
 	}
 	// The password is checked even when other fields are wrong, so that a
 	// person sees every problem at once.
@@ -235,7 +238,7 @@ func (s *Service) Invite(ctx context.Context, email string, role custodian.Role)
 	email, err := custodian.NormalizeUserEmail(email)
 	fields = append(fields, custodian.ErrorFields(err)...)
 	if !role.Valid() {
-		fields = append(fields, custodian.FieldError{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."})
+		fields = append(fields, badRole)
 	}
 	if len(fields) > 0 {
 		return "", time.Time{}, &custodian.Error{Code: custodian.EINVALID, Message: "The invitation has invalid fields.", Fields: fields}

@@ -2,13 +2,13 @@ package accounts_test
 
 import (
 	"context"
-	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"testing"
 	"time"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/signin"
@@ -25,9 +25,16 @@ type env struct {
 	clock  *fakeclock.Clock
 }
 
+// newEnv returns an env over a fresh SQLite store.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	store, _ := testdb.SQLite(t)
+	return envOn(t, store)
+}
+
+// envOn returns an env whose service runs over store.
+func envOn(t *testing.T, store custodian.AccountRepository) *env {
+	t.Helper()
 	k, _ := crypto.NewKeyring()
 	sealer, _ := crypto.NewSealer(k, 0)
 	hasher, err := password.NewHasher(password.Config{Params: password.Params{Memory: password.MinMemoryKiB, Time: 2, Threads: 1}})

@@ -11,30 +11,9 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
-	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"github.com/custodian-crm/custodian/internal/testdb"
-	"github.com/custodian-crm/custodian/password"
-	"github.com/custodian-crm/custodian/signin"
 	otptotp "github.com/pquerna/otp/totp"
 )
-
-// envOn is newEnv over a given store.
-func envOn(t *testing.T, store custodian.AccountRepository) *env {
-	t.Helper()
-	k, _ := crypto.NewKeyring()
-	sealer, _ := crypto.NewSealer(k, 0)
-	hasher, err := password.NewHasher(password.Config{Params: password.Params{Memory: password.MinMemoryKiB, Time: 2, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := fakeclock.New(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
-	svc, err := accounts.New(store, hasher, sealer, accounts.Config{Now: c.Now, Lockout: signin.Lockout{LockAfter: 5, LockDuration: 15 * time.Minute}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{svc: svc, repo: store, sealer: sealer, clock: c}
-}
 
 // trail reads the events appended since the last call.
 type trail struct {

@@ -294,7 +294,7 @@ func (s *Service) totpRequired(ctx context.Context, role custodian.Role) (bool, 
 // change always takes a fresh sign-in.
 func (s *Service) SetRole(ctx context.Context, userID string, role custodian.Role) (*custodian.User, error) {
 	if !role.Valid() {
-		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: "role", Message: "Role must be admin, manager, agent, viewer or auditor."}}}
+		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{badRole}}
 	}
 	var out custodian.User
 	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {

@@ -259,14 +259,13 @@ func (s *Service) failUnknown(ctx context.Context, email, pw string, now time.Ti
 // deactivated. It answers EUNAUTHORIZED for any token that is not a live
 // session.
 func (s *Service) Authenticate(ctx context.Context, sessionToken string) (*custodian.Principal, error) {
-	unauthorized := custodian.Errorf(custodian.EUNAUTHORIZED, "Sign in to continue.")
 	if token.Parse(token.PrefixSession, sessionToken) != nil {
-		return nil, unauthorized
+		return nil, errNoSession
 	}
 	hash := token.Hash(sessionToken)
 	se, u, err := s.repo.SessionByHash(ctx, hash)
 	if custodian.ErrorCode(err) == custodian.ENOTFOUND {
-		return nil, unauthorized
+		return nil, errNoSession
 	}
 	if err != nil {
 		return nil, err
@@ -274,46 +273,53 @@ func (s *Service) Authenticate(ctx context.Context, sessionToken string) (*custo
 	now := s.now()
 	if !u.Active || now.After(se.ExpiresAt) || now.Sub(se.LastSeenAt) > s.cfg.IdleTimeout {
 		_ = s.repo.DeleteSession(ctx, hash)
-		return nil, unauthorized
+		return nil, errNoSession
 	}
 	if now.Sub(se.LastSeenAt) > touchEvery {
 		if err := s.repo.TouchSession(ctx, hash, now); err != nil {
 			return nil, err
 		}
 	}
-	p := &custodian.Principal{User: &u.User, SessionHash: hash}
-	if !u.TOTPEnabled {
-		if p.MustEnrollTOTP, err = s.totpRequired(ctx, u.Role); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	return s.principal(ctx, u, hash)
 }
 
 // AuthenticateToken returns the principal of a personal access token.
 func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (*custodian.Principal, error) {
-	unauthorized := custodian.Errorf(custodian.EUNAUTHORIZED, "The access token is invalid, expired or revoked.")
 	if token.Parse(token.PrefixPersonalAccess, bearer) != nil {
-		return nil, unauthorized
+		return nil, errBadToken
 	}
 	t, u, err := s.repo.APITokenByHash(ctx, token.Hash(bearer))
 	if custodian.ErrorCode(err) == custodian.ENOTFOUND {
-		return nil, unauthorized
+		return nil, errBadToken
 	}
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	if !u.Active || !t.RevokedAt.IsZero() || now.After(t.ExpiresAt) {
-		return nil, unauthorized
+		return nil, errBadToken
 	}
 	if now.Sub(t.LastUsedAt) > touchEvery {
 		if err := s.repo.TouchAPIToken(ctx, t.ID, now); err != nil {
 			return nil, err
 		}
 	}
-	p := &custodian.Principal{User: &u.User}
+	return s.principal(ctx, u, nil)
+}
+
+// The answers for any session or access token that does not authenticate.
+var (
+	errNoSession = custodian.Errorf(custodian.EUNAUTHORIZED, "Sign in to continue.")
+	errBadToken  = custodian.Errorf(custodian.EUNAUTHORIZED, "The access token is invalid, expired or revoked.")
+)
+
+// principal is the authenticated caller u (with the hash of its session
+// for a browser session), marked when its role requires two-factor
+// authentication that it has not enrolled in.
+func (s *Service) principal(ctx context.Context, u *custodian.UserRecord, sessionHash []byte) (*custodian.Principal, error) {
+	p := &custodian.Principal{User: &u.User, SessionHash: sessionHash}
 	if !u.TOTPEnabled {
+		var err error
 		if p.MustEnrollTOTP, err = s.totpRequired(ctx, u.Role); err != nil {
 			return nil, err
 		}

@@ -308,21 +308,12 @@ func (s *Sealer) wrap(customerID string, key []byte) (string, []byte, error) {
 // was unwrapped before. It fails with ErrDecrypt for a wrong key or a data
 // key that belongs to another customer, and names an unknown master key.
 func (s *Sealer) OpenDataKey(customerID, keyID string, wrapped []byte) (*DataKey, error) {
-	if c, ok := s.dataKey.Get(customerID); ok && c.wrapped == string(wrapped) {
-		return &DataKey{customerID: customerID, aead: c.aead}, nil
-	}
-	key, err := s.unwrap(customerID, keyID, wrapped)
-	if err != nil {
-		return nil, err
-	}
-	a, err := newAEAD(key)
-	clear(key)
-	if err != nil {
-		return nil, err
-	}
-	s.dataKey.Add(customerID, cachedKey{string(wrapped), a})
-	return &DataKey{customerID: customerID, aead: a}, nil
+	return s.OpenCustomerKey(customerID, keyID, wrapped, noShredSecret)
 }
+
+// noShredSecret is the shred secret of a data key made by NewDataKey:
+// there is none.
+func noShredSecret() ([]byte, error) { return nil, nil }
 
 func (s *Sealer) unwrap(customerID, keyID string, wrapped []byte) ([]byte, error) {
 	m, ok := s.master(keyID)

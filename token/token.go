@@ -103,12 +103,16 @@ func Parse(prefix, s string) error {
 	if len(rest) != EncodedLen {
 		return fmt.Errorf("%w: wrong length", ErrMalformed)
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(rest)
+	raw, err := strictBase64URL.DecodeString(rest)
 	if err != nil || len(raw) != Bytes {
 		return fmt.Errorf("%w: not base64url", ErrMalformed)
 	}
 	return nil
 }
+
+// strictBase64URL is made once: Strict returns a fresh copy of the
+// encoding, and Parse runs on every authenticated request.
+var strictBase64URL = base64.RawURLEncoding.Strict()
 
 // checkPrefix accepts 2 to 32 characters of [a-z0-9_], starting with a
 // letter and ending with an underscore.

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/crypto"
 )
 
 // keyDestroyTimeout bounds destroying a shred secret after an erasure has
@@ -23,6 +24,10 @@ const (
 	fConsentSource   = "consent.source"
 	fConsentEvidence = "consent.evidence"
 )
+
+// errNoCustomer answers for a customer that does not exist, and for an id
+// that cannot be a customer's, which is refused before any lookup.
+var errNoCustomer = custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
 
 // goneOr turns ENOTFOUND for a customer that was erased into EGONE with
 // its tombstone; other errors pass unchanged.
@@ -104,7 +109,7 @@ func (s *Service) checkConsent(in custodian.ConsentInput) (custodian.ConsentInpu
 // the customer's data key.
 func (s *Service) RecordConsent(ctx context.Context, id string, in custodian.ConsentInput) (*custodian.ConsentEvent, error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, errNoCustomer
 	}
 	in, err := s.checkConsent(in)
 	if err != nil {
@@ -135,7 +140,7 @@ func (s *Service) RecordConsent(ctx context.Context, id string, in custodian.Con
 // actors, without source or evidence, which no one can decrypt any more.
 func (s *Service) Consents(ctx context.Context, id string) (*custodian.Consents, error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, errNoCustomer
 	}
 	rec, err := s.repo.CustomerRecord(ctx, id)
 	if err != nil {
@@ -154,17 +159,19 @@ func (s *Service) consents(ctx context.Context, id string, rec *custodian.Custom
 	if err != nil {
 		return nil, err
 	}
+	var dk *crypto.DataKey
+	if rec != nil && len(recs) > 0 {
+		if dk, err = s.dataKey(ctx, rec.ID, rec.KeyID, rec.DataKey, nil); err != nil {
+			return nil, err
+		}
+	}
 	out := &custodian.Consents{CustomerID: id, History: make([]custodian.ConsentEvent, 0, len(recs))}
 	for _, r := range recs {
 		ev := custodian.ConsentEvent{Seq: r.Seq, Purpose: r.Purpose, State: custodian.ConsentWithdrawn, Time: r.Time, Actor: r.Actor, Erased: rec == nil}
 		if r.Given {
 			ev.State = custodian.ConsentGiven
 		}
-		if rec != nil {
-			dk, err := s.dataKey(ctx, rec.ID, rec.KeyID, rec.DataKey, nil)
-			if err != nil {
-				return nil, err
-			}
+		if dk != nil {
 			src, err := dk.Open(fConsentSource, r.SourceCT)
 			if err != nil {
 				return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A consent record could not be decrypted.", Err: err}
@@ -186,7 +193,7 @@ func (s *Service) consents(ctx context.Context, id string, rec *custodian.Custom
 // transaction. A hold suspends retention, erasure and deletion.
 func (s *Service) SetLegalHold(ctx context.Context, id string, active bool, reason string) (*custodian.LegalHold, error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, errNoCustomer
 	}
 	reason, err := custodian.CheckReason("reason", reason)
 	if err != nil {
@@ -223,7 +230,7 @@ func errOnHold() error {
 // failed).
 func (s *Service) EraseCustomer(ctx context.Context, id, reason string) (t *custodian.Tombstone, again bool, err error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, false, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, false, errNoCustomer
 	}
 	reason, err = custodian.CheckReason("reason", reason)
 	if err != nil {
@@ -306,7 +313,7 @@ func (s *Service) FinishKeyDestruction(ctx context.Context) (int, error) {
 // events.
 func (s *Service) ExportCustomer(ctx context.Context, id string) (*custodian.Export, error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, errNoCustomer
 	}
 	out := &custodian.Export{Format: custodian.ExportFormat, ExportedAt: s.timestamp(), ExportedBy: custodian.ActorFrom(ctx), CustomerID: id}
 	rec, err := s.repo.CustomerRecord(ctx, id)
@@ -359,7 +366,7 @@ var accessActions = []string{custodian.ActionCustomerRead, custodian.ActionCusto
 // and erasure of the customer, oldest first.
 func (s *Service) AccessLog(ctx context.Context, id string) ([]custodian.AuditEvent, error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, errNoCustomer
 	}
 	events, err := s.repo.AuditEvents(ctx, custodian.AuditQuery{Subject: id})
 	if err != nil {

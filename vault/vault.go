@@ -319,7 +319,7 @@ func (s *Service) ImportCustomers(ctx context.Context, fs []custodian.CustomerFi
 // read that cannot be recorded fails.
 func (s *Service) Customer(ctx context.Context, id string) (*custodian.Customer, error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, errNoCustomer
 	}
 	r, err := s.repo.CustomerRecord(ctx, id)
 	if err != nil {
@@ -341,7 +341,7 @@ func (s *Service) Customer(ctx context.Context, id string) (*custodian.Customer,
 // concurrent updates are applied one after another and none is lost.
 func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64, p custodian.CustomerPatch) (*custodian.Customer, error) {
 	if !custodian.ValidCustomerID(id) {
-		return nil, custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return nil, errNoCustomer
 	}
 	var out *custodian.Customer
 	var changed []string
@@ -387,7 +387,7 @@ func (s *Service) update(ctx context.Context, id string, ifVersion int64, p cust
 // keeps no tombstone: EraseCustomer is the data-protection erasure.
 func (s *Service) DeleteCustomer(ctx context.Context, id string, ifVersion int64) error {
 	if !custodian.ValidCustomerID(id) {
-		return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
+		return errNoCustomer
 	}
 	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		return []custodian.AuditEntry{{Action: custodian.ActionCustomerDelete, Subject: id}}, s.repo.DeleteCustomer(ctx, id, ifVersion)
@@ -544,21 +544,8 @@ func (s *Service) listByTime(ctx context.Context, q custodian.CustomerQuery, rq 
 		if err != nil {
 			return nil, err
 		}
-		pre, err := s.secrets(ctx, recs)
-		if err != nil {
+		if items, err = s.openMatching(ctx, recs, keep, items, q.Limit); err != nil {
 			return nil, err
-		}
-		for _, r := range recs {
-			c, err := s.openRecord(ctx, r, pre)
-			if err != nil {
-				return nil, err
-			}
-			if keep(c) {
-				items = append(items, c)
-				if len(items) > q.Limit {
-					break
-				}
-			}
 		}
 		if len(recs) < rq.Limit {
 			break
@@ -566,18 +553,45 @@ func (s *Service) listByTime(ctx context.Context, q custodian.CustomerQuery, rq 
 		last := recs[len(recs)-1]
 		rq.After = &custodian.RecordCursor{Time: sortTime(last.CreatedAt, last.UpdatedAt, rq.SortKey), ID: last.ID}
 	}
-	page := &custodian.CustomerPage{Items: items}
-	if len(items) > q.Limit {
-		page.Items = items[:q.Limit]
-		last := page.Items[q.Limit-1]
-		page.NextCursor = s.sealCursor(cursor{Sort: q.Sort, Time: sortTime(last.CreatedAt, last.UpdatedAt, rq.SortKey).UnixMicro(), ID: last.ID})
-	}
-	return page, nil
+	return s.page(items, q.Limit, func(last *custodian.Customer) cursor {
+		return cursor{Sort: q.Sort, Time: sortTime(last.CreatedAt, last.UpdatedAt, rq.SortKey).UnixMicro(), ID: last.ID}
+	}), nil
 }
 
-func (s *Service) sealCursor(c cursor) string {
-	b, _ := json.Marshal(c) // a struct of strings and integers always marshals
-	return s.sealer.SealCursor(b)
+// openMatching decrypts recs, with the shred secrets they need fetched in
+// one lookup, and appends the customers keep accepts to items until items
+// holds more than limit (one more than a page shows tells that there is a
+// next page).
+func (s *Service) openMatching(ctx context.Context, recs []*custodian.CustomerRecord, keep func(*custodian.Customer) bool, items []*custodian.Customer, limit int) ([]*custodian.Customer, error) {
+	pre, err := s.secrets(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if len(items) > limit {
+			break
+		}
+		c, err := s.openRecord(ctx, r, pre)
+		if err != nil {
+			return nil, err
+		}
+		if keep(c) {
+			items = append(items, c)
+		}
+	}
+	return items, nil
+}
+
+// page makes a page of the first limit items, with a cursor made by at
+// from its last item when items holds more.
+func (s *Service) page(items []*custodian.Customer, limit int, at func(last *custodian.Customer) cursor) *custodian.CustomerPage {
+	page := &custodian.CustomerPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		b, _ := json.Marshal(at(page.Items[limit-1])) // a struct of strings and integers always marshals
+		page.NextCursor = s.sealer.SealCursor(b)
+	}
+	return page
 }
 
 // listByName orders the selected customers by folded name. Names are
@@ -634,28 +648,14 @@ func (s *Service) listByName(ctx context.Context, q custodian.CustomerQuery, rq 
 		if err != nil {
 			return nil, err
 		}
-		pre, err := s.secrets(ctx, recs)
-		if err != nil {
+		if items, err = s.openMatching(ctx, recs, keep, items, q.Limit); err != nil {
 			return nil, err
-		}
-		for _, r := range recs {
-			c, err := s.openRecord(ctx, r, pre)
-			if err != nil {
-				return nil, err
-			}
-			if keep(c) && len(items) <= q.Limit {
-				items = append(items, c)
-			}
 		}
 		start = end
 	}
-	page := &custodian.CustomerPage{Items: items}
-	if len(items) > q.Limit {
-		page.Items = items[:q.Limit]
-		last := page.Items[q.Limit-1]
-		page.NextCursor = s.sealCursor(cursor{Sort: q.Sort, Name: fold(last.Name), ID: last.ID})
-	}
-	return page, nil
+	return s.page(items, q.Limit, func(last *custodian.Customer) cursor {
+		return cursor{Sort: q.Sort, Name: fold(last.Name), ID: last.ID}
+	}), nil
 }
 
 // nameSecrets fetches, in one lookup, the shred secrets needed to open
