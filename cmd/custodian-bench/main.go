@@ -33,6 +33,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
+	"github.com/custodian-crm/custodian/audit"
 	"github.com/custodian-crm/custodian/crypto"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/internal/testdb"
@@ -245,6 +246,12 @@ func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]R
 	if err != nil {
 		return nil, 0, err
 	}
+	// The trail sealed with the keyring's chain key, as serve does.
+	chain, err := audit.NewChain(k.AuditChainKey())
+	if err != nil {
+		return nil, 0, err
+	}
+	store.SetAuditChain(chain)
 	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: shred})
 
 	fmt.Fprintf(stdout, "%s: seeding %d customers...\n", backend, c.n)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian/audit"
-	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/sqlstore"
 )
 
@@ -110,26 +109,11 @@ func openTrail(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 	if err != nil {
 		return nil, nil, false, err
 	}
-	store, _, err := storage.open(ctx)
+	store, chain, err := storage.openSealed(ctx, setup.keyring)
 	if err != nil {
-		return nil, nil, false, err
-	}
-	chain, err := sealTrail(store, setup.keyring)
-	if err != nil {
-		store.Close()
 		return nil, nil, false, err
 	}
 	return store, chain, false, nil
-}
-
-// sealTrail makes store seal audit events with the keyring's chain key.
-func sealTrail(store *sqlstore.Store, k *crypto.Keyring) (*audit.Chain, error) {
-	chain, err := audit.NewChain(k.AuditChainKey())
-	if err != nil {
-		return nil, err
-	}
-	store.SetAuditChain(chain)
-	return chain, nil
 }
 
 func runAuditHead(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

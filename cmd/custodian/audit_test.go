@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/postgres"
-	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
 )
 
@@ -29,7 +27,9 @@ type trailBackend struct {
 }
 
 func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
-	newKeyring := func(t *testing.T) (*crypto.Keyring, string) {
+	// sealed seals s's trail with a new keyring, as the audit commands
+	// will with vars, which gain the keyring.
+	sealed := func(t *testing.T, s *sqlstore.Store, vars map[string]string, unguard ...string) trailBackend {
 		k, err := crypto.NewKeyring()
 		if err != nil {
 			t.Fatal(err)
@@ -38,29 +38,18 @@ func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return k, string(text)
+		sealTrail(t, s, k)
+		vars["CUSTODIAN_MASTER_KEY"] = string(text)
+		return trailBackend{vars: vars, store: s, unguard: unguard}
 	}
 	return map[string]func(t *testing.T) trailBackend{
 		"SQLite": func(t *testing.T) trailBackend {
-			dir := filepath.Join(t.TempDir(), "data")
-			k, text := newKeyring(t)
-			s, err := sqlite.Open(context.Background(), dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if _, err := s.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := sealTrail(s, k); err != nil {
-				t.Fatal(err)
-			}
-			return trailBackend{vars: map[string]string{"CUSTODIAN_DATA_DIR": dir, "CUSTODIAN_MASTER_KEY": text}, store: s,
-				unguard: []string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`}}
+			s, dir := testdb.SQLite(t)
+			return sealed(t, s, map[string]string{"CUSTODIAN_DATA_DIR": dir},
+				`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`)
 		},
 		"PostgreSQL": func(t *testing.T) trailBackend {
 			url := testdb.PostgresSchemaURL(t)
-			k, text := newKeyring(t)
 			s, err := postgres.Open(context.Background(), url)
 			if err != nil {
 				t.Fatal(err)
@@ -69,13 +58,20 @@ func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
 			if _, err := s.Migrate(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := sealTrail(s, k); err != nil {
-				t.Fatal(err)
-			}
-			return trailBackend{vars: map[string]string{"CUSTODIAN_DATABASE_URL": url, "CUSTODIAN_MASTER_KEY": text, "CUSTODIAN_DATA_DIR": t.TempDir()}, store: s,
-				unguard: []string{`ALTER TABLE audit_events DISABLE TRIGGER USER`}}
+			return sealed(t, s, map[string]string{"CUSTODIAN_DATABASE_URL": url, "CUSTODIAN_DATA_DIR": t.TempDir()},
+				`ALTER TABLE audit_events DISABLE TRIGGER USER`)
 		},
 	}
+}
+
+// sealTrail makes s seal audit events with k's chain key, as serve does.
+func sealTrail(t *testing.T, s *sqlstore.Store, k *crypto.Keyring) {
+	t.Helper()
+	chain, err := audit.NewChain(k.AuditChainKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetAuditChain(chain)
 }
 
 func (b trailBackend) exec(t *testing.T, queries ...string) {

@@ -340,6 +340,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"cert without key", []string{"--tls-cert", "c.pem"}},
 		{"files and ACME", []string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-host", "x.example"}},
 		{"redirect without TLS", []string{"--http-addr", "127.0.0.1:0"}},
+		{"unknown phone region", []string{"--phone-region", "XX"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,7 +352,7 @@ func TestConfigRefusals(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"custodian", "check", "--redis-url-file", write("redis", "redis://:0123456789abcdef@127.0.0.1:6379/0\n")}, env(nil), nil, &out, io.Discard); err != nil || out.String() != "configuration OK\n" {
+	if err := run(context.Background(), []string{"custodian", "check", "--phone-region", "GB", "--redis-url-file", write("redis", "redis://:0123456789abcdef@127.0.0.1:6379/0\n")}, env(nil), nil, &out, io.Discard); err != nil || out.String() != "configuration OK\n" {
 		t.Fatalf("check: %v %q", err, out.String())
 	}
 }

@@ -83,13 +83,23 @@ func loadKeyring(getenv func(string) string, dataDir string, production bool) (*
 	return &keyringSetup{keyring: k, source: src, path: path}, nil
 }
 
-// keyringReloader returns how a server rereads its keyring: from the same
-// file (never generating one), or by parsing the environment again.
-func keyringReloader(env string, source crypto.KeySource, path string, production bool) func() (*crypto.Keyring, error) {
+// keyringSource is the sealer's keyring source for a keyring k just
+// loaded from source and path: its first call returns k itself, so that
+// start-up reads the keyring once; later calls, reloads, reread the same
+// file (never generating one). A keyring from the environment cannot
+// change while the process runs, so it is k for good.
+func keyringSource(k *crypto.Keyring, source crypto.KeySource, path string, production bool) func() (*crypto.Keyring, error) {
 	if path == "" {
-		return func() (*crypto.Keyring, error) { return crypto.ParseKeyring([]byte(env)) }
+		return func() (*crypto.Keyring, error) { return k, nil }
 	}
+	first := k
 	return func() (*crypto.Keyring, error) {
+		// The first call is the sealer's constructor, before any reload
+		// can run concurrently.
+		if k := first; k != nil {
+			first = nil
+			return k, nil
+		}
 		return crypto.ReadKeyringFile(path, production && source != crypto.SourceGenerated)
 	}
 }
@@ -117,7 +127,7 @@ func runKeysStatus(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	store, usage, err := openWithUsage(ctx, kf.storage)
+	store, usage, err := openWithUsage(ctx, kf.storage, setup.keyring)
 	if err != nil {
 		return err
 	}
@@ -201,7 +211,7 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 			"(CUSTODIAN_MASTER_KEY or CUSTODIAN_MASTER_KEY_FILE) and restart them, then run \"custodian keys rotate --rewrap-only\" with it; " +
 			"or supply a keyring whose active key is already new and run with --rewrap-only")
 	}
-	store, usage, err := openWithUsage(ctx, kf.storage)
+	store, usage, err := openWithUsage(ctx, kf.storage, setup.keyring)
 	if err != nil {
 		return err
 	}
@@ -322,7 +332,7 @@ func runKeysRetire(ctx context.Context, args []string, getenv func(string) strin
 	if id == k.ActiveKeyID() {
 		return fmt.Errorf("master key %s is the active key and cannot be retired; rotate first", id)
 	}
-	store, usage, err := openWithUsage(ctx, kf.storage)
+	store, usage, err := openWithUsage(ctx, kf.storage, setup.keyring)
 	if err != nil {
 		return err
 	}
@@ -417,10 +427,11 @@ func (p *progress) finish() {
 	}
 }
 
-// openWithUsage opens the database and counts the customers each master
-// key protects.
-func openWithUsage(ctx context.Context, storage *storageConfig) (*sqlstore.Store, map[string]int64, error) {
-	store, _, err := storage.open(ctx)
+// openWithUsage opens the database with its trail sealed by k, as a
+// rotation appends to it, and counts the customers each master key
+// protects.
+func openWithUsage(ctx context.Context, storage *storageConfig, k *crypto.Keyring) (*sqlstore.Store, map[string]int64, error) {
+	store, _, err := storage.openSealed(ctx, k)
 	if err != nil {
 		return nil, nil, err
 	}

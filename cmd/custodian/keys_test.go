@@ -242,6 +242,7 @@ func seedPostgres(t *testing.T, url string, k *crypto.Keyring, n int) []string {
 	if _, err := store.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	sealTrail(t, store, k)
 	sealer, _ := crypto.NewSealer(k, 0)
 	svc := vault.New(store, sealer, vault.Options{})
 	var fs []custodian.CustomerFields
@@ -293,6 +294,11 @@ func TestKeysRotateEnvironmentKeyring(t *testing.T) {
 	out, _, err = runCmd(t, vars, "keys", "rotate", "--rewrap-only")
 	if err != nil || !strings.Contains(out, "re-wrapped 12 data keys under "+nk.ActiveKeyID()) {
 		t.Fatalf("rotate --rewrap-only: %v\n%s", err, out)
+	}
+	// The rotation's audit events are sealed with the keyring's chain key,
+	// as every other event is.
+	if out, _, err := runCmd(t, vars, "audit", "verify"); err != nil {
+		t.Fatalf("audit verify after the rotation: %v\n%s", err, out)
 	}
 	if _, _, err := runCmd(t, vars, "keys", "retire", k.ActiveKeyID()); err == nil || !strings.Contains(err.Error(), "--keyring-out") {
 		t.Fatalf("retire from an environment keyring: %v", err)

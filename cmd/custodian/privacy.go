@@ -108,9 +108,10 @@ func (c *storageConfig) openShred(ctx context.Context) (*sqlstore.ShredStore, er
 // privacyApp is a shell command's customer service with its shred store.
 type privacyApp struct {
 	*app
-	shred *sqlstore.ShredStore
-	svc   *vault.Service
-	ctx   context.Context
+	shred   *sqlstore.ShredStore
+	svc     *vault.Service
+	ctx     context.Context
+	privacy *privacyFlags
 }
 
 func (p *privacyApp) close() {
@@ -146,7 +147,7 @@ func openPrivacy(ctx context.Context, fs *flag.FlagSet, args []string, getenv fu
 		a.store.Close()
 		return nil, false, err
 	}
-	p := &privacyApp{app: a, shred: shred, ctx: custodian.WithActor(ctx, cliActor)}
+	p := &privacyApp{app: a, shred: shred, ctx: custodian.WithActor(ctx, cliActor), privacy: pf}
 	if as != nil && *as != "" {
 		u, err := a.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(*as)))
 		if err != nil {
@@ -356,32 +357,15 @@ func runRetention(ctx context.Context, args []string, getenv func(string) string
 	fs := newFlagSet("retention run", stderr)
 	dry := fs.Bool("dry-run", false, "list the customers that are due and change nothing")
 	limit := fs.Int("limit", 0, "handle at most this many customers (0: all)")
-	storage := addStorageFlags(fs)
-	pf := addPrivacyFlags(fs)
-	if help, err := parseConfig(fs, args[1:], getenv); help || err != nil {
+	p, help, err := openPrivacy(ctx, fs, args[1:], getenv, nil, nil)
+	if help || err != nil {
 		return err
 	}
-	if err := storage.resolve(); err != nil {
-		return err
-	}
-	if err := pf.resolve(); err != nil {
-		return err
-	}
-	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
-	if err != nil {
-		return err
-	}
-	defer a.store.Close()
-	shred, err := storage.openShred(ctx)
-	if err != nil {
-		return err
-	}
-	defer shred.Close()
-	svc := vault.New(a.store, a.sealer, vault.Options{Shred: shred, ConsentPurposes: pf.purposeNames})
-	fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", pf.describe())
+	defer p.close()
+	fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", p.privacy.describe())
 	bar := newProgress(stderr)
-	res, err := svc.RunRetention(custodian.WithActor(ctx, vault.RetentionActor), vault.RetentionOptions{
-		Policy: pf.policy, DryRun: *dry, Limit: *limit,
+	res, err := p.svc.RunRetention(custodian.WithActor(ctx, vault.RetentionActor), vault.RetentionOptions{
+		Policy: p.privacy.policy, DryRun: *dry, Limit: *limit,
 		OnProgress: func(p vault.RetentionProgress) {
 			bar.updateCount("retention", "customers anonymized", int64(p.Done), int64(p.Total), p.Elapsed)
 		},

@@ -90,11 +90,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
 
-	validator := custodian.Validator{PhoneRegion: *s.phoneRegion}
-	if _, err := validator.Normalize(custodian.CustomerFields{Name: "x", Phone: "+442079460958"}); err != nil && *s.phoneRegion != "" {
-		return fmt.Errorf("--phone-region %q is not a region", *s.phoneRegion)
-	}
-
 	var tlsSetup *edge.TLSSetup
 	if s.tls() {
 		tlsSetup, err = edge.TLSConfig(edge.TLSOptions{
@@ -119,7 +114,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer shred.Close()
-	customers := vault.New(a.store, a.sealer, vault.Options{Validator: validator, Shred: shred, ConsentPurposes: s.privacy.purposeNames})
+	customers := vault.New(a.store, a.sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, Shred: shred, ConsentPurposes: s.privacy.purposeNames})
 	stopRetention := startRetention(ctx, customers, s.privacy, logger)
 	defer stopRetention()
 	if err := m.RegisterDBStats(s.storage.backend(), a.store.DB().Stats); err != nil {

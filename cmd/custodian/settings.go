@@ -12,6 +12,7 @@ import (
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/nyaruka/phonenumbers"
 )
 
 // serveSettings are the serve command's settings; check reads the same
@@ -100,6 +101,11 @@ func (s *serveSettings) resolve() error {
 		return err
 	}
 	*s.redisURL = v
+	// Without a known region, numbers written without a country code would
+	// all be refused.
+	if *s.phoneRegion != "" && !phonenumbers.GetSupportedRegions()[*s.phoneRegion] {
+		return fmt.Errorf("--phone-region %q is not a region", *s.phoneRegion)
+	}
 	if err := s.level.UnmarshalText([]byte(*s.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/custodian-crm/custodian/audit"
+	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -64,4 +66,21 @@ func (c *storageConfig) open(ctx context.Context) (*sqlstore.Store, int64, error
 		return nil, 0, fmt.Errorf("%s: %w", c.backend(), err)
 	}
 	return s, v, nil
+}
+
+// openSealed opens and migrates the configured database with its audit
+// trail sealed by k's chain key, as serve does: every command that may
+// append to the trail opens it so, or its events would break the chain.
+func (c *storageConfig) openSealed(ctx context.Context, k *crypto.Keyring) (*sqlstore.Store, *audit.Chain, error) {
+	s, _, err := c.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	chain, err := audit.NewChain(k.AuditChainKey())
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	s.SetAuditChain(chain)
+	return s, chain, nil
 }

@@ -39,16 +39,12 @@ func openApp(ctx context.Context, storage *storageConfig, keys crypto.LoadOption
 	}
 	// The sealer rereads the keyring from where it came, so a key added by
 	// a rotation is picked up without a restart.
-	sealer, err := crypto.NewSealerFromSource(keyringReloader(keys.Env, source, keyPath, keys.Production), 0)
+	sealer, err := crypto.NewSealerFromSource(keyringSource(keyring, source, keyPath, keys.Production), 0)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("keyring: %w", err)
 	}
-	store, _, err := storage.open(ctx)
+	store, _, err := storage.openSealed(ctx, keyring)
 	if err != nil {
-		return nil, "", "", err
-	}
-	if _, err := sealTrail(store, keyring); err != nil {
-		store.Close()
 		return nil, "", "", err
 	}
 	hasher, err := password.NewHasher(password.Config{})
