@@ -125,17 +125,25 @@ func TestAdminResetDoesNotBypassTwoFactor(t *testing.T) {
 func TestAdminRoleChangeAndDeactivation(t *testing.T) {
 	s := newTestServer(t)
 	b, u := s.signedIn("staff@example.com", custodian.RoleAgent)
-	tok, _, _ := s.acc.CreateAPIToken(context.Background(), u.ID, "script", 0)
+	tok, _, err := s.acc.CreateAPIToken(context.Background(), u.ID, "script", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A role change ends the sessions: privileges change at the next sign-in.
 	if r := s.do("PATCH", "/api/users/"+u.ID+"/", `{"role":"viewer"}`); r.StatusCode != 200 || r.json(t)["user"].(map[string]any)["role"] != "viewer" {
 		t.Fatalf("role change: %d %s", r.StatusCode, r.body)
 	}
 	wantProblem(t, b.do("GET", "/api/auth/session/", ""), 401, custodian.EUNAUTHORIZED)
-	// Deactivation ends tokens at once.
+	// Deactivation ends tokens at once: the token works until then.
+	admin := s.bearer
+	s.bearer = tok
+	if r := s.do("GET", "/api/customers/", ""); r.StatusCode != 200 {
+		t.Fatalf("token before deactivation: %d %s", r.StatusCode, r.body)
+	}
+	s.bearer = admin
 	if r := s.do("PATCH", "/api/users/"+u.ID+"/", `{"active":false}`); r.StatusCode != 200 {
 		t.Fatalf("deactivate: %d %s", r.StatusCode, r.body)
 	}
-	admin := s.bearer
 	s.bearer = tok
 	wantProblem(t, s.do("GET", "/api/customers/", ""), 401, custodian.EUNAUTHORIZED)
 	s.bearer = admin

@@ -59,11 +59,12 @@ func authenticate(logger *slog.Logger, acc Accounts) func(http.Handler) http.Han
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if auth := r.Header.Get("Authorization"); auth != "" {
-				bearer, ok := strings.CutPrefix(auth, "Bearer ")
 				var p *custodian.Principal
-				err := errorf(custodian.EUNAUTHORIZED, "Use Authorization: Bearer <personal access token>.")
-				if ok {
+				var err error
+				if bearer, ok := strings.CutPrefix(auth, "Bearer "); ok {
 					p, err = acc.AuthenticateToken(r.Context(), strings.TrimSpace(bearer))
+				} else {
+					err = errorf(custodian.EUNAUTHORIZED, "Use Authorization: Bearer <personal access token>.")
 				}
 				if err != nil {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)
@@ -101,6 +102,7 @@ func authenticate(logger *slog.Logger, acc Accounts) func(http.Handler) http.Han
 // 401 for an anonymous caller, 403 for a signed-in one without it. Every
 // refusal is logged with the user and the route.
 func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler) http.Handler {
+	pg, isPage := next.(uiPage) // web pages answer refusals in HTML
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		noteRoute(r)
 		if perm == custodian.PermPublic {
@@ -108,7 +110,6 @@ func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler
 			return
 		}
 		p := custodian.PrincipalFrom(r.Context())
-		pg, isPage := next.(uiPage) // web pages answer refusals in HTML
 		if p == nil {
 			if isPage {
 				pg.ui.signInFirst(w, r)

@@ -236,8 +236,11 @@ func TestCrossSitePostWithSessionIsRefused(t *testing.T) {
 
 func TestSignInThrottlingAndSameAnswers(t *testing.T) {
 	s := newTestServer(t)
-	s.acc.CreateUser(context.Background(), "known@example.com", "Known", custodian.RoleViewer, testPassword)
-	s.acc.CreateUser(context.Background(), "other@example.com", "Other", custodian.RoleViewer, testPassword)
+	for _, email := range []string{"known@example.com", "other@example.com"} {
+		if _, err := s.acc.CreateUser(context.Background(), email, "Person", custodian.RoleViewer, testPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b := &browser{s: s}
 	unknown := b.do("POST", "/api/auth/login/", `{"email":"nobody@example.com","password":"wrong password here"}`)
 	wrong := b.do("POST", "/api/auth/login/", `{"email":"known@example.com","password":"wrong password here"}`)

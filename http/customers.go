@@ -2,7 +2,6 @@ package http
 
 import (
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -183,10 +182,6 @@ func handleDeleteCustomer(logger *slog.Logger, svc custodian.CustomerService) ht
 	})
 }
 
-// listParams are the query parameters a list accepts; any other is refused,
-// so a misspelt filter is an error rather than a silently unfiltered list.
-var listParams = map[string]bool{"search": true, "status": true, "tag": true, "consent": true, "sort": true, "cursor": true, "limit": true}
-
 func handleListCustomers(logger *slog.Logger, svc custodian.CustomerService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page, err := listCustomers(r, svc)
@@ -205,30 +200,17 @@ func handleListCustomers(logger *slog.Logger, svc custodian.CustomerService) htt
 	})
 }
 
+// listCustomers reads a list query, refusing any parameter it does not
+// know, so a misspelt filter is an error rather than a silently unfiltered
+// list, and lists the page.
 func listCustomers(r *http.Request, svc custodian.CustomerService) (*custodian.CustomerPage, error) {
-	values, err := url.ParseQuery(r.URL.RawQuery)
+	values, fields, err := query(r, "search", "status", "tag", "consent", "sort", "cursor", "limit")
 	if err != nil {
-		return nil, errorf(custodian.EINVALID, "The query string is malformed.")
-	}
-	var fields []custodian.FieldError
-	for k, v := range values {
-		switch {
-		case !listParams[k]:
-			fields = append(fields, custodian.FieldError{Field: k, Message: "Unknown query parameter; use search, status, tag, consent, sort, cursor or limit."})
-		case len(v) > 1:
-			fields = append(fields, custodian.FieldError{Field: k, Message: "Give this parameter once."})
-		}
+		return nil, err
 	}
 	q := custodian.CustomerQuery{
 		Search: values.Get("search"), Status: custodian.Status(values.Get("status")), Tag: values.Get("tag"), Consent: values.Get("consent"),
-		Sort: custodian.Sort(values.Get("sort")), Cursor: values.Get("cursor"),
-	}
-	if l := values.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > custodian.MaxListLimit {
-			fields = append(fields, custodian.FieldError{Field: "limit", Message: fmt.Sprintf("Limit must be a whole number from 1 to %d.", custodian.MaxListLimit)})
-		}
-		q.Limit = n
+		Sort: custodian.Sort(values.Get("sort")), Cursor: values.Get("cursor"), Limit: listLimit(values, &fields),
 	}
 	if len(fields) > 0 {
 		return nil, errorf(custodian.EINVALID, "The list query has invalid parameters.", fields...)

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -23,7 +24,7 @@ const MaxBodyBytes = 1 << 20
 // bytes for decodeStrict.
 func readJSON(w http.ResponseWriter, r *http.Request, mediaTypes ...string) ([]byte, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	ok := err == nil && (mt == "application/json" || contains(mediaTypes, mt))
+	ok := err == nil && (mt == "application/json" || slices.Contains(mediaTypes, mt))
 	if cs, has := params["charset"]; ok && has && !strings.EqualFold(cs, "utf-8") {
 		ok = false
 	}
@@ -42,15 +43,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, mediaTypes ...string) ([]b
 		return nil, errorf(codeMalformed, "The request body is not valid UTF-8.")
 	}
 	return b, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // decodeStrict decodes exactly one JSON value into dst, refusing unknown

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -13,35 +12,22 @@ import (
 	"testing"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/edge"
-	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/ratelimit"
-	"github.com/custodian-crm/custodian/vault"
 )
 
-// edgeServer is a server with deps adjusted by adjust, over a real SQLite
-// store, and the buffer its log goes to.
-func edgeServer(t testing.TB, adjust func(*Deps)) (http.Handler, *bytes.Buffer) {
+// edgeServer is a test server with deps adjusted by adjust (nil for none),
+// answering every request without credentials as an administrator, and
+// the buffer its log goes to.
+func edgeServer(t testing.TB, adjust func(*Deps)) (http.Handler, *syncbuf.Buffer) {
 	t.Helper()
-	store, _ := testdb.SQLite(t)
-	k, _ := crypto.NewKeyring()
-	sealer, err := crypto.NewSealer(k, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &bytes.Buffer{}
-	acc := testAccounts(t, store, sealer)
-	d := Deps{
-		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Customers: vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}}),
-		DB:        store,
-		Accounts:  acc,
-	}
+	var opts []func(*Deps)
 	if adjust != nil {
-		adjust(&d)
+		opts = append(opts, adjust)
 	}
-	return asAdmin(t, acc, NewServer(d)), logs
+	s := newTestServer(t, opts...)
+	return s.asAdmin(), s.logs
 }
 
 func serveOne(h http.Handler, method, target, remote string, headers ...string) *httptest.ResponseRecorder {

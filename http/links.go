@@ -61,8 +61,7 @@ func handleLinkPage(logger *slog.Logger, f linkForm) http.Handler {
 				if err == nil {
 					view.Done = f.done
 				} else {
-					status = statusOf[custodian.ErrorCode(err)]
-					if status == 0 || status >= 500 {
+					if status, _ = problemStatus(err); status >= 500 {
 						logger.ErrorContext(r.Context(), "one-time link failed", "request_id", requestID(r.Context()), "err", err)
 						status = http.StatusInternalServerError
 					}

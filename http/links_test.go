@@ -8,11 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"log/slog"
-
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/internal/testdb"
 )
 
 func postForm(h http.Handler, path string, form url.Values, headers ...string) *httptest.ResponseRecorder {
@@ -27,11 +23,8 @@ func postForm(h http.Handler, path string, form url.Values, headers ...string) *
 }
 
 func TestSetupPageInTheBrowser(t *testing.T) {
-	store, _ := testdb.SQLite(t)
-	k, _ := crypto.NewKeyring()
-	sealer, _ := crypto.NewSealer(k, 0)
-	acc := testAccounts(t, store, sealer)
-	h := NewServer(Deps{Logger: discardLogger(), DB: store, Accounts: acc})
+	d, acc, _, _ := testDeps(t)
+	h := NewServer(d)
 	tok, _, err := acc.SetupLink(context.Background())
 	if err != nil || tok == "" {
 		t.Fatal(err)
@@ -73,5 +66,3 @@ func TestSetupPageInTheBrowser(t *testing.T) {
 		t.Fatalf("setup link reused: %d", rec.Code)
 	}
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -11,29 +11,22 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/edge"
 )
 
-type requestIDKey struct{}
-
 // requestID returns the id of the request ctx belongs to.
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func requestID(ctx context.Context) string { return custodian.OriginFrom(ctx).RequestID }
 
-// withRequestID gives every request a random id, in its context and in the
-// X-Request-ID response header, so a client's report can be matched to the
-// server's log line.
+// withRequestID gives every request a random id, in the X-Request-ID
+// response header and in its context's custodian.Origin (with the client
+// address), so a client's report can be matched to the server's log line
+// and audit events caused by the request record where it came from.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [12]byte
 		_, _ = rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-ID", id)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		// Audit events caused by the request record where it came from.
-		ctx = custodian.WithOrigin(ctx, custodian.Origin{ClientAddr: clientAddr(r), RequestID: id})
+		ctx := custodian.WithOrigin(r.Context(), custodian.Origin{ClientAddr: clientAddr(r), RequestID: id})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -117,10 +110,10 @@ func routeOf(r *http.Request) string {
 // route pattern and the path, the user agent, the status, the response
 // size and the duration. It logs the path without its query, which can
 // hold search terms, no other header value, and the client address that
-// edge.ClientInfo resolved through the trusted proxies, never a forwarding
-// header the client could have forged. The JSON encoding escapes newlines
-// and control characters in the path and user agent, so that no value
-// can forge a log line.
+// edge.ClientInfo resolved through the trusted proxies (as withRequestID
+// recorded it), never a forwarding header the client could have forged.
+// The JSON encoding escapes newlines and control characters in the path
+// and user agent, so that no value can forge a log line.
 func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -134,11 +127,12 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 			if rw.status == 0 {
 				rw.status = http.StatusOK
 			}
+			o := custodian.OriginFrom(r.Context())
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.Time("start", start.UTC()),
-				slog.String("request_id", requestID(r.Context())),
+				slog.String("request_id", o.RequestID),
 				slog.String("user", userOf(r)),
-				slog.String("client", edge.ClientAddrFrom(r.Context()).String()),
+				slog.String("client", o.ClientAddr),
 				slog.String("method", r.Method),
 				slog.String("route", routeOf(r)),
 				slog.String("path", r.URL.EscapedPath()),
@@ -171,7 +165,7 @@ func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
 				}
 				logger.ErrorContext(r.Context(), "handler panicked",
 					"request_id", requestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				writeProblem(w, r, Problem{Status: http.StatusInternalServerError, Code: "internal", Detail: "An internal error occurred."})
+				writeProblem(w, r, Problem{Status: http.StatusInternalServerError, Code: custodian.EINTERNAL, Detail: "An internal error occurred."})
 			}()
 			next.ServeHTTP(w, r)
 		})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func refuseBlocked(blocked func(netip.Addr) bool) func(http.Handler) http.Handle
 }
 
 // query reads a list's query string: each parameter at most once, and
-// only those in allowed (named in the message).
+// only those in allowed (at least one; named in the message).
 func query(r *http.Request, allowed ...string) (url.Values, []custodian.FieldError, error) {
 	values, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -91,8 +92,9 @@ func query(r *http.Request, allowed ...string) (url.Values, []custodian.FieldErr
 	var fields []custodian.FieldError
 	for k, v := range values {
 		switch {
-		case !contains(allowed, k):
-			fields = append(fields, custodian.FieldError{Field: k, Message: "Unknown query parameter; use " + strings.Join(allowed, ", ") + "."})
+		case !slices.Contains(allowed, k):
+			last := len(allowed) - 1
+			fields = append(fields, custodian.FieldError{Field: k, Message: "Unknown query parameter; use " + strings.Join(allowed[:last], ", ") + " or " + allowed[last] + "."})
 		case len(v) > 1:
 			fields = append(fields, custodian.FieldError{Field: k, Message: "Give this parameter once."})
 		}
@@ -100,11 +102,12 @@ func query(r *http.Request, allowed ...string) (url.Values, []custodian.FieldErr
 	return values, fields, nil
 }
 
-// listLimit reads limit (default 50, at most custodian.MaxListLimit).
+// listLimit reads limit (default custodian.DefaultListLimit, at most
+// custodian.MaxListLimit).
 func listLimit(values url.Values, fields *[]custodian.FieldError) int {
 	l := values.Get("limit")
 	if l == "" {
-		return 50
+		return custodian.DefaultListLimit
 	}
 	n, err := strconv.Atoi(l)
 	if err != nil || n < 1 || n > custodian.MaxListLimit {
@@ -141,8 +144,8 @@ func handleListAudit(logger *slog.Logger, trail AuditTrail) http.Handler {
 			return
 		}
 		q := custodian.AuditQuery{Actor: values.Get("actor"), Action: values.Get("action"), Subject: values.Get("subject")}
-		for name, v := range map[string]string{"actor": q.Actor, "action": q.Action, "subject": q.Subject} {
-			if len(v) > maxFilterLen {
+		for _, name := range []string{"actor", "action", "subject"} {
+			if len(values.Get(name)) > maxFilterLen {
 				fields = append(fields, custodian.FieldError{Field: name, Message: fmt.Sprintf("At most %d characters.", maxFilterLen)})
 			}
 		}

@@ -59,11 +59,7 @@ type Problem struct {
 // logged with their cause and answered with a generic text: no cause, stack
 // or query reaches the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	code := custodian.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status, code = http.StatusInternalServerError, custodian.EINTERNAL
-	}
+	status, code := problemStatus(err)
 	if d := custodian.ErrorRetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
@@ -79,6 +75,16 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		Errors:    custodian.ErrorFields(err),
 		Tombstone: custodian.ErrorTombstone(err),
 	})
+}
+
+// problemStatus returns the status and the code of the problem err
+// describes: an error whose code has no status is an internal error.
+func problemStatus(err error) (int, string) {
+	code := custodian.ErrorCode(err)
+	if status, ok := statusOf[code]; ok {
+		return status, code
+	}
+	return http.StatusInternalServerError, custodian.EINTERNAL
 }
 
 // writeProblem writes p, filling in the standard members.

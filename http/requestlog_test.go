@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/internal/syncbuf"
-	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/redact"
 )
 
@@ -92,14 +89,9 @@ func TestRequestLogLine(t *testing.T) {
 // personal data) through a server logging via the redacting handler, and
 // checks that none reaches a log line, whatever logged it.
 func TestNoSecretsInServerLogs(t *testing.T) {
-	store, _ := testdb.SQLite(t)
-	k, _ := crypto.NewKeyring()
-	sealer, _ := crypto.NewSealer(k, 0)
-	logs := &syncbuf.Buffer{}
-	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), redact.Options{}))
-	acc := testAccounts(t, store, sealer)
-	h := NewServer(Deps{Logger: logger, DB: store, Accounts: acc, Audit: store, Alerts: store})
-	s := &testServer{t: t, h: h, logs: logs, acc: acc}
+	d, acc, _, logs := testDeps(t)
+	d.Logger = slog.New(redact.NewHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), redact.Options{}))
+	s := &testServer{t: t, h: NewServer(d), logs: logs, acc: acc}
 	tok := s.userToken(custodian.RoleAdmin)
 	const pw = "correct horse battery staple orbit"
 	s.do("POST", "/api/auth/login/", `{"email":"admin-x@example.com","password":"`+pw+`","otp":"123456"}`)

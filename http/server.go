@@ -126,39 +126,48 @@ func NewServer(d Deps) http.Handler {
 	return h
 }
 
-// problemsForMux answers requests that match no route (404) or no method of
-// a route (405, with Allow) with a problem body, like every other error.
+// problemsForMux serves mux once per request and answers what the mux
+// itself refuses in the problem format, like every other error: no route
+// (404) or no method of a route (405, with the Allow header the mux set).
+// Every route notes its pattern before it writes (authorize calls
+// noteRoute), so a status written while no route is noted comes from the
+// mux; its redirects (to a cleaned path, or to add a trailing slash) pass
+// through.
 func problemsForMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		// Let the mux decide between 404 and 405 (and compute Allow),
-		// then answer in our format.
-		probe := &discard{header: http.Header{}}
-		mux.ServeHTTP(probe, r)
-		switch probe.status {
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", probe.header.Get("Allow"))
-			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed, Detail: "This method is not allowed here."})
-		case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-			mux.ServeHTTP(w, r)
-		default:
-			writeProblem(w, r, Problem{Status: http.StatusNotFound, Code: custodian.ENOTFOUND, Detail: "There is nothing at this address."})
-		}
+		mux.ServeHTTP(&muxAnswer{ResponseWriter: w, r: r}, r)
 	})
 }
 
-// discard is a ResponseWriter that keeps only the status and headers.
-type discard struct {
-	header http.Header
-	status int
+// muxAnswer replaces the mux's own plain-text refusals with problems.
+type muxAnswer struct {
+	http.ResponseWriter
+	r       *http.Request
+	refused bool // a problem was written; drop the mux's text
 }
 
-func (d *discard) Header() http.Header         { return d.header }
-func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discard) WriteHeader(code int)        { d.status = code }
+func (m *muxAnswer) WriteHeader(code int) {
+	switch {
+	case routeOf(m.r) != "", code == http.StatusMovedPermanently, code == http.StatusTemporaryRedirect, code == http.StatusPermanentRedirect:
+		m.ResponseWriter.WriteHeader(code)
+	case code == http.StatusMethodNotAllowed:
+		m.refused = true
+		writeProblem(m.ResponseWriter, m.r, Problem{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed, Detail: "This method is not allowed here."})
+	default:
+		m.refused = true
+		writeProblem(m.ResponseWriter, m.r, Problem{Status: http.StatusNotFound, Code: custodian.ENOTFOUND, Detail: "There is nothing at this address."})
+	}
+}
+
+func (m *muxAnswer) Write(b []byte) (int, error) {
+	if m.refused {
+		return len(b), nil
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (m *muxAnswer) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 func handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,7 @@ import (
 )
 
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	h      http.Handler
 	logs   *syncbuf.Buffer
 	acc    *accounts.Service
@@ -35,25 +35,37 @@ type testServer struct {
 // testPassword is long and random enough for the password policy.
 const testPassword = "correct horse battery staple orbit"
 
-// newTestServer returns a server on a fresh SQLite database; opts adjust
-// its Deps.
-func newTestServer(t *testing.T, opts ...func(*Deps)) *testServer {
+// testDeps returns the Deps of a server on a fresh SQLite database, with no
+// users yet, logging JSON lines to logs.
+func testDeps(t testing.TB) (d Deps, acc *accounts.Service, store *sqlstore.Store, logs *syncbuf.Buffer) {
 	t.Helper()
-	store, _ := testdb.SQLite(t)
+	store, _ = testdb.SQLite(t)
 	k, _ := crypto.NewKeyring()
 	sealer, err := crypto.NewSealer(k, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncbuf.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
-	acc := testAccounts(t, store, sealer)
+	logs = &syncbuf.Buffer{}
+	acc = testAccounts(t, store, sealer)
+	d = Deps{
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
+		Customers: vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}}),
+		DB:        store, Accounts: acc, Audit: store, Alerts: store,
+	}
+	return d, acc, store, logs
+}
+
+// newTestServer returns a server on a fresh SQLite database, with a
+// sign-in limit and an administrator whose token do sends; opts adjust its
+// Deps.
+func newTestServer(t testing.TB, opts ...func(*Deps)) *testServer {
+	t.Helper()
+	d, acc, store, logs := testDeps(t)
 	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1, Burst: 3}, ratelimit.LocalConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter, Audit: store, Alerts: store}
+	d.SignInLimiter = limiter
 	for _, o := range opts {
 		o(&d)
 	}
@@ -77,24 +89,15 @@ func testAccounts(t testing.TB, store custodian.AccountRepository, sealer *crypt
 	return acc
 }
 
-// asAdmin signs every request that has no Authorization header with an
-// administrator's access token, for tests about something other than
+// asAdmin signs every request that has no Authorization header with the
+// administrator's access token of s, for tests about something other than
 // access control.
-func asAdmin(t testing.TB, acc *accounts.Service, h http.Handler) http.Handler {
-	t.Helper()
-	u, err := acc.CreateUser(context.Background(), "root@example.com", "Root", custodian.RoleAdmin, testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := acc.CreateAPIToken(context.Background(), u.ID, "tests", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+func (s *testServer) asAdmin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" {
-			r.Header.Set("Authorization", "Bearer "+tok)
+			r.Header.Set("Authorization", "Bearer "+s.bearer)
 		}
-		h.ServeHTTP(w, r)
+		s.h.ServeHTTP(w, r)
 	})
 }
 
@@ -118,7 +121,7 @@ type response struct {
 	body []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
