@@ -74,17 +74,12 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 // accountError shows the account page with err next to the form it came
 // from.
 func (u *ui) accountError(w http.ResponseWriter, r *http.Request, section string, err error, d accountData) {
-	code := custodian.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok || status >= 500 {
+	status, ok := clientStatus(err)
+	if !ok {
 		u.fail(w, r, err)
 		return
 	}
-	d.Section, d.Error = section, custodian.ErrorMessage(err)
-	d.FieldErrors = map[string]string{}
-	for _, fe := range custodian.ErrorFields(err) {
-		d.FieldErrors[fe.Field] = fe.Message
-	}
+	d.Section, d.Error, d.FieldErrors = section, custodian.ErrorMessage(err), fieldErrors(err)
 	u.renderAccount(w, r, status, d)
 }
 
@@ -94,18 +89,26 @@ func (u *ui) handleAccount() http.Handler {
 	})
 }
 
-func (u *ui) handleChangePasswordForm() http.Handler {
+// accountForm runs a form of the account page that ends with a flash
+// message: act's error comes back next to the form of section.
+func (u *ui) accountForm(section, flash string, act func(r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !u.checkForm(w, r) {
 			return
 		}
-		f := r.PostForm
-		err := u.acc.ChangePassword(r.Context(), principal(r), f.Get("current_password"), f.Get("new_password"), f.Get("end_others") == "on")
-		if err != nil {
-			u.accountError(w, r, "password", renameField(err, "password", "new_password"), accountData{})
+		if err := act(r); err != nil {
+			u.accountError(w, r, section, err, accountData{})
 			return
 		}
-		redirectWithFlash(w, r, "/account", "password-changed")
+		redirectWithFlash(w, r, "/account", flash)
+	})
+}
+
+func (u *ui) handleChangePasswordForm() http.Handler {
+	return u.accountForm("password", "password-changed", func(r *http.Request) error {
+		f := r.PostForm
+		err := u.acc.ChangePassword(r.Context(), principal(r), f.Get("current_password"), f.Get("new_password"), f.Get("end_others") == "on")
+		return renameField(err, "password", "new_password")
 	})
 }
 
@@ -162,15 +165,8 @@ func (u *ui) handleEnableTOTPForm() http.Handler {
 }
 
 func (u *ui) handleDisableTOTPForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
-		if err := u.acc.DisableTOTP(r.Context(), principal(r), r.PostForm.Get("current_password")); err != nil {
-			u.accountError(w, r, "totp", err, accountData{})
-			return
-		}
-		redirectWithFlash(w, r, "/account", "totp-disabled")
+	return u.accountForm("totp", "totp-disabled", func(r *http.Request) error {
+		return u.acc.DisableTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"))
 	})
 }
 
@@ -195,14 +191,7 @@ func (u *ui) handleCreateTokenForm() http.Handler {
 }
 
 func (u *ui) handleRevokeTokenForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
-		if err := u.acc.RevokeAPIToken(r.Context(), principal(r).User.ID, r.PathValue("id")); err != nil {
-			u.accountError(w, r, "tokens", err, accountData{})
-			return
-		}
-		redirectWithFlash(w, r, "/account", "token-revoked")
+	return u.accountForm("tokens", "token-revoked", func(r *http.Request) error {
+		return u.acc.RevokeAPIToken(r.Context(), principal(r).User.ID, r.PathValue("id"))
 	})
 }

@@ -41,17 +41,12 @@ func (u *ui) handleUsers() http.Handler {
 
 // usersError shows the users page with err's message.
 func (u *ui) usersError(w http.ResponseWriter, r *http.Request, err error, d usersData) {
-	status, ok := statusOf[custodian.ErrorCode(err)]
-	if !ok || status >= 500 {
+	status, ok := clientStatus(err)
+	if !ok {
 		u.fail(w, r, err)
 		return
 	}
-	d.Error = custodian.ErrorMessage(err)
-	for _, fe := range custodian.ErrorFields(err) {
-		if fe.Field == "email" {
-			d.EmailError = fe.Message
-		}
-	}
+	d.Error, d.EmailError = custodian.ErrorMessage(err), fieldErrors(err)["email"]
 	u.renderUsers(w, r, status, d)
 }
 

@@ -35,10 +35,10 @@ type auditRow struct {
 	Detail string
 }
 
-func auditRows(events []custodian.AuditEvent, names map[string]string) []auditRow {
+func auditRows(events []custodian.AuditEvent, names *actorNames) []auditRow {
 	out := make([]auditRow, len(events))
 	for i, e := range events {
-		out[i] = auditRow{AuditEvent: e, ActorName: actorName(names, e.Actor), Detail: eventDetail(e.Data)}
+		out[i] = auditRow{AuditEvent: e, ActorName: names.name(e.Actor), Detail: eventDetail(e.Data)}
 	}
 	return out
 }
@@ -106,7 +106,7 @@ func (u *ui) handleAudit() http.Handler {
 		d := auditData{Actor: qv.Get("actor"), Action: strings.TrimSpace(qv.Get("action")), Subject: strings.TrimSpace(qv.Get("subject")),
 			Since: qv.Get("since"), Until: qv.Get("until"), Errors: map[string]string{}, Actions: auditActions}
 		names := u.actorNames(ctx)
-		d.Actors = actorOptions(names, d.Actor)
+		d.Actors = actorOptions(names.all(), d.Actor)
 		q := custodian.AuditQuery{Actor: d.Actor, Action: d.Action, Subject: d.Subject, Limit: auditPageSize + 1}
 		for name, v := range map[string]string{"actor": q.Actor, "action": q.Action, "subject": q.Subject} {
 			if len(v) > maxFilterLen {
@@ -146,20 +146,13 @@ func (u *ui) handleAudit() http.Handler {
 				base.Set(k, v)
 			}
 		}
+		if d.Paged {
+			d.FirstURL = withQuery("/audit", base)
+		}
 		if len(events) > auditPageSize {
 			events = events[:auditPageSize]
-			next := url.Values{}
-			for k, v := range base {
-				next[k] = v
-			}
-			next.Set("before", strconv.FormatInt(events[len(events)-1].Seq, 10))
-			d.NextURL = "/audit?" + next.Encode()
-		}
-		if d.Paged {
-			d.FirstURL = "/audit"
-			if enc := base.Encode(); enc != "" {
-				d.FirstURL += "?" + enc
-			}
+			base.Set("before", strconv.FormatInt(events[len(events)-1].Seq, 10))
+			d.NextURL = withQuery("/audit", base)
 		}
 		d.Table = auditTable{ID: "audit", Caption: "Audit events, newest first", Rows: auditRows(events, names), ShowSubject: true,
 			LinkCustomers: principal(r).User.Role.Can(custodian.PermCustomersRead)}
@@ -246,9 +239,7 @@ func (u *ui) handleSecurity() http.Handler {
 				return
 			}
 			for _, a := range alerts {
-				if a.ResolvedAt == nil {
-					d.Alerts = append(d.Alerts, newAlertRow(a, names))
-				}
+				d.Alerts = append(d.Alerts, newAlertRow(a, names))
 			}
 		}
 		end := u.now().UTC().Truncate(time.Hour).Add(time.Hour)
@@ -270,13 +261,13 @@ func (u *ui) handleSecurity() http.Handler {
 	})
 }
 
-func newAlertRow(a monitor.StoredAlert, names map[string]string) alertRow {
+func newAlertRow(a monitor.StoredAlert, names *actorNames) alertRow {
 	row := alertRow{StoredAlert: a, KeyKind: "Target", KeyValue: a.Key}
 	switch kind, v, _ := strings.Cut(a.Key, ":"); kind {
 	case "addr":
 		row.KeyKind, row.KeyValue = "Address", v
 	case "account":
-		row.KeyKind, row.KeyValue = "Account", actorName(names, v)
+		row.KeyKind, row.KeyValue = "Account", names.name(v)
 	}
 	return row
 }

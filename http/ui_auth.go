@@ -9,6 +9,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
+	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // loginData is the sign-in page's content. With State set, the page asks
@@ -93,7 +94,7 @@ func (u *ui) handleLoginSubmit() http.Handler {
 		if err != nil {
 			code := custodian.ErrorCode(err)
 			if code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {
-				u.m.SignInFailed()
+				u.sig.signInFailed(r, err)
 			}
 			u.logger.InfoContext(r.Context(), "sign-in failed", "request_id", requestID(r.Context()), "code", code)
 			switch {
@@ -109,7 +110,7 @@ func (u *ui) handleLoginSubmit() http.Handler {
 				u.renderLogin(w, r, http.StatusUnauthorized, d)
 			case code == custodian.ETOOMANY:
 				d.Error = tooManyMessage(custodian.ErrorRetryAfter(err))
-				w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(custodian.ErrorRetryAfter(err))))
+				w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(custodian.ErrorRetryAfter(err))))
 				u.renderLogin(w, r, http.StatusTooManyRequests, d)
 			default:
 				u.fail(w, r, err)
@@ -135,12 +136,8 @@ func hasField(err error, field string) bool {
 	return false
 }
 
-func retrySeconds(d time.Duration) int {
-	return max(1, int((d+time.Second-1)/time.Second))
-}
-
 func tooManyMessage(d time.Duration) string {
-	return "Too many sign-in attempts. Wait " + strconv.Itoa(retrySeconds(d)) + " seconds and try again."
+	return "Too many sign-in attempts. Wait " + strconv.Itoa(ratelimit.RetryAfterSeconds(d)) + " seconds and try again."
 }
 
 // handleUILogout ends the session and returns to the sign-in page.

@@ -77,20 +77,24 @@ func (u *ui) handleCustomerList() http.Handler {
 		default:
 			d.Items = page.Items
 			base := listQuery(qv)
+			if d.Paged {
+				d.FirstURL = withQuery("/customers", base)
+			}
 			if page.NextCursor != "" {
 				base.Set("cursor", page.NextCursor)
-				d.NextURL = "/customers?" + base.Encode()
-				base.Del("cursor")
-			}
-			if d.Paged {
-				d.FirstURL = "/customers"
-				if enc := base.Encode(); enc != "" {
-					d.FirstURL += "?" + enc
-				}
+				d.NextURL = withQuery("/customers", base)
 			}
 		}
 		u.render(w, r, status, "customers", uiView{Title: "Customers", Section: "customers", Flash: flash, Data: d})
 	})
+}
+
+// withQuery is path with the query q, if any.
+func withQuery(path string, q url.Values) string {
+	if enc := q.Encode(); enc != "" {
+		return path + "?" + enc
+	}
+	return path
 }
 
 // listQuery keeps the list parameters that survive paging.
@@ -122,11 +126,7 @@ func (u *ui) handleCustomerSearch() http.Handler {
 		if term := strings.TrimSpace(f.Get("q")); term != "" {
 			q.Set("s", u.keys.sealState("search", principal(r).SessionHash, []byte(term), searchStateTTL))
 		}
-		target := "/customers"
-		if enc := q.Encode(); enc != "" {
-			target += "?" + enc
-		}
-		http.Redirect(w, r, target, http.StatusSeeOther)
+		http.Redirect(w, r, withQuery("/customers", q), http.StatusSeeOther)
 	})
 }
 

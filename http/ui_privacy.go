@@ -18,15 +18,40 @@ type customerData struct {
 	C        *custodian.Customer
 	CanWrite bool
 	// Consent is nil when the server has no consent records.
-	Consent *consentView
+	Consent    *consentView
+	Hold       holdForm
+	HoldByName string
+	customerExtras
+}
+
+// customerExtras are the parts of the customer and tombstone pages shown
+// to the roles that may use them.
+type customerExtras struct {
 	// CanErase shows export, legal hold and erasure.
 	CanErase bool
-	Hold     holdForm
 	// CanAudit shows the customer's audit history.
 	CanAudit    bool
 	History     auditTable
 	MoreHistory bool
-	HoldByName  string
+}
+
+// extras returns the customerExtras of customer id for the request's
+// role, reading the audit history when the role may see it.
+func (u *ui) extras(r *http.Request, id string, names *actorNames) (customerExtras, error) {
+	role := principal(r).User.Role
+	x := customerExtras{CanErase: u.privacy != nil && role.Can(custodian.PermCustomersErase), CanAudit: u.audit != nil && role.Can(custodian.PermAuditRead)}
+	if !x.CanAudit {
+		return x, nil
+	}
+	events, err := u.audit.AuditEvents(r.Context(), custodian.AuditQuery{Subject: id, Limit: historyLimit + 1})
+	if err != nil {
+		return x, err
+	}
+	if x.MoreHistory = len(events) > historyLimit; x.MoreHistory {
+		events = events[:historyLimit]
+	}
+	x.History = auditTable{ID: "customer-history", Caption: "Audit events about this customer, newest first", Rows: auditRows(events, names)}
+	return x, nil
 }
 
 // consentView is the consent section: the state per configured purpose,
@@ -65,17 +90,6 @@ type holdForm struct {
 	Error  string
 }
 
-// fieldErrors maps field names to their first message.
-func fieldErrors(err error) map[string]string {
-	out := map[string]string{}
-	for _, fe := range custodian.ErrorFields(err) {
-		if _, ok := out[fe.Field]; !ok {
-			out[fe.Field] = fe.Message
-		}
-	}
-	return out
-}
-
 // handleCustomerDetail shows one customer. The read goes through the same
 // service call as the API's, so it is recorded in the audit trail the same
 // way; an erased customer shows its tombstone with 410.
@@ -94,12 +108,14 @@ func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id
 		u.failCustomer(w, r, id, err)
 		return
 	}
-	role := principal(r).User.Role
-	d := customerData{C: c, CanWrite: role.Can(custodian.PermCustomersWrite), CanErase: u.privacy != nil && role.Can(custodian.PermCustomersErase),
-		CanAudit: u.audit != nil && role.Can(custodian.PermAuditRead), Hold: hold}
 	names := u.actorNames(ctx)
+	d := customerData{C: c, CanWrite: principal(r).User.Role.Can(custodian.PermCustomersWrite), Hold: hold}
+	if d.customerExtras, err = u.extras(r, id, names); err != nil {
+		u.fail(w, r, err)
+		return
+	}
 	if c.LegalHold != nil {
-		d.HoldByName = actorName(names, c.LegalHold.By)
+		d.HoldByName = names.name(c.LegalHold.By)
 	}
 	if u.privacy != nil {
 		cons, err := u.privacy.Consents(ctx, id)
@@ -117,30 +133,10 @@ func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id
 			}
 		}
 	}
-	if d.CanAudit {
-		if d.History, d.MoreHistory, err = u.history(ctx, id, names); err != nil {
-			u.fail(w, r, err)
-			return
-		}
-	}
 	u.render(w, r, status, "customer", uiView{Title: c.Name, Section: "customers", Data: d})
 }
 
-// history returns the customer's latest audit events and whether there
-// are more.
-func (u *ui) history(ctx context.Context, id string, names map[string]string) (auditTable, bool, error) {
-	events, err := u.audit.AuditEvents(ctx, custodian.AuditQuery{Subject: id, Limit: historyLimit + 1})
-	if err != nil {
-		return auditTable{}, false, err
-	}
-	more := len(events) > historyLimit
-	if more {
-		events = events[:historyLimit]
-	}
-	return auditTable{ID: "customer-history", Caption: "Audit events about this customer, newest first", Rows: auditRows(events, names)}, more, nil
-}
-
-func newConsentView(c *custodian.Consents, purposes []string, names map[string]string) *consentView {
+func newConsentView(c *custodian.Consents, purposes []string, names *actorNames) *consentView {
 	v := &consentView{Purposes: purposes, Form: consentForm{ConsentInput: custodian.ConsentInput{State: custodian.ConsentGiven}}}
 	seen := map[string]bool{}
 	add := func(p string) {
@@ -149,7 +145,7 @@ func newConsentView(c *custodian.Consents, purposes []string, names map[string]s
 		}
 		seen[p] = true
 		st := c.Current[p]
-		v.Current = append(v.Current, consentRow{Purpose: p, ConsentState: st, ByName: actorName(names, st.By)})
+		v.Current = append(v.Current, consentRow{Purpose: p, ConsentState: st, ByName: names.name(st.By)})
 	}
 	for _, p := range purposes {
 		add(p)
@@ -167,35 +163,56 @@ func newConsentView(c *custodian.Consents, purposes []string, names map[string]s
 	}
 	for i := len(c.History) - 1; i >= 0; i-- {
 		e := c.History[i]
-		v.History = append(v.History, consentEvent{ConsentEvent: e, ByName: actorName(names, e.Actor)})
+		v.History = append(v.History, consentEvent{ConsentEvent: e, ByName: names.name(e.Actor)})
 	}
 	return v
 }
 
-// actorNames maps user ids to names, for showing who did what. Without
-// accounts (or when they cannot be listed) ids are shown as they are.
-func (u *ui) actorNames(ctx context.Context) map[string]string {
-	out := map[string]string{custodian.ActorCLI: "command line", custodian.ActorMonitor: "attack detector"}
-	if u.acc == nil {
-		return out
-	}
-	users, err := u.acc.ListUsers(ctx)
-	if err != nil {
-		u.logger.WarnContext(ctx, "list users for names", "request_id", requestID(ctx), "err", err)
-		return out
-	}
-	for _, usr := range users {
-		out[usr.ID] = usr.Name
-	}
-	return out
+// actorNames maps actor ids to names, for showing who did what on one
+// page. The users are listed at most once, and only when the page shows
+// an actor other than a system one, so a page with nobody to name costs
+// no query. Without accounts (or when they cannot be listed) ids are shown
+// as they are.
+type actorNames struct {
+	ctx    context.Context
+	u      *ui
+	names  map[string]string
+	listed bool
 }
 
-// actorName is the display name of an actor id ("" for none).
-func actorName(names map[string]string, id string) string {
-	if n, ok := names[id]; ok {
+func (u *ui) actorNames(ctx context.Context) *actorNames {
+	return &actorNames{ctx: ctx, u: u, names: map[string]string{custodian.ActorCLI: "command line", custodian.ActorMonitor: "attack detector"}}
+}
+
+// name is the display name of an actor id ("" for none).
+func (a *actorNames) name(id string) string {
+	if id == "" {
+		return ""
+	}
+	if n, ok := a.names[id]; ok {
+		return n
+	}
+	if n, ok := a.all()[id]; ok {
 		return n
 	}
 	return id
+}
+
+// all returns every actor id known, with its name.
+func (a *actorNames) all() map[string]string {
+	if a.listed || a.u.acc == nil {
+		return a.names
+	}
+	a.listed = true
+	users, err := a.u.acc.ListUsers(a.ctx)
+	if err != nil {
+		a.u.logger.WarnContext(a.ctx, "list users for names", "request_id", requestID(a.ctx), "err", err)
+		return a.names
+	}
+	for _, usr := range users {
+		a.names[usr.ID] = usr.Name
+	}
+	return a.names
 }
 
 // failCustomer renders a customer page's error: the tombstone for an
@@ -206,26 +223,20 @@ func (u *ui) failCustomer(w http.ResponseWriter, r *http.Request, id string, err
 		u.fail(w, r, err)
 		return
 	}
-	role, names := principal(r).User.Role, u.actorNames(r.Context())
-	d := erasedData{T: t, ByName: actorName(names, t.ErasedBy), CanErase: u.privacy != nil && role.Can(custodian.PermCustomersErase),
-		CanAudit: u.audit != nil && role.Can(custodian.PermAuditRead)}
-	if d.CanAudit {
-		if d.History, d.MoreHistory, err = u.history(r.Context(), id, names); err != nil {
-			u.fail(w, r, err)
-			return
-		}
+	names := u.actorNames(r.Context())
+	d := erasedData{T: t, ByName: names.name(t.ErasedBy)}
+	if d.customerExtras, err = u.extras(r, id, names); err != nil {
+		u.fail(w, r, err)
+		return
 	}
 	u.render(w, r, http.StatusGone, "customer_erased", uiView{Title: "Erased customer", Section: "customers", Data: d})
 }
 
 // erasedData is the page of an erased customer: what remains.
 type erasedData struct {
-	T           *custodian.Tombstone
-	ByName      string
-	CanErase    bool
-	CanAudit    bool
-	History     auditTable
-	MoreHistory bool
+	T      *custodian.Tombstone
+	ByName string
+	customerExtras
 }
 
 // handleConsentForm records a consent change. Invalid input (an unknown

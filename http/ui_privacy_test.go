@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +113,37 @@ func TestUIDetailReadIsRecordedLikeTheAPI(t *testing.T) {
 	reads = s.events(custodian.AuditQuery{Subject: id, Action: custodian.ActionCustomerRead})
 	if len(reads) != 2 || string(reads[0].Data) != string(reads[1].Data) {
 		t.Fatalf("API and page reads differ: %+v", reads)
+	}
+}
+
+// listCounter is the real account service, counting ListUsers calls.
+type listCounter struct {
+	Accounts
+	lists atomic.Int32
+}
+
+func (c *listCounter) ListUsers(ctx context.Context) ([]*custodian.User, error) {
+	c.lists.Add(1)
+	return c.Accounts.ListUsers(ctx)
+}
+
+// The customer page lists the users for actor names only when it shows
+// an actor, and then once.
+func TestUICustomerPageListsUsersOnlyToNameActors(t *testing.T) {
+	var acc *listCounter
+	s := newTestServer(t, func(d *Deps) { acc = &listCounter{Accounts: d.Accounts}; d.Accounts = acc })
+	id := s.create(`{"name":"Nobody Named"}`)["id"].(string)
+	page := "/customers/" + id
+	c, u := s.webAs(0, custodian.RoleAgent)
+	if p := c.get(page); p.code != 200 || acc.lists.Load() != 0 {
+		t.Fatalf("a page with nobody to name: %d, %d user listings", p.code, acc.lists.Load())
+	}
+	if p := c.post(page, page+"/consents", url.Values{"purpose": {"phone_calls"}, "state": {"given"}, "source": {"phone call"}}); p.code != 303 {
+		t.Fatalf("record consent: %d", p.code)
+	}
+	acc.lists.Store(0)
+	if p := c.get(page); p.code != 200 || acc.lists.Load() != 1 || !strings.Contains(p.body, "<bdi>"+u.Name+"</bdi>") {
+		t.Fatalf("a page naming the consent's recorder: %d, %d user listings", p.code, acc.lists.Load())
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/monitor"
 )
 
@@ -69,7 +68,7 @@ type ui struct {
 	audit     AuditTrail
 	alerts    monitor.AlertStore
 	now       func() time.Time
-	m         *metrics.Metrics
+	sig       signals
 	keys      *formKeys
 	assets    *assets
 	nav       []navLink
@@ -82,15 +81,14 @@ type navLink struct {
 }
 
 // navCandidates are the navigation entries in order. An entry appears only
-// when the route table has a GET route for its path, so screens that are
-// still being built (the audit trail, security alerts) show up by
-// themselves once their handlers are listed in routes.
+// when the route table has a GET route for its path, and takes that
+// route's permission, so the bar offers exactly the pages a role may open.
 var navCandidates = []navLink{
-	{Path: "/customers", Label: "Customers", Section: "customers", Perm: custodian.PermCustomersRead},
-	{Path: "/audit", Label: "Audit trail", Section: "audit", Perm: custodian.PermAuditRead},
-	{Path: "/security", Label: "Security", Section: "security", Perm: custodian.PermAuditRead},
-	{Path: "/admin/users", Label: "Users", Section: "users", Perm: custodian.PermUsersManage},
-	{Path: "/account", Label: "Account", Section: "account", Perm: custodian.PermSignedIn},
+	{Path: "/customers", Label: "Customers", Section: "customers"},
+	{Path: "/audit", Label: "Audit trail", Section: "audit"},
+	{Path: "/security", Label: "Security", Section: "security"},
+	{Path: "/admin/users", Label: "Users", Section: "users"},
+	{Path: "/account", Label: "Account", Section: "account"},
 }
 
 func newUI(d Deps, logger *slog.Logger) *ui {
@@ -98,25 +96,22 @@ func newUI(d Deps, logger *slog.Logger) *ui {
 	if err != nil {
 		panic(err) // HKDF and AES-GCM with a 32-byte key cannot fail
 	}
-	m := d.Metrics
-	if m == nil {
-		m = metrics.New()
-	}
 	now := d.Now
 	if now == nil {
 		now = time.Now
 	}
 	return &ui{logger: logger, customers: d.Customers, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
-		m: m, keys: keys, assets: staticAssets}
+		sig: d.signals(), keys: keys, assets: staticAssets}
 }
 
-// withNav keeps the navigation entries whose pages the table serves, and
-// returns the table.
+// withNav keeps the navigation entries whose pages the table serves, each
+// with its route's permission, and returns the table.
 func (u *ui) withNav(table []Route) []Route {
 	u.nav = nil
 	for _, c := range navCandidates {
 		for _, rt := range table {
 			if rt.Method == http.MethodGet && rt.Path == c.Path {
+				c.Perm = rt.Perm
 				u.nav = append(u.nav, c)
 				break
 			}
@@ -185,25 +180,21 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name str
 
 // errorData is the error page's content.
 type errorData struct {
-	Status  int
 	Heading string
 	Message string
-	Back    string
 }
 
 // errorPage renders a readable error page.
 func (u *ui) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
-	back := "/"
-	u.render(w, r, status, "error", uiView{Title: heading, Data: errorData{Status: status, Heading: heading, Message: msg, Back: back}})
+	u.render(w, r, status, "error", uiView{Title: heading, Data: errorData{Heading: heading, Message: msg}})
 }
 
 // fail renders err: its own message for the errors a person can act on,
 // a generic page (and a log line with the cause) for the rest.
 func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := custodian.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok || status >= 500 {
-		u.logger.ErrorContext(r.Context(), "page failed", "request_id", requestID(r.Context()), "code", code, "err", err)
+	status, ok := clientStatus(err)
+	if !ok {
+		u.logger.ErrorContext(r.Context(), "page failed", "request_id", requestID(r.Context()), "code", custodian.ErrorCode(err), "err", err)
 		u.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Try again; if it keeps happening, give your administrator the request id "+requestID(r.Context())+".")
 		return
 	}
@@ -212,6 +203,25 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
 		heading = "Not found"
 	}
 	u.errorPage(w, r, status, heading, custodian.ErrorMessage(err))
+}
+
+// clientStatus returns the status of an error a person can act on (one
+// that statusOf maps below 500), and false for any other, which fail
+// answers with the generic page.
+func clientStatus(err error) (int, bool) {
+	status, ok := statusOf[custodian.ErrorCode(err)]
+	return status, ok && status < 500
+}
+
+// fieldErrors maps field names to their first message.
+func fieldErrors(err error) map[string]string {
+	out := map[string]string{}
+	for _, fe := range custodian.ErrorFields(err) {
+		if _, ok := out[fe.Field]; !ok {
+			out[fe.Field] = fe.Message
+		}
+	}
+	return out
 }
 
 // signInFirst answers a signed-out request for a page: back to the same

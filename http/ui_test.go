@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/monitor"
 	otptotp "github.com/pquerna/otp/totp"
 )
 
@@ -111,7 +113,10 @@ func TestUIRedirectsSignedOutBrowsers(t *testing.T) {
 		"/login?next=%2Faccount%": "",
 	} {
 		p := c.get(path)
-		if want == "" {
+		if want == "" { // the sign-in page itself, ignoring a malformed next
+			if p.code != 200 || strings.Contains(p.body, `name="next"`) {
+				t.Errorf("GET %s: %d, want the sign-in page without next", path, p.code)
+			}
 			continue
 		}
 		if p.code != 303 || p.loc != want {
@@ -166,6 +171,38 @@ func TestUISignInAndOpenRedirects(t *testing.T) {
 		if p.code != 303 || p.loc != tc.want {
 			t.Errorf("next %q: %d %q, want %q", tc.next, p.code, p.loc, tc.want)
 		}
+	}
+}
+
+// observed records the signals the server reports to the attack detector.
+type observed struct {
+	mu      sync.Mutex
+	signals []monitor.Signal
+}
+
+func (o *observed) Observe(s monitor.Signal) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.signals = append(o.signals, s)
+}
+
+// A failed sign-in through the form reaches the attack detector like one
+// through the API: per address, and per account when one was named.
+func TestUIFailedSignInReachesTheDetector(t *testing.T) {
+	obs := &observed{}
+	s := newTestServer(t, func(d *Deps) { d.Monitor = obs })
+	u, err := s.acc.CreateUser(context.Background(), "victim@example.com", "Victim", custodian.RoleAgent, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.web()
+	if p := c.post("/login", "/login", url.Values{"email": {"victim@example.com"}, "password": {"wrong password here"}}); p.code != 401 {
+		t.Fatalf("wrong password: %d", p.code)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.signals) != 1 || obs.signals[0].Kind != monitor.FailedSignIn || obs.signals[0].Addr.String() != c.addr || obs.signals[0].Account != u.ID {
+		t.Fatalf("signals: %+v", obs.signals)
 	}
 }
 
