@@ -14,7 +14,6 @@ package http
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -29,11 +28,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/monitor"
 	"github.com/custodian-crm/custodian/ratelimit"
-	"github.com/custodian-crm/custodian/vault"
 	otptotp "github.com/pquerna/otp/totp"
 )
 
@@ -160,20 +156,13 @@ type testServerParts struct {
 
 func newServerParts(t *testing.T) *testServerParts {
 	t.Helper()
-	store, _ := testdb.SQLite(t)
-	k, _ := crypto.NewKeyring()
-	sealer, err := crypto.NewSealer(k, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
-	acc := testAccounts(t, store, sealer)
+	d, acc, store, logs := testDeps(t)
 	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 5, Burst: 20}, ratelimit.LocalConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewServer(Deps{Logger: slog.New(slog.DiscardHandler), Customers: svc, DB: store, Accounts: acc, SignInLimiter: limiter, Audit: store, Alerts: store})
-	return &testServerParts{h: &testServer{t: t, h: h, acc: acc, store: store}, svc: svc}
+	d.SignInLimiter = limiter
+	return &testServerParts{h: &testServer{t: t, h: NewServer(d), logs: logs, acc: acc, store: store}, svc: d.Customers}
 }
 
 // do runs actions and fails the test on error.

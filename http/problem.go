@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // Transport-level error codes, alongside the domain's.
@@ -61,7 +61,7 @@ type Problem struct {
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	status, code := problemStatus(err)
 	if d := custodian.ErrorRetryAfter(err); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
 	}
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)

@@ -47,7 +47,7 @@ func (d Deps) rateKey() func(*http.Request) string {
 // limitAPI applies l to requests under /api/ only, so health checks from a
 // load balancer are never refused.
 func limitAPI(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*http.Request) string) func(http.Handler) http.Handler {
-	limited := rateLimit(logger, sig, l, key)
+	limited := rateLimit(logger, sig, l, key, refuseTooMany)
 	return func(next http.Handler) http.Handler {
 		lim := limited(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,20 +60,26 @@ func limitAPI(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*h
 	}
 }
 
+// refusal answers a request a rate limit refused.
+type refusal func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision)
+
+// signInLimit puts a sign-in handler behind the sign-in rate limit, with
+// answer as its refusal: the API answers a problem (refuseTooMany), the
+// sign-in page shows itself again with a message.
+type signInLimit func(h http.Handler, answer refusal) http.Handler
+
 // rateLimit limits every request through it with l, keyed by key, and
-// answers refusals with a 429 problem carrying Retry-After. A limiter
-// error lets the request through (the limiter fails open) and is logged
-// without the key. The sign-in route wraps its handler with
-// rateLimit(logger, sig, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders()).
-// Every refusal is counted in the metrics and reported to the attack
-// detector.
-func rateLimit(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*http.Request) string, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
+// answers refusals with answer (refuseTooMany: a 429 problem carrying
+// Retry-After). A limiter error lets the request through (the limiter
+// fails open) and is logged without the key. Every refusal is counted in
+// the metrics and reported to the attack detector.
+func rateLimit(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*http.Request) string, answer refusal, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
 	onError := ratelimit.OnError(func(r *http.Request, err error) {
 		logger.WarnContext(r.Context(), "rate limiter failed; request let through", "request_id", requestID(r.Context()), "err", err)
 	})
 	refuse := func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
 		sig.rateLimited(r)
-		refuseTooMany(w, r, d)
+		answer(w, r, d)
 	}
 	return ratelimit.Middleware(l, key, refuse, append([]ratelimit.MiddlewareOption{onError}, opts...)...)
 }

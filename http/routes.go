@@ -27,7 +27,7 @@ func (r Route) Pattern() string { return r.Method + " " + r.Path }
 // routes lists every route with its permission: the access policy.
 // Handlers take their dependencies from d; signInLimit wraps the sign-in
 // routes in the stricter sign-in rate limit.
-func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
+func routes(d Deps, signInLimit signInLimit) []Route {
 	logger, customers, db, acc := d.Logger, d.Customers, d.DB, d.Accounts
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -56,7 +56,7 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		{"GET", "/reset", public, resetPage(logger, acc)},
 		{"POST", "/reset", public, resetPage(logger, acc)},
 
-		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc, d.signals()))},
+		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc, d.signals()), refuseTooMany)},
 		{"POST", "/api/auth/logout/{$}", signedIn, handleLogout(logger, acc)},
 		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},
 		{"POST", "/api/auth/setup/{$}", public, handleSetup(logger, acc)},
@@ -103,7 +103,7 @@ func routes(d Deps, signInLimit func(http.Handler) http.Handler) []Route {
 		{"GET", "/{$}", public, u.handleHome()},
 		{"GET", "/static/{file}", public, handleStatic(u.assets)},
 		{"GET", "/login", public, u.handleLoginPage()},
-		{"POST", "/login", public, u.limitedLogin(signInLimit, u.handleLoginSubmit())},
+		{"POST", "/login", public, signInLimit(u.handleLoginSubmit(), u.refuseLogin)},
 		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
 		{"GET", "/customers", read, u.page(u.handleCustomerList())},
 		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},

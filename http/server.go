@@ -94,11 +94,13 @@ func NewServer(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	sig := d.signals()
-	signInLimit := func(h http.Handler) http.Handler { return h }
+	limitSignIn := func(h http.Handler, _ refusal) http.Handler { return h }
 	if d.SignInLimiter != nil {
-		signInLimit = rateLimit(d.Logger, sig, d.SignInLimiter, d.rateKey(), ratelimit.WithoutHeaders())
+		limitSignIn = func(h http.Handler, answer refusal) http.Handler {
+			return rateLimit(d.Logger, sig, d.SignInLimiter, d.rateKey(), answer, ratelimit.WithoutHeaders())(h)
+		}
 	}
-	for _, rt := range routes(d, signInLimit) {
+	for _, rt := range routes(d, limitSignIn) {
 		if rt.Perm == "" {
 			panic("route " + rt.Pattern() + " has no permission")
 		}

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,55 +157,13 @@ func (u *ui) handleLogout() http.Handler {
 	})
 }
 
-// limitedLogin puts the sign-in form behind the sign-in rate limit, and
-// turns the limit's refusal (a JSON problem) into the sign-in page with a
-// message.
-func (u *ui) limitedLogin(limit func(http.Handler) http.Handler, next http.Handler) http.Handler {
-	inner := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if passed, ok := r.Context().Value(limitPassedKey{}).(*bool); ok {
-			*passed = true
-		}
-		next.ServeHTTP(w, r)
-	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		passed := new(bool)
-		r = r.WithContext(context.WithValue(r.Context(), limitPassedKey{}, passed))
-		inner.ServeHTTP(&refusalWriter{ResponseWriter: w, r: r, u: u, passed: passed}, r)
+// refuseLogin answers a sign-in the rate limit refused with the sign-in
+// page and a message, keeping the email entered, and Retry-After.
+func (u *ui) refuseLogin(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
+	secs := ratelimit.RetryAfterSeconds(d.RetryAfter)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	u.renderLogin(w, r, http.StatusTooManyRequests, loginData{
+		Email: strings.TrimSpace(r.PostFormValue("email")),
+		Error: tooManyMessage(time.Duration(secs) * time.Second),
 	})
 }
-
-type limitPassedKey struct{}
-
-// refusalWriter replaces a rate-limit refusal with the sign-in page.
-type refusalWriter struct {
-	http.ResponseWriter
-	r        *http.Request
-	u        *ui
-	passed   *bool
-	replaced bool
-}
-
-func (w *refusalWriter) WriteHeader(code int) {
-	if !*w.passed && code == http.StatusTooManyRequests && !w.replaced {
-		w.replaced = true
-		secs, _ := strconv.Atoi(w.Header().Get("Retry-After"))
-		w.u.renderLogin(w.ResponseWriter, w.r, code, loginData{
-			Email: strings.TrimSpace(w.r.PostFormValue("email")),
-			Error: tooManyMessage(time.Duration(secs) * time.Second),
-		})
-		return
-	}
-	if !w.replaced {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *refusalWriter) Write(b []byte) (int, error) {
-	if w.replaced {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

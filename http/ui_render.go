@@ -209,8 +209,8 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
 // that statusOf maps below 500), and false for any other, which fail
 // answers with the generic page.
 func clientStatus(err error) (int, bool) {
-	status, ok := statusOf[custodian.ErrorCode(err)]
-	return status, ok && status < 500
+	status, _ := problemStatus(err)
+	return status, status < 500
 }
 
 // fieldErrors maps field names to their first message.

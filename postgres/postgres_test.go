@@ -161,7 +161,7 @@ func snapshot(t *testing.T, db *sql.DB) custodian.CustomerRepository {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c
+	return testdb.Sealed(c)
 }
 
 // tables returns the names of the tables of db's current schema.

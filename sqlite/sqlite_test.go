@@ -96,7 +96,7 @@ func TestPrivacyContract(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { c.Close() })
-			return c
+			return testdb.Sealed(c)
 		}}
 	})
 }

@@ -37,14 +37,17 @@ func (s *Store) txFrom(ctx context.Context) *sql.Tx {
 	return nil
 }
 
-// SetAuditChain sets the chain that seals audit events: a keyed chain
-// (HMAC) makes the trail impossible to rewrite without the key. Call it
-// before the store is used; the default is a plain SHA-256 chain.
-func (s *Store) SetAuditChain(c *audit.Chain) {
-	if c != nil {
-		s.chain = c
-	}
-}
+// errNoChain refuses to append to a trail whose store was never told how
+// to seal it: events sealed with the wrong chain would later read as
+// tampering, so the mistake must show at once.
+var errNoChain = errors.New("audit trail has no chain: call SetAuditChain after opening the store")
+
+// SetAuditChain sets the chain that seals audit events. Call it once,
+// before the store is used: a store without a chain refuses to append to
+// the trail. Servers and commands use a keyed chain (HMAC), which makes
+// the trail impossible to rewrite without the key; tests may use the
+// plain SHA-256 chain of audit.NewChain(nil).
+func (s *Store) SetAuditChain(c *audit.Chain) { s.chain = c }
 
 // Audited runs fn and appends the entries it returns, in one transaction.
 // On a single-writer database the transaction is group-committed with
@@ -201,6 +204,9 @@ func (a *auditAppender) commit(batch []*appendReq) {
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) error {
 	if len(entries) == 0 {
 		return nil
+	}
+	if s.chain == nil {
+		return errNoChain
 	}
 	var last int64
 	var prev []byte

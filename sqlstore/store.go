@@ -67,7 +67,7 @@ func New(d Dialect, write, read *sql.DB, migrations fs.FS, closers ...func()) *S
 	if read == nil {
 		read = write
 	}
-	s := &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers, chain: &audit.Chain{}}
+	s := &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers}
 	if d.SingleWriter {
 		s.group = newGroupCommitter(s)
 	}

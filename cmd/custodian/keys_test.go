@@ -314,6 +314,7 @@ func TestKeysRotateEnvironmentKeyring(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	sealTrail(t, store, readKeyring(t, retired))
 	sealer, _ := crypto.NewSealer(readKeyring(t, retired), 0)
 	svc := vault.New(store, sealer, vault.Options{})
 	for i, id := range ids {

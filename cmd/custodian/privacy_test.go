@@ -37,6 +37,7 @@ func seedOld(t *testing.T, dir, shredPath string, names ...string) []string {
 	if _, err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	sealTrail(t, store, k)
 	shred, err := sqlite.OpenShred(ctx, shredPath)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodian-crm/custodian/audit"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -35,7 +36,8 @@ func PostgresURL() string {
 }
 
 // SQLite returns a migrated store in a new temporary directory, and the
-// directory.
+// directory. Its audit trail is sealed with the plain SHA-256 chain (see
+// Sealed).
 func SQLite(t testing.TB) (*sqlstore.Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -47,7 +49,15 @@ func SQLite(t testing.TB) (*sqlstore.Store, string) {
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return s, dir
+	return Sealed(s), dir
+}
+
+// Sealed gives s the plain SHA-256 audit chain, which tests verify with
+// audit.Chain{} (servers use a keyed one), and returns it.
+func Sealed(s *sqlstore.Store) *sqlstore.Store {
+	chain, _ := audit.NewChain(nil) // a nil key never fails
+	s.SetAuditChain(chain)
+	return s
 }
 
 // Unavailable skips the test, or fails it under CI=true.
@@ -92,7 +102,8 @@ func PostgresSchemaURL(t testing.TB) string {
 	return u.String()
 }
 
-// Postgres returns a migrated store in a fresh schema of the test server.
+// Postgres returns a migrated store in a fresh schema of the test server,
+// its audit trail sealed with the plain chain (see Sealed).
 func Postgres(t testing.TB) *sqlstore.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), PostgresSchemaURL(t))
@@ -103,5 +114,5 @@ func Postgres(t testing.TB) *sqlstore.Store {
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return Sealed(s)
 }
