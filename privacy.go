@@ -310,3 +310,22 @@ type PrivacyRepository interface {
 	// status without a cutoff is never a candidate), oldest first.
 	RetentionCandidates(ctx context.Context, cutoffs map[Status]time.Time, limit int) ([]RetentionCandidate, error)
 }
+
+// PrivacyService carries out the data-protection duties for one customer:
+// consent, legal holds, erasure and the export of everything held.
+type PrivacyService interface {
+	// RecordConsent appends a consent change to the customer's history.
+	RecordConsent(ctx context.Context, id string, in ConsentInput) (*ConsentEvent, error)
+	// Consents returns the customer's current consent and its history.
+	Consents(ctx context.Context, id string) (*Consents, error)
+	// SetLegalHold sets (active) or lifts the customer's legal hold; the
+	// hold is nil once lifted.
+	SetLegalHold(ctx context.Context, id string, active bool, reason string) (*LegalHold, error)
+	// EraseCustomer erases the customer for good and returns the
+	// tombstone, and whether it was erased before (already).
+	EraseCustomer(ctx context.Context, id, reason string) (t *Tombstone, already bool, err error)
+	// ExportCustomer returns everything held about the customer.
+	ExportCustomer(ctx context.Context, id string) (*Export, error)
+	// ConsentPurposes are the purposes consent can be recorded for.
+	ConsentPurposes() []string
+}

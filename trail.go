@@ -111,6 +111,12 @@ type AuditRepository interface {
 	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }
 
+// AuditTrail reads the audit trail, for those allowed to.
+type AuditTrail interface {
+	// AuditEvents returns the events q selects, newest first.
+	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+}
+
 // Origin is where a request came from, recorded with the audit events it
 // causes.
 type Origin struct {

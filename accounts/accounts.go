@@ -16,8 +16,8 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/lockout"
 	"github.com/custodian-crm/custodian/password"
-	"github.com/custodian-crm/custodian/signin"
 	"github.com/custodian-crm/custodian/token"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -30,7 +30,7 @@ type Config struct {
 	MaxTokenTTL     time.Duration // longest lifetime a token may be given (1 year)
 	InviteTTL       time.Duration // how long an invitation stays valid (7 days)
 	SetupTTL        time.Duration // how long the first-run setup link stays valid (1 h)
-	Lockout         signin.Lockout
+	Lockout         lockout.Policy
 	Policy          password.Policy
 	Now             func() time.Time
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/lockout"
 	"github.com/custodian-crm/custodian/password"
-	"github.com/custodian-crm/custodian/signin"
 	"github.com/custodian-crm/custodian/totp"
 	otptotp "github.com/pquerna/otp/totp"
 )
@@ -42,7 +42,7 @@ func envOn(t *testing.T, store custodian.AccountRepository) *env {
 		t.Fatal(err)
 	}
 	c := fakeclock.New(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
-	svc, err := accounts.New(store, hasher, sealer, accounts.Config{Now: c.Now, Lockout: signin.Lockout{LockAfter: 5, LockDuration: 15 * time.Minute}})
+	svc, err := accounts.New(store, hasher, sealer, accounts.Config{Now: c.Now, Lockout: lockout.Policy{LockAfter: 5, LockDuration: 15 * time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func envOn(t *testing.T, store custodian.AccountRepository) *env {
 }
 
 func (e *env) signIn(email, password, otp string) (string, error) {
-	tok, _, err := e.svc.SignIn(context.Background(), accounts.SignInRequest{Email: email, Password: password, OTP: otp})
+	tok, _, err := e.svc.SignIn(context.Background(), custodian.SignInRequest{Email: email, Password: password, OTP: otp})
 	return tok, err
 }
 

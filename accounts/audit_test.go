@@ -100,8 +100,8 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 			}
 
 			// Failed sign-ins: the counter and the event together.
-			_, _, err = e.svc.SignIn(anon, accounts.SignInRequest{Email: "ann@example.com", Password: "wrong password entirely"})
-			var se *accounts.SignInError
+			_, _, err = e.svc.SignIn(anon, custodian.SignInRequest{Email: "ann@example.com", Password: "wrong password entirely"})
+			var se *custodian.SignInError
 			if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED || !errors.As(err, &se) || se.Account != u.ID {
 				t.Fatalf("wrong password: %v", err)
 			}
@@ -114,7 +114,7 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 			}
 			// An address without an account: no subject, no address, a
 			// keyed token that is the same on every attempt.
-			_, _, err = e.svc.SignIn(anon, accounts.SignInRequest{Email: "Nobody@Example.com", Password: "wrong password entirely"})
+			_, _, err = e.svc.SignIn(anon, custodian.SignInRequest{Email: "Nobody@Example.com", Password: "wrong password entirely"})
 			if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED || !errors.As(err, &se) || !strings.HasPrefix(se.Account, "unknown:") {
 				t.Fatalf("unknown email: %v", err)
 			}
@@ -124,7 +124,7 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 				t.Fatalf("unknown-account event data = %v", d)
 			}
 			first := se.Account
-			_, _, err = e.svc.SignIn(anon, accounts.SignInRequest{Email: "nobody@example.com", Password: "another wrong password"})
+			_, _, err = e.svc.SignIn(anon, custodian.SignInRequest{Email: "nobody@example.com", Password: "another wrong password"})
 			if !errors.As(err, &se) || se.Account != first {
 				t.Fatalf("the unknown address's token changed: %s then %v", first, err)
 			}
@@ -133,7 +133,7 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 			}
 
 			e.clock.Advance(time.Minute) // past the delay after a failure
-			tok, _, err := e.svc.SignIn(anon, accounts.SignInRequest{Email: "ann@example.com", Password: pw, ClientAddr: origin.ClientAddr})
+			tok, _, err := e.svc.SignIn(anon, custodian.SignInRequest{Email: "ann@example.com", Password: pw, ClientAddr: origin.ClientAddr})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +187,7 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 
 			// Own account changes. Sign in again: the role change ended
 			// the session.
-			tok, _, err = e.svc.SignIn(anon, accounts.SignInRequest{Email: "ann@example.com", Password: pw})
+			tok, _, err = e.svc.SignIn(anon, custodian.SignInRequest{Email: "ann@example.com", Password: pw})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,7 +259,7 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 				t.Fatalf("register data = %v", d)
 			}
 
-			tok, _, err = e.svc.SignIn(anon, accounts.SignInRequest{Email: "bob@example.com", Password: pw})
+			tok, _, err = e.svc.SignIn(anon, custodian.SignInRequest{Email: "bob@example.com", Password: pw})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -106,18 +106,10 @@ func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, curre
 	return &out, nil
 }
 
-// TOTPEnrolment is what a person needs to add the account to an
-// authenticator app. It is shown once.
-type TOTPEnrolment struct {
-	Secret string `json:"secret"`
-	URL    string `json:"otpauth_url"`
-	QRCode string `json:"qr_code_png"` // base64
-}
-
 // BeginTOTP generates a new TOTP secret for the user, after checking the
 // password, and keeps it sealed but not yet in force: EnableTOTP turns it
 // on once the person proves their app produces codes for it.
-func (s *Service) BeginTOTP(ctx context.Context, p *custodian.Principal, current string) (*TOTPEnrolment, error) {
+func (s *Service) BeginTOTP(ctx context.Context, p *custodian.Principal, current string) (*custodian.TOTPEnrolment, error) {
 	u, err := s.user(ctx, p.User.ID)
 	if err != nil {
 		return nil, err
@@ -148,7 +140,7 @@ func (s *Service) BeginTOTP(ctx context.Context, p *custodian.Principal, current
 	if err != nil {
 		return nil, err
 	}
-	return &TOTPEnrolment{Secret: key.Secret(), URL: key.URL(), QRCode: base64.StdEncoding.EncodeToString(png)}, nil
+	return &custodian.TOTPEnrolment{Secret: key.Secret(), URL: key.URL(), QRCode: base64.StdEncoding.EncodeToString(png)}, nil
 }
 
 // EnableTOTP turns two-factor authentication on when code is valid for

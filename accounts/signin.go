@@ -12,35 +12,9 @@ import (
 	"github.com/custodian-crm/custodian/totp"
 )
 
-// SignInRequest is what a person types to sign in, and where from.
-type SignInRequest struct {
-	Email      string
-	Password   string
-	OTP        string
-	ClientAddr string
-	UserAgent  string
-}
-
 // maxPasswordBytes bounds what is hashed at sign-in, so an enormous
 // "password" cannot cost more than a real one.
 const maxPasswordBytes = 4096
-
-// SignInError is the error of a refused sign-in attempt. It answers as
-// the failure it wraps (the one answer for every bad credential, or the
-// lockout's ETOOMANY) and names the account the attempt was against, for
-// the attack detector: a user id, "unknown:" and a keyed 32-bit token of an
-// email address that has no account (never the address itself), or "" when
-// the attempt named no usable address.
-type SignInError struct {
-	Account string
-	Err     error
-}
-
-// Error returns the wrapped error's text.
-func (e *SignInError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the wrapped error.
-func (e *SignInError) Unwrap() error { return e.Err }
 
 // Reasons recorded with failed sign-ins.
 const (
@@ -62,13 +36,13 @@ const (
 // event are stored together, and a failure's auth.signin_failed event
 // together with the account's failure count. An attempt against an email
 // address without an account is recorded with no subject and the keyed
-// token of the address (see SignInError), so the trail holds no address
+// token of the address (see custodian.SignInError), so the trail holds no address
 // that nobody registered, yet repeated attempts on one address can be told
 // apart.
-func (s *Service) SignIn(ctx context.Context, in SignInRequest) (string, *custodian.User, error) {
+func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (string, *custodian.User, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	if len(in.Password) > maxPasswordBytes || !utf8.ValidString(email) || len(email) > custodian.MaxEmailLen {
-		return "", nil, &SignInError{Err: errBadCredentials}
+		return "", nil, &custodian.SignInError{Err: errBadCredentials}
 	}
 	now := s.now()
 	u, err := s.repo.UserByEmail(ctx, email)
@@ -207,7 +181,7 @@ func (s *Service) fail(ctx context.Context, userID string, now time.Time, reason
 	if err != nil {
 		return err
 	}
-	return &SignInError{Account: userID, Err: errBadCredentials}
+	return &custodian.SignInError{Account: userID, Err: errBadCredentials}
 }
 
 // refuse records an attempt refused without checking the password (the
@@ -221,7 +195,7 @@ func (s *Service) refuse(ctx context.Context, subject, account, reason string, a
 	if err := s.repo.AppendAudit(ctx, event(custodian.ActionSignInFailed, subject, data)); err != nil {
 		return err
 	}
-	return &SignInError{Account: account, Err: answer}
+	return &custodian.SignInError{Account: account, Err: answer}
 }
 
 // unknownAccount names an email address without an account in the audit

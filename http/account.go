@@ -4,29 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/accounts"
 )
-
-// AccountSettings is what the server needs for people to manage their own
-// account and for administrators to manage users.
-type AccountSettings interface {
-	ChangePassword(ctx context.Context, p *custodian.Principal, current, next string, endOthers bool) error
-	ChangeEmail(ctx context.Context, p *custodian.Principal, current, email string, endOthers bool) (*custodian.User, error)
-	BeginTOTP(ctx context.Context, p *custodian.Principal, current string) (*accounts.TOTPEnrolment, error)
-	EnableTOTP(ctx context.Context, p *custodian.Principal, code string) ([]string, error)
-	DisableTOTP(ctx context.Context, p *custodian.Principal, current string) error
-	CompleteReset(ctx context.Context, resetToken, next string) error
-	SetRole(ctx context.Context, userID string, role custodian.Role) (*custodian.User, error)
-	SetActive(ctx context.Context, userID string, active bool) (*custodian.User, error)
-	ResetTOTP(ctx context.Context, userID string) error
-	Unlock(ctx context.Context, userID string) error
-	ResetLink(ctx context.Context, userID string) (string, time.Time, error)
-	RequiredTOTPRoles(ctx context.Context) ([]custodian.Role, error)
-	SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Role) error
-}
 
 // handle is the shape of most account handlers: decode the body into a
 // fresh T, act, and answer with a status and a value (nil: no content).
@@ -56,7 +36,7 @@ type none struct{}
 
 func principal(r *http.Request) *custodian.Principal { return custodian.PrincipalFrom(r.Context()) }
 
-func handleChangePassword(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleChangePassword(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword  string `json:"current_password"`
 		NewPassword      string `json:"new_password"`
@@ -79,7 +59,7 @@ func renameField(err error, from, to string) error {
 	return err
 }
 
-func handleChangeEmail(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleChangeEmail(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword  string `json:"current_password"`
 		Email            string `json:"email"`
@@ -91,7 +71,7 @@ func handleChangeEmail(logger *slog.Logger, acc AccountSettings) http.Handler {
 	})
 }
 
-func handleBeginTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleBeginTOTP(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword string `json:"current_password"`
 	}
@@ -101,7 +81,7 @@ func handleBeginTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
 	})
 }
 
-func handleEnableTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleEnableTOTP(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		Code string `json:"code"`
 	}
@@ -111,7 +91,7 @@ func handleEnableTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
 	})
 }
 
-func handleDisableTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleDisableTOTP(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword string `json:"current_password"`
 	}
@@ -120,7 +100,7 @@ func handleDisableTOTP(logger *slog.Logger, acc AccountSettings) http.Handler {
 	})
 }
 
-func handleCompleteReset(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleCompleteReset(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		Token    string `json:"token"`
 		Password string `json:"password"`
@@ -131,7 +111,7 @@ func handleCompleteReset(logger *slog.Logger, acc AccountSettings) http.Handler 
 }
 
 // handleUpdateUser changes a user's role or active state (administrators).
-func handleUpdateUser(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleUpdateUser(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		Role   *custodian.Role `json:"role"`
 		Active *bool           `json:"active"`
@@ -166,7 +146,7 @@ func handleUserAction(logger *slog.Logger, act func(ctx context.Context, userID 
 	})
 }
 
-func handleResetLink(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleResetLink(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
 		tok, expires, err := acc.ResetLink(r.Context(), r.PathValue("id"))
 		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "reset_path": "/reset?token=" + tok}, err
@@ -177,7 +157,7 @@ type settingsJSON struct {
 	RequireTOTPRoles []custodian.Role `json:"require_totp_roles"`
 }
 
-func handleGetSettings(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handleGetSettings(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
 		roles, err := acc.RequiredTOTPRoles(r.Context())
 		if roles == nil {
@@ -187,7 +167,7 @@ func handleGetSettings(logger *slog.Logger, acc AccountSettings) http.Handler {
 	})
 }
 
-func handlePutSettings(logger *slog.Logger, acc AccountSettings) http.Handler {
+func handlePutSettings(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	return handle(logger, func(r *http.Request, b *settingsJSON) (int, any, error) {
 		if err := acc.SetRequiredTOTPRoles(r.Context(), b.RequireTOTPRoles); err != nil {
 			return 0, nil, err

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -9,30 +8,12 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/edge"
 )
 
 // SessionCookie is the session cookie's name. The __Host- prefix makes
 // browsers refuse it unless it is Secure, host-only and for the whole site.
 const SessionCookie = "__Host-custodian_session"
-
-// Accounts is what the server needs from account management.
-type Accounts interface {
-	SignIn(ctx context.Context, in accounts.SignInRequest) (string, *custodian.User, error)
-	SignOut(ctx context.Context, sessionToken string) error
-	Authenticate(ctx context.Context, sessionToken string) (*custodian.Principal, error)
-	AuthenticateToken(ctx context.Context, bearer string) (*custodian.Principal, error)
-	SessionTTL() time.Duration
-	CompleteSetup(ctx context.Context, setupToken, email, name, pw string) (*custodian.User, error)
-	Invite(ctx context.Context, email string, role custodian.Role) (string, time.Time, error)
-	Register(ctx context.Context, inviteToken, name, pw string) (*custodian.User, error)
-	CreateAPIToken(ctx context.Context, userID, name string, ttl time.Duration) (string, *custodian.APIToken, error)
-	ListAPITokens(ctx context.Context, userID string) ([]custodian.APIToken, error)
-	RevokeAPIToken(ctx context.Context, userID, id string) error
-	ListUsers(ctx context.Context) ([]*custodian.User, error)
-	AccountSettings
-}
 
 // clientAddr is the client address recorded with a session: the one the
 // edge resolved (behind trusted proxies, from their headers), else the
@@ -54,7 +35,7 @@ func clientAddr(r *http.Request) string {
 // change state and are not bearer-authenticated must come from this site
 // (Sec-Fetch-Site / Origin, as net/http.CrossOriginProtection checks), so a
 // cross-site form or script riding on a session cookie is refused.
-func authenticate(logger *slog.Logger, acc Accounts) func(http.Handler) http.Handler {
+func authenticate(logger *slog.Logger, acc custodian.AccountService) func(http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +146,7 @@ type loginBody struct {
 // handleLogin signs in. The route limits attempts per client address (the
 // sign-in limit) before any password work; the lockout policy limits them
 // per account.
-func handleLogin(logger *slog.Logger, acc Accounts, sig signals) http.Handler {
+func handleLogin(logger *slog.Logger, acc custodian.AccountService, sig signals) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := clientAddr(r)
 		var body loginBody
@@ -173,7 +154,7 @@ func handleLogin(logger *slog.Logger, acc Accounts, sig signals) http.Handler {
 			writeError(w, r, logger, err)
 			return
 		}
-		tok, u, err := acc.SignIn(r.Context(), accounts.SignInRequest{Email: body.Email, Password: body.Password, OTP: body.OTP, ClientAddr: addr, UserAgent: r.UserAgent()})
+		tok, u, err := acc.SignIn(r.Context(), custodian.SignInRequest{Email: body.Email, Password: body.Password, OTP: body.OTP, ClientAddr: addr, UserAgent: r.UserAgent()})
 		if err != nil {
 			if code := custodian.ErrorCode(err); code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {
 				sig.signInFailed(r, err)
@@ -190,7 +171,7 @@ func handleLogin(logger *slog.Logger, acc Accounts, sig signals) http.Handler {
 
 // handleLogout ends the session on the server and tells the browser to
 // forget everything the site stored.
-func handleLogout(logger *slog.Logger, acc Accounts) http.Handler {
+func handleLogout(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			if err := acc.SignOut(r.Context(), c.Value); err != nil {
@@ -210,7 +191,7 @@ func handleSession() http.Handler {
 	})
 }
 
-func handleSetup(logger *slog.Logger, acc Accounts) http.Handler {
+func handleSetup(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	type body struct {
 		Token    string `json:"token"`
 		Email    string `json:"email"`
@@ -223,7 +204,7 @@ func handleSetup(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func handleRegister(logger *slog.Logger, acc Accounts) http.Handler {
+func handleRegister(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	type body struct {
 		Token    string `json:"token"`
 		Name     string `json:"name"`
@@ -235,7 +216,7 @@ func handleRegister(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func handleInvite(logger *slog.Logger, acc Accounts) http.Handler {
+func handleInvite(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	type body struct {
 		Email string         `json:"email"`
 		Role  custodian.Role `json:"role"`
@@ -246,7 +227,7 @@ func handleInvite(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func handleListUsers(logger *slog.Logger, acc Accounts) http.Handler {
+func handleListUsers(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		users, err := acc.ListUsers(r.Context())
 		if err != nil {
@@ -260,7 +241,7 @@ func handleListUsers(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func handleCreateToken(logger *slog.Logger, acc Accounts) http.Handler {
+func handleCreateToken(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	type body struct {
 		Name          string `json:"name"`
 		ExpiresInDays int    `json:"expires_in_days"`
@@ -277,7 +258,7 @@ func handleCreateToken(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func handleListTokens(logger *slog.Logger, acc Accounts) http.Handler {
+func handleListTokens(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		toks, err := acc.ListAPITokens(r.Context(), custodian.PrincipalFrom(r.Context()).User.ID)
 		if err != nil {
@@ -291,7 +272,7 @@ func handleListTokens(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func handleRevokeToken(logger *slog.Logger, acc Accounts) http.Handler {
+func handleRevokeToken(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := acc.RevokeAPIToken(r.Context(), custodian.PrincipalFrom(r.Context()).User.ID, r.PathValue("id")); err != nil {
 			writeError(w, r, logger, err)

@@ -28,7 +28,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/monitor"
 	"github.com/custodian-crm/custodian/ratelimit"
 	otptotp "github.com/pquerna/otp/totp"
 )
@@ -432,7 +431,7 @@ func privacyFlows(e *e2e, parts *testServerParts, detail string, grace, alan *cu
 		{Purpose: "marketing_email", State: custodian.ConsentGiven, Source: "Newsletter sign-up form", Evidence: "Ticked “Send me product news by email” (form v3)."},
 		{Purpose: "profiling", State: custodian.ConsentWithdrawn, Source: "Email to support", Evidence: "Asked us to stop personalising offers, ticket 4711."},
 	} {
-		if _, err := parts.svc.(Privacy).RecordConsent(ctx, grace.ID, in); err != nil {
+		if _, err := parts.svc.(custodian.PrivacyService).RecordConsent(ctx, grace.ID, in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -457,10 +456,10 @@ func privacyFlows(e *e2e, parts *testServerParts, detail string, grace, alan *cu
 	if err := parts.h.store.AppendAudit(ctx, entries...); err != nil {
 		t.Fatal(err)
 	}
-	for i, a := range []monitor.Alert{
-		{Rule: "brute_force", Key: "addr:203.0.113.7", Count: 23, Status: monitor.StatusOpen},
-		{Rule: "scanning", Key: "addr:198.51.100.23", Count: 12, Status: monitor.StatusClosed},
-		{Rule: "abuse", Key: "addr:192.0.2.200", Count: 3, Status: monitor.StatusClosed},
+	for i, a := range []custodian.Alert{
+		{Rule: "brute_force", Key: "addr:203.0.113.7", Count: 23, Status: custodian.AlertOpen},
+		{Rule: "scanning", Key: "addr:198.51.100.23", Count: 12, Status: custodian.AlertClosed},
+		{Rule: "abuse", Key: "addr:192.0.2.200", Count: 3, Status: custodian.AlertClosed},
 	} {
 		a.ID = fmt.Sprintf("alr_e2e%d", i)
 		a.FirstSeen = now.Add(-time.Duration(8-3*i) * time.Hour)

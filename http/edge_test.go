@@ -320,13 +320,10 @@ func TestClientKey(t *testing.T) {
 }
 
 func BenchmarkMiddlewareChain(b *testing.B) {
-	h := NewServer(Deps{
-		Logger: slog.New(slog.DiscardHandler),
-		APILimiter: func() ratelimit.Limiter {
-			l, _ := ratelimit.NewLocal(ratelimit.Limit{Rate: 1e9, Burst: 1 << 20}, ratelimit.LocalConfig{})
-			return l
-		}(),
-	})
+	d, _, _, _ := testDeps(b)
+	d.Logger = slog.New(slog.DiscardHandler)
+	d.APILimiter, _ = ratelimit.NewLocal(ratelimit.Limit{Rate: 1e9, Burst: 1 << 20}, ratelimit.LocalConfig{})
+	h := NewServer(d)
 	req := httptest.NewRequest("GET", "/healthz", nil)
 	b.ReportAllocs()
 	for b.Loop() {

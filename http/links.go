@@ -93,7 +93,7 @@ var (
 	fieldPassword = linkField{Name: "password", Label: "Password (at least 15 characters; a few unrelated words work well)", Type: "password", Autocomplete: "new-password"}
 )
 
-func setupPage(logger *slog.Logger, acc Accounts) http.Handler {
+func setupPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return handleLinkPage(logger, linkForm{
 		title: "Create the first administrator", action: "/setup", submit: "Create administrator",
 		intro:  "This link works once and for an hour after the server printed it.",
@@ -106,7 +106,7 @@ func setupPage(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func registerPage(logger *slog.Logger, acc Accounts) http.Handler {
+func registerPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return handleLinkPage(logger, linkForm{
 		title: "Accept your invitation", action: "/register", submit: "Create account",
 		intro:  "Choose your name and a password to join.",
@@ -119,7 +119,7 @@ func registerPage(logger *slog.Logger, acc Accounts) http.Handler {
 	})
 }
 
-func resetPage(logger *slog.Logger, acc Accounts) http.Handler {
+func resetPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return handleLinkPage(logger, linkForm{
 		title: "Choose a new password", action: "/reset", submit: "Set password",
 		intro:  "Two-factor authentication, if you use it, stays as it is.",

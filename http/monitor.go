@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,27 +13,15 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/edge"
 	"github.com/custodian-crm/custodian/metrics"
-	"github.com/custodian-crm/custodian/monitor"
 )
-
-// Observer receives security signals; *monitor.Correlator is one.
-type Observer interface {
-	Observe(monitor.Signal)
-}
-
-// AuditTrail is what the server reads of the audit trail.
-type AuditTrail interface {
-	AuditEvents(ctx context.Context, q custodian.AuditQuery) ([]custodian.AuditEvent, error)
-}
 
 // signals reports what the request path sees to the metrics and to the
 // attack detector, in one place.
 type signals struct {
 	m   *metrics.Metrics
-	mon Observer
+	mon custodian.Observer
 }
 
 func (d Deps) signals() signals { return signals{m: d.Metrics, mon: d.Monitor} }
@@ -45,7 +32,7 @@ func (s signals) rateLimited(r *http.Request) {
 		s.m.RateLimited()
 	}
 	if s.mon != nil {
-		s.mon.Observe(monitor.Signal{Kind: monitor.RateLimited, Addr: edge.ClientAddrFrom(r.Context()), Detail: routeOf(r)})
+		s.mon.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: edge.ClientAddrFrom(r.Context()), Detail: routeOf(r)})
 	}
 }
 
@@ -56,16 +43,16 @@ func (s signals) signInFailed(r *http.Request, err error) {
 	if s.m != nil {
 		s.m.SignInFailed()
 	}
-	var se *accounts.SignInError
+	var se *custodian.SignInError
 	if s.mon == nil || !errors.As(err, &se) {
 		return // e.g. a missing one-time code: a step of a sign-in, not a failure
 	}
-	s.mon.Observe(monitor.Signal{Kind: monitor.FailedSignIn, Addr: edge.ClientAddrFrom(r.Context()), Account: se.Account})
+	s.mon.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: edge.ClientAddrFrom(r.Context()), Account: se.Account})
 }
 
 // ProbeSignal is the signal of a scanner probe, for Deps.OnProbe.
-func ProbeSignal(r *http.Request) monitor.Signal {
-	return monitor.Signal{Kind: monitor.SuspiciousRequest, Addr: edge.ClientAddrFrom(r.Context()), Detail: "probe"}
+func ProbeSignal(r *http.Request) custodian.Signal {
+	return custodian.Signal{Kind: custodian.SignalSuspicious, Addr: edge.ClientAddrFrom(r.Context()), Detail: "probe"}
 }
 
 // refuseBlocked answers requests from blocked client addresses with 403
@@ -136,7 +123,7 @@ const maxFilterLen = 200
 // or a prefix ending in "."), subject, since and until (RFC 3339; until is
 // exclusive), limit (1 to 200, default 50) and cursor (the next_cursor of
 // the previous page).
-func handleListAudit(logger *slog.Logger, trail AuditTrail) http.Handler {
+func handleListAudit(logger *slog.Logger, trail custodian.AuditTrail) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		values, fields, err := query(r, "actor", "action", "subject", "since", "until", "cursor", "limit")
 		if err != nil {
@@ -188,15 +175,15 @@ func handleListAudit(logger *slog.Logger, trail AuditTrail) http.Handler {
 
 // handleListAlerts lists stored security alerts, most recently seen first:
 // status (open or closed), rule, limit and cursor.
-func handleListAlerts(logger *slog.Logger, store monitor.AlertStore) http.Handler {
+func handleListAlerts(logger *slog.Logger, store custodian.AlertService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		values, fields, err := query(r, "status", "rule", "resolved", "cursor", "limit")
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
-		q := monitor.AlertQuery{Status: monitor.Status(values.Get("status")), Rule: values.Get("rule")}
-		if q.Status != "" && q.Status != monitor.StatusOpen && q.Status != monitor.StatusClosed {
+		q := custodian.AlertQuery{Status: custodian.AlertStatus(values.Get("status")), Rule: values.Get("rule")}
+		if q.Status != "" && q.Status != custodian.AlertOpen && q.Status != custodian.AlertClosed {
 			fields = append(fields, custodian.FieldError{Field: "status", Message: "Status is open or closed."})
 		}
 		if v := values.Get("resolved"); v != "" {
@@ -237,14 +224,14 @@ func handleListAlerts(logger *slog.Logger, store monitor.AlertStore) http.Handle
 			next = &c
 		}
 		if alerts == nil {
-			alerts = []monitor.StoredAlert{}
+			alerts = []custodian.StoredAlert{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"items": alerts, "next_cursor": next})
 	})
 }
 
 // handleResolveAlert marks an alert resolved (administrators).
-func handleResolveAlert(logger *slog.Logger, store monitor.AlertStore) http.Handler {
+func handleResolveAlert(logger *slog.Logger, store custodian.AlertService) http.Handler {
 	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
 		return http.StatusNoContent, nil, store.ResolveAlert(r.Context(), r.PathValue("id"), time.Now())
 	})

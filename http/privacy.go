@@ -1,25 +1,12 @@
 package http
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/custodian-crm/custodian"
 )
-
-// Privacy is what the data-protection routes need: consent, legal holds,
-// erasure and exports (vault.Service provides it).
-type Privacy interface {
-	RecordConsent(ctx context.Context, id string, in custodian.ConsentInput) (*custodian.ConsentEvent, error)
-	Consents(ctx context.Context, id string) (*custodian.Consents, error)
-	SetLegalHold(ctx context.Context, id string, active bool, reason string) (*custodian.LegalHold, error)
-	EraseCustomer(ctx context.Context, id, reason string) (*custodian.Tombstone, bool, error)
-	ExportCustomer(ctx context.Context, id string) (*custodian.Export, error)
-	// ConsentPurposes are the purposes consent can be recorded for.
-	ConsentPurposes() []string
-}
 
 // PurposeHeader states why the caller accesses data; it is recorded with
 // the audit events of reads, exports and erasures.
@@ -47,7 +34,7 @@ func withPurpose(logger *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-func handleConsents(logger *slog.Logger, p Privacy) http.Handler {
+func handleConsents(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := p.Consents(r.Context(), r.PathValue("id"))
 		if err != nil {
@@ -58,7 +45,7 @@ func handleConsents(logger *slog.Logger, p Privacy) http.Handler {
 	})
 }
 
-func handleRecordConsent(logger *slog.Logger, p Privacy) http.Handler {
+func handleRecordConsent(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in custodian.ConsentInput
 		err := decodeBody(w, r, &in)
@@ -81,7 +68,7 @@ type legalHoldBody struct {
 	Reason string `json:"reason"`
 }
 
-func handleLegalHold(logger *slog.Logger, p Privacy) http.Handler {
+func handleLegalHold(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body legalHoldBody
 		err := decodeBody(w, r, &body)
@@ -111,7 +98,7 @@ type erasureJSON struct {
 	AlreadyErased bool `json:"already_erased"`
 }
 
-func handleErase(logger *slog.Logger, p Privacy) http.Handler {
+func handleErase(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body eraseBody
 		err := decodeBody(w, r, &body)
@@ -128,7 +115,7 @@ func handleErase(logger *slog.Logger, p Privacy) http.Handler {
 	})
 }
 
-func handleExport(logger *slog.Logger, p Privacy) http.Handler {
+func handleExport(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, err := p.ExportCustomer(r.Context(), r.PathValue("id"))
 		if err != nil {

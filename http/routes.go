@@ -136,12 +136,12 @@ func routes(d Deps, signInLimit signInLimit) []Route {
 	})
 }
 
-// resetTOTP and unlock bind account actions, so that a nil Accounts (as in
+// resetTOTP and unlock bind account actions, so that a nil custodian.AccountService (as in
 // tests that only read the table) is not dereferenced while building it.
-func resetTOTP(acc Accounts) func(context.Context, string) error {
+func resetTOTP(acc custodian.AccountService) func(context.Context, string) error {
 	return func(ctx context.Context, id string) error { return acc.ResetTOTP(ctx, id) }
 }
 
-func unlock(acc Accounts) func(context.Context, string) error {
+func unlock(acc custodian.AccountService) func(context.Context, string) error {
 	return func(ctx context.Context, id string) error { return acc.Unlock(ctx, id) }
 }

@@ -13,16 +13,32 @@ import (
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
 	"github.com/custodian-crm/custodian/metrics"
-	"github.com/custodian-crm/custodian/monitor"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // Deps are what the server needs from the rest of the program.
+//
+// The services are required: NewServer panics, naming the field, when one
+// is missing, since a server without them cannot answer its routes.
 type Deps struct {
-	Logger    *slog.Logger
+	// Logger receives the request log and every error report.
+	Logger *slog.Logger
+	// Customers serves the customer records.
 	Customers custodian.CustomerService
-	DB        custodian.Pinger
-	Accounts  Accounts
+	// Privacy serves consent, legal holds, erasure and exports.
+	Privacy custodian.PrivacyService
+	// Accounts signs people in and manages accounts and users.
+	Accounts custodian.AccountService
+	// Audit is the audit trail listed at GET /api/audit/.
+	Audit custodian.AuditTrail
+	// Alerts are the stored security alerts (GET /api/alerts/).
+	Alerts custodian.AlertService
+	// Monitor receives the security signals the server sees: failed
+	// sign-ins, rate-limit refusals and (through OnProbe's caller)
+	// scanner probes.
+	Monitor custodian.Observer
+	// DB is what /readyz asks whether the database answers.
+	DB custodian.Pinger
 
 	// TrustedProxies are the reverse proxies whose forwarding headers
 	// give the client address and scheme; nil trusts nobody, which is
@@ -57,18 +73,6 @@ type Deps struct {
 	// keyring); nil means a random key made at start, so forms work only
 	// with the server that showed them.
 	FormKey []byte
-	// Privacy serves consent, legal holds, erasure and exports; nil means
-	// Customers, when it provides them.
-	Privacy Privacy
-
-	// Audit is the audit trail listed at GET /api/audit/.
-	Audit AuditTrail
-	// Alerts are the stored security alerts (GET /api/alerts/).
-	Alerts monitor.AlertStore
-	// Monitor, when set, receives the security signals the server sees:
-	// failed sign-ins and rate-limit refusals (probes reach it through
-	// OnProbe).
-	Monitor Observer
 	// Blocked, when set, reports client addresses whose requests are
 	// refused at once with 403 (the attack detector's temporary blocks).
 	Blocked func(netip.Addr) bool
@@ -89,9 +93,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	if d.Privacy == nil {
-		d.Privacy, _ = d.Customers.(Privacy)
-	}
+	d.mustHaveServices()
 	mux := http.NewServeMux()
 	sig := d.signals()
 	limitSignIn := func(h http.Handler, _ refusal) http.Handler { return h }
@@ -126,6 +128,20 @@ func NewServer(d Deps) http.Handler {
 	h = withRouteSlot(h)
 	h = edge.ClientInfo(d.TrustedProxies)(h)
 	return h
+}
+
+// mustHaveServices panics, naming the field, when a required service is
+// missing: a programming error that no request could recover from.
+func (d Deps) mustHaveServices() {
+	for name, missing := range map[string]bool{
+		"Logger": d.Logger == nil, "Customers": d.Customers == nil, "Privacy": d.Privacy == nil,
+		"Accounts": d.Accounts == nil, "Audit": d.Audit == nil, "Alerts": d.Alerts == nil,
+		"Monitor": d.Monitor == nil, "DB": d.DB == nil,
+	} {
+		if missing {
+			panic("http.NewServer: Deps." + name + " is required")
+		}
+	}
 }
 
 // problemsForMux serves mux once per request and answers what the mux

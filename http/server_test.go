@@ -15,12 +15,12 @@ import (
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/sqlstore"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 type testServer struct {
@@ -47,10 +47,12 @@ func testDeps(t testing.TB) (d Deps, acc *accounts.Service, store *sqlstore.Stor
 	}
 	logs = &syncbuf.Buffer{}
 	acc = testAccounts(t, store, sealer)
+	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
 	d = Deps{
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Customers: vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}}),
-		DB:        store, Accounts: acc, Audit: store, Alerts: store,
+		Customers: svc, Privacy: svc,
+		DB: store, Accounts: acc, Audit: store, Alerts: store,
+		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),
 	}
 	return d, acc, store, logs
 }
@@ -377,7 +379,9 @@ type downDB struct{}
 func (downDB) Ping(context.Context) error { return errors.New("connection refused") }
 
 func TestReadyzWhenDatabaseIsDown(t *testing.T) {
-	h := NewServer(Deps{Logger: slog.New(slog.DiscardHandler), DB: downDB{}, Accounts: newTestServer(t).acc})
+	d, _, _, _ := testDeps(t)
+	d.DB = downDB{}
+	h := NewServer(d)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	wantProblem(t, response{rec.Result(), rec.Body.Bytes()}, 503, custodian.EUNAVAILABLE)

@@ -93,7 +93,7 @@ func (u *ui) handleUserForm(act func(r *http.Request, id string) (flash string, 
 
 var errSelf = errorf(custodian.ECONFLICT, "You cannot change your own role or deactivate yourself; ask another administrator.")
 
-func setRoleAction(acc Accounts) func(*http.Request, string) (string, error) {
+func setRoleAction(acc custodian.AccountService) func(*http.Request, string) (string, error) {
 	return func(r *http.Request, id string) (string, error) {
 		role := custodian.Role(r.PostForm.Get("role"))
 		if p := principal(r); p.User.ID == id && role != p.User.Role {
@@ -104,7 +104,7 @@ func setRoleAction(acc Accounts) func(*http.Request, string) (string, error) {
 	}
 }
 
-func setActiveAction(acc Accounts) func(*http.Request, string) (string, error) {
+func setActiveAction(acc custodian.AccountService) func(*http.Request, string) (string, error) {
 	return func(r *http.Request, id string) (string, error) {
 		active := r.PostForm.Get("active") == "true"
 		if principal(r).User.ID == id && !active {
@@ -120,13 +120,13 @@ func setActiveAction(acc Accounts) func(*http.Request, string) (string, error) {
 	}
 }
 
-func unlockAction(acc Accounts) func(*http.Request, string) (string, error) {
+func unlockAction(acc custodian.AccountService) func(*http.Request, string) (string, error) {
 	return func(r *http.Request, id string) (string, error) {
 		return "user-unlocked", acc.Unlock(r.Context(), id)
 	}
 }
 
-func resetTOTPAction(acc Accounts) func(*http.Request, string) (string, error) {
+func resetTOTPAction(acc custodian.AccountService) func(*http.Request, string) (string, error) {
 	return func(r *http.Request, id string) (string, error) {
 		return "user-totp-reset", acc.ResetTOTP(r.Context(), id)
 	}

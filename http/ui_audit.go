@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/monitor"
 )
 
 // auditPageSize is how many events a page of the audit trail shows.
@@ -212,7 +211,7 @@ type securityData struct {
 
 // alertRow is an unresolved alert as the dashboard shows it.
 type alertRow struct {
-	monitor.StoredAlert
+	custodian.StoredAlert
 	KeyKind, KeyValue string
 }
 
@@ -233,7 +232,7 @@ func (u *ui) handleSecurity() http.Handler {
 		d := securityData{HasAlerts: u.alerts != nil, CanResolve: u.alerts != nil && principal(r).User.Role.Can(custodian.PermSettingsManage)}
 		names := u.actorNames(ctx)
 		if u.alerts != nil {
-			alerts, err := u.alerts.Alerts(ctx, monitor.AlertQuery{Resolved: new(false), Limit: alertListLimit})
+			alerts, err := u.alerts.Alerts(ctx, custodian.AlertQuery{Resolved: new(false), Limit: alertListLimit})
 			if err != nil {
 				u.fail(w, r, err)
 				return
@@ -261,7 +260,7 @@ func (u *ui) handleSecurity() http.Handler {
 	})
 }
 
-func newAlertRow(a monitor.StoredAlert, names *actorNames) alertRow {
+func newAlertRow(a custodian.StoredAlert, names *actorNames) alertRow {
 	row := alertRow{StoredAlert: a, KeyKind: "Target", KeyValue: a.Key}
 	switch kind, v, _ := strings.Cut(a.Key, ":"); kind {
 	case "addr":

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
 
@@ -89,7 +88,7 @@ func (u *ui) handleLoginSubmit() http.Handler {
 			}
 			d.Email, password, d.State = email, pw, s
 		}
-		tok, user, err := u.acc.SignIn(r.Context(), accounts.SignInRequest{Email: d.Email, Password: password, OTP: otp, ClientAddr: clientAddr(r), UserAgent: r.UserAgent()})
+		tok, user, err := u.acc.SignIn(r.Context(), custodian.SignInRequest{Email: d.Email, Password: password, OTP: otp, ClientAddr: clientAddr(r), UserAgent: r.UserAgent()})
 		if err != nil {
 			code := custodian.ErrorCode(err)
 			if code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {

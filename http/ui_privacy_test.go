@@ -13,7 +13,6 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/internal/fakeclock"
-	"github.com/custodian-crm/custodian/monitor"
 )
 
 // webAs signs in a new browser with the role, from its own address (so
@@ -118,20 +117,20 @@ func TestUIDetailReadIsRecordedLikeTheAPI(t *testing.T) {
 
 // listCounter is the real account service, counting ListUsers calls.
 type listCounter struct {
-	Accounts
+	custodian.AccountService
 	lists atomic.Int32
 }
 
 func (c *listCounter) ListUsers(ctx context.Context) ([]*custodian.User, error) {
 	c.lists.Add(1)
-	return c.Accounts.ListUsers(ctx)
+	return c.AccountService.ListUsers(ctx)
 }
 
 // The customer page lists the users for actor names only when it shows
 // an actor, and then once.
 func TestUICustomerPageListsUsersOnlyToNameActors(t *testing.T) {
 	var acc *listCounter
-	s := newTestServer(t, func(d *Deps) { acc = &listCounter{Accounts: d.Accounts}; d.Accounts = acc })
+	s := newTestServer(t, func(d *Deps) { acc = &listCounter{AccountService: d.Accounts}; d.Accounts = acc })
 	id := s.create(`{"name":"Nobody Named"}`)["id"].(string)
 	page := "/customers/" + id
 	c, u := s.webAs(0, custodian.RoleAgent)
@@ -396,7 +395,7 @@ func TestUISecurityDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, rule := range []string{"brute_force", "scanning", "brute_force"} {
-		a := monitor.Alert{ID: fmt.Sprintf("alr_%d", i), Rule: rule, Key: "addr:203.0.113." + fmt.Sprint(i), FirstSeen: now.Add(-time.Hour), LastSeen: now.Add(-time.Hour + time.Duration(i)*time.Minute), Count: 5 + i, Status: monitor.StatusOpen}
+		a := custodian.Alert{ID: fmt.Sprintf("alr_%d", i), Rule: rule, Key: "addr:203.0.113." + fmt.Sprint(i), FirstSeen: now.Add(-time.Hour), LastSeen: now.Add(-time.Hour + time.Duration(i)*time.Minute), Count: 5 + i, Status: custodian.AlertOpen}
 		if _, err := s.store.SaveAlert(ctx, a); err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/monitor"
 )
 
 //go:embed templates/ui
@@ -63,10 +62,10 @@ func mustParsePages(names ...string) map[string]*template.Template {
 type ui struct {
 	logger    *slog.Logger
 	customers custodian.CustomerService
-	acc       Accounts
-	privacy   Privacy
-	audit     AuditTrail
-	alerts    monitor.AlertStore
+	acc       custodian.AccountService
+	privacy   custodian.PrivacyService
+	audit     custodian.AuditTrail
+	alerts    custodian.AlertService
 	now       func() time.Time
 	sig       signals
 	keys      *formKeys

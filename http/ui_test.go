@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/monitor"
 	otptotp "github.com/pquerna/otp/totp"
 )
 
@@ -177,10 +176,10 @@ func TestUISignInAndOpenRedirects(t *testing.T) {
 // observed records the signals the server reports to the attack detector.
 type observed struct {
 	mu      sync.Mutex
-	signals []monitor.Signal
+	signals []custodian.Signal
 }
 
-func (o *observed) Observe(s monitor.Signal) {
+func (o *observed) Observe(s custodian.Signal) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.signals = append(o.signals, s)
@@ -201,7 +200,7 @@ func TestUIFailedSignInReachesTheDetector(t *testing.T) {
 	}
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
-	if len(obs.signals) != 1 || obs.signals[0].Kind != monitor.FailedSignIn || obs.signals[0].Addr.String() != c.addr || obs.signals[0].Account != u.ID {
+	if len(obs.signals) != 1 || obs.signals[0].Kind != custodian.SignalFailedSignIn || obs.signals[0].Addr.String() != c.addr || obs.signals[0].Account != u.ID {
 		t.Fatalf("signals: %+v", obs.signals)
 	}
 }

@@ -7,9 +7,9 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/rotation"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 // benchCustomers is how many customers each rotation re-wraps.
@@ -22,7 +22,7 @@ func benchRotation(b *testing.B, repo custodian.CustomerRepository) {
 	ctx := context.Background()
 	k, _ := crypto.NewKeyring()
 	sealer, _ := crypto.NewSealer(k, 0)
-	svc := vault.New(repo, sealer, vault.Options{})
+	svc := customers.New(repo, sealer, customers.Options{})
 	for done := 0; done < benchCustomers; done += 2000 {
 		fs := make([]custodian.CustomerFields, 2000)
 		for i := range fs {

@@ -7,9 +7,9 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/rotation"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 // The storage contract (storetest) proves rotation on both backends; this
@@ -23,7 +23,7 @@ func TestProgressAndResult(t *testing.T) {
 	for i := range fs {
 		fs[i] = custodian.CustomerFields{Name: fmt.Sprintf("Progress %d", i)}
 	}
-	if _, err := vault.New(store, sealer, vault.Options{}).ImportCustomers(ctx, fs); err != nil {
+	if _, err := customers.New(store, sealer, customers.Options{}).ImportCustomers(ctx, fs); err != nil {
 		t.Fatal(err)
 	}
 	newID := k.AddMasterKey()

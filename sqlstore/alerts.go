@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/monitor"
 )
 
 const alertColumns = `id, rule, alert_key, first_seen_us, last_seen_us, count, status, resolved_us, resolved_by`
@@ -16,7 +15,7 @@ const alertColumns = `id, rule, alert_key, first_seen_us, last_seen_us, count, s
 // SaveAlert stores a new alert, with its security.alert audit event (by
 // custodian.ActorMonitor) in the same transaction, or updates the stored
 // one with the same id.
-func (s *Store) SaveAlert(ctx context.Context, a monitor.Alert) (bool, error) {
+func (s *Store) SaveAlert(ctx context.Context, a custodian.Alert) (bool, error) {
 	created := false
 	ctx = custodian.WithActor(ctx, custodian.ActorMonitor)
 	err := s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
@@ -66,7 +65,7 @@ func (s *Store) ResolveAlert(ctx context.Context, id string, at time.Time) error
 }
 
 // Alerts returns the alerts q selects, most recently seen first.
-func (s *Store) Alerts(ctx context.Context, q monitor.AlertQuery) ([]monitor.StoredAlert, error) {
+func (s *Store) Alerts(ctx context.Context, q custodian.AlertQuery) ([]custodian.StoredAlert, error) {
 	var b strings.Builder
 	var args []any
 	b.WriteString(`SELECT ` + alertColumns + ` FROM alerts WHERE 1 = 1`)
@@ -100,15 +99,15 @@ func (s *Store) Alerts(ctx context.Context, q monitor.AlertQuery) ([]monitor.Sto
 		return nil, internal("list alerts", err)
 	}
 	defer rows.Close()
-	var out []monitor.StoredAlert
+	var out []custodian.StoredAlert
 	for rows.Next() {
-		var a monitor.StoredAlert
+		var a custodian.StoredAlert
 		var first, last, resolved int64
 		var status string
 		if err := rows.Scan(&a.ID, &a.Rule, &a.Key, &first, &last, &a.Count, &status, &resolved, &a.ResolvedBy); err != nil {
 			return nil, internal("list alerts", err)
 		}
-		a.FirstSeen, a.LastSeen, a.Status = fromMicros(first), fromMicros(last), monitor.Status(status)
+		a.FirstSeen, a.LastSeen, a.Status = fromMicros(first), fromMicros(last), custodian.AlertStatus(status)
 		if resolved != 0 {
 			t := fromMicros(resolved)
 			a.ResolvedAt = &t
@@ -118,4 +117,4 @@ func (s *Store) Alerts(ctx context.Context, q monitor.AlertQuery) ([]monitor.Sto
 	return out, internal("list alerts", rows.Err())
 }
 
-var _ monitor.AlertStore = (*Store)(nil)
+var _ custodian.AlertRepository = (*Store)(nil)

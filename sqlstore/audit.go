@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/audit"
+	"github.com/custodian-crm/custodian/hashchain"
 )
 
 // txKey marks a context carrying a transaction of one store.
@@ -46,8 +46,8 @@ var errNoChain = errors.New("audit trail has no chain: call SetAuditChain after 
 // before the store is used: a store without a chain refuses to append to
 // the trail. Servers and commands use a keyed chain (HMAC), which makes
 // the trail impossible to rewrite without the key; tests may use the
-// plain SHA-256 chain of audit.NewChain(nil).
-func (s *Store) SetAuditChain(c *audit.Chain) { s.chain = c }
+// plain SHA-256 chain of hashchain.NewChain(nil).
+func (s *Store) SetAuditChain(c *hashchain.Chain) { s.chain = c }
 
 // Audited runs fn and appends the entries it returns, in one transaction.
 // On a single-writer database the transaction is group-committed with
@@ -234,7 +234,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 			if t.IsZero() {
 				t = now
 			}
-			e := audit.Event{Seq: seq, Time: t.UTC().Truncate(time.Microsecond), Actor: en.actor, Action: en.Action, Subject: en.Subject,
+			e := hashchain.Event{Seq: seq, Time: t.UTC().Truncate(time.Microsecond), Actor: en.actor, Action: en.Action, Subject: en.Subject,
 				ClientAddr: en.origin.ClientAddr, RequestID: en.origin.RequestID, Fields: en.Fields, Data: nonNilBytes(en.Data)}
 			s.chain.Seal(prev, &e)
 			prev = e.Hash
@@ -343,30 +343,30 @@ func (s *Store) AuditEvents(ctx context.Context, q custodian.AuditQuery) ([]cust
 // AuditChain yields the stored events with Seq > after in sequence order,
 // as the chain verifier reads them, in pages so that a trail of any length
 // is walked in bounded memory.
-func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[audit.Event, error] {
+func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain.Event, error] {
 	const page = 1000
-	return func(yield func(audit.Event, error) bool) {
+	return func(yield func(hashchain.Event, error) bool) {
 		for {
 			rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), after, page)
 			if err != nil {
-				yield(audit.Event{}, internal("read audit trail", err))
+				yield(hashchain.Event{}, internal("read audit trail", err))
 				return
 			}
-			var batch []audit.Event
+			var batch []hashchain.Event
 			for rows.Next() {
 				e, err := scanAudit(rows)
 				if err != nil {
 					rows.Close()
-					yield(audit.Event{}, internal("read audit trail", err))
+					yield(hashchain.Event{}, internal("read audit trail", err))
 					return
 				}
-				batch = append(batch, audit.Event{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Subject: e.Subject,
+				batch = append(batch, hashchain.Event{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Subject: e.Subject,
 					ClientAddr: e.ClientAddr, RequestID: e.RequestID, Fields: e.Fields, Data: nonNilBytes(e.Data), PrevHash: e.PrevHash, Hash: e.Hash})
 			}
 			err = rows.Err()
 			rows.Close()
 			if err != nil {
-				yield(audit.Event{}, internal("read audit trail", err))
+				yield(hashchain.Event{}, internal("read audit trail", err))
 				return
 			}
 			for _, e := range batch {
@@ -384,8 +384,8 @@ func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[audit.Eve
 
 // AuditHead returns the newest event's sequence number and hash as the
 // head row records them: an anchor to keep outside the database.
-func (s *Store) AuditHead(ctx context.Context) (audit.Anchor, error) {
-	var a audit.Anchor
+func (s *Store) AuditHead(ctx context.Context) (hashchain.Anchor, error) {
+	var a hashchain.Anchor
 	err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&a.Seq, &a.Hash)
 	return a, internal("read audit head", err)
 }

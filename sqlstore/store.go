@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/audit"
+	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -56,7 +56,7 @@ type Store struct {
 	closers    []func()
 	stmts      sync.Map // query text -> *sql.Stmt on the read pool
 	group      *groupCommitter
-	chain      *audit.Chain
+	chain      *hashchain.Chain
 	appender   *auditAppender
 }
 

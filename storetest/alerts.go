@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/monitor"
 )
 
 // AlertStore is what the alerts contract needs from a backend.
 type AlertStore interface {
-	monitor.AlertStore
+	custodian.AlertRepository
 	custodian.AuditRepository
 }
 
@@ -22,7 +21,7 @@ func RunAlerts(t *testing.T, open func(t *testing.T) AlertStore) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
 	s := open(t)
-	a := monitor.Alert{ID: "a1", Rule: "brute_force", Key: "addr:203.0.113.7", FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 5, Status: monitor.StatusOpen}
+	a := custodian.Alert{ID: "a1", Rule: "brute_force", Key: "addr:203.0.113.7", FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 5, Status: custodian.AlertOpen}
 	created, err := s.SaveAlert(ctx, a)
 	if err != nil || !created {
 		t.Fatalf("first save: created %v, %v", created, err)
@@ -31,32 +30,32 @@ func RunAlerts(t *testing.T, open func(t *testing.T) AlertStore) {
 		a.Count++
 		a.LastSeen = a.LastSeen.Add(time.Second)
 		if i == 2 {
-			a.Status = monitor.StatusClosed
+			a.Status = custodian.AlertClosed
 		}
 		if created, err := s.SaveAlert(ctx, a); err != nil || created {
 			t.Fatalf("update: created %v, %v", created, err)
 		}
 	}
-	b := monitor.Alert{ID: "b2", Rule: "scanning", Key: "addr:198.51.100.1", FirstSeen: t0, LastSeen: t0.Add(time.Hour), Count: 10, Status: monitor.StatusOpen}
+	b := custodian.Alert{ID: "b2", Rule: "scanning", Key: "addr:198.51.100.1", FirstSeen: t0, LastSeen: t0.Add(time.Hour), Count: 10, Status: custodian.AlertOpen}
 	if _, err := s.SaveAlert(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.Alerts(ctx, monitor.AlertQuery{})
+	all, err := s.Alerts(ctx, custodian.AlertQuery{})
 	if err != nil || len(all) != 2 || all[0].ID != "b2" || all[1].ID != "a1" {
 		t.Fatalf("alerts = %+v, %v", all, err)
 	}
 	got := all[1]
-	if got.Count != 8 || got.Status != monitor.StatusClosed || !got.FirstSeen.Equal(t0) || !got.LastSeen.Equal(a.LastSeen) || got.Key != a.Key || got.ResolvedAt != nil {
+	if got.Count != 8 || got.Status != custodian.AlertClosed || !got.FirstSeen.Equal(t0) || !got.LastSeen.Equal(a.LastSeen) || got.Key != a.Key || got.ResolvedAt != nil {
 		t.Fatalf("stored alert = %+v", got)
 	}
 	for _, tc := range []struct {
-		q    monitor.AlertQuery
+		q    custodian.AlertQuery
 		want []string
 	}{
-		{monitor.AlertQuery{Status: monitor.StatusOpen}, []string{"b2"}},
-		{monitor.AlertQuery{Rule: "brute_force"}, []string{"a1"}},
-		{monitor.AlertQuery{Limit: 1}, []string{"b2"}},
-		{monitor.AlertQuery{BeforeLastSeen: b.LastSeen, BeforeID: b.ID}, []string{"a1"}},
+		{custodian.AlertQuery{Status: custodian.AlertOpen}, []string{"b2"}},
+		{custodian.AlertQuery{Rule: "brute_force"}, []string{"a1"}},
+		{custodian.AlertQuery{Limit: 1}, []string{"b2"}},
+		{custodian.AlertQuery{BeforeLastSeen: b.LastSeen, BeforeID: b.ID}, []string{"a1"}},
 	} {
 		list, err := s.Alerts(ctx, tc.q)
 		if err != nil {
@@ -77,11 +76,11 @@ func RunAlerts(t *testing.T, open func(t *testing.T) AlertStore) {
 	if err := s.ResolveAlert(admin, "missing", t0); custodian.ErrorCode(err) != custodian.ENOTFOUND {
 		t.Fatalf("resolving a missing alert: %v", err)
 	}
-	list, _ := s.Alerts(ctx, monitor.AlertQuery{Rule: "brute_force"})
+	list, _ := s.Alerts(ctx, custodian.AlertQuery{Rule: "brute_force"})
 	if len(list) != 1 || list[0].ResolvedAt == nil || !list[0].ResolvedAt.Equal(t0.Add(2*time.Hour)) || list[0].ResolvedBy != "usr_admin" {
 		t.Fatalf("resolved alert = %+v", list)
 	}
-	unresolved, err := s.Alerts(ctx, monitor.AlertQuery{Resolved: new(false)})
+	unresolved, err := s.Alerts(ctx, custodian.AlertQuery{Resolved: new(false)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +92,7 @@ func RunAlerts(t *testing.T, open func(t *testing.T) AlertStore) {
 	if len(unresolved) == 0 {
 		t.Fatal("no unresolved alerts listed")
 	}
-	if res, err := s.Alerts(ctx, monitor.AlertQuery{Resolved: new(true)}); err != nil || len(res) != 1 || res[0].ID != "a1" {
+	if res, err := s.Alerts(ctx, custodian.AlertQuery{Resolved: new(true)}); err != nil || len(res) != 1 || res[0].ID != "a1" {
 		t.Fatalf("resolved alerts = %+v, %v; want a1 alone", res, err)
 	}
 	raised, _ := s.AuditEvents(ctx, custodian.AuditQuery{Action: custodian.ActionSecurityAlert})

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/audit"
+	"github.com/custodian-crm/custodian/hashchain"
 )
 
 // AuditStore is what the audit contract needs from a backend: the trail,
@@ -21,9 +21,9 @@ import (
 type AuditStore interface {
 	custodian.AuditRepository
 	custodian.CustomerRepository
-	AuditChain(ctx context.Context, after int64) iter.Seq2[audit.Event, error]
-	AuditHead(ctx context.Context) (audit.Anchor, error)
-	SetAuditChain(c *audit.Chain)
+	AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain.Event, error]
+	AuditHead(ctx context.Context) (hashchain.Anchor, error)
+	SetAuditChain(c *hashchain.Chain)
 	DB() *sql.DB
 }
 
@@ -281,34 +281,34 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 		sql   []string
 		keyed bool
 		seq   int64
-		kind  audit.BreakKind
+		kind  hashchain.BreakKind
 	}{
-		{"EditedContent", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, audit.Edited},
-		{"EditedTime", []string{`UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2`}, false, 2, audit.Edited},
-		{"Deleted", []string{`DELETE FROM audit_events WHERE seq = 3`}, false, 3, audit.Deleted},
+		{"EditedContent", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, hashchain.Edited},
+		{"EditedTime", []string{`UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2`}, false, 2, hashchain.Edited},
+		{"Deleted", []string{`DELETE FROM audit_events WHERE seq = 3`}, false, 3, hashchain.Deleted},
 		{"Reordered", []string{
 			`UPDATE audit_events SET seq = -1 WHERE seq = 3`,
 			`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
 			`UPDATE audit_events SET seq = 4 WHERE seq = -1`,
-		}, false, 3, audit.Edited},
+		}, false, 3, hashchain.Edited},
 		{"Inserted", []string{
 			`UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3`,
 			`UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103`,
 			`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash)
 				SELECT 3, time_us, 'usr_mallory', action, subject, client_addr, request_id, fields, data, hash, hash FROM audit_events WHERE seq = 2`,
-		}, false, 3, audit.Edited},
+		}, false, 3, hashchain.Edited},
 		// With a chain key, an edit whose hash is recomputed without the
 		// key (as SHA-256) is still caught.
-		{"RehashedWithoutKey", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, true, 2, audit.Edited},
+		{"RehashedWithoutKey", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, true, 2, hashchain.Edited},
 	}
 	for _, tc := range tamper {
 		t.Run("VerifyCatches"+tc.name, func(t *testing.T) {
 			b := open(t)
 			s := b.Store
-			var chain *audit.Chain
+			var chain *hashchain.Chain
 			if tc.keyed {
 				var err error
-				chain, err = audit.NewChain([]byte("0123456789abcdef0123456789abcdef"))
+				chain, err = hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -332,7 +332,7 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 				rehash(t, b, 2)
 			}
 			if chain == nil {
-				chain = &audit.Chain{}
+				chain = &hashchain.Chain{}
 			}
 			brk, err := chain.Verify(s.AuditChain(ctx, 0))
 			if err != nil {
@@ -353,7 +353,7 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 func rehash(t *testing.T, b AuditBackend, seq int64) {
 	t.Helper()
 	ctx := context.Background()
-	var e audit.Event
+	var e hashchain.Event
 	for ev, err := range b.Store.AuditChain(ctx, seq-1) {
 		if err != nil {
 			t.Fatal(err)
@@ -361,7 +361,7 @@ func rehash(t *testing.T, b AuditBackend, seq int64) {
 		e = ev
 		break
 	}
-	(&audit.Chain{}).Seal(e.PrevHash, &e)
+	(&hashchain.Chain{}).Seal(e.PrevHash, &e)
 	for _, q := range []struct {
 		sql string
 		arg []any
@@ -375,10 +375,10 @@ func rehash(t *testing.T, b AuditBackend, seq int64) {
 	}
 }
 
-func verify(t *testing.T, s AuditStore, chain *audit.Chain) {
+func verify(t *testing.T, s AuditStore, chain *hashchain.Chain) {
 	t.Helper()
 	if chain == nil {
-		chain = &audit.Chain{}
+		chain = &hashchain.Chain{}
 	}
 	brk, err := chain.Verify(s.AuditChain(context.Background(), 0))
 	if err != nil {
@@ -410,7 +410,7 @@ func rawRecord(id string) *custodian.CustomerRecord {
 // back from the database in sequence order: the cost of
 // `custodian audit verify`. Report events/s with -benchtime 1x.
 func BenchVerify(b *testing.B, s AuditStore, n int) {
-	chain, err := audit.NewChain([]byte("0123456789abcdef0123456789abcdef"))
+	chain, err := hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		b.Fatal(err)
 	}

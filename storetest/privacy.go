@@ -14,7 +14,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/vault"
+	"github.com/custodian-crm/custodian/customers"
 )
 
 // PrivacyBackend is a fresh, migrated database and a separate shred key
@@ -37,7 +37,7 @@ type PrivacyBackend struct {
 // with a clock the case can set.
 type privacyEnv struct {
 	PrivacyBackend
-	svc    *vault.Service
+	svc    *customers.Service
 	keys   *crypto.Keyring
 	sealer *crypto.Sealer
 	clock  *clock
@@ -89,7 +89,7 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 			k, sealer := newSealer(t)
 			clk := newClock()
 			shred := &flakyShred{ShredKeyStore: b.Shred}
-			svc := vault.New(b.Repo, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Now: clk.now, Shred: shred, ConsentPurposes: purposes})
+			svc := customers.New(b.Repo, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Now: clk.now, Shred: shred, ConsentPurposes: purposes})
 			ctx := custodian.WithPurpose(custodian.WithActor(context.Background(), "usr_dpo"), "contract test")
 			tt.fn(t, &privacyEnv{PrivacyBackend: b, svc: svc, keys: k, sealer: sealer, clock: clk, shred: shred, ctx: ctx})
 		})
@@ -238,13 +238,13 @@ func testConsentAppendOnly(t *testing.T, e *privacyEnv) {
 
 // fresh returns a service over repo with the same keyring and shred store
 // as the server, and nothing cached: what the server's keys can decrypt.
-func (e *privacyEnv) fresh(t *testing.T, repo custodian.CustomerRepository) *vault.Service {
+func (e *privacyEnv) fresh(t *testing.T, repo custodian.CustomerRepository) *customers.Service {
 	t.Helper()
 	sealer, err := crypto.NewSealer(e.keys, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return vault.New(repo, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: e.Shred, ConsentPurposes: purposes})
+	return customers.New(repo, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: e.Shred, ConsentPurposes: purposes})
 }
 
 func testEraseDefeatsBackupCopy(t *testing.T, e *privacyEnv) {
@@ -415,7 +415,7 @@ func testEraseFinishesKeyDestruction(t *testing.T, e *privacyEnv) {
 		t.Fatal(err)
 	}
 	e.shred.failDestroy.Store(false)
-	res, err := e.svc.RunRetention(e.ctx, vault.RetentionOptions{Policy: custodian.RetentionPolicy{Default: custodian.DefaultRetention}})
+	res, err := e.svc.RunRetention(e.ctx, customers.RetentionOptions{Policy: custodian.RetentionPolicy{Default: custodian.DefaultRetention}})
 	if err != nil || res.KeysFinished != 1 {
 		t.Fatalf("sweep: %+v %v", res, err)
 	}
@@ -480,7 +480,7 @@ func testLegalHold(t *testing.T, e *privacyEnv) {
 	_, _, err = e.svc.EraseCustomer(e.ctx, c.ID, "request")
 	wantCode(t, err, custodian.ECONFLICT)
 	wantCode(t, e.svc.DeleteCustomer(e.ctx, c.ID, 0), custodian.ECONFLICT)
-	res, err := e.svc.RunRetention(e.ctx, vault.RetentionOptions{Policy: custodian.RetentionPolicy{Default: custodian.DefaultRetention}})
+	res, err := e.svc.RunRetention(e.ctx, customers.RetentionOptions{Policy: custodian.RetentionPolicy{Default: custodian.DefaultRetention}})
 	if err != nil || len(res.Candidates) != 0 || res.Anonymized != 0 {
 		t.Fatalf("retention touched a held customer: %+v %v", res, err)
 	}
@@ -491,7 +491,7 @@ func testLegalHold(t *testing.T, e *privacyEnv) {
 	if hold, err := e.svc.SetLegalHold(e.ctx, c.ID, false, "Case closed"); err != nil || hold != nil {
 		t.Fatalf("lift: %+v %v", hold, err)
 	}
-	res, err = e.svc.RunRetention(e.ctx, vault.RetentionOptions{Policy: custodian.RetentionPolicy{Default: custodian.DefaultRetention}})
+	res, err = e.svc.RunRetention(e.ctx, customers.RetentionOptions{Policy: custodian.RetentionPolicy{Default: custodian.DefaultRetention}})
 	if err != nil || res.Anonymized != 1 {
 		t.Fatalf("retention after lifting: %+v %v", res, err)
 	}
@@ -530,7 +530,7 @@ func testRetentionRun(t *testing.T, e *privacyEnv) {
 
 	// Leads are kept 30 days, active customers forever, others 7 years.
 	policy := custodian.RetentionPolicy{Default: custodian.DefaultRetention, ByStatus: map[custodian.Status]time.Duration{custodian.StatusLead: 30 * 24 * time.Hour, custodian.StatusActive: 0}}
-	dry, err := e.svc.RunRetention(e.ctx, vault.RetentionOptions{Policy: policy, DryRun: true})
+	dry, err := e.svc.RunRetention(e.ctx, customers.RetentionOptions{Policy: policy, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,14 +544,14 @@ func testRetentionRun(t *testing.T, e *privacyEnv) {
 	if _, err := e.svc.Customer(e.ctx, oldLead.ID); err != nil {
 		t.Fatalf("dry run changed something: %v", err)
 	}
-	res, err := e.svc.RunRetention(custodian.WithActor(e.ctx, vault.RetentionActor), vault.RetentionOptions{Policy: policy})
+	res, err := e.svc.RunRetention(custodian.WithActor(e.ctx, customers.RetentionActor), customers.RetentionOptions{Policy: policy})
 	if err != nil || res.Anonymized != 2 || res.Skipped != 0 {
 		t.Fatalf("run: %+v %v", res, err)
 	}
 	for _, id := range []string{oldLead.ID, recentLead.ID} {
 		_, err := e.svc.Customer(e.ctx, id)
 		wantCode(t, err, custodian.EGONE)
-		if tb := custodian.ErrorTombstone(err); tb.Mechanism != custodian.ErasedRetention || tb.Reason != "retention" || tb.ErasedBy != vault.RetentionActor || !tb.KeyDestroyed {
+		if tb := custodian.ErrorTombstone(err); tb.Mechanism != custodian.ErasedRetention || tb.Reason != "retention" || tb.ErasedBy != customers.RetentionActor || !tb.KeyDestroyed {
 			t.Fatalf("tombstone %+v", tb)
 		}
 	}
@@ -561,7 +561,7 @@ func testRetentionRun(t *testing.T, e *privacyEnv) {
 		}
 	}
 	// Nothing is left to do.
-	if res, err := e.svc.RunRetention(e.ctx, vault.RetentionOptions{Policy: policy}); err != nil || len(res.Candidates) != 0 {
+	if res, err := e.svc.RunRetention(e.ctx, customers.RetentionOptions{Policy: policy}); err != nil || len(res.Candidates) != 0 {
 		t.Fatalf("second run: %+v %v", res, err)
 	}
 }
@@ -577,7 +577,7 @@ func testRetentionInterrupted(t *testing.T, e *privacyEnv) {
 	policy := custodian.RetentionPolicy{Default: custodian.DefaultRetention}
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	res, err := e.svc.RunRetention(ctx, vault.RetentionOptions{Policy: policy, OnProgress: func(p vault.RetentionProgress) {
+	res, err := e.svc.RunRetention(ctx, customers.RetentionOptions{Policy: policy, OnProgress: func(p customers.RetentionProgress) {
 		if p.Done == 5 {
 			cancel()
 		}
@@ -614,7 +614,7 @@ func testRetentionInterrupted(t *testing.T, e *privacyEnv) {
 		t.Fatalf("%d erased, want 5", erased)
 	}
 	// A new run finishes.
-	res, err = e.svc.RunRetention(e.ctx, vault.RetentionOptions{Policy: policy})
+	res, err = e.svc.RunRetention(e.ctx, customers.RetentionOptions{Policy: policy})
 	if err != nil || res.Anonymized != 7 {
 		t.Fatalf("resumed run: %+v %v", res, err)
 	}

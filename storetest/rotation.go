@@ -14,8 +14,8 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/rotation"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 // keyFile stands for a keyring file shared by a server and the rotation
@@ -47,7 +47,7 @@ type rotationEnv struct {
 	*env
 	file   *keyFile
 	server *crypto.Sealer
-	svc    *vault.Service
+	svc    *customers.Service
 }
 
 func newRotationEnv(t *testing.T, e *env) *rotationEnv {
@@ -62,7 +62,7 @@ func newRotationEnv(t *testing.T, e *env) *rotationEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := vault.New(e.Repo, server, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	svc := customers.New(e.Repo, server, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
 	return &rotationEnv{env: e, file: f, server: server, svc: svc}
 }
 
@@ -193,7 +193,7 @@ func testKeyUsageAndRewrap(t *testing.T, e *env) {
 }
 
 // withService returns a copy of e whose service is svc.
-func (e *env) withService(svc *vault.Service) *env {
+func (e *env) withService(svc *customers.Service) *env {
 	c := *e
 	c.svc = svc
 	return &c
@@ -275,14 +275,14 @@ func testRotationUnderConcurrentWrites(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	fresh, _ := crypto.NewSealer(k, 0)
-	check := vault.New(e.Repo, fresh, vault.Options{})
+	check := customers.New(e.Repo, fresh, customers.Options{})
 	for _, id := range ids {
 		if _, ok := notes[id]; !ok {
 			notes[id] = "v0"
 		}
 	}
 	for id, want := range notes {
-		for name, svc := range map[string]*vault.Service{"server": r.svc, "new key only": check} {
+		for name, svc := range map[string]*customers.Service{"server": r.svc, "new key only": check} {
 			c, err := svc.Customer(e.ctx, id)
 			if err != nil {
 				t.Fatalf("customer %s after rotation (%s): %v", id, name, err)

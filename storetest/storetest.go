@@ -15,7 +15,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/vault"
+	"github.com/custodian-crm/custodian/customers"
 )
 
 // Backend is a fresh, migrated database under test.
@@ -59,7 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 			b := open(t)
 			_, sealer := newSealer(t)
 			clock := newClock()
-			svc := vault.New(b.Repo, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Now: clock.now})
+			svc := customers.New(b.Repo, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Now: clock.now})
 			tt.fn(t, &env{Backend: b, svc: svc, sealer: sealer, ctx: custodian.WithActor(context.Background(), "usr_test")})
 		})
 	}
@@ -67,7 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 
 type env struct {
 	Backend
-	svc    *vault.Service
+	svc    *customers.Service
 	sealer *crypto.Sealer
 	ctx    context.Context
 }
@@ -568,7 +568,7 @@ func testSwappedCiphertext(t *testing.T, e *env) {
 func testWrongKey(t *testing.T, e *env) {
 	c := e.create(t, ada())
 	_, other := newSealer(t)
-	svc := vault.New(e.Repo, other, vault.Options{})
+	svc := customers.New(e.Repo, other, customers.Options{})
 	got, err := svc.Customer(e.ctx, c.ID)
 	if got != nil {
 		t.Fatalf("a wrong key returned a customer: %+v", got)

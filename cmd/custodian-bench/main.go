@@ -33,15 +33,15 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
-	"github.com/custodian-crm/custodian/audit"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
+	"github.com/custodian-crm/custodian/hashchain"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
-	"github.com/custodian-crm/custodian/vault"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -193,7 +193,7 @@ var (
 	companies  = strings.Fields("Analytical Engines Cobol Systems Enigma Works Semaphore Labs Bell Research Unix Partners Compiler Guild Lambda Holdings Kernel Trust Turing Foundry")
 )
 
-func seed(ctx context.Context, svc *vault.Service, n int) (*fixture, error) {
+func seed(ctx context.Context, svc *customers.Service, n int) (*fixture, error) {
 	r := mrand.New(mrand.NewPCG(1, 2)) // #nosec G404 -- synthetic benchmark data must be reproducible, not secret
 	fx := &fixture{}
 	const batch = 2000
@@ -247,12 +247,12 @@ func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]R
 		return nil, 0, err
 	}
 	// The trail sealed with the keyring's chain key, as serve does.
-	chain, err := audit.NewChain(k.AuditChainKey())
+	chain, err := hashchain.NewChain(k.AuditChainKey())
 	if err != nil {
 		return nil, 0, err
 	}
 	store.SetAuditChain(chain)
-	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: shred})
+	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: shred})
 
 	fmt.Fprintf(stdout, "%s: seeding %d customers...\n", backend, c.n)
 	start := time.Now()
@@ -291,7 +291,10 @@ func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]R
 	if err != nil {
 		return nil, 0, err
 	}
-	srv := &http.Server{Handler: custhttp.NewServer(custhttp.Deps{Logger: logger, Customers: svc, DB: store, Accounts: acc}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: custhttp.NewServer(custhttp.Deps{
+		Logger: logger, Customers: svc, Privacy: svc, Accounts: acc, Audit: store, Alerts: store, DB: store,
+		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),
+	}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()

@@ -13,8 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/alerting"
 	"github.com/custodian-crm/custodian/metrics"
-	"github.com/custodian-crm/custodian/monitor"
 )
 
 // alertSettings configure the attack detector and where its alerts go.
@@ -28,7 +29,7 @@ type alertSettings struct {
 	smtpUser, smtpPasswordFile  *string
 
 	// Derived by resolve.
-	rules         []monitor.Rule
+	rules         []alerting.Rule
 	webhookSecret string
 	smtpPassword  string
 }
@@ -71,13 +72,13 @@ func (a *alertSettings) resolve() error {
 	a.rules = nil
 	for _, r := range []struct {
 		flag, name string
-		kind       monitor.Kind
-		by         []monitor.KeyBy
+		kind       custodian.SignalKind
+		by         []alerting.KeyBy
 		spec       string
 	}{
-		{"alert-brute-force", "brute_force", monitor.FailedSignIn, []monitor.KeyBy{monitor.ByAddr, monitor.ByAccount}, *a.bruteForce},
-		{"alert-scanning", "scanning", monitor.SuspiciousRequest, []monitor.KeyBy{monitor.ByAddr}, *a.scanning},
-		{"alert-abuse", "abuse", monitor.RateLimited, []monitor.KeyBy{monitor.ByAddr}, *a.abuse},
+		{"alert-brute-force", "brute_force", custodian.SignalFailedSignIn, []alerting.KeyBy{alerting.ByAddr, alerting.ByAccount}, *a.bruteForce},
+		{"alert-scanning", "scanning", custodian.SignalSuspicious, []alerting.KeyBy{alerting.ByAddr}, *a.scanning},
+		{"alert-abuse", "abuse", custodian.SignalRateLimited, []alerting.KeyBy{alerting.ByAddr}, *a.abuse},
 	} {
 		n, w, err := parseRuleSpec(r.flag, r.spec)
 		if err != nil {
@@ -87,8 +88,8 @@ func (a *alertSettings) resolve() error {
 			continue
 		}
 		for _, by := range r.by {
-			rule := monitor.Rule{Name: r.name, Kind: r.kind, By: by, Threshold: n, Window: w}
-			if by == monitor.ByAddr {
+			rule := alerting.Rule{Name: r.name, Kind: r.kind, By: by, Threshold: n, Window: w}
+			if by == alerting.ByAddr {
 				rule.Block = *a.block
 			}
 			a.rules = append(a.rules, rule)
@@ -99,7 +100,7 @@ func (a *alertSettings) resolve() error {
 		return err
 	}
 	if *a.webhookURL != "" {
-		if _, err := monitor.NewWebhook(monitor.WebhookConfig{URL: *a.webhookURL}); err != nil {
+		if _, err := alerting.NewWebhook(alerting.WebhookConfig{URL: *a.webhookURL}); err != nil {
 			return fmt.Errorf("%w: --alert-webhook-url: %w", ErrConfig, err)
 		}
 	}
@@ -114,9 +115,9 @@ func (a *alertSettings) resolve() error {
 	return nil
 }
 
-// alerting is the running attack detector and its deliveries.
-type alerting struct {
-	correlator *monitor.Correlator
+// detector is the running attack detector and its deliveries.
+type detector struct {
+	correlator *alerting.Correlator
 	stop       func()
 }
 
@@ -125,11 +126,11 @@ type alerting struct {
 // mail when configured, and runs their delivery until stop. Nothing it
 // does blocks a request: signals are counted in bounded memory, and each
 // delivery has its own bounded retry queue.
-func startAlerting(ctx context.Context, a *alertSettings, store monitor.AlertStore, logger *slog.Logger, m *metrics.Metrics) (*alerting, error) {
-	sinks := monitor.Fanout{monitor.Recorder(store, logger)}
+func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
+	sinks := alerting.Fanout{alerting.Recorder(store, logger)}
 	var runners []func(context.Context) error
 	if *a.webhookURL != "" {
-		wh, err := monitor.NewWebhook(monitor.WebhookConfig{URL: *a.webhookURL, Secret: []byte(a.webhookSecret)})
+		wh, err := alerting.NewWebhook(alerting.WebhookConfig{URL: *a.webhookURL, Secret: []byte(a.webhookSecret)})
 		if err != nil {
 			return nil, err
 		}
@@ -137,13 +138,13 @@ func startAlerting(ctx context.Context, a *alertSettings, store monitor.AlertSto
 		runners = append(runners, wh.Run)
 	}
 	if *a.smtpAddr != "" {
-		cfg := monitor.MailerConfig{Addr: *a.smtpAddr, From: *a.mailFrom, To: *a.mailTo}
+		cfg := alerting.MailerConfig{Addr: *a.smtpAddr, From: *a.mailFrom, To: *a.mailTo}
 		if *a.smtpUser != "" {
 			host, _, _ := net.SplitHostPort(*a.smtpAddr)
 			cfg.Auth = smtp.PlainAuth("", *a.smtpUser, a.smtpPassword, host)
 			cfg.RequireTLS = true
 		}
-		mailer, err := monitor.NewMailer(cfg)
+		mailer, err := alerting.NewMailer(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -152,9 +153,9 @@ func startAlerting(ctx context.Context, a *alertSettings, store monitor.AlertSto
 	}
 	rules := a.rules
 	if rules == nil {
-		rules = []monitor.Rule{} // every rule off: not the defaults
+		rules = []alerting.Rule{} // every rule off: not the defaults
 	}
-	c, err := monitor.New(sinks, monitor.Config{Rules: rules, OnRaise: func(al monitor.Alert) { m.AlertRaised(al.Rule) }})
+	c, err := alerting.New(sinks, alerting.Config{Rules: rules, OnRaise: func(al custodian.Alert) { m.AlertRaised(al.Rule) }})
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func startAlerting(ctx context.Context, a *alertSettings, store monitor.AlertSto
 		}()
 	}
 	logger.Info("attack detection on", "rules", len(rules), "block", a.block.String(), "webhook", *a.webhookURL != "", "mail", *a.smtpAddr != "")
-	return &alerting{correlator: c, stop: func() {
+	return &detector{correlator: c, stop: func() {
 		// Store what is pending before stopping.
 		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.Flush(fctx)

@@ -15,19 +15,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custodian-crm/custodian/monitor"
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/alerting"
 )
 
 // webhookReceiver collects the alerts a webhook sends.
 type webhookReceiver struct {
 	mu     sync.Mutex
-	byRule map[string][]monitor.Alert
+	byRule map[string][]custodian.Alert
 	signed bool
 }
 
 func (wr *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	var a monitor.Alert
+	var a custodian.Alert
 	if err := json.Unmarshal(body, &a); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -35,13 +36,13 @@ func (wr *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wr.mu.Lock()
 	defer wr.mu.Unlock()
 	wr.byRule[a.Rule] = append(wr.byRule[a.Rule], a)
-	wr.signed = r.Header.Get(monitor.SignatureHeader) == monitor.Sign([]byte("hook-secret-for-tests"), body)
+	wr.signed = r.Header.Get(alerting.SignatureHeader) == alerting.Sign([]byte("hook-secret-for-tests"), body)
 }
 
-func (wr *webhookReceiver) rules() map[string]monitor.Alert {
+func (wr *webhookReceiver) rules() map[string]custodian.Alert {
 	wr.mu.Lock()
 	defer wr.mu.Unlock()
-	out := map[string]monitor.Alert{}
+	out := map[string]custodian.Alert{}
 	for rule, as := range wr.byRule {
 		out[rule] = as[len(as)-1]
 	}
@@ -56,7 +57,7 @@ func (wr *webhookReceiver) rules() map[string]monitor.Alert {
 // /api/alerts/, logged at error level, recorded in the audit trail and
 // delivered, signed, to a webhook; the scanner's address is then blocked.
 func TestAlertRulesEndToEnd(t *testing.T) {
-	hook := &webhookReceiver{byRule: map[string][]monitor.Alert{}}
+	hook := &webhookReceiver{byRule: map[string][]custodian.Alert{}}
 	receiver := httptest.NewServer(hook)
 	defer receiver.Close()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -115,7 +116,7 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 
 	admin := "192.0.2.200"
 	var listed struct {
-		Items []monitor.StoredAlert `json:"items"`
+		Items []custodian.StoredAlert `json:"items"`
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -144,7 +145,7 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 	keys := map[string]string{}
 	for _, a := range listed.Items {
 		keys[a.Rule] = a.Key
-		if a.Status != monitor.StatusOpen || a.Count < 3 {
+		if a.Status != custodian.AlertOpen || a.Count < 3 {
 			t.Errorf("alert %+v", a)
 		}
 	}
@@ -200,7 +201,7 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		var page struct {
-			Items []monitor.StoredAlert `json:"items"`
+			Items []custodian.StoredAlert `json:"items"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
 			t.Fatal(err)

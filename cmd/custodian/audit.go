@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custodian-crm/custodian/audit"
+	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/sqlstore"
 )
 
@@ -55,7 +55,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // anchorList is a repeatable --anchor flag.
-type anchorList []audit.Anchor
+type anchorList []hashchain.Anchor
 
 func (l *anchorList) String() string {
 	parts := make([]string, len(*l))
@@ -77,26 +77,26 @@ func (l *anchorList) Set(v string) error {
 }
 
 // parseAnchor reads SEQ:HEX.
-func parseAnchor(s string) (audit.Anchor, error) {
+func parseAnchor(s string) (hashchain.Anchor, error) {
 	seqText, hexText, ok := strings.Cut(s, ":")
 	seq, err := strconv.ParseInt(seqText, 10, 64)
 	if !ok || err != nil || seq < 1 {
-		return audit.Anchor{}, fmt.Errorf("anchor %q: want SEQ:HEX with a sequence number of at least 1", s)
+		return hashchain.Anchor{}, fmt.Errorf("anchor %q: want SEQ:HEX with a sequence number of at least 1", s)
 	}
 	h, err := hex.DecodeString(hexText)
 	if err != nil || len(h) == 0 {
-		return audit.Anchor{}, fmt.Errorf("anchor %q: the hash is not hexadecimal", s)
+		return hashchain.Anchor{}, fmt.Errorf("anchor %q: the hash is not hexadecimal", s)
 	}
-	return audit.Anchor{Seq: seq, Hash: h}, nil
+	return hashchain.Anchor{Seq: seq, Hash: h}, nil
 }
 
-func formatAnchor(a audit.Anchor) string {
+func formatAnchor(a hashchain.Anchor) string {
 	return strconv.FormatInt(a.Seq, 10) + ":" + hex.EncodeToString(a.Hash)
 }
 
 // openTrail opens the database with the trail sealed by the keyring's
 // chain key, as serve does.
-func openTrail(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (*sqlstore.Store, *audit.Chain, bool, error) {
+func openTrail(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (*sqlstore.Store, *hashchain.Chain, bool, error) {
 	storage := addStorageFlags(fs)
 	production := fs.Bool("production", getenv("CUSTODIAN_ENV") == "production", "refuse a development keyring (env CUSTODIAN_ENV=production)")
 	if help, err := parseConfig(fs, args, getenv); help || err != nil {
@@ -144,7 +144,7 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer store.Close()
-	var start audit.Anchor
+	var start hashchain.Anchor
 	if *from != "" {
 		if start, err = parseAnchor(*from); err != nil {
 			return fmt.Errorf("--from-anchor: %w", err)
@@ -156,7 +156,7 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	all := append([]audit.Anchor(nil), anchors...)
+	all := append([]hashchain.Anchor(nil), anchors...)
 	if head.Seq > start.Seq {
 		all = append(all, head)
 	}
@@ -165,7 +165,7 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 	total := max(head.Seq-start.Seq, 0)
 	var done int64
 	last := start
-	counted := func(yield func(audit.Event, error) bool) {
+	counted := func(yield func(hashchain.Event, error) bool) {
 		for e, err := range store.AuditChain(ctx, start.Seq) {
 			if err == nil {
 				done++
@@ -175,11 +175,11 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 				return
 			}
 			if err == nil {
-				last = audit.AnchorOf(e)
+				last = hashchain.AnchorOf(e)
 			}
 		}
 	}
-	brk, err := chain.VerifyFrom(start, iter.Seq2[audit.Event, error](counted), all...)
+	brk, err := chain.VerifyFrom(start, iter.Seq2[hashchain.Event, error](counted), all...)
 	bar.finish()
 	if err != nil {
 		return err

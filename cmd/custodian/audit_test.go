@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/audit"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -67,7 +67,7 @@ func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
 // sealTrail makes s seal audit events with k's chain key, as serve does.
 func sealTrail(t *testing.T, s *sqlstore.Store, k *crypto.Keyring) {
 	t.Helper()
-	chain, err := audit.NewChain(k.AuditChainKey())
+	chain, err := hashchain.NewChain(k.AuditChainKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,29 +95,29 @@ func TestAuditVerifyCatchesTampering(t *testing.T) {
 		sql    []string
 		anchor bool // verify with the anchor recorded before tampering
 		seq    int64
-		kind   audit.BreakKind
+		kind   hashchain.BreakKind
 	}{
-		{"Edit", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, audit.Edited},
-		{"Delete", []string{`DELETE FROM audit_events WHERE seq = 4`}, false, 4, audit.Deleted},
+		{"Edit", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, hashchain.Edited},
+		{"Delete", []string{`DELETE FROM audit_events WHERE seq = 4`}, false, 4, hashchain.Deleted},
 		{"Reorder", []string{
 			`UPDATE audit_events SET seq = -1 WHERE seq = 3`,
 			`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
 			`UPDATE audit_events SET seq = 4 WHERE seq = -1`,
-		}, false, 3, audit.Edited},
+		}, false, 3, hashchain.Edited},
 		{"Insert", []string{
 			`UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3`,
 			`UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103`,
 			`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash)
 				SELECT 3, time_us, 'usr_mallory', action, subject, client_addr, request_id, fields, data, hash, hash FROM audit_events WHERE seq = 2`,
-		}, false, 3, audit.Edited},
+		}, false, 3, hashchain.Edited},
 		// The newest events cut off, the head row left as it was.
-		{"TruncateTail", []string{`DELETE FROM audit_events WHERE seq >= 5`}, false, 5, audit.Truncated},
+		{"TruncateTail", []string{`DELETE FROM audit_events WHERE seq >= 5`}, false, 5, hashchain.Truncated},
 		// The newest events cut off and the head row rewritten to match:
 		// only an anchor kept elsewhere shows it.
 		{"TruncateWithHead", []string{
 			`DELETE FROM audit_events WHERE seq >= 5`,
 			`UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4) WHERE id = 1`,
-		}, true, 5, audit.Truncated},
+		}, true, 5, hashchain.Truncated},
 	}
 	for name, open := range trailBackends(t) {
 		t.Run(name, func(t *testing.T) {
@@ -206,7 +206,7 @@ func TestAuditVerifyFromAnchorAndKey(t *testing.T) {
 			// successor: without the chain key the forgery shows.
 			b.exec(t, b.unguard...)
 			b.exec(t, `UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`)
-			var e audit.Event
+			var e hashchain.Event
 			for ev, err := range b.store.AuditChain(context.Background(), 1) {
 				if err != nil {
 					t.Fatal(err)
@@ -214,7 +214,7 @@ func TestAuditVerifyFromAnchorAndKey(t *testing.T) {
 				e = ev
 				break
 			}
-			(&audit.Chain{}).Seal(e.PrevHash, &e)
+			(&hashchain.Chain{}).Seal(e.PrevHash, &e)
 			for _, q := range []struct {
 				sql string
 				arg any

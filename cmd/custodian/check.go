@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/custodian-crm/custodian/crypto"
 	"io"
+
+	"github.com/custodian-crm/custodian/crypto"
 )
 
 // ErrInsecure is returned, wrapped, when check --deploy or serve

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/accounts"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -14,6 +12,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
 
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/sqlite"

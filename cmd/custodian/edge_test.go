@@ -6,13 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 
 	"github.com/custodian-crm/custodian/internal/testdb"
 	goredis "github.com/redis/go-redis/v9"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/custodian-crm/custodian/sqlstore"
 	"io"
 	"io/fs"
 	"maps"
@@ -14,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/custodian-crm/custodian/sqlstore"
 
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/rotation"

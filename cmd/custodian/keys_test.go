@@ -17,9 +17,9 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/postgres"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 // runCmd runs one command in-process and returns its output.
@@ -244,7 +244,7 @@ func seedPostgres(t *testing.T, url string, k *crypto.Keyring, n int) []string {
 	}
 	sealTrail(t, store, k)
 	sealer, _ := crypto.NewSealer(k, 0)
-	svc := vault.New(store, sealer, vault.Options{})
+	svc := customers.New(store, sealer, customers.Options{})
 	var fs []custodian.CustomerFields
 	for i := range n {
 		fs = append(fs, custodian.CustomerFields{Name: fmt.Sprintf("Env Person%d", i)})
@@ -316,7 +316,7 @@ func TestKeysRotateEnvironmentKeyring(t *testing.T) {
 	defer store.Close()
 	sealTrail(t, store, readKeyring(t, retired))
 	sealer, _ := crypto.NewSealer(readKeyring(t, retired), 0)
-	svc := vault.New(store, sealer, vault.Options{})
+	svc := customers.New(store, sealer, customers.Options{})
 	for i, id := range ids {
 		c, err := svc.Customer(context.Background(), id)
 		if err != nil || c.Name != fmt.Sprintf("Env Person%d", i) {

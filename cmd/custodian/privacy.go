@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 // cliActor is the actor recorded for changes made from a shell without
@@ -109,7 +109,7 @@ func (c *storageConfig) openShred(ctx context.Context) (*sqlstore.ShredStore, er
 type privacyApp struct {
 	*app
 	shred   *sqlstore.ShredStore
-	svc     *vault.Service
+	svc     *customers.Service
 	ctx     context.Context
 	privacy *privacyFlags
 }
@@ -156,7 +156,7 @@ func openPrivacy(ctx context.Context, fs *flag.FlagSet, args []string, getenv fu
 		}
 		p.ctx = custodian.WithActor(ctx, u.ID)
 	}
-	p.svc = vault.New(a.store, a.sealer, vault.Options{Shred: shred, ConsentPurposes: pf.purposeNames})
+	p.svc = customers.New(a.store, a.sealer, customers.Options{Shred: shred, ConsentPurposes: pf.purposeNames})
 	return p, false, nil
 }
 
@@ -364,9 +364,9 @@ func runRetention(ctx context.Context, args []string, getenv func(string) string
 	defer p.close()
 	fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", p.privacy.describe())
 	bar := newProgress(stderr)
-	res, err := p.svc.RunRetention(custodian.WithActor(ctx, vault.RetentionActor), vault.RetentionOptions{
+	res, err := p.svc.RunRetention(custodian.WithActor(ctx, customers.RetentionActor), customers.RetentionOptions{
 		Policy: p.privacy.policy, DryRun: *dry, Limit: *limit,
-		OnProgress: func(p vault.RetentionProgress) {
+		OnProgress: func(p customers.RetentionProgress) {
 			bar.updateCount("retention", "customers anonymized", int64(p.Done), int64(p.Total), p.Elapsed)
 		},
 	})
@@ -392,12 +392,12 @@ func runRetention(ctx context.Context, args []string, getenv func(string) string
 // startRetention runs the retention job inside the server: at start and
 // then every interval, until ctx ends or the returned function is called,
 // which waits for a run in progress to stop between customers.
-func startRetention(ctx context.Context, svc *vault.Service, p *privacyFlags, logger *slog.Logger) func() {
+func startRetention(ctx context.Context, svc *customers.Service, p *privacyFlags, logger *slog.Logger) func() {
 	if *p.interval == 0 {
 		logger.Info("the retention job is off (--retention-interval 0)")
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(custodian.WithActor(ctx, vault.RetentionActor))
+	ctx, cancel := context.WithCancel(custodian.WithActor(ctx, customers.RetentionActor))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -405,7 +405,7 @@ func startRetention(ctx context.Context, svc *vault.Service, p *privacyFlags, lo
 		t := time.NewTicker(*p.interval)
 		defer t.Stop()
 		for {
-			res, err := svc.RunRetention(ctx, vault.RetentionOptions{Policy: p.policy})
+			res, err := svc.RunRetention(ctx, customers.RetentionOptions{Policy: p.policy})
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return

@@ -12,8 +12,8 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/sqlite"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 // seedOld creates customers whose last activity was ten years ago in the
@@ -44,7 +44,7 @@ func seedOld(t *testing.T, dir, shredPath string, names ...string) []string {
 	}
 	defer shred.Close()
 	old := time.Now().AddDate(-10, 0, 0)
-	svc := vault.New(store, sealer, vault.Options{Shred: shred, Now: func() time.Time { return old }})
+	svc := customers.New(store, sealer, customers.Options{Shred: shred, Now: func() time.Time { return old }})
 	var ids []string
 	for _, n := range names {
 		c, err := svc.CreateCustomer(ctx, custodian.CustomerFields{Name: n})

@@ -20,13 +20,13 @@ import (
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/redact"
 	"github.com/custodian-crm/custodian/redis"
-	"github.com/custodian-crm/custodian/vault"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -114,8 +114,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer shred.Close()
-	customers := vault.New(a.store, a.sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, Shred: shred, ConsentPurposes: s.privacy.purposeNames})
-	stopRetention := startRetention(ctx, customers, s.privacy, logger)
+	customerSvc := customers.New(a.store, a.sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, Shred: shred, ConsentPurposes: s.privacy.purposeNames})
+	stopRetention := startRetention(ctx, customerSvc, s.privacy, logger)
 	defer stopRetention()
 	if err := m.RegisterDBStats(s.storage.backend(), a.store.DB().Stats); err != nil {
 		return err
@@ -136,7 +136,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: customers, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: customerSvc, Privacy: customerSvc, DB: a.store, Accounts: a.accounts, Metrics: m,
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 		FormKey: formKey,

@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/custodian-crm/custodian/audit"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -71,12 +71,12 @@ func (c *storageConfig) open(ctx context.Context) (*sqlstore.Store, int64, error
 // openSealed opens and migrates the configured database with its audit
 // trail sealed by k's chain key, as serve does: every command that may
 // append to the trail opens it so, or its events would break the chain.
-func (c *storageConfig) openSealed(ctx context.Context, k *crypto.Keyring) (*sqlstore.Store, *audit.Chain, error) {
+func (c *storageConfig) openSealed(ctx context.Context, k *crypto.Keyring) (*sqlstore.Store, *hashchain.Chain, error) {
 	s, _, err := c.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	chain, err := audit.NewChain(k.AuditChainKey())
+	chain, err := hashchain.NewChain(k.AuditChainKey())
 	if err != nil {
 		s.Close()
 		return nil, nil, err

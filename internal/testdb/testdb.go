@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custodian-crm/custodian/audit"
+	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -53,9 +53,9 @@ func SQLite(t testing.TB) (*sqlstore.Store, string) {
 }
 
 // Sealed gives s the plain SHA-256 audit chain, which tests verify with
-// audit.Chain{} (servers use a keyed one), and returns it.
+// hashchain.Chain{} (servers use a keyed one), and returns it.
 func Sealed(s *sqlstore.Store) *sqlstore.Store {
-	chain, _ := audit.NewChain(nil) // a nil key never fails
+	chain, _ := hashchain.NewChain(nil) // a nil key never fails
 	s.SetAuditChain(chain)
 	return s
 }

@@ -1,4 +1,4 @@
-package vault
+package customers
 
 import "testing"
 

@@ -1,4 +1,4 @@
-package monitor
+package alerting
 
 import "net/netip"
 
@@ -8,7 +8,7 @@ type trackKey struct {
 	account string
 }
 
-// String renders the key as it appears in Alert.Key.
+// String renders the key as it appears in custodian.Alert.Key.
 func (k trackKey) String() string {
 	if k.addr.IsValid() {
 		return "addr:" + k.addr.String()

@@ -1,4 +1,4 @@
-package audit
+package hashchain
 
 import (
 	"bytes"
@@ -99,7 +99,7 @@ func (c *Chain) VerifyFrom(from Anchor, events iter.Seq2[Event, error], anchors 
 		return peeked, nil
 	}
 	readErr := func(err error, after int64) error {
-		return fmt.Errorf("audit: reading event after seq %d: %w", after, err)
+		return fmt.Errorf("hashchain: reading event after seq %d: %w", after, err)
 	}
 
 	lastSeq, lastHash := from.Seq, from.Hash

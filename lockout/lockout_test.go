@@ -1,4 +1,4 @@
-package signin
+package lockout
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestDecideDefaults(t *testing.T) {
-	var l Lockout
+	var l Policy
 	tests := []struct {
 		failures int
 		want     Decision
@@ -32,7 +32,7 @@ func TestDecideDefaults(t *testing.T) {
 }
 
 func TestDecideConfigured(t *testing.T) {
-	l := Lockout{FreeFailures: 2, BaseDelay: 500 * time.Millisecond, MaxDelay: 5 * time.Second, LockAfter: 100, LockDuration: time.Hour}
+	l := Policy{FreeFailures: 2, BaseDelay: 500 * time.Millisecond, MaxDelay: 5 * time.Second, LockAfter: 100, LockDuration: time.Hour}
 	if err := l.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +58,9 @@ func TestDecideConfigured(t *testing.T) {
 // TestDecideNeverBeyondNIST checks that even a policy that fails Validate
 // locks by the 100th failure and only for a bounded time.
 func TestDecideNeverBeyondNIST(t *testing.T) {
-	l := Lockout{LockAfter: 1000, LockDuration: 30 * 24 * time.Hour, MaxDelay: time.Hour}
-	if err := l.Validate(); !errors.Is(err, ErrInvalidLockout) {
-		t.Fatalf("Validate = %v, want ErrInvalidLockout", err)
+	l := Policy{LockAfter: 1000, LockDuration: 30 * 24 * time.Hour, MaxDelay: time.Hour}
+	if err := l.Validate(); !errors.Is(err, ErrInvalidPolicy) {
+		t.Fatalf("Validate = %v, want ErrInvalidPolicy", err)
 	}
 	if d := l.Decide(MaxLockAfter - 1); d.Locked {
 		t.Fatalf("locked after %d failures", MaxLockAfter-1)
@@ -74,7 +74,7 @@ func TestDecideNeverBeyondNIST(t *testing.T) {
 // TestDecideMonotonic checks, for several valid policies, that the wait
 // never shrinks as failures grow and that a lock comes by LockAfter.
 func TestDecideMonotonic(t *testing.T) {
-	policies := []Lockout{
+	policies := []Policy{
 		{},
 		{FreeFailures: 3},
 		{BaseDelay: 3 * time.Second, MaxDelay: 10 * time.Minute, LockAfter: 100, LockDuration: time.Hour},
@@ -103,19 +103,19 @@ func TestDecideMonotonic(t *testing.T) {
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name  string
-		l     Lockout
+		l     Policy
 		valid bool
 	}{
-		{"zero takes defaults", Lockout{}, true},
-		{"NIST maximum", Lockout{LockAfter: 100}, true},
-		{"one day lock", Lockout{LockDuration: 24 * time.Hour}, true},
-		{"over 100 failures", Lockout{LockAfter: 101}, false},
-		{"lock over a day", Lockout{LockDuration: 25 * time.Hour}, false},
-		{"negative free failures", Lockout{FreeFailures: -1}, false},
-		{"negative delay", Lockout{BaseDelay: -time.Second}, false},
-		{"cap below base", Lockout{BaseDelay: time.Minute, MaxDelay: time.Second}, false},
-		{"delay longer than lock", Lockout{MaxDelay: time.Hour, LockDuration: time.Minute}, false},
-		{"free failures reach the lock", Lockout{FreeFailures: 10, LockAfter: 10}, false},
+		{"zero takes defaults", Policy{}, true},
+		{"NIST maximum", Policy{LockAfter: 100}, true},
+		{"one day lock", Policy{LockDuration: 24 * time.Hour}, true},
+		{"over 100 failures", Policy{LockAfter: 101}, false},
+		{"lock over a day", Policy{LockDuration: 25 * time.Hour}, false},
+		{"negative free failures", Policy{FreeFailures: -1}, false},
+		{"negative delay", Policy{BaseDelay: -time.Second}, false},
+		{"cap below base", Policy{BaseDelay: time.Minute, MaxDelay: time.Second}, false},
+		{"delay longer than lock", Policy{MaxDelay: time.Hour, LockDuration: time.Minute}, false},
+		{"free failures reach the lock", Policy{FreeFailures: 10, LockAfter: 10}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,15 +123,15 @@ func TestValidate(t *testing.T) {
 			if tt.valid && err != nil {
 				t.Fatalf("Validate = %v", err)
 			}
-			if !tt.valid && !errors.Is(err, ErrInvalidLockout) {
-				t.Fatalf("Validate = %v, want ErrInvalidLockout", err)
+			if !tt.valid && !errors.Is(err, ErrInvalidPolicy) {
+				t.Fatalf("Validate = %v, want ErrInvalidPolicy", err)
 			}
 		})
 	}
 }
 
 func TestCheck(t *testing.T) {
-	var l Lockout
+	var l Policy
 	last := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
@@ -164,7 +164,7 @@ func TestCheck(t *testing.T) {
 // the policy allows, on an injected clock: the owner can always try again
 // within LockDuration of the last failure.
 func TestLockIsTemporary(t *testing.T) {
-	l := Lockout{LockAfter: 5, LockDuration: 10 * time.Minute, MaxDelay: time.Minute}
+	l := Policy{LockAfter: 5, LockDuration: 10 * time.Minute, MaxDelay: time.Minute}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var failures int
 	var last time.Time

@@ -1,4 +1,4 @@
-package monitor
+package alerting
 
 import (
 	"context"
@@ -16,12 +16,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/custodian-crm/custodian"
 )
 
-func sampleAlert() Alert {
+func sampleAlert() custodian.Alert {
 	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-	return Alert{ID: "0123abcd", Rule: "brute_force", Key: "addr:203.0.113.9",
-		FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 5, Status: StatusOpen}
+	return custodian.Alert{ID: "0123abcd", Rule: "brute_force", Key: "addr:203.0.113.9",
+		FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 5, Status: custodian.AlertOpen}
 }
 
 // waitFor polls cond without sleeping the test for a fixed time: it yields
@@ -96,7 +98,7 @@ func TestWebhookDelivers(t *testing.T) {
 	if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); r.sig != want {
 		t.Fatalf("signature %q, want %q", r.sig, want)
 	}
-	var a Alert
+	var a custodian.Alert
 	if err := json.Unmarshal(r.body, &a); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package monitor
+package alerting
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // receivedMail is what the test SMTP server accepted.
@@ -175,7 +177,7 @@ func TestMailerDeliversPlain(t *testing.T) {
 	if got.from != "alerts@custodian.test" || len(got.to) != 2 || got.to[1] != "ops@custodian.test" || got.tls {
 		t.Fatalf("envelope %+v", got)
 	}
-	for _, want := range []string{"Subject: [Custodian] security alert open: brute_force", "Count:      5", "Alert ID:   0123abcd"} {
+	for _, want := range []string{"Subject: [Custodian] security alert open: brute_force", "Count:      5", "custodian.Alert ID:   0123abcd"} {
 		if !strings.Contains(got.data, want) {
 			t.Fatalf("message lacks %q:\n%s", want, got.data)
 		}
@@ -231,7 +233,7 @@ func TestMailerOnlyNewAndClosedByDefault(t *testing.T) {
 		a.Count = 5 + i
 		m.Notify(ctx, a)
 	}
-	a.Status = StatusClosed
+	a.Status = custodian.AlertClosed
 	m.Notify(ctx, a)
 	if p := m.Stats().Pending; p != 2 {
 		t.Fatalf("queued %d mails for one alert, want 2 (raised, closed)", p)

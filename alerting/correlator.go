@@ -1,4 +1,4 @@
-package monitor
+package alerting
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // Defaults for Config fields left zero.
@@ -42,7 +44,7 @@ type Config struct {
 	// OnRaise, when set, is called from Observe (after the correlator's
 	// lock is released) with each newly raised alert, e.g. to count it in
 	// metrics. It must be fast and must not block.
-	OnRaise func(Alert)
+	OnRaise func(custodian.Alert)
 }
 
 // maxAccountLen bounds the bytes of an account id kept per tracked key, so
@@ -52,7 +54,7 @@ const maxAccountLen = 256
 // alertState is an alert plus its delivery bookkeeping, guarded by the
 // Correlator's mutex.
 type alertState struct {
-	Alert
+	custodian.Alert
 	pending bool // queued for delivery
 }
 
@@ -68,6 +70,9 @@ type Stats struct {
 	Pending int
 }
 
+// numKinds bounds the signal kinds the correlator counts.
+const numKinds = custodian.SignalRateLimited + 1
+
 // Correlator turns Signals into Alerts. Its methods are safe for
 // concurrent use.
 type Correlator struct {
@@ -77,7 +82,7 @@ type Correlator struct {
 	sweepEvery time.Duration
 	queue      *ring[*alertState]
 	maxBlocks  int
-	onRaise    func(Alert)
+	onRaise    func(custodian.Alert)
 
 	mu       sync.Mutex
 	trackers []*tracker
@@ -93,7 +98,7 @@ type Correlator struct {
 // delivery.
 func New(sink AlertSink, cfg Config) (*Correlator, error) {
 	if sink == nil {
-		return nil, errors.New("monitor: nil alert sink")
+		return nil, errors.New("alerting: nil alert sink")
 	}
 	rules := cfg.Rules
 	if rules == nil {
@@ -114,7 +119,7 @@ func New(sink AlertSink, cfg Config) (*Correlator, error) {
 		c.v6bits = DefaultIPv6Prefix
 	}
 	if c.v6bits < 0 || c.v6bits > 128 {
-		return nil, fmt.Errorf("monitor: IPv6 prefix %d out of range", c.v6bits)
+		return nil, fmt.Errorf("alerting: IPv6 prefix %d out of range", c.v6bits)
 	}
 	if c.sweepEvery <= 0 {
 		c.sweepEvery = DefaultSweepEvery
@@ -132,13 +137,13 @@ func New(sink AlertSink, cfg Config) (*Correlator, error) {
 	for i, r := range rules {
 		switch {
 		case r.Name == "":
-			return nil, fmt.Errorf("monitor: rule %d has no name", i)
+			return nil, fmt.Errorf("alerting: rule %d has no name", i)
 		case r.Kind == 0 || r.Kind >= numKinds:
-			return nil, fmt.Errorf("monitor: rule %s: unknown signal kind %d", r.Name, r.Kind)
+			return nil, fmt.Errorf("alerting: rule %s: unknown signal kind %d", r.Name, r.Kind)
 		case r.By != ByAddr && r.By != ByAccount:
-			return nil, fmt.Errorf("monitor: rule %s: unknown key %d", r.Name, r.By)
+			return nil, fmt.Errorf("alerting: rule %s: unknown key %d", r.Name, r.By)
 		case r.Threshold < 1 || r.Window <= 0:
-			return nil, fmt.Errorf("monitor: rule %s: threshold and window must be positive", r.Name)
+			return nil, fmt.Errorf("alerting: rule %s: threshold and window must be positive", r.Name)
 		}
 		t := newTracker(r, maxKeys)
 		c.trackers = append(c.trackers, t)
@@ -161,7 +166,7 @@ func (c *Correlator) normAddr(a netip.Addr) netip.Addr {
 
 // Observe records a signal. It does constant work per matching rule, never
 // blocks on delivery and is meant to be called from request handlers.
-func (c *Correlator) Observe(s Signal) {
+func (c *Correlator) Observe(s custodian.Signal) {
 	if s.Kind == 0 || s.Kind >= numKinds {
 		return
 	}
@@ -178,7 +183,7 @@ func (c *Correlator) Observe(s Signal) {
 	if len(account) > maxAccountLen {
 		account = account[:maxAccountLen]
 	}
-	var raised []Alert
+	var raised []custodian.Alert
 	c.mu.Lock()
 	for _, tr := range c.byKind[s.Kind] {
 		var k trackKey
@@ -225,14 +230,14 @@ func (c *Correlator) Observe(s Signal) {
 func (c *Correlator) raise(tr *tracker, e *entry, first, last time.Time) {
 	var id [16]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
-	e.alert = &alertState{Alert: Alert{
+	e.alert = &alertState{Alert: custodian.Alert{
 		ID:        hex.EncodeToString(id[:]),
 		Rule:      tr.rule.Name,
 		Key:       e.key.String(),
 		FirstSeen: first,
 		LastSeen:  last.UTC(),
 		Count:     tr.rule.Threshold,
-		Status:    StatusOpen,
+		Status:    custodian.AlertOpen,
 	}}
 	c.raised++
 	c.extendBlock(tr.rule, e.key, last)
@@ -245,7 +250,7 @@ func (c *Correlator) close(e *entry) {
 	if e.alert == nil {
 		return
 	}
-	e.alert.Status = StatusClosed
+	e.alert.Status = custodian.AlertClosed
 	c.enqueue(e.alert)
 	e.alert = nil
 }

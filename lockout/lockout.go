@@ -1,7 +1,7 @@
-// Package signin holds the sign-in throttling policy that protects accounts
+// Package lockout holds the sign-in throttling policy that protects accounts
 // against online password guessing.
 //
-// Lockout turns the number of consecutive failed sign-ins for an account
+// Policy turns the number of consecutive failed sign-ins for an account
 // into a wait before the next attempt is considered: an exponentially
 // growing delay, then a temporary lock. NIST SP 800-63B-4 requires that no
 // more than 100 consecutive failures be allowed; this package never allows
@@ -12,7 +12,7 @@
 // unknown account name, so that throttling does not reveal which accounts
 // exist), the count of consecutive failures and the time of the last one,
 // and resets the count after a successful sign-in.
-package signin
+package lockout
 
 import (
 	"errors"
@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-// Defaults and bounds of Lockout.
+// Defaults and bounds of Policy.
 const (
 	// DefaultBaseDelay is the wait after the first counted failure.
 	DefaultBaseDelay = time.Second
@@ -38,13 +38,13 @@ const (
 	MaxLockDuration = 24 * time.Hour
 )
 
-// ErrInvalidLockout means a Lockout's fields are out of bounds.
-var ErrInvalidLockout = errors.New("signin: invalid lockout policy")
+// ErrInvalidPolicy means a Policy's fields are out of bounds.
+var ErrInvalidPolicy = errors.New("lockout: invalid lockout policy")
 
-// Lockout is the account throttling policy. Zero fields take the defaults:
+// Policy is the account throttling policy. Zero fields take the defaults:
 // no free failures, then 1 s, 2 s, 4 s, … capped at 1 minute, and a
 // 15-minute lock from the 10th consecutive failure.
-type Lockout struct {
+type Policy struct {
 	// FreeFailures is how many consecutive failures cost no delay, to
 	// spare people who mistype once or twice.
 	FreeFailures int
@@ -71,21 +71,21 @@ type Decision struct {
 
 // Validate reports whether the policy is within bounds; call it when
 // loading configuration.
-func (l Lockout) Validate() error {
+func (l Policy) Validate() error {
 	e := l.effective()
 	switch {
 	case l.FreeFailures < 0 || l.BaseDelay < 0 || l.MaxDelay < 0 || l.LockAfter < 0 || l.LockDuration < 0:
-		return fmt.Errorf("%w: negative value", ErrInvalidLockout)
+		return fmt.Errorf("%w: negative value", ErrInvalidPolicy)
 	case e.LockAfter > MaxLockAfter:
-		return fmt.Errorf("%w: lock after at most %d failures", ErrInvalidLockout, MaxLockAfter)
+		return fmt.Errorf("%w: lock after at most %d failures", ErrInvalidPolicy, MaxLockAfter)
 	case e.LockDuration > MaxLockDuration:
-		return fmt.Errorf("%w: lock for at most %s", ErrInvalidLockout, MaxLockDuration)
+		return fmt.Errorf("%w: lock for at most %s", ErrInvalidPolicy, MaxLockDuration)
 	case e.MaxDelay < e.BaseDelay:
-		return fmt.Errorf("%w: maximum delay below base delay", ErrInvalidLockout)
+		return fmt.Errorf("%w: maximum delay below base delay", ErrInvalidPolicy)
 	case e.MaxDelay > e.LockDuration:
-		return fmt.Errorf("%w: maximum delay above lock duration", ErrInvalidLockout)
+		return fmt.Errorf("%w: maximum delay above lock duration", ErrInvalidPolicy)
 	case e.FreeFailures >= e.LockAfter:
-		return fmt.Errorf("%w: free failures must be fewer than lock after", ErrInvalidLockout)
+		return fmt.Errorf("%w: free failures must be fewer than lock after", ErrInvalidPolicy)
 	}
 	return nil
 }
@@ -93,7 +93,7 @@ func (l Lockout) Validate() error {
 // effective applies defaults to zero fields and clamps the bounds that
 // protect users, so even a policy that fails Validate never allows more
 // than MaxLockAfter failures or locks for more than MaxLockDuration.
-func (l Lockout) effective() Lockout {
+func (l Policy) effective() Policy {
 	if l.BaseDelay <= 0 {
 		l.BaseDelay = DefaultBaseDelay
 	}
@@ -114,7 +114,7 @@ func (l Lockout) effective() Lockout {
 
 // Decide returns the wait imposed after failures consecutive failed
 // sign-ins.
-func (l Lockout) Decide(failures int) Decision {
+func (l Policy) Decide(failures int) Decision {
 	e := l.effective()
 	lockAfter := min(e.LockAfter, MaxLockAfter)
 	if failures >= lockAfter {
@@ -136,7 +136,7 @@ func (l Lockout) Decide(failures int) Decision {
 // long to wait (for a Retry-After header). A refused attempt must be
 // answered without checking the password and without counting as a
 // failure.
-func (l Lockout) Check(failures int, lastFailure, now time.Time) (retryAfter time.Duration, locked, allowed bool) {
+func (l Policy) Check(failures int, lastFailure, now time.Time) (retryAfter time.Duration, locked, allowed bool) {
 	d := l.Decide(failures)
 	if d.Delay == 0 {
 		return 0, false, true

@@ -1,4 +1,4 @@
-package monitor
+package alerting
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the request
@@ -55,7 +57,7 @@ type Webhook struct {
 func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errors.New("monitor: webhook URL must be an absolute http(s) URL")
+		return nil, errors.New("alerting: webhook URL must be an absolute http(s) URL")
 	}
 	w := &Webhook{url: cfg.URL, host: u.Host, secret: bytes.Clone(cfg.Secret), client: cfg.Client, tmo: cfg.Timeout}
 	if w.client == nil {
@@ -70,7 +72,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 
 // Notify queues a for delivery and returns at once; it never blocks and
 // never fails (a full queue drops its oldest entry, see Stats).
-func (w *Webhook) Notify(_ context.Context, a Alert) error {
+func (w *Webhook) Notify(_ context.Context, a custodian.Alert) error {
 	w.d.notify(a)
 	return nil
 }
@@ -92,16 +94,16 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-func (w *Webhook) send(ctx context.Context, a Alert) error {
+func (w *Webhook) send(ctx context.Context, a custodian.Alert) error {
 	body, err := json.Marshal(a)
 	if err != nil {
-		return permanentError{fmt.Errorf("monitor: encoding alert: %w", err)}
+		return permanentError{fmt.Errorf("alerting: encoding alert: %w", err)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.tmo)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return permanentError{fmt.Errorf("monitor: webhook request to %s: %w", w.host, err)}
+		return permanentError{fmt.Errorf("alerting: webhook request to %s: %w", w.host, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "custodian-alerts/1")
@@ -115,7 +117,7 @@ func (w *Webhook) send(ctx context.Context, a Alert) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("monitor: webhook to %s: %w", w.host, err)
+		return fmt.Errorf("alerting: webhook to %s: %w", w.host, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -124,8 +126,8 @@ func (w *Webhook) send(ctx context.Context, a Alert) error {
 		return nil
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests,
 		resp.StatusCode >= 500:
-		return fmt.Errorf("monitor: webhook to %s: status %d", w.host, resp.StatusCode)
+		return fmt.Errorf("alerting: webhook to %s: status %d", w.host, resp.StatusCode)
 	default:
-		return permanentError{fmt.Errorf("monitor: webhook to %s: status %d", w.host, resp.StatusCode)}
+		return permanentError{fmt.Errorf("alerting: webhook to %s: status %d", w.host, resp.StatusCode)}
 	}
 }

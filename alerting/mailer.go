@@ -1,4 +1,4 @@
-package monitor
+package alerting
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // MailerConfig configures a Mailer.
@@ -66,14 +68,14 @@ const maxSeenAlerts = 4096
 func NewMailer(cfg MailerConfig) (*Mailer, error) {
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("monitor: mailer address: %w", err)
+		return nil, fmt.Errorf("alerting: mailer address: %w", err)
 	}
 	if len(cfg.To) == 0 || cfg.From == "" {
-		return nil, errors.New("monitor: mailer needs a sender and at least one recipient")
+		return nil, errors.New("alerting: mailer needs a sender and at least one recipient")
 	}
 	for _, a := range append([]string{cfg.From}, cfg.To...) {
 		if strings.ContainsAny(a, "\r\n<>") {
-			return nil, errors.New("monitor: mailer address contains forbidden characters")
+			return nil, errors.New("alerting: mailer address contains forbidden characters")
 		}
 	}
 	if cfg.LocalName == "" {
@@ -92,7 +94,7 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 
 // Notify queues a for mailing and returns at once; it never blocks.
 // Updates of an alert already mailed are skipped unless Updates is set.
-func (m *Mailer) Notify(_ context.Context, a Alert) error {
+func (m *Mailer) Notify(_ context.Context, a custodian.Alert) error {
 	if !m.cfg.Updates && !m.firstOrClosing(a) {
 		return nil
 	}
@@ -100,8 +102,8 @@ func (m *Mailer) Notify(_ context.Context, a Alert) error {
 	return nil
 }
 
-func (m *Mailer) firstOrClosing(a Alert) bool {
-	if a.Status == StatusClosed {
+func (m *Mailer) firstOrClosing(a custodian.Alert) bool {
+	if a.Status == custodian.AlertClosed {
 		return true
 	}
 	m.mu.Lock()
@@ -137,7 +139,7 @@ func headerSafe(s string) string {
 	}, s)
 }
 
-func (m *Mailer) message(a Alert) []byte {
+func (m *Mailer) message(a custodian.Alert) []byte {
 	var b bytes.Buffer
 	subject := fmt.Sprintf("[Custodian] security alert %s: %s (%s)", a.Status, a.Rule, a.Key)
 	fmt.Fprintf(&b, "From: %s\r\n", m.cfg.From)
@@ -152,31 +154,31 @@ func (m *Mailer) message(a Alert) []byte {
 	fmt.Fprintf(&b, "Count:      %d\r\n", a.Count)
 	fmt.Fprintf(&b, "First seen: %s\r\n", a.FirstSeen.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "Last seen:  %s\r\n", a.LastSeen.UTC().Format(time.RFC3339))
-	fmt.Fprintf(&b, "Alert ID:   %s\r\n", headerSafe(a.ID))
+	fmt.Fprintf(&b, "custodian.Alert ID:   %s\r\n", headerSafe(a.ID))
 	return b.Bytes()
 }
 
-func (m *Mailer) send(ctx context.Context, a Alert) (err error) {
+func (m *Mailer) send(ctx context.Context, a custodian.Alert) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
 	var dialer net.Dialer
 	conn, err := dialer.DialContext(ctx, "tcp", m.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("monitor: smtp dial %s: %w", m.host, err)
+		return fmt.Errorf("alerting: smtp dial %s: %w", m.host, err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	c, err := smtp.NewClient(conn, m.host)
 	if err != nil {
 		conn.Close()
-		return fmt.Errorf("monitor: smtp greeting from %s: %w", m.host, err)
+		return fmt.Errorf("alerting: smtp greeting from %s: %w", m.host, err)
 	}
 	defer c.Close()
 	step := func(what string, err error) error {
 		if err == nil {
 			return nil
 		}
-		return fmt.Errorf("monitor: smtp %s with %s: %w", what, m.host, err)
+		return fmt.Errorf("alerting: smtp %s with %s: %w", what, m.host, err)
 	}
 	if err := step("EHLO", c.Hello(m.cfg.LocalName)); err != nil {
 		return err
@@ -190,7 +192,7 @@ func (m *Mailer) send(ctx context.Context, a Alert) (err error) {
 			return err
 		}
 	} else if m.cfg.RequireTLS {
-		return permanentError{fmt.Errorf("monitor: smtp server %s does not offer STARTTLS", m.host)}
+		return permanentError{fmt.Errorf("alerting: smtp server %s does not offer STARTTLS", m.host)}
 	}
 	if m.cfg.Auth != nil {
 		if ok, _ := c.Extension("AUTH"); ok {

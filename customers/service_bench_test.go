@@ -1,4 +1,4 @@
-package vault_test
+package customers_test
 
 import (
 	"context"
@@ -8,17 +8,17 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/testdb"
-	"github.com/custodian-crm/custodian/vault"
 )
 
 // benchService returns a service over SQLite seeded with n customers.
-func benchService(b *testing.B, n int) (*vault.Service, custodian.CustomerRepository, []*custodian.Customer) {
+func benchService(b *testing.B, n int) (*customers.Service, custodian.CustomerRepository, []*custodian.Customer) {
 	b.Helper()
 	store, _ := testdb.SQLite(b)
 	k, _ := crypto.NewKeyring()
 	sealer, _ := crypto.NewSealer(k, 0)
-	svc := vault.New(store, sealer, vault.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
 	var fs []custodian.CustomerFields
 	for i := range n {
 		fs = append(fs, custodian.CustomerFields{

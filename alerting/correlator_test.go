@@ -1,15 +1,17 @@
-package monitor
+package alerting
 
 import (
 	"context"
 	"errors"
-	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/internal/fakeclock"
 )
 
 func newClock() *fakeclock.Clock {
@@ -19,11 +21,11 @@ func newClock() *fakeclock.Clock {
 // recSink records notifications.
 type recSink struct {
 	mu  sync.Mutex
-	got []Alert
-	ch  chan Alert
+	got []custodian.Alert
+	ch  chan custodian.Alert
 }
 
-func (s *recSink) Notify(_ context.Context, a Alert) error {
+func (s *recSink) Notify(_ context.Context, a custodian.Alert) error {
 	s.mu.Lock()
 	s.got = append(s.got, a)
 	s.mu.Unlock()
@@ -33,14 +35,14 @@ func (s *recSink) Notify(_ context.Context, a Alert) error {
 	return nil
 }
 
-func (s *recSink) alerts() []Alert {
+func (s *recSink) alerts() []custodian.Alert {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Alert(nil), s.got...)
+	return append([]custodian.Alert(nil), s.got...)
 }
 
 // distinctIDs returns the alert IDs in order of first appearance.
-func distinctIDs(as []Alert) []string {
+func distinctIDs(as []custodian.Alert) []string {
 	seen := map[string]bool{}
 	var ids []string
 	for _, a := range as {
@@ -72,23 +74,23 @@ var (
 func TestThresholds(t *testing.T) {
 	tests := []struct {
 		name    string
-		signal  Signal
+		signal  custodian.Signal
 		n       int
 		step    time.Duration
 		wantKey string
 		rule    string
 		alert   bool
 	}{
-		{"brute force by addr, 4 is fine", Signal{Kind: FailedSignIn, Addr: attacker}, 4, time.Minute, "", "", false},
-		{"brute force by addr, 5 alerts", Signal{Kind: FailedSignIn, Addr: attacker}, 5, time.Minute, "addr:203.0.113.9", "brute_force", true},
-		{"brute force by account, 5 alerts", Signal{Kind: FailedSignIn, Account: "acct-17"}, 5, time.Minute, "account:acct-17", "brute_force", true},
-		{"brute force spread over 16 minutes is fine", Signal{Kind: FailedSignIn, Addr: attacker}, 5, 4*time.Minute + time.Second, "", "", false},
-		{"scanning, 9 is fine", Signal{Kind: SuspiciousRequest, Addr: attacker}, 9, 10 * time.Second, "", "", false},
-		{"scanning, 10 alerts", Signal{Kind: SuspiciousRequest, Addr: attacker}, 10, 10 * time.Second, "addr:203.0.113.9", "scanning", true},
-		{"abuse, 2 is fine", Signal{Kind: RateLimited, Addr: attacker}, 2, time.Second, "", "", false},
-		{"abuse, 3 alerts", Signal{Kind: RateLimited, Addr: attacker}, 3, time.Second, "addr:203.0.113.9", "abuse", true},
-		{"abuse outside 5 minutes is fine", Signal{Kind: RateLimited, Addr: attacker}, 3, 2*time.Minute + 31*time.Second, "", "", false},
-		{"ipv6 counted per /64", Signal{Kind: RateLimited, Addr: netip.MustParseAddr("2001:db8:1:2::1")}, 3, time.Second, "addr:2001:db8:1:2::", "abuse", true},
+		{"brute force by addr, 4 is fine", custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker}, 4, time.Minute, "", "", false},
+		{"brute force by addr, 5 alerts", custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker}, 5, time.Minute, "addr:203.0.113.9", "brute_force", true},
+		{"brute force by account, 5 alerts", custodian.Signal{Kind: custodian.SignalFailedSignIn, Account: "acct-17"}, 5, time.Minute, "account:acct-17", "brute_force", true},
+		{"brute force spread over 16 minutes is fine", custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker}, 5, 4*time.Minute + time.Second, "", "", false},
+		{"scanning, 9 is fine", custodian.Signal{Kind: custodian.SignalSuspicious, Addr: attacker}, 9, 10 * time.Second, "", "", false},
+		{"scanning, 10 alerts", custodian.Signal{Kind: custodian.SignalSuspicious, Addr: attacker}, 10, 10 * time.Second, "addr:203.0.113.9", "scanning", true},
+		{"abuse, 2 is fine", custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker}, 2, time.Second, "", "", false},
+		{"abuse, 3 alerts", custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker}, 3, time.Second, "addr:203.0.113.9", "abuse", true},
+		{"abuse outside 5 minutes is fine", custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker}, 3, 2*time.Minute + 31*time.Second, "", "", false},
+		{"ipv6 counted per /64", custodian.Signal{Kind: custodian.SignalRateLimited, Addr: netip.MustParseAddr("2001:db8:1:2::1")}, 3, time.Second, "addr:2001:db8:1:2::", "abuse", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +120,7 @@ func TestThresholds(t *testing.T) {
 				t.Fatalf("got %d notifications, want 1: %+v", len(got), got)
 			}
 			a := got[0]
-			if a.Rule != tt.rule || a.Key != tt.wantKey || a.Count != tt.n || a.Status != StatusOpen || a.ID == "" {
+			if a.Rule != tt.rule || a.Key != tt.wantKey || a.Count != tt.n || a.Status != custodian.AlertOpen || a.ID == "" {
 				t.Fatalf("alert %+v", a)
 			}
 			if !a.LastSeen.Equal(clk.Now()) || a.LastSeen.Sub(a.FirstSeen) != time.Duration(tt.n-1)*tt.step {
@@ -135,7 +137,7 @@ func TestSlidingWindowNotBuckets(t *testing.T) {
 	clk.Advance(14 * time.Minute) // the clock starts at 09:00; now 09:14
 	for _, d := range []time.Duration{0, 20 * time.Second, 20 * time.Second, 40 * time.Second, 10 * time.Second} {
 		clk.Advance(d)
-		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker})
 	}
 	c.Flush(context.Background())
 	if len(sink.alerts()) != 1 {
@@ -148,7 +150,7 @@ func TestOneAttackOneAlert(t *testing.T) {
 	ctx := context.Background()
 	for i := range 1000 {
 		clk.Advance(100 * time.Millisecond)
-		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker})
 		if i%100 == 0 {
 			c.Flush(ctx) // deliveries interleave with the attack
 		}
@@ -162,7 +164,7 @@ func TestOneAttackOneAlert(t *testing.T) {
 		t.Fatalf("updates were not coalesced: %d notifications", len(got))
 	}
 	last := got[len(got)-1]
-	if last.Count != 1000 || !last.LastSeen.Equal(clk.Now()) || last.Status != StatusOpen {
+	if last.Count != 1000 || !last.LastSeen.Equal(clk.Now()) || last.Status != custodian.AlertOpen {
 		t.Fatalf("final state %+v", last)
 	}
 	if st := c.Stats(); st.Raised != 1 || st.Pending != 0 {
@@ -176,7 +178,7 @@ func TestNewAlertOnlyAfterQuietWindow(t *testing.T) {
 	attack := func(n int) {
 		for range n {
 			clk.Advance(time.Second)
-			c.Observe(Signal{Kind: RateLimited, Addr: attacker})
+			c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker})
 		}
 	}
 	attack(5)
@@ -191,7 +193,7 @@ func TestNewAlertOnlyAfterQuietWindow(t *testing.T) {
 	c.Sweep()
 	c.Flush(ctx)
 	got := sink.alerts()
-	if last := got[len(got)-1]; last.Status != StatusClosed || last.Count != 8 {
+	if last := got[len(got)-1]; last.Status != custodian.AlertClosed || last.Count != 8 {
 		t.Fatalf("quiet alert not closed: %+v", last)
 	}
 	attack(3)
@@ -209,13 +211,13 @@ func TestNewAlertOnlyAfterQuietWindow(t *testing.T) {
 func TestClosedWithoutSweepOnNextSignal(t *testing.T) {
 	c, sink, clk := newTestCorrelator(t, Config{})
 	for range 3 {
-		c.Observe(Signal{Kind: RateLimited, Addr: attacker})
+		c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker})
 	}
 	clk.Advance(10 * time.Minute)
-	c.Observe(Signal{Kind: RateLimited, Addr: attacker})
+	c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker})
 	c.Flush(context.Background())
 	got := sink.alerts()
-	if len(got) != 1 || got[0].Status != StatusClosed || got[0].Count != 3 {
+	if len(got) != 1 || got[0].Status != custodian.AlertClosed || got[0].Count != 3 {
 		t.Fatalf("got %+v", got)
 	}
 }
@@ -226,8 +228,8 @@ func TestBlocked(t *testing.T) {
 	c, _, clk := newTestCorrelator(t, Config{Rules: rules})
 	v6 := netip.MustParseAddr("2001:db8:aa:bb::5")
 	for range 5 {
-		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker})
-		c.Observe(Signal{Kind: FailedSignIn, Addr: v6})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: v6})
 	}
 	tests := []struct {
 		addr netip.Addr
@@ -262,7 +264,7 @@ func TestBlocked(t *testing.T) {
 func TestNoBlockingByDefault(t *testing.T) {
 	c, _, _ := newTestCorrelator(t, Config{})
 	for range 20 {
-		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker})
 	}
 	if c.Blocked(attacker) {
 		t.Fatal("default rules must not block")
@@ -280,10 +282,10 @@ func TestBoundedMemoryUnderFlood(t *testing.T) {
 	for i := range flood {
 		clk.Advance(500 * time.Microsecond) // 1M signals over 500 s
 		if attackAt[i] {
-			c.Observe(Signal{Kind: FailedSignIn, Addr: attacker})
+			c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker})
 		}
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		c.Observe(Signal{Kind: FailedSignIn, Addr: a})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: a})
 		if i%100_000 == 0 {
 			if n := c.Tracked("brute_force"); n > maxKeys {
 				t.Fatalf("tracking %d keys after %d signals, cap %d", n, i, maxKeys)
@@ -306,9 +308,9 @@ func TestAttackerSlowerThanProbationIsForgotten(t *testing.T) {
 	// the limit of the protection.
 	c, sink, _ := newTestCorrelator(t, Config{MaxKeys: 100})
 	for i := range 5 {
-		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker})
 		for j := range 200 {
-			c.Observe(Signal{Kind: FailedSignIn, Addr: netip.AddrFrom4([4]byte{10, 0, byte(i), byte(j)})})
+			c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: netip.AddrFrom4([4]byte{10, 0, byte(i), byte(j)})})
 		}
 	}
 	c.Flush(context.Background())
@@ -322,7 +324,7 @@ func TestQueueBoundedAndDropsOldest(t *testing.T) {
 	for i := range 10 {
 		a := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
 		for range 3 {
-			c.Observe(Signal{Kind: RateLimited, Addr: a})
+			c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: a})
 		}
 	}
 	st := c.Stats()
@@ -335,7 +337,7 @@ func TestQueueBoundedAndDropsOldest(t *testing.T) {
 		t.Fatalf("want the newest 4 alerts, got %+v", got)
 	}
 	// A dropped alert is queued again on its next update.
-	c.Observe(Signal{Kind: RateLimited, Addr: netip.AddrFrom4([4]byte{192, 0, 2, 0})})
+	c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: netip.AddrFrom4([4]byte{192, 0, 2, 0})})
 	c.Flush(context.Background())
 	got = sink.alerts()
 	if last := got[len(got)-1]; last.Key != "addr:192.0.2.0" || last.Count != 4 {
@@ -345,7 +347,7 @@ func TestQueueBoundedAndDropsOldest(t *testing.T) {
 
 type blockingSink struct{ release chan struct{} }
 
-func (b blockingSink) Notify(ctx context.Context, _ Alert) error {
+func (b blockingSink) Notify(ctx context.Context, _ custodian.Alert) error {
 	select {
 	case <-b.release:
 	case <-ctx.Done():
@@ -364,9 +366,9 @@ func TestObserveNeverBlocksOnSlowSink(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	for i := range 50_000 {
-		c.Observe(Signal{Kind: RateLimited, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
-		c.Observe(Signal{Kind: RateLimited, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
-		c.Observe(Signal{Kind: RateLimited, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
+		c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
+		c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
+		c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})})
 	}
 	if st := c.Stats(); st.Pending > 8 {
 		t.Fatalf("queue exceeded its cap: %+v", st)
@@ -380,7 +382,7 @@ func TestObserveNeverBlocksOnSlowSink(t *testing.T) {
 
 func TestRunDelivers(t *testing.T) {
 	clk := newClock()
-	sink := &recSink{ch: make(chan Alert, 16)}
+	sink := &recSink{ch: make(chan custodian.Alert, 16)}
 	c, err := New(sink, Config{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +391,7 @@ func TestRunDelivers(t *testing.T) {
 	defer cancel()
 	go c.Run(ctx)
 	for range 10 {
-		c.Observe(Signal{Kind: SuspiciousRequest, Addr: attacker, Detail: "probe /wp-admin"})
+		c.Observe(custodian.Signal{Kind: custodian.SignalSuspicious, Addr: attacker, Detail: "probe /wp-admin"})
 	}
 	select {
 	case a := <-sink.ch:
@@ -409,9 +411,9 @@ func TestConcurrentObserve(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 500 {
-				c.Observe(Signal{Kind: FailedSignIn, Addr: attacker, Account: "acct-1"})
+				c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker, Account: "acct-1"})
 				c.Blocked(attacker)
-				c.Observe(Signal{Kind: SuspiciousRequest, Addr: netip.AddrFrom4([4]byte{10, 9, byte(g), byte(i)})})
+				c.Observe(custodian.Signal{Kind: custodian.SignalSuspicious, Addr: netip.AddrFrom4([4]byte{10, 9, byte(g), byte(i)})})
 			}
 		}()
 	}
@@ -425,10 +427,10 @@ func TestConcurrentObserve(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	bad := []Config{
-		{Rules: []Rule{{Kind: FailedSignIn, By: ByAddr, Threshold: 1, Window: time.Minute}}},
+		{Rules: []Rule{{Kind: custodian.SignalFailedSignIn, By: ByAddr, Threshold: 1, Window: time.Minute}}},
 		{Rules: []Rule{{Name: "x", Kind: 99, By: ByAddr, Threshold: 1, Window: time.Minute}}},
-		{Rules: []Rule{{Name: "x", Kind: FailedSignIn, Threshold: 1, Window: time.Minute}}},
-		{Rules: []Rule{{Name: "x", Kind: FailedSignIn, By: ByAddr, Threshold: 0, Window: time.Minute}}},
+		{Rules: []Rule{{Name: "x", Kind: custodian.SignalFailedSignIn, Threshold: 1, Window: time.Minute}}},
+		{Rules: []Rule{{Name: "x", Kind: custodian.SignalFailedSignIn, By: ByAddr, Threshold: 0, Window: time.Minute}}},
 		{IPv6Prefix: 129},
 	}
 	for i, cfg := range bad {
@@ -446,7 +448,7 @@ func BenchmarkObserve(b *testing.B) {
 		c, _, _ := newTestCorrelator(b, Config{})
 		b.ReportAllocs()
 		for b.Loop() {
-			c.Observe(Signal{Kind: FailedSignIn, Addr: attacker, Account: "acct-1"})
+			c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker, Account: "acct-1"})
 		}
 	})
 	b.Run("distinct-addrs-at-cap", func(b *testing.B) {
@@ -455,7 +457,7 @@ func BenchmarkObserve(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			i++
-			c.Observe(Signal{Kind: SuspiciousRequest, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})})
+			c.Observe(custodian.Signal{Kind: custodian.SignalSuspicious, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})})
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
@@ -465,22 +467,22 @@ func BenchmarkObserve(b *testing.B) {
 			i := 0
 			for pb.Next() {
 				i++
-				c.Observe(Signal{Kind: RateLimited, Addr: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})})
+				c.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})})
 			}
 		})
 	})
 }
 
 func TestOnRaiseAndSinkFunc(t *testing.T) {
-	var delivered []Alert
-	sink := SinkFunc(func(_ context.Context, a Alert) error {
+	var delivered []custodian.Alert
+	sink := SinkFunc(func(_ context.Context, a custodian.Alert) error {
 		delivered = append(delivered, a)
 		return nil
 	})
 	var raised []string
 	clk := newClock()
 	var c *Correlator
-	c, err := New(sink, Config{Now: clk.Now, OnRaise: func(a Alert) {
+	c, err := New(sink, Config{Now: clk.Now, OnRaise: func(a custodian.Alert) {
 		raised = append(raised, a.Rule+" "+a.Key)
 		c.Tracked(a.Rule) // re-entering must not deadlock
 	}})
@@ -488,7 +490,7 @@ func TestOnRaiseAndSinkFunc(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 12 {
-		c.Observe(Signal{Kind: FailedSignIn, Addr: attacker, Account: "acct-3"})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: attacker, Account: "acct-3"})
 	}
 	want := []string{"brute_force addr:203.0.113.9", "brute_force account:acct-3"}
 	if len(raised) != 2 || raised[0] != want[0] || raised[1] != want[1] {
@@ -504,7 +506,7 @@ func TestLongAccountTruncated(t *testing.T) {
 	c, sink, _ := newTestCorrelator(t, Config{})
 	long := strings.Repeat("a", 10_000)
 	for i := range 5 {
-		c.Observe(Signal{Kind: FailedSignIn, Account: long + strconv.Itoa(i)})
+		c.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Account: long + strconv.Itoa(i)})
 	}
 	c.Flush(context.Background())
 	got := sink.alerts()

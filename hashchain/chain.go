@@ -1,4 +1,4 @@
-// Package audit provides the tamper-evident hash chain that protects the
+// Package hashchain provides the tamper-evident hash chain that protects the
 // append-only audit trail.
 //
 // Every audit event is sealed with the hash of its predecessor, so editing,
@@ -42,7 +42,7 @@
 // (an Anchor) somewhere the database writer cannot reach; anchors are the
 // only way to detect that the newest events were cut off or that the whole
 // chain was rebuilt.
-package audit
+package hashchain
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ const (
 )
 
 // ErrShortKey is returned by NewChain for keys shorter than MinKeyLen.
-var ErrShortKey = errors.New("audit: chain key shorter than 32 bytes")
+var ErrShortKey = errors.New("hashchain: chain key shorter than 32 bytes")
 
 // Event is one entry of the audit trail as it is stored. Seq numbers start
 // at 1 and increase by one without gaps.

@@ -1,9 +1,9 @@
-// Package vault provides Custodian's CustomerService: it validates input,
+// Package customers provides Custodian's CustomerService: it validates input,
 // seals personal fields with the customer's own data key on the way into a
 // repository, opens them on the way out, and answers searches through
 // blind-index tokens, checking every candidate after decryption. Storage
 // backends never see a personal value in plaintext.
-package vault
+package customers
 
 import (
 	"cmp"

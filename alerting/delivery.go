@@ -1,4 +1,4 @@
-package monitor
+package alerting
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // RetryPolicy controls redelivery of a notification that failed.
@@ -73,8 +75,8 @@ func (e permanentError) Unwrap() error { return e.err }
 
 // deliverer is the bounded queue and retry loop shared by the notifiers.
 type deliverer struct {
-	queue  *ring[Alert]
-	send   func(ctx context.Context, a Alert) error
+	queue  *ring[custodian.Alert]
+	send   func(ctx context.Context, a custodian.Alert) error
 	policy RetryPolicy
 	// wait pauses between attempts; replaced in tests.
 	wait func(ctx context.Context, d time.Duration) error
@@ -84,11 +86,11 @@ type deliverer struct {
 	lastErr   atomic.Pointer[error]
 }
 
-func newDeliverer(queueSize int, p RetryPolicy, send func(context.Context, Alert) error) *deliverer {
+func newDeliverer(queueSize int, p RetryPolicy, send func(context.Context, custodian.Alert) error) *deliverer {
 	if queueSize <= 0 {
 		queueSize = 100
 	}
-	return &deliverer{queue: newRing[Alert](queueSize), send: send, policy: p.withDefaults(), wait: sleepCtx}
+	return &deliverer{queue: newRing[custodian.Alert](queueSize), send: send, policy: p.withDefaults(), wait: sleepCtx}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -103,7 +105,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // notify queues a, dropping the oldest pending notification when full.
-func (d *deliverer) notify(a Alert) { d.queue.push(a) }
+func (d *deliverer) notify(a custodian.Alert) { d.queue.push(a) }
 
 // run delivers queued notifications until ctx is done.
 func (d *deliverer) run(ctx context.Context) error {
@@ -126,7 +128,7 @@ func (d *deliverer) run(ctx context.Context) error {
 	}
 }
 
-func (d *deliverer) deliver(ctx context.Context, a Alert) {
+func (d *deliverer) deliver(ctx context.Context, a custodian.Alert) {
 	for attempt := 1; ; attempt++ {
 		err := d.send(ctx, a)
 		if err == nil {

@@ -1,0 +1,115 @@
+package custodian
+
+import (
+	"context"
+	"time"
+)
+
+// SignInRequest is what a person types to sign in, and where from.
+type SignInRequest struct {
+	Email      string
+	Password   string
+	OTP        string
+	ClientAddr string
+	UserAgent  string
+}
+
+// SignInError is the error of a refused sign-in attempt. It answers as
+// the failure it wraps (the one answer for every bad credential, or the
+// lockout's ETOOMANY) and names the account the attempt was against, for
+// the attack detector: a user id, "unknown:" and a keyed 32-bit token of an
+// email address that has no account (never the address itself), or "" when
+// the attempt named no usable address.
+type SignInError struct {
+	Account string
+	Err     error
+}
+
+// Error returns the wrapped error's text.
+func (e *SignInError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *SignInError) Unwrap() error { return e.Err }
+
+// TOTPEnrolment is what a person needs to add the account to an
+// authenticator app. It is shown once.
+type TOTPEnrolment struct {
+	Secret string `json:"secret"`
+	URL    string `json:"otpauth_url"`
+	QRCode string `json:"qr_code_png"` // base64
+}
+
+// AccountService signs people in and out, authenticates their requests,
+// and manages joining, access tokens and the list of users. Every failure
+// is an *Error; sign-in refusals are a *SignInError wrapping one.
+type AccountService interface {
+	// SignIn checks the credentials and starts a session, returning its
+	// token (for the cookie) and the user.
+	SignIn(ctx context.Context, in SignInRequest) (string, *User, error)
+	// SignOut ends the session with the given token.
+	SignOut(ctx context.Context, sessionToken string) error
+	// Authenticate returns the principal of a session token;
+	// EUNAUTHORIZED when it is unknown, expired or idle too long.
+	Authenticate(ctx context.Context, sessionToken string) (*Principal, error)
+	// AuthenticateToken returns the principal of a personal access token;
+	// EUNAUTHORIZED when it is unknown, expired or revoked.
+	AuthenticateToken(ctx context.Context, bearer string) (*Principal, error)
+	// SessionTTL is the absolute lifetime of a session, for the cookie.
+	SessionTTL() time.Duration
+	// CompleteSetup redeems the first-run link and creates the first
+	// administrator.
+	CompleteSetup(ctx context.Context, setupToken, email, name, pw string) (*User, error)
+	// Invite returns a single-use invitation link token for email to join
+	// with role, and when it expires.
+	Invite(ctx context.Context, email string, role Role) (string, time.Time, error)
+	// Register redeems an invitation and creates its user.
+	Register(ctx context.Context, inviteToken, name, pw string) (*User, error)
+	// CreateAPIToken issues a personal access token, shown only now.
+	CreateAPIToken(ctx context.Context, userID, name string, ttl time.Duration) (string, *APIToken, error)
+	// ListAPITokens lists a user's tokens (never the tokens themselves).
+	ListAPITokens(ctx context.Context, userID string) ([]APIToken, error)
+	// RevokeAPIToken revokes one of the user's tokens.
+	RevokeAPIToken(ctx context.Context, userID, id string) error
+	// ListUsers lists every user.
+	ListUsers(ctx context.Context) ([]*User, error)
+	AccountSettings
+}
+
+// AccountSettings changes accounts: people's own credentials and two-factor
+// authentication, administrators' changes to users, and the security
+// settings kept in the database. Changes to one's own credentials ask for
+// the current password.
+type AccountSettings interface {
+	// ChangePassword sets p's password, optionally ending p's other
+	// sessions.
+	ChangePassword(ctx context.Context, p *Principal, current, next string, endOthers bool) error
+	// ChangeEmail sets p's sign-in address, optionally ending p's other
+	// sessions.
+	ChangeEmail(ctx context.Context, p *Principal, current, email string, endOthers bool) (*User, error)
+	// BeginTOTP starts two-factor enrolment: a new secret, not yet in force.
+	BeginTOTP(ctx context.Context, p *Principal, current string) (*TOTPEnrolment, error)
+	// EnableTOTP puts the enrolment in force once code proves it, and
+	// returns ten single-use recovery codes.
+	EnableTOTP(ctx context.Context, p *Principal, code string) ([]string, error)
+	// DisableTOTP turns two-factor authentication off for p.
+	DisableTOTP(ctx context.Context, p *Principal, current string) error
+	// CompleteReset redeems a password-reset link.
+	CompleteReset(ctx context.Context, resetToken, next string) error
+	// SetRole changes a user's role and ends their sessions.
+	SetRole(ctx context.Context, userID string, role Role) (*User, error)
+	// SetActive deactivates (ending sessions and tokens at once) or
+	// reactivates a user.
+	SetActive(ctx context.Context, userID string, active bool) (*User, error)
+	// ResetTOTP turns a user's two-factor authentication off.
+	ResetTOTP(ctx context.Context, userID string) error
+	// Unlock clears a user's failed sign-ins.
+	Unlock(ctx context.Context, userID string) error
+	// ResetLink returns a single-use password-reset link token for a user
+	// and when it expires.
+	ResetLink(ctx context.Context, userID string) (string, time.Time, error)
+	// RequiredTOTPRoles lists the roles that must use two-factor
+	// authentication.
+	RequiredTOTPRoles(ctx context.Context) ([]Role, error)
+	// SetRequiredTOTPRoles replaces that list.
+	SetRequiredTOTPRoles(ctx context.Context, roles []Role) error
+}
