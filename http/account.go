@@ -8,32 +8,6 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-// handle is the shape of most account handlers: decode the body into a
-// fresh T, act, and answer with a status and a value (nil: no content).
-func handle[T any](logger *slog.Logger, act func(r *http.Request, body *T) (int, any, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := new(T)
-		if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
-			if err := decodeBody(w, r, body); err != nil {
-				writeError(w, r, logger, err)
-				return
-			}
-		}
-		status, out, err := act(r, body)
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		if out == nil {
-			w.WriteHeader(status)
-			return
-		}
-		writeJSON(w, status, out)
-	})
-}
-
-type none struct{}
-
 func principal(r *http.Request) *custodian.Principal { return custodian.PrincipalFrom(r.Context()) }
 
 func handleChangePassword(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -29,63 +28,12 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// authenticate identifies the caller: a bearer token in Authorization, or
-// else a session cookie. A request with a bad bearer token is refused at
-// once; a stale cookie just leaves the request anonymous. Requests that
-// change state and are not bearer-authenticated must come from this site
-// (Sec-Fetch-Site / Origin, as net/http.CrossOriginProtection checks), so a
-// cross-site form or script riding on a session cookie is refused.
-func authenticate(logger *slog.Logger, acc custodian.AccountService) func(http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if auth := r.Header.Get("Authorization"); auth != "" {
-				var p *custodian.Principal
-				var err error
-				if bearer, ok := strings.CutPrefix(auth, "Bearer "); ok {
-					p, err = acc.AuthenticateToken(r.Context(), strings.TrimSpace(bearer))
-				} else {
-					err = errorf(custodian.EUNAUTHORIZED, "Use Authorization: Bearer <personal access token>.")
-				}
-				if err != nil {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)
-					writeError(w, r, logger, err)
-					return
-				}
-				noteUser(r, p.User.ID)
-				next.ServeHTTP(w, r.WithContext(custodian.WithPrincipal(r.Context(), p)))
-				return
-			}
-			if err := cop.Check(r); err != nil {
-				logger.WarnContext(r.Context(), "cross-origin request refused", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.EscapedPath())
-				writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Cross-site requests are not allowed."))
-				return
-			}
-			if c, err := r.Cookie(SessionCookie); err == nil {
-				p, err := acc.Authenticate(r.Context(), c.Value)
-				switch {
-				case err == nil:
-					noteUser(r, p.User.ID)
-					r = r.WithContext(custodian.WithPrincipal(r.Context(), p))
-				case custodian.ErrorCode(err) != custodian.EUNAUTHORIZED:
-					writeError(w, r, logger, err)
-					return
-				default:
-					clearSessionCookie(w)
-				}
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
 // authorize lets a request through only when its caller holds perm:
 // 401 for an anonymous caller, 403 for a signed-in one without it. Every
 // refusal is logged with the user and the route.
 func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler) http.Handler {
 	pg, isPage := next.(uiPage) // web pages answer refusals in HTML
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		noteRoute(r)
 		if perm == custodian.PermPublic {
 			next.ServeHTTP(w, r)
 			return
@@ -126,15 +74,6 @@ func setSessionCookie(w http.ResponseWriter, value string, ttl time.Duration) {
 
 func clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-}
-
-// decodeBody reads a JSON body strictly into dst.
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
-	b, err := readJSON(w, r)
-	if err != nil {
-		return err
-	}
-	return decodeStrict(b, dst, "")
 }
 
 type loginBody struct {

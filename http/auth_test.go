@@ -24,7 +24,7 @@ func TestEveryRouteWithEveryRole(t *testing.T) {
 		tokens[role] = s.userToken(role)
 	}
 	customer := s.create(`{"name":"Matrix Customer"}`)["id"].(string)
-	table := routes(Deps{}, func(h http.Handler, _ refusal) http.Handler { return h })
+	table := routes(Deps{}, newUI(Deps{}))
 	if len(table) < 15 {
 		t.Fatalf("only %d routes", len(table))
 	}

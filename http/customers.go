@@ -84,13 +84,6 @@ func writeCustomer(w http.ResponseWriter, status int, c *custodian.Customer) {
 	writeJSON(w, status, c)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do
-}
-
 func customerPath(id string) string { return "/api/customers/" + url.PathEscape(id) + "/" }
 
 func handleCreateCustomer(logger *slog.Logger, svc custodian.CustomerService) http.Handler {

@@ -302,7 +302,9 @@ func TestClientKey(t *testing.T) {
 	tests := []struct{ remote, want string }{
 		{"192.0.2.1:5", "192.0.2.1"},
 		{"[2001:db8:1:2:3:4:5:6]:5", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:443", "2001:db8:1:2::/64"},
 		{"[::ffff:192.0.2.1]:5", "192.0.2.1"},
+		{"[fe80::1%eth0]:80", "fe80::/64"},
 		{"garbage", ""},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,6 @@ package http
 
 import (
 	"net"
-	"net/http"
 	"strings"
 )
 
@@ -38,22 +37,4 @@ func HostAllowed(hostport string, allowed []string) bool {
 		}
 	}
 	return false
-}
-
-// allowHosts refuses, with 400, requests whose Host header names a host the
-// server does not serve, so that links the server builds from the Host and
-// caches in front of it cannot be poisoned with an attacker's host name.
-func allowHosts(allowed []string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		if len(allowed) == 0 {
-			return next
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !HostAllowed(r.Host, allowed) {
-				writeProblem(w, r, Problem{Status: http.StatusBadRequest, Code: codeBadHost, Detail: "This server does not serve the host named in the request."})
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
 }

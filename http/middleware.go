@@ -11,22 +11,25 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/metrics"
 )
 
 // requestID returns the id of the request ctx belongs to.
 func requestID(ctx context.Context) string { return custodian.OriginFrom(ctx).RequestID }
 
-// withRequestID gives every request a random id, in the X-Request-ID
-// response header and in its context's custodian.Origin (with the client
-// address), so a client's report can be matched to the server's log line
-// and audit events caused by the request record where it came from.
-func withRequestID(next http.Handler) http.Handler {
+// begin gives every request a random id, in the X-Request-ID response
+// header and in its context's custodian.Origin (with the client address),
+// so a client's report can be matched to the server's log line and audit
+// events caused by the request record where it came from; and it notes
+// when the request began, for the request log and the metrics.
+func begin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		var b [12]byte
 		_, _ = rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-ID", id)
-		ctx := custodian.WithOrigin(r.Context(), custodian.Origin{ClientAddr: clientAddr(r), RequestID: id})
+		ctx := custodian.WithOrigin(withStart(r.Context(), start), custodian.Origin{ClientAddr: clientAddr(r), RequestID: id})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -57,92 +60,68 @@ func (rw *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
-// routeSlot carries the matched route pattern and the authenticated user
-// back up to the outer middleware (the request log, the metrics):
-// middleware between them and the mux derives new requests, so they cannot
-// read r.Pattern or the principal from their own copy. withRouteSlot
-// installs it outermost; the route wrapper fills in the pattern
-// (noteRoute) and authentication the user (noteUser); routeOf and userOf
-// read them.
-type routeSlot struct{ pattern, user string }
-
-type routeSlotKey struct{}
-
-func withRouteSlot(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeSlotKey{}, &routeSlot{})))
-	})
-}
-
-// noteRoute records the matched pattern.
-func noteRoute(r *http.Request) {
-	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
-		s.pattern = r.Pattern
-	}
-}
-
-// noteUser records the authenticated user's id.
-func noteUser(r *http.Request, id string) {
-	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
-		s.user = id
-	}
-}
-
-// userOf returns the id of the request's authenticated user, or
-// custodian.Anonymous.
-func userOf(r *http.Request) string {
-	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok && s.user != "" {
-		return s.user
-	}
-	return custodian.Anonymous
-}
-
-// routeOf returns the pattern the request matched, or "".
-func routeOf(r *http.Request) string {
-	if s, ok := r.Context().Value(routeSlotKey{}).(*routeSlot); ok {
-		return s.pattern
-	}
-	return ""
-}
-
-// logRequests writes one structured line per request: the start time (UTC), the
+// observe writes one structured log line per request and counts it in the
+// metrics, under route (the pattern the route was registered with, "" for
+// a request no route matched). The line holds the start time (UTC), the
 // request id, the user (or anonymous), the client address, the method, the
-// route pattern and the path, the user agent, the status, the response
-// size and the duration. It logs the path without its query, which can
-// hold search terms, no other header value, and the client address that
-// edge.ClientInfo resolved through the trusted proxies (as withRequestID
-// recorded it), never a forwarding header the client could have forged.
-// The JSON encoding escapes newlines and control characters in the path
-// and user agent, so that no value can forge a log line.
-func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
+// route and the path, the user agent, the status, the response size and
+// the duration. It logs the path without its query, which can hold search
+// terms, no other header value, and the client address that
+// edge.ClientInfo resolved through the trusted proxies (as begin recorded
+// it), never a forwarding header the client could have forged. The JSON
+// encoding escapes newlines and control characters in the path and user
+// agent, so that no value can forge a log line. A panic is logged and
+// counted as a 500 on its way to recoverPanics.
+func observe(logger *slog.Logger, m *metrics.Metrics, route string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
 			rw := &recorder{ResponseWriter: w}
-			ua := r.UserAgent()
-			if len(ua) > maxUserAgentLog {
-				ua = ua[:maxUserAgentLog]
-			}
+			defer func() {
+				v := recover()
+				status := rw.status
+				switch {
+				case status != 0:
+				case v != nil:
+					status = http.StatusInternalServerError
+				default:
+					status = http.StatusOK
+				}
+				logRequest(logger, r, route, status, rw.size)
+				m.ObserveRequest(route, r.Method, status, time.Since(startOf(r.Context())))
+				if v != nil {
+					panic(v)
+				}
+			}()
 			next.ServeHTTP(rw, r)
-			if rw.status == 0 {
-				rw.status = http.StatusOK
-			}
-			o := custodian.OriginFrom(r.Context())
-			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.Time("start", start.UTC()),
-				slog.String("request_id", o.RequestID),
-				slog.String("user", userOf(r)),
-				slog.String("client", o.ClientAddr),
-				slog.String("method", r.Method),
-				slog.String("route", routeOf(r)),
-				slog.String("path", r.URL.EscapedPath()),
-				slog.String("user_agent", ua),
-				slog.Int("status", rw.status),
-				slog.Int64("size", rw.size),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			)
 		})
 	}
+}
+
+// logRequest writes the request log line of observe.
+func logRequest(logger *slog.Logger, r *http.Request, route string, status int, size int64) {
+	start := startOf(r.Context())
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgentLog {
+		ua = ua[:maxUserAgentLog]
+	}
+	user := custodian.Anonymous
+	if p := custodian.PrincipalFrom(r.Context()); p != nil {
+		user = p.User.ID
+	}
+	o := custodian.OriginFrom(r.Context())
+	logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.Time("start", start.UTC()),
+		slog.String("request_id", o.RequestID),
+		slog.String("user", user),
+		slog.String("client", o.ClientAddr),
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.String("path", r.URL.EscapedPath()),
+		slog.String("user_agent", ua),
+		slog.Int("status", status),
+		slog.Int64("size", size),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+	)
 }
 
 // maxUserAgentLog bounds the user agent kept in the request log.

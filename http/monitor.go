@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -26,25 +25,19 @@ type signals struct {
 
 func (d Deps) signals() signals { return signals{m: d.Metrics, mon: d.Monitor} }
 
-// rateLimited reports a request refused by a rate limit.
-func (s signals) rateLimited(r *http.Request) {
-	if s.m != nil {
-		s.m.RateLimited()
-	}
-	if s.mon != nil {
-		s.mon.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: edge.ClientAddrFrom(r.Context()), Detail: routeOf(r)})
-	}
+// rateLimited reports a request to route refused by a rate limit.
+func (s signals) rateLimited(r *http.Request, route string) {
+	s.m.RateLimited()
+	s.mon.Observe(custodian.Signal{Kind: custodian.SignalRateLimited, Addr: edge.ClientAddrFrom(r.Context()), Detail: route})
 }
 
 // signInFailed reports a refused sign-in. The detector counts it per
 // address and, when the attempt named an account, per account (a user id,
 // or the keyed token of an address without an account: never an email).
 func (s signals) signInFailed(r *http.Request, err error) {
-	if s.m != nil {
-		s.m.SignInFailed()
-	}
+	s.m.SignInFailed()
 	var se *custodian.SignInError
-	if s.mon == nil || !errors.As(err, &se) {
+	if !errors.As(err, &se) {
 		return // e.g. a missing one-time code: a step of a sign-in, not a failure
 	}
 	s.mon.Observe(custodian.Signal{Kind: custodian.SignalFailedSignIn, Addr: edge.ClientAddrFrom(r.Context()), Account: se.Account})
@@ -53,20 +46,6 @@ func (s signals) signInFailed(r *http.Request, err error) {
 // ProbeSignal is the signal of a scanner probe, for Deps.OnProbe.
 func ProbeSignal(r *http.Request) custodian.Signal {
 	return custodian.Signal{Kind: custodian.SignalSuspicious, Addr: edge.ClientAddrFrom(r.Context()), Detail: "probe"}
-}
-
-// refuseBlocked answers requests from blocked client addresses with 403
-// before any other work.
-func refuseBlocked(blocked func(netip.Addr) bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if blocked(edge.ClientAddrFrom(r.Context())) {
-				writeProblem(w, r, Problem{Status: http.StatusForbidden, Code: custodian.EFORBIDDEN, Detail: "Requests from your address are refused for a while after suspicious activity."})
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 // query reads a list's query string: each parameter at most once, and

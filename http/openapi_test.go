@@ -2,7 +2,6 @@ package http
 
 import (
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -30,7 +29,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented = append(documented, strings.ToUpper(method)+" "+path)
 		}
 	}
-	for _, r := range routes(Deps{}, func(h http.Handler, _ refusal) http.Handler { return h }) {
+	for _, r := range routes(Deps{}, newUI(Deps{})) {
 		if !strings.HasPrefix(r.Path, "/api/") && r.Path != "/healthz" && r.Path != "/readyz" {
 			continue // a page for people, not part of the API
 		}

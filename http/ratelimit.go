@@ -1,10 +1,8 @@
 package http
 
 import (
-	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
@@ -37,51 +35,22 @@ func ClientKey(r *http.Request) string {
 	return a.String()
 }
 
-func (d Deps) rateKey() func(*http.Request) string {
-	if d.RateKey != nil {
-		return d.RateKey
-	}
-	return ClientKey
-}
-
-// limitAPI applies l to requests under /api/ only, so health checks from a
-// load balancer are never refused.
-func limitAPI(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*http.Request) string) func(http.Handler) http.Handler {
-	limited := rateLimit(logger, sig, l, key, refuseTooMany)
-	return func(next http.Handler) http.Handler {
-		lim := limited(next)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.HasPrefix(r.URL.Path, "/api/") {
-				lim.ServeHTTP(w, r)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
 // refusal answers a request a rate limit refused.
 type refusal func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision)
 
-// signInLimit puts a sign-in handler behind the sign-in rate limit, with
-// answer as its refusal: the API answers a problem (refuseTooMany), the
-// sign-in page shows itself again with a message.
-type signInLimit func(h http.Handler, answer refusal) http.Handler
+// signInRoute marks a sign-in handler: the route chain puts it behind the
+// stricter sign-in rate limit, answering refusals with refuse (the API
+// answers a problem, refuseTooMany; the sign-in page shows itself again
+// with a message).
+type signInRoute struct {
+	http.Handler
+	refuse refusal
+}
 
-// rateLimit limits every request through it with l, keyed by key, and
-// answers refusals with answer (refuseTooMany: a 429 problem carrying
-// Retry-After). A limiter error lets the request through (the limiter
-// fails open) and is logged without the key. Every refusal is counted in
-// the metrics and reported to the attack detector.
-func rateLimit(logger *slog.Logger, sig signals, l ratelimit.Limiter, key func(*http.Request) string, answer refusal, opts ...ratelimit.MiddlewareOption) func(http.Handler) http.Handler {
-	onError := ratelimit.OnError(func(r *http.Request, err error) {
-		logger.WarnContext(r.Context(), "rate limiter failed; request let through", "request_id", requestID(r.Context()), "err", err)
-	})
-	refuse := func(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
-		sig.rateLimited(r)
-		answer(w, r, d)
-	}
-	return ratelimit.Middleware(l, key, refuse, append([]ratelimit.MiddlewareOption{onError}, opts...)...)
+// signIn marks h as a sign-in handler whose rate-limit refusals refuse
+// answers.
+func signIn(h http.Handler, refuse refusal) http.Handler {
+	return signInRoute{Handler: h, refuse: refuse}
 }
 
 // refuseTooMany answers a rate-limited request with 429 and Retry-After in

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"github.com/custodian-crm/custodian"
@@ -11,9 +10,12 @@ import (
 // Route is one entry of the server's routing table: a net/http ServeMux
 // pattern (method and path), the permission a caller needs, and the
 // handler. Every route the server answers is listed in routes, and nowhere
-// else: NewServer puts each one behind the authorization check for its
-// permission, tests walk the table with every role, and the OpenAPI
-// document is checked against it.
+// else: NewServer wraps each one in the route chain (pipeline.go), named
+// after its pattern and behind the authorization check for its
+// permission; tests walk the table with every role, and the OpenAPI
+// document is checked against it. A handler marked with signIn gets the
+// sign-in rate limit, and one marked with ui.page answers refusals as web
+// pages.
 type Route struct {
 	Method  string
 	Path    string
@@ -25,13 +27,10 @@ type Route struct {
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
 
 // routes lists every route with its permission: the access policy.
-// Handlers take their dependencies from d; signInLimit wraps the sign-in
-// routes in the stricter sign-in rate limit.
-func routes(d Deps, signInLimit signInLimit) []Route {
+// Handlers take their dependencies from d, and the web pages from u. It
+// builds the table and changes nothing.
+func routes(d Deps, u *ui) []Route {
 	logger, customers, db, acc := d.Logger, d.Customers, d.DB, d.Accounts
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	const (
 		public    = custodian.PermPublic
 		signedIn  = custodian.PermSignedIn
@@ -43,8 +42,7 @@ func routes(d Deps, signInLimit signInLimit) []Route {
 		erase     = custodian.PermCustomersErase
 		auditRead = custodian.PermAuditRead
 	)
-	u := newUI(d, logger)
-	return u.withNav([]Route{
+	return []Route{
 		{"GET", "/healthz", public, handleHealthz()},
 		{"GET", "/readyz", public, handleReadyz(logger, db)},
 		{"GET", "/api/openapi.json", public, handleOpenAPI()},
@@ -56,7 +54,7 @@ func routes(d Deps, signInLimit signInLimit) []Route {
 		{"GET", "/reset", public, resetPage(logger, acc)},
 		{"POST", "/reset", public, resetPage(logger, acc)},
 
-		{"POST", "/api/auth/login/{$}", public, signInLimit(handleLogin(logger, acc, d.signals()), refuseTooMany)},
+		{"POST", "/api/auth/login/{$}", public, signIn(handleLogin(logger, acc, d.signals()), refuseTooMany)},
 		{"POST", "/api/auth/logout/{$}", signedIn, handleLogout(logger, acc)},
 		{"GET", "/api/auth/session/{$}", signedIn, handleSession()},
 		{"POST", "/api/auth/setup/{$}", public, handleSetup(logger, acc)},
@@ -103,7 +101,7 @@ func routes(d Deps, signInLimit signInLimit) []Route {
 		{"GET", "/{$}", public, u.handleHome()},
 		{"GET", "/static/{file}", public, handleStatic(u.assets)},
 		{"GET", "/login", public, u.handleLoginPage()},
-		{"POST", "/login", public, signInLimit(u.handleLoginSubmit(), u.refuseLogin)},
+		{"POST", "/login", public, signIn(u.handleLoginSubmit(), u.refuseLogin)},
 		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
 		{"GET", "/customers", read, u.page(u.handleCustomerList())},
 		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},
@@ -133,7 +131,7 @@ func routes(d Deps, signInLimit signInLimit) []Route {
 		{"POST", "/admin/users/{id}/active", manageUsr, u.page(u.handleUserForm(setActiveAction(acc)))},
 		{"POST", "/admin/users/{id}/unlock", manageUsr, u.page(u.handleUserForm(unlockAction(acc)))},
 		{"POST", "/admin/users/{id}/reset-2fa", manageUsr, u.page(u.handleUserForm(resetTOTPAction(acc)))},
-	})
+	}
 }
 
 // resetTOTP and unlock bind account actions, so that a nil custodian.AccountService (as in

@@ -81,53 +81,21 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// NewServer returns the server's handler: every route of routes, behind the
-// middleware every request goes through, outermost first: client address
-// and scheme resolution, security headers, the request-target bound, the
-// scanner-probe trap, request id, request log, panic recovery, Host
-// validation, the API rate limit (before authentication, so a flood costs
-// no database lookups), and authentication; each route then checks its
-// permission. Recovery runs inside the security
-// headers so that a 500 carries them too.
+// NewServer returns the server's handler: every route of routes, each
+// wrapped in the route chain when it is registered, behind the edge. The
+// whole pipeline, outermost first, is described and built in pipeline.go.
 func NewServer(d Deps) http.Handler {
+	d.mustHaveServices()
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	d.mustHaveServices()
+	u := newUI(d)
+	table := routes(d, u)
+	u.nav = navLinks(table)
+	p := newPipeline(d)
 	mux := http.NewServeMux()
-	sig := d.signals()
-	limitSignIn := func(h http.Handler, _ refusal) http.Handler { return h }
-	if d.SignInLimiter != nil {
-		limitSignIn = func(h http.Handler, answer refusal) http.Handler {
-			return rateLimit(d.Logger, sig, d.SignInLimiter, d.rateKey(), answer, ratelimit.WithoutHeaders())(h)
-		}
-	}
-	for _, rt := range routes(d, limitSignIn) {
-		if rt.Perm == "" {
-			panic("route " + rt.Pattern() + " has no permission")
-		}
-		mux.Handle(rt.Pattern(), authorize(d.Logger, rt.Perm, rt.Handler))
-	}
-	var h http.Handler = problemsForMux(mux)
-	h = withPurpose(d.Logger)(h)
-	h = authenticate(d.Logger, d.Accounts)(h)
-	if d.APILimiter != nil {
-		h = limitAPI(d.Logger, sig, d.APILimiter, d.rateKey())(h)
-	}
-	h = allowHosts(d.AllowedHosts)(h)
-	if d.Blocked != nil {
-		h = refuseBlocked(d.Blocked)(h)
-	}
-	h = recoverPanics(d.Logger)(h)
-	h = logRequests(d.Logger)(h)
-	h = withRequestID(h)
-	h = edge.Probes(d.OnProbe)(h)
-	h = edge.LimitURL(edge.DefaultMaxURL)(h)
-	h = edge.SecurityHeaders(d.Headers)(h)
-	h = d.Metrics.Middleware(routeOf)(h)
-	h = withRouteSlot(h)
-	h = edge.ClientInfo(d.TrustedProxies)(h)
-	return h
+	p.register(mux, table)
+	return p.edge(mux)
 }
 
 // mustHaveServices panics, naming the field, when a required service is
@@ -143,49 +111,6 @@ func (d Deps) mustHaveServices() {
 		}
 	}
 }
-
-// problemsForMux serves mux once per request and answers what the mux
-// itself refuses in the problem format, like every other error: no route
-// (404) or no method of a route (405, with the Allow header the mux set).
-// Every route notes its pattern before it writes (authorize calls
-// noteRoute), so a status written while no route is noted comes from the
-// mux; its redirects (to a cleaned path, or to add a trailing slash) pass
-// through.
-func problemsForMux(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(&muxAnswer{ResponseWriter: w, r: r}, r)
-	})
-}
-
-// muxAnswer replaces the mux's own plain-text refusals with problems.
-type muxAnswer struct {
-	http.ResponseWriter
-	r       *http.Request
-	refused bool // a problem was written; drop the mux's text
-}
-
-func (m *muxAnswer) WriteHeader(code int) {
-	switch {
-	case routeOf(m.r) != "", code == http.StatusMovedPermanently, code == http.StatusTemporaryRedirect, code == http.StatusPermanentRedirect:
-		m.ResponseWriter.WriteHeader(code)
-	case code == http.StatusMethodNotAllowed:
-		m.refused = true
-		writeProblem(m.ResponseWriter, m.r, Problem{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed, Detail: "This method is not allowed here."})
-	default:
-		m.refused = true
-		writeProblem(m.ResponseWriter, m.r, Problem{Status: http.StatusNotFound, Code: custodian.ENOTFOUND, Detail: "There is nothing at this address."})
-	}
-}
-
-func (m *muxAnswer) Write(b []byte) (int, error) {
-	if m.refused {
-		return len(b), nil
-	}
-	return m.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (m *muxAnswer) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 func handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

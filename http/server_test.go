@@ -18,6 +18,7 @@ import (
 	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -388,11 +389,11 @@ func TestReadyzWhenDatabaseIsDown(t *testing.T) {
 }
 
 func TestPanicAnswersGeneric500(t *testing.T) {
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	h := withRequestID(recoverPanics(logger)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	d, _, _, logs := testDeps(t)
+	d.Metrics = metrics.New()
+	h := newPipeline(d).route("GET /boom", Route{Method: "GET", Path: "/boom", Perm: custodian.PermPublic, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("database password is hunter2")
-	})))
+	})})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	r := response{rec.Result(), rec.Body.Bytes()}
@@ -402,6 +403,15 @@ func TestPanicAnswersGeneric500(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "goroutine") || !strings.Contains(logs.String(), r.json(t)["request_id"].(string)) {
 		t.Fatal("panic not logged with its stack and request id")
+	}
+	// The request log and the metrics count it as the 500 it answered.
+	if !strings.Contains(logs.String(), `"route":"GET /boom"`) || !strings.Contains(logs.String(), `"status":500`) {
+		t.Fatalf("request log line of the panic missing: %s", logs)
+	}
+	scrape := httptest.NewRecorder()
+	d.Metrics.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(scrape.Body.String(), `custodian_http_requests_total{code="5xx",method="GET",route="/boom"} 1`) {
+		t.Fatal("the panic was not counted as a 5xx")
 	}
 }
 

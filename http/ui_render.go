@@ -90,7 +90,7 @@ var navCandidates = []navLink{
 	{Path: "/account", Label: "Account", Section: "account"},
 }
 
-func newUI(d Deps, logger *slog.Logger) *ui {
+func newUI(d Deps) *ui {
 	keys, err := newFormKeys(d.FormKey)
 	if err != nil {
 		panic(err) // HKDF and AES-GCM with a 32-byte key cannot fail
@@ -99,24 +99,24 @@ func newUI(d Deps, logger *slog.Logger) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: logger, customers: d.Customers, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
+	return &ui{logger: d.Logger, customers: d.Customers, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets}
 }
 
-// withNav keeps the navigation entries whose pages the table serves, each
-// with its route's permission, and returns the table.
-func (u *ui) withNav(table []Route) []Route {
-	u.nav = nil
+// navLinks returns the navigation entries whose pages table serves, each
+// with its route's permission.
+func navLinks(table []Route) []navLink {
+	var nav []navLink
 	for _, c := range navCandidates {
 		for _, rt := range table {
 			if rt.Method == http.MethodGet && rt.Path == c.Path {
 				c.Perm = rt.Perm
-				u.nav = append(u.nav, c)
+				nav = append(nav, c)
 				break
 			}
 		}
 	}
-	return table
+	return nav
 }
 
 // uiPage marks a route's handler as a web page, so that the authorization

@@ -2,20 +2,17 @@ package http
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/custodian-crm/custodian/crypto"
 )
 
 // preSessionCookie holds a random value for a browser that is not signed
@@ -26,38 +23,34 @@ const preSessionCookie = "__Host-custodian_pre"
 const csrfField = "csrf_token"
 
 // formKeys are the web interface's secrets, derived from one form key:
-// an HMAC key for CSRF tokens and an AEAD for state that pages hand to the
+// an HMAC key for CSRF tokens and a box for state that pages hand to the
 // browser sealed (search terms, a half-finished sign-in, a pending 2FA
 // enrolment).
 type formKeys struct {
 	csrf []byte
-	seal cipher.AEAD
+	box  *crypto.Box
 }
 
 // newFormKeys derives the keys from key, or from a random key made now
 // when key is empty (forms then work only with the server that made them).
 func newFormKeys(key []byte) (*formKeys, error) {
 	if len(key) == 0 {
-		key = make([]byte, 32)
+		key = make([]byte, crypto.KeySize)
 		_, _ = rand.Read(key) // never fails (crypto/rand)
 	}
-	csrf, err := hkdf.Key(sha256.New, key, nil, "custodian ui csrf v1", 32)
+	csrf, err := crypto.SubKey(key, "custodian ui csrf v1")
 	if err != nil {
-		return nil, fmt.Errorf("derive csrf key: %w", err)
+		return nil, err
 	}
-	sk, err := hkdf.Key(sha256.New, key, nil, "custodian ui state v1", 32)
+	sk, err := crypto.SubKey(key, "custodian ui state v1")
 	if err != nil {
-		return nil, fmt.Errorf("derive state key: %w", err)
+		return nil, err
 	}
-	block, err := aes.NewCipher(sk)
+	box, err := crypto.NewBox(sk)
 	if err != nil {
-		return nil, fmt.Errorf("state cipher: %w", err)
+		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("state cipher: %w", err)
-	}
-	return &formKeys{csrf: csrf, seal: aead}, nil
+	return &formKeys{csrf: csrf, box: box}, nil
 }
 
 // token returns the synchronizer token for a binding: the hash of the
@@ -67,17 +60,13 @@ func (k *formKeys) token(kind string, binding []byte) string {
 	if len(binding) == 0 {
 		return ""
 	}
-	m := hmac.New(sha256.New, k.csrf)
-	m.Write([]byte(kind))
-	m.Write([]byte{0})
-	m.Write(binding)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(crypto.MAC(k.csrf, []byte(kind), binding))
 }
 
 // check compares a submitted token with the expected one in constant time.
 func (k *formKeys) check(kind string, binding []byte, got string) bool {
 	want := k.token(kind, binding)
-	return want != "" && hmac.Equal([]byte(want), []byte(got))
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 
 // errSealed reports sealed state that does not open: tampered, expired, or
@@ -90,21 +79,17 @@ func (k *formKeys) sealState(purpose string, binding []byte, b []byte, ttl time.
 	msg := strconv.AppendInt(nil, time.Now().Add(ttl).Unix(), 10) // the expiry, then ":" and b
 	msg = append(msg, ':')
 	msg = append(msg, b...)
-	nonce := make([]byte, k.seal.NonceSize())
-	_, _ = rand.Read(nonce) // never fails (crypto/rand)
-	out := k.seal.Seal(nonce, nonce, msg, stateAAD(purpose, binding))
-	return base64.RawURLEncoding.EncodeToString(out)
+	return base64.RawURLEncoding.EncodeToString(k.box.Seal(msg, stateAAD(purpose, binding)))
 }
 
 // openState returns what sealState sealed for the same purpose and binding,
 // or errSealed.
 func (k *formKeys) openState(purpose string, binding []byte, s string) ([]byte, error) {
 	ct, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(ct) < k.seal.NonceSize()+k.seal.Overhead() {
+	if err != nil {
 		return nil, errSealed
 	}
-	ns := k.seal.NonceSize()
-	msg, err := k.seal.Open(nil, ct[:ns], ct[ns:], stateAAD(purpose, binding))
+	msg, err := k.box.Open(ct, stateAAD(purpose, binding))
 	if err != nil {
 		return nil, errSealed
 	}

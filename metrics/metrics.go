@@ -8,7 +8,6 @@
 package metrics
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -128,77 +127,18 @@ func (m *Metrics) RegisterDBStats(name string, stats func() sql.DBStats) error {
 	return nil
 }
 
-// routeKey is the context key of the *routeHolder a Middleware installs.
-type routeKey struct{}
-
-// routeHolder receives the matched pattern from CapturePattern.
-type routeHolder struct{ pattern string }
-
-// CapturePattern wraps a http.ServeMux (or any handler that sets
-// r.Pattern) and reports the matched pattern to the enclosing Middleware.
-// It is needed when middleware between the two replaces the request (for
-// example with r.WithContext), because ServeMux then sets Pattern on a copy
-// the outer Middleware never sees.
-func CapturePattern(mux http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, r)
-		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
-			h.pattern = r.Pattern
-		}
-	})
-}
-
-// Middleware returns HTTP middleware that counts requests and measures
-// their duration. The route label is, in order of preference: route(r)
-// when route is non-nil and returns a non-empty string; the pattern
-// reported by CapturePattern; r.Pattern as left by a ServeMux wrapped
-// directly; UnmatchedRoute. Patterns are used without their method part.
-// Put Middleware outermost so that it times and counts everything,
-// including requests refused by other middleware.
-func (m *Metrics) Middleware(route func(*http.Request) string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			holder := &routeHolder{}
-			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, holder))
-			rec := &statusRecorder{ResponseWriter: w}
-			defer func() {
-				status := rec.status
-				if status == 0 {
-					status = http.StatusOK
-				}
-				if p := recover(); p != nil {
-					// Count the failure, then let the server handle the
-					// panic as usual.
-					if rec.status == 0 {
-						status = http.StatusInternalServerError
-					}
-					m.observe(r, holder, route, status, start)
-					panic(p)
-				}
-				m.observe(r, holder, route, status, start)
-			}()
-			next.ServeHTTP(rec, r)
-		})
-	}
-}
-
-func (m *Metrics) observe(r *http.Request, holder *routeHolder, route func(*http.Request) string, status int, start time.Time) {
-	label := ""
-	if route != nil {
-		label = patternPath(route(r))
-	}
-	if label == "" {
-		label = patternPath(holder.pattern)
-	}
-	if label == "" {
-		label = patternPath(r.Pattern)
-	}
+// ObserveRequest counts one answered request and its duration. route is
+// the ServeMux pattern that served it (its method part is dropped) or ""
+// for a request no route matched (UnmatchedRoute); method is mapped to a
+// bounded set and status to its class, so that no request can grow the
+// number of series.
+func (m *Metrics) ObserveRequest(route, method string, status int, elapsed time.Duration) {
+	label := patternPath(route)
 	if label == "" {
 		label = UnmatchedRoute
 	}
-	m.requests.WithLabelValues(label, method(r.Method), statusClass(status)).Inc()
-	m.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	m.requests.WithLabelValues(label, methodLabel(method), statusClass(status)).Inc()
+	m.duration.WithLabelValues(label).Observe(elapsed.Seconds())
 }
 
 // patternPath drops the "METHOD " prefix of a ServeMux pattern.
@@ -209,8 +149,8 @@ func patternPath(p string) string {
 	return p
 }
 
-// method maps the request method to a bounded set.
-func method(m string) string {
+// methodLabel maps the request method to a bounded set.
+func methodLabel(m string) string {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
 		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
@@ -224,38 +164,4 @@ func statusClass(code int) string {
 		return "other"
 	}
 	return fmt.Sprintf("%dxx", code/100)
-}
-
-// statusRecorder captures the status code written by a handler.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-// WriteHeader records the first final status code and passes it on.
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 && code >= 200 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// Write records an implicit 200 and passes the body on.
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer
-// (flushing, deadlines, hijacking).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// Flush supports streaming handlers that type-assert http.Flusher.
-func (s *statusRecorder) Flush() {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	_ = http.NewResponseController(s.ResponseWriter).Flush()
 }

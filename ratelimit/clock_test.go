@@ -1,8 +1,9 @@
 package ratelimit
 
 import (
-	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"time"
+
+	"github.com/custodian-crm/custodian/internal/fakeclock"
 )
 
 func newFakeClock() *fakeclock.Clock {

@@ -5,6 +5,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 
 	"github.com/custodian-crm/custodian/ratelimit"
 )
@@ -23,7 +24,14 @@ func ExampleMiddleware() {
 	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, "customers")
 	})
-	h := ratelimit.Middleware(lim, ratelimit.ClientIP, nil,
+	// Key by the peer address (a server behind a proxy keys by the address
+	// the trusted proxy reports), and answer refusals with 429.
+	byAddr := func(r *http.Request) string { return r.RemoteAddr }
+	refuse := func(w http.ResponseWriter, _ *http.Request, d ratelimit.Decision) {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(d.RetryAfter)))
+		w.WriteHeader(http.StatusTooManyRequests)
+	}
+	h := ratelimit.Middleware(lim, byAddr, refuse,
 		ratelimit.OnError(func(_ *http.Request, err error) { log.Printf("rate limiter unavailable: %v", err) }),
 	)(api)
 

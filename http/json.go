@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"reflect"
@@ -15,6 +16,53 @@ import (
 
 	"github.com/custodian-crm/custodian"
 )
+
+// JSON in and out: reading request bodies strictly, writing JSON answers,
+// and the shape most JSON handlers share.
+
+// handle is the shape of most JSON handlers: decode the body into a
+// fresh T, act, and answer with a status and a value (nil: no content).
+func handle[T any](logger *slog.Logger, act func(r *http.Request, body *T) (int, any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := new(T)
+		if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+			if err := decodeBody(w, r, body); err != nil {
+				writeError(w, r, logger, err)
+				return
+			}
+		}
+		status, out, err := act(r, body)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if out == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, out)
+	})
+}
+
+// none is the body of a request that carries no fields.
+type none struct{}
+
+// decodeBody reads a JSON body strictly into dst.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	b, err := readJSON(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(b, dst, "")
+}
+
+// writeJSON answers with v as JSON and status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do
+}
 
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 1 << 20
