@@ -46,6 +46,12 @@ const (
 	PermAuditRead      Permission = "audit:read"
 )
 
+// Permissions lists every permission, in the order of the constants.
+func Permissions() []Permission {
+	return []Permission{PermPublic, PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete,
+		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead}
+}
+
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
 	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead},
