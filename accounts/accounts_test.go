@@ -64,18 +64,25 @@ func TestSessionExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Used every 20 minutes, the session lives until its absolute limit.
-	for i := 0; i < 35; i++ {
+	// Used every 20 minutes, never idle, the session lives until its
+	// absolute limit of 12 hours and not a request longer.
+	ended := time.Duration(0)
+	for elapsed := 20 * time.Minute; elapsed <= 13*time.Hour; elapsed += 20 * time.Minute {
 		e.clock.Advance(20 * time.Minute)
 		_, err := e.svc.Authenticate(ctx, tok)
-		if elapsed := time.Duration(i+1) * 20 * time.Minute; elapsed <= 12*time.Hour && err != nil {
+		if elapsed <= 12*time.Hour && err != nil {
 			t.Fatalf("active session ended after %s: %v", elapsed, err)
-		} else if elapsed > 12*time.Hour {
+		}
+		if elapsed > 12*time.Hour {
 			if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
-				t.Fatalf("session outlived its absolute limit (%s)", elapsed)
+				t.Fatalf("session outlived its absolute limit: still valid after %s", elapsed)
 			}
+			ended = elapsed
 			break
 		}
+	}
+	if ended != 12*time.Hour+20*time.Minute {
+		t.Fatalf("the absolute limit was not reached (ended at %s)", ended)
 	}
 	// Idle for 31 minutes, a session ends.
 	tok, _ = e.signIn("a@example.com", pw, "")

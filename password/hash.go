@@ -112,6 +112,12 @@ type Config struct {
 	// MaxConcurrent bounds how many hashes are computed at the same time.
 	// Zero means runtime.GOMAXPROCS(0).
 	MaxConcurrent int
+	// OnDerive, when set, is called after every argon2id derivation with
+	// the parameters it used. It is the seam through which a caller sees
+	// the work really done (tests check, for example, that signing in to
+	// an unknown account derives exactly one key with the current
+	// parameters, as for a known one).
+	OnDerive func(Params)
 }
 
 // Hasher hashes and verifies passwords with argon2id. It is safe for
@@ -129,6 +135,8 @@ type Hasher struct {
 	// onWait, when set (by tests), is called when a caller has to queue
 	// for a hashing slot.
 	onWait func()
+	// onDerive is Config.OnDerive.
+	onDerive func(Params)
 }
 
 // NewHasher returns a Hasher with the given configuration, refusing
@@ -150,7 +158,12 @@ func NewHasher(cfg Config) (*Hasher, error) {
 	if p.Memory > maxStoredMemoryKiB || p.Time > maxStoredTime || p.Threads > maxStoredThreads {
 		return nil, fmt.Errorf("%w: m<=%d KiB, t<=%d, p<=%d", ErrUnsupportedHash, maxStoredMemoryKiB, maxStoredTime, maxStoredThreads)
 	}
-	return newHasher(p, cfg.MaxConcurrent)
+	h, err := newHasher(p, cfg.MaxConcurrent)
+	if err != nil {
+		return nil, err
+	}
+	h.onDerive = cfg.OnDerive
+	return h, nil
 }
 
 // newHasher builds a Hasher without the floor check; tests use it with
@@ -188,11 +201,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: salt: %w", err)
 	}
-	if err := h.acquire(ctx); err != nil {
+	key, err := h.derive(ctx, password, salt, h.params, KeyLen)
+	if err != nil {
 		return "", err
 	}
-	key := argon2.IDKey(normalize(password), salt, h.params.Time, h.params.Memory, h.params.Threads, KeyLen)
-	h.release()
 	return encode(h.params, salt, key), nil
 }
 
@@ -210,12 +222,11 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	// #nosec G115 -- decode bounds the stored key to maxStoredKeyLen bytes.
+	key, err := h.derive(ctx, password, stored.salt, stored.params, uint32(len(stored.key)))
+	if err != nil {
 		return false, false, err
 	}
-	// #nosec G115 -- decode bounds the stored key to maxStoredKeyLen bytes.
-	key := argon2.IDKey(normalize(password), stored.salt, stored.params.Time, stored.params.Memory, stored.params.Threads, uint32(len(stored.key)))
-	h.release()
 	if subtle.ConstantTimeCompare(key, stored.key) != 1 {
 		return false, false, nil
 	}
@@ -232,15 +243,28 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	if len(password) > MaxInputBytes {
 		return ErrInputTooLong
 	}
-	if err := h.acquire(ctx); err != nil {
+	key, err := h.derive(ctx, password, h.dummySalt, h.params, KeyLen)
+	if err != nil {
 		return err
 	}
-	key := argon2.IDKey(normalize(password), h.dummySalt, h.params.Time, h.params.Memory, h.params.Threads, KeyLen)
-	h.release()
 	// The comparison keeps the work identical to Verify; its result is
 	// meaningless because dummyKey is random.
 	_ = subtle.ConstantTimeCompare(key, h.dummyKey)
 	return nil
+}
+
+// derive computes an argon2id key of password in a hashing slot: the one
+// place where the expensive work happens.
+func (h *Hasher) derive(ctx context.Context, password string, salt []byte, p Params, keyLen uint32) ([]byte, error) {
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	key := argon2.IDKey(normalize(password), salt, p.Time, p.Memory, p.Threads, keyLen)
+	h.release()
+	if h.onDerive != nil {
+		h.onDerive(p)
+	}
+	return key, nil
 }
 
 // acquire takes a hashing slot, or returns ctx.Err() if ctx ends first.
