@@ -138,12 +138,6 @@ type Tombstone struct {
 	KeyDestroyed bool `json:"key_destroyed"`
 }
 
-// GoneError returns the error for a customer that was erased: EGONE with
-// the tombstone.
-func GoneError(t *Tombstone) *Error {
-	return &Error{Code: EGONE, Message: fmt.Sprintf("This customer's personal data was erased on %s.", t.ErasedAt.Format(time.RFC3339)), Tombstone: t}
-}
-
 // CheckReason validates an operator's reason text (erasure, legal hold):
 // required, at most MaxReasonLen characters, printable. It returns the
 // trimmed text.

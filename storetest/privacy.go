@@ -144,6 +144,15 @@ func (e *privacyEnv) events(t *testing.T, subject, action string) []custodian.Au
 	return evs
 }
 
+// tombstoneOf returns the tombstone err carries as a
+// *custodian.GoneError, or nil.
+func tombstoneOf(err error) *custodian.Tombstone {
+	if gone, ok := errors.AsType[*custodian.GoneError](err); ok {
+		return gone.Tombstone
+	}
+	return nil
+}
+
 func sorted(ids ...string) []string {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
@@ -302,7 +311,7 @@ func testEraseDefeatsBackupCopy(t *testing.T, e *privacyEnv) {
 	// consent filters; no index entries or tags remain.
 	_, err = e.svc.Customer(e.ctx, c.ID)
 	wantCode(t, err, custodian.EGONE)
-	if got := custodian.ErrorTombstone(err); got == nil || got.ID != c.ID || got.Reason != tomb.Reason {
+	if got := tombstoneOf(err); got == nil || got.ID != c.ID || got.Reason != tomb.Reason {
 		t.Fatalf("gone without its tombstone: %+v", got)
 	}
 	for _, q := range []custodian.CustomerQuery{{}, {Search: "erin"}, {Search: "erin.erased@example.com"}, {Tag: "vip"}, {Consent: "marketing_email"}, {Sort: custodian.SortName}} {
@@ -393,7 +402,7 @@ func testEraseFinishesKeyDestruction(t *testing.T, e *privacyEnv) {
 	// The erasure itself committed: the customer is gone, and says its key
 	// is still pending.
 	_, err = e.svc.Customer(e.ctx, c.ID)
-	if wantCode(t, err, custodian.EGONE); custodian.ErrorTombstone(err).KeyDestroyed {
+	if wantCode(t, err, custodian.EGONE); tombstoneOf(err).KeyDestroyed {
 		t.Fatal("the tombstone claims the key is destroyed")
 	}
 	if m, _ := e.Shred.ShredKeys(e.ctx, []string{c.ID}); m[c.ID] == nil {
@@ -551,7 +560,7 @@ func testRetentionRun(t *testing.T, e *privacyEnv) {
 	for _, id := range []string{oldLead.ID, recentLead.ID} {
 		_, err := e.svc.Customer(e.ctx, id)
 		wantCode(t, err, custodian.EGONE)
-		if tb := custodian.ErrorTombstone(err); tb.Mechanism != custodian.ErasedRetention || tb.Reason != "retention" || tb.ErasedBy != customers.RetentionActor || !tb.KeyDestroyed {
+		if tb := tombstoneOf(err); tb.Mechanism != custodian.ErasedRetention || tb.Reason != "retention" || tb.ErasedBy != customers.RetentionActor || !tb.KeyDestroyed {
 			t.Fatalf("tombstone %+v", tb)
 		}
 	}
@@ -596,7 +605,7 @@ func testRetentionInterrupted(t *testing.T, e *privacyEnv) {
 		switch custodian.ErrorCode(err) {
 		case custodian.EGONE:
 			erased++
-			if !custodian.ErrorTombstone(err).KeyDestroyed || secrets[id] != nil {
+			if !tombstoneOf(err).KeyDestroyed || secrets[id] != nil {
 				t.Fatalf("%s erased but its key remains", id)
 			}
 			if n := len(e.events(t, id, custodian.ActionCustomerErase)); n != 1 {
