@@ -184,20 +184,6 @@ func (d AccessData) Encode() []byte {
 	return b
 }
 
-type purposeKey struct{}
-
-// WithPurpose returns a context carrying why the caller accesses data (the
-// Custodian-Purpose request header), recorded with read and export events.
-func WithPurpose(ctx context.Context, purpose string) context.Context {
-	return context.WithValue(ctx, purposeKey{}, purpose)
-}
-
-// PurposeFrom returns the purpose ctx carries, or "".
-func PurposeFrom(ctx context.Context) string {
-	p, _ := ctx.Value(purposeKey{}).(string)
-	return p
-}
-
 // ExportFormat identifies the format of a customer export.
 const ExportFormat = "custodian-export/v1"
 
