@@ -32,17 +32,13 @@ type FieldError struct {
 // Error is the domain's error: a code callers can branch on, a message safe
 // to show to the client, and the fields at fault when input was refused.
 // Internal causes are wrapped (Err) for logs and errors.Is, never shown.
+// What only some failures carry comes in an error type of its own that
+// wraps an *Error (RetryError, GoneError), found with errors.As.
 type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
 	Err     error
-	// RetryAfter, when set, tells the client how long to wait before
-	// trying again (ETOOMANY).
-	RetryAfter time.Duration
-	// Tombstone, with EGONE, is what remains of an erased customer: the
-	// answer shows it (it holds nothing personal).
-	Tombstone *Tombstone
 }
 
 // Error implements the error interface.
@@ -93,20 +89,61 @@ func ErrorFields(err error) []FieldError {
 	return nil
 }
 
-// ErrorRetryAfter returns how long err asks the client to wait, or 0.
-func ErrorRetryAfter(err error) time.Duration {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.RetryAfter
-	}
-	return 0
+// RetryError is a refusal that waiting overcomes, such as a sign-in
+// lockout: it wraps the refusal (usually an *Error with ETOOMANY, which
+// still gives the code and message) and says how long the caller must wait
+// before trying again, which the transport sends as Retry-After. Find it
+// with errors.As.
+type RetryError struct {
+	// Err is the refusal.
+	Err error
+	// After is how long to wait before the next attempt.
+	After time.Duration
 }
 
-// ErrorTombstone returns the tombstone carried by err, if any.
-func ErrorTombstone(err error) *Tombstone {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Tombstone
+// Error returns the refusal's text.
+func (e *RetryError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("retry after %v", e.After)
 	}
-	return nil
+	return e.Err.Error()
+}
+
+// Unwrap returns the refusal.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// GoneError is the error for a customer that was erased: it wraps an
+// *Error with EGONE (the code and client-safe message) and carries the
+// tombstone, what remains of the customer, which the answer shows (it holds
+// nothing personal). Make one with Gone; find it with errors.As.
+type GoneError struct {
+	// Err is the EGONE error the client is told.
+	Err *Error
+	// Tombstone is what remains of the erased customer.
+	Tombstone *Tombstone
+}
+
+// Gone returns the error for the customer erased as t says: EGONE, with a
+// message giving the time of the erasure, carrying t.
+func Gone(t *Tombstone) *GoneError {
+	return &GoneError{
+		Err:       Errorf(EGONE, "This customer's personal data was erased on %s.", t.ErasedAt.Format(time.RFC3339)),
+		Tombstone: t,
+	}
+}
+
+// Error returns the wrapped error's text.
+func (e *GoneError) Error() string {
+	if e.Err == nil {
+		return EGONE
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the wrapped EGONE error.
+func (e *GoneError) Unwrap() error {
+	if e.Err == nil {
+		return nil // not a nil *Error in a non-nil interface
+	}
+	return e.Err
 }

@@ -138,12 +138,6 @@ type Tombstone struct {
 	KeyDestroyed bool `json:"key_destroyed"`
 }
 
-// GoneError returns the error for a customer that was erased: EGONE with
-// the tombstone.
-func GoneError(t *Tombstone) *Error {
-	return &Error{Code: EGONE, Message: fmt.Sprintf("This customer's personal data was erased on %s.", t.ErasedAt.Format(time.RFC3339)), Tombstone: t}
-}
-
 // CheckReason validates an operator's reason text (erasure, legal hold):
 // required, at most MaxReasonLen characters, printable. It returns the
 // trimmed text.
@@ -188,20 +182,6 @@ type AccessData struct {
 func (d AccessData) Encode() []byte {
 	b, _ := json.Marshal(d) // a struct of strings always marshals
 	return b
-}
-
-type purposeKey struct{}
-
-// WithPurpose returns a context carrying why the caller accesses data (the
-// Custodian-Purpose request header), recorded with read and export events.
-func WithPurpose(ctx context.Context, purpose string) context.Context {
-	return context.WithValue(ctx, purposeKey{}, purpose)
-}
-
-// PurposeFrom returns the purpose ctx carries, or "".
-func PurposeFrom(ctx context.Context) string {
-	p, _ := ctx.Value(purposeKey{}).(string)
-	return p
 }
 
 // ExportFormat identifies the format of a customer export.

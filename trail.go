@@ -118,22 +118,8 @@ type AuditTrail interface {
 }
 
 // Origin is where a request came from, recorded with the audit events it
-// causes.
+// causes. Requests carry it in their context (WithOrigin, OriginFrom).
 type Origin struct {
 	ClientAddr string
 	RequestID  string
-}
-
-type originKey struct{}
-
-// WithOrigin returns a context carrying o.
-func WithOrigin(ctx context.Context, o Origin) context.Context {
-	return context.WithValue(ctx, originKey{}, o)
-}
-
-// OriginFrom returns the origin carried by ctx, or the zero Origin (a
-// change made from the command line or by the server itself).
-func OriginFrom(ctx context.Context) Origin {
-	o, _ := ctx.Value(originKey{}).(Origin)
-	return o
 }

@@ -220,16 +220,3 @@ type Principal struct {
 	// empty for bearer tokens.
 	SessionHash []byte
 }
-
-type principalKey struct{}
-
-// WithPrincipal returns a context carrying p, and p's user as the actor.
-func WithPrincipal(ctx context.Context, p *Principal) context.Context {
-	return WithActor(context.WithValue(ctx, principalKey{}, p), p.User.ID)
-}
-
-// PrincipalFrom returns the caller of the request ctx belongs to, or nil.
-func PrincipalFrom(ctx context.Context) *Principal {
-	p, _ := ctx.Value(principalKey{}).(*Principal)
-	return p
-}

@@ -29,8 +29,9 @@ const (
 // token (for the cookie) and the user. Every failure (unknown email, wrong
 // password, deactivated account) answers the same error after the same
 // work, one password hash. After repeated failures an account (or an
-// unknown email address) must wait before the next attempt: ETOOMANY with
-// RetryAfter, answered without checking the password.
+// unknown email address) must wait before the next attempt: ETOOMANY in a
+// *custodian.RetryError saying how long, answered without checking the
+// password.
 //
 // Every attempt is in the audit trail: the session and its auth.signin
 // event are stored together, and a failure's auth.signin_failed event
@@ -163,8 +164,9 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
+// tooMany is the lockout's refusal: ETOOMANY, and how long to wait.
 func tooMany(wait time.Duration) error {
-	return &custodian.Error{Code: custodian.ETOOMANY, Message: "Too many failed sign-ins; wait before trying again.", RetryAfter: wait}
+	return &custodian.RetryError{Err: custodian.Errorf(custodian.ETOOMANY, "Too many failed sign-ins; wait before trying again."), After: wait}
 }
 
 // fail records a failed sign-in against an account: the failure count

@@ -38,7 +38,7 @@ func (s *Service) goneOr(ctx context.Context, id string, err error) error {
 	t, terr := s.repo.Tombstone(ctx, id)
 	switch {
 	case terr == nil:
-		return custodian.GoneError(t)
+		return custodian.Gone(t)
 	case custodian.ErrorCode(terr) == custodian.ENOTFOUND:
 		return err
 	}

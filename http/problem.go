@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -60,8 +61,8 @@ type Problem struct {
 // or query reaches the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	status, code := problemStatus(err)
-	if d := custodian.ErrorRetryAfter(err); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
+	if retry, ok := errors.AsType[*custodian.RetryError](err); ok && retry.After > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(retry.After)))
 	}
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)
@@ -69,12 +70,11 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if status >= 500 {
 		logger.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "code", code, "err", err)
 	}
-	writeProblem(w, r, Problem{
-		Status: status, Code: code,
-		Detail:    custodian.ErrorMessage(err),
-		Errors:    custodian.ErrorFields(err),
-		Tombstone: custodian.ErrorTombstone(err),
-	})
+	p := Problem{Status: status, Code: code, Detail: custodian.ErrorMessage(err), Errors: custodian.ErrorFields(err)}
+	if gone, ok := errors.AsType[*custodian.GoneError](err); ok {
+		p.Tombstone = gone.Tombstone
+	}
+	writeProblem(w, r, p)
 }
 
 // problemStatus returns the status and the code of the problem err

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -107,8 +108,12 @@ func (u *ui) handleLoginSubmit() http.Handler {
 				d.State, d.Error = "", custodian.ErrorMessage(err)
 				u.renderLogin(w, r, http.StatusUnauthorized, d)
 			case code == custodian.ETOOMANY:
-				d.Error = tooManyMessage(custodian.ErrorRetryAfter(err))
-				w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(custodian.ErrorRetryAfter(err))))
+				var wait time.Duration
+				if retry, ok := errors.AsType[*custodian.RetryError](err); ok {
+					wait = retry.After
+				}
+				d.Error = tooManyMessage(wait)
+				w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
 				u.renderLogin(w, r, http.StatusTooManyRequests, d)
 			default:
 				u.fail(w, r, err)

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -218,11 +219,12 @@ func (a *actorNames) all() map[string]string {
 // failCustomer renders a customer page's error: the tombstone for an
 // erased customer, else as fail does.
 func (u *ui) failCustomer(w http.ResponseWriter, r *http.Request, id string, err error) {
-	t := custodian.ErrorTombstone(err)
-	if custodian.ErrorCode(err) != custodian.EGONE || t == nil {
+	gone, ok := errors.AsType[*custodian.GoneError](err)
+	if !ok || gone.Tombstone == nil || custodian.ErrorCode(err) != custodian.EGONE {
 		u.fail(w, r, err)
 		return
 	}
+	t := gone.Tombstone
 	names := u.actorNames(r.Context())
 	d := erasedData{T: t, ByName: names.name(t.ErasedBy)}
 	if d.customerExtras, err = u.extras(r, id, names); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,250 +38,282 @@ type AuditBackend struct {
 
 // RunAudit runs the audit trail contract against backends made by open.
 func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
+	tests := []contractTest[*auditEnv]{
+		{"AppendRecordsOriginAndOrder", testAuditAppend},
+		{"ListFiltersByQuery", testAuditListFilters},
+		{"IntactTrailVerifiesUpToItsHead", testAuditVerifyAndHead},
+		{"AuditedChangeAndEventAreOneTransaction", testAuditedIsOneTransaction},
+		{"ConcurrentAppendsChainWithoutGaps", testConcurrentAppendsChain},
+		{"ConcurrentAppendsKeepEachCallersOrigin", testConcurrentAppendsKeepOrigin},
+		{"TrailIsAppendOnly", testTrailIsAppendOnly},
+	}
+	for _, tc := range tamperCases() {
+		tests = append(tests, contractTest[*auditEnv]{"VerifyCatches" + tc.name, tc.test})
+	}
+	runTests(t, func(t *testing.T) *auditEnv { return newAuditEnv(open(t)) }, tests)
+}
+
+// auditEnv is one audit contract case: the backend, and a context that
+// records usr_auditor acting from 203.0.113.9 in request req-1.
+type auditEnv struct {
+	AuditBackend
+	ctx context.Context
+}
+
+// newAuditEnv returns the environment of an audit contract case over b.
+func newAuditEnv(b AuditBackend) *auditEnv {
 	ctx := custodian.WithOrigin(custodian.WithActor(context.Background(), "usr_auditor"), custodian.Origin{ClientAddr: "203.0.113.9", RequestID: "req-1"})
+	return &auditEnv{AuditBackend: b, ctx: ctx}
+}
 
-	t.Run("AppendListAndVerify", func(t *testing.T) {
-		b := open(t)
-		s := b.Store
-		t0 := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
-		err := s.AppendAudit(ctx,
-			custodian.AuditEntry{Action: custodian.ActionCustomerCreate, Subject: "cus_a", Fields: []string{"name", "email"}, Time: t0},
-			custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: "cus_a", Time: t0.Add(time.Second)},
-		)
-		if err != nil {
-			t.Fatal(err)
-		}
-		other := custodian.WithActor(context.Background(), "usr_other")
-		if err := s.AppendAudit(other, custodian.AuditEntry{Action: custodian.ActionSignIn, Subject: "usr_other", Data: []byte{1, 2}, Time: t0.Add(2 * time.Second)}); err != nil {
-			t.Fatal(err)
-		}
-		all, err := s.AuditEvents(ctx, custodian.AuditQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := seqs(all); !slices.Equal(got, []int64{3, 2, 1}) {
-			t.Fatalf("seqs = %v, want [3 2 1]", got)
-		}
-		first := all[2]
-		if first.Actor != "usr_auditor" || first.ClientAddr != "203.0.113.9" || first.RequestID != "req-1" || !first.Time.Equal(t0) ||
-			!slices.Equal(first.Fields, []string{"name", "email"}) || first.Subject != "cus_a" || len(first.PrevHash) != 0 || len(first.Hash) != 32 {
-			t.Fatalf("first event = %+v", first)
-		}
-		if all[0].Actor != "usr_other" || all[0].ClientAddr != "" || string(all[0].Data) != "\x01\x02" {
-			t.Fatalf("third event = %+v", all[0])
-		}
-		for _, tc := range []struct {
-			q    custodian.AuditQuery
-			want []int64
-		}{
-			{custodian.AuditQuery{Actor: "usr_other"}, []int64{3}},
-			{custodian.AuditQuery{Subject: "cus_a"}, []int64{2, 1}},
-			{custodian.AuditQuery{Action: "customer."}, []int64{2, 1}},
-			{custodian.AuditQuery{Action: "customer"}, nil},
-			{custodian.AuditQuery{Action: "customer%"}, nil},
-			{custodian.AuditQuery{Action: custodian.ActionSignIn}, []int64{3}},
-			{custodian.AuditQuery{BeforeSeq: 3, Limit: 1}, []int64{2}},
-			{custodian.AuditQuery{Since: t0.Add(time.Second)}, []int64{3, 2}},
-			{custodian.AuditQuery{Until: t0.Add(time.Second)}, []int64{1}},
-		} {
-			got, err := s.AuditEvents(ctx, tc.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(seqs(got), tc.want) {
-				t.Errorf("AuditEvents(%+v) = %v, want %v", tc.q, seqs(got), tc.want)
-			}
-		}
-		verify(t, s, nil)
-		head, err := s.AuditHead(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if head.Seq != 3 || string(head.Hash) != string(all[0].Hash) {
-			t.Fatalf("head = %d %x, want 3 %x", head.Seq, head.Hash, all[0].Hash)
-		}
-	})
+// auditT0 is when the first of the sample events happened.
+func auditT0() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC) }
 
-	t.Run("AuditedChangeAndEventAreOneTransaction", func(t *testing.T) {
-		b := open(t)
-		s := b.Store
-		rec := rawRecord("cus_atomic")
-		boom := errors.New("boom")
-		err := s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-			if err := s.InsertCustomers(ctx, rec); err != nil {
-				return nil, err
-			}
-			return nil, boom
-		})
-		if !errors.Is(err, boom) {
-			t.Fatalf("Audited = %v, want boom", err)
-		}
-		if _, err := s.CustomerRecord(ctx, rec.ID); custodian.ErrorCode(err) != custodian.ENOTFOUND {
-			t.Fatalf("customer after failed Audited: %v, want ENOTFOUND", err)
-		}
-		// A failure while appending (an entry without an action) rolls
-		// back the change it goes with.
-		err = s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-			return []custodian.AuditEntry{{Subject: rec.ID}}, s.InsertCustomers(ctx, rec)
-		})
-		if err == nil {
-			t.Fatal("Audited with an invalid entry succeeded")
-		}
-		if _, err := s.CustomerRecord(ctx, rec.ID); custodian.ErrorCode(err) != custodian.ENOTFOUND {
-			t.Fatalf("customer after failed append: %v, want ENOTFOUND", err)
-		}
-		if evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{}); len(evs) != 0 {
-			t.Fatalf("events after failures = %d, want 0", len(evs))
-		}
-		err = s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-			if err := s.InsertCustomers(ctx, rec); err != nil {
-				return nil, err
-			}
-			err := s.UpdateCustomer(ctx, rec.ID, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
-				cur.Version++
-				return cur, nil
-			})
-			return []custodian.AuditEntry{{Action: custodian.ActionCustomerCreate, Subject: rec.ID}}, err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.CustomerRecord(ctx, rec.ID)
-		if err != nil || got.Version != 2 {
-			t.Fatalf("customer = %+v, %v; want version 2", got, err)
-		}
-		if evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{Subject: rec.ID}); len(evs) != 1 {
-			t.Fatalf("events = %d, want 1", len(evs))
-		}
-		// Head and chain survive the rolled-back attempts.
-		verify(t, s, nil)
-	})
+// appendSample appends three events a second apart from auditT0: two by
+// the case's actor about cus_a, in one call, then a sign-in by usr_other
+// with no origin. It returns the trail, newest first.
+func (e *auditEnv) appendSample(t *testing.T) []custodian.AuditEvent {
+	t.Helper()
+	t0 := auditT0()
+	err := e.Store.AppendAudit(e.ctx,
+		custodian.AuditEntry{Action: custodian.ActionCustomerCreate, Subject: "cus_a", Fields: []string{"name", "email"}, Time: t0},
+		custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: "cus_a", Time: t0.Add(time.Second)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := custodian.WithActor(context.Background(), "usr_other")
+	if err := e.Store.AppendAudit(other, custodian.AuditEntry{Action: custodian.ActionSignIn, Subject: "usr_other", Data: []byte{1, 2}, Time: t0.Add(2 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.Store.AuditEvents(e.ctx, custodian.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
 
-	t.Run("ConcurrentAppendsChainWithoutGaps", func(t *testing.T) {
-		b := open(t)
-		s := b.Store
-		const workers, each = 8, 20
-		var wg sync.WaitGroup
-		errs := make(chan error, workers*each)
-		for w := range workers {
-			wg.Go(func() {
-				for i := range each {
-					id := fmt.Sprintf("cus_w%dn%d", w, i)
-					errs <- s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-						if i%5 == 4 {
-							return nil, errors.New("abandoned") // leaves no trace
-						}
-						return []custodian.AuditEntry{{Action: custodian.ActionCustomerCreate, Subject: id}, {Action: custodian.ActionCustomerRead, Subject: id}},
-							s.InsertCustomers(ctx, rawRecord(id))
-					})
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		failed := 0
-		for err := range errs {
-			if err != nil {
-				failed++
-			}
-		}
-		if want := workers * each / 5; failed != want {
-			t.Fatalf("%d writes failed, want %d", failed, want)
-		}
-		evs, err := s.AuditEvents(ctx, custodian.AuditQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := 2 * (workers*each - failed)
-		if len(evs) != want || evs[0].Seq != int64(want) || evs[len(evs)-1].Seq != 1 {
-			t.Fatalf("%d events from %d to %d, want %d from %d to 1", len(evs), evs[0].Seq, evs[len(evs)-1].Seq, want, want)
-		}
-		verify(t, s, nil)
-	})
+func testAuditAppend(t *testing.T, e *auditEnv) {
+	all := e.appendSample(t)
+	if got := seqs(all); !slices.Equal(got, []int64{3, 2, 1}) {
+		t.Fatalf("seqs = %v, want [3 2 1]", got)
+	}
+	first := all[2]
+	if first.Actor != "usr_auditor" || first.ClientAddr != "203.0.113.9" || first.RequestID != "req-1" || !first.Time.Equal(auditT0()) ||
+		!slices.Equal(first.Fields, []string{"name", "email"}) || first.Subject != "cus_a" || len(first.PrevHash) != 0 || len(first.Hash) != 32 {
+		t.Fatalf("first event = %+v", first)
+	}
+	if all[0].Actor != "usr_other" || all[0].ClientAddr != "" || string(all[0].Data) != "\x01\x02" {
+		t.Fatalf("third event = %+v", all[0])
+	}
+}
 
-	t.Run("ConcurrentAppendsKeepEachCallersOrigin", func(t *testing.T) {
-		b := open(t)
-		s := b.Store
-		const workers, each = 16, 25
-		var wg sync.WaitGroup
-		errs := make(chan error, workers*each)
-		for w := range workers {
-			wg.Go(func() {
-				ctx := custodian.WithOrigin(custodian.WithActor(context.Background(), fmt.Sprintf("usr_%02d", w)), custodian.Origin{ClientAddr: fmt.Sprintf("192.0.2.%d", w), RequestID: fmt.Sprintf("req-%d", w)})
-				for i := range each {
-					errs <- s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%02d_%02d", w, i)})
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		// One call larger than an INSERT statement takes.
-		big := make([]custodian.AuditEntry, 1234)
-		for i := range big {
-			big[i] = custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_big_%d", i)}
-		}
-		if err := s.AppendAudit(ctx, big...); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.AppendAudit(ctx, custodian.AuditEntry{Subject: "cus_x"}); err == nil {
-			t.Fatal("an entry without an action was appended")
-		}
-		evs, err := s.AuditEvents(ctx, custodian.AuditQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := workers*each + len(big); len(evs) != want || evs[0].Seq != int64(want) {
-			t.Fatalf("%d events up to seq %d, want %d", len(evs), evs[0].Seq, want)
-		}
-		for _, e := range evs {
-			var w, i int
-			if _, err := fmt.Sscanf(e.Subject, "cus_%02d_%02d", &w, &i); err != nil {
-				continue // the big call's
-			}
-			if e.Actor != fmt.Sprintf("usr_%02d", w) || e.ClientAddr != fmt.Sprintf("192.0.2.%d", w) || e.RequestID != fmt.Sprintf("req-%d", w) {
-				t.Fatalf("event for %s recorded as %s from %s (%s)", e.Subject, e.Actor, e.ClientAddr, e.RequestID)
-			}
-		}
-		verify(t, s, nil)
-	})
-
-	t.Run("TrailIsAppendOnly", func(t *testing.T) {
-		b := open(t)
-		s := b.Store
-		if err := s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionSignIn}, custodian.AuditEntry{Action: custodian.ActionSignOut}); err != nil {
-			t.Fatal(err)
-		}
-		for _, q := range []string{
-			`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 1`,
-			`DELETE FROM audit_events WHERE seq = 2`,
-			`DELETE FROM audit_events`,
-		} {
-			if _, err := s.DB().ExecContext(ctx, q); err == nil {
-				t.Errorf("%s: succeeded on the append-only trail", q)
-			}
-		}
-		evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{})
-		if len(evs) != 2 || evs[1].Actor != "usr_auditor" {
-			t.Fatalf("trail changed: %+v", evs)
-		}
-		verify(t, s, nil)
-	})
-
-	// The trail is read in sequence order and the sequence number is
-	// sealed into each hash, so a moved or forged row shows as a broken
-	// link at the position it occupies.
-	tamper := []struct {
-		name  string
-		sql   []string
-		keyed bool
-		seq   int64
-		kind  hashchain.BreakKind
+func testAuditListFilters(t *testing.T, e *auditEnv) {
+	e.appendSample(t)
+	t0 := auditT0()
+	for _, tc := range []struct {
+		q    custodian.AuditQuery
+		want []int64
 	}{
+		{custodian.AuditQuery{Actor: "usr_other"}, []int64{3}},
+		{custodian.AuditQuery{Subject: "cus_a"}, []int64{2, 1}},
+		{custodian.AuditQuery{Action: "customer."}, []int64{2, 1}},
+		{custodian.AuditQuery{Action: "customer"}, nil},
+		{custodian.AuditQuery{Action: "customer%"}, nil},
+		{custodian.AuditQuery{Action: custodian.ActionSignIn}, []int64{3}},
+		{custodian.AuditQuery{BeforeSeq: 3, Limit: 1}, []int64{2}},
+		{custodian.AuditQuery{Since: t0.Add(time.Second)}, []int64{3, 2}},
+		{custodian.AuditQuery{Until: t0.Add(time.Second)}, []int64{1}},
+	} {
+		got, err := e.Store.AuditEvents(e.ctx, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seqs(got), tc.want) {
+			t.Errorf("AuditEvents(%+v) = %v, want %v", tc.q, seqs(got), tc.want)
+		}
+	}
+}
+
+func testAuditVerifyAndHead(t *testing.T, e *auditEnv) {
+	all := e.appendSample(t)
+	verify(t, e.Store, nil)
+	head, err := e.Store.AuditHead(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Seq != 3 || string(head.Hash) != string(all[0].Hash) {
+		t.Fatalf("head = %d %x, want 3 %x", head.Seq, head.Hash, all[0].Hash)
+	}
+}
+
+func testAuditedIsOneTransaction(t *testing.T, e *auditEnv) {
+	s, ctx := e.Store, e.ctx
+	rec := rawRecord("cus_atomic")
+	boom := errors.New("boom")
+	err := s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.InsertCustomers(ctx, rec); err != nil {
+			return nil, err
+		}
+		return nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Audited = %v, want boom", err)
+	}
+	if _, err := s.CustomerRecord(ctx, rec.ID); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+		t.Fatalf("customer after failed Audited: %v, want ENOTFOUND", err)
+	}
+	// A failure while appending (an entry without an action) rolls
+	// back the change it goes with.
+	err = s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		return []custodian.AuditEntry{{Subject: rec.ID}}, s.InsertCustomers(ctx, rec)
+	})
+	if err == nil {
+		t.Fatal("Audited with an invalid entry succeeded")
+	}
+	if _, err := s.CustomerRecord(ctx, rec.ID); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+		t.Fatalf("customer after failed append: %v, want ENOTFOUND", err)
+	}
+	if evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{}); len(evs) != 0 {
+		t.Fatalf("events after failures = %d, want 0", len(evs))
+	}
+	err = s.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.InsertCustomers(ctx, rec); err != nil {
+			return nil, err
+		}
+		err := s.UpdateCustomer(ctx, rec.ID, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
+			cur.Version++
+			return cur, nil
+		})
+		return []custodian.AuditEntry{{Action: custodian.ActionCustomerCreate, Subject: rec.ID}}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CustomerRecord(ctx, rec.ID)
+	if err != nil || got.Version != 2 {
+		t.Fatalf("customer = %+v, %v; want version 2", got, err)
+	}
+	if evs, _ := s.AuditEvents(ctx, custodian.AuditQuery{Subject: rec.ID}); len(evs) != 1 {
+		t.Fatalf("events = %d, want 1", len(evs))
+	}
+	// Head and chain survive the rolled-back attempts.
+	verify(t, s, nil)
+}
+
+func testConcurrentAppendsChain(t *testing.T, e *auditEnv) {
+	s := e.Store
+	const workers, each = 8, 20
+	errs := concurrently(workers, each, func(w, i int) error {
+		id := fmt.Sprintf("cus_w%dn%d", w, i)
+		return s.Audited(e.ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+			if i%5 == 4 {
+				return nil, errors.New("abandoned") // leaves no trace
+			}
+			return []custodian.AuditEntry{{Action: custodian.ActionCustomerCreate, Subject: id}, {Action: custodian.ActionCustomerRead, Subject: id}},
+				s.InsertCustomers(ctx, rawRecord(id))
+		})
+	})
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if want := workers * each / 5; failed != want {
+		t.Fatalf("%d writes failed, want %d", failed, want)
+	}
+	evs, err := s.AuditEvents(e.ctx, custodian.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 2 * (workers*each - failed)
+	if len(evs) != want || evs[0].Seq != int64(want) || evs[len(evs)-1].Seq != 1 {
+		t.Fatalf("%d events from %d to %d, want %d from %d to 1", len(evs), evs[0].Seq, evs[len(evs)-1].Seq, want, want)
+	}
+	verify(t, s, nil)
+}
+
+func testConcurrentAppendsKeepOrigin(t *testing.T, e *auditEnv) {
+	s := e.Store
+	const workers, each = 16, 25
+	errs := concurrently(workers, each, func(w, i int) error {
+		ctx := custodian.WithOrigin(custodian.WithActor(context.Background(), fmt.Sprintf("usr_%02d", w)), custodian.Origin{ClientAddr: fmt.Sprintf("192.0.2.%d", w), RequestID: fmt.Sprintf("req-%d", w)})
+		return s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%02d_%02d", w, i)})
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One call larger than an INSERT statement takes.
+	big := make([]custodian.AuditEntry, 1234)
+	for i := range big {
+		big[i] = custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_big_%d", i)}
+	}
+	if err := s.AppendAudit(e.ctx, big...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(e.ctx, custodian.AuditEntry{Subject: "cus_x"}); err == nil {
+		t.Fatal("an entry without an action was appended")
+	}
+	evs, err := s.AuditEvents(e.ctx, custodian.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := workers*each + len(big); len(evs) != want || evs[0].Seq != int64(want) {
+		t.Fatalf("%d events up to seq %d, want %d", len(evs), evs[0].Seq, want)
+	}
+	for _, ev := range evs {
+		var w, i int
+		if _, err := fmt.Sscanf(ev.Subject, "cus_%02d_%02d", &w, &i); err != nil {
+			continue // the big call's
+		}
+		if ev.Actor != fmt.Sprintf("usr_%02d", w) || ev.ClientAddr != fmt.Sprintf("192.0.2.%d", w) || ev.RequestID != fmt.Sprintf("req-%d", w) {
+			t.Fatalf("event for %s recorded as %s from %s (%s)", ev.Subject, ev.Actor, ev.ClientAddr, ev.RequestID)
+		}
+	}
+	verify(t, s, nil)
+}
+
+func testTrailIsAppendOnly(t *testing.T, e *auditEnv) {
+	s := e.Store
+	if err := s.AppendAudit(e.ctx, custodian.AuditEntry{Action: custodian.ActionSignIn}, custodian.AuditEntry{Action: custodian.ActionSignOut}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 1`,
+		`DELETE FROM audit_events WHERE seq = 2`,
+		`DELETE FROM audit_events`,
+	} {
+		if _, err := s.DB().ExecContext(e.ctx, q); err == nil {
+			t.Errorf("%s: succeeded on the append-only trail", q)
+		}
+	}
+	evs, _ := s.AuditEvents(e.ctx, custodian.AuditQuery{})
+	if len(evs) != 2 || evs[1].Actor != "usr_auditor" {
+		t.Fatalf("trail changed: %+v", evs)
+	}
+	verify(t, s, nil)
+}
+
+// tamperCase is an attack on the stored trail that verification must
+// catch: the statements an attacker with the database owner's rights runs,
+// whether the trail is keyed, and the break Verify must report.
+type tamperCase struct {
+	name  string
+	sql   []string
+	keyed bool
+	seq   int64
+	kind  hashchain.BreakKind
+}
+
+// tamperCases returns the attacks the contract simulates. The trail is
+// read in sequence order and the sequence number is sealed into each hash,
+// so a moved or forged row shows as a broken link at the position it
+// occupies.
+func tamperCases() []tamperCase {
+	return []tamperCase{
 		{"EditedContent", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, hashchain.Edited},
 		{"EditedTime", []string{`UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2`}, false, 2, hashchain.Edited},
 		{"Deleted", []string{`DELETE FROM audit_events WHERE seq = 3`}, false, 3, hashchain.Deleted},
@@ -301,50 +332,50 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 		// key (as SHA-256) is still caught.
 		{"RehashedWithoutKey", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, true, 2, hashchain.Edited},
 	}
-	for _, tc := range tamper {
-		t.Run("VerifyCatches"+tc.name, func(t *testing.T) {
-			b := open(t)
-			s := b.Store
-			var chain *hashchain.Chain
-			if tc.keyed {
-				var err error
-				chain, err = hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.SetAuditChain(chain)
-			}
-			for i := range 5 {
-				if err := s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			verify(t, s, chain)
-			b.DisableGuard(t)
-			for _, q := range tc.sql {
-				if _, err := s.DB().ExecContext(ctx, b.Q(q)); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			if tc.keyed {
-				// The attacker recomputes the edited event's hash as a
-				// plain chain would, and relinks its successor.
-				rehash(t, b, 2)
-			}
-			if chain == nil {
-				chain = &hashchain.Chain{}
-			}
-			brk, err := chain.Verify(s.AuditChain(ctx, 0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if brk == nil {
-				t.Fatal("Verify found no break after tampering")
-			}
-			if brk.Seq != tc.seq || brk.Kind != tc.kind {
-				t.Fatalf("break = seq %d %s (%s), want seq %d %s", brk.Seq, brk.Kind, brk.Msg, tc.seq, tc.kind)
-			}
-		})
+}
+
+// test appends five events, checks that they verify, runs the attack and
+// checks that Verify reports the break where the case says.
+func (tc tamperCase) test(t *testing.T, e *auditEnv) {
+	s := e.Store
+	var chain *hashchain.Chain
+	if tc.keyed {
+		var err error
+		chain, err = hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetAuditChain(chain)
+	}
+	for i := range 5 {
+		if err := s.AppendAudit(e.ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify(t, s, chain)
+	e.DisableGuard(t)
+	for _, q := range tc.sql {
+		if _, err := s.DB().ExecContext(e.ctx, e.Q(q)); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if tc.keyed {
+		// The attacker recomputes the edited event's hash as a
+		// plain chain would, and relinks its successor.
+		rehash(t, e.AuditBackend, 2)
+	}
+	if chain == nil {
+		chain = &hashchain.Chain{}
+	}
+	brk, err := chain.Verify(s.AuditChain(e.ctx, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if brk == nil {
+		t.Fatal("Verify found no break after tampering")
+	}
+	if brk.Seq != tc.seq || brk.Kind != tc.kind {
+		t.Fatalf("break = seq %d %s (%s), want seq %d %s", brk.Seq, brk.Kind, brk.Msg, tc.seq, tc.kind)
 	}
 }
 

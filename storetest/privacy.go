@@ -34,15 +34,22 @@ type PrivacyBackend struct {
 }
 
 // privacyEnv is one privacy contract case: a service over the backend,
-// with a clock the case can set.
+// with a clock the case can set and a shred store that can be made to
+// fail.
 type privacyEnv struct {
 	PrivacyBackend
-	svc    *customers.Service
-	keys   *crypto.Keyring
-	sealer *crypto.Sealer
-	clock  *clock
-	shred  *flakyShred
-	ctx    context.Context
+	customerEnv
+	shred *flakyShred
+}
+
+// newPrivacyEnv returns the environment of a privacy contract case over b,
+// acting as usr_dpo for a stated purpose.
+func newPrivacyEnv(t *testing.T, b PrivacyBackend) *privacyEnv {
+	t.Helper()
+	shred := &flakyShred{ShredKeyStore: b.Shred}
+	ce := newCustomerEnv(t, b.Repo, customers.Options{Shred: shred, ConsentPurposes: purposes()})
+	ce.ctx = custodian.WithPurpose(custodian.WithActor(context.Background(), "usr_dpo"), "contract test")
+	return &privacyEnv{PrivacyBackend: b, customerEnv: ce, shred: shred}
 }
 
 // flakyShred is the backend's real shred store with one injected
@@ -60,17 +67,14 @@ func (f *flakyShred) DestroyShredKey(ctx context.Context, id string) error {
 	return f.ShredKeyStore.DestroyShredKey(ctx, id)
 }
 
-// purposes are the consent purposes the contract configures.
-var purposes = []string{"marketing_email", "phone_calls", "profiling"}
+// purposes returns the consent purposes the contract configures.
+func purposes() []string { return []string{"marketing_email", "phone_calls", "profiling"} }
 
 // RunPrivacy runs the data-protection contract (consent, legal holds,
 // retention, erasure with the backup-copy proof, exports and the record of
 // processing) against backends made by open.
 func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, e *privacyEnv)
-	}{
+	runTests(t, func(t *testing.T) *privacyEnv { return newPrivacyEnv(t, open(t)) }, []contractTest[*privacyEnv]{
 		{"ConsentHistoryAndFilter", testConsentHistoryAndFilter},
 		{"ConsentHistoryIsAppendOnly", testConsentAppendOnly},
 		{"EraseDefeatsBackupCopy", testEraseDefeatsBackupCopy},
@@ -82,34 +86,14 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 		{"RetentionInterruptedAndResumed", testRetentionInterrupted},
 		{"ReadsAreRecorded", testReadsAreRecorded},
 		{"ExportIsComplete", testExportIsComplete},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := open(t)
-			k, sealer := newSealer(t)
-			clk := newClock()
-			shred := &flakyShred{ShredKeyStore: b.Shred}
-			svc := customers.New(b.Repo, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Now: clk.now, Shred: shred, ConsentPurposes: purposes})
-			ctx := custodian.WithPurpose(custodian.WithActor(context.Background(), "usr_dpo"), "contract test")
-			tt.fn(t, &privacyEnv{PrivacyBackend: b, svc: svc, keys: k, sealer: sealer, clock: clk, shred: shred, ctx: ctx})
-		})
-	}
+	})
 }
 
-// set moves the clock to t.
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
+// create creates a customer named name, with an email address made of the
+// name, and tags.
 func (e *privacyEnv) create(t *testing.T, name string, tags ...string) *custodian.Customer {
 	t.Helper()
-	c, err := e.svc.CreateCustomer(e.ctx, custodian.CustomerFields{Name: name, Email: strings.ReplaceAll(strings.ToLower(name), " ", ".") + "@example.com", Tags: tags})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return e.customerEnv.create(t, custodian.CustomerFields{Name: name, Email: strings.ReplaceAll(strings.ToLower(name), " ", ".") + "@example.com", Tags: tags})
 }
 
 func (e *privacyEnv) consent(t *testing.T, id, purpose, state string) *custodian.ConsentEvent {
@@ -142,6 +126,28 @@ func (e *privacyEnv) events(t *testing.T, subject, action string) []custodian.Au
 		t.Fatal(err)
 	}
 	return evs
+}
+
+// wantExportActions checks that x holds audit events of the actions in
+// want, in order.
+func wantExportActions(t *testing.T, x *custodian.Export, want ...string) {
+	t.Helper()
+	var actions []string
+	for _, ev := range x.AuditEvents {
+		actions = append(actions, ev.Action)
+	}
+	if !slices.Equal(actions, want) {
+		t.Fatalf("export events %v, want %v", actions, want)
+	}
+}
+
+// tombstoneOf returns the tombstone err carries as a
+// *custodian.GoneError, or nil.
+func tombstoneOf(err error) *custodian.Tombstone {
+	if gone, ok := errors.AsType[*custodian.GoneError](err); ok {
+		return gone.Tombstone
+	}
+	return nil
 }
 
 func sorted(ids ...string) []string {
@@ -240,11 +246,7 @@ func testConsentAppendOnly(t *testing.T, e *privacyEnv) {
 // as the server, and nothing cached: what the server's keys can decrypt.
 func (e *privacyEnv) fresh(t *testing.T, repo custodian.CustomerRepository) *customers.Service {
 	t.Helper()
-	sealer, err := crypto.NewSealer(e.keys, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return customers.New(repo, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: e.Shred, ConsentPurposes: purposes})
+	return newService(repo, sealerOf(t, e.keys), customers.Options{Shred: e.Shred, ConsentPurposes: purposes()})
 }
 
 func testEraseDefeatsBackupCopy(t *testing.T, e *privacyEnv) {
@@ -302,7 +304,7 @@ func testEraseDefeatsBackupCopy(t *testing.T, e *privacyEnv) {
 	// consent filters; no index entries or tags remain.
 	_, err = e.svc.Customer(e.ctx, c.ID)
 	wantCode(t, err, custodian.EGONE)
-	if got := custodian.ErrorTombstone(err); got == nil || got.ID != c.ID || got.Reason != tomb.Reason {
+	if got := tombstoneOf(err); got == nil || got.ID != c.ID || got.Reason != tomb.Reason {
 		t.Fatalf("gone without its tombstone: %+v", got)
 	}
 	for _, q := range []custodian.CustomerQuery{{}, {Search: "erin"}, {Search: "erin.erased@example.com"}, {Tag: "vip"}, {Consent: "marketing_email"}, {Sort: custodian.SortName}} {
@@ -369,13 +371,7 @@ func testEraseTwiceAndErasedExport(t *testing.T, e *privacyEnv) {
 		x.Consents.Current["phone_calls"].State != custodian.ConsentGiven {
 		t.Fatalf("erased consents %+v", x.Consents)
 	}
-	var actions []string
-	for _, ev := range x.AuditEvents {
-		actions = append(actions, ev.Action)
-	}
-	if want := []string{"customer.create", "consent.change", "customer.erase", "customer.export"}; !slices.Equal(actions, want) {
-		t.Fatalf("export events %v, want %v", actions, want)
-	}
+	wantExportActions(t, x, "customer.create", "consent.change", "customer.erase", "customer.export")
 	b, _ := json.Marshal(x)
 	if strings.Contains(string(b), "Tom") || strings.Contains(string(b), "tom.twice") {
 		t.Fatalf("the erased export holds personal data: %s", b)
@@ -393,7 +389,7 @@ func testEraseFinishesKeyDestruction(t *testing.T, e *privacyEnv) {
 	// The erasure itself committed: the customer is gone, and says its key
 	// is still pending.
 	_, err = e.svc.Customer(e.ctx, c.ID)
-	if wantCode(t, err, custodian.EGONE); custodian.ErrorTombstone(err).KeyDestroyed {
+	if wantCode(t, err, custodian.EGONE); tombstoneOf(err).KeyDestroyed {
 		t.Fatal("the tombstone claims the key is destroyed")
 	}
 	if m, _ := e.Shred.ShredKeys(e.ctx, []string{c.ID}); m[c.ID] == nil {
@@ -551,7 +547,7 @@ func testRetentionRun(t *testing.T, e *privacyEnv) {
 	for _, id := range []string{oldLead.ID, recentLead.ID} {
 		_, err := e.svc.Customer(e.ctx, id)
 		wantCode(t, err, custodian.EGONE)
-		if tb := custodian.ErrorTombstone(err); tb.Mechanism != custodian.ErasedRetention || tb.Reason != "retention" || tb.ErasedBy != customers.RetentionActor || !tb.KeyDestroyed {
+		if tb := tombstoneOf(err); tb.Mechanism != custodian.ErasedRetention || tb.Reason != "retention" || tb.ErasedBy != customers.RetentionActor || !tb.KeyDestroyed {
 			t.Fatalf("tombstone %+v", tb)
 		}
 	}
@@ -596,7 +592,7 @@ func testRetentionInterrupted(t *testing.T, e *privacyEnv) {
 		switch custodian.ErrorCode(err) {
 		case custodian.EGONE:
 			erased++
-			if !custodian.ErrorTombstone(err).KeyDestroyed || secrets[id] != nil {
+			if !tombstoneOf(err).KeyDestroyed || secrets[id] != nil {
 				t.Fatalf("%s erased but its key remains", id)
 			}
 			if n := len(e.events(t, id, custodian.ActionCustomerErase)); n != 1 {
@@ -679,13 +675,7 @@ func testExportIsComplete(t *testing.T, e *privacyEnv) {
 	if len(x.Consents.History) != 1 || x.Consents.History[0].Evidence == "" || x.Consents.Current["marketing_email"].State != custodian.ConsentGiven {
 		t.Fatalf("export consents %+v", x.Consents)
 	}
-	var actions []string
-	for _, ev := range x.AuditEvents {
-		actions = append(actions, ev.Action)
-	}
-	if want := []string{"customer.create", "consent.change", "customer.legal_hold", "customer.read", "customer.export"}; !slices.Equal(actions, want) {
-		t.Fatalf("export events %v, want %v", actions, want)
-	}
+	wantExportActions(t, x, "customer.create", "consent.change", "customer.legal_hold", "customer.read", "customer.export")
 	if last := x.AuditEvents[len(x.AuditEvents)-1]; string(last.Data) != `{"purpose":"subject access request"}` {
 		t.Fatalf("export event data %s", last.Data)
 	}

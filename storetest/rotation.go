@@ -52,18 +52,13 @@ type rotationEnv struct {
 
 func newRotationEnv(t *testing.T, e *env) *rotationEnv {
 	t.Helper()
-	k, err := crypto.NewKeyring()
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &keyFile{}
-	f.k.Store(k)
+	f.k.Store(newKeyring(t))
 	server, err := crypto.NewSealerFromSource(f.load, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := customers.New(e.Repo, server, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
-	return &rotationEnv{env: e, file: f, server: server, svc: svc}
+	return &rotationEnv{env: e, file: f, server: server, svc: newService(e.Repo, server, customers.Options{})}
 }
 
 // seedN imports n customers and returns their ids.
@@ -90,11 +85,7 @@ func (r *rotationEnv) rotate(t *testing.T) (*crypto.Sealer, string) {
 	t.Helper()
 	k, id := r.file.rotated(t)
 	r.file.k.Store(k)
-	s, err := crypto.NewSealer(k, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, id
+	return sealerOf(t, k), id
 }
 
 func usage(t *testing.T, e *env) map[string]int64 {
@@ -274,7 +265,7 @@ func testRotationUnderConcurrentWrites(t *testing.T, e *env) {
 	if err := k.RemoveMasterKey(oldID); err != nil {
 		t.Fatal(err)
 	}
-	fresh, _ := crypto.NewSealer(k, 0)
+	fresh := sealerOf(t, k)
 	check := customers.New(e.Repo, fresh, customers.Options{})
 	for _, id := range ids {
 		if _, ok := notes[id]; !ok {

@@ -29,10 +29,7 @@ type Backend struct {
 
 // Run runs the contract against backends made by open.
 func Run(t *testing.T, open func(t *testing.T) Backend) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, e *env)
-	}{
+	runTests(t, func(t *testing.T) *env { return newEnv(t, open(t)) }, []contractTest[*env]{
 		{"CreateAndGet", testCreateAndGet},
 		{"InvalidInputChangesNothing", testInvalidInput},
 		{"GetUnknown", testGetUnknown},
@@ -53,37 +50,97 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"RotationResumes", testRotationResumes},
 		{"RotationRefusesUnknownKey", testRotationRefusesUnknownKey},
 		{"ChangesAreAudited", testChangesAreAudited},
-	}
+	})
+}
+
+// contractTest is one behaviour of a contract: a name saying what must
+// hold, and the test of it, given a fresh environment of type E.
+type contractTest[E any] struct {
+	name string
+	fn   func(t *testing.T, e E)
+}
+
+// runTests runs each test as a subtest named for its behaviour, on an
+// environment that setup makes over a fresh backend, so that a failure
+// names the behaviour and no test sees another's data.
+func runTests[E any](t *testing.T, setup func(t *testing.T) E, tests []contractTest[E]) {
+	t.Helper()
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := open(t)
-			_, sealer := newSealer(t)
-			clock := newClock()
-			svc := customers.New(b.Repo, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Now: clock.now})
-			tt.fn(t, &env{Backend: b, svc: svc, sealer: sealer, ctx: custodian.WithActor(context.Background(), "usr_test")})
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, setup(t)) })
 	}
 }
 
+// env is one case of the customer contract: the service over the
+// backend under test.
 type env struct {
 	Backend
+	customerEnv
+}
+
+// newEnv returns the environment of a customer contract case over b,
+// acting as usr_test.
+func newEnv(t *testing.T, b Backend) *env {
+	t.Helper()
+	ce := newCustomerEnv(t, b.Repo, customers.Options{})
+	ce.ctx = custodian.WithActor(context.Background(), "usr_test")
+	return &env{Backend: b, customerEnv: ce}
+}
+
+// customerEnv is a customer service over a repository under test, with
+// the keyring, sealer and clock it was made with, and the context the
+// tests act in. The contracts that go through the service share it.
+type customerEnv struct {
 	svc    *customers.Service
+	keys   *crypto.Keyring
 	sealer *crypto.Sealer
+	clock  *clock
 	ctx    context.Context
 }
 
-// newSealer returns a new keyring and a sealer over it.
-func newSealer(t *testing.T) (*crypto.Keyring, *crypto.Sealer) {
+// newCustomerEnv returns a service over repo that seals with a new
+// keyring and reads the time from a new contract clock; opts adds the
+// rest. The caller sets the context.
+func newCustomerEnv(t *testing.T, repo custodian.CustomerRepository, opts customers.Options) customerEnv {
+	t.Helper()
+	k, sealer := newSealer(t)
+	clk := newClock()
+	opts.Now = clk.now
+	return customerEnv{svc: newService(repo, sealer, opts), keys: k, sealer: sealer, clock: clk}
+}
+
+// newService returns a customer service over repo and sealer that
+// validates as the contract expects (a phone number without a country
+// code is British); opts adds the rest.
+func newService(repo custodian.CustomerRepository, sealer *crypto.Sealer, opts customers.Options) *customers.Service {
+	opts.Validator = custodian.Validator{PhoneRegion: "GB"}
+	return customers.New(repo, sealer, opts)
+}
+
+// newKeyring returns a new keyring with one master key.
+func newKeyring(t *testing.T) *crypto.Keyring {
 	t.Helper()
 	k, err := crypto.NewKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return k
+}
+
+// sealerOf returns a sealer over k.
+func sealerOf(t *testing.T, k *crypto.Keyring) *crypto.Sealer {
+	t.Helper()
 	sealer, err := crypto.NewSealer(k, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k, sealer
+	return sealer
+}
+
+// newSealer returns a new keyring and a sealer over it.
+func newSealer(t *testing.T) (*crypto.Keyring, *crypto.Sealer) {
+	t.Helper()
+	k := newKeyring(t)
+	return k, sealerOf(t, k)
 }
 
 // clock advances a millisecond and a microsecond on every reading, so that
@@ -103,6 +160,30 @@ func (c *clock) now() time.Time {
 	return c.t
 }
 
+// set moves the clock to t.
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// concurrently calls fn(w, i) for i from 0 to each-1, in order, in each of
+// workers goroutines running at once, and returns the error of every call,
+// the calls of worker w at w*each to w*each+each-1.
+func concurrently(workers, each int, fn func(w, i int) error) []error {
+	errs := make([]error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				errs[w*each+i] = fn(w, i)
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
 func ada() custodian.CustomerFields {
 	return custodian.CustomerFields{
 		Name: "Ada Lovelace", Email: "Ada.Lovelace@Example.COM", Phone: "020 7946 0958", Company: "Analytical Engines Ltd",
@@ -111,7 +192,8 @@ func ada() custodian.CustomerFields {
 	}
 }
 
-func (e *env) create(t *testing.T, f custodian.CustomerFields) *custodian.Customer {
+// create creates a customer with fields f through the service.
+func (e *customerEnv) create(t *testing.T, f custodian.CustomerFields) *custodian.Customer {
 	t.Helper()
 	c, err := e.svc.CreateCustomer(e.ctx, f)
 	if err != nil {
@@ -124,6 +206,20 @@ func wantCode(t *testing.T, err error, code string) {
 	t.Helper()
 	if got := custodian.ErrorCode(err); got != code {
 		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+// wantInvalid checks that err refuses input (EINVALID) naming exactly the
+// fields in want, in order.
+func wantInvalid(t *testing.T, err error, want ...string) {
+	t.Helper()
+	wantCode(t, err, custodian.EINVALID)
+	var fields []string
+	for _, f := range custodian.ErrorFields(err) {
+		fields = append(fields, f.Field)
+	}
+	if !slices.Equal(fields, want) {
+		t.Fatalf("field errors %v, want %v", fields, want)
 	}
 }
 
@@ -160,14 +256,7 @@ func fieldsEqual(a, b custodian.CustomerFields) bool {
 
 func testInvalidInput(t *testing.T, e *env) {
 	_, err := e.svc.CreateCustomer(e.ctx, custodian.CustomerFields{Name: "<script>", Email: "not-an-email", Phone: "12", Address: custodian.Address{Country: "XX"}, Status: "gold"})
-	wantCode(t, err, custodian.EINVALID)
-	var fields []string
-	for _, f := range custodian.ErrorFields(err) {
-		fields = append(fields, f.Field)
-	}
-	if want := []string{"name", "email", "phone", "address.country", "status"}; !slices.Equal(fields, want) {
-		t.Fatalf("field errors %v, want %v", fields, want)
-	}
+	wantInvalid(t, err, "name", "email", "phone", "address.country", "status")
 	page, err := e.svc.ListCustomers(e.ctx, custodian.CustomerQuery{})
 	if err != nil || len(page.Items) != 0 {
 		t.Fatalf("refused create stored something: %v %v", page, err)
@@ -218,20 +307,12 @@ func testUpdateWithVersion(t *testing.T, e *env) {
 func testConcurrentUpdates(t *testing.T, e *env) {
 	c := e.create(t, ada())
 	const n = 16
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			notes := fmt.Sprintf("note %d", i)
-			_, err := e.svc.UpdateCustomer(e.ctx, c.ID, 0, custodian.CustomerPatch{Notes: &notes})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	errs := concurrently(n, 1, func(i, _ int) error {
+		notes := fmt.Sprintf("note %d", i)
+		_, err := e.svc.UpdateCustomer(e.ctx, c.ID, 0, custodian.CustomerPatch{Notes: &notes})
+		return err
+	})
+	for _, err := range errs {
 		if err != nil {
 			t.Fatalf("unconditional update failed: %v", err)
 		}
@@ -241,27 +322,22 @@ func testConcurrentUpdates(t *testing.T, e *env) {
 		t.Fatalf("version after %d updates = %d, want %d: an update was lost", n, got.Version, n+1)
 	}
 	// With If-Match on the same version, exactly one writer wins.
+	errs = concurrently(n, 1, func(i, _ int) error {
+		notes := fmt.Sprintf("conditional %d", i)
+		_, err := e.svc.UpdateCustomer(e.ctx, c.ID, got.Version, custodian.CustomerPatch{Notes: &notes})
+		return err
+	})
 	var wins, stale int
-	var mu sync.Mutex
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			notes := fmt.Sprintf("conditional %d", i)
-			_, err := e.svc.UpdateCustomer(e.ctx, c.ID, got.Version, custodian.CustomerPatch{Notes: &notes})
-			mu.Lock()
-			defer mu.Unlock()
-			switch custodian.ErrorCode(err) {
-			case "":
-				wins++
-			case custodian.EPRECONDITION:
-				stale++
-			default:
-				t.Errorf("conditional update: %v", err)
-			}
-		}()
+	for _, err := range errs {
+		switch custodian.ErrorCode(err) {
+		case "":
+			wins++
+		case custodian.EPRECONDITION:
+			stale++
+		default:
+			t.Errorf("conditional update: %v", err)
+		}
 	}
-	wg.Wait()
 	if wins != 1 || stale != n-1 {
 		t.Fatalf("conditional updates: %d won, %d stale; want 1 and %d", wins, stale, n-1)
 	}
@@ -581,14 +657,7 @@ func testWrongKey(t *testing.T, e *env) {
 
 func testImport(t *testing.T, e *env) {
 	_, err := e.svc.ImportCustomers(e.ctx, []custodian.CustomerFields{{Name: "Ann"}, {Name: "Bo", Email: "nope"}, {Name: ""}})
-	wantCode(t, err, custodian.EINVALID)
-	var fields []string
-	for _, f := range custodian.ErrorFields(err) {
-		fields = append(fields, f.Field)
-	}
-	if !slices.Equal(fields, []string{"[1].email", "[2].name"}) {
-		t.Fatalf("fields %v", fields)
-	}
+	wantInvalid(t, err, "[1].email", "[2].name")
 	if got := walk(t, e, custodian.CustomerQuery{}); len(got) != 0 {
 		t.Fatalf("a refused import stored %d customers", len(got))
 	}
@@ -611,25 +680,17 @@ func testConcurrentCreates(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	const n = 40
-	var wg sync.WaitGroup
 	ids := make([]string, n)
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if i%10 == 3 {
-				errs[i] = e.Repo.InsertCustomers(e.ctx, dup)
-				return
-			}
-			var got *custodian.Customer
-			got, errs[i] = e.svc.CreateCustomer(e.ctx, custodian.CustomerFields{Name: fmt.Sprintf("Concurrent %d", i)})
-			if got != nil {
-				ids[i] = got.ID
-			}
-		}()
-	}
-	wg.Wait()
+	errs := concurrently(n, 1, func(i, _ int) error {
+		if i%10 == 3 {
+			return e.Repo.InsertCustomers(e.ctx, dup)
+		}
+		got, err := e.svc.CreateCustomer(e.ctx, custodian.CustomerFields{Name: fmt.Sprintf("Concurrent %d", i)})
+		if got != nil {
+			ids[i] = got.ID
+		}
+		return err
+	})
 	for i := range n {
 		if i%10 == 3 {
 			if errs[i] == nil {
