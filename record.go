@@ -6,17 +6,12 @@ import (
 	"time"
 )
 
-// SealedFields holds a customer's personal fields as ciphertext, one per
-// field, each bound to its customer and field name so that a value copied to
-// another row or column fails to decrypt.
-type SealedFields struct {
-	Name    []byte
-	Email   []byte
-	Phone   []byte
-	Company []byte
-	Address []byte
-	Notes   []byte
-}
+// SealedFields holds a customer's personal data as ciphertext, one per
+// PersonalUnit, keyed by the unit's name. Each is bound to its customer and
+// unit so that a value copied to another row or column fails to decrypt. A
+// unit missing from the map was never sealed for this record: its column
+// was added after the record was last written.
+type SealedFields map[string][]byte
 
 // Plaintext returns what is sealed for unit u of f: the text of a field of
 // its own, or for a unit of parts the JSON object of the parts, keyed by
