@@ -2,19 +2,53 @@ package custodian
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
-// SealedFields holds a customer's personal fields as ciphertext, one per
-// field, each bound to its customer and field name so that a value copied to
-// another row or column fails to decrypt.
-type SealedFields struct {
-	Name    []byte
-	Email   []byte
-	Phone   []byte
-	Company []byte
-	Address []byte
-	Notes   []byte
+// SealedFields holds a customer's personal data as ciphertext, one per
+// PersonalUnit, keyed by the unit's name. Each is bound to its customer and
+// unit so that a value copied to another row or column fails to decrypt. A
+// unit missing from the map was never sealed for this record: its column
+// was added after the record was last written.
+type SealedFields map[string][]byte
+
+// Plaintext returns what is sealed for unit u of f: the text of a field of
+// its own, or for a unit of parts the JSON object of the parts, keyed by
+// part in table order, byte for byte what encoding/json writes for the
+// Address struct.
+func (u PersonalUnit) Plaintext(f *CustomerFields) []byte {
+	if !u.HasParts() {
+		return []byte(*u.Fields[0].Value(f))
+	}
+	b := []byte{'{'}
+	for i, pf := range u.Fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(pf.Part())    // a string always marshals
+		v, _ := json.Marshal(*pf.Value(f)) // likewise
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}')
+}
+
+// SetPlaintext sets the fields of unit u in f from pt, what Plaintext
+// returned. Parts missing from pt (added to the unit after it was sealed)
+// are left empty.
+func (u PersonalUnit) SetPlaintext(f *CustomerFields, pt []byte) error {
+	if !u.HasParts() {
+		*u.Fields[0].Value(f) = string(pt)
+		return nil
+	}
+	var parts map[string]string
+	if err := json.Unmarshal(pt, &parts); err != nil {
+		return err
+	}
+	for _, pf := range u.Fields {
+		*pf.Value(f) = parts[pf.Part()]
+	}
+	return nil
 }
 
 // CustomerRecord is the at-rest form of a customer: what storage backends

@@ -1,11 +1,13 @@
 package customers
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/custodian-crm/custodian"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -25,6 +27,9 @@ import (
 //     matches a customer when every word of the query is the beginning of a
 //     word of the customer's name or company, ignoring case and accents
 //     ("jo lov" matches "Joan Lovelace"; "jose" matches "José").
+//
+// Which fields are the email, the phone, and the name and company is the
+// field table's Index column (custodian.PersonalFields).
 
 // Token domains keep the kinds of index values apart.
 const (
@@ -121,10 +126,11 @@ func looksLikePhone(q string) bool {
 	return digits >= 5
 }
 
-// recordTerms lists the index values of a customer: its email, its phone,
-// and the prefixes of prefixLengths of every word of its name and company,
-// each with its domain. Duplicates are removed.
-func recordTerms(name, company, email, phone string) [][2]string {
+// recordTerms lists the index values of a customer: each field of fields
+// indexed by email, then by phone, then the prefixes of prefixLengths of
+// every word of the fields indexed by word prefixes, each with its domain.
+// Duplicates are removed.
+func recordTerms(fields []custodian.PersonalField, f *custodian.CustomerFields) [][2]string {
 	seen := map[[2]string]bool{}
 	var out [][2]string
 	add := func(domain, v string) {
@@ -134,9 +140,13 @@ func recordTerms(name, company, email, phone string) [][2]string {
 			out = append(out, k)
 		}
 	}
-	add(domainEmail, normalizeEmail(email))
-	add(domainPhone, phone)
-	for _, w := range append(words(fold(name)), words(fold(company))...) {
+	for _, v := range indexedValues(fields, f, custodian.IndexEmail) {
+		add(domainEmail, normalizeEmail(v))
+	}
+	for _, v := range indexedValues(fields, f, custodian.IndexPhone) {
+		add(domainPhone, v)
+	}
+	for _, w := range indexedWords(fields, f) {
 		n := utf8.RuneCountInString(w)
 		for _, l := range prefixLengths {
 			if l > n {
@@ -144,6 +154,28 @@ func recordTerms(name, company, email, phone string) [][2]string {
 			}
 			add(domainWord, prefix(w, l))
 		}
+	}
+	return out
+}
+
+// indexedValues returns the values in f of the fields indexed by kind, in
+// table order.
+func indexedValues(fields []custodian.PersonalField, f *custodian.CustomerFields, kind custodian.IndexKind) []string {
+	var out []string
+	for _, pf := range fields {
+		if pf.Index == kind {
+			out = append(out, *pf.Value(f))
+		}
+	}
+	return out
+}
+
+// indexedWords returns the folded words of the fields of f indexed by word
+// prefixes (the name's, then the company's).
+func indexedWords(fields []custodian.PersonalField, f *custodian.CustomerFields) []string {
+	var out []string
+	for _, v := range indexedValues(fields, f, custodian.IndexWordPrefixes) {
+		out = append(out, words(fold(v))...)
 	}
 	return out
 }
@@ -172,14 +204,14 @@ func (q query) terms() [][2]string {
 
 // matches checks a decrypted candidate, so that a token shared by chance
 // with another value never puts a wrong customer in a result.
-func (q query) matches(name, company, email, phone string) bool {
+func (q query) matches(fields []custodian.PersonalField, f *custodian.CustomerFields) bool {
 	switch {
 	case q.email != "":
-		return normalizeEmail(email) == q.email
+		return slices.ContainsFunc(indexedValues(fields, f, custodian.IndexEmail), func(v string) bool { return normalizeEmail(v) == q.email })
 	case q.phone != "":
-		return phone == q.phone
+		return slices.Contains(indexedValues(fields, f, custodian.IndexPhone), q.phone)
 	}
-	have := append(words(fold(name)), words(fold(company))...)
+	have := indexedWords(fields, f)
 	for _, w := range q.words {
 		found := false
 		for _, h := range have {

@@ -1,6 +1,10 @@
 package customers
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/custodian-crm/custodian"
+)
 
 func TestFold(t *testing.T) {
 	for in, want := range map[string]string{
@@ -14,8 +18,10 @@ func TestFold(t *testing.T) {
 }
 
 func TestRecordTermsAndQueryAgree(t *testing.T) {
+	fields := custodian.PersonalFields()
+	f := custodian.CustomerFields{Name: "José Álvarez-Núñez", Company: "Adams & Co", Email: " Ada@Example.com", Phone: "+442079460958"}
 	terms := map[[2]string]bool{}
-	for _, tm := range recordTerms("José Álvarez-Núñez", "Adams & Co", " Ada@Example.com", "+442079460958") {
+	for _, tm := range recordTerms(fields, &f) {
 		terms[tm] = true
 	}
 	for _, q := range []query{{words: []string{"jose"}}, {words: []string{"alv", "nun"}}, {words: []string{"co"}}, {email: "ada@example.com"}, {phone: "+442079460958"}} {
@@ -24,7 +30,7 @@ func TestRecordTermsAndQueryAgree(t *testing.T) {
 				t.Errorf("query %+v needs %v, which the record does not carry", q, tm)
 			}
 		}
-		if !q.matches("José Álvarez-Núñez", "Adams & Co", " Ada@Example.com", "+442079460958") {
+		if !q.matches(fields, &f) {
 			t.Errorf("query %+v does not match on the plaintext", q)
 		}
 	}
@@ -42,7 +48,7 @@ func TestRecordTermsAndQueryAgree(t *testing.T) {
 	// Every query prefix of every length finds the record.
 	w := "lovelaceandbabbage"
 	have := map[[2]string]bool{}
-	for _, tm := range recordTerms(w, "", "", "") {
+	for _, tm := range recordTerms(fields, &custodian.CustomerFields{Name: w}) {
 		have[tm] = true
 	}
 	for n := 1; n <= len(w); n++ {

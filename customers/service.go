@@ -32,6 +32,8 @@ type Service struct {
 	names     *lru.Cache[string, nameKey]
 	shred     custodian.ShredKeyStore
 	purposes  []string
+	units     []custodian.PersonalUnit  // what is sealed, unit by unit
+	fields    []custodian.PersonalField // what is searched (recordTerms)
 }
 
 // nameKey is a customer's folded name at one version, cached so that
@@ -72,28 +74,19 @@ func New(repo custodian.CustomerRepository, sealer *crypto.Sealer, o Options) *S
 	}
 	names, _ := lru.New[string, nameKey](o.NameCache) // size is positive
 	return &Service{repo: repo, sealer: sealer, validator: o.Validator, now: o.Now, names: names,
-		shred: o.Shred, purposes: slices.Clone(o.ConsentPurposes)}
+		shred: o.Shred, purposes: slices.Clone(o.ConsentPurposes), units: custodian.PersonalUnits(), fields: custodian.PersonalFields()}
 }
 
 var _ custodian.CustomerService = (*Service)(nil)
 
-// Field names bound into each ciphertext.
-const (
-	fName    = "name"
-	fEmail   = "email"
-	fPhone   = "phone"
-	fCompany = "company"
-	fAddress = "address"
-	fNotes   = "notes"
-)
+// nameUnit is the unit of the customer's name, which lists ordered by name
+// open on their own (CustomerNameEntries).
+const nameUnit = "name"
 
-// sealRecord builds the at-rest record of c under the data key dk.
+// sealRecord builds the at-rest record of c under the data key dk: each
+// personal unit sealed under its own name, and the blind-index tokens.
 func (s *Service) sealRecord(c *custodian.Customer, dk *crypto.DataKey, keyID string, wrapped []byte) (*custodian.CustomerRecord, error) {
-	addr, err := json.Marshal(c.Address)
-	if err != nil {
-		return nil, err
-	}
-	terms := recordTerms(c.Name, c.Company, c.Email, c.Phone)
+	terms := recordTerms(s.fields, &c.CustomerFields)
 	tokens := make([]int64, 0, len(terms))
 	seen := make(map[int64]bool, len(terms))
 	for _, t := range terms {
@@ -103,18 +96,15 @@ func (s *Service) sealRecord(c *custodian.Customer, dk *crypto.DataKey, keyID st
 			tokens = append(tokens, tok)
 		}
 	}
+	sealed := make(custodian.SealedFields, len(s.units))
+	for _, u := range s.units {
+		sealed[u.Name] = dk.Seal(u.Name, u.Plaintext(&c.CustomerFields))
+	}
 	return &custodian.CustomerRecord{
 		ID: c.ID, Status: c.Status, Tags: c.Tags,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, CreatedBy: c.CreatedBy, UpdatedBy: c.UpdatedBy, ActivityAt: c.UpdatedAt,
 		Version: c.Version, KeyID: keyID, DataKey: wrapped,
-		Sealed: custodian.SealedFields{
-			Name:    dk.Seal(fName, []byte(c.Name)),
-			Email:   dk.Seal(fEmail, []byte(c.Email)),
-			Phone:   dk.Seal(fPhone, []byte(c.Phone)),
-			Company: dk.Seal(fCompany, []byte(c.Company)),
-			Address: dk.Seal(fAddress, addr),
-			Notes:   dk.Seal(fNotes, []byte(c.Notes)),
-		},
+		Sealed: sealed,
 		Tokens: tokens,
 	}, nil
 }
@@ -173,26 +163,18 @@ func (s *Service) openRecord(ctx context.Context, r *custodian.CustomerRecord, p
 		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, Version: r.Version, LegalHold: r.LegalHold,
 	}
 	c.Status, c.Tags = r.Status, nonNil(r.Tags)
-	var addr []byte
-	for _, f := range []struct {
-		name string
-		ct   []byte
-		dst  *string
-	}{
-		{fName, r.Sealed.Name, &c.Name}, {fEmail, r.Sealed.Email, &c.Email}, {fPhone, r.Sealed.Phone, &c.Phone},
-		{fCompany, r.Sealed.Company, &c.Company}, {fNotes, r.Sealed.Notes, &c.Notes},
-	} {
-		pt, err := dk.Open(f.name, f.ct)
-		if err != nil {
-			return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: err}
+	for _, u := range s.units {
+		ct, ok := r.Sealed[u.Name]
+		if !ok {
+			continue // a unit added since the record was written: empty
 		}
-		*f.dst = string(pt)
-	}
-	if addr, err = dk.Open(fAddress, r.Sealed.Address); err == nil {
-		err = json.Unmarshal(addr, &c.Address)
-	}
-	if err != nil {
-		return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: fmt.Errorf("customer %s: address: %w", r.ID, err)}
+		pt, err := dk.Open(u.Name, ct)
+		if err == nil {
+			err = u.SetPlaintext(&c.CustomerFields, pt)
+		}
+		if err != nil {
+			return nil, &custodian.Error{Code: custodian.EINTERNAL, Message: "A customer record could not be decrypted.", Err: fmt.Errorf("customer %s: %s: %w", r.ID, u.Name, err)}
+		}
 	}
 	return c, nil
 }
@@ -488,8 +470,11 @@ func (s *Service) parseSearch(q string) *query {
 		return &query{email: normalizeEmail(q)}
 	}
 	if looksLikePhone(q) {
-		if f, err := s.validator.Normalize(custodian.CustomerFields{Name: "x", Phone: q}); err == nil {
-			return &query{phone: f.Phone}
+		// Phone fields are all normalized alike: the first one reads q.
+		if i := slices.IndexFunc(s.fields, func(pf custodian.PersonalField) bool { return pf.Index == custodian.IndexPhone }); i >= 0 {
+			if phone, err := s.validator.NormalizeField(s.fields[i], q); err == nil {
+				return &query{phone: phone}
+			}
 		}
 	}
 	w := words(fold(q))
@@ -506,7 +491,7 @@ func (s *Service) ListCustomers(ctx context.Context, q custodian.CustomerQuery) 
 		return nil, err
 	}
 	keep := func(c *custodian.Customer) bool {
-		return sq == nil || sq.matches(c.Name, c.Company, c.Email, c.Phone)
+		return sq == nil || sq.matches(s.fields, &c.CustomerFields)
 	}
 	var page *custodian.CustomerPage
 	if q.Sort.Key() == "name" {
@@ -688,7 +673,7 @@ func (s *Service) nameKey(ctx context.Context, e custodian.NameEntry, pre map[st
 	dk, err := s.dataKey(ctx, e.ID, e.KeyID, e.DataKey, pre)
 	if err == nil {
 		var name []byte
-		if name, err = dk.Open(fName, e.Name); err == nil {
+		if name, err = dk.Open(nameUnit, e.Name); err == nil {
 			k := fold(string(name))
 			s.names.Add(e.ID, nameKey{version: e.Version, key: k})
 			return k, nil

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -19,39 +20,78 @@ type pageJSON struct {
 
 // customerBody is what POST and PUT accept: every editable field, plus the
 // read-only fields a client may send back unchanged from a GET (ignored).
-type customerBody struct {
-	Name    string           `json:"name"`
-	Email   string           `json:"email"`
-	Phone   string           `json:"phone"`
-	Company string           `json:"company"`
-	Address json.RawMessage  `json:"address"`
-	Notes   string           `json:"notes"`
-	Tags    []string         `json:"tags"`
-	Status  custodian.Status `json:"status"`
+// It is made once from the field table: a string member for each personal
+// unit of one field, a raw member for each unit of parts (the address,
+// decoded on its own into its bodyParts object so that its field errors
+// carry their full path), then tags and status.
+var customerBody = newObject(bodyMembers())
 
-	ID        json.RawMessage `json:"id"`
-	CreatedAt json.RawMessage `json:"created_at"`
-	UpdatedAt json.RawMessage `json:"updated_at"`
-	CreatedBy json.RawMessage `json:"created_by"`
-	UpdatedBy json.RawMessage `json:"updated_by"`
-	Version   json.RawMessage `json:"version"`
-	LegalHold json.RawMessage `json:"legal_hold"`
+// bodyParts holds the object each unit of parts decodes into in a body.
+var bodyParts = partObjects(reflect.TypeFor[string]())
+
+// readOnlyMembers are the members of a customer that only the server sets.
+var readOnlyMembers = []string{"id", "created_at", "updated_at", "created_by", "updated_by", "version", "legal_hold"}
+
+func bodyMembers() []member {
+	var ms []member
+	for _, u := range custodian.PersonalUnits() {
+		t := reflect.TypeFor[string]()
+		if u.HasParts() {
+			t = reflect.TypeFor[json.RawMessage]()
+		}
+		ms = append(ms, member{u.Name, t})
+	}
+	ms = append(ms, member{"tags", reflect.TypeFor[[]string]()}, member{"status", reflect.TypeFor[custodian.Status]()})
+	for _, name := range readOnlyMembers {
+		ms = append(ms, member{name, reflect.TypeFor[json.RawMessage]()})
+	}
+	return ms
 }
 
-// decodeCustomerBody decodes a POST or PUT body. The address is decoded on
-// its own so that its field errors carry their full path.
-func decodeCustomerBody(b []byte) (custodian.CustomerFields, error) {
-	var body customerBody
-	if err := decodeStrict(b, &body, ""); err != nil {
-		return custodian.CustomerFields{}, err
+// partObjects returns, for each unit of parts, an object with one member
+// of type t for each part.
+func partObjects(t reflect.Type) map[string]object {
+	out := map[string]object{}
+	for _, u := range custodian.PersonalUnits() {
+		if !u.HasParts() {
+			continue
+		}
+		var ms []member
+		for _, pf := range u.Fields {
+			ms = append(ms, member{pf.Part(), t})
+		}
+		out[u.Name] = newObject(ms)
 	}
-	f := custodian.CustomerFields{Name: body.Name, Email: body.Email, Phone: body.Phone, Company: body.Company, Notes: body.Notes, Tags: body.Tags, Status: body.Status}
-	if len(body.Address) > 0 && string(body.Address) != "null" {
-		if err := decodeStrict(body.Address, &f.Address, "address."); err != nil {
+	return out
+}
+
+// decodeCustomerBody decodes a POST or PUT body. Units of parts are decoded
+// on their own so that their field errors carry their full path.
+func decodeCustomerBody(b []byte) (custodian.CustomerFields, error) {
+	var f custodian.CustomerFields
+	body, err := customerBody.decode(b, "")
+	if err != nil {
+		return f, err
+	}
+	f.Tags, f.Status = body.get("tags").([]string), body.get("status").(custodian.Status)
+	for _, u := range custodian.PersonalUnits() {
+		if !u.HasParts() {
+			*u.Fields[0].Value(&f) = body.str(u.Name)
+			continue
+		}
+		raw := body.raw(u.Name)
+		if len(raw) == 0 || string(raw) == "null" {
+			continue
+		}
+		parts, err := bodyParts[u.Name].decode(raw, u.Name+".")
+		if err != nil {
 			if custodian.ErrorFields(err) == nil {
-				return f, errorf(custodian.EINVALID, "The request has invalid fields.", custodian.FieldError{Field: "address", Message: "Must be a JSON object."})
+				return f, errorf(custodian.EINVALID, "The request has invalid fields.", custodian.FieldError{Field: u.Name, Message: "Must be a JSON object."})
 			}
 			return f, err
+		}
+		for _, pf := range u.Fields {
+			*pf.Value(&f) = parts.str(pf.Part())
 		}
 	}
 	return f, nil

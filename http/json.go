@@ -203,3 +203,50 @@ func exactKeys(b []byte, dst any, path string) error {
 	}
 	return nil
 }
+
+// object is a JSON object type made at run time, from the field table: a
+// struct type whose members have the given JSON names and Go types, so
+// that decodeStrict refuses unknown, repeated and mistyped members, and
+// names them, exactly as for a struct declared in the source.
+type object struct{ t reflect.Type }
+
+// member is one member of an object: its JSON name and Go type.
+type member struct {
+	name string
+	typ  reflect.Type
+}
+
+func newObject(members []member) object {
+	fs := make([]reflect.StructField, len(members))
+	for i, m := range members {
+		fs[i] = reflect.StructField{Name: fmt.Sprintf("M%d", i), Type: m.typ, Tag: reflect.StructTag(`json:"` + m.name + `"`)}
+	}
+	return object{reflect.StructOf(fs)}
+}
+
+// decode decodes b, the object at path, with decodeStrict.
+func (o object) decode(b []byte, path string) (decoded, error) {
+	v := reflect.New(o.t)
+	if err := decodeStrict(b, v.Interface(), path); err != nil {
+		return decoded{}, err
+	}
+	return decoded{v.Elem()}, nil
+}
+
+// decoded is a decoded object.
+type decoded struct{ v reflect.Value }
+
+// get returns the value of the member named name (its zero value when the
+// object did not have it).
+func (d decoded) get(name string) any {
+	for i := range d.v.NumField() {
+		if n, _, _ := strings.Cut(d.v.Type().Field(i).Tag.Get("json"), ","); n == name {
+			return d.v.Field(i).Interface()
+		}
+	}
+	panic("http: no object member " + name) // the members are fixed when the object is made
+}
+
+// str and raw return a member of type string and json.RawMessage.
+func (d decoded) str(name string) string          { return d.get(name).(string) }
+func (d decoded) raw(name string) json.RawMessage { return d.get(name).(json.RawMessage) }

@@ -3,38 +3,38 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 
 	"github.com/custodian-crm/custodian"
 )
 
 // mergePatch is a JSON merge patch (RFC 7396) of a customer: a member that
-// is absent leaves the field alone, null clears it, a value sets it.
-type mergePatch struct {
-	Name    json.RawMessage `json:"name"`
-	Email   json.RawMessage `json:"email"`
-	Phone   json.RawMessage `json:"phone"`
-	Company json.RawMessage `json:"company"`
-	Address json.RawMessage `json:"address"`
-	Notes   json.RawMessage `json:"notes"`
-	Tags    json.RawMessage `json:"tags"`
-	Status  json.RawMessage `json:"status"`
-}
+// is absent leaves the field alone, null clears it, a value sets it. It is
+// made once from the field table: a raw member for each personal unit,
+// then tags and status; a unit of parts (the address) is itself a merge
+// patch of its parts, decoded into its patchParts object.
+var mergePatch = newObject(patchMembers())
 
-type addressMergePatch struct {
-	Street     json.RawMessage `json:"street"`
-	City       json.RawMessage `json:"city"`
-	PostalCode json.RawMessage `json:"postal_code"`
-	Country    json.RawMessage `json:"country"`
+// patchParts holds the object each unit of parts decodes into in a patch.
+var patchParts = partObjects(reflect.TypeFor[json.RawMessage]())
+
+func patchMembers() []member {
+	var ms []member
+	for _, u := range custodian.PersonalUnits() {
+		ms = append(ms, member{u.Name, reflect.TypeFor[json.RawMessage]()})
+	}
+	return append(ms, member{"tags", reflect.TypeFor[json.RawMessage]()}, member{"status", reflect.TypeFor[json.RawMessage]()})
 }
 
 var jsonNull = []byte("null")
 
 // decodeMergePatch turns a merge-patch body into a CustomerPatch, naming
-// every field whose value has the wrong type.
+// every field whose value has the wrong type: fields of their own first,
+// then status and tags, then the parts of units of parts.
 func decodeMergePatch(b []byte) (custodian.CustomerPatch, error) {
-	var mp mergePatch
 	var p custodian.CustomerPatch
-	if err := decodeStrict(b, &mp, ""); err != nil {
+	mp, err := mergePatch.decode(b, "")
+	if err != nil {
 		return p, err
 	}
 	var errs []custodian.FieldError
@@ -48,37 +48,45 @@ func decodeMergePatch(b []byte) (custodian.CustomerPatch, error) {
 		}
 		return &s
 	}
-	p.Name = str("name", mp.Name)
-	p.Email = str("email", mp.Email)
-	p.Phone = str("phone", mp.Phone)
-	p.Company = str("company", mp.Company)
-	p.Notes = str("notes", mp.Notes)
-	if s := str("status", mp.Status); s != nil {
+	units := custodian.PersonalUnits()
+	for _, u := range units {
+		if !u.HasParts() {
+			*u.Fields[0].Patch(&p) = str(u.Name, mp.raw(u.Name))
+		}
+	}
+	if s := str("status", mp.raw("status")); s != nil {
 		st := custodian.Status(*s)
 		p.Status = &st
 	}
-	if mp.Tags != nil {
+	if raw := mp.raw("tags"); raw != nil {
 		tags := []string{}
-		if !bytes.Equal(mp.Tags, jsonNull) && json.Unmarshal(mp.Tags, &tags) != nil {
+		if !bytes.Equal(raw, jsonNull) && json.Unmarshal(raw, &tags) != nil {
 			errs = append(errs, custodian.FieldError{Field: "tags", Message: "Must be a JSON array of strings or null."})
 		}
 		p.Tags = &tags
 	}
-	if mp.Address != nil {
-		var ap addressMergePatch
-		if bytes.Equal(mp.Address, jsonNull) {
-			empty := ""
-			p.Address = &custodian.AddressPatch{Street: &empty, City: &empty, PostalCode: &empty, Country: &empty}
-		} else if err := decodeStrict(mp.Address, &ap, "address."); err != nil {
+	for _, u := range units {
+		raw := mp.raw(u.Name)
+		if !u.HasParts() || raw == nil {
+			continue
+		}
+		if bytes.Equal(raw, jsonNull) {
+			// null clears every part.
+			for _, pf := range u.Fields {
+				empty := ""
+				*pf.Patch(&p) = &empty
+			}
+		} else if parts, err := patchParts[u.Name].decode(raw, u.Name+"."); err != nil {
 			if fe := custodian.ErrorFields(err); len(fe) > 0 {
 				errs = append(errs, fe...)
 			} else {
-				errs = append(errs, custodian.FieldError{Field: "address", Message: "Must be a JSON object or null."})
+				errs = append(errs, custodian.FieldError{Field: u.Name, Message: "Must be a JSON object or null."})
 			}
 		} else {
-			p.Address = &custodian.AddressPatch{
-				Street: str("address.street", ap.Street), City: str("address.city", ap.City),
-				PostalCode: str("address.postal_code", ap.PostalCode), Country: str("address.country", ap.Country),
+			// Present, even as {}: the patch has the unit, with the
+			// parts it names.
+			for _, pf := range u.Fields {
+				*pf.Patch(&p) = str(pf.Name, parts.raw(pf.Part()))
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package http
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,9 +140,12 @@ type formField struct {
 
 // customerFormData is the create and edit form's content.
 type customerFormData struct {
-	ID       string
-	Action   string
-	Fields   []formField
+	ID     string
+	Action string
+	Fields []formField
+	// StatusAt is the index in Fields before which the status is chosen
+	// (len(Fields) for after them all).
+	StatusAt int
 	Status   string
 	Statuses []option
 	Version  int64
@@ -150,20 +154,33 @@ type customerFormData struct {
 	Errors   []custodian.FieldError
 }
 
-// customerFields lists the form's inputs with their values from f.
+// customerFields lists the form's inputs with their values from f: the
+// single-line personal fields in table order, the tags, then (after the
+// status, see StatusAt) the free-text fields.
 func customerFields(f custodian.CustomerFields) []formField {
-	return []formField{
-		{Name: "name", Label: "Name", Type: "text", Value: f.Name, Autocomplete: "off", Max: custodian.MaxNameLen},
-		{Name: "company", Label: "Company", Type: "text", Value: f.Company, Autocomplete: "off", Max: custodian.MaxCompanyLen},
-		{Name: "email", Label: "Email", Type: "email", Value: f.Email, Autocomplete: "off", Max: custodian.MaxEmailLen},
-		{Name: "phone", Label: "Phone", Type: "tel", Value: f.Phone, Autocomplete: "off", Max: custodian.MaxPhoneInputLen, Hint: "With the country code, such as +44 20 7946 0958."},
-		{Name: "address.street", Label: "Street", Type: "text", Value: f.Address.Street, Autocomplete: "off", Max: custodian.MaxStreetLen},
-		{Name: "address.city", Label: "City", Type: "text", Value: f.Address.City, Autocomplete: "off", Max: custodian.MaxCityLen},
-		{Name: "address.postal_code", Label: "Postal code", Type: "text", Value: f.Address.PostalCode, Autocomplete: "off", Max: custodian.MaxPostalCodeLen},
-		{Name: "address.country", Label: "Country", Type: "text", Value: f.Address.Country, Autocomplete: "off", Max: 2, Hint: "Two-letter code, such as GB or DE."},
-		{Name: "tags", Label: "Tags", Type: "text", Value: strings.Join(f.Tags, ", "), Autocomplete: "off", Hint: "Separated by commas."},
-		{Name: "notes", Label: "Notes", Value: f.Notes, Multiline: true, Max: custodian.MaxNotesLen},
+	var lines, texts []formField
+	for _, pf := range custodian.PersonalFields() {
+		ff := formField{Name: pf.Name, Label: pf.Label, Type: pf.Kind.InputType(), Value: *pf.Value(&f), Autocomplete: pf.Autocomplete, Hint: pf.Hint, Max: pf.MaxLen}
+		if pf.Kind == custodian.KindText {
+			ff.Multiline = true
+			texts = append(texts, ff)
+			continue
+		}
+		lines = append(lines, ff)
 	}
+	lines = append(lines, formField{Name: "tags", Label: "Tags", Type: "text", Value: strings.Join(f.Tags, ", "), Autocomplete: "off", Hint: "Separated by commas."})
+	return append(lines, texts...)
+}
+
+// statusAt is where the status goes among fields: before the first
+// free-text field.
+func statusAt(fields []formField) int {
+	for i, f := range fields {
+		if f.Multiline {
+			return i
+		}
+	}
+	return len(fields)
 }
 
 // fieldsFromForm reads the customer form.
@@ -174,11 +191,92 @@ func fieldsFromForm(f url.Values) custodian.CustomerFields {
 			tags = append(tags, t)
 		}
 	}
-	return custodian.CustomerFields{
-		Name: f.Get("name"), Company: f.Get("company"), Email: f.Get("email"), Phone: f.Get("phone"),
-		Address: custodian.Address{Street: f.Get("address.street"), City: f.Get("address.city"), PostalCode: f.Get("address.postal_code"), Country: f.Get("address.country")},
-		Notes:   f.Get("notes"), Tags: tags, Status: custodian.Status(f.Get("status")),
+	out := custodian.CustomerFields{Tags: tags, Status: custodian.Status(f.Get("status"))}
+	for _, pf := range custodian.PersonalFields() {
+		*pf.Value(&out) = f.Get(pf.Name)
 	}
+	return out
+}
+
+// personalItem is one personal unit of a customer as a page shows it: a
+// field of its own, or the parts of the address.
+type personalItem struct {
+	// Name is the unit's name: "email", "address".
+	Name  string
+	Label string
+	// Type is the input type of a field of its own ("text", "email",
+	// "tel", "textarea"), and empty for a unit of parts.
+	Type string
+	// Value is the field's value, or the unit's parts that are set,
+	// joined; empty when none is.
+	Value string
+}
+
+// None says that the unit is empty, for a section of its own: "No notes."
+func (it personalItem) None() string { return "No " + strings.ToLower(it.Label) + "." }
+
+// titleUnit is the unit a customer page has as its heading rather than
+// among its details.
+const titleUnit = "name"
+
+// personalItems returns the units of f in the order of the form, split
+// into single-line units and free-text ones. A unit of parts is labelled
+// by its name ("Address").
+func personalItems(f custodian.CustomerFields) (lines, texts []personalItem) {
+	var items []personalItem
+	for _, pf := range custodian.PersonalFields() {
+		v := *pf.Value(&f)
+		if pf.Part() == "" {
+			items = append(items, personalItem{Name: pf.Unit, Label: pf.Label, Type: pf.Kind.InputType(), Value: v})
+			continue
+		}
+		i := slices.IndexFunc(items, func(it personalItem) bool { return it.Name == pf.Unit })
+		if i < 0 {
+			i = len(items)
+			items = append(items, personalItem{Name: pf.Unit, Label: strings.ToUpper(pf.Unit[:1]) + strings.ReplaceAll(pf.Unit[1:], "_", " ")})
+		}
+		if it := &items[i]; v != "" {
+			if it.Value != "" {
+				it.Value += ", "
+			}
+			it.Value += v
+		}
+	}
+	for _, it := range items {
+		if it.Type == "textarea" {
+			texts = append(texts, it)
+		} else {
+			lines = append(lines, it)
+		}
+	}
+	return lines, texts
+}
+
+// Details are the single-line units the customer page lists, all but its
+// title.
+func (d customerData) Details() []personalItem {
+	lines, _ := personalItems(d.C.CustomerFields)
+	return slices.DeleteFunc(lines, func(it personalItem) bool { return it.Name == titleUnit })
+}
+
+// Texts are the free-text units the customer page shows in sections of
+// their own.
+func (d customerData) Texts() []personalItem {
+	_, texts := personalItems(d.C.CustomerFields)
+	return texts
+}
+
+// ConflictLines and ConflictTexts are the units of the version someone else
+// saved meanwhile, shown beside the form: single-line, then free text.
+func (d customerFormData) ConflictLines() []personalItem {
+	lines, _ := personalItems(d.Conflict.CustomerFields)
+	return lines
+}
+
+// ConflictTexts: see ConflictLines.
+func (d customerFormData) ConflictTexts() []personalItem {
+	_, texts := personalItems(d.Conflict.CustomerFields)
+	return texts
 }
 
 // keepTyped shows the tags exactly as typed when the form comes back.
@@ -209,6 +307,7 @@ func formWithErrors(d *customerFormData, err error) {
 
 func (u *ui) renderCustomerForm(w http.ResponseWriter, r *http.Request, status int, title string, d customerFormData) {
 	d.Statuses = formStatuses
+	d.StatusAt = statusAt(d.Fields)
 	if d.Status == "" {
 		d.Status = string(custodian.StatusLead)
 	}

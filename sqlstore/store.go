@@ -256,23 +256,71 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-const recordColumns = `c.id, c.status, c.tags, c.created_us, c.updated_us, c.created_by, c.updated_by, c.version,
-	c.key_id, c.data_key, c.name_ct, c.email_ct, c.phone_ct, c.company_ct, c.address_ct, c.notes_ct,
+// sealedUnits are the personal units (custodian.PersonalUnits), each
+// sealed in the column <unit>_ct. Like the column lists below, it is
+// computed once from the field table and never written.
+var sealedUnits = custodian.PersonalUnits()
+
+// sealedColumns lists the columns of the sealed units, each between prefix
+// and suffix: sealedColumns("c.", "") is "c.name_ct, c.email_ct, ...".
+func sealedColumns(prefix, suffix string) string {
+	cols := make([]string, len(sealedUnits))
+	for i, u := range sealedUnits {
+		cols[i] = prefix + u.Column() + suffix
+	}
+	return strings.Join(cols, ", ")
+}
+
+// recordColumns are the columns scanRecord reads.
+var recordColumns = `c.id, c.status, c.tags, c.created_us, c.updated_us, c.created_by, c.updated_by, c.version,
+	c.key_id, c.data_key, ` + sealedColumns("c.", "") + `,
 	c.activity_us, c.legal_hold_us, c.legal_hold_by, c.legal_hold_reason`
+
+// insertRecord and updateRecord write a record's columns; sealedArgs gives
+// their sealed values.
+var (
+	insertRecord = `INSERT INTO customers (id, status, tags, created_us, updated_us, created_by, updated_by, version,
+			key_id, data_key, ` + sealedColumns("", "") + `, activity_us)
+			VALUES (?` + strings.Repeat(", ?", 10+len(sealedUnits)) + `) RETURNING seq`
+	updateRecord = `UPDATE customers SET status = ?, tags = ?, updated_us = ?, updated_by = ?, version = ?,
+			key_id = ?, data_key = ?, ` + sealedColumns("", " = ?") + `, activity_us = ?
+			WHERE seq = ?`
+)
+
+// sealedArgs returns the sealed units of r in column order. A unit r lacks
+// is NULL, which only a column added since the record was sealed accepts.
+func sealedArgs(r *custodian.CustomerRecord) []any {
+	out := make([]any, len(sealedUnits))
+	for i, u := range sealedUnits {
+		out[i] = r.Sealed[u.Name]
+	}
+	return out
+}
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scanRecord scans recordColumns, then any extra destinations.
+// scanRecord scans recordColumns, then any extra destinations. A sealed
+// column that is NULL (added since the record was last written) leaves its
+// unit out of r.Sealed.
 func scanRecord(row scanner, extra ...any) (*custodian.CustomerRecord, error) {
 	var r custodian.CustomerRecord
 	var tags string
 	var created, updated, activity, hold int64
 	var holdBy, holdReason string
-	err := row.Scan(append([]any{&r.ID, &r.Status, &tags, &created, &updated, &r.CreatedBy, &r.UpdatedBy, &r.Version,
-		&r.KeyID, &r.DataKey, &r.Sealed.Name, &r.Sealed.Email, &r.Sealed.Phone, &r.Sealed.Company, &r.Sealed.Address, &r.Sealed.Notes,
-		&activity, &hold, &holdBy, &holdReason}, extra...)...)
-	if err != nil {
+	sealed := make([]sql.Null[[]byte], len(sealedUnits))
+	dest := []any{&r.ID, &r.Status, &tags, &created, &updated, &r.CreatedBy, &r.UpdatedBy, &r.Version, &r.KeyID, &r.DataKey}
+	for i := range sealed {
+		dest = append(dest, &sealed[i])
+	}
+	dest = append(dest, &activity, &hold, &holdBy, &holdReason)
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
+	}
+	r.Sealed = make(custodian.SealedFields, len(sealedUnits))
+	for i, u := range sealedUnits {
+		if sealed[i].Valid {
+			r.Sealed[u.Name] = sealed[i].V
+		}
 	}
 	r.CreatedAt, r.UpdatedAt, r.ActivityAt = fromMicros(created), fromMicros(updated), fromMicros(activity)
 	if hold != 0 {
@@ -297,9 +345,7 @@ func (s *Store) InsertCustomers(ctx context.Context, recs ...*custodian.Customer
 
 // insertRecords inserts records within tx.
 func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian.CustomerRecord) error {
-	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO customers (id, status, tags, created_us, updated_us, created_by, updated_by, version,
-			key_id, data_key, name_ct, email_ct, phone_ct, company_ct, address_ct, notes_ct, activity_us)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`))
+	stmt, err := tx.PrepareContext(ctx, s.q(insertRecord))
 	if err != nil {
 		return err
 	}
@@ -310,8 +356,9 @@ func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian
 			return err
 		}
 		var seq int64
-		err = stmt.QueryRowContext(ctx, r.ID, string(r.Status), string(tags), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Version,
-			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes, micros(activityOf(r))).Scan(&seq)
+		args := append([]any{r.ID, string(r.Status), string(tags), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Version,
+			r.KeyID, r.DataKey}, sealedArgs(r)...)
+		err = stmt.QueryRowContext(ctx, append(args, micros(activityOf(r)))...).Scan(&seq)
 		if err != nil {
 			return err
 		}
@@ -453,11 +500,8 @@ func (s *Store) UpdateCustomer(ctx context.Context, id string, fn func(cur *cust
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE customers SET status = ?, tags = ?, updated_us = ?, updated_by = ?, version = ?,
-			key_id = ?, data_key = ?, name_ct = ?, email_ct = ?, phone_ct = ?, company_ct = ?, address_ct = ?, notes_ct = ?, activity_us = ?
-			WHERE seq = ?`),
-			string(r.Status), string(tags), micros(r.UpdatedAt), r.UpdatedBy, r.Version,
-			r.KeyID, r.DataKey, r.Sealed.Name, r.Sealed.Email, r.Sealed.Phone, r.Sealed.Company, r.Sealed.Address, r.Sealed.Notes, micros(activityOf(r)), seq)
+		args := append([]any{string(r.Status), string(tags), micros(r.UpdatedAt), r.UpdatedBy, r.Version, r.KeyID, r.DataKey}, sealedArgs(r)...)
+		_, err = tx.ExecContext(ctx, s.q(updateRecord), append(args, micros(activityOf(r)), seq)...)
 		if err != nil {
 			return err
 		}

@@ -157,8 +157,8 @@ func testKeyUsageAndRewrap(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 		b := before[id]
-		if after.KeyID != newID || string(after.DataKey) == string(b.DataKey) || string(after.Sealed.Name) != string(b.Sealed.Name) ||
-			string(after.Sealed.Notes) != string(b.Sealed.Notes) || after.Version != b.Version || !after.UpdatedAt.Equal(b.UpdatedAt) {
+		if after.KeyID != newID || string(after.DataKey) == string(b.DataKey) || string(after.Sealed["name"]) != string(b.Sealed["name"]) ||
+			string(after.Sealed["notes"]) != string(b.Sealed["notes"]) || after.Version != b.Version || !after.UpdatedAt.Equal(b.UpdatedAt) {
 			t.Fatalf("record changed beyond its data key:\n before %+v\n after  %+v", b, after)
 		}
 	}

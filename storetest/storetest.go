@@ -631,12 +631,12 @@ func testSwappedCiphertext(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
-	overwrite(b.ID, func(r *custodian.CustomerRecord) { r.Sealed.Email = ra.Sealed.Email })
+	overwrite(b.ID, func(r *custodian.CustomerRecord) { r.Sealed["email"] = ra.Sealed["email"] })
 	_, err := e.svc.Customer(e.ctx, b.ID)
 	wantCode(t, err, custodian.EINTERNAL)
 
 	// A's email moved into A's notes column.
-	overwrite(a.ID, func(r *custodian.CustomerRecord) { r.Sealed.Notes = r.Sealed.Email })
+	overwrite(a.ID, func(r *custodian.CustomerRecord) { r.Sealed["notes"] = r.Sealed["email"] })
 	_, err = e.svc.Customer(e.ctx, a.ID)
 	wantCode(t, err, custodian.EINTERNAL)
 }
