@@ -8,8 +8,6 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-func principal(r *http.Request) *custodian.Principal { return custodian.PrincipalFrom(r.Context()) }
-
 func handleChangePassword(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword  string `json:"current_password"`

@@ -38,7 +38,7 @@ func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler
 			next.ServeHTTP(w, r)
 			return
 		}
-		p := custodian.PrincipalFrom(r.Context())
+		p := principal(r)
 		if p == nil {
 			if isPage {
 				pg.ui.signInFirst(w, r)
@@ -126,7 +126,7 @@ func handleLogout(logger *slog.Logger, acc custodian.AccountService) http.Handle
 
 func handleSession() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"user": custodian.PrincipalFrom(r.Context()).User})
+		writeJSON(w, http.StatusOK, map[string]any{"user": principal(r).User})
 	})
 }
 
@@ -199,7 +199,7 @@ func handleCreateToken(logger *slog.Logger, acc custodian.AccountService) http.H
 
 func handleListTokens(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		toks, err := acc.ListAPITokens(r.Context(), custodian.PrincipalFrom(r.Context()).User.ID)
+		toks, err := acc.ListAPITokens(r.Context(), principal(r).User.ID)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
@@ -213,7 +213,7 @@ func handleListTokens(logger *slog.Logger, acc custodian.AccountService) http.Ha
 
 func handleRevokeToken(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := acc.RevokeAPIToken(r.Context(), custodian.PrincipalFrom(r.Context()).User.ID, r.PathValue("id")); err != nil {
+		if err := acc.RevokeAPIToken(r.Context(), principal(r).User.ID, r.PathValue("id")); err != nil {
 			writeError(w, r, logger, err)
 			return
 		}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // The request context carries, from the outer steps of the route chain to
 // the inner ones (never back out): when the request began, and the answer
 // to a request the admission step refused. The root package's context
 // keys (actor, principal, purpose, origin) carry what the services need.
+
+// principal returns the caller of r, or nil for an anonymous one.
+func principal(r *http.Request) *custodian.Principal { return custodian.PrincipalFrom(r.Context()) }
 
 type startKey struct{}
 

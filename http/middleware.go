@@ -105,7 +105,7 @@ func logRequest(logger *slog.Logger, r *http.Request, route string, status int, 
 		ua = ua[:maxUserAgentLog]
 	}
 	user := custodian.Anonymous
-	if p := custodian.PrincipalFrom(r.Context()); p != nil {
+	if p := principal(r); p != nil {
 		user = p.User.ID
 	}
 	o := custodian.OriginFrom(r.Context())

@@ -112,9 +112,7 @@ func (u *ui) handleLoginSubmit() http.Handler {
 				if retry, ok := errors.AsType[*custodian.RetryError](err); ok {
 					wait = retry.After
 				}
-				d.Error = tooManyMessage(wait)
-				w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
-				u.renderLogin(w, r, http.StatusTooManyRequests, d)
+				u.tooMany(w, r, d, wait)
 			default:
 				u.fail(w, r, err)
 			}
@@ -139,8 +137,13 @@ func hasField(err error, field string) bool {
 	return false
 }
 
-func tooManyMessage(d time.Duration) string {
-	return "Too many sign-in attempts. Wait " + strconv.Itoa(ratelimit.RetryAfterSeconds(d)) + " seconds and try again."
+// tooMany shows the sign-in page, with d's entries, saying how long to
+// wait, with the same wait in Retry-After.
+func (u *ui) tooMany(w http.ResponseWriter, r *http.Request, d loginData, wait time.Duration) {
+	secs := strconv.Itoa(ratelimit.RetryAfterSeconds(wait))
+	w.Header().Set("Retry-After", secs)
+	d.Error = "Too many sign-in attempts. Wait " + secs + " seconds and try again."
+	u.renderLogin(w, r, http.StatusTooManyRequests, d)
 }
 
 // handleUILogout ends the session and returns to the sign-in page.
@@ -164,10 +167,5 @@ func (u *ui) handleLogout() http.Handler {
 // refuseLogin answers a sign-in the rate limit refused with the sign-in
 // page and a message, keeping the email entered, and Retry-After.
 func (u *ui) refuseLogin(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
-	secs := ratelimit.RetryAfterSeconds(d.RetryAfter)
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	u.renderLogin(w, r, http.StatusTooManyRequests, loginData{
-		Email: strings.TrimSpace(r.PostFormValue("email")),
-		Error: tooManyMessage(time.Duration(secs) * time.Second),
-	})
+	u.tooMany(w, r, loginData{Email: strings.TrimSpace(r.PostFormValue("email"))}, d.RetryAfter)
 }
