@@ -139,17 +139,24 @@ func handleListAudit(logger *slog.Logger, trail custodian.AuditTrail) http.Handl
 			writeError(w, r, logger, err)
 			return
 		}
-		var next *string
-		if len(events) > limit {
-			events = events[:limit]
-			c := strconv.FormatInt(events[limit-1].Seq, 10)
-			next = &c
-		}
-		if events == nil {
-			events = []custodian.AuditEvent{}
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"items": events, "next_cursor": next})
+		writePage(w, events, limit, func(e custodian.AuditEvent) string { return strconv.FormatInt(e.Seq, 10) })
 	})
+}
+
+// writePage answers one page of a listing that asked for limit+1 items:
+// the first limit of items, and the cursor of the last one shown when
+// there were more (null on the last page).
+func writePage[T any](w http.ResponseWriter, items []T, limit int, cursor func(T) string) {
+	var next *string
+	if len(items) > limit {
+		items = items[:limit]
+		c := cursor(items[limit-1])
+		next = &c
+	}
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
 }
 
 // handleListAlerts lists stored security alerts, most recently seen first:
@@ -195,17 +202,9 @@ func handleListAlerts(logger *slog.Logger, store custodian.AlertService) http.Ha
 			writeError(w, r, logger, err)
 			return
 		}
-		var next *string
-		if len(alerts) > limit {
-			alerts = alerts[:limit]
-			last := alerts[limit-1]
-			c := strconv.FormatInt(last.LastSeen.UnixMicro(), 10) + "_" + last.ID
-			next = &c
-		}
-		if alerts == nil {
-			alerts = []custodian.StoredAlert{}
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"items": alerts, "next_cursor": next})
+		writePage(w, alerts, limit, func(a custodian.StoredAlert) string {
+			return strconv.FormatInt(a.LastSeen.UnixMicro(), 10) + "_" + a.ID
+		})
 	})
 }
 
