@@ -17,13 +17,12 @@ import (
 
 // AuditStore is what the audit contract needs from a backend: the trail,
 // customer writes to join its transactions, and the chain as the verifier
-// reads it.
+// reads it. The store seals its trail with the chain it was opened with.
 type AuditStore interface {
 	custodian.AuditRepository
 	custodian.CustomerRepository
 	AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain.Event, error]
 	AuditHead(ctx context.Context) (hashchain.Anchor, error)
-	SetAuditChain(c *hashchain.Chain)
 	DB() *sql.DB
 }
 
@@ -37,12 +36,17 @@ type AuditBackend struct {
 	DisableGuard func(t *testing.T)
 }
 
-// RunAudit runs the audit trail contract against backends made by open.
-func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
+// RunAudit runs the audit trail contract against backends made by open,
+// whose store must seal its trail with chain.
+func RunAudit(t *testing.T, open func(t *testing.T, chain *hashchain.Chain) AuditBackend) {
 	ctx := custodian.WithOrigin(custodian.WithActor(context.Background(), "usr_auditor"), custodian.Origin{ClientAddr: "203.0.113.9", RequestID: "req-1"})
+	plain, err := hashchain.NewChain(nil) // verified below with hashchain.Chain{}
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("AppendListAndVerify", func(t *testing.T) {
-		b := open(t)
+		b := open(t, plain)
 		s := b.Store
 		t0 := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 		err := s.AppendAudit(ctx,
@@ -104,7 +108,7 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 	})
 
 	t.Run("AuditedChangeAndEventAreOneTransaction", func(t *testing.T) {
-		b := open(t)
+		b := open(t, plain)
 		s := b.Store
 		rec := rawRecord("cus_atomic")
 		boom := errors.New("boom")
@@ -159,7 +163,7 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 	})
 
 	t.Run("ConcurrentAppendsChainWithoutGaps", func(t *testing.T) {
-		b := open(t)
+		b := open(t, plain)
 		s := b.Store
 		const workers, each = 8, 20
 		var wg sync.WaitGroup
@@ -201,7 +205,7 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 	})
 
 	t.Run("ConcurrentAppendsKeepEachCallersOrigin", func(t *testing.T) {
-		b := open(t)
+		b := open(t, plain)
 		s := b.Store
 		const workers, each = 16, 25
 		var wg sync.WaitGroup
@@ -252,7 +256,7 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 	})
 
 	t.Run("TrailIsAppendOnly", func(t *testing.T) {
-		b := open(t)
+		b := open(t, plain)
 		s := b.Store
 		if err := s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionSignIn}, custodian.AuditEntry{Action: custodian.ActionSignOut}); err != nil {
 			t.Fatal(err)
@@ -303,17 +307,19 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 	}
 	for _, tc := range tamper {
 		t.Run("VerifyCatches"+tc.name, func(t *testing.T) {
-			b := open(t)
-			s := b.Store
+			// chain stays nil, the plain chain's verifier, unless keyed.
 			var chain *hashchain.Chain
+			sealWith := plain
 			if tc.keyed {
 				var err error
 				chain, err = hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
 				if err != nil {
 					t.Fatal(err)
 				}
-				s.SetAuditChain(chain)
+				sealWith = chain
 			}
+			b := open(t, sealWith)
+			s := b.Store
 			for i := range 5 {
 				if err := s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
 					t.Fatal(err)
@@ -408,13 +414,14 @@ func rawRecord(id string) *custodian.CustomerRecord {
 
 // BenchVerify measures verifying a keyed audit trail of n events, read
 // back from the database in sequence order: the cost of
-// `custodian audit verify`. Report events/s with -benchtime 1x.
-func BenchVerify(b *testing.B, s AuditStore, n int) {
+// `custodian audit verify`. open returns a fresh store sealing its trail
+// with chain. Report events/s with -benchtime 1x.
+func BenchVerify(b *testing.B, open func(b *testing.B, chain *hashchain.Chain) AuditStore, n int) {
 	chain, err := hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.SetAuditChain(chain)
+	s := open(b, chain)
 	ctx := custodian.WithActor(context.Background(), "usr_bench")
 	const batch = 2000
 	for i := 0; i < n; i += batch {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/custodian-crm/custodian/sqlstore"
 )
 
 // runMigrate applies pending migrations, which serve also does at start.
@@ -16,7 +18,8 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := storage.resolve(); err != nil {
 		return err
 	}
-	s, v, err := storage.open(ctx)
+	// Migrating appends nothing to the audit trail, and needs no keys.
+	s, v, err := storage.open(ctx, sqlstore.Options{WithoutAuditChain: true})
 	if err != nil {
 		return err
 	}

@@ -48,14 +48,15 @@ func (c *storageConfig) backend() string {
 	return "sqlite"
 }
 
-// open opens and migrates the configured database.
-func (c *storageConfig) open(ctx context.Context) (*sqlstore.Store, int64, error) {
+// open opens and migrates the configured database, sealing its audit
+// trail as o says.
+func (c *storageConfig) open(ctx context.Context, o sqlstore.Options) (*sqlstore.Store, int64, error) {
 	var s *sqlstore.Store
 	var err error
 	if *c.databaseURL != "" {
-		s, err = postgres.Open(ctx, *c.databaseURL)
+		s, err = postgres.Open(ctx, *c.databaseURL, o)
 	} else {
-		s, err = sqlite.Open(ctx, *c.dataDir)
+		s, err = sqlite.Open(ctx, *c.dataDir, o)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -72,15 +73,13 @@ func (c *storageConfig) open(ctx context.Context) (*sqlstore.Store, int64, error
 // trail sealed by k's chain key, as serve does: every command that may
 // append to the trail opens it so, or its events would break the chain.
 func (c *storageConfig) openSealed(ctx context.Context, k *crypto.Keyring) (*sqlstore.Store, *hashchain.Chain, error) {
-	s, _, err := c.open(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
 	chain, err := hashchain.NewChain(k.AuditChainKey())
 	if err != nil {
-		s.Close()
 		return nil, nil, err
 	}
-	s.SetAuditChain(chain)
+	s, _, err := c.open(ctx, sqlstore.Options{AuditChain: chain})
+	if err != nil {
+		return nil, nil, err
+	}
 	return s, chain, nil
 }
