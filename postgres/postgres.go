@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/*.sql
@@ -31,7 +32,7 @@ func Migrations() fs.FS {
 }
 
 // Dialect is PostgreSQL's dialect.
-var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, SessionLock: true, ForUpdate: " FOR UPDATE"}
+var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, ForUpdate: " FOR UPDATE"}
 
 // Defaults applied when the database URL does not set them.
 const (
@@ -42,11 +43,17 @@ const (
 // Open connects to the database at url (postgres://...). The pool is bounded
 // (pool_max_conns in the URL, default 10) and every statement times out on
 // the server (statement_timeout in the URL, default 5 s), as do sessions
-// left idle inside a transaction.
-func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
+// left idle inside a transaction. Migrations hold a session-level advisory
+// lock, so that instances starting together migrate one at a time. o gives
+// the store its audit chain (see sqlstore.Options).
+func Open(ctx context.Context, url string, o sqlstore.Options) (*sqlstore.Store, error) {
 	cfg, err := poolConfig(url, "database", DefaultMaxConns, "custodian")
 	if err != nil {
 		return nil, err
+	}
+	migrationLock, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migration lock: %w", err)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "30000"
@@ -56,7 +63,12 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := sqlstore.New(Dialect, db, db, Migrations(), closePool)
+	s, err := sqlstore.New(Dialect, sqlstore.Database{Write: db, Migrations: Migrations(), MigrationLock: migrationLock, Closers: []func(){closePool}}, o)
+	if err != nil {
+		db.Close()
+		closePool()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)

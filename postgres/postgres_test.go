@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/postgres"
+	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/custodian-crm/custodian/storetest"
 )
 
@@ -73,7 +75,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			s, err := postgres.Open(context.Background(), url)
+			s, err := postgres.Open(context.Background(), url, sqlstore.Options{WithoutAuditChain: true})
 			if err != nil {
 				errs <- err
 				return
@@ -95,7 +97,10 @@ func TestBadURLDoesNotEchoPassword(t *testing.T) {
 	// can hold other secrets, is left out altogether.
 	const url = "postgres://u:hunter2-secret@192.0.2.55:5432/db?sslmode=bogus"
 	for name, open := range map[string]func() error{
-		"Open":      func() error { _, err := postgres.Open(context.Background(), url); return err },
+		"Open": func() error {
+			_, err := postgres.Open(context.Background(), url, sqlstore.Options{AuditChain: testdb.PlainChain()})
+			return err
+		},
 		"OpenShred": func() error { _, err := postgres.OpenShred(context.Background(), url); return err },
 	} {
 		if err := open(); err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "192.0.2.55") {
@@ -105,8 +110,8 @@ func TestBadURLDoesNotEchoPassword(t *testing.T) {
 }
 
 func TestAuditContract(t *testing.T) {
-	storetest.RunAudit(t, func(t *testing.T) storetest.AuditBackend {
-		s := testdb.Postgres(t)
+	storetest.RunAudit(t, func(t *testing.T, chain *hashchain.Chain) storetest.AuditBackend {
+		s := testdb.PostgresWithChain(t, chain)
 		return storetest.AuditBackend{Store: s, Q: s.Rebind, DisableGuard: func(t *testing.T) {
 			if _, err := s.DB().Exec(`ALTER TABLE audit_events DISABLE TRIGGER USER`); err != nil {
 				t.Fatal(err)
@@ -156,12 +161,12 @@ func snapshot(t *testing.T, db *sql.DB) custodian.CustomerRepository {
 			}
 		}
 	}
-	c, err := postgres.Open(ctx, url)
+	c, err := postgres.Open(ctx, url, sqlstore.Options{AuditChain: testdb.PlainChain()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return testdb.Sealed(c)
+	return c
 }
 
 // tables returns the names of the tables of db's current schema.
@@ -192,5 +197,7 @@ func TestAlertsContract(t *testing.T) {
 
 // BenchmarkAuditVerify: go test -run '^$' -bench AuditVerify -benchtime 3x ./postgres
 func BenchmarkAuditVerify(b *testing.B) {
-	storetest.BenchVerify(b, testdb.Postgres(b), 100_000)
+	storetest.BenchVerify(b, func(b *testing.B, chain *hashchain.Chain) storetest.AuditStore {
+		return testdb.PostgresWithChain(b, chain)
+	}, 100_000)
 }

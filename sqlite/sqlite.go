@@ -43,8 +43,9 @@ const FileName = "custodian.db"
 // Open opens (creating when needed) the database in dir, which it creates
 // with mode 0700; the database file is created with mode 0600 and its WAL
 // files inherit that mode. Writes go through a single connection, as SQLite
-// allows one writer at a time, and reads through a pool.
-func Open(ctx context.Context, dir string) (*sqlstore.Store, error) {
+// allows one writer at a time, and reads through a pool. o gives the store
+// its audit chain (see sqlstore.Options).
+func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store, error) {
 	if dir == "" {
 		return nil, errors.New("sqlite: no data directory")
 	}
@@ -70,7 +71,14 @@ func Open(ctx context.Context, dir string) (*sqlstore.Store, error) {
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxLifetime(0)
 
-	s := sqlstore.New(Dialect, write, read, Migrations())
+	// One writer at a time already keeps concurrent migrations apart: no
+	// migration lock.
+	s, err := sqlstore.New(Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations()}, o)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/sqlite"
+	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/custodian-crm/custodian/storetest"
 )
 
@@ -53,8 +55,8 @@ func TestFilePermissions(t *testing.T) {
 }
 
 func TestAuditContract(t *testing.T) {
-	storetest.RunAudit(t, func(t *testing.T) storetest.AuditBackend {
-		s, _ := testdb.SQLite(t)
+	storetest.RunAudit(t, func(t *testing.T, chain *hashchain.Chain) storetest.AuditBackend {
+		s, _ := testdb.SQLiteWithChain(t, chain)
 		return storetest.AuditBackend{Store: s, Q: func(q string) string { return q }, DisableGuard: func(t *testing.T) {
 			for _, q := range []string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`} {
 				if _, err := s.DB().Exec(q); err != nil {
@@ -91,12 +93,12 @@ func TestPrivacyContract(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c, err := sqlite.Open(context.Background(), copyDir)
+			c, err := sqlite.Open(context.Background(), copyDir, sqlstore.Options{AuditChain: testdb.PlainChain()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { c.Close() })
-			return testdb.Sealed(c)
+			return c
 		}}
 	})
 }
@@ -138,6 +140,8 @@ func TestAlertsContract(t *testing.T) {
 
 // BenchmarkAuditVerify: go test -run '^$' -bench AuditVerify -benchtime 3x ./sqlite
 func BenchmarkAuditVerify(b *testing.B) {
-	s, _ := testdb.SQLite(b)
-	storetest.BenchVerify(b, s, 100_000)
+	storetest.BenchVerify(b, func(b *testing.B, chain *hashchain.Chain) storetest.AuditStore {
+		s, _ := testdb.SQLiteWithChain(b, chain)
+		return s
+	}, 100_000)
 }

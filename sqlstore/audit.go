@@ -37,17 +37,9 @@ func (s *Store) txFrom(ctx context.Context) *sql.Tx {
 	return nil
 }
 
-// errNoChain refuses to append to a trail whose store was never told how
-// to seal it: events sealed with the wrong chain would later read as
-// tampering, so the mistake must show at once.
-var errNoChain = errors.New("audit trail has no chain: call SetAuditChain after opening the store")
-
-// SetAuditChain sets the chain that seals audit events. Call it once,
-// before the store is used: a store without a chain refuses to append to
-// the trail. Servers and commands use a keyed chain (HMAC), which makes
-// the trail impossible to rewrite without the key; tests may use the
-// plain SHA-256 chain of hashchain.NewChain(nil).
-func (s *Store) SetAuditChain(c *hashchain.Chain) { s.chain = c }
+// errNoChain refuses to append to the trail of a store opened
+// WithoutAuditChain.
+var errNoChain = errors.New("audit trail: this store was opened without an audit chain and cannot append to it")
 
 // Audited runs fn and appends the entries it returns, in one transaction.
 // On a single-writer database the transaction is group-committed with

@@ -19,7 +19,10 @@ func TestGroupCommitOutlivesACancelledCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
-	s := New(Dialect{Name: "sqlite", SingleWriter: true}, db, nil, nil)
+	s, err := New(Dialect{Name: "sqlite", SingleWriter: true}, Database{Write: db}, Options{WithoutAuditChain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
 	if _, err := db.Exec(`CREATE TABLE t (caller TEXT NOT NULL, n INTEGER NOT NULL)`); err != nil {
 		t.Fatal(err)

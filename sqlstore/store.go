@@ -1,8 +1,9 @@
 // Package sqlstore implements Custodian's repositories over database/sql,
 // once, for every supported SQL dialect. The sqlite and postgres packages
-// open their database, tune it, and hand it to New with their dialect and
-// embedded migrations; the SQL here is written so that it runs unchanged on
-// both, apart from placeholders.
+// open their database, tune it, and hand it to New with their dialect,
+// embedded migrations and migration lock, together with the caller's
+// Options (the audit chain); the SQL here is written so that it runs
+// unchanged on both, apart from placeholders.
 package sqlstore
 
 import (
@@ -31,8 +32,6 @@ type Dialect struct {
 	Goose goose.Dialect
 	// Numbered placeholders ($1, $2, ...) instead of "?".
 	Numbered bool
-	// SessionLock serializes migrations across processes (PostgreSQL).
-	SessionLock bool
 	// ForUpdate is appended to a SELECT to lock the rows it reads for
 	// the rest of the transaction, where the database supports it.
 	ForUpdate string
@@ -48,31 +47,88 @@ type Dialect struct {
 // Store implements custodian.CustomerRepository. Writes go through write
 // and reads through read; they are the same pool where the database allows
 // concurrent writers, and separate where it has a single writer (SQLite).
+// Everything it needs is given to New: nothing is set on it afterwards.
 type Store struct {
-	dialect    Dialect
-	write      *sql.DB
-	read       *sql.DB
-	migrations fs.FS
-	closers    []func()
-	stmts      sync.Map // query text -> *sql.Stmt on the read pool
-	group      *groupCommitter
-	chain      *hashchain.Chain
-	appender   *auditAppender
+	dialect       Dialect
+	write         *sql.DB
+	read          *sql.DB
+	migrations    fs.FS
+	migrationLock lock.SessionLocker
+	closers       []func()
+	stmts         sync.Map // query text -> *sql.Stmt on the read pool
+	group         *groupCommitter
+	chain         *hashchain.Chain
+	appender      *auditAppender
 }
 
-// New returns a store over the given pools. It does not migrate: call
-// Migrate. Close closes the pools, then calls closers (such as the driver's
-// own pool).
-func New(d Dialect, write, read *sql.DB, migrations fs.FS, closers ...func()) *Store {
-	if read == nil {
-		read = write
+// Database is what a backend hands New: its connection pools, its embedded
+// migrations, how concurrent migrations are kept apart, and what else to
+// close with the store.
+type Database struct {
+	// Write is the pool writes go through.
+	Write *sql.DB
+	// Read is the pool reads go through; nil means Write.
+	Read *sql.DB
+	// Migrations are the backend's schema migrations.
+	Migrations fs.FS
+	// MigrationLock, when set, is held while migrations run, so that
+	// processes starting together against one database migrate it one
+	// at a time (PostgreSQL's session-level advisory lock). Nil where the
+	// database already allows one writer at a time (SQLite).
+	MigrationLock lock.SessionLocker
+	// Closers run after the pools are closed (such as the driver's own
+	// pool).
+	Closers []func()
+}
+
+// Options are what the caller of a backend's Open decides about the store.
+type Options struct {
+	// AuditChain seals the events the store appends to the audit trail.
+	// Servers and commands use the keyring's keyed chain (HMAC), which
+	// makes the trail impossible to rewrite without the key; tests may
+	// use the plain SHA-256 chain of hashchain.NewChain(nil). Required
+	// unless WithoutAuditChain is set.
+	AuditChain *hashchain.Chain
+	// WithoutAuditChain opens a store that never appends to the audit
+	// trail, such as one opened only to migrate, and so needs no keys: it
+	// refuses every append. It must not be combined with AuditChain.
+	WithoutAuditChain bool
+}
+
+// ErrNoAuditChain is returned, wrapped, by New (and so by the backends'
+// Open) for Options that give no audit chain without saying that the
+// store never appends: events sealed with the wrong chain would later read
+// as tampering, so the mistake must show when the store is opened.
+var ErrNoAuditChain = errors.New("sqlstore: no audit chain: give Options.AuditChain, or WithoutAuditChain for a store that never appends to the trail")
+
+// check reports Options that cannot make a store.
+func (o Options) check() error {
+	switch {
+	case o.AuditChain == nil && !o.WithoutAuditChain:
+		return ErrNoAuditChain
+	case o.AuditChain != nil && o.WithoutAuditChain:
+		return errors.New("sqlstore: Options give an audit chain and WithoutAuditChain together")
 	}
-	s := &Store{dialect: d, write: write, read: read, migrations: migrations, closers: closers}
+	return nil
+}
+
+// New returns a store over db, sealing its audit trail as o says. It does
+// not migrate: call Migrate. Close closes the pools, then calls db's
+// closers. On error nothing of db is closed: the caller still owns it.
+func New(d Dialect, db Database, o Options) (*Store, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	read := db.Read
+	if read == nil {
+		read = db.Write
+	}
+	s := &Store{dialect: d, write: db.Write, read: read, migrations: db.Migrations, migrationLock: db.MigrationLock, closers: db.Closers, chain: o.AuditChain}
 	if d.SingleWriter {
 		s.group = newGroupCommitter(s)
 	}
 	s.appender = newAuditAppender(s)
-	return s
+	return s, nil
 }
 
 // Close closes the pools.
@@ -106,21 +162,19 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// provider returns the migration provider over the write pool, holding the
+// migration lock while it migrates when the backend gave one.
 func (s *Store) provider() (*goose.Provider, error) {
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if s.dialect.SessionLock {
-		l, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, goose.WithSessionLocker(l))
+	if s.migrationLock != nil {
+		opts = append(opts, goose.WithSessionLocker(s.migrationLock))
 	}
 	return goose.NewProvider(s.dialect.Goose, s.write, s.migrations, opts...)
 }
 
 // Migrate applies every pending migration and returns the schema version.
-// Concurrent starts are safe: PostgreSQL migrations hold a session lock, and
-// SQLite has a single writer.
+// Concurrent starts are safe: PostgreSQL migrations hold the migration lock
+// the backend gave, and SQLite has a single writer.
 func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	p, err := s.provider()
 	if err != nil {

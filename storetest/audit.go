@@ -16,13 +16,12 @@ import (
 
 // AuditStore is what the audit contract needs from a backend: the trail,
 // customer writes to join its transactions, and the chain as the verifier
-// reads it.
+// reads it. The store seals its trail with the chain it was opened with.
 type AuditStore interface {
 	custodian.AuditRepository
 	custodian.CustomerRepository
 	AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain.Event, error]
 	AuditHead(ctx context.Context) (hashchain.Anchor, error)
-	SetAuditChain(c *hashchain.Chain)
 	DB() *sql.DB
 }
 
@@ -36,8 +35,9 @@ type AuditBackend struct {
 	DisableGuard func(t *testing.T)
 }
 
-// RunAudit runs the audit trail contract against backends made by open.
-func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
+// RunAudit runs the audit trail contract against backends made by open,
+// whose store must seal its trail with chain.
+func RunAudit(t *testing.T, open func(t *testing.T, chain *hashchain.Chain) AuditBackend) {
 	tests := []contractTest[*auditEnv]{
 		{"AppendRecordsOriginAndOrder", testAuditAppend},
 		{"ListFiltersByQuery", testAuditListFilters},
@@ -50,20 +50,28 @@ func RunAudit(t *testing.T, open func(t *testing.T) AuditBackend) {
 	for _, tc := range tamperCases() {
 		tests = append(tests, contractTest[*auditEnv]{"VerifyCatches" + tc.name, tc.test})
 	}
-	runTests(t, func(t *testing.T) *auditEnv { return newAuditEnv(open(t)) }, tests)
+	runTests(t, func(t *testing.T) *auditEnv { return newAuditEnv(t, open) }, tests)
 }
 
-// auditEnv is one audit contract case: the backend, and a context that
-// records usr_auditor acting from 203.0.113.9 in request req-1.
+// auditEnv is one audit contract case: the backend, sealing with the
+// plain SHA-256 chain, a context that records usr_auditor acting from
+// 203.0.113.9 in request req-1, and open, for a case that needs a backend
+// sealing with another chain.
 type auditEnv struct {
 	AuditBackend
-	ctx context.Context
+	ctx  context.Context
+	open func(t *testing.T, chain *hashchain.Chain) AuditBackend
 }
 
-// newAuditEnv returns the environment of an audit contract case over b.
-func newAuditEnv(b AuditBackend) *auditEnv {
+// newAuditEnv returns the environment of an audit contract case over a
+// backend open makes.
+func newAuditEnv(t *testing.T, open func(t *testing.T, chain *hashchain.Chain) AuditBackend) *auditEnv {
+	plain, err := hashchain.NewChain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := custodian.WithOrigin(custodian.WithActor(context.Background(), "usr_auditor"), custodian.Origin{ClientAddr: "203.0.113.9", RequestID: "req-1"})
-	return &auditEnv{AuditBackend: b, ctx: ctx}
+	return &auditEnv{AuditBackend: open(t, plain), ctx: ctx, open: open}
 }
 
 // auditT0 is when the first of the sample events happened.
@@ -337,7 +345,7 @@ func tamperCases() []tamperCase {
 // test appends five events, checks that they verify, runs the attack and
 // checks that Verify reports the break where the case says.
 func (tc tamperCase) test(t *testing.T, e *auditEnv) {
-	s := e.Store
+	// chain stays nil, the plain chain's verifier, unless keyed.
 	var chain *hashchain.Chain
 	if tc.keyed {
 		var err error
@@ -345,8 +353,9 @@ func (tc tamperCase) test(t *testing.T, e *auditEnv) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.SetAuditChain(chain)
+		e.AuditBackend = e.open(t, chain)
 	}
+	s := e.Store
 	for i := range 5 {
 		if err := s.AppendAudit(e.ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
 			t.Fatal(err)
@@ -443,13 +452,14 @@ func rawRecord(id string) *custodian.CustomerRecord {
 
 // BenchVerify measures verifying a keyed audit trail of n events, read
 // back from the database in sequence order: the cost of
-// `custodian audit verify`. Report events/s with -benchtime 1x.
-func BenchVerify(b *testing.B, s AuditStore, n int) {
+// `custodian audit verify`. open returns a fresh store sealing its trail
+// with chain. Report events/s with -benchtime 1x.
+func BenchVerify(b *testing.B, open func(b *testing.B, chain *hashchain.Chain) AuditStore, n int) {
 	chain, err := hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.SetAuditChain(chain)
+	s := open(b, chain)
 	ctx := custodian.WithActor(context.Background(), "usr_bench")
 	const batch = 2000
 	for i := 0; i < n; i += batch {

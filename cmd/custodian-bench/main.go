@@ -127,17 +127,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return os.WriteFile(c.out, append(b, '\n'), 0o644)
 }
 
-// open returns a store for the backend, its shred key store (a file
-// beside the SQLite database; a table of the scratch schema on PostgreSQL)
-// and a cleanup function.
-func open(ctx context.Context, c config, backend string) (*sqlstore.Store, *sqlstore.ShredStore, func(), error) {
+// open returns a store for the backend sealing its trail with chain, its
+// shred key store (a file beside the SQLite database; a table of the
+// scratch schema on PostgreSQL) and a cleanup function.
+func open(ctx context.Context, c config, backend string, chain *hashchain.Chain) (*sqlstore.Store, *sqlstore.ShredStore, func(), error) {
 	switch backend {
 	case "sqlite":
 		dir, err := os.MkdirTemp("", "custodian-bench-")
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		s, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
+		s, err := sqlite.Open(ctx, filepath.Join(dir, "data"), sqlstore.Options{AuditChain: chain})
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -163,7 +163,7 @@ func open(ctx context.Context, c config, backend string) (*sqlstore.Store, *sqls
 		q.Set("search_path", schema)
 		q.Set("pool_max_conns", "16")
 		u.RawQuery = q.Encode()
-		s, err := postgres.Open(ctx, u.String())
+		s, err := postgres.Open(ctx, u.String(), sqlstore.Options{AuditChain: chain})
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -233,14 +233,6 @@ func seed(ctx context.Context, svc *customers.Service, n int) (*fixture, error) 
 }
 
 func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]Result, time.Duration, error) {
-	store, shred, cleanup, err := open(ctx, c, backend)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer cleanup()
-	if _, err := store.Migrate(ctx); err != nil {
-		return nil, 0, err
-	}
 	k, _ := crypto.NewKeyring()
 	sealer, err := crypto.NewSealer(k, 0)
 	if err != nil {
@@ -251,7 +243,14 @@ func bench(ctx context.Context, c config, backend string, stdout io.Writer) ([]R
 	if err != nil {
 		return nil, 0, err
 	}
-	store.SetAuditChain(chain)
+	store, shred, cleanup, err := open(ctx, c, backend, chain)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer cleanup()
+	if _, err := store.Migrate(ctx); err != nil {
+		return nil, 0, err
+	}
 	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}, Shred: shred})
 
 	fmt.Fprintf(stdout, "%s: seeding %d customers...\n", backend, c.n)

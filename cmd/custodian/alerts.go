@@ -34,6 +34,7 @@ type alertSettings struct {
 	smtpPassword  string
 }
 
+// addAlertFlags defines the attack detector's flags on fs.
 func addAlertFlags(fs *flag.FlagSet) *alertSettings {
 	return &alertSettings{
 		bruteForce:        stringFlag(fs, "alert-brute-force", "5/15m", "failed sign-ins from one address, or against one account, within a window that raise a brute_force alert (N/window; \"off\" disables)"),

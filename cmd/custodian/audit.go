@@ -4,59 +4,43 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"iter"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/custodian-crm/custodian/hashchain"
-	"github.com/custodian-crm/custodian/sqlstore"
 )
 
-const auditUsage = `Usage: custodian audit <command> [flags]
-
-Commands:
-  verify   walk the audit trail and check every link of its chain:
-           custodian audit verify [--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...]
-  head     print the newest event as an anchor (SEQ:HEX) to record elsewhere
-
-The chain is sealed with a key derived from the keyring's index key, so the
-keyring (CUSTODIAN_MASTER_KEY, CUSTODIAN_MASTER_KEY_FILE or the development
-keyring in --data-dir) is needed to verify. Record the anchor that verify and
-head print somewhere the database cannot reach (a ticket, a log archive); an
-anchor given back with --anchor proves that the events up to it were neither
-changed nor cut off.
-`
+// auditCommands are the audit trail commands. Like the key commands they
+// never generate a keyring: the trail's chain key comes from the keyring
+// that sealed it.
+func auditCommands() commandTable {
+	return commandTable{
+		path: "custodian audit",
+		about: `The chain is sealed with a key derived from the keyring's index key, so the
+keyring (CUSTODIAN_MASTER_KEY, --master-key-file (CUSTODIAN_MASTER_KEY_FILE)
+or the development keyring in --data-dir) is needed to verify. Record the
+anchor that verify and head print somewhere the database cannot reach (a
+ticket, a log archive); an anchor given back with --anchor proves that the
+events up to it were neither changed nor cut off.
+`,
+		commands: []command{
+			{name: "verify", args: "[--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...]", summary: "walk the audit trail and check every link of its chain", run: runAuditVerify},
+			{name: "head", summary: "print the newest event as an anchor (SEQ:HEX) to record elsewhere", run: runAuditHead},
+		},
+	}
+}
 
 // ErrChainBroken is returned by "audit verify" when the trail fails
 // verification.
 var ErrChainBroken = errors.New("the audit trail is broken")
 
-// runAudit dispatches the audit trail commands.
-func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return errors.New("audit: no command given")
-	}
-	switch args[0] {
-	case "verify":
-		return runAuditVerify(ctx, args[1:], getenv, stdout, stderr)
-	case "head":
-		return runAuditHead(ctx, args[1:], getenv, stdout, stderr)
-	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, auditUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, auditUsage)
-	return fmt.Errorf("audit: unknown command %q", args[0])
-}
-
 // anchorList is a repeatable --anchor flag.
 type anchorList []hashchain.Anchor
 
+// String lists the anchors as the comma-separated text Set accepts.
 func (l *anchorList) String() string {
 	parts := make([]string, len(*l))
 	for i, a := range *l {
@@ -65,6 +49,7 @@ func (l *anchorList) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Set adds the comma-separated anchors of v.
 func (l *anchorList) Set(v string) error {
 	for _, part := range strings.Split(v, ",") {
 		a, err := parseAnchor(strings.TrimSpace(part))
@@ -90,60 +75,54 @@ func parseAnchor(s string) (hashchain.Anchor, error) {
 	return hashchain.Anchor{Seq: seq, Hash: h}, nil
 }
 
+// formatAnchor writes a as SEQ:HEX, the form parseAnchor reads.
 func formatAnchor(a hashchain.Anchor) string {
 	return strconv.FormatInt(a.Seq, 10) + ":" + hex.EncodeToString(a.Hash)
 }
 
-// openTrail opens the database with the trail sealed by the keyring's
-// chain key, as serve does.
-func openTrail(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (*sqlstore.Store, *hashchain.Chain, bool, error) {
-	storage := addStorageFlags(fs)
-	production := fs.Bool("production", getenv("CUSTODIAN_ENV") == "production", "refuse a development keyring (env CUSTODIAN_ENV=production)")
-	if help, err := parseConfig(fs, args, getenv); help || err != nil {
-		return nil, nil, help, err
-	}
-	if err := storage.resolve(); err != nil {
-		return nil, nil, false, err
-	}
-	setup, err := loadKeyring(getenv, *storage.dataDir, *production)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	store, chain, err := storage.openSealed(ctx, setup.keyring)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	return store, chain, false, nil
-}
-
-func runAuditHead(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	store, _, help, err := openTrail(ctx, newFlagSet("audit head", stderr), args, getenv)
-	if help || err != nil {
+// runAuditHead prints the newest event of the trail as an anchor.
+func runAuditHead(ctx context.Context, proc *process, args []string) error {
+	fs := newFlagSet("audit head", proc.stderr)
+	flags := addKeyCommandFlags(fs)
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer store.Close()
-	head, err := store.AuditHead(ctx)
+	a, err := openApp(ctx, flags.config())
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	head, err := a.store.AuditHead(ctx)
 	if err != nil {
 		return err
 	}
 	if head.Seq == 0 {
-		fmt.Fprintln(stdout, "the audit trail is empty")
+		fmt.Fprintln(proc.stdout, "the audit trail is empty")
 		return nil
 	}
-	fmt.Fprintln(stdout, formatAnchor(head))
+	fmt.Fprintln(proc.stdout, formatAnchor(head))
 	return nil
 }
 
-func runAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// runAuditVerify walks the trail from the start (or from --from-anchor)
+// and checks every link of its chain and every --anchor, reporting the
+// first break; it prints the head as an anchor to record elsewhere.
+func runAuditVerify(ctx context.Context, proc *process, args []string) error {
+	stdout, stderr := proc.stdout, proc.stderr
 	fs := newFlagSet("audit verify", stderr)
+	flags := addKeyCommandFlags(fs)
 	var anchors anchorList
 	fs.Var(&anchors, "anchor", "SEQ:HEX recorded earlier (by verify or head); the event must still be there with that hash. Repeatable")
 	from := fs.String("from-anchor", "", "SEQ:HEX of an event verified before: check only the events after it")
-	store, chain, help, err := openTrail(ctx, fs, args, getenv)
-	if help || err != nil {
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer store.Close()
+	a, err := openApp(ctx, flags.config())
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	store, chain := a.store, a.chain
 	var start hashchain.Anchor
 	if *from != "" {
 		if start, err = parseAnchor(*from); err != nil {

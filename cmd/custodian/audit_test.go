@@ -27,9 +27,9 @@ type trailBackend struct {
 }
 
 func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
-	// sealed seals s's trail with a new keyring, as the audit commands
-	// will with vars, which gain the keyring.
-	sealed := func(t *testing.T, s *sqlstore.Store, vars map[string]string, unguard ...string) trailBackend {
+	// newKeyring returns a new keyring, and vars with it, as the audit
+	// commands will see it.
+	newKeyring := func(t *testing.T, vars map[string]string) *crypto.Keyring {
 		k, err := crypto.NewKeyring()
 		if err != nil {
 			t.Fatal(err)
@@ -38,19 +38,23 @@ func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sealTrail(t, s, k)
 		vars["CUSTODIAN_MASTER_KEY"] = string(text)
-		return trailBackend{vars: vars, store: s, unguard: unguard}
+		return k
 	}
 	return map[string]func(t *testing.T) trailBackend{
 		"SQLite": func(t *testing.T) trailBackend {
-			s, dir := testdb.SQLite(t)
-			return sealed(t, s, map[string]string{"CUSTODIAN_DATA_DIR": dir},
-				`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`)
+			vars := map[string]string{}
+			k := newKeyring(t, vars)
+			s, dir := testdb.SQLiteWithChain(t, sealedBy(t, k).AuditChain)
+			vars["CUSTODIAN_DATA_DIR"] = dir
+			return trailBackend{vars: vars, store: s,
+				unguard: []string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`}}
 		},
 		"PostgreSQL": func(t *testing.T) trailBackend {
 			url := testdb.PostgresSchemaURL(t)
-			s, err := postgres.Open(context.Background(), url)
+			vars := map[string]string{"CUSTODIAN_DATABASE_URL": url, "CUSTODIAN_DATA_DIR": t.TempDir()}
+			k := newKeyring(t, vars)
+			s, err := postgres.Open(context.Background(), url, sealedBy(t, k))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,20 +62,20 @@ func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
 			if _, err := s.Migrate(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			return sealed(t, s, map[string]string{"CUSTODIAN_DATABASE_URL": url, "CUSTODIAN_DATA_DIR": t.TempDir()},
-				`ALTER TABLE audit_events DISABLE TRIGGER USER`)
+			return trailBackend{vars: vars, store: s, unguard: []string{`ALTER TABLE audit_events DISABLE TRIGGER USER`}}
 		},
 	}
 }
 
-// sealTrail makes s seal audit events with k's chain key, as serve does.
-func sealTrail(t *testing.T, s *sqlstore.Store, k *crypto.Keyring) {
+// sealedBy returns the options of a store whose trail is sealed with k's
+// chain key, as serve does.
+func sealedBy(t *testing.T, k *crypto.Keyring) sqlstore.Options {
 	t.Helper()
 	chain, err := hashchain.NewChain(k.AuditChainKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetAuditChain(chain)
+	return sqlstore.Options{AuditChain: chain}
 }
 
 func (b trailBackend) exec(t *testing.T, queries ...string) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -15,14 +16,56 @@ import (
 // that cannot be used.
 var ErrConfig = errors.New("configuration")
 
+// newFlagSet returns a flag set for a command that reports errors instead
+// of exiting.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("custodian "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// envName is the environment variable that sets a flag.
+func envName(flagName string) string {
+	return "CUSTODIAN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// stringFlag defines a string flag whose help names its environment
+// variable; parseConfig fills it from there or from the configuration
+// file when the command line does not set it.
+func stringFlag(fs *flag.FlagSet, name, def, help string) *string {
+	return fs.String(name, def, help+" (env "+envName(name)+")")
+}
+
+// listVar defines a repeatable, comma-separated list flag.
+func listVar(fs *flag.FlagSet, name, help string) *listFlag {
+	l := &listFlag{}
+	fs.Var(l, name, help+"; repeatable or comma-separated (env "+envName(name)+")")
+	return l
+}
+
+// parse parses a command's flags, treating -h as success.
+func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return false, err
+}
+
 // listFlag is a flag that may be repeated and also takes comma-separated
 // lists, so "--acme-host a --acme-host b", "--acme-host a,b",
 // CUSTODIAN_ACME_HOST=a,b and ["a","b"] in the config file all mean the
 // same.
 type listFlag []string
 
+// String returns the list as the comma-separated text Set accepts.
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
+// Set adds the comma-separated items of v, so that repeating the flag
+// adds to the list.
 func (l *listFlag) Set(v string) error {
 	for _, item := range strings.Split(v, ",") {
 		if item = strings.TrimSpace(item); item != "" {

@@ -27,6 +27,7 @@ const minSecretLen = 16
 // severity says whether a finding stops a production start.
 type severity string
 
+// The severities of a finding.
 const (
 	sevError   severity = "error"
 	sevWarning severity = "warning"
@@ -42,13 +43,14 @@ type finding struct {
 	Fix      string
 }
 
+// String is the finding's line: id, severity, problem and fix.
 func (f finding) String() string {
 	return fmt.Sprintf("%s %s: %s Fix: %s", f.ID, f.Severity, f.Problem, f.Fix)
 }
 
-// deployChecks judges the settings serve would run with as a production
-// deployment. getenv gives CUSTODIAN_MASTER_KEY, which has no flag.
-func deployChecks(s *serveSettings, getenv func(string) string) []finding {
+// deployChecks judges the settings serve would run with, resolved, as a
+// production deployment.
+func deployChecks(s *serveSettings) []finding {
 	var out []finding
 	add := func(id string, sev severity, problem, fix string) {
 		out = append(out, finding{ID: id, Severity: sev, Problem: problem, Fix: fix})
@@ -63,13 +65,13 @@ func deployChecks(s *serveSettings, getenv func(string) string) []finding {
 			"set --allowed-hosts to the host names clients use, e.g. --allowed-hosts crm.example.com.")
 	}
 
-	envKey := getenv("CUSTODIAN_MASTER_KEY")
+	envKey := s.keys.envKeyring
 	devKeyring := filepath.Join(*s.storage.dataDir, crypto.DevKeyringName)
 	switch {
-	case envKey == "" && *s.masterKeyFile == "":
+	case envKey == "" && *s.keys.file == "":
 		add("C003", sevError, "no keyring is configured, so the development keyring in the data directory would be used.",
 			"create a keyring outside the data directory and set --master-key-file (CUSTODIAN_MASTER_KEY_FILE) or CUSTODIAN_MASTER_KEY.")
-	case *s.masterKeyFile != "" && samePath(*s.masterKeyFile, devKeyring):
+	case *s.keys.file != "" && samePath(*s.keys.file, devKeyring):
 		add("C003", sevError, "--master-key-file is the development keyring in the data directory, next to the data it protects.",
 			"move the keyring outside the data directory and point --master-key-file (CUSTODIAN_MASTER_KEY_FILE) at it.")
 	}
@@ -132,8 +134,8 @@ func secretFindings(s *serveSettings, envKey string) []finding {
 	switch {
 	case envKey != "":
 		keyring, source = []byte(envKey), "CUSTODIAN_MASTER_KEY"
-	case *s.masterKeyFile != "":
-		b, err := os.ReadFile(*s.masterKeyFile)
+	case *s.keys.file != "":
+		b, err := os.ReadFile(*s.keys.file)
 		if err != nil {
 			out = append(out, finding{ID: "C004", Severity: sevError,
 				Problem: "the keyring file cannot be read: " + errText(err) + ".",
@@ -170,7 +172,7 @@ func permissionFindings(s *serveSettings) []finding {
 				Fix:     fmt.Sprintf("chmod %s %s, owned by the service user.", map[bool]string{true: "700", false: "600"}[fi.IsDir()], path)})
 		}
 	}
-	check("the keyring file", *s.masterKeyFile)
+	check("the keyring file", *s.keys.file)
 	check("the TLS key file", *s.tlsKey)
 	check("the database URL file", *s.storage.databaseURLFile)
 	check("the Redis URL file", *s.redisURLFile)

@@ -234,7 +234,7 @@ func TestServeReloadsKeyringOnHangup(t *testing.T) {
 // seedPostgres stores n customers sealed under k in the database at url.
 func seedPostgres(t *testing.T, url string, k *crypto.Keyring, n int) []string {
 	t.Helper()
-	store, err := postgres.Open(context.Background(), url)
+	store, err := postgres.Open(context.Background(), url, sealedBy(t, k))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,6 @@ func seedPostgres(t *testing.T, url string, k *crypto.Keyring, n int) []string {
 	if _, err := store.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	sealTrail(t, store, k)
 	sealer, _ := crypto.NewSealer(k, 0)
 	svc := customers.New(store, sealer, customers.Options{})
 	var fs []custodian.CustomerFields
@@ -309,12 +308,11 @@ func TestKeysRotateEnvironmentKeyring(t *testing.T) {
 	}
 
 	// Only the new key remains, and every customer opens with it.
-	store, err := postgres.Open(context.Background(), url)
+	store, err := postgres.Open(context.Background(), url, sealedBy(t, readKeyring(t, retired)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	sealTrail(t, store, readKeyring(t, retired))
 	sealer, _ := crypto.NewSealer(readKeyring(t, retired), 0)
 	svc := customers.New(store, sealer, customers.Options{})
 	for i, id := range ids {

@@ -11,6 +11,9 @@ import (
 	"syscall"
 )
 
+// main runs the program with the process's arguments, environment and
+// standard streams, stopping it on SIGINT or SIGTERM, and exits with 1 on
+// error.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

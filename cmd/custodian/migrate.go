@@ -3,24 +3,24 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 )
 
-// runMigrate applies pending migrations, which serve also does at start.
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr)
+// runMigrate applies pending migrations, which serve also does at start,
+// and prints the schema version. It needs only the database: no keys.
+func runMigrate(ctx context.Context, proc *process, args []string) error {
+	fs := newFlagSet("migrate", proc.stderr)
 	storage := addStorageFlags(fs)
-	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+	if help, err := parseConfig(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
 	if err := storage.resolve(); err != nil {
 		return err
 	}
-	s, v, err := storage.open(ctx)
+	a, err := openApp(ctx, appConfig{storage: storage}, databaseOnly)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	fmt.Fprintf(stdout, "%s schema at version %d\n", storage.backend(), v)
+	defer a.Close()
+	fmt.Fprintf(proc.stdout, "%s schema at version %d\n", storage.backend(), a.schema)
 	return nil
 }

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,14 +15,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/customers"
-	"github.com/custodian-crm/custodian/postgres"
-	"github.com/custodian-crm/custodian/sqlite"
-	"github.com/custodian-crm/custodian/sqlstore"
 )
-
-// cliActor is the actor recorded for changes made from a shell without
-// --as.
-const cliActor = "system:cli"
 
 // privacyFlags are the data-protection settings: the consent purposes and
 // the retention policy, shared by serve and the shell commands.
@@ -37,6 +28,7 @@ type privacyFlags struct {
 	purposeNames []string
 }
 
+// addPrivacyFlags defines the data-protection flags on fs.
 func addPrivacyFlags(fs *flag.FlagSet) *privacyFlags {
 	return &privacyFlags{
 		purposes:   listVar(fs, "consent-purposes", "purposes consent is recorded for (default "+strings.Join(custodian.DefaultConsentPurposes, ",")+")"),
@@ -87,85 +79,72 @@ func (p *privacyFlags) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// openShred opens the shred key store --shred-store names: a PostgreSQL
-// URL, or a SQLite file. Empty means <data-dir>/shred.db with SQLite and
-// the customer database itself with PostgreSQL, which check --deploy
-// reports (C010): erasure then does not reach backups of that database.
-func (c *storageConfig) openShred(ctx context.Context) (*sqlstore.ShredStore, error) {
-	where := *c.shredStore
-	switch {
-	case where == "" && *c.databaseURL != "":
-		where = *c.databaseURL
-	case where == "":
-		where = filepath.Join(*c.dataDir, sqlite.ShredFileName)
-	}
-	if strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://") {
-		return postgres.OpenShred(ctx, where)
-	}
-	return sqlite.OpenShred(ctx, where)
+// privacyCommandFlags are the flags of the data-protection commands: the
+// application's, the data-protection settings and, for the commands about
+// one customer, that customer.
+type privacyCommandFlags struct {
+	*appFlags
+	privacy  *privacyFlags
+	customer *customerFlags // nil for retention run
 }
 
-// privacyApp is a shell command's customer service with its shred store.
-type privacyApp struct {
-	*app
-	shred   *sqlstore.ShredStore
-	svc     *customers.Service
-	ctx     context.Context
-	privacy *privacyFlags
+// addPrivacyCommandFlags defines the application's and the
+// data-protection flags on fs; the command adds its customer flags.
+func addPrivacyCommandFlags(fs *flag.FlagSet) *privacyCommandFlags {
+	return &privacyCommandFlags{appFlags: addAppFlags(fs), privacy: addPrivacyFlags(fs)}
 }
 
-func (p *privacyApp) close() {
-	p.shred.Close()
-	p.store.Close()
+// parse parses and checks the command's flags (after the command has
+// defined its own). It treats -h as success.
+func (f *privacyCommandFlags) parse(fs *flag.FlagSet, args []string, getenv func(string) string) (help bool, err error) {
+	if help, err := f.appFlags.parse(fs, args, getenv); help || err != nil {
+		return help, err
+	}
+	if err := f.privacy.resolve(); err != nil {
+		return false, err
+	}
+	if f.customer != nil && !custodian.ValidCustomerID(*f.customer.id) {
+		return false, errors.New("--customer must be a customer id (cus_ and 26 characters)")
+	}
+	return false, nil
 }
 
-// openPrivacy parses a privacy command's flags (after define has added
-// its own) and opens the database, keyring and shred store. customer, when
-// set, is required and must be a customer id; as, when given, names the
-// user recorded as the actor.
-func openPrivacy(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, customer, as *string) (*privacyApp, bool, error) {
-	storage := addStorageFlags(fs)
-	pf := addPrivacyFlags(fs)
-	if help, err := parseConfig(fs, args, getenv); help || err != nil {
-		return nil, help, err
+// config is the configuration openApp opens the application from, with
+// the customer service recording consent for the configured purposes.
+func (f *privacyCommandFlags) config() appConfig {
+	cfg := f.appFlags.config()
+	cfg.customers = customers.Options{ConsentPurposes: f.privacy.purposeNames}
+	return cfg
+}
+
+// customerFlags name the customer a data-protection command acts on and,
+// for the commands that change or disclose it, who acts and why.
+type customerFlags struct {
+	id      *string
+	as      *string // nil for the commands without --as
+	purpose *string // nil for the commands without --purpose
+}
+
+// addCustomerFlags defines --customer, --as and --purpose on fs.
+func addCustomerFlags(fs *flag.FlagSet) *customerFlags {
+	return &customerFlags{
+		id:      fs.String("customer", "", "the customer's id"),
+		as:      fs.String("as", "", "email of the user to record as the actor (default "+custodian.ActorCLI+")"),
+		purpose: fs.String("purpose", "", "why, recorded with the audit event (like the Custodian-Purpose header)"),
 	}
-	if err := storage.resolve(); err != nil {
-		return nil, false, err
+}
+
+// actor returns ctx acting as the user --as names, when it names one;
+// otherwise changes stay recorded as the shell's (custodian.ActorCLI).
+func (c *customerFlags) actor(ctx context.Context, a *app) (context.Context, error) {
+	if c.as == nil || *c.as == "" {
+		return ctx, nil
 	}
-	if err := pf.resolve(); err != nil {
-		return nil, false, err
-	}
-	if customer != nil && !custodian.ValidCustomerID(*customer) {
-		return nil, false, errors.New("--customer must be a customer id (cus_ and 26 characters)")
-	}
-	a, _, _, err := openApp(ctx, storage, keyringOptions(getenv, *storage.dataDir))
+	u, err := a.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(*c.as)))
 	if err != nil {
-		return nil, false, err
+		return nil, fmt.Errorf("--as: no user with that email: %w", err)
 	}
-	shred, err := storage.openShred(ctx)
-	if err != nil {
-		a.store.Close()
-		return nil, false, err
-	}
-	p := &privacyApp{app: a, shred: shred, ctx: custodian.WithActor(ctx, cliActor), privacy: pf}
-	if as != nil && *as != "" {
-		u, err := a.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(*as)))
-		if err != nil {
-			p.close()
-			return nil, false, fmt.Errorf("--as: no user with that email: %w", err)
-		}
-		p.ctx = custodian.WithActor(ctx, u.ID)
-	}
-	p.svc = customers.New(a.store, a.sealer, customers.Options{Shred: shred, ConsentPurposes: pf.purposeNames})
-	return p, false, nil
-}
-
-// actorFlags are the flags every privacy command that acts on one
-// customer takes.
-func actorFlags(fs *flag.FlagSet) (customer, as, purpose *string) {
-	return fs.String("customer", "", "the customer's id"),
-		fs.String("as", "", "email of the user to record as the actor (default "+cliActor+")"),
-		fs.String("purpose", "", "why, recorded with the audit event (like the Custodian-Purpose header)")
+	return custodian.WithActor(ctx, u.ID), nil
 }
 
 // withPurpose validates a --purpose and carries it in ctx.
@@ -180,20 +159,27 @@ func withPurpose(ctx context.Context, purpose string) (context.Context, error) {
 }
 
 // runExport writes everything held about one customer as JSON.
-func runExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("export", stderr)
-	customer, as, purpose := actorFlags(fs)
+func runExport(ctx context.Context, proc *process, args []string) error {
+	fs := newFlagSet("export", proc.stderr)
+	flags := addPrivacyCommandFlags(fs)
+	flags.customer = addCustomerFlags(fs)
 	out := fs.String("out", "", "write the export to this file (mode 0600) instead of standard output")
-	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
-	if help || err != nil {
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer p.close()
-	pctx, err := withPurpose(p.ctx, *purpose)
+	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
 	if err != nil {
 		return err
 	}
-	x, err := p.svc.ExportCustomer(pctx, *customer)
+	defer a.Close()
+	if ctx, err = flags.customer.actor(ctx, a); err != nil {
+		return err
+	}
+	if ctx, err = withPurpose(ctx, *flags.customer.purpose); err != nil {
+		return err
+	}
+	customer := *flags.customer.id
+	x, err := a.customers.ExportCustomer(ctx, customer)
 	if err != nil {
 		return err
 	}
@@ -203,27 +189,33 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	b = append(b, '\n')
 	if *out == "" {
-		_, err = stdout.Write(b)
+		_, err = proc.stdout.Write(b)
 		return err
 	}
 	if err := os.WriteFile(*out, b, 0o600); err != nil { // #nosec G306 -- 0600 is owner-only
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(stderr, "wrote the export of %s (%d audit events) to %s\n", *customer, len(x.AuditEvents), *out)
+	fmt.Fprintf(proc.stderr, "wrote the export of %s (%d audit events) to %s\n", customer, len(x.AuditEvents), *out)
 	return nil
 }
 
 // runProcessing prints who has seen a customer's data: every read,
 // export and erasure, oldest first.
-func runProcessing(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("processing", stderr)
-	customer := fs.String("customer", "", "the customer's id")
-	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, nil)
-	if help || err != nil {
+func runProcessing(ctx context.Context, proc *process, args []string) error {
+	stdout := proc.stdout
+	fs := newFlagSet("processing", proc.stderr)
+	flags := addPrivacyCommandFlags(fs)
+	flags.customer = &customerFlags{id: fs.String("customer", "", "the customer's id")}
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer p.close()
-	events, err := p.svc.AccessLog(p.ctx, *customer)
+	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	customer := flags.customer.id
+	events, err := a.customers.AccessLog(ctx, *customer)
 	if err != nil {
 		return err
 	}
@@ -238,20 +230,27 @@ func runProcessing(ctx context.Context, args []string, getenv func(string) strin
 }
 
 // runErase erases one customer, as POST /api/customers/{id}/erase/ does.
-func runErase(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("erase", stderr)
-	customer, as, purpose := actorFlags(fs)
+func runErase(ctx context.Context, proc *process, args []string) error {
+	stdout := proc.stdout
+	fs := newFlagSet("erase", proc.stderr)
+	flags := addPrivacyCommandFlags(fs)
+	flags.customer = addCustomerFlags(fs)
 	reason := fs.String("reason", "", "why the customer is erased (required; recorded, so no personal data)")
-	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
-	if help || err != nil {
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer p.close()
-	pctx, err := withPurpose(p.ctx, *purpose)
+	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
 	if err != nil {
 		return err
 	}
-	t, again, err := p.svc.EraseCustomer(pctx, *customer, *reason)
+	defer a.Close()
+	if ctx, err = flags.customer.actor(ctx, a); err != nil {
+		return err
+	}
+	if ctx, err = withPurpose(ctx, *flags.customer.purpose); err != nil {
+		return err
+	}
+	t, again, err := a.customers.EraseCustomer(ctx, *flags.customer.id, *reason)
 	if err != nil {
 		return err
 	}
@@ -263,33 +262,42 @@ func runErase(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// runConsent shows a customer's consent, or records a change with
-// --purpose-name and --state.
-func runConsent(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("consent", stderr)
-	customer, as, _ := actorFlags(fs)
+// runConsent shows a customer's consent, or records a change with --for
+// and --state.
+func runConsent(ctx context.Context, proc *process, args []string) error {
+	stdout := proc.stdout
+	fs := newFlagSet("consent", proc.stderr)
+	flags := addPrivacyCommandFlags(fs)
+	flags.customer = addCustomerFlags(fs)
 	name := fs.String("for", "", "the consent purpose to record a change for (one of --consent-purposes)")
 	state := fs.String("state", "", "given or withdrawn")
 	source := fs.String("source", "", "where the consent came from")
 	evidence := fs.String("evidence", "", "evidence, such as the wording agreed to")
-	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
-	if help || err != nil {
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer p.close()
+	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if ctx, err = flags.customer.actor(ctx, a); err != nil {
+		return err
+	}
+	customer := flags.customer.id
 	if *name != "" || *state != "" {
-		ev, err := p.svc.RecordConsent(p.ctx, *customer, custodian.ConsentInput{Purpose: *name, State: *state, Source: *source, Evidence: *evidence})
+		ev, err := a.customers.RecordConsent(ctx, *customer, custodian.ConsentInput{Purpose: *name, State: *state, Source: *source, Evidence: *evidence})
 		if err != nil {
 			return cliError(err)
 		}
 		fmt.Fprintf(stdout, "recorded: %s %s for %s\n", ev.Purpose, ev.State, *customer)
 	}
-	cs, err := p.svc.Consents(p.ctx, *customer)
+	cs, err := a.customers.Consents(ctx, *customer)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", "PURPOSE", "STATE", "SINCE", "BY")
-	for _, purpose := range p.svc.ConsentPurposes() {
+	for _, purpose := range a.customers.ConsentPurposes() {
 		if c, ok := cs.Current[purpose]; ok {
 			fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", purpose, c.State, c.Since.Format(time.RFC3339Nano), c.By)
 		} else {
@@ -300,23 +308,31 @@ func runConsent(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 // runHold sets or lifts a legal hold.
-func runHold(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("hold", stderr)
-	customer, as, _ := actorFlags(fs)
+func runHold(ctx context.Context, proc *process, args []string) error {
+	fs := newFlagSet("hold", proc.stderr)
+	flags := addPrivacyCommandFlags(fs)
+	flags.customer = addCustomerFlags(fs)
 	reason := fs.String("reason", "", "why (required; recorded, so no personal data)")
 	lift := fs.Bool("lift", false, "lift the hold instead of setting it")
-	p, help, err := openPrivacy(ctx, fs, args, getenv, customer, as)
-	if help || err != nil {
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer p.close()
-	if _, err := p.svc.SetLegalHold(p.ctx, *customer, !*lift, *reason); err != nil {
+	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if ctx, err = flags.customer.actor(ctx, a); err != nil {
+		return err
+	}
+	customer := *flags.customer.id
+	if _, err := a.customers.SetLegalHold(ctx, customer, !*lift, *reason); err != nil {
 		return cliError(err)
 	}
 	if *lift {
-		fmt.Fprintf(stdout, "lifted the legal hold on %s\n", *customer)
+		fmt.Fprintf(proc.stdout, "lifted the legal hold on %s\n", customer)
 	} else {
-		fmt.Fprintf(stdout, "%s is under a legal hold: retention, erasure and deletion are suspended\n", *customer)
+		fmt.Fprintf(proc.stdout, "%s is under a legal hold: retention, erasure and deletion are suspended\n", customer)
 	}
 	return nil
 }
@@ -334,38 +350,45 @@ func cliError(err error) error {
 	return fmt.Errorf("%w (%s)", err, strings.Join(parts, "; "))
 }
 
-const retentionUsage = `Usage: custodian retention run [--dry-run] [flags]
-
-Lists the customers past their retention period (--retention-days after
+// retentionCommands are the retention commands.
+func retentionCommands() commandTable {
+	return commandTable{
+		path: "custodian retention",
+		about: `run lists the customers past their retention period (--retention-days after
 their last activity, or --retention-status-days for their status; customers
 under a legal hold are never due), then anonymizes them one by one: the same
 erasure as POST /api/customers/{id}/erase/, with reason "retention". Each
 customer is erased in its own transaction that re-checks it, so the command
 is safe beside running servers; interrupted, it leaves every customer either
 erased or untouched, and a new run continues.
-`
-
-// runRetention runs the retention policy from a shell.
-func runRetention(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "run" {
-		fmt.Fprint(stderr, retentionUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return nil
-		}
-		return errors.New("retention: the command is \"retention run\"")
+`,
+		commands: []command{
+			{name: "run", args: "[--dry-run]", summary: "apply the retention policy: anonymize the customers that are due", run: runRetention},
+		},
 	}
+}
+
+// runRetention applies the retention policy from a shell ("retention
+// run").
+func runRetention(ctx context.Context, proc *process, args []string) error {
+	stdout, stderr := proc.stdout, proc.stderr
 	fs := newFlagSet("retention run", stderr)
+	flags := addPrivacyCommandFlags(fs)
 	dry := fs.Bool("dry-run", false, "list the customers that are due and change nothing")
 	limit := fs.Int("limit", 0, "handle at most this many customers (0: all)")
-	p, help, err := openPrivacy(ctx, fs, args[1:], getenv, nil, nil)
-	if help || err != nil {
+	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	defer p.close()
-	fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", p.privacy.describe())
+	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	policy := flags.privacy
+	fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", policy.describe())
 	bar := newProgress(stderr)
-	res, err := p.svc.RunRetention(custodian.WithActor(ctx, customers.RetentionActor), customers.RetentionOptions{
-		Policy: p.privacy.policy, DryRun: *dry, Limit: *limit,
+	res, err := a.customers.RunRetention(custodian.WithActor(ctx, customers.RetentionActor), customers.RetentionOptions{
+		Policy: policy.policy, DryRun: *dry, Limit: *limit,
 		OnProgress: func(p customers.RetentionProgress) {
 			bar.updateCount("retention", "customers anonymized", int64(p.Done), int64(p.Total), p.Elapsed)
 		},

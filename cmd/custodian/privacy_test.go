@@ -29,7 +29,7 @@ func seedOld(t *testing.T, dir, shredPath string, names ...string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(ctx, dir)
+	store, err := sqlite.Open(ctx, dir, sealedBy(t, k))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,6 @@ func seedOld(t *testing.T, dir, shredPath string, names ...string) []string {
 	if _, err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sealTrail(t, store, k)
 	shred, err := sqlite.OpenShred(ctx, shredPath)
 	if err != nil {
 		t.Fatal(err)

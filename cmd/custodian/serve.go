@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,132 +11,157 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/metrics"
-	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/redact"
-	"github.com/custodian-crm/custodian/redis"
-	goredis "github.com/redis/go-redis/v9"
 )
 
-// shutdownTimeout bounds how long in-flight requests may take to finish
-// after a stop signal.
-const shutdownTimeout = 30 * time.Second
-
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
+// runServe runs the server until ctx ends. Each step is a function of its
+// own, in the order the server needs them; the deferred calls stop what
+// the steps started, in reverse.
+func runServe(ctx context.Context, proc *process, args []string) error {
+	fs := newFlagSet("serve", proc.stderr)
 	s := addServeFlags(fs)
-	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+	if help, err := s.parse(fs, args, proc.getenv); help || err != nil {
 		return err
 	}
-	if err := s.resolve(); err != nil {
+	logger := newLogger(proc.stderr, s.level)
+	if err := refuseInsecureSettings(s, logger); err != nil {
 		return err
 	}
-	// Every log line passes the redacting handler: secrets and personal
-	// values are masked whatever the code path that logged them.
-	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.level, ReplaceAttr: utcTime}), redact.Options{AllowKeys: []string{"active_key"}}))
-
-	if *s.production {
-		findings := deployChecks(s, getenv)
-		var lines []string
-		for _, f := range findings {
-			lines = append(lines, f.String())
-			logger.Warn("deploy check", "finding", f.ID, "severity", string(f.Severity), "problem", f.Problem, "fix", f.Fix)
-		}
-		if hasErrors(findings) {
-			return fmt.Errorf("%w: refusing to start in production:\n%s", ErrInsecure, strings.Join(lines, "\n"))
-		}
-	}
-
-	a, source, keyPath, err := openApp(ctx, s.storage, crypto.LoadOptions{
-		Env: getenv("CUSTODIAN_MASTER_KEY"), File: *s.masterKeyFile,
-		DataDir: *s.storage.dataDir, Production: *s.production,
-	}, accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge})
+	a, err := openServedApp(ctx, s, logger)
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
-	switch source {
-	case crypto.SourceGenerated:
-		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", keyPath, "active_key", a.sealer.ActiveKeyID())
-	default:
-		logger.Info("keyring loaded", "source", string(source), "active_key", a.sealer.ActiveKeyID())
-	}
-	if *s.production {
-		findings, err := accountChecks(ctx, a.accounts)
-		if err != nil {
-			return err
-		}
-		if hasErrors(findings) {
-			return fmt.Errorf("%w: refusing to start in production:\n%s", ErrInsecure, findings[0])
-		}
-	}
+	defer a.Close()
 	stopReload := reloadOnHangup(ctx, a.sealer, logger)
 	defer stopReload()
-	schema, latest, err := a.store.SchemaVersion(ctx)
+	tlsSetup, err := setUpTLS(s, logger)
 	if err != nil {
 		return err
 	}
-	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
-
-	var tlsSetup *edge.TLSSetup
-	if s.tls() {
-		tlsSetup, err = edge.TLSConfig(edge.TLSOptions{
-			CertFile: *s.tlsCert, KeyFile: *s.tlsKey,
-			AutocertHosts: *s.acmeHosts, AutocertCacheDir: *s.acmeCacheDir, AutocertEmail: *s.acmeEmail,
-			Logger: logger,
-		})
-		if err != nil {
-			return fmt.Errorf("TLS: %w", err)
-		}
-	}
-
 	m := metrics.New()
 	limits, err := newLimiters(s, logger, m)
 	if err != nil {
 		return err
 	}
 	defer limits.close()
-
-	shred, err := s.storage.openShred(ctx)
-	if err != nil {
-		return err
-	}
-	defer shred.Close()
-	customerSvc := customers.New(a.store, a.sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, Shred: shred, ConsentPurposes: s.privacy.purposeNames})
-	stopRetention := startRetention(ctx, customerSvc, s.privacy, logger)
-	defer stopRetention()
-	if err := m.RegisterDBStats(s.storage.backend(), a.store.DB().Stats); err != nil {
-		return err
-	}
-	stopMetrics, err := serveMetrics(ctx, s, m, logger)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
 	alerts, err := startAlerting(ctx, s.alerts, a.store, logger, m)
 	if err != nil {
 		return err
 	}
 	defer alerts.stop()
-	// Every instance with this keyring accepts the forms the others show.
-	formKey, err := a.sealer.DerivedKey("web forms")
+	stopMetrics, err := serveMetrics(ctx, s, m, a.store.DB(), logger)
 	if err != nil {
 		return err
 	}
+	defer stopMetrics()
+	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
+	defer stopRetention()
+	handler, err := newHandler(s, a, logger, m, limits, alerts)
+	if err != nil {
+		return err
+	}
+	return listen(ctx, s, handler, tlsSetup, logger, printSetupLink(ctx, a.accounts, proc.stdout))
+}
+
+// newLogger returns the server's logger: JSON lines on w at level, every
+// line through the redacting handler, so that secrets and personal values
+// are masked whatever the code path that logged them.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(redact.NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}), redact.Options{AllowKeys: []string{"active_key"}}))
+}
+
+// refuseInsecureSettings runs the deploy checks under --production, logs
+// every finding and refuses to start on an error-level one, before
+// anything is opened or created.
+func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
+	if !*s.production {
+		return nil
+	}
+	findings := deployChecks(s)
+	var lines []string
+	for _, f := range findings {
+		lines = append(lines, f.String())
+		logger.Warn("deploy check", "finding", f.ID, "severity", string(f.Severity), "problem", f.Problem, "fix", f.Fix)
+	}
+	if hasErrors(findings) {
+		return fmt.Errorf("%w: refusing to start in production:\n%s", ErrInsecure, strings.Join(lines, "\n"))
+	}
+	return nil
+}
+
+// openServedApp opens the application as serve runs it (generating the
+// development keyring on a first run outside production) and reports it:
+// where the keyring came from and the schema version. Under --production
+// it also refuses insecure settings kept in the database.
+func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
+	a, err := openApp(ctx, s.appConfig(), generateDevKeyring, withCustomers)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.keyring.source == crypto.SourceGenerated {
+		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", a.keyring.path, "active_key", a.sealer.ActiveKeyID())
+	} else {
+		logger.Info("keyring loaded", "source", string(a.keyring.source), "active_key", a.sealer.ActiveKeyID())
+	}
+	if *s.production {
+		findings, err := accountChecks(ctx, a.accounts)
+		if err != nil {
+			return nil, err
+		}
+		if hasErrors(findings) {
+			return nil, fmt.Errorf("%w: refusing to start in production:\n%s", ErrInsecure, findings[0])
+		}
+	}
+	schema, latest, err := a.store.SchemaVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
+	return a, nil
+}
+
+// setUpTLS loads the certificates serve speaks HTTPS with, from files or
+// over ACME; nil when TLS is not configured (plain HTTP, perhaps behind a
+// TLS-terminating proxy).
+func setUpTLS(s *serveSettings, logger *slog.Logger) (*edge.TLSSetup, error) {
+	if !s.tls() {
+		return nil, nil
+	}
+	t, err := edge.TLSConfig(edge.TLSOptions{
+		CertFile: *s.tlsCert, KeyFile: *s.tlsKey,
+		AutocertHosts: *s.acmeHosts, AutocertCacheDir: *s.acmeCacheDir, AutocertEmail: *s.acmeEmail,
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return t, nil
+}
+
+// newHandler builds the HTTP server's handler over the application's
+// services, the limiters and the attack detector.
+func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metrics, limits *limiters, alerts *detector) (http.Handler, error) {
+	// Every instance with this keyring accepts the forms the others show.
+	formKey, err := a.sealer.DerivedKey("web forms")
+	if err != nil {
+		return nil, fmt.Errorf("form key: %w", err)
+	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: customerSvc, Privacy: customerSvc, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, DB: a.store, Accounts: a.accounts, Metrics: m,
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 		FormKey: formKey,
@@ -146,12 +171,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *s.alerts.block > 0 {
 		deps.Blocked = alerts.correlator.Blocked
 	}
-	handler := custhttp.NewServer(deps)
-	// With no account yet, print a one-time link to create the first
-	// administrator once the server listens. It goes to standard output,
-	// never to the log.
-	onListen := func(addr string, https bool) error {
-		tok, expires, err := a.accounts.SetupLink(ctx)
+	return custhttp.NewServer(deps), nil
+}
+
+// printSetupLink returns what listen calls once the server listens: with
+// no account yet, it prints a one-time link to create the first
+// administrator. The link goes to standard output, never to the log.
+func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer) func(addr string, https bool) error {
+	return func(addr string, https bool) error {
+		tok, expires, err := acc.SetupLink(ctx)
 		if err != nil || tok == "" {
 			return err
 		}
@@ -163,185 +191,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			time.Until(expires).Round(time.Minute), scheme, addr, tok)
 		return nil
 	}
-	return listen(ctx, s, handler, tlsSetup, logger, onListen)
 }
 
-// listen serves handler on --addr (HTTPS when tlsSetup is set) and, with
-// TLS and --http-addr, the plain-HTTP redirect, until ctx ends; then it
-// shuts both down, letting in-flight requests finish.
-func listen(ctx context.Context, s *serveSettings, handler http.Handler, tlsSetup *edge.TLSSetup, logger *slog.Logger, onListen func(addr string, https bool) error) error {
-	base := func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
-	ln, err := net.Listen("tcp", *s.addr)
-	if err != nil {
-		return err
+// serveMetrics adds the database pool's statistics to the metrics and
+// serves them on --metrics-addr, a listener of its own so that they are
+// never public by accident; with --metrics-token-file every scrape must
+// send that bearer token. Without --metrics-addr nothing is served. The
+// returned function stops the listener.
+func serveMetrics(ctx context.Context, s *serveSettings, m *metrics.Metrics, db *sql.DB, logger *slog.Logger) (func(), error) {
+	if err := m.RegisterDBStats(s.storage.backend(), db.Stats); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	cfg := edge.ServerConfig{Logger: logger}
-	if tlsSetup != nil {
-		cfg.TLSConfig = tlsSetup.Config
-	}
-	main := edge.NewHTTPServer(handler, cfg)
-	main.BaseContext = base
-	servers := []*http.Server{main}
-	errc := make(chan error, 2)
-	go func() {
-		if tlsSetup != nil {
-			errc <- main.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- main.Serve(ln)
-	}()
-	logger.Info("listening", "addr", ln.Addr().String(), "tls", tlsSetup != nil, "version", version)
-	if err := onListen(ln.Addr().String(), tlsSetup != nil); err != nil {
-		_ = main.Close()
-		return err
-	}
-
-	if tlsSetup != nil && *s.httpAddr != "" {
-		_, portText, _ := net.SplitHostPort(ln.Addr().String())
-		port, _ := strconv.Atoi(portText)
-		var redirect http.Handler
-		if tlsSetup.Manager == nil {
-			redirect = edge.RedirectHTTPS(port, exactHosts(*s.allowedHosts)...)
-		} else {
-			redirect = tlsSetup.HTTPHandler(port)
-		}
-		redirect = edge.ClientInfo(s.proxies)(edge.SecurityHeaders(edge.HeaderConfig{})(edge.LimitURL(edge.DefaultMaxURL)(redirect)))
-		pln, err := net.Listen("tcp", *s.httpAddr)
-		if err != nil {
-			_ = main.Close()
-			return err
-		}
-		plain := edge.NewHTTPServer(redirect, edge.ServerConfig{Logger: logger})
-		plain.BaseContext = base
-		servers = append(servers, plain)
-		go func() { errc <- plain.Serve(pln) }()
-		logger.Info("redirecting plain HTTP to HTTPS", "addr", pln.Addr().String())
-	}
-
-	var serveErr error
-	select {
-	case serveErr = <-errc:
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down; finishing in-flight requests", "timeout", shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	shutdownErrs := make([]error, len(servers))
-	for i, srv := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.Shutdown(sctx); err != nil {
-				shutdownErrs[i] = fmt.Errorf("shutdown: %w", err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(shutdownErrs...); err != nil {
-		return err
-	}
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	for range len(servers) - boolInt(serveErr != nil) {
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-	}
-	logger.Info("stopped")
-	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// exactHosts returns the allowed host names that are single names (not
-// ".domain" patterns), for the HTTPS redirect's canonical host.
-func exactHosts(hosts []string) []string {
-	var out []string
-	for _, h := range hosts {
-		if !strings.HasPrefix(h, ".") {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// limiters are the API and sign-in rate limiters, shared through Redis
-// when --redis-url is set.
-type limiters struct {
-	api, signIn ratelimit.Limiter
-	client      *goredis.Client
-}
-
-func (l *limiters) close() {
-	if l.client != nil {
-		_ = l.client.Close()
-	}
-}
-
-// newLimiters builds local limiters, or Redis limiters that fall back to
-// local ones while Redis is unreachable; each transition is logged once.
-func newLimiters(s *serveSettings, logger *slog.Logger, m *metrics.Metrics) (*limiters, error) {
-	apiLocal, err := ratelimit.NewLocal(s.apiLimit, ratelimit.LocalConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("--rate-limit-api: %w", err)
-	}
-	signInLocal, err := ratelimit.NewLocal(s.signInLimit, ratelimit.LocalConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("--rate-limit-signin: %w", err)
-	}
-	if *s.redisURL == "" {
-		logger.Info("rate limits are local to this instance", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
-		return &limiters{api: apiLocal, signIn: signInLocal}, nil
-	}
-	opts, err := goredis.ParseURL(*s.redisURL)
-	if err != nil {
-		// The parser's message may quote parts of the URL, which can
-		// hold a password: say only what is wrong.
-		return nil, errors.New("--redis-url is not a valid redis:// or rediss:// URL")
-	}
-	opts.ContextTimeoutEnabled = true
-	opts.DialTimeout = time.Second
-	opts.MaxRetries = -1 // the Fallback retries, with its own timing
-	client := goredis.NewClient(opts)
-	l := &limiters{client: client}
-	shared := func(name string, limit ratelimit.Limit, local ratelimit.Limiter) (ratelimit.Limiter, error) {
-		rl, err := redis.NewLimiter(client, limit, *s.redisPrefix+name+":")
-		if err != nil {
-			return nil, fmt.Errorf("rate limit %s: %w", name, err)
-		}
-		return ratelimit.NewFallback(rl, local, ratelimit.FallbackConfig{Timeout: *s.redisTimeout, OnStateChange: func(degraded bool) {
-			m.SetRateLimitDegraded(degraded)
-			if degraded {
-				logger.Warn("Redis unreachable; rate limits are local to this instance until it answers", "limit", name)
-			} else {
-				logger.Info("Redis answers again; rate limits are shared", "limit", name)
-			}
-		}}), nil
-	}
-	if l.api, err = shared("api", s.apiLimit, apiLocal); err != nil {
-		l.close()
-		return nil, err
-	}
-	if l.signIn, err = shared("signin", s.signInLimit, signInLocal); err != nil {
-		l.close()
-		return nil, err
-	}
-	logger.Info("rate limits are shared through Redis", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
-	return l, nil
-}
-
-// serveMetrics serves the Prometheus metrics on --metrics-addr, a listener
-// of its own so that they are never public by accident; with
-// --metrics-token-file every scrape must send that bearer token. Without
-// --metrics-addr nothing is served.
-func serveMetrics(ctx context.Context, s *serveSettings, m *metrics.Metrics, logger *slog.Logger) (func(), error) {
 	if *s.metricsAddr == "" {
 		return func() {}, nil
 	}

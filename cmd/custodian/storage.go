@@ -4,16 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
+	"strings"
 
-	"github.com/custodian-crm/custodian/crypto"
-	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
 )
 
-// storageConfig is how every command that touches data finds the database,
-// so that a shell command and a running server see the same one.
+// storageConfig is how every command that touches data finds the database
+// and the shred key store, so that a shell command and a running server
+// see the same ones.
 type storageConfig struct {
 	dataDir         *string
 	databaseURL     *string
@@ -21,6 +22,7 @@ type storageConfig struct {
 	shredStore      *string
 }
 
+// addStorageFlags defines the storage flags on fs.
 func addStorageFlags(fs *flag.FlagSet) *storageConfig {
 	return &storageConfig{
 		dataDir:         stringFlag(fs, "data-dir", "./data", "directory for the SQLite database and the development keyring"),
@@ -48,14 +50,15 @@ func (c *storageConfig) backend() string {
 	return "sqlite"
 }
 
-// open opens and migrates the configured database.
-func (c *storageConfig) open(ctx context.Context) (*sqlstore.Store, int64, error) {
+// openStore opens and migrates the configured database, sealing its audit
+// trail as o says, and returns the schema version it is at.
+func (c *storageConfig) openStore(ctx context.Context, o sqlstore.Options) (*sqlstore.Store, int64, error) {
 	var s *sqlstore.Store
 	var err error
 	if *c.databaseURL != "" {
-		s, err = postgres.Open(ctx, *c.databaseURL)
+		s, err = postgres.Open(ctx, *c.databaseURL, o)
 	} else {
-		s, err = sqlite.Open(ctx, *c.dataDir)
+		s, err = sqlite.Open(ctx, *c.dataDir, o)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -68,19 +71,20 @@ func (c *storageConfig) open(ctx context.Context) (*sqlstore.Store, int64, error
 	return s, v, nil
 }
 
-// openSealed opens and migrates the configured database with its audit
-// trail sealed by k's chain key, as serve does: every command that may
-// append to the trail opens it so, or its events would break the chain.
-func (c *storageConfig) openSealed(ctx context.Context, k *crypto.Keyring) (*sqlstore.Store, *hashchain.Chain, error) {
-	s, _, err := c.open(ctx)
-	if err != nil {
-		return nil, nil, err
+// openShred opens the shred key store --shred-store names: a PostgreSQL
+// URL, or a SQLite file. Empty means <data-dir>/shred.db with SQLite and
+// the customer database itself with PostgreSQL, which check --deploy
+// reports (C010): erasure then does not reach backups of that database.
+func (c *storageConfig) openShred(ctx context.Context) (*sqlstore.ShredStore, error) {
+	where := *c.shredStore
+	switch {
+	case where == "" && *c.databaseURL != "":
+		where = *c.databaseURL
+	case where == "":
+		where = filepath.Join(*c.dataDir, sqlite.ShredFileName)
 	}
-	chain, err := hashchain.NewChain(k.AuditChainKey())
-	if err != nil {
-		s.Close()
-		return nil, nil, err
+	if strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://") {
+		return postgres.OpenShred(ctx, where)
 	}
-	s.SetAuditChain(chain)
-	return s, chain, nil
+	return sqlite.OpenShred(ctx, where)
 }

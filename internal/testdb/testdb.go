@@ -35,13 +35,25 @@ func PostgresURL() string {
 	return DefaultPostgresURL
 }
 
+// PlainChain is the plain SHA-256 audit chain, which tests verify with
+// hashchain.Chain{} (servers use a keyed one).
+func PlainChain() *hashchain.Chain {
+	chain, _ := hashchain.NewChain(nil) // a nil key never fails
+	return chain
+}
+
 // SQLite returns a migrated store in a new temporary directory, and the
-// directory. Its audit trail is sealed with the plain SHA-256 chain (see
-// Sealed).
+// directory. Its audit trail is sealed with the plain chain (PlainChain).
 func SQLite(t testing.TB) (*sqlstore.Store, string) {
 	t.Helper()
+	return SQLiteWithChain(t, PlainChain())
+}
+
+// SQLiteWithChain is SQLite with the audit trail sealed by chain.
+func SQLiteWithChain(t testing.TB, chain *hashchain.Chain) (*sqlstore.Store, string) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	s, err := sqlite.Open(context.Background(), dir)
+	s, err := sqlite.Open(context.Background(), dir, sqlstore.Options{AuditChain: chain})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,15 +61,7 @@ func SQLite(t testing.TB) (*sqlstore.Store, string) {
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return Sealed(s), dir
-}
-
-// Sealed gives s the plain SHA-256 audit chain, which tests verify with
-// hashchain.Chain{} (servers use a keyed one), and returns it.
-func Sealed(s *sqlstore.Store) *sqlstore.Store {
-	chain, _ := hashchain.NewChain(nil) // a nil key never fails
-	s.SetAuditChain(chain)
-	return s
+	return s, dir
 }
 
 // Unavailable skips the test, or fails it under CI=true.
@@ -103,10 +107,16 @@ func PostgresSchemaURL(t testing.TB) string {
 }
 
 // Postgres returns a migrated store in a fresh schema of the test server,
-// its audit trail sealed with the plain chain (see Sealed).
+// its audit trail sealed with the plain chain (PlainChain).
 func Postgres(t testing.TB) *sqlstore.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), PostgresSchemaURL(t))
+	return PostgresWithChain(t, PlainChain())
+}
+
+// PostgresWithChain is Postgres with the audit trail sealed by chain.
+func PostgresWithChain(t testing.TB, chain *hashchain.Chain) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), PostgresSchemaURL(t), sqlstore.Options{AuditChain: chain})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,5 +124,5 @@ func Postgres(t testing.TB) *sqlstore.Store {
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return Sealed(s)
+	return s
 }

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/ratelimit"
@@ -20,6 +23,7 @@ import (
 type serveSettings struct {
 	addr, httpAddr   *string
 	storage          *storageConfig
+	keys             *keyFlags
 	phoneRegion      *string
 	logLevel         *string
 	production       *bool
@@ -35,7 +39,6 @@ type serveSettings struct {
 	redisTimeout     *time.Duration
 	rateLimitAPI     *string
 	rateLimitSignIn  *string
-	masterKeyFile    *string
 	metricsAddr      *string
 	metricsTokenFile *string
 	sessionIdle      *time.Duration
@@ -50,11 +53,13 @@ type serveSettings struct {
 	proxies     *edge.TrustedProxies
 }
 
+// addServeFlags defines serve's flags on fs.
 func addServeFlags(fs *flag.FlagSet) *serveSettings {
 	return &serveSettings{
 		addr:             stringFlag(fs, "addr", "127.0.0.1:8080", "address to listen on (HTTPS when TLS is configured)"),
 		httpAddr:         stringFlag(fs, "http-addr", "", "with TLS, a plain-HTTP address that redirects to HTTPS (and answers ACME http-01 challenges)"),
 		storage:          addStorageFlags(fs),
+		keys:             addKeyFlags(fs),
 		phoneRegion:      stringFlag(fs, "phone-region", "", "ISO 3166-1 region assumed for phone numbers written without a country code; empty requires a country code"),
 		logLevel:         stringFlag(fs, "log-level", "info", "debug, info, warn or error"),
 		production:       fs.Bool("production", false, "refuse to start on any error-level finding of check --deploy (env CUSTODIAN_PRODUCTION or CUSTODIAN_ENV=production)"),
@@ -71,7 +76,6 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		redisTimeout:     fs.Duration("redis-timeout", ratelimit.DefaultPrimaryTimeout, "how long a rate-limit check waits for Redis before this instance answers from its local limits (env CUSTODIAN_REDIS_TIMEOUT)"),
 		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
-		masterKeyFile:    stringFlag(fs, "master-key-file", "", "keyring file (mode 0600); CUSTODIAN_MASTER_KEY holds the keyring itself"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
 		sessionIdle:      fs.Duration("session-idle-timeout", 30*time.Minute, "a browser session ends after this long unused"),
@@ -81,15 +85,27 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 	}
 }
 
-// resolve reads secret files, fills derived defaults and validates
-// everything that can be validated without side effects.
-func (s *serveSettings) resolve() error {
+// parse parses the command's flags (after the command has defined its
+// own) with parseConfig's precedence, then resolves them. It treats -h as
+// success.
+func (s *serveSettings) parse(fs *flag.FlagSet, args []string, getenv func(string) string) (help bool, err error) {
+	if help, err := parseConfig(fs, args, getenv); help || err != nil {
+		return help, err
+	}
+	return false, s.resolve(getenv)
+}
+
+// resolve reads secret files and the keyring in the environment, fills
+// derived defaults and validates everything that can be validated without
+// side effects.
+func (s *serveSettings) resolve(getenv func(string) string) error {
 	if *s.sessionIdle < time.Minute || *s.sessionMaxAge < *s.sessionIdle || *s.sessionMaxAge > 30*24*time.Hour {
 		return fmt.Errorf("%w: sessions need --session-idle-timeout of at least 1m and --session-max-age between it and 720h", ErrConfig)
 	}
 	if err := s.storage.resolve(); err != nil {
 		return err
 	}
+	s.keys.resolve(getenv)
 	if err := s.alerts.resolve(); err != nil {
 		return err
 	}
@@ -143,4 +159,16 @@ func (s *serveSettings) resolve() error {
 // tls reports whether the server speaks HTTPS itself.
 func (s *serveSettings) tls() bool {
 	return *s.tlsCert != "" || len(*s.acmeHosts) > 0
+}
+
+// appConfig is the configuration openApp opens the application from, as
+// serve runs it.
+func (s *serveSettings) appConfig() appConfig {
+	return appConfig{
+		storage:    s.storage,
+		keys:       s.keys,
+		production: *s.production,
+		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge},
+		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
+	}
 }

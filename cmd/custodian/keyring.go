@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/custodian-crm/custodian/crypto"
+)
+
+// keyFlags say where a command's keyring is. Every command that needs
+// keys defines them, so the keyring is found the same way everywhere:
+// --master-key-file, set like every other flag (command line, then
+// CUSTODIAN_MASTER_KEY_FILE, then the configuration file), or the keyring
+// itself in CUSTODIAN_MASTER_KEY, which is deliberately not a flag: on a
+// command line it would be visible to every user of the machine. Without
+// either, the development keyring in --data-dir is used.
+type keyFlags struct {
+	file *string
+
+	// Read by resolve.
+	envKeyring string
+}
+
+// addKeyFlags defines the key flags on fs.
+func addKeyFlags(fs *flag.FlagSet) *keyFlags {
+	return &keyFlags{
+		file: stringFlag(fs, "master-key-file", "", "keyring file (mode 0600); CUSTODIAN_MASTER_KEY holds the keyring itself"),
+	}
+}
+
+// resolve reads the keyring given in the environment, the one setting
+// that has no flag.
+func (k *keyFlags) resolve(getenv func(string) string) {
+	k.envKeyring = getenv("CUSTODIAN_MASTER_KEY")
+}
+
+// loadedKeyring is a keyring loaded for a command, and where it came from.
+type loadedKeyring struct {
+	keyring    *crypto.Keyring
+	source     crypto.KeySource
+	path       string // the file it was read from; empty for the environment
+	production bool   // loaded under production rules, which reloads keep
+}
+
+// loadKeyring loads the keyring the key flags name, the one way every
+// command does. Without a configured keyring, outside production, it uses
+// the development keyring in dataDir, and generates one there when
+// generate is set and there is none (serve, on a first run); otherwise a
+// missing development keyring is an error, as for the key commands, where
+// it is a mistake. In production only a configured keyring is accepted.
+func loadKeyring(keys *keyFlags, dataDir string, production, generate bool) (*loadedKeyring, error) {
+	o := crypto.LoadOptions{Env: keys.envKeyring, File: *keys.file, DataDir: dataDir, Production: production}
+	if o.Env == "" && o.File == "" && !production && !generate {
+		path := filepath.Join(dataDir, crypto.DevKeyringName)
+		k, err := crypto.ReadKeyringFile(path, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("keyring: none configured and no development keyring at %s (set CUSTODIAN_MASTER_KEY_FILE, or --data-dir): %w", path, crypto.ErrNoKeyring)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("keyring: %w", err)
+		}
+		return &loadedKeyring{keyring: k, source: crypto.SourceDataDir, path: path}, nil
+	}
+	k, source, path, err := crypto.LoadKeyring(o)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return &loadedKeyring{keyring: k, source: source, path: path, production: production}, nil
+}
+
+// place says where the keyring lives, for messages.
+func (l *loadedKeyring) place() string {
+	if l.path == "" {
+		return "CUSTODIAN_MASTER_KEY (environment)"
+	}
+	return l.path
+}
+
+// sealerSource is the sealer's keyring source: its first call returns the
+// keyring just loaded, so that start-up reads it once; later calls,
+// reloads (after a rotation, or on SIGHUP), reread the same file, never
+// generating one. A keyring from the environment cannot change while the
+// process runs, so it is the same keyring for good.
+func (l *loadedKeyring) sealerSource() func() (*crypto.Keyring, error) {
+	if l.path == "" {
+		return func() (*crypto.Keyring, error) { return l.keyring, nil }
+	}
+	first := l.keyring
+	path, strict := l.path, l.production && l.source != crypto.SourceGenerated
+	return func() (*crypto.Keyring, error) {
+		// The first call is the sealer's constructor, before any reload
+		// can run concurrently.
+		if k := first; k != nil {
+			first = nil
+			return k, nil
+		}
+		return crypto.ReadKeyringFile(path, strict)
+	}
+}
