@@ -288,7 +288,7 @@ func runConsent(ctx context.Context, proc *process, args []string) error {
 	if *name != "" || *state != "" {
 		ev, err := a.customers.RecordConsent(ctx, *customer, custodian.ConsentInput{Purpose: *name, State: *state, Source: *source, Evidence: *evidence})
 		if err != nil {
-			return cliError(err)
+			return describe(err)
 		}
 		fmt.Fprintf(stdout, "recorded: %s %s for %s\n", ev.Purpose, ev.State, *customer)
 	}
@@ -327,7 +327,7 @@ func runHold(ctx context.Context, proc *process, args []string) error {
 	}
 	customer := *flags.customer.id
 	if _, err := a.customers.SetLegalHold(ctx, customer, !*lift, *reason); err != nil {
-		return cliError(err)
+		return describe(err)
 	}
 	if *lift {
 		fmt.Fprintf(proc.stdout, "lifted the legal hold on %s\n", customer)
@@ -335,19 +335,6 @@ func runHold(ctx context.Context, proc *process, args []string) error {
 		fmt.Fprintf(proc.stdout, "%s is under a legal hold: retention, erasure and deletion are suspended\n", customer)
 	}
 	return nil
-}
-
-// cliError adds the field errors of a refused input to its message.
-func cliError(err error) error {
-	fe := custodian.ErrorFields(err)
-	if len(fe) == 0 {
-		return err
-	}
-	var parts []string
-	for _, f := range fe {
-		parts = append(parts, f.Field+": "+f.Message)
-	}
-	return fmt.Errorf("%w (%s)", err, strings.Join(parts, "; "))
 }
 
 // retentionCommands are the retention commands.
