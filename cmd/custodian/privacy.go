@@ -117,6 +117,31 @@ func (f *privacyCommandFlags) config() appConfig {
 	return cfg
 }
 
+// open parses the command's flags (after the command has defined its
+// own), opens the application with the customer service, and returns ctx
+// acting as --as for the reason --purpose gives, where the command has
+// them. It treats -h as success (help, with no app); the caller closes
+// the app.
+func (f *privacyCommandFlags) open(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (context.Context, *app, bool, error) {
+	if help, err := f.parse(fs, args, getenv); help || err != nil {
+		return ctx, nil, help, err
+	}
+	a, err := openApp(ctx, f.config(), generateDevKeyring, withCustomers)
+	if err != nil {
+		return ctx, nil, false, err
+	}
+	if f.customer != nil {
+		if ctx, err = f.customer.actor(ctx, a); err == nil {
+			ctx, err = f.customer.withPurpose(ctx)
+		}
+	}
+	if err != nil {
+		a.Close()
+		return ctx, nil, false, err
+	}
+	return ctx, a, false, nil
+}
+
 // customerFlags name the customer a data-protection command acts on and,
 // for the commands that change or disclose it, who acts and why.
 type customerFlags struct {
@@ -147,11 +172,13 @@ func (c *customerFlags) actor(ctx context.Context, a *app) (context.Context, err
 	return custodian.WithActor(ctx, u.ID), nil
 }
 
-// withPurpose validates a --purpose and carries it in ctx.
-func withPurpose(ctx context.Context, purpose string) (context.Context, error) {
-	if purpose == "" {
+// withPurpose validates --purpose, when the command has it, and carries
+// it in ctx.
+func (c *customerFlags) withPurpose(ctx context.Context) (context.Context, error) {
+	if c.purpose == nil || *c.purpose == "" {
 		return ctx, nil
 	}
+	purpose := *c.purpose
 	if !custodian.PrintableText(purpose, custodian.MaxPurposeHeaderLen) {
 		return nil, fmt.Errorf("--purpose must be printable text of at most %d characters", custodian.MaxPurposeHeaderLen)
 	}
@@ -164,20 +191,11 @@ func runExport(ctx context.Context, proc *process, args []string) error {
 	flags := addPrivacyCommandFlags(fs)
 	flags.customer = addCustomerFlags(fs)
 	out := fs.String("out", "", "write the export to this file (mode 0600) instead of standard output")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
-	if err != nil {
+	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
-	if ctx, err = flags.customer.actor(ctx, a); err != nil {
-		return err
-	}
-	if ctx, err = withPurpose(ctx, *flags.customer.purpose); err != nil {
-		return err
-	}
 	customer := *flags.customer.id
 	x, err := a.customers.ExportCustomer(ctx, customer)
 	if err != nil {
@@ -206,11 +224,8 @@ func runProcessing(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("processing", proc.stderr)
 	flags := addPrivacyCommandFlags(fs)
 	flags.customer = &customerFlags{id: fs.String("customer", "", "the customer's id")}
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
-	if err != nil {
+	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
@@ -236,20 +251,11 @@ func runErase(ctx context.Context, proc *process, args []string) error {
 	flags := addPrivacyCommandFlags(fs)
 	flags.customer = addCustomerFlags(fs)
 	reason := fs.String("reason", "", "why the customer is erased (required; recorded, so no personal data)")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
-	if err != nil {
+	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
-	if ctx, err = flags.customer.actor(ctx, a); err != nil {
-		return err
-	}
-	if ctx, err = withPurpose(ctx, *flags.customer.purpose); err != nil {
-		return err
-	}
 	t, again, err := a.customers.EraseCustomer(ctx, *flags.customer.id, *reason)
 	if err != nil {
 		return err
@@ -273,17 +279,11 @@ func runConsent(ctx context.Context, proc *process, args []string) error {
 	state := fs.String("state", "", "given or withdrawn")
 	source := fs.String("source", "", "where the consent came from")
 	evidence := fs.String("evidence", "", "evidence, such as the wording agreed to")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
-	if err != nil {
+	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
-	if ctx, err = flags.customer.actor(ctx, a); err != nil {
-		return err
-	}
 	customer := flags.customer.id
 	if *name != "" || *state != "" {
 		ev, err := a.customers.RecordConsent(ctx, *customer, custodian.ConsentInput{Purpose: *name, State: *state, Source: *source, Evidence: *evidence})
@@ -314,17 +314,11 @@ func runHold(ctx context.Context, proc *process, args []string) error {
 	flags.customer = addCustomerFlags(fs)
 	reason := fs.String("reason", "", "why (required; recorded, so no personal data)")
 	lift := fs.Bool("lift", false, "lift the hold instead of setting it")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
-	if err != nil {
+	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
-	if ctx, err = flags.customer.actor(ctx, a); err != nil {
-		return err
-	}
 	customer := *flags.customer.id
 	if _, err := a.customers.SetLegalHold(ctx, customer, !*lift, *reason); err != nil {
 		return describe(err)
@@ -363,11 +357,8 @@ func runRetention(ctx context.Context, proc *process, args []string) error {
 	flags := addPrivacyCommandFlags(fs)
 	dry := fs.Bool("dry-run", false, "list the customers that are due and change nothing")
 	limit := fs.Int("limit", 0, "handle at most this many customers (0: all)")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring, withCustomers)
-	if err != nil {
+	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
