@@ -128,11 +128,8 @@ func runTokenCreate(ctx context.Context, proc *process, args []string) error {
 	email := fs.String("email", "", "the email address of the user the token acts for")
 	name := fs.String("name", "", "what the token is for")
 	days := fs.Int("expires-in-days", 90, "lifetime in days (at most 365)")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring)
-	if err != nil {
+	a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
@@ -196,11 +193,8 @@ func userAction(name string, change accountChange) func(ctx context.Context, pro
 	return func(ctx context.Context, proc *process, args []string) error {
 		fs := newFlagSet("user "+name, proc.stderr)
 		flags, email, role := addUserActionFlags(fs)
-		if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-			return err
-		}
-		a, err := openApp(ctx, flags.config(), generateDevKeyring)
-		if err != nil {
+		a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
+		if help || err != nil {
 			return err
 		}
 		defer a.Close()
@@ -221,11 +215,8 @@ func userAction(name string, change accountChange) func(ctx context.Context, pro
 func runUserList(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("user list", proc.stderr)
 	flags, _, _ := addUserActionFlags(fs)
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring)
-	if err != nil {
+	a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
@@ -253,11 +244,8 @@ func runSettings(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("settings", proc.stderr)
 	flags := addAppFlags(fs)
 	roles := fs.String("require-2fa-roles", "", "comma-separated roles that must use two-factor authentication (\"none\" for none)")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring)
-	if err != nil {
+	a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()

@@ -173,6 +173,17 @@ func (f *appFlags) resolve(getenv func(string) string) error {
 	return nil
 }
 
+// open parses the command's flags (after the command has defined its
+// own) and opens the application with opts. It treats -h as success
+// (help, with no app); the caller closes the app.
+func (f *appFlags) open(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, opts ...openOption) (*app, bool, error) {
+	if help, err := f.parse(fs, args, getenv); help || err != nil {
+		return nil, help, err
+	}
+	a, err := openApp(ctx, f.config(), opts...)
+	return a, false, err
+}
+
 // config is the configuration openApp opens the application from.
 func (f *appFlags) config() appConfig {
 	return appConfig{storage: f.storage, keys: f.keys, production: f.production != nil && *f.production}

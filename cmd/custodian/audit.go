@@ -84,11 +84,8 @@ func formatAnchor(a hashchain.Anchor) string {
 func runAuditHead(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("audit head", proc.stderr)
 	flags := addKeyCommandFlags(fs)
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config())
-	if err != nil {
+	a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
@@ -114,11 +111,8 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 	var anchors anchorList
 	fs.Var(&anchors, "anchor", "SEQ:HEX recorded earlier (by verify or head); the event must still be there with that hash. Repeatable")
 	from := fs.String("from-anchor", "", "SEQ:HEX of an event verified before: check only the events after it")
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config())
-	if err != nil {
+	a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()

@@ -38,11 +38,8 @@ func runKeysStatus(ctx context.Context, proc *process, args []string) error {
 	stdout, stderr := proc.stdout, proc.stderr
 	fs := newFlagSet("keys status", stderr)
 	flags := addKeyCommandFlags(fs)
-	if help, err := flags.parse(fs, args, proc.getenv); help || err != nil {
-		return err
-	}
-	a, err := openApp(ctx, flags.config())
-	if err != nil {
+	a, help, err := flags.open(ctx, fs, args, proc.getenv)
+	if help || err != nil {
 		return err
 	}
 	defer a.Close()
