@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -16,15 +17,37 @@ import (
 // customer database never hold them. Destroying a customer's secret makes
 // their data key, and so their data, unreadable in every copy of the
 // customer database.
+//
+// New secrets are written by one goroutine that takes every PutShredKeys
+// call waiting at the time into one transaction: on SQLite, whose shred
+// store syncs every commit to disk (synchronous=FULL), concurrent creates
+// then share one sync instead of paying one each, with the same
+// durability: each caller returns only once its secrets are committed.
 type ShredStore struct {
 	dialect Dialect
 	db      *sql.DB
 	closers []func()
+	puts    chan *shredPut
+	quit    chan struct{}
+	done    sync.WaitGroup
+	once    sync.Once
 }
+
+// shredPut is one PutShredKeys call waiting for its transaction.
+type shredPut struct {
+	secrets map[string][]byte
+	result  chan error
+}
+
+// maxShredGroup bounds how many waiting calls one transaction takes.
+const maxShredGroup = 256
 
 // NewShredStore returns a shred store over db. Call Init before use.
 func NewShredStore(d Dialect, db *sql.DB, closers ...func()) *ShredStore {
-	return &ShredStore{dialect: d, db: db, closers: closers}
+	s := &ShredStore{dialect: d, db: db, closers: closers, puts: make(chan *shredPut), quit: make(chan struct{})}
+	s.done.Add(1)
+	go s.writeLoop()
+	return s
 }
 
 // Init creates the store's one table when it does not exist. The store has
@@ -42,8 +65,11 @@ func (s *ShredStore) Init(ctx context.Context) error {
 	return internal("shred store", err)
 }
 
-// Close closes the store's database.
+// Close stops the writer, once the calls it holds are answered, and closes
+// the store's database.
 func (s *ShredStore) Close() error {
+	s.once.Do(func() { close(s.quit) })
+	s.done.Wait()
 	err := s.db.Close()
 	for _, c := range s.closers {
 		c()
@@ -51,20 +77,80 @@ func (s *ShredStore) Close() error {
 	return err
 }
 
-// PutShredKeys stores new customers' secrets in one transaction.
+// PutShredKeys stores new customers' secrets, all or none, and returns
+// once they are committed. Calls made at the same time share one
+// transaction; a call whose secrets cannot be stored fails alone.
 func (s *ShredStore) PutShredKeys(ctx context.Context, secrets map[string][]byte) error {
 	if len(secrets) == 0 {
 		return nil
 	}
+	p := &shredPut{secrets: secrets, result: make(chan error, 1)}
+	select {
+	case s.puts <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.quit:
+		return unavailable("store shred keys", errClosed)
+	}
+	// Once taken, the outcome is awaited even if ctx ends: the secrets
+	// may already be committed.
+	return <-p.result
+}
+
+// writeLoop writes waiting calls, as many at a time as are waiting.
+func (s *ShredStore) writeLoop() {
+	defer s.done.Done()
+	for {
+		var group []*shredPut
+		select {
+		case p := <-s.puts:
+			group = append(group, p)
+		case <-s.quit:
+			return
+		}
+	gather:
+		for len(group) < maxShredGroup {
+			select {
+			case p := <-s.puts:
+				group = append(group, p)
+			default:
+				break gather
+			}
+		}
+		err := s.insert(group)
+		if err != nil && len(group) > 1 {
+			// One call's failure (a clash of ids) must not fail the
+			// others: write each in a transaction of its own.
+			for _, p := range group {
+				p.result <- s.insert([]*shredPut{p})
+			}
+			continue
+		}
+		for _, p := range group {
+			p.result <- err
+		}
+	}
+}
+
+// insert writes the secrets of group in one transaction.
+func (s *ShredStore) insert(group []*shredPut) error {
+	ctx := context.Background() // the transaction serves several callers
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable("store shred keys", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, s.dialect.q(`INSERT INTO shred_keys (customer_id, secret, created_us) VALUES (?, ?, ?)`))
+	if err != nil {
+		return unavailable("store shred keys", err)
+	}
+	defer stmt.Close()
 	now := micros(time.Now())
-	for id, secret := range secrets {
-		if _, err := tx.ExecContext(ctx, s.dialect.q(`INSERT INTO shred_keys (customer_id, secret, created_us) VALUES (?, ?, ?)`), id, secret, now); err != nil {
-			return unavailable("store shred keys", err)
+	for _, p := range group {
+		for id, secret := range p.secrets {
+			if _, err := stmt.ExecContext(ctx, id, secret, now); err != nil {
+				return unavailable("store shred keys", err)
+			}
 		}
 	}
 	return unavailable("store shred keys", tx.Commit())

@@ -86,7 +86,52 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 		{"RetentionInterruptedAndResumed", testRetentionInterrupted},
 		{"ReadsAreRecorded", testReadsAreRecorded},
 		{"ExportIsComplete", testExportIsComplete},
+		{"ConcurrentShredKeyPutsAreEachAllOrNothing", testConcurrentShredKeyPuts},
 	})
+}
+
+// testConcurrentShredKeyPuts stores secrets from many callers at once, as
+// concurrent creates do: every call that can be stored is, with its own
+// secrets, and a call that clashes with a stored id fails alone and stores
+// none of its secrets, while the calls written beside it succeed.
+func testConcurrentShredKeyPuts(t *testing.T, e *privacyEnv) {
+	taken := custodian.NewCustomerID()
+	if err := e.Shred.PutShredKeys(e.ctx, map[string][]byte{taken: []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 10
+	ids := make([][2]string, workers*each)
+	errs := concurrently(workers, each, func(w, i int) error {
+		k := w*each + i
+		ids[k] = [2]string{custodian.NewCustomerID(), custodian.NewCustomerID()}
+		secrets := map[string][]byte{ids[k][0]: []byte(ids[k][0]), ids[k][1]: []byte(ids[k][1])}
+		if k%10 == 3 {
+			secrets[taken] = []byte("clash") // this call must fail, whole
+		}
+		return e.Shred.PutShredKeys(e.ctx, secrets)
+	})
+	var all []string
+	for k, err := range errs {
+		all = append(all, ids[k][0], ids[k][1])
+		if clash := k%10 == 3; (err != nil) != clash {
+			t.Fatalf("call %d (clash %v): %v", k, clash, err)
+		}
+	}
+	got, err := e.Shred.ShredKeys(e.ctx, append(all, taken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range ids {
+		for _, id := range ids[k] {
+			sec, ok := got[id]
+			if clash := k%10 == 3; clash == ok || ok && string(sec) != id {
+				t.Fatalf("call %d: secret of %s stored %v (%q)", k, id, ok, sec)
+			}
+		}
+	}
+	if string(got[taken]) != "first" {
+		t.Fatalf("the stored secret was replaced: %q", got[taken])
+	}
 }
 
 // create creates a customer named name, with an email address made of the
