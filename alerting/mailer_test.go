@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/internal/testcert"
+	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
 // receivedMail is what the test SMTP server accepted.
@@ -203,7 +204,7 @@ func TestMailerRequireTLSRefusesPlainServer(t *testing.T) {
 }
 
 func TestMailerOnlyNewAndClosedByDefault(t *testing.T) {
-	m, _ := NewMailer(MailerConfig{Addr: closedAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}})
+	m, _ := NewMailer(MailerConfig{Addr: testnet.FreeAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}})
 	ctx := context.Background()
 	a := sampleAlert()
 	for i := range 5 {
@@ -215,7 +216,7 @@ func TestMailerOnlyNewAndClosedByDefault(t *testing.T) {
 	if p := m.Stats().Pending; p != 2 {
 		t.Fatalf("queued %d mails for one alert, want 2 (raised, closed)", p)
 	}
-	all, _ := NewMailer(MailerConfig{Addr: closedAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}, Updates: true})
+	all, _ := NewMailer(MailerConfig{Addr: testnet.FreeAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}, Updates: true})
 	for range 5 {
 		all.Notify(ctx, sampleAlert())
 	}
@@ -225,7 +226,7 @@ func TestMailerOnlyNewAndClosedByDefault(t *testing.T) {
 }
 
 func TestMailerUnreachableBoundedQueue(t *testing.T) {
-	m, _ := NewMailer(MailerConfig{Addr: closedAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"},
+	m, _ := NewMailer(MailerConfig{Addr: testnet.FreeAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"},
 		QueueSize: 3, Updates: true})
 	for range 100 {
 		m.Notify(context.Background(), sampleAlert())

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
 func sampleAlert() custodian.Alert {
@@ -203,21 +203,10 @@ func TestWebhookGivesUp(t *testing.T) {
 	}
 }
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestWebhookUnreachableCostsOnlyTheQueue(t *testing.T) {
 	const capacity = 8
 	w, err := NewWebhook(WebhookConfig{
-		URL: "http://" + closedAddr(t) + "/x", QueueSize: capacity,
+		URL: "http://" + testnet.FreeAddr(t) + "/x", QueueSize: capacity,
 		Timeout: time.Second, Retry: RetryPolicy{MaxAttempts: 1000, BaseDelay: time.Hour},
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
 func TestMetricsNeedTheirTokenAndCountRequests(t *testing.T) {
@@ -16,7 +18,7 @@ func TestMetricsNeedTheirTokenAndCountRequests(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("a-long-random-metrics-token-for-tests\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	metricsAddr := freeAddr(t)
+	metricsAddr := testnet.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, done, _ := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(dir, "data")},

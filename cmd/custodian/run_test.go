@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/internal/testnet"
 	"github.com/custodian-crm/custodian/sqlite"
 )
 
@@ -25,20 +25,10 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startServer runs "serve" in-process and waits until /healthz answers.
 func startServer(t *testing.T, ctx context.Context, vars map[string]string, args ...string) (string, chan error, *syncbuf.Buffer) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
@@ -160,7 +150,7 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 func TestServeProductionRefusesDevelopmentKeyring(t *testing.T) {
 	dir := t.TempDir()
 	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"custodian", "serve", "--production", "--addr", freeAddr(t)}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, io.Discard, &stderr)
+	err := run(context.Background(), []string{"custodian", "serve", "--production", "--addr", testnet.FreeAddr(t)}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "CUSTODIAN_MASTER_KEY") {
 		t.Fatalf("production without a key: %v", err)
 	}
@@ -205,7 +195,7 @@ func TestMigrateSharesStorageSettings(t *testing.T) {
 
 func TestSetupLinkOnFirstStart(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &syncbuf.Buffer{}
