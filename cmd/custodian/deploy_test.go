@@ -107,10 +107,28 @@ func shortKeyring() string {
 	return `{"format":"custodian-keyring/v1","active":"k1","keys":[{"id":"k1","key":"` + short + `"}],"index_key":"` + full + `"}`
 }
 
+// deployChange changes a deployment fixture's configuration: the
+// arguments of serve and check, and their environment.
+type deployChange func(t *testing.T, f *deployFixture, args []string, vars map[string]string) []string
+
+// plus is the change that adds args.
+func plus(args ...string) deployChange {
+	return func(_ *testing.T, _ *deployFixture, a []string, _ map[string]string) []string {
+		return append(a, args...)
+	}
+}
+
+// minus is the change that drops the flags names and their values.
+func minus(names ...string) deployChange {
+	return func(_ *testing.T, _ *deployFixture, a []string, _ map[string]string) []string {
+		return without(a, names...)
+	}
+}
+
 func TestDeployChecks(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(t *testing.T, f *deployFixture, args []string, vars map[string]string) []string
+		change deployChange
 		id     string // "" when the configuration must pass
 		fatal  bool   // whether serve --production must refuse
 	}{
@@ -118,18 +136,10 @@ func TestDeployChecks(t *testing.T) {
 		{"proxy terminates TLS", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--trusted-proxies", "10.0.0.0/8")
 		}, "", false},
-		{"loopback metrics", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--metrics-addr", "127.0.0.1:9090")
-		}, "", false},
-		{"no TLS, no proxy", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "tls-cert", "tls-key")
-		}, "C001", true},
-		{"no allowed hosts", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "allowed-hosts")
-		}, "C002", true},
-		{"no keyring", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "master-key-file")
-		}, "C003", true},
+		{"loopback metrics", plus("--metrics-addr", "127.0.0.1:9090"), "", false},
+		{"no TLS, no proxy", minus("tls-cert", "tls-key"), "C001", true},
+		{"no allowed hosts", minus("allowed-hosts"), "C002", true},
+		{"no keyring", minus("master-key-file"), "C003", true},
 		{"development keyring", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			dev := filepath.Join(f.dataDir, crypto.DevKeyringName)
 			k, _ := crypto.NewKeyring()
@@ -138,9 +148,7 @@ func TestDeployChecks(t *testing.T) {
 			}
 			return append(without(a, "master-key-file"), "--master-key-file", dev)
 		}, "C003", true},
-		{"short database password", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--database-url", "postgres://custodian:hunter2@127.0.0.1:1/custodian")
-		}, "C004", true},
+		{"short database password", plus("--database-url", "postgres://custodian:hunter2@127.0.0.1:1/custodian"), "C004", true},
 		{"short database password from a file", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			p := filepath.Join(t.TempDir(), "db")
 			if err := os.WriteFile(p, []byte("host=127.0.0.1 user=custodian password=hunter2\n"), 0o600); err != nil {
@@ -173,19 +181,13 @@ func TestDeployChecks(t *testing.T) {
 			}
 			return a
 		}, "C005", true},
-		{"debug logs", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--log-level", "debug")
-		}, "C006", true},
-		{"public metrics without token", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--metrics-addr", "0.0.0.0:9090")
-		}, "C007", true},
+		{"debug logs", plus("--log-level", "debug"), "C006", true},
+		{"public metrics without token", plus("--metrics-addr", "0.0.0.0:9090"), "C007", true},
 		{"2FA not required for administrators", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			f.require2FA(t, "manager")
 			return a
 		}, "C009", true},
-		{"shred store in the data directory", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "shred-store")
-		}, "C010", false},
+		{"shred store in the data directory", minus("shred-store"), "C010", false},
 		{"ACME without contact address", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--acme-host", "crm.example.com")
 		}, "C008", false},

@@ -25,6 +25,33 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// request sends a request to url with body (as JSON, when there is one)
+// and the headers given as name and value pairs, and returns the response
+// status and body.
+func request(t *testing.T, method, url, body string, headers ...string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
 // startServer runs "serve" in-process and waits until /healthz answers.
 func startServer(t *testing.T, ctx context.Context, vars map[string]string, args ...string) (string, chan error, *syncbuf.Buffer) {
 	t.Helper()
@@ -132,14 +159,7 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	base2, done2, _ := startServer(t, ctx2, vars)
-	get, _ := http.NewRequest("GET", base2+"/api/customers/?search=inflight@example.com", nil)
-	get.Header.Set("Authorization", "Bearer "+tok)
-	r, err := http.DefaultClient.Do(get)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(r.Body)
-	r.Body.Close()
+	_, body := request(t, "GET", base2+"/api/customers/?search=inflight@example.com", "", "Authorization", "Bearer "+tok)
 	if !strings.Contains(string(body), `"name":"In Flight"`) {
 		t.Fatalf("acknowledged customer lost: %s", body)
 	}
