@@ -174,12 +174,7 @@ func TestMailerUsesSTARTTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go m.Run(ctx)
-	if err := m.Notify(ctx, sampleAlert()); err != nil {
-		t.Fatal(err)
-	}
+	notifyRunning(t, m)
 	if got := receive(t, s); !got.tls {
 		t.Fatal("mail sent without TLS although STARTTLS was offered")
 	}

@@ -26,6 +26,25 @@ func sampleAlert() custodian.Alert {
 		FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 5, Status: custodian.AlertOpen}
 }
 
+// queued is a sink with a delivery queue of its own: the webhook, the
+// mailer.
+type queued interface {
+	Notify(ctx context.Context, a custodian.Alert) error
+	Run(ctx context.Context) error
+}
+
+// notifyRunning runs q's delivery until the test ends and hands it the
+// sample alert.
+func notifyRunning(t *testing.T, q queued) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go q.Run(ctx)
+	if err := q.Notify(ctx, sampleAlert()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitFor polls cond without sleeping the test for a fixed time: it yields
 // to the runtime and gives up after a generous deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -78,12 +97,7 @@ func TestWebhookDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go w.Run(ctx)
-	if err := w.Notify(ctx, sampleAlert()); err != nil {
-		t.Fatal(err)
-	}
+	notifyRunning(t, w)
 	var r req
 	select {
 	case r = <-got:
