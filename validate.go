@@ -161,13 +161,24 @@ func (v Validator) line(errs *fieldErrors, field, s string, max int, noMarkup bo
 	return s
 }
 
-func (v Validator) email(errs *fieldErrors, field, s string, max int) string {
+// filled trims s, an optional single-line field, and checks that it is
+// text of at most max bytes. It reports whether there is a value left to
+// check: false when s is empty or failed.
+func filled(errs *fieldErrors, field, s string, max int) (string, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" || !text(errs, field, s, false) {
-		return s
+		return s, false
 	}
 	if len(s) > max {
 		errs.add(field, "Must be at most %d characters.", max)
+		return s, false
+	}
+	return s, true
+}
+
+func (v Validator) email(errs *fieldErrors, field, s string, max int) string {
+	s, ok := filled(errs, field, s, max)
+	if !ok {
 		return s
 	}
 	a, err := mail.ParseAddress(s)
@@ -181,12 +192,8 @@ func (v Validator) email(errs *fieldErrors, field, s string, max int) string {
 }
 
 func (v Validator) phone(errs *fieldErrors, field, s string, max int) string {
-	s = strings.TrimSpace(s)
-	if s == "" || !text(errs, field, s, false) {
-		return s
-	}
-	if len(s) > max {
-		errs.add(field, "Must be at most %d characters.", max)
+	s, ok := filled(errs, field, s, max)
+	if !ok {
 		return s
 	}
 	region := v.PhoneRegion

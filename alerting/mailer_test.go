@@ -2,13 +2,8 @@ package alerting
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/textproto"
 	"strings"
@@ -16,6 +11,8 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/internal/testcert"
+	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
 // receivedMail is what the test SMTP server accepted.
@@ -127,27 +124,8 @@ func between(line string) string {
 // selfSigned makes a certificate for 127.0.0.1 and a pool trusting it.
 func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "smtp test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+	c := testcert.New(t, nil, 1, "127.0.0.1")
+	return &tls.Config{Certificates: []tls.Certificate{c.TLS()}}, c.Pool()
 }
 
 func receive(t *testing.T, s *smtpServer) receivedMail {
@@ -196,12 +174,7 @@ func TestMailerUsesSTARTTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go m.Run(ctx)
-	if err := m.Notify(ctx, sampleAlert()); err != nil {
-		t.Fatal(err)
-	}
+	notifyRunning(t, m)
 	if got := receive(t, s); !got.tls {
 		t.Fatal("mail sent without TLS although STARTTLS was offered")
 	}
@@ -226,7 +199,7 @@ func TestMailerRequireTLSRefusesPlainServer(t *testing.T) {
 }
 
 func TestMailerOnlyNewAndClosedByDefault(t *testing.T) {
-	m, _ := NewMailer(MailerConfig{Addr: closedAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}})
+	m, _ := NewMailer(MailerConfig{Addr: testnet.FreeAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}})
 	ctx := context.Background()
 	a := sampleAlert()
 	for i := range 5 {
@@ -238,7 +211,7 @@ func TestMailerOnlyNewAndClosedByDefault(t *testing.T) {
 	if p := m.Stats().Pending; p != 2 {
 		t.Fatalf("queued %d mails for one alert, want 2 (raised, closed)", p)
 	}
-	all, _ := NewMailer(MailerConfig{Addr: closedAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}, Updates: true})
+	all, _ := NewMailer(MailerConfig{Addr: testnet.FreeAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"}, Updates: true})
 	for range 5 {
 		all.Notify(ctx, sampleAlert())
 	}
@@ -248,7 +221,7 @@ func TestMailerOnlyNewAndClosedByDefault(t *testing.T) {
 }
 
 func TestMailerUnreachableBoundedQueue(t *testing.T) {
-	m, _ := NewMailer(MailerConfig{Addr: closedAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"},
+	m, _ := NewMailer(MailerConfig{Addr: testnet.FreeAddr(t), From: "a@custodian.test", To: []string{"b@custodian.test"},
 		QueueSize: 3, Updates: true})
 	for range 100 {
 		m.Notify(context.Background(), sampleAlert())

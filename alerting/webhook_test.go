@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,12 +17,32 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
 func sampleAlert() custodian.Alert {
 	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	return custodian.Alert{ID: "0123abcd", Rule: "brute_force", Key: "addr:203.0.113.9",
 		FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 5, Status: custodian.AlertOpen}
+}
+
+// queued is a sink with a delivery queue of its own: the webhook, the
+// mailer.
+type queued interface {
+	Notify(ctx context.Context, a custodian.Alert) error
+	Run(ctx context.Context) error
+}
+
+// notifyRunning runs q's delivery until the test ends and hands it the
+// sample alert.
+func notifyRunning(t *testing.T, q queued) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go q.Run(ctx)
+	if err := q.Notify(ctx, sampleAlert()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitFor polls cond without sleeping the test for a fixed time: it yields
@@ -78,12 +97,7 @@ func TestWebhookDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go w.Run(ctx)
-	if err := w.Notify(ctx, sampleAlert()); err != nil {
-		t.Fatal(err)
-	}
+	notifyRunning(t, w)
 	var r req
 	select {
 	case r = <-got:
@@ -203,21 +217,10 @@ func TestWebhookGivesUp(t *testing.T) {
 	}
 }
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestWebhookUnreachableCostsOnlyTheQueue(t *testing.T) {
 	const capacity = 8
 	w, err := NewWebhook(WebhookConfig{
-		URL: "http://" + closedAddr(t) + "/x", QueueSize: capacity,
+		URL: "http://" + testnet.FreeAddr(t) + "/x", QueueSize: capacity,
 		Timeout: time.Second, Retry: RetryPolicy{MaxAttempts: 1000, BaseDelay: time.Hour},
 	})
 	if err != nil {

@@ -73,6 +73,17 @@ func checkBaseline(t *testing.T, h http.Header, https bool) {
 	}
 }
 
+// answer returns a handler that sets headers (name, value pairs) and
+// writes body.
+func answer(body string, headers ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		for i := 0; i+1 < len(headers); i += 2 {
+			w.Header().Set(headers[i], headers[i+1])
+		}
+		_, _ = io.WriteString(w, body)
+	}
+}
+
 func TestSecurityHeadersResponses(t *testing.T) {
 	proxies := mustProxies(t, []string{"10.0.0.0/8"})
 	tests := []struct {
@@ -85,11 +96,8 @@ func TestSecurityHeadersResponses(t *testing.T) {
 		wantCache string
 	}{
 		{
-			name: "html page",
-			handler: func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/html")
-				_, _ = io.WriteString(w, "<p>hi</p>")
-			},
+			name:     "html page",
+			handler:  answer("<p>hi</p>", "Content-Type", "text/html"),
 			wantCode: 200, wantCache: "no-store",
 		},
 		{
@@ -101,10 +109,8 @@ func TestSecurityHeadersResponses(t *testing.T) {
 			tls: true, wantCode: 201, wantHTTPS: true, wantCache: "no-store",
 		},
 		{
-			name: "https via trusted proxy",
-			handler: func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.WriteString(w, "ok")
-			},
+			name:     "https via trusted proxy",
+			handler:  answer("ok"),
 			viaProxy: true, wantCode: 200, wantHTTPS: true, wantCache: "no-store",
 		},
 		{
@@ -136,20 +142,13 @@ func TestSecurityHeadersResponses(t *testing.T) {
 			wantCode: 404, wantCache: "no-store",
 		},
 		{
-			name: "static asset may set its own cache policy",
-			handler: func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-				_, _ = io.WriteString(w, "body{}")
-			},
+			name:     "static asset may set its own cache policy",
+			handler:  answer("body{}", "Cache-Control", "public, max-age=31536000, immutable"),
 			wantCode: 200, wantCache: "public, max-age=31536000, immutable",
 		},
 		{
-			name: "server identification removed",
-			handler: func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Server", "Apache/2.4")
-				w.Header().Set("X-Powered-By", "PHP/5")
-				_, _ = io.WriteString(w, "x")
-			},
+			name:     "server identification removed",
+			handler:  answer("x", "Server", "Apache/2.4", "X-Powered-By", "PHP/5"),
 			wantCode: 200, wantCache: "no-store",
 		},
 	}

@@ -66,6 +66,17 @@ func TestParseTrustedProxies(t *testing.T) {
 	}
 }
 
+// fromPeer returns a request from the peer remote (its RemoteAddr) that
+// carries each of lines as one line of the header named header.
+func fromPeer(remote, header string, lines ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = remote
+	for _, l := range lines {
+		r.Header.Add(header, l)
+	}
+	return r
+}
+
 func TestClientAddrXForwardedFor(t *testing.T) {
 	tp := func(t *testing.T) *TrustedProxies {
 		return mustProxies(t, []string{"10.0.0.0/8", "2001:db8::/32"})
@@ -96,12 +107,7 @@ func TestClientAddrXForwardedFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.RemoteAddr = tt.remote
-			for _, v := range tt.xff {
-				r.Header.Add("X-Forwarded-For", v)
-			}
-			got := tp(t).ClientAddr(r)
+			got := tp(t).ClientAddr(fromPeer(tt.remote, "X-Forwarded-For", tt.xff...))
 			if got.String() != tt.want {
 				t.Fatalf("ClientAddr = %s, want %s", got, tt.want)
 			}
@@ -139,11 +145,7 @@ func TestClientAddrForwarded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.RemoteAddr = tt.remote
-			for _, v := range tt.fwd {
-				r.Header.Add("Forwarded", v)
-			}
+			r := fromPeer(tt.remote, "Forwarded", tt.fwd...)
 			if tt.xff != "" {
 				r.Header.Set("X-Forwarded-For", tt.xff)
 			}
@@ -159,9 +161,7 @@ func TestClientAddrForwarded(t *testing.T) {
 
 func TestXForwardedForModeIgnoresForwarded(t *testing.T) {
 	tp := mustProxies(t, []string{"10.0.0.0/8"})
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.RemoteAddr = "10.0.0.1:1"
-	r.Header.Set("Forwarded", "for=1.1.1.1;proto=https")
+	r := fromPeer("10.0.0.1:1", "Forwarded", "for=1.1.1.1;proto=https")
 	if got := tp.ClientAddr(r); got.String() != "10.0.0.1" {
 		t.Fatalf("ClientAddr = %s, want peer", got)
 	}
@@ -209,9 +209,7 @@ func TestIsHTTPS(t *testing.T) {
 
 func TestNilTrustedProxies(t *testing.T) {
 	var tp *TrustedProxies
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.RemoteAddr = "127.0.0.1:9"
-	r.Header.Set("X-Forwarded-For", "198.51.100.1")
+	r := fromPeer("127.0.0.1:9", "X-Forwarded-For", "198.51.100.1")
 	if got := tp.ClientAddr(r); got.String() != "127.0.0.1" {
 		t.Fatalf("nil ClientAddr = %s, want socket address", got)
 	}
@@ -225,9 +223,7 @@ func TestClientInfoMiddleware(t *testing.T) {
 		gotAddr = ClientAddrFrom(r.Context())
 		gotHTTPS = IsHTTPSFrom(r.Context())
 	}))
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.RemoteAddr = "10.0.0.1:1"
-	r.Header.Set("X-Forwarded-For", "198.51.100.1")
+	r := fromPeer("10.0.0.1:1", "X-Forwarded-For", "198.51.100.1")
 	r.Header.Set("X-Forwarded-Proto", "https")
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	if gotAddr.String() != "198.51.100.1" || !gotHTTPS {
@@ -258,9 +254,7 @@ func FuzzXForwardedForAppend(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, forged string) {
 		for _, lines := range [][]string{{forged + ", " + appendedClient}, {forged, appendedClient}} {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.RemoteAddr = "10.0.0.1:443"
-			r.Header["X-Forwarded-For"] = lines
+			r := fromPeer("10.0.0.1:443", "X-Forwarded-For", lines...)
 			if got := tp.ClientAddr(r); got.String() != appendedClient {
 				t.Fatalf("lines %q: ClientAddr = %s, want %s", lines, got, appendedClient)
 			}
@@ -282,9 +276,7 @@ func FuzzForwardedAppend(f *testing.F) {
 	own := "for=" + appendedClient + ";proto=https"
 	f.Fuzz(func(t *testing.T, forged string) {
 		for _, lines := range [][]string{{forged + ", " + own}, {forged, own}} {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r.RemoteAddr = "10.0.0.1:443"
-			r.Header["Forwarded"] = lines
+			r := fromPeer("10.0.0.1:443", "Forwarded", lines...)
 			if got := tp.ClientAddr(r); got.String() != appendedClient {
 				t.Fatalf("lines %q: ClientAddr = %s, want %s", lines, got, appendedClient)
 			}
@@ -300,9 +292,7 @@ func BenchmarkClientAddr(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.RemoteAddr = "10.0.0.1:1234"
-	r.Header.Set("X-Forwarded-For", "1.1.1.1, 198.51.100.1, 10.0.0.2")
+	r := fromPeer("10.0.0.1:1234", "X-Forwarded-For", "1.1.1.1, 198.51.100.1, 10.0.0.2")
 	b.ReportAllocs()
 	for b.Loop() {
 		if !tp.ClientAddr(r).IsValid() {

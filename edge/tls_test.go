@@ -5,13 +5,9 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,13 +18,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custodian-crm/custodian/internal/syncbuf"
+	"github.com/custodian-crm/custodian/internal/testcert"
 )
 
 // testCert is a self-signed RSA certificate written to PEM files.
 type testCert struct {
+	*testcert.Cert
 	certFile, keyFile string
-	certPEM, keyPEM   []byte
-	x509              *x509.Certificate
 }
 
 // newTestCert creates a fresh key and self-signed certificate for host
@@ -40,39 +38,10 @@ func newTestCert(t *testing.T, host string, serial int64) testCert {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: host},
-		DNSNames:              []string{host},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	tc := testCert{
-		certFile: filepath.Join(dir, "cert.pem"),
-		keyFile:  filepath.Join(dir, "key.pem"),
-		certPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		x509:     parsed,
-	}
-	writeFile(t, tc.certFile, tc.certPEM, time.Time{})
-	writeFile(t, tc.keyFile, tc.keyPEM, time.Time{})
+	tc := testCert{Cert: testcert.New(t, key, serial, host), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
+	writeFile(t, tc.certFile, tc.CertPEM, time.Time{})
+	writeFile(t, tc.keyFile, tc.KeyPEM, time.Time{})
 	return tc
 }
 
@@ -149,7 +118,7 @@ func TestTLSHandshakes(t *testing.T) {
 	// A deliberately lax server with the same certificate proves that
 	// each refused client is refused because of our configuration, not
 	// because the client itself cannot connect.
-	pair, err := tls.X509KeyPair(cert.certPEM, cert.keyPEM)
+	pair, err := tls.X509KeyPair(cert.CertPEM, cert.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,13 +202,13 @@ func TestTLSHandshakes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := dial(strict, cert.x509, tt.client())
+			st, err := dial(strict, cert.X509, tt.client())
 			if !tt.accept {
 				if err == nil {
 					t.Fatalf("handshake succeeded with %s / %s, want refusal",
 						tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 				}
-				if _, laxErr := dial(lax, cert.x509, tt.client()); laxErr != nil {
+				if _, laxErr := dial(lax, cert.X509, tt.client()); laxErr != nil {
 					t.Fatalf("control: client cannot connect even to a lax server: %v", laxErr)
 				}
 				return
@@ -357,8 +326,8 @@ func TestCertificateReload(t *testing.T) {
 	served := func() int64 {
 		t.Helper()
 		pool := x509.NewCertPool()
-		pool.AddCert(first.x509)
-		pool.AddCert(second.x509)
+		pool.AddCert(first.X509)
+		pool.AddCert(second.X509)
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
 			&tls.Config{RootCAs: pool, ServerName: "localhost"})
 		if err != nil {
@@ -373,8 +342,8 @@ func TestCertificateReload(t *testing.T) {
 
 	// Renewal: new files with a clearly newer modification time.
 	later := time.Now().Add(time.Hour)
-	writeFile(t, first.certFile, second.certPEM, later)
-	writeFile(t, first.keyFile, second.keyPEM, later)
+	writeFile(t, first.certFile, second.CertPEM, later)
+	writeFile(t, first.keyFile, second.KeyPEM, later)
 	if got := served(); got != 101 {
 		t.Fatalf("serial before the check interval = %d, want 101 (rate limit)", got)
 	}
@@ -384,7 +353,7 @@ func TestCertificateReload(t *testing.T) {
 	}
 
 	// A half-written renewal (new certificate, old key) must not break TLS.
-	writeFile(t, first.certFile, first.certPEM, later.Add(time.Hour))
+	writeFile(t, first.certFile, first.CertPEM, later.Add(time.Hour))
 	advance(time.Minute)
 	if got := served(); got != 202 {
 		t.Fatalf("serial after broken renewal = %d, want 202 (kept)", got)
@@ -393,7 +362,7 @@ func TestCertificateReload(t *testing.T) {
 		t.Errorf("broken renewal not logged: %q", logBuf.String())
 	}
 	// Completing the renewal is picked up at the next check.
-	writeFile(t, first.keyFile, first.keyPEM, later.Add(time.Hour))
+	writeFile(t, first.keyFile, first.KeyPEM, later.Add(time.Hour))
 	advance(time.Minute)
 	if got := served(); got != 101 {
 		t.Fatalf("serial after completed renewal = %d, want 101", got)
@@ -538,8 +507,7 @@ func TestHTTPSServerEndToEnd(t *testing.T) {
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.x509)
+	pool := cert.Pool()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: "localhost"},
 		ForceAttemptHTTP2: true,

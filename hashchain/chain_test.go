@@ -86,6 +86,17 @@ func TestVerifyTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// forgeEleven returns a tampering that forges an event 11 onto genuine
+	// event 10, sealed with the plain chain (a forger without the key can
+	// do no better), and inserts it at index at: 10 puts it before the
+	// genuine event 11, 11 after it.
+	forgeEleven := func(at int) func(*Chain, []Event) []Event {
+		return func(_ *Chain, evs []Event) []Event {
+			f := Event{Seq: 11, Time: evs[10].Time, Actor: "intruder", Action: "customer.export"}
+			plain.Seal(evs[9].Hash, &f)
+			return slices.Insert(evs, at, f)
+		}
+	}
 	tests := []struct {
 		name    string
 		chain   *Chain
@@ -171,30 +182,18 @@ func TestVerifyTampering(t *testing.T) {
 		},
 		{
 			name: "insert forged event before genuine 11 (unkeyed, consistent hash)", chain: plain,
-			tamper: func(c *Chain, evs []Event) []Event {
-				f := Event{Seq: 11, Time: evs[10].Time, Actor: "intruder", Action: "customer.export"}
-				c.Seal(evs[9].Hash, &f)
-				return slices.Insert(evs, 10, f)
-			},
-			seq: 11, kind: Inserted,
+			tamper: forgeEleven(10),
+			seq:    11, kind: Inserted,
 		},
 		{
 			name: "insert forged event before genuine 11 (keyed, forger lacks key)", chain: keyed,
-			tamper: func(_ *Chain, evs []Event) []Event {
-				f := Event{Seq: 11, Time: evs[10].Time, Actor: "intruder", Action: "customer.export"}
-				plain.Seal(evs[9].Hash, &f)
-				return slices.Insert(evs, 10, f)
-			},
-			seq: 11, kind: Inserted,
+			tamper: forgeEleven(10),
+			seq:    11, kind: Inserted,
 		},
 		{
 			name: "insert forged event after genuine 11", chain: plain,
-			tamper: func(c *Chain, evs []Event) []Event {
-				f := Event{Seq: 11, Time: evs[10].Time, Actor: "intruder"}
-				c.Seal(evs[9].Hash, &f)
-				return slices.Insert(evs, 11, f)
-			},
-			seq: 11, kind: Inserted,
+			tamper: forgeEleven(11),
+			seq:    11, kind: Inserted,
 		},
 		{
 			name: "replay an old event later", chain: plain,

@@ -290,14 +290,8 @@ func TestCrossSitePostWithSessionIsRefused(t *testing.T) {
 	// A cross-site login (login CSRF) is refused too.
 	wantProblem(t, b.do("POST", "/api/auth/login/", `{"email":"m@example.com","password":"x"}`, "Sec-Fetch-Site", "cross-site"), 403, custodian.EFORBIDDEN)
 	// Bearer requests are not cookie-authenticated and need no origin.
-	req := httptest.NewRequest("POST", "/api/customers/", strings.NewReader(`{"name":"Via Token"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.bearer)
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, req)
-	if rec.Code != 201 {
-		t.Fatalf("bearer request: %d %s", rec.Code, rec.Body)
+	if r := s.do("POST", "/api/customers/", `{"name":"Via Token"}`, "Sec-Fetch-Site", "cross-site"); r.StatusCode != 201 {
+		t.Fatalf("bearer request: %d %s", r.StatusCode, r.body)
 	}
 }
 
@@ -328,13 +322,9 @@ func TestSignInThrottlingAndSameAnswers(t *testing.T) {
 	}
 	// Another address is not throttled by this one (the failing account
 	// itself now has to wait: the per-account delay follows it anywhere).
-	req := httptest.NewRequest("POST", "/api/auth/login/", strings.NewReader(`{"email":"other@example.com","password":"`+testPassword+`"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.RemoteAddr = "198.51.100.7:4444"
-	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, req)
-	if rec.Code != 200 {
-		t.Fatalf("sign-in from another address: %d %s", rec.Code, rec.Body)
+	elsewhere := &browser{s: s, addr: "198.51.100.7"}
+	if r := elsewhere.do("POST", "/api/auth/login/", `{"email":"other@example.com","password":"`+testPassword+`"}`); r.StatusCode != 200 {
+		t.Fatalf("sign-in from another address: %d %s", r.StatusCode, r.body)
 	}
 }
 

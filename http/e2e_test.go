@@ -155,13 +155,8 @@ type testServerParts struct {
 
 func newServerParts(t *testing.T) *testServerParts {
 	t.Helper()
-	d, acc, store, logs := testDeps(t)
-	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 5, Burst: 20}, ratelimit.LocalConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.SignInLimiter = limiter
-	return &testServerParts{h: &testServer{t: t, h: NewServer(d), logs: logs, acc: acc, store: store}, svc: d.Customers}
+	s, d := newUserlessServer(t, ratelimit.Limit{Rate: 5, Burst: 20})
+	return &testServerParts{h: s, svc: d.Customers}
 }
 
 // do runs actions and fails the test on error.
@@ -185,31 +180,30 @@ func (e *e2e) open(path string) {
 	e.do("open "+path, chromedp.Navigate(e.base+path))
 }
 
+// readPage runs a, which reads something off the page (what, for a failure),
+// and returns what it read; it fails the test on error.
+func readPage[T any](e *e2e, what string, a chromedp.Action[T]) T {
+	e.t.Helper()
+	v, err := chromedp.Run(e.ctx, a)
+	if err != nil {
+		e.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
 func (e *e2e) location() string {
 	e.t.Helper()
-	loc, err := chromedp.Run(e.ctx, chromedp.Location())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return strings.TrimPrefix(loc, e.base)
+	return strings.TrimPrefix(readPage(e, "location", chromedp.Location()), e.base)
 }
 
 func (e *e2e) text(sel string) string {
 	e.t.Helper()
-	s, err := chromedp.Run(e.ctx, chromedp.TextContent(chromedp.CSS(sel)))
-	if err != nil {
-		e.t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
+	return readPage(e, "text of "+sel, chromedp.TextContent(chromedp.CSS(sel)))
 }
 
 func (e *e2e) value(sel string) string {
 	e.t.Helper()
-	s, err := chromedp.Run(e.ctx, chromedp.Value(chromedp.CSS(sel)))
-	if err != nil {
-		e.t.Fatalf("value of %s: %v", sel, err)
-	}
-	return s
+	return readPage(e, "value of "+sel, chromedp.Value(chromedp.CSS(sel)))
 }
 
 // fill sets form fields: selector, value pairs.
@@ -231,10 +225,7 @@ func (e *e2e) screenshot(name string) {
 		opts   []chromedp.EmulateViewportOption
 	}{{"desktop", 1280, 800, nil}, {"phone", 390, 844, []chromedp.EmulateViewportOption{chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait}}} {
 		e.do("resize", chromedp.EmulateViewport(vp.w, vp.h, vp.opts...))
-		png, err := chromedp.Run(e.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			e.t.Fatalf("screenshot %s: %v", name, err)
-		}
+		png := readPage(e, "screenshot "+name, chromedp.FullScreenshot(100))
 		for _, dir := range e.shots {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				e.t.Fatal(err)
@@ -392,9 +383,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	// Hostile data stayed text everywhere it was shown.
 	e.open(detail)
 	e.do("detail again", chromedp.WaitVisible(chromedp.CSS("#customer-notes")))
-	n, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img:not(.qr), main svg, main [onerror], main [onload], main [onmouseover]").length`))
-	if err != nil || n != 0 {
-		t.Fatalf("hostile markup became elements: %d %v", n, err)
+	if n := readPage(e, "count hostile elements", chromedp.Evaluate[int](`document.querySelectorAll("main script, main img:not(.qr), main svg, main [onerror], main [onload], main [onmouseover]").length`)); n != 0 {
+		t.Fatalf("hostile markup became %d elements", n)
 	}
 	privacyFlows(e, parts, detail, more[0], more[1])
 	e.checkClean()
@@ -420,9 +410,8 @@ func privacyFlows(e *e2e, parts *testServerParts, detail string, grace, alan *cu
 	if got := e.text("#consent-history .consent-source"); got != hostileConsent {
 		t.Fatalf("consent source shown as %q", got)
 	}
-	n, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img:not(.qr), main [onerror]").length`))
-	if err != nil || n != 0 {
-		t.Fatalf("hostile consent became elements: %d %v", n, err)
+	if n := readPage(e, "count hostile elements", chromedp.Evaluate[int](`document.querySelectorAll("main script, main img:not(.qr), main [onerror]").length`)); n != 0 {
+		t.Fatalf("hostile consent became %d elements", n)
 	}
 
 	// Consents for the screenshot: two recorded earlier, one now.

@@ -11,11 +11,13 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-// refusedCode reports whether err is a refusal of client input: malformed
-// JSON or invalid fields, never an internal error.
-func refusedCode(err error) bool {
-	c := custodian.ErrorCode(err)
-	return c == codeMalformed || c == custodian.EINVALID
+// wantRefusal fails t unless err refuses client input: malformed JSON or
+// invalid fields, never an internal error.
+func wantRefusal(t *testing.T, err error) {
+	t.Helper()
+	if c := custodian.ErrorCode(err); c != codeMalformed && c != custodian.EINVALID {
+		t.Fatalf("refusal with code %q: %v", c, err)
+	}
 }
 
 // FuzzDecodeCustomerBody checks that a body is either refused as
@@ -31,9 +33,7 @@ func FuzzDecodeCustomerBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fields, err := decodeCustomerBody(b)
 		if err != nil {
-			if !refusedCode(err) {
-				t.Fatalf("refusal with code %q: %v", custodian.ErrorCode(err), err)
-			}
+			wantRefusal(t, err)
 			return
 		}
 		enc, err := json.Marshal(fields)
@@ -63,9 +63,7 @@ func FuzzDecodeMergePatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := decodeMergePatch(b)
 		if err != nil {
-			if !refusedCode(err) {
-				t.Fatalf("refusal with code %q: %v", custodian.ErrorCode(err), err)
-			}
+			wantRefusal(t, err)
 			if custodian.ErrorCode(err) == custodian.EINVALID && len(custodian.ErrorFields(err)) == 0 {
 				t.Fatalf("invalid without field errors: %v", err)
 			}

@@ -9,13 +9,14 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-//go:embed templates/link.html
+//go:embed templates/link.html templates/ui/partials.html
 var linkTemplates embed.FS
 
-// linkPage renders the pages behind one-time links. html/template escapes
-// every value by context; there is no inline script or style, so the
-// strict Content-Security-Policy holds.
-var linkPage = template.Must(template.New("link.html").Funcs(uiFuncs).ParseFS(linkTemplates, "templates/link.html"))
+// linkPage renders the pages behind one-time links, with the web
+// interface's partials. html/template escapes every value by context;
+// there is no inline script or style, so the strict
+// Content-Security-Policy holds.
+var linkPage = template.Must(template.New("link.html").Funcs(uiFuncs).ParseFS(linkTemplates, "templates/link.html", "templates/ui/partials.html"))
 
 type linkField struct {
 	Name, Label, Type, Value, Autocomplete, Message string

@@ -35,29 +35,16 @@ func withPurpose(logger *slog.Logger) func(http.Handler) http.Handler {
 }
 
 func handleConsents(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
 		c, err := p.Consents(r.Context(), r.PathValue("id"))
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, c)
+		return http.StatusOK, c, err
 	})
 }
 
 func handleRecordConsent(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in custodian.ConsentInput
-		err := decodeBody(w, r, &in)
-		var ev *custodian.ConsentEvent
-		if err == nil {
-			ev, err = p.RecordConsent(r.Context(), r.PathValue("id"), in)
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, ev)
+	return handle(logger, func(r *http.Request, in *custodian.ConsentInput) (int, any, error) {
+		ev, err := p.RecordConsent(r.Context(), r.PathValue("id"), *in)
+		return http.StatusCreated, ev, err
 	})
 }
 
@@ -68,21 +55,16 @@ type legalHoldBody struct {
 	Reason string `json:"reason"`
 }
 
+// legalHoldJSON is the answer to a legal hold change: the hold, null once
+// lifted.
+type legalHoldJSON struct {
+	LegalHold *custodian.LegalHold `json:"legal_hold"`
+}
+
 func handleLegalHold(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body legalHoldBody
-		err := decodeBody(w, r, &body)
-		var hold *custodian.LegalHold
-		if err == nil {
-			hold, err = p.SetLegalHold(r.Context(), r.PathValue("id"), body.Active, body.Reason)
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, struct {
-			LegalHold *custodian.LegalHold `json:"legal_hold"`
-		}{hold})
+	return handle(logger, func(r *http.Request, b *legalHoldBody) (int, any, error) {
+		hold, err := p.SetLegalHold(r.Context(), r.PathValue("id"), b.Active, b.Reason)
+		return http.StatusOK, legalHoldJSON{hold}, err
 	})
 }
 
@@ -99,19 +81,9 @@ type erasureJSON struct {
 }
 
 func handleErase(logger *slog.Logger, p custodian.PrivacyService) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body eraseBody
-		err := decodeBody(w, r, &body)
-		var t *custodian.Tombstone
-		var again bool
-		if err == nil {
-			t, again, err = p.EraseCustomer(r.Context(), r.PathValue("id"), body.Reason)
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, erasureJSON{t, again})
+	return handle(logger, func(r *http.Request, b *eraseBody) (int, any, error) {
+		t, again, err := p.EraseCustomer(r.Context(), r.PathValue("id"), b.Reason)
+		return http.StatusOK, erasureJSON{t, again}, err
 	})
 }
 

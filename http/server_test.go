@@ -63,8 +63,18 @@ func testDeps(t testing.TB) (d Deps, acc *accounts.Service, store *sqlstore.Stor
 // Deps.
 func newTestServer(t testing.TB, opts ...func(*Deps)) *testServer {
 	t.Helper()
+	s, _ := newUserlessServer(t, ratelimit.Limit{Rate: 1, Burst: 3}, opts...)
+	s.bearer = s.userToken(custodian.RoleAdmin)
+	return s
+}
+
+// newUserlessServer returns a server on a fresh SQLite database with no
+// users yet, whose sign-ins are limited per address to limit, and its
+// Deps, which opts adjust first.
+func newUserlessServer(t testing.TB, limit ratelimit.Limit, opts ...func(*Deps)) (*testServer, Deps) {
+	t.Helper()
 	d, acc, store, logs := testDeps(t)
-	limiter, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1, Burst: 3}, ratelimit.LocalConfig{})
+	limiter, err := ratelimit.NewLocal(limit, ratelimit.LocalConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +82,7 @@ func newTestServer(t testing.TB, opts ...func(*Deps)) *testServer {
 	for _, o := range opts {
 		o(&d)
 	}
-	s := &testServer{t: t, h: NewServer(d), logs: logs, acc: acc, store: store}
-	s.bearer = s.userToken(custodian.RoleAdmin)
-	return s
+	return &testServer{t: t, h: NewServer(d), logs: logs, acc: acc, store: store}, d
 }
 
 // testAccounts returns an account service over store with the cheapest

@@ -92,10 +92,7 @@ func (u *ui) handleAccount() http.Handler {
 // accountForm runs a form of the account page that ends with a flash
 // message: act's error comes back next to the form of section.
 func (u *ui) accountForm(section, flash string, act func(r *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		if err := act(r); err != nil {
 			u.accountError(w, r, section, err, accountData{})
 			return
@@ -113,10 +110,7 @@ func (u *ui) handleChangePasswordForm() http.Handler {
 }
 
 func (u *ui) handleBeginTOTPForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		e, err := u.acc.BeginTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"))
 		if err != nil {
 			u.accountError(w, r, "totp", err, accountData{})
@@ -144,10 +138,7 @@ func groupSecret(s string) string {
 }
 
 func (u *ui) handleEnableTOTPForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		codes, err := u.acc.EnableTOTP(r.Context(), principal(r), r.PostForm.Get("code"))
 		if err != nil {
 			d := accountData{}
@@ -171,10 +162,7 @@ func (u *ui) handleDisableTOTPForm() http.Handler {
 }
 
 func (u *ui) handleCreateTokenForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		name, days := r.PostForm.Get("name"), strings.TrimSpace(r.PostForm.Get("expires_in_days"))
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 {

@@ -52,10 +52,7 @@ func (u *ui) usersError(w http.ResponseWriter, r *http.Request, err error, d use
 
 // handleInviteForm invites a person; the link is shown once.
 func (u *ui) handleInviteForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		email, role := r.PostForm.Get("email"), r.PostForm.Get("role")
 		tok, _, err := u.acc.Invite(r.Context(), email, custodian.Role(role))
 		if err != nil {
@@ -78,10 +75,7 @@ func siteURL(r *http.Request) string {
 // handleUserForm runs one administrative action on a user and returns to
 // the list. Nobody changes their own role or deactivates themselves.
 func (u *ui) handleUserForm(act func(r *http.Request, id string) (flash string, err error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		flash, err := act(r, r.PathValue("id"))
 		if err != nil {
 			u.usersError(w, r, err, usersData{})

@@ -301,10 +301,7 @@ func (u *ui) eventsSince(ctx context.Context, action string, start, end time.Tim
 // handleResolveAlertForm marks an alert resolved (the permission is the
 // API's: settings:manage).
 func (u *ui) handleResolveAlertForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		if err := u.alerts.ResolveAlert(r.Context(), r.PathValue("id"), u.now()); err != nil {
 			u.fail(w, r, err)
 			return

@@ -148,10 +148,7 @@ func (u *ui) tooMany(w http.ResponseWriter, r *http.Request, d loginData, wait t
 
 // handleUILogout ends the session and returns to the sign-in page.
 func (u *ui) handleLogout() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			if err := u.acc.SignOut(r.Context(), c.Value); err != nil {
 				u.fail(w, r, err)

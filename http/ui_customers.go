@@ -113,10 +113,7 @@ func listQuery(qv url.Values) url.Values {
 // URL and no request log) and redirects to the list with the term sealed
 // to this session, so the result can be reloaded and paged.
 func (u *ui) handleCustomerSearch() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		f := r.PostForm
 		q := url.Values{}
 		for _, k := range []string{"status", "tag", "sort"} {
@@ -324,10 +321,7 @@ func (u *ui) handleNewCustomer() http.Handler {
 // handleCreateCustomerForm creates a customer; invalid input comes back
 // with every entered value and a message next to each field at fault.
 func (u *ui) handleCreateCustomerForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		f := fieldsFromForm(r.PostForm)
 		c, err := u.customers.CreateCustomer(r.Context(), f)
 		if err != nil {
@@ -367,10 +361,7 @@ func (u *ui) handleEditCustomer() http.Handler {
 // person's input kept and the current values beside it, and with the
 // current version, so saving again replaces them knowingly.
 func (u *ui) handleUpdateCustomerForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		f := fieldsFromForm(r.PostForm)
 		d := customerFormData{ID: id, Action: uiCustomerPath(id) + "/edit", Fields: customerFields(f), Status: string(f.Status)}

@@ -245,10 +245,7 @@ type erasedData struct {
 // purpose, a missing state, overlong text) comes back on the customer
 // page with the values kept and a message next to each field.
 func (u *ui) handleConsentForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		id, f := r.PathValue("id"), r.PostForm
 		in := custodian.ConsentInput{Purpose: f.Get("purpose"), State: f.Get("state"), Source: f.Get("source"), Evidence: f.Get("evidence")}
 		_, err := u.privacy.RecordConsent(r.Context(), id, in)
@@ -265,10 +262,7 @@ func (u *ui) handleConsentForm() http.Handler {
 
 // handleLegalHoldForm sets or lifts a legal hold, with a reason.
 func (u *ui) handleLegalHoldForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		id, reason := r.PathValue("id"), r.PostForm.Get("reason")
 		active := r.PostForm.Get("active") == "true"
 		_, err := u.privacy.SetLegalHold(r.Context(), id, active, reason)
@@ -296,10 +290,7 @@ func (u *ui) handleLegalHoldForm() http.Handler {
 // the audit trail. It is a form post so that no link prefetch or crawler
 // can cause an export.
 func (u *ui) handleExportForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		e, err := u.privacy.ExportCustomer(r.Context(), r.PathValue("id"))
 		if err != nil {
 			u.fail(w, r, err)
@@ -343,10 +334,7 @@ const confirmErase = "erase"
 // a reason given, then shows the tombstone. Erasing an erased customer
 // again changes nothing and says so.
 func (u *ui) handleEraseForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !u.checkForm(w, r) {
-			return
-		}
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		id, f := r.PathValue("id"), r.PostForm
 		d := eraseData{Reason: f.Get("reason"), Confirm: f.Get("confirm") == confirmErase, Errors: map[string]string{}}
 		if !d.Confirm {

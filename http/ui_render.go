@@ -314,6 +314,16 @@ func redirectWithFlash(w http.ResponseWriter, r *http.Request, path, code string
 // 20,000 characters.
 const maxFormBytes = 256 << 10
 
+// formPost returns the handler of a form post, which runs act once
+// checkForm has read the form and accepted its CSRF token.
+func (u *ui) formPost(act func(w http.ResponseWriter, r *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u.checkForm(w, r) {
+			act(w, r)
+		}
+	})
+}
+
 // checkForm reads a posted form and checks its CSRF token against the
 // session. On failure it answers with a 403 page and returns false.
 // Requests without a browser session (access tokens) have no token and

@@ -8,11 +8,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	otptotp "github.com/pquerna/otp/totp"
 )
 
@@ -174,16 +174,10 @@ func TestUISignInAndOpenRedirects(t *testing.T) {
 }
 
 // observed records the signals the server reports to the attack detector.
-type observed struct {
-	mu      sync.Mutex
-	signals []custodian.Signal
-}
+type observed struct{ syncbuf.List[custodian.Signal] }
 
-func (o *observed) Observe(s custodian.Signal) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.signals = append(o.signals, s)
-}
+// Observe records s.
+func (o *observed) Observe(s custodian.Signal) { o.Add(s) }
 
 // A failed sign-in through the form reaches the attack detector like one
 // through the API: per address, and per account when one was named.
@@ -198,10 +192,8 @@ func TestUIFailedSignInReachesTheDetector(t *testing.T) {
 	if p := c.post("/login", "/login", url.Values{"email": {"victim@example.com"}, "password": {"wrong password here"}}); p.code != 401 {
 		t.Fatalf("wrong password: %d", p.code)
 	}
-	obs.mu.Lock()
-	defer obs.mu.Unlock()
-	if len(obs.signals) != 1 || obs.signals[0].Kind != custodian.SignalFailedSignIn || obs.signals[0].Addr.String() != c.addr || obs.signals[0].Account != u.ID {
-		t.Fatalf("signals: %+v", obs.signals)
+	if sigs := obs.All(); len(sigs) != 1 || sigs[0].Kind != custodian.SignalFailedSignIn || sigs[0].Addr.String() != c.addr || sigs[0].Account != u.ID {
+		t.Fatalf("signals: %+v", sigs)
 	}
 }
 

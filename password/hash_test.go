@@ -22,14 +22,22 @@ func cheapHasher(t *testing.T, maxConcurrent int) *Hasher {
 	return h
 }
 
+// defaultHasher returns a hasher with the default configuration: the
+// parameters and concurrency servers use.
+func defaultHasher(tb testing.TB) *Hasher {
+	tb.Helper()
+	h, err := NewHasher(Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
 var phcShape = regexp.MustCompile(`^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]{22})\$([A-Za-z0-9+/]{43})$`)
 
 func TestHashVerifyDefaults(t *testing.T) {
 	ctx := context.Background()
-	h, err := NewHasher(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := defaultHasher(t)
 	if got := h.Params(); got != (Params{Memory: DefaultMemoryKiB, Time: DefaultTime, Threads: DefaultThreads}) {
 		t.Fatalf("default params = %+v", got)
 	}
@@ -446,11 +454,7 @@ func TestVerifyDummyCost(t *testing.T) {
 }
 
 func BenchmarkHash(b *testing.B) {
-	h, err := NewHasher(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
+	h, ctx := defaultHasher(b), context.Background()
 	for b.Loop() {
 		if _, err := h.Hash(ctx, "violet staple orbit kettle"); err != nil {
 			b.Fatal(err)
@@ -459,11 +463,7 @@ func BenchmarkHash(b *testing.B) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	h, err := NewHasher(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
+	h, ctx := defaultHasher(b), context.Background()
 	enc, err := h.Hash(ctx, "violet staple orbit kettle")
 	if err != nil {
 		b.Fatal(err)
@@ -476,11 +476,7 @@ func BenchmarkVerify(b *testing.B) {
 }
 
 func BenchmarkVerifyDummy(b *testing.B) {
-	h, err := NewHasher(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
+	h, ctx := defaultHasher(b), context.Background()
 	for b.Loop() {
 		if err := h.VerifyDummy(ctx, "violet staple orbit kettle"); err != nil {
 			b.Fatal(err)
@@ -491,11 +487,7 @@ func BenchmarkVerifyDummy(b *testing.B) {
 // BenchmarkHashParallel measures throughput when sign-ins arrive on every
 // core at once, bounded by the semaphore.
 func BenchmarkHashParallel(b *testing.B) {
-	h, err := NewHasher(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
+	h, ctx := defaultHasher(b), context.Background()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := h.Hash(ctx, "violet staple orbit kettle"); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodian-crm/custodian/internal/sqlbackend"
 	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -23,13 +24,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations returns the embedded schema migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return sub
-}
+func Migrations() fs.FS { return sqlbackend.Migrations(migrationFiles) }
 
 // Dialect is PostgreSQL's dialect.
 var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, ForUpdate: " FOR UPDATE"}
@@ -63,14 +58,8 @@ func Open(ctx context.Context, url string, o sqlstore.Options) (*sqlstore.Store,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s, err := sqlstore.New(Dialect, sqlstore.Database{Write: db, Migrations: Migrations(), MigrationLock: migrationLock, Closers: []func(){closePool}}, o)
+	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: db, Migrations: Migrations(), MigrationLock: migrationLock, Closers: []func(){closePool}}, o)
 	if err != nil {
-		db.Close()
-		closePool()
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	if err := s.Ping(ctx); err != nil {
-		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return s, nil

@@ -111,12 +111,7 @@ func TestBadURLDoesNotEchoPassword(t *testing.T) {
 
 func TestAuditContract(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T, chain *hashchain.Chain) storetest.AuditBackend {
-		s := testdb.PostgresWithChain(t, chain)
-		return storetest.AuditBackend{Store: s, Q: s.Rebind, DisableGuard: func(t *testing.T) {
-			if _, err := s.DB().Exec(`ALTER TABLE audit_events DISABLE TRIGGER USER`); err != nil {
-				t.Fatal(err)
-			}
-		}}
+		return testdb.PostgresAudit(testdb.PostgresWithChain(t, chain))
 	})
 }
 

@@ -3,10 +3,14 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/custodian-crm/custodian/internal/fakeclock"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 )
 
 // switchable is a primary limiter that can be made to fail or hang, so the
@@ -41,41 +45,20 @@ func (s *switchable) Allow(ctx context.Context, _ string) (Decision, error) {
 	return Decision{Allowed: true, Remaining: 99}, nil
 }
 
-type transitions struct {
-	mu  sync.Mutex
-	got []bool
-}
-
-func (t *transitions) record(v bool) {
-	t.mu.Lock()
-	t.got = append(t.got, v)
-	t.mu.Unlock()
-}
-
-func (t *transitions) list() []bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]bool(nil), t.got...)
-}
-
-func equalBools(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+// newTestFallback returns a fallback from a switchable primary in mode to
+// a local limiter with limit, both reading the time from a new fake
+// clock; cfg gives the rest of the fallback's configuration.
+func newTestFallback(t *testing.T, mode string, limit Limit, cfg FallbackConfig) (*Fallback, *switchable, *fakeclock.Clock) {
+	t.Helper()
+	clk := newFakeClock()
+	primary := &switchable{mode: mode}
+	cfg.Now = clk.Now
+	return NewFallback(primary, newTestLocal(t, limit, LocalConfig{Now: clk.Now}), cfg), primary, clk
 }
 
 func TestFallbackDegradesProbesAndRecovers(t *testing.T) {
-	clk := newFakeClock()
-	primary := &switchable{mode: "ok"}
-	local := newTestLocal(t, Limit{Rate: 1, Burst: 2}, LocalConfig{Now: clk.Now})
-	var tr transitions
-	f := NewFallback(primary, local, FallbackConfig{OnStateChange: tr.record, Now: clk.Now})
+	var tr syncbuf.List[bool]
+	f, primary, clk := newTestFallback(t, "ok", Limit{Rate: 1, Burst: 2}, FallbackConfig{OnStateChange: tr.Add})
 	ctx := context.Background()
 
 	if d := mustAllow(t, f, "k"); d.Remaining != 99 || f.Degraded() {
@@ -115,16 +98,13 @@ func TestFallbackDegradesProbesAndRecovers(t *testing.T) {
 	if d := mustAllow(t, f, "k"); d.Remaining != 99 || f.Degraded() {
 		t.Fatalf("did not recover: %+v degraded=%v", d, f.Degraded())
 	}
-	if got := tr.list(); !equalBools(got, []bool{true, false}) {
+	if got := tr.All(); !slices.Equal(got, []bool{true, false}) {
 		t.Fatalf("transitions %v, want [true false] (once per change)", got)
 	}
 }
 
 func TestFallbackTimeout(t *testing.T) {
-	clk := newFakeClock()
-	primary := &switchable{mode: "hang"}
-	local := newTestLocal(t, Limit{Rate: 1, Burst: 1}, LocalConfig{Now: clk.Now})
-	f := NewFallback(primary, local, FallbackConfig{Timeout: time.Millisecond, Now: clk.Now})
+	f, _, _ := newTestFallback(t, "hang", Limit{Rate: 1, Burst: 1}, FallbackConfig{Timeout: time.Millisecond})
 	d, err := f.Allow(context.Background(), "k")
 	if err != nil || !d.Allowed || !f.Degraded() {
 		t.Fatalf("hanging primary: %+v, %v, degraded=%v", d, err, f.Degraded())
@@ -132,10 +112,7 @@ func TestFallbackTimeout(t *testing.T) {
 }
 
 func TestFallbackCallerCancelled(t *testing.T) {
-	clk := newFakeClock()
-	primary := &switchable{mode: "hang"}
-	local := newTestLocal(t, Limit{Rate: 1, Burst: 1}, LocalConfig{Now: clk.Now})
-	f := NewFallback(primary, local, FallbackConfig{Timeout: time.Hour, Now: clk.Now})
+	f, _, _ := newTestFallback(t, "hang", Limit{Rate: 1, Burst: 1}, FallbackConfig{Timeout: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := f.Allow(ctx, "k")
@@ -148,11 +125,8 @@ func TestFallbackCallerCancelled(t *testing.T) {
 }
 
 func TestFallbackConcurrentTransitionsReportedOnce(t *testing.T) {
-	clk := newFakeClock()
-	primary := &switchable{mode: "fail"}
-	local := newTestLocal(t, Limit{Rate: 1000, Burst: 1000}, LocalConfig{Now: clk.Now})
-	var tr transitions
-	f := NewFallback(primary, local, FallbackConfig{OnStateChange: tr.record, Now: clk.Now})
+	var tr syncbuf.List[bool]
+	f, _, _ := newTestFallback(t, "fail", Limit{Rate: 1000, Burst: 1000}, FallbackConfig{OnStateChange: tr.Add})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -162,7 +136,7 @@ func TestFallbackConcurrentTransitionsReportedOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := tr.list(); !equalBools(got, []bool{true}) {
+	if got := tr.All(); !slices.Equal(got, []bool{true}) {
 		t.Fatalf("transitions %v, want a single [true]", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"github.com/custodian-crm/custodian/internal/fakeclock"
 	"io"
 	"net"
 	"os"
@@ -14,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodian-crm/custodian/internal/fakeclock"
+	"github.com/custodian-crm/custodian/internal/syncbuf"
+	"github.com/custodian-crm/custodian/internal/testnet"
 	"github.com/custodian-crm/custodian/ratelimit"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -174,36 +176,13 @@ func TestNewLimiterRejects(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+// stateLog records a fallback's state changes.
+type stateLog struct{ syncbuf.List[bool] }
 
-type stateLog struct {
-	mu  sync.Mutex
-	got []bool
-}
-
-func (s *stateLog) record(v bool) {
-	s.mu.Lock()
-	s.got = append(s.got, v)
-	s.mu.Unlock()
-}
-
+// String lists the changes: "degraded;" or "recovered;" each.
 func (s *stateLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := ""
-	for _, v := range s.got {
+	for _, v := range s.All() {
 		if v {
 			out += "degraded;"
 		} else {
@@ -213,23 +192,26 @@ func (s *stateLog) String() string {
 	return out
 }
 
-func newFallback(t *testing.T, primary ratelimit.Limiter, clk *fakeclock.Clock, log *stateLog) *ratelimit.Fallback {
+// newFallback returns a fallback from primary to a local limiter with a
+// 50 ms timeout, the fake clock both read the time from, and the log of
+// the fallback's state changes.
+func newFallback(t *testing.T, primary ratelimit.Limiter) (*ratelimit.Fallback, *fakeclock.Clock, *stateLog) {
 	t.Helper()
+	clk := fakeclock.New(time.Now())
+	log := &stateLog{}
 	local, err := ratelimit.NewLocal(slow, ratelimit.LocalConfig{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ratelimit.NewFallback(primary, local, ratelimit.FallbackConfig{
 		Timeout:       50 * time.Millisecond,
-		OnStateChange: log.record,
+		OnStateChange: log.Add,
 		Now:           clk.Now,
-	})
+	}), clk, log
 }
 
 func TestFallbackLimitsLocallyWhenRedisUnreachable(t *testing.T) {
-	clk := fakeclock.New(time.Now())
-	var log stateLog
-	f := newFallback(t, newLimiter(t, newClient(t, closedAddr(t)), slow, "custodian-test:down:"), clk, &log)
+	f, clk, log := newFallback(t, newLimiter(t, newClient(t, testnet.FreeAddr(t)), slow, "custodian-test:down:"))
 
 	for i, want := range []bool{true, true, true, false, false} {
 		start := time.Now()
@@ -331,9 +313,7 @@ func TestFallbackRecoversWhenRedisReturns(t *testing.T) {
 	direct := requireRedis(t)
 	prefix := testPrefix(t, direct)
 	px := startProxy(t, redisAddr(), "refuse")
-	clk := fakeclock.New(time.Now())
-	var log stateLog
-	f := newFallback(t, newLimiter(t, newClient(t, px.addr()), slow, prefix), clk, &log)
+	f, clk, log := newFallback(t, newLimiter(t, newClient(t, px.addr()), slow, prefix))
 	shared := newLimiter(t, direct, slow, prefix) // another instance, straight to Redis
 
 	allow(t, f, "k") // Redis refused: local answer, degraded
@@ -366,9 +346,7 @@ func TestFallbackTimesOutOnHungRedis(t *testing.T) {
 	direct := requireRedis(t)
 	prefix := testPrefix(t, direct)
 	px := startProxy(t, redisAddr(), "hang")
-	clk := fakeclock.New(time.Now())
-	var log stateLog
-	f := newFallback(t, newLimiter(t, newClient(t, px.addr()), slow, prefix), clk, &log)
+	f, _, _ := newFallback(t, newLimiter(t, newClient(t, px.addr()), slow, prefix))
 
 	start := time.Now()
 	d, err := f.Allow(context.Background(), "k")

@@ -6,6 +6,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -15,8 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"database/sql"
-
+	"github.com/custodian-crm/custodian/internal/sqlbackend"
 	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -26,13 +26,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations returns the embedded schema migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory always exists
-	}
-	return sub
-}
+func Migrations() fs.FS { return sqlbackend.Migrations(migrationFiles) }
 
 // Dialect is SQLite's dialect.
 var Dialect = sqlstore.Dialect{Name: "sqlite", Goose: goose.DialectSQLite3, CacheStatements: true, SingleWriter: true}
@@ -73,14 +67,8 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 
 	// One writer at a time already keeps concurrent migrations apart: no
 	// migration lock.
-	s, err := sqlstore.New(Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations()}, o)
+	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations()}, o)
 	if err != nil {
-		write.Close()
-		read.Close()
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	if err := s.Ping(ctx); err != nil {
-		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil

@@ -57,13 +57,7 @@ func TestFilePermissions(t *testing.T) {
 func TestAuditContract(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T, chain *hashchain.Chain) storetest.AuditBackend {
 		s, _ := testdb.SQLiteWithChain(t, chain)
-		return storetest.AuditBackend{Store: s, Q: func(q string) string { return q }, DisableGuard: func(t *testing.T) {
-			for _, q := range []string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`} {
-				if _, err := s.DB().Exec(q); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}}
+		return testdb.SQLiteAudit(s)
 	})
 }
 

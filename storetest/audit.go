@@ -47,8 +47,8 @@ func RunAudit(t *testing.T, open func(t *testing.T, chain *hashchain.Chain) Audi
 		{"ConcurrentAppendsKeepEachCallersOrigin", testConcurrentAppendsKeepOrigin},
 		{"TrailIsAppendOnly", testTrailIsAppendOnly},
 	}
-	for _, tc := range tamperCases() {
-		tests = append(tests, contractTest[*auditEnv]{"VerifyCatches" + tc.name, tc.test})
+	for _, tc := range Tamperings() {
+		tests = append(tests, contractTest[*auditEnv]{"VerifyCatches" + tc.Name, testTampering(tc)})
 	}
 	runTests(t, func(t *testing.T) *auditEnv { return newAuditEnv(t, open) }, tests)
 }
@@ -305,96 +305,65 @@ func testTrailIsAppendOnly(t *testing.T, e *auditEnv) {
 	verify(t, s, nil)
 }
 
-// tamperCase is an attack on the stored trail that verification must
-// catch: the statements an attacker with the database owner's rights runs,
-// whether the trail is keyed, and the break Verify must report.
-type tamperCase struct {
-	name  string
-	sql   []string
-	keyed bool
-	seq   int64
-	kind  hashchain.BreakKind
-}
-
-// tamperCases returns the attacks the contract simulates. The trail is
+// Tampering is an attack on a stored trail of five or more events that
+// verification must catch: the statements an attacker with the database
+// owner's rights runs, and the break a verifier must report. The trail is
 // read in sequence order and the sequence number is sealed into each hash,
 // so a moved or forged row shows as a broken link at the position it
 // occupies.
-func tamperCases() []tamperCase {
-	return []tamperCase{
-		{"EditedContent", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, hashchain.Edited},
-		{"EditedTime", []string{`UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2`}, false, 2, hashchain.Edited},
-		{"Deleted", []string{`DELETE FROM audit_events WHERE seq = 3`}, false, 3, hashchain.Deleted},
-		{"Reordered", []string{
+type Tampering struct {
+	Name string
+	// SQL are the attacker's statements, with "?" placeholders.
+	SQL []string
+	// Rehash, when not 0, is the event whose hash the attacker then
+	// recomputes without the chain key (as a plain chain would), relinking
+	// its successor: only a keyed trail catches the edit.
+	Rehash int64
+	// Seq and Kind are the break verification must report.
+	Seq  int64
+	Kind hashchain.BreakKind
+}
+
+// Tamperings returns the attacks the contract simulates, which the
+// command-line verifier must catch too.
+func Tamperings() []Tampering {
+	return []Tampering{
+		{Name: "EditedContent", SQL: []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, Seq: 3, Kind: hashchain.Edited},
+		{Name: "EditedTime", SQL: []string{`UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2`}, Seq: 2, Kind: hashchain.Edited},
+		{Name: "Deleted", SQL: []string{`DELETE FROM audit_events WHERE seq = 3`}, Seq: 3, Kind: hashchain.Deleted},
+		{Name: "Reordered", SQL: []string{
 			`UPDATE audit_events SET seq = -1 WHERE seq = 3`,
 			`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
 			`UPDATE audit_events SET seq = 4 WHERE seq = -1`,
-		}, false, 3, hashchain.Edited},
-		{"Inserted", []string{
+		}, Seq: 3, Kind: hashchain.Edited},
+		{Name: "Inserted", SQL: []string{
 			`UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3`,
 			`UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103`,
 			`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash)
 				SELECT 3, time_us, 'usr_mallory', action, subject, client_addr, request_id, fields, data, hash, hash FROM audit_events WHERE seq = 2`,
-		}, false, 3, hashchain.Edited},
+		}, Seq: 3, Kind: hashchain.Edited},
 		// With a chain key, an edit whose hash is recomputed without the
 		// key (as SHA-256) is still caught.
-		{"RehashedWithoutKey", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, true, 2, hashchain.Edited},
+		{Name: "RehashedWithoutKey", SQL: []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, Rehash: 2, Seq: 2, Kind: hashchain.Edited},
 	}
 }
 
-// test appends five events, checks that they verify, runs the attack and
-// checks that Verify reports the break where the case says.
-func (tc tamperCase) test(t *testing.T, e *auditEnv) {
-	// chain stays nil, the plain chain's verifier, unless keyed.
-	var chain *hashchain.Chain
-	if tc.keyed {
-		var err error
-		chain, err = hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.AuditBackend = e.open(t, chain)
-	}
-	s := e.Store
-	for i := range 5 {
-		if err := s.AppendAudit(e.ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	verify(t, s, chain)
-	e.DisableGuard(t)
-	for _, q := range tc.sql {
-		if _, err := s.DB().ExecContext(e.ctx, e.Q(q)); err != nil {
+// Tamper carries out tc on the backend's trail: it lifts the append-only
+// guard, runs the attacker's statements and, where tc says, rehashes.
+func (b AuditBackend) Tamper(t *testing.T, tc Tampering) {
+	t.Helper()
+	ctx := context.Background()
+	b.DisableGuard(t)
+	for _, q := range tc.SQL {
+		if _, err := b.Store.DB().ExecContext(ctx, b.Q(q)); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	if tc.keyed {
-		// The attacker recomputes the edited event's hash as a
-		// plain chain would, and relinks its successor.
-		rehash(t, e.AuditBackend, 2)
+	if tc.Rehash == 0 {
+		return
 	}
-	if chain == nil {
-		chain = &hashchain.Chain{}
-	}
-	brk, err := chain.Verify(s.AuditChain(e.ctx, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if brk == nil {
-		t.Fatal("Verify found no break after tampering")
-	}
-	if brk.Seq != tc.seq || brk.Kind != tc.kind {
-		t.Fatalf("break = seq %d %s (%s), want seq %d %s", brk.Seq, brk.Kind, brk.Msg, tc.seq, tc.kind)
-	}
-}
-
-// rehash recomputes event seq's hash with a plain chain and relinks the
-// next event to it, as an attacker without the chain key would.
-func rehash(t *testing.T, b AuditBackend, seq int64) {
-	t.Helper()
-	ctx := context.Background()
 	var e hashchain.Event
-	for ev, err := range b.Store.AuditChain(ctx, seq-1) {
+	for ev, err := range b.Store.AuditChain(ctx, tc.Rehash-1) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,8 +375,8 @@ func rehash(t *testing.T, b AuditBackend, seq int64) {
 		sql string
 		arg []any
 	}{
-		{`UPDATE audit_events SET hash = ? WHERE seq = ?`, []any{e.Hash, seq}},
-		{`UPDATE audit_events SET prev_hash = ? WHERE seq = ?`, []any{e.Hash, seq + 1}},
+		{`UPDATE audit_events SET hash = ? WHERE seq = ?`, []any{e.Hash, tc.Rehash}},
+		{`UPDATE audit_events SET prev_hash = ? WHERE seq = ?`, []any{e.Hash, tc.Rehash + 1}},
 	} {
 		if _, err := b.Store.DB().ExecContext(ctx, b.Q(q.sql), q.arg...); err != nil {
 			t.Fatal(err)
@@ -415,7 +384,50 @@ func rehash(t *testing.T, b AuditBackend, seq int64) {
 	}
 }
 
+// testTampering appends five events, checks that they verify, carries out
+// tc and checks that Verify reports the break where tc says. A case that
+// rehashes runs on a keyed trail.
+func testTampering(tc Tampering) func(t *testing.T, e *auditEnv) {
+	return func(t *testing.T, e *auditEnv) {
+		// chain stays nil, the plain chain's verifier, unless keyed.
+		var chain *hashchain.Chain
+		if tc.Rehash != 0 {
+			var err error
+			chain, err = hashchain.NewChain([]byte("0123456789abcdef0123456789abcdef"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.AuditBackend = e.open(t, chain)
+		}
+		s := e.Store
+		for i := range 5 {
+			if err := s.AppendAudit(e.ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		verify(t, s, chain)
+		e.Tamper(t, tc)
+		brk := verifyChain(t, s, chain)
+		if brk == nil {
+			t.Fatal("Verify found no break after tampering")
+		}
+		if brk.Seq != tc.Seq || brk.Kind != tc.Kind {
+			t.Fatalf("break = seq %d %s (%s), want seq %d %s", brk.Seq, brk.Kind, brk.Msg, tc.Seq, tc.Kind)
+		}
+	}
+}
+
+// verify checks that s's trail verifies with chain (nil: the plain chain).
 func verify(t *testing.T, s AuditStore, chain *hashchain.Chain) {
+	t.Helper()
+	if brk := verifyChain(t, s, chain); brk != nil {
+		t.Fatalf("intact chain reported broken: %v", brk)
+	}
+}
+
+// verifyChain verifies s's whole trail with chain (nil: the plain chain)
+// and returns the break, nil if none.
+func verifyChain(t *testing.T, s AuditStore, chain *hashchain.Chain) *hashchain.Break {
 	t.Helper()
 	if chain == nil {
 		chain = &hashchain.Chain{}
@@ -424,9 +436,7 @@ func verify(t *testing.T, s AuditStore, chain *hashchain.Chain) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if brk != nil {
-		t.Fatalf("intact chain reported broken: %v", brk)
-	}
+	return brk
 }
 
 func seqs(evs []custodian.AuditEvent) []int64 {

@@ -107,17 +107,14 @@ func runUserCreate(ctx context.Context, proc *process, args []string) error {
 	if *name == "" {
 		*name, _, _ = strings.Cut(*email, "@")
 	}
-	a, err := openApp(ctx, flags.config(), generateDevKeyring)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	u, err := a.accounts.CreateUser(ctx, *email, *name, custodian.Role(*role), pw)
-	if err != nil {
-		return describe(err)
-	}
-	fmt.Fprintf(proc.stdout, "created %s %s (%s)\n", u.Role, u.Email, u.ID)
-	return nil
+	return withApp(ctx, flags.config(), func(a *app) error {
+		u, err := a.accounts.CreateUser(ctx, *email, *name, custodian.Role(*role), pw)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(proc.stdout, "created %s %s (%s)\n", u.Role, u.Email, u.ID)
+		return nil
+	}, generateDevKeyring)
 }
 
 // runTokenCreate issues a personal access token from a shell; the token is
@@ -128,22 +125,28 @@ func runTokenCreate(ctx context.Context, proc *process, args []string) error {
 	email := fs.String("email", "", "the email address of the user the token acts for")
 	name := fs.String("name", "", "what the token is for")
 	days := fs.Int("expires-in-days", 90, "lifetime in days (at most 365)")
-	a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	u, err := a.accounts.UserByEmail(ctx, *email)
+	return flags.run(ctx, proc, fs, args, func(a *app) error {
+		u, err := a.userByEmail(ctx, *email)
+		if err != nil {
+			return err
+		}
+		tok, t, err := a.accounts.CreateAPIToken(ctx, u.ID, *name, time.Duration(*days)*24*time.Hour)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintln(proc.stdout, tok)
+		fmt.Fprintf(proc.stderr, "token %s for %s expires %s; it is shown only once\n", t.ID, u.Email, t.ExpiresAt.Format(time.RFC3339))
+		return nil
+	}, generateDevKeyring)
+}
+
+// userByEmail returns the user with the email address --email gives.
+func (a *app) userByEmail(ctx context.Context, email string) (*custodian.User, error) {
+	u, err := a.accounts.UserByEmail(ctx, email)
 	if err != nil {
-		return fmt.Errorf("no user with email %q: %w", *email, err)
+		return nil, fmt.Errorf("no user with email %q: %w", email, err)
 	}
-	tok, t, err := a.accounts.CreateAPIToken(ctx, u.ID, *name, time.Duration(*days)*24*time.Hour)
-	if err != nil {
-		return describe(err)
-	}
-	fmt.Fprintln(proc.stdout, tok)
-	fmt.Fprintf(proc.stderr, "token %s for %s expires %s; it is shown only once\n", t.ID, u.Email, t.ExpiresAt.Format(time.RFC3339))
-	return nil
+	return u, nil
 }
 
 // accountChange is what a user sub-command does to the account --email
@@ -193,20 +196,17 @@ func userAction(name string, change accountChange) func(ctx context.Context, pro
 	return func(ctx context.Context, proc *process, args []string) error {
 		fs := newFlagSet("user "+name, proc.stderr)
 		flags, email, role := addUserActionFlags(fs)
-		a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
-		if help || err != nil {
-			return err
-		}
-		defer a.Close()
-		u, err := a.accounts.UserByEmail(ctx, *email)
-		if err != nil {
-			return fmt.Errorf("no user with email %q: %w", *email, err)
-		}
-		if err := change(ctx, a.accounts, u.ID, custodian.Role(*role)); err != nil {
-			return describe(err)
-		}
-		fmt.Fprintf(proc.stdout, "%s: done for %s\n", name, u.Email)
-		return nil
+		return flags.run(ctx, proc, fs, args, func(a *app) error {
+			u, err := a.userByEmail(ctx, *email)
+			if err != nil {
+				return err
+			}
+			if err := change(ctx, a.accounts, u.ID, custodian.Role(*role)); err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(proc.stdout, "%s: done for %s\n", name, u.Email)
+			return nil
+		}, generateDevKeyring)
 	}
 }
 
@@ -215,27 +215,24 @@ func userAction(name string, change accountChange) func(ctx context.Context, pro
 func runUserList(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("user list", proc.stderr)
 	flags, _, _ := addUserActionFlags(fs)
-	a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	users, err := a.accounts.ListUsers(ctx)
-	if err != nil {
-		return err
-	}
-	for _, u := range users {
-		state := "active"
-		if !u.Active {
-			state = "deactivated"
+	return flags.run(ctx, proc, fs, args, func(a *app) error {
+		users, err := a.accounts.ListUsers(ctx)
+		if err != nil {
+			return err
 		}
-		twofa := "2fa-off"
-		if u.TOTPEnabled {
-			twofa = "2fa-on"
+		for _, u := range users {
+			state := "active"
+			if !u.Active {
+				state = "deactivated"
+			}
+			twofa := "2fa-off"
+			if u.TOTPEnabled {
+				twofa = "2fa-on"
+			}
+			fmt.Fprintf(proc.stdout, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, state, twofa)
 		}
-		fmt.Fprintf(proc.stdout, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, state, twofa)
-	}
-	return nil
+		return nil
+	}, generateDevKeyring)
 }
 
 // runSettings changes security settings kept in the database from a shell,
@@ -244,26 +241,23 @@ func runSettings(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("settings", proc.stderr)
 	flags := addAppFlags(fs)
 	roles := fs.String("require-2fa-roles", "", "comma-separated roles that must use two-factor authentication (\"none\" for none)")
-	a, help, err := flags.open(ctx, fs, args, proc.getenv, generateDevKeyring)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	if *roles != "" {
-		var rs []custodian.Role
-		for _, r := range strings.Split(*roles, ",") {
-			if r = strings.TrimSpace(r); r != "" && r != "none" {
-				rs = append(rs, custodian.Role(r))
+	return flags.run(ctx, proc, fs, args, func(a *app) error {
+		if *roles != "" {
+			var rs []custodian.Role
+			for _, r := range strings.Split(*roles, ",") {
+				if r = strings.TrimSpace(r); r != "" && r != "none" {
+					rs = append(rs, custodian.Role(r))
+				}
+			}
+			if err := a.accounts.SetRequiredTOTPRoles(ctx, rs); err != nil {
+				return describe(err)
 			}
 		}
-		if err := a.accounts.SetRequiredTOTPRoles(ctx, rs); err != nil {
-			return describe(err)
+		current, err := a.accounts.RequiredTOTPRoles(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	current, err := a.accounts.RequiredTOTPRoles(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(proc.stdout, "require-2fa-roles: %v\n", current)
-	return nil
+		fmt.Fprintf(proc.stdout, "require-2fa-roles: %v\n", current)
+		return nil
+	}, generateDevKeyring)
 }

@@ -81,21 +81,18 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 
 	send := func(method, path, from, body string, headers ...string) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("X-Forwarded-For", from)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
+		code, _ := request(t, method, base+path, body, append([]string{"X-Forwarded-For", from}, headers...)...)
+		return code
+	}
+	// asAdmin reads path as the administrator, from an address never
+	// blocked, into v.
+	admin := "192.0.2.200"
+	asAdmin := func(path string, v any) {
+		t.Helper()
+		_, b := request(t, "GET", base+path, "", "Authorization", "Bearer "+tok, "X-Forwarded-For", admin)
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, b)
 		}
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
 	}
 	// Brute force: six addresses, one wrong password each, on one account.
 	for i := range 6 {
@@ -114,22 +111,13 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 		send("POST", "/api/auth/login/", "203.0.113.60", `{"email":"someone@example.com","password":"not the password at all"}`)
 	}
 
-	admin := "192.0.2.200"
 	var listed struct {
 		Items []custodian.StoredAlert `json:"items"`
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got := hook.rules()
-		req, _ := http.NewRequest("GET", base+"/api/alerts/", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("X-Forwarded-For", admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		json.NewDecoder(resp.Body).Decode(&listed)
-		resp.Body.Close()
+		asAdmin("/api/alerts/", &listed)
 		stored := map[string]bool{}
 		for _, a := range listed.Items {
 			stored[a.Rule] = true
@@ -172,18 +160,10 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 	if n := strings.Count(logs.String(), `"level":"ERROR","msg":"security alert"`); n != 3 {
 		t.Fatalf("%d error-level alert lines:\n%s", n, logs.String())
 	}
-	req, _ := http.NewRequest("GET", base+"/api/audit/?action=security.alert", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("X-Forwarded-For", admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var trail struct {
 		Items []struct{ Actor, Subject string } `json:"items"`
 	}
-	json.NewDecoder(resp.Body).Decode(&trail)
-	resp.Body.Close()
+	asAdmin("/api/audit/?action=security.alert", &trail)
 	if len(trail.Items) != 3 || trail.Items[0].Actor != "system:monitor" {
 		t.Fatalf("security.alert events = %+v", trail.Items)
 	}
@@ -192,20 +172,10 @@ func TestAlertRulesEndToEnd(t *testing.T) {
 		t.Fatalf("resolve: %d", code)
 	}
 	list := func(q string) []string {
-		req, _ := http.NewRequest("GET", base+"/api/alerts/"+q, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("X-Forwarded-For", admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var page struct {
 			Items []custodian.StoredAlert `json:"items"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-			t.Fatal(err)
-		}
+		asAdmin("/api/alerts/"+q, &page)
 		var ids []string
 		for _, a := range page.Items {
 			ids = append(ids, a.ID)

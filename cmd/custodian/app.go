@@ -129,6 +129,17 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 	return a, nil
 }
 
+// withApp opens the application from cfg with opts, runs use with it and
+// closes it.
+func withApp(ctx context.Context, cfg appConfig, use func(a *app) error, opts ...openOption) error {
+	a, err := openApp(ctx, cfg, opts...)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return use(a)
+}
+
 // appFlags are the flags of the shell commands that open the application:
 // where its data is, where its keys are and, for the key and audit
 // commands, --production. serve and check define the same flags among
@@ -173,15 +184,14 @@ func (f *appFlags) resolve(getenv func(string) string) error {
 	return nil
 }
 
-// open parses the command's flags (after the command has defined its
-// own) and opens the application with opts. It treats -h as success
-// (help, with no app); the caller closes the app.
-func (f *appFlags) open(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, opts ...openOption) (*app, bool, error) {
-	if help, err := f.parse(fs, args, getenv); help || err != nil {
-		return nil, help, err
+// run parses the command's flags (after the command has defined its
+// own), opens the application with opts, runs use with it and closes it.
+// It treats -h as success, running nothing.
+func (f *appFlags) run(ctx context.Context, proc *process, fs *flag.FlagSet, args []string, use func(a *app) error, opts ...openOption) error {
+	if help, err := f.parse(fs, args, proc.getenv); help || err != nil {
+		return err
 	}
-	a, err := openApp(ctx, f.config(), opts...)
-	return a, false, err
+	return withApp(ctx, f.config(), use, opts...)
 }
 
 // config is the configuration openApp opens the application from.

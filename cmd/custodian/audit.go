@@ -84,21 +84,18 @@ func formatAnchor(a hashchain.Anchor) string {
 func runAuditHead(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("audit head", proc.stderr)
 	flags := addKeyCommandFlags(fs)
-	a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	head, err := a.store.AuditHead(ctx)
-	if err != nil {
-		return err
-	}
-	if head.Seq == 0 {
-		fmt.Fprintln(proc.stdout, "the audit trail is empty")
+	return flags.run(ctx, proc, fs, args, func(a *app) error {
+		head, err := a.store.AuditHead(ctx)
+		if err != nil {
+			return err
+		}
+		if head.Seq == 0 {
+			fmt.Fprintln(proc.stdout, "the audit trail is empty")
+			return nil
+		}
+		fmt.Fprintln(proc.stdout, formatAnchor(head))
 		return nil
-	}
-	fmt.Fprintln(proc.stdout, formatAnchor(head))
-	return nil
+	})
 }
 
 // runAuditVerify walks the trail from the start (or from --from-anchor)
@@ -111,72 +108,70 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 	var anchors anchorList
 	fs.Var(&anchors, "anchor", "SEQ:HEX recorded earlier (by verify or head); the event must still be there with that hash. Repeatable")
 	from := fs.String("from-anchor", "", "SEQ:HEX of an event verified before: check only the events after it")
-	a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	store, chain := a.store, a.chain
-	var start hashchain.Anchor
-	if *from != "" {
-		if start, err = parseAnchor(*from); err != nil {
-			return fmt.Errorf("--from-anchor: %w", err)
-		}
-	}
-	// The head row says how far the trail reaches; checked as one more
-	// anchor, it shows newest events cut off, which no link can show.
-	head, err := store.AuditHead(ctx)
-	if err != nil {
-		return err
-	}
-	all := append([]hashchain.Anchor(nil), anchors...)
-	if head.Seq > start.Seq {
-		all = append(all, head)
-	}
-	began := time.Now()
-	bar := newProgress(stderr)
-	total := max(head.Seq-start.Seq, 0)
-	var done int64
-	last := start
-	counted := func(yield func(hashchain.Event, error) bool) {
-		for e, err := range store.AuditChain(ctx, start.Seq) {
-			if err == nil {
-				done++
-				bar.updateCount("audit", "events verified", done, max(total, done), time.Since(began))
-			}
-			if !yield(e, err) {
-				return
-			}
-			if err == nil {
-				last = hashchain.AnchorOf(e)
+	return flags.run(ctx, proc, fs, args, func(a *app) error {
+		store, chain := a.store, a.chain
+		var start hashchain.Anchor
+		if *from != "" {
+			var err error
+			if start, err = parseAnchor(*from); err != nil {
+				return fmt.Errorf("--from-anchor: %w", err)
 			}
 		}
-	}
-	brk, err := chain.VerifyFrom(start, iter.Seq2[hashchain.Event, error](counted), all...)
-	bar.finish()
-	if err != nil {
-		return err
-	}
-	elapsed := time.Since(began)
-	if brk != nil {
-		if brk.Seq > start.Seq+1 {
-			// Everything before the break verified; last may be the
-			// event at the break, read before the verdict.
-			fmt.Fprintf(stdout, "events %d to %d verified\n", start.Seq+1, brk.Seq-1)
+		// The head row says how far the trail reaches; checked as one more
+		// anchor, it shows newest events cut off, which no link can show.
+		head, err := store.AuditHead(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "BROKEN at seq %d (%s): %s\n", brk.Seq, brk.Kind, brk.Msg)
-		fmt.Fprintln(stdout, "Nothing from this event on can be trusted. Keep the database as it is and compare it with a backup and with the anchors recorded elsewhere.")
-		return fmt.Errorf("%w at seq %d (%s)", ErrChainBroken, brk.Seq, brk.Kind)
-	}
-	if done == 0 {
-		fmt.Fprintf(stdout, "no events after seq %d; the trail is intact\n", start.Seq)
-	} else {
-		fmt.Fprintf(stdout, "verified %d events (seq %d to %d) in %v (%.0f per second); %d anchors matched\n",
-			done, start.Seq+1, last.Seq, elapsed.Round(time.Millisecond), float64(done)/max(elapsed.Seconds(), 1e-9), len(all))
-	}
-	if last.Seq > 0 {
-		fmt.Fprintf(stdout, "head anchor: %s\n", formatAnchor(last))
-		fmt.Fprintf(stdout, "Record it outside the database; later run: custodian audit verify --anchor %s\n", formatAnchor(last))
-	}
-	return nil
+		all := append([]hashchain.Anchor(nil), anchors...)
+		if head.Seq > start.Seq {
+			all = append(all, head)
+		}
+		began := time.Now()
+		bar := newProgress(stderr)
+		total := max(head.Seq-start.Seq, 0)
+		var done int64
+		last := start
+		counted := func(yield func(hashchain.Event, error) bool) {
+			for e, err := range store.AuditChain(ctx, start.Seq) {
+				if err == nil {
+					done++
+					bar.updateCount("audit", "events verified", done, max(total, done), time.Since(began))
+				}
+				if !yield(e, err) {
+					return
+				}
+				if err == nil {
+					last = hashchain.AnchorOf(e)
+				}
+			}
+		}
+		brk, err := chain.VerifyFrom(start, iter.Seq2[hashchain.Event, error](counted), all...)
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		elapsed := time.Since(began)
+		if brk != nil {
+			if brk.Seq > start.Seq+1 {
+				// Everything before the break verified; last may be the
+				// event at the break, read before the verdict.
+				fmt.Fprintf(stdout, "events %d to %d verified\n", start.Seq+1, brk.Seq-1)
+			}
+			fmt.Fprintf(stdout, "BROKEN at seq %d (%s): %s\n", brk.Seq, brk.Kind, brk.Msg)
+			fmt.Fprintln(stdout, "Nothing from this event on can be trusted. Keep the database as it is and compare it with a backup and with the anchors recorded elsewhere.")
+			return fmt.Errorf("%w at seq %d (%s)", ErrChainBroken, brk.Seq, brk.Kind)
+		}
+		if done == 0 {
+			fmt.Fprintf(stdout, "no events after seq %d; the trail is intact\n", start.Seq)
+		} else {
+			fmt.Fprintf(stdout, "verified %d events (seq %d to %d) in %v (%.0f per second); %d anchors matched\n",
+				done, start.Seq+1, last.Seq, elapsed.Round(time.Millisecond), float64(done)/max(elapsed.Seconds(), 1e-9), len(all))
+		}
+		if last.Seq > 0 {
+			fmt.Fprintf(stdout, "head anchor: %s\n", formatAnchor(last))
+			fmt.Fprintf(stdout, "Record it outside the database; later run: custodian audit verify --anchor %s\n", formatAnchor(last))
+		}
+		return nil
+	})
 }

@@ -13,20 +13,19 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/internal/testdb"
-	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/storetest"
 )
 
 // trailBackend is a database with a keyring, as the audit commands see it
 // (vars), and the same database opened directly, as an attacker with the
-// database owner's rights would (store, q, unguard).
+// database owner's rights would (the audit contract's backend).
 type trailBackend struct {
-	vars    map[string]string
-	store   *sqlstore.Store
-	unguard []string // statements that lift the append-only guard
+	storetest.AuditBackend
+	vars map[string]string
 }
 
-func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
+func trailBackends() map[string]func(t *testing.T) trailBackend {
 	// newKeyring returns a new keyring, and vars with it, as the audit
 	// commands will see it.
 	newKeyring := func(t *testing.T, vars map[string]string) *crypto.Keyring {
@@ -47,22 +46,14 @@ func trailBackends(t *testing.T) map[string]func(t *testing.T) trailBackend {
 			k := newKeyring(t, vars)
 			s, dir := testdb.SQLiteWithChain(t, sealedBy(t, k).AuditChain)
 			vars["CUSTODIAN_DATA_DIR"] = dir
-			return trailBackend{vars: vars, store: s,
-				unguard: []string{`DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`}}
+			return trailBackend{AuditBackend: testdb.SQLiteAudit(s), vars: vars}
 		},
 		"PostgreSQL": func(t *testing.T) trailBackend {
 			url := testdb.PostgresSchemaURL(t)
 			vars := map[string]string{"CUSTODIAN_DATABASE_URL": url, "CUSTODIAN_DATA_DIR": t.TempDir()}
 			k := newKeyring(t, vars)
-			s, err := postgres.Open(context.Background(), url, sealedBy(t, k))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if _, err := s.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			return trailBackend{vars: vars, store: s, unguard: []string{`ALTER TABLE audit_events DISABLE TRIGGER USER`}}
+			s := testdb.OpenPostgres(t, url, sealedBy(t, k).AuditChain)
+			return trailBackend{AuditBackend: testdb.PostgresAudit(s), vars: vars}
 		},
 	}
 }
@@ -78,11 +69,14 @@ func sealedBy(t *testing.T, k *crypto.Keyring) sqlstore.Options {
 	return sqlstore.Options{AuditChain: chain}
 }
 
-func (b trailBackend) exec(t *testing.T, queries ...string) {
+// appendReads appends n customer reads by usr_x to the trail, as the
+// server would.
+func (b trailBackend) appendReads(t *testing.T, n int) {
 	t.Helper()
-	for _, q := range queries {
-		if _, err := b.store.DB().ExecContext(context.Background(), b.store.Rebind(q)); err != nil {
-			t.Fatalf("%s: %v", q, err)
+	ctx := custodian.WithActor(context.Background(), "usr_x")
+	for i := range n {
+		if err := b.Store.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -91,54 +85,39 @@ var anchorLine = regexp.MustCompile(`head anchor: (\d+:[0-9a-f]{64})`)
 
 // TestAuditVerifyCatchesTampering drives "custodian audit verify" against
 // real SQLite and PostgreSQL databases: an intact trail verifies and gives
-// an anchor; each kind of tampering makes the command fail, naming the
-// first broken event and the kind of break.
+// an anchor; each kind of tampering the storage contract simulates, and
+// cutting off the newest events, makes the command fail, naming the first
+// broken event and the kind of break.
 func TestAuditVerifyCatchesTampering(t *testing.T) {
-	cases := []struct {
-		name   string
-		sql    []string
+	type verifyCase struct {
+		storetest.Tampering
 		anchor bool // verify with the anchor recorded before tampering
-		seq    int64
-		kind   hashchain.BreakKind
-	}{
-		{"Edit", []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 3`}, false, 3, hashchain.Edited},
-		{"Delete", []string{`DELETE FROM audit_events WHERE seq = 4`}, false, 4, hashchain.Deleted},
-		{"Reorder", []string{
-			`UPDATE audit_events SET seq = -1 WHERE seq = 3`,
-			`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
-			`UPDATE audit_events SET seq = 4 WHERE seq = -1`,
-		}, false, 3, hashchain.Edited},
-		{"Insert", []string{
-			`UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3`,
-			`UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103`,
-			`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash)
-				SELECT 3, time_us, 'usr_mallory', action, subject, client_addr, request_id, fields, data, hash, hash FROM audit_events WHERE seq = 2`,
-		}, false, 3, hashchain.Edited},
+	}
+	cases := []verifyCase{
 		// The newest events cut off, the head row left as it was.
-		{"TruncateTail", []string{`DELETE FROM audit_events WHERE seq >= 5`}, false, 5, hashchain.Truncated},
+		{Tampering: storetest.Tampering{Name: "TruncateTail", SQL: []string{`DELETE FROM audit_events WHERE seq >= 5`}, Seq: 5, Kind: hashchain.Truncated}},
 		// The newest events cut off and the head row rewritten to match:
 		// only an anchor kept elsewhere shows it.
-		{"TruncateWithHead", []string{
+		{Tampering: storetest.Tampering{Name: "TruncateWithHead", SQL: []string{
 			`DELETE FROM audit_events WHERE seq >= 5`,
 			`UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4) WHERE id = 1`,
-		}, true, 5, hashchain.Truncated},
+		}, Seq: 5, Kind: hashchain.Truncated}, anchor: true},
 	}
-	for name, open := range trailBackends(t) {
+	// The trail is keyed, as serve keeps it.
+	for _, tc := range storetest.Tamperings() {
+		cases = append(cases, verifyCase{Tampering: tc})
+	}
+	for name, open := range trailBackends() {
 		t.Run(name, func(t *testing.T) {
 			for _, tc := range cases {
-				t.Run(tc.name, func(t *testing.T) {
+				t.Run(tc.Name, func(t *testing.T) {
 					b := open(t)
 					// One event through the command line, the rest as
 					// the server would append them.
 					if _, _, err := runCmdIn(t, b.vars, testPassword+"\n", "user", "create", "--email", "root@example.com", "--role", "admin", "--password-stdin"); err != nil {
 						t.Fatal(err)
 					}
-					ctx := custodian.WithActor(context.Background(), "usr_x")
-					for i := range 5 {
-						if err := b.store.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
-							t.Fatal(err)
-						}
-					}
+					b.appendReads(t, 5)
 					out, _, err := runCmd(t, b.vars, "audit", "verify")
 					m := anchorLine.FindStringSubmatch(out)
 					if err != nil || !strings.Contains(out, "verified 6 events (seq 1 to 6)") || m == nil {
@@ -148,8 +127,7 @@ func TestAuditVerifyCatchesTampering(t *testing.T) {
 					if head, _, err := runCmd(t, b.vars, "audit", "head"); err != nil || strings.TrimSpace(head) != anchor {
 						t.Fatalf("audit head = %q (%v), want %s", head, err, anchor)
 					}
-					b.exec(t, b.unguard...)
-					b.exec(t, tc.sql...)
+					b.Tamper(t, tc.Tampering)
 					args := []string{"audit", "verify"}
 					if tc.anchor {
 						// Without the anchor the shortened trail looks whole.
@@ -162,7 +140,7 @@ func TestAuditVerifyCatchesTampering(t *testing.T) {
 					if !errors.Is(err, ErrChainBroken) {
 						t.Fatalf("verify after tampering: %v\n%s", err, out)
 					}
-					want := fmt.Sprintf("BROKEN at seq %d (%s)", tc.seq, tc.kind)
+					want := fmt.Sprintf("BROKEN at seq %d (%s)", tc.Seq, tc.Kind)
 					if !strings.Contains(out, want) {
 						t.Fatalf("verify said:\n%s\nwant %q", out, want)
 					}
@@ -177,15 +155,10 @@ func TestAuditVerifyCatchesTampering(t *testing.T) {
 // re-hashed without the chain key (as a database-only attacker must) is
 // caught.
 func TestAuditVerifyFromAnchorAndKey(t *testing.T) {
-	for name, open := range trailBackends(t) {
+	for name, open := range trailBackends() {
 		t.Run(name, func(t *testing.T) {
 			b := open(t)
-			ctx := custodian.WithActor(context.Background(), "usr_x")
-			for i := range 3 {
-				if err := b.store.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			b.appendReads(t, 3)
 			out, _, err := runCmd(t, b.vars, "audit", "verify")
 			m := anchorLine.FindStringSubmatch(out)
 			if err != nil || m == nil {
@@ -198,7 +171,7 @@ func TestAuditVerifyFromAnchorAndKey(t *testing.T) {
 			if err != nil || !strings.Contains(out, "verified 1 events (seq 4 to 4)") {
 				t.Fatalf("incremental verify: %v\n%s", err, out)
 			}
-			evs, err := b.store.AuditEvents(context.Background(), custodian.AuditQuery{Action: custodian.ActionUserCreate})
+			evs, err := b.Store.AuditEvents(context.Background(), custodian.AuditQuery{Action: custodian.ActionUserCreate})
 			if err != nil || len(evs) != 1 || evs[0].Actor != custodian.ActorCLI {
 				t.Fatalf("user.create events = %+v, %v", evs, err)
 			}
@@ -208,25 +181,7 @@ func TestAuditVerifyFromAnchorAndKey(t *testing.T) {
 			}
 			// Re-hash an edited event with plain SHA-256 and relink its
 			// successor: without the chain key the forgery shows.
-			b.exec(t, b.unguard...)
-			b.exec(t, `UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`)
-			var e hashchain.Event
-			for ev, err := range b.store.AuditChain(context.Background(), 1) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				e = ev
-				break
-			}
-			(&hashchain.Chain{}).Seal(e.PrevHash, &e)
-			for _, q := range []struct {
-				sql string
-				arg any
-			}{{`UPDATE audit_events SET hash = ? WHERE seq = 2`, e.Hash}, {`UPDATE audit_events SET prev_hash = ? WHERE seq = 3`, e.Hash}} {
-				if _, err := b.store.DB().Exec(b.store.Rebind(q.sql), q.arg); err != nil {
-					t.Fatal(err)
-				}
-			}
+			b.Tamper(t, storetest.Tampering{SQL: []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, Rehash: 2})
 			if out, _, err := runCmd(t, b.vars, "audit", "verify"); !errors.Is(err, ErrChainBroken) || !strings.Contains(out, "BROKEN at seq 2 (edited)") {
 				t.Fatalf("re-hashed without the key: %v\n%s", err, out)
 			}

@@ -30,16 +30,14 @@ func runCheck(ctx context.Context, proc *process, args []string) error {
 		// would open them.
 		cfg := s.appConfig()
 		cfg.production = true
-		a, err := openApp(ctx, cfg)
+		err := withApp(ctx, cfg, func(a *app) error {
+			more, err := accountChecks(ctx, a.accounts)
+			findings = append(findings, more...)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		more, err := accountChecks(ctx, a.accounts)
-		a.Close()
-		if err != nil {
-			return err
-		}
-		findings = append(findings, more...)
 	}
 	for _, f := range findings {
 		fmt.Fprintln(proc.stdout, f)

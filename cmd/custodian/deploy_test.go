@@ -3,18 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +14,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/internal/testcert"
 )
 
 // deployFixture is a production configuration that passes every check:
@@ -72,38 +65,14 @@ func (f *deployFixture) require2FA(t *testing.T, roles string) {
 // 127.0.0.1 and its key (mode 0600), and returns the certificate PEM.
 func writeSelfSigned(t *testing.T, certFile, keyFile string) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	c := testcert.New(t, nil, time.Now().UnixNano(), "localhost", "127.0.0.1")
+	if err := os.WriteFile(certFile, c.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	if err := os.WriteFile(keyFile, c.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certPEM
+	return c.CertPEM
 }
 
 func (f *deployFixture) args() []string {
@@ -138,10 +107,28 @@ func shortKeyring() string {
 	return `{"format":"custodian-keyring/v1","active":"k1","keys":[{"id":"k1","key":"` + short + `"}],"index_key":"` + full + `"}`
 }
 
+// deployChange changes a deployment fixture's configuration: the
+// arguments of serve and check, and their environment.
+type deployChange func(t *testing.T, f *deployFixture, args []string, vars map[string]string) []string
+
+// plus is the change that adds args.
+func plus(args ...string) deployChange {
+	return func(_ *testing.T, _ *deployFixture, a []string, _ map[string]string) []string {
+		return append(a, args...)
+	}
+}
+
+// minus is the change that drops the flags names and their values.
+func minus(names ...string) deployChange {
+	return func(_ *testing.T, _ *deployFixture, a []string, _ map[string]string) []string {
+		return without(a, names...)
+	}
+}
+
 func TestDeployChecks(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(t *testing.T, f *deployFixture, args []string, vars map[string]string) []string
+		change deployChange
 		id     string // "" when the configuration must pass
 		fatal  bool   // whether serve --production must refuse
 	}{
@@ -149,18 +136,10 @@ func TestDeployChecks(t *testing.T) {
 		{"proxy terminates TLS", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--trusted-proxies", "10.0.0.0/8")
 		}, "", false},
-		{"loopback metrics", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--metrics-addr", "127.0.0.1:9090")
-		}, "", false},
-		{"no TLS, no proxy", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "tls-cert", "tls-key")
-		}, "C001", true},
-		{"no allowed hosts", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "allowed-hosts")
-		}, "C002", true},
-		{"no keyring", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "master-key-file")
-		}, "C003", true},
+		{"loopback metrics", plus("--metrics-addr", "127.0.0.1:9090"), "", false},
+		{"no TLS, no proxy", minus("tls-cert", "tls-key"), "C001", true},
+		{"no allowed hosts", minus("allowed-hosts"), "C002", true},
+		{"no keyring", minus("master-key-file"), "C003", true},
 		{"development keyring", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			dev := filepath.Join(f.dataDir, crypto.DevKeyringName)
 			k, _ := crypto.NewKeyring()
@@ -169,9 +148,7 @@ func TestDeployChecks(t *testing.T) {
 			}
 			return append(without(a, "master-key-file"), "--master-key-file", dev)
 		}, "C003", true},
-		{"short database password", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--database-url", "postgres://custodian:hunter2@127.0.0.1:1/custodian")
-		}, "C004", true},
+		{"short database password", plus("--database-url", "postgres://custodian:hunter2@127.0.0.1:1/custodian"), "C004", true},
 		{"short database password from a file", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			p := filepath.Join(t.TempDir(), "db")
 			if err := os.WriteFile(p, []byte("host=127.0.0.1 user=custodian password=hunter2\n"), 0o600); err != nil {
@@ -204,19 +181,13 @@ func TestDeployChecks(t *testing.T) {
 			}
 			return a
 		}, "C005", true},
-		{"debug logs", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--log-level", "debug")
-		}, "C006", true},
-		{"public metrics without token", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return append(a, "--metrics-addr", "0.0.0.0:9090")
-		}, "C007", true},
+		{"debug logs", plus("--log-level", "debug"), "C006", true},
+		{"public metrics without token", plus("--metrics-addr", "0.0.0.0:9090"), "C007", true},
 		{"2FA not required for administrators", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			f.require2FA(t, "manager")
 			return a
 		}, "C009", true},
-		{"shred store in the data directory", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
-			return without(a, "shred-store")
-		}, "C010", false},
+		{"shred store in the data directory", minus("shred-store"), "C010", false},
 		{"ACME without contact address", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--acme-host", "crm.example.com")
 		}, "C008", false},

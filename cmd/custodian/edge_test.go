@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian/internal/syncbuf"
-
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/internal/testnet"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -43,7 +43,7 @@ func waitReady(t *testing.T, client *http.Client, url string, done chan error, l
 
 func TestServeTLSEndToEnd(t *testing.T) {
 	f := newDeployFixture(t)
-	addr, httpAddr := freeAddr(t), freeAddr(t)
+	addr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &syncbuf.Buffer{}

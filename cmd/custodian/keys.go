@@ -38,44 +38,41 @@ func runKeysStatus(ctx context.Context, proc *process, args []string) error {
 	stdout, stderr := proc.stdout, proc.stderr
 	fs := newFlagSet("keys status", stderr)
 	flags := addKeyCommandFlags(fs)
-	a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	usage, err := a.store.KeyUsage(ctx)
-	if err != nil {
-		return err
-	}
-	k := a.keyring.keyring
-	fmt.Fprintf(stdout, "keyring: %s\n", a.keyring.place())
-	fmt.Fprintf(stdout, "%-28s %-8s %s\n", "MASTER KEY", "STATE", "CUSTOMERS")
-	for _, id := range k.KeyIDs() {
-		state := "unused"
-		if id == k.ActiveKeyID() {
-			state = "active"
-		} else if usage[id] > 0 {
-			state = "old"
+	return flags.run(ctx, proc, fs, args, func(a *app) error {
+		usage, err := a.store.KeyUsage(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "%-28s %-8s %d\n", id, state, usage[id])
-	}
-	var missing []string
-	var lost int64
-	for _, id := range slices.Sorted(maps.Keys(usage)) {
-		if !slices.Contains(k.KeyIDs(), id) {
-			missing = append(missing, id)
-			lost += usage[id]
-			fmt.Fprintf(stdout, "%-28s %-8s %d\n", id, "MISSING", usage[id])
+		k := a.keyring.keyring
+		fmt.Fprintf(stdout, "keyring: %s\n", a.keyring.place())
+		fmt.Fprintf(stdout, "%-28s %-8s %s\n", "MASTER KEY", "STATE", "CUSTOMERS")
+		for _, id := range k.KeyIDs() {
+			state := "unused"
+			if id == k.ActiveKeyID() {
+				state = "active"
+			} else if usage[id] > 0 {
+				state = "old"
+			}
+			fmt.Fprintf(stdout, "%-28s %-8s %d\n", id, state, usage[id])
 		}
-	}
-	if len(missing) > 0 {
-		fmt.Fprintf(stderr, "WARNING: %d customer records are under master keys that are not in this keyring (%s): they cannot be read or re-wrapped. Restore the keys from a backup of the keyring.\n", lost, strings.Join(missing, ", "))
-		return fmt.Errorf("%d customer records under master keys missing from the keyring", lost)
-	}
-	if old := oldKeyRecords(usage, k.ActiveKeyID()); old > 0 {
-		fmt.Fprintf(stdout, "%d customers are under older master keys: run \"custodian keys rotate\" to re-wrap them.\n", old)
-	}
-	return nil
+		var missing []string
+		var lost int64
+		for _, id := range slices.Sorted(maps.Keys(usage)) {
+			if !slices.Contains(k.KeyIDs(), id) {
+				missing = append(missing, id)
+				lost += usage[id]
+				fmt.Fprintf(stdout, "%-28s %-8s %d\n", id, "MISSING", usage[id])
+			}
+		}
+		if len(missing) > 0 {
+			fmt.Fprintf(stderr, "WARNING: %d customer records are under master keys that are not in this keyring (%s): they cannot be read or re-wrapped. Restore the keys from a backup of the keyring.\n", lost, strings.Join(missing, ", "))
+			return fmt.Errorf("%d customer records under master keys missing from the keyring", lost)
+		}
+		if old := oldKeyRecords(usage, k.ActiveKeyID()); old > 0 {
+			fmt.Fprintf(stdout, "%d customers are under older master keys: run \"custodian keys rotate\" to re-wrap them.\n", old)
+		}
+		return nil
+	})
 }
 
 // oldKeyRecords counts the customers under keys other than active.
@@ -109,71 +106,68 @@ func runKeysRotate(ctx context.Context, proc *process, args []string) error {
 	if *out != "" && *rewrapOnly {
 		return errors.New("--keyring-out writes a keyring with a new key; it cannot be combined with --rewrap-only")
 	}
-	a, err := openApp(ctx, flags.config())
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	k := a.keyring.keyring
-	if *out == "" && a.keyring.path == "" && !*rewrapOnly {
-		return errors.New("the keyring comes from CUSTODIAN_MASTER_KEY, which this command cannot rewrite. " +
-			"Either write a keyring with a new master key with --keyring-out FILE, install it on every server " +
-			"(CUSTODIAN_MASTER_KEY or CUSTODIAN_MASTER_KEY_FILE) and restart them, then run \"custodian keys rotate --rewrap-only\" with it; " +
-			"or supply a keyring whose active key is already new and run with --rewrap-only")
-	}
-	usage, err := a.store.KeyUsage(ctx)
-	if err != nil {
-		return err
-	}
-
-	switch stale := oldKeyRecords(usage, k.ActiveKeyID()); {
-	case *rewrapOnly:
-		fmt.Fprintf(stdout, "re-wrapping %d data keys under the active master key %s\n", stale, k.ActiveKeyID())
-	case stale > 0 && *out == "":
-		// An unfinished rotation: finish it rather than add another key.
-		fmt.Fprintf(stdout, "resuming: %d data keys are under older master keys; re-wrapping them under the active key %s (no new key added)\n", stale, k.ActiveKeyID())
-	default:
-		id := k.AddMasterKey()
-		dest := a.keyring.path
-		if *out != "" {
-			dest = *out
+	return withApp(ctx, flags.config(), func(a *app) error {
+		k := a.keyring.keyring
+		if *out == "" && a.keyring.path == "" && !*rewrapOnly {
+			return errors.New("the keyring comes from CUSTODIAN_MASTER_KEY, which this command cannot rewrite. " +
+				"Either write a keyring with a new master key with --keyring-out FILE, install it on every server " +
+				"(CUSTODIAN_MASTER_KEY or CUSTODIAN_MASTER_KEY_FILE) and restart them, then run \"custodian keys rotate --rewrap-only\" with it; " +
+				"or supply a keyring whose active key is already new and run with --rewrap-only")
 		}
-		if err := crypto.WriteKeyringFile(dest, k); err != nil {
+		usage, err := a.store.KeyUsage(ctx)
+		if err != nil {
 			return err
 		}
-		if dest != a.keyring.path {
-			fmt.Fprintf(stdout, "wrote a keyring with the new active master key %s to %s.\n"+
-				"No data key was re-wrapped: servers could not read keys wrapped under %s before they have this keyring.\n"+
-				"Install it on every server (CUSTODIAN_MASTER_KEY_FILE=%s, or its content in CUSTODIAN_MASTER_KEY), restart them,\n"+
-				"then run \"custodian keys rotate --rewrap-only\" with it.\n", id, dest, id, dest)
+
+		switch stale := oldKeyRecords(usage, k.ActiveKeyID()); {
+		case *rewrapOnly:
+			fmt.Fprintf(stdout, "re-wrapping %d data keys under the active master key %s\n", stale, k.ActiveKeyID())
+		case stale > 0 && *out == "":
+			// An unfinished rotation: finish it rather than add another key.
+			fmt.Fprintf(stdout, "resuming: %d data keys are under older master keys; re-wrapping them under the active key %s (no new key added)\n", stale, k.ActiveKeyID())
+		default:
+			id := k.AddMasterKey()
+			dest := a.keyring.path
+			if *out != "" {
+				dest = *out
+			}
+			if err := crypto.WriteKeyringFile(dest, k); err != nil {
+				return err
+			}
+			if dest != a.keyring.path {
+				fmt.Fprintf(stdout, "wrote a keyring with the new active master key %s to %s.\n"+
+					"No data key was re-wrapped: servers could not read keys wrapped under %s before they have this keyring.\n"+
+					"Install it on every server (CUSTODIAN_MASTER_KEY_FILE=%s, or its content in CUSTODIAN_MASTER_KEY), restart them,\n"+
+					"then run \"custodian keys rotate --rewrap-only\" with it.\n", id, dest, id, dest)
+				return nil
+			}
+			fmt.Fprintf(stdout, "added master key %s to %s; it is now active (servers load it on SIGHUP, on their first record under it, or within %v)\n", id, dest, crypto.RefreshInterval)
+		}
+
+		sealer, err := crypto.NewSealer(k, 1)
+		if err != nil {
+			return err
+		}
+		bar := newProgress(stderr)
+		res, err := rotation.Rewrap(ctx, a.store, sealer, rotation.Options{Batch: *batch, OnBatch: bar.update})
+		bar.finish()
+		fmt.Fprintf(stdout, "re-wrapped %d data keys under %s in %v (%.0f per second)\n", res.Rewrapped, res.ActiveKeyID, res.Elapsed.Round(time.Millisecond), res.Rate())
+		if res.Usage != nil {
+			fmt.Fprintf(stdout, "master keys in use: %s\n", describeUsage(res.Usage, res.ActiveKeyID))
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stdout, "interrupted: every batch either committed or rolled back; run \"custodian keys rotate\" again to continue.")
+			}
+			return err
+		}
+		if old := oldKeyRecords(res.Usage, res.ActiveKeyID); old > 0 {
+			fmt.Fprintf(stdout, "%d customers were created under an older key since; run \"custodian keys rotate\" again.\n", old)
 			return nil
 		}
-		fmt.Fprintf(stdout, "added master key %s to %s; it is now active (servers load it on SIGHUP, on their first record under it, or within %v)\n", id, dest, crypto.RefreshInterval)
-	}
-
-	sealer, err := crypto.NewSealer(k, 1)
-	if err != nil {
-		return err
-	}
-	bar := newProgress(stderr)
-	res, err := rotation.Rewrap(ctx, a.store, sealer, rotation.Options{Batch: *batch, OnBatch: bar.update})
-	bar.finish()
-	fmt.Fprintf(stdout, "re-wrapped %d data keys under %s in %v (%.0f per second)\n", res.Rewrapped, res.ActiveKeyID, res.Elapsed.Round(time.Millisecond), res.Rate())
-	if res.Usage != nil {
-		fmt.Fprintf(stdout, "master keys in use: %s\n", describeUsage(res.Usage, res.ActiveKeyID))
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stdout, "interrupted: every batch either committed or rolled back; run \"custodian keys rotate\" again to continue.")
-		}
-		return err
-	}
-	if old := oldKeyRecords(res.Usage, res.ActiveKeyID); old > 0 {
-		fmt.Fprintf(stdout, "%d customers were created under an older key since; run \"custodian keys rotate\" again.\n", old)
+		fmt.Fprintln(stdout, "every customer is under the active key; older keys can be retired with \"custodian keys retire KEYID\" once every server has reloaded its keyring.")
 		return nil
-	}
-	fmt.Fprintln(stdout, "every customer is under the active key; older keys can be retired with \"custodian keys retire KEYID\" once every server has reloaded its keyring.")
-	return nil
+	})
 }
 
 // describeUsage lists master keys and their customer counts, active first.
@@ -225,40 +219,37 @@ func runKeysRetire(ctx context.Context, proc *process, args []string) error {
 	if id == "" || len(rest) > 0 {
 		return errors.New("usage: custodian keys retire [flags] KEYID")
 	}
-	a, err := openApp(ctx, flags.config())
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	k := a.keyring.keyring
-	dest := a.keyring.path
-	if *out != "" {
-		dest = *out
-	}
-	if dest == "" {
-		return errors.New("the keyring comes from CUSTODIAN_MASTER_KEY, which this command cannot rewrite: give --keyring-out FILE and install that keyring instead")
-	}
-	if !slices.Contains(k.KeyIDs(), id) {
-		return fmt.Errorf("master key %s is not in the keyring", id)
-	}
-	if id == k.ActiveKeyID() {
-		return fmt.Errorf("master key %s is the active key and cannot be retired; rotate first", id)
-	}
-	usage, err := a.store.KeyUsage(ctx)
-	if err != nil {
-		return err
-	}
-	if n := usage[id]; n > 0 {
-		return fmt.Errorf("master key %s still protects %d customers; run \"custodian keys rotate\" first: %w", id, n, errKeyInUse)
-	}
-	if err := k.RemoveMasterKey(id); err != nil {
-		return err
-	}
-	if err := crypto.WriteKeyringFile(dest, k); err != nil {
-		return err
-	}
-	fmt.Fprintf(proc.stdout, "retired master key %s from %s; no customer used it\n", id, dest)
-	return nil
+	return withApp(ctx, flags.config(), func(a *app) error {
+		k := a.keyring.keyring
+		dest := a.keyring.path
+		if *out != "" {
+			dest = *out
+		}
+		if dest == "" {
+			return errors.New("the keyring comes from CUSTODIAN_MASTER_KEY, which this command cannot rewrite: give --keyring-out FILE and install that keyring instead")
+		}
+		if !slices.Contains(k.KeyIDs(), id) {
+			return fmt.Errorf("master key %s is not in the keyring", id)
+		}
+		if id == k.ActiveKeyID() {
+			return fmt.Errorf("master key %s is the active key and cannot be retired; rotate first", id)
+		}
+		usage, err := a.store.KeyUsage(ctx)
+		if err != nil {
+			return err
+		}
+		if n := usage[id]; n > 0 {
+			return fmt.Errorf("master key %s still protects %d customers; run \"custodian keys rotate\" first: %w", id, n, errKeyInUse)
+		}
+		if err := k.RemoveMasterKey(id); err != nil {
+			return err
+		}
+		if err := crypto.WriteKeyringFile(dest, k); err != nil {
+			return err
+		}
+		fmt.Fprintf(proc.stdout, "retired master key %s from %s; no customer used it\n", id, dest)
+		return nil
+	})
 }
 
 // errKeyInUse reports a master key that still protects customers.

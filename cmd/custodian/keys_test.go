@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,30 +61,16 @@ func keyMaterial(t *testing.T, path string) []string {
 
 func getCustomer(t *testing.T, base, tok, id string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/api/customers/"+id+"/", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, b := request(t, "GET", base+"/api/customers/"+id+"/", "", "Authorization", "Bearer "+tok)
+	return code, string(b)
 }
 
 func createCustomer(t *testing.T, base, tok, name string) string {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/api/customers/", strings.NewReader(fmt.Sprintf(`{"name":%q}`, name)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	code, b := request(t, "POST", base+"/api/customers/", fmt.Sprintf(`{"name":%q}`, name), "Authorization", "Bearer "+tok)
 	var c struct{ ID string }
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != 201 {
-		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal(b, &c); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
 	}
 	return c.ID
 }

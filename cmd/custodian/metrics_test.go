@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
 func TestMetricsNeedTheirTokenAndCountRequests(t *testing.T) {
@@ -16,7 +17,7 @@ func TestMetricsNeedTheirTokenAndCountRequests(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("a-long-random-metrics-token-for-tests\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	metricsAddr := freeAddr(t)
+	metricsAddr := testnet.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, done, _ := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(dir, "data")},
@@ -28,27 +29,16 @@ func TestMetricsNeedTheirTokenAndCountRequests(t *testing.T) {
 		{"GET", "/api/customers/", ""},
 		{"POST", "/api/auth/login/", `{"email":"nobody@example.com","password":"not the right one"}`},
 	} {
-		req, _ := http.NewRequest(r.method, base+r.path, strings.NewReader(r.body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		request(t, r.method, base+r.path, r.body)
 	}
 
 	scrape := func(token string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+metricsAddr+"/metrics", nil)
+		var auth []string
 		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+			auth = []string{"Authorization", "Bearer " + token}
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, b := request(t, "GET", "http://"+metricsAddr+"/metrics", "", auth...)
+		return code, string(b)
 	}
 	if code, _ := scrape(""); code != 401 {
 		t.Fatalf("metrics without the token: %d", code)

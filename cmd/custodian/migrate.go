@@ -16,11 +16,8 @@ func runMigrate(ctx context.Context, proc *process, args []string) error {
 	if err := storage.resolve(); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, appConfig{storage: storage}, databaseOnly)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	fmt.Fprintf(proc.stdout, "%s schema at version %d\n", storage.backend(), a.schema)
-	return nil
+	return withApp(ctx, appConfig{storage: storage}, func(a *app) error {
+		fmt.Fprintf(proc.stdout, "%s schema at version %d\n", storage.backend(), a.schema)
+		return nil
+	}, databaseOnly)
 }

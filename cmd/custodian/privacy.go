@@ -117,29 +117,38 @@ func (f *privacyCommandFlags) config() appConfig {
 	return cfg
 }
 
-// open parses the command's flags (after the command has defined its
-// own), opens the application with the customer service, and returns ctx
-// acting as --as for the reason --purpose gives, where the command has
-// them. It treats -h as success (help, with no app); the caller closes
-// the app.
-func (f *privacyCommandFlags) open(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (context.Context, *app, bool, error) {
-	if help, err := f.parse(fs, args, getenv); help || err != nil {
-		return ctx, nil, help, err
+// run parses the command's flags (after the command has defined its
+// own), opens the application with the customer service and runs use
+// with it and ctx acting as --as for the reason --purpose gives, where the
+// command has them; then it closes the application. It treats -h as
+// success, running nothing.
+func (f *privacyCommandFlags) run(ctx context.Context, proc *process, fs *flag.FlagSet, args []string, use func(ctx context.Context, a *app) error) error {
+	if help, err := f.parse(fs, args, proc.getenv); help || err != nil {
+		return err
 	}
-	a, err := openApp(ctx, f.config(), generateDevKeyring, withCustomers)
-	if err != nil {
-		return ctx, nil, false, err
-	}
-	if f.customer != nil {
-		if ctx, err = f.customer.actor(ctx, a); err == nil {
+	return withApp(ctx, f.config(), func(a *app) error {
+		if f.customer == nil {
+			return use(ctx, a)
+		}
+		ctx, err := f.customer.actor(ctx, a)
+		if err == nil {
 			ctx, err = f.customer.withPurpose(ctx)
 		}
-	}
-	if err != nil {
-		a.Close()
-		return ctx, nil, false, err
-	}
-	return ctx, a, false, nil
+		if err != nil {
+			return err
+		}
+		return use(ctx, a)
+	}, generateDevKeyring, withCustomers)
+}
+
+// newCustomerCommand returns the flag set of the data-protection command
+// name, about one customer, with its flags: the application's, the
+// data-protection settings, --customer, --as and --purpose.
+func newCustomerCommand(name string, proc *process) (*flag.FlagSet, *privacyCommandFlags) {
+	fs := newFlagSet(name, proc.stderr)
+	flags := addPrivacyCommandFlags(fs)
+	flags.customer = addCustomerFlags(fs)
+	return fs, flags
 }
 
 // customerFlags name the customer a data-protection command acts on and,
@@ -187,34 +196,29 @@ func (c *customerFlags) withPurpose(ctx context.Context) (context.Context, error
 
 // runExport writes everything held about one customer as JSON.
 func runExport(ctx context.Context, proc *process, args []string) error {
-	fs := newFlagSet("export", proc.stderr)
-	flags := addPrivacyCommandFlags(fs)
-	flags.customer = addCustomerFlags(fs)
+	fs, flags := newCustomerCommand("export", proc)
 	out := fs.String("out", "", "write the export to this file (mode 0600) instead of standard output")
-	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	customer := *flags.customer.id
-	x, err := a.customers.ExportCustomer(ctx, customer)
-	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(x, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if *out == "" {
-		_, err = proc.stdout.Write(b)
-		return err
-	}
-	if err := os.WriteFile(*out, b, 0o600); err != nil { // #nosec G306 -- 0600 is owner-only
-		return fmt.Errorf("export: %w", err)
-	}
-	fmt.Fprintf(proc.stderr, "wrote the export of %s (%d audit events) to %s\n", customer, len(x.AuditEvents), *out)
-	return nil
+	return flags.run(ctx, proc, fs, args, func(ctx context.Context, a *app) error {
+		customer := *flags.customer.id
+		x, err := a.customers.ExportCustomer(ctx, customer)
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(x, "", "  ")
+		if err != nil {
+			return err
+		}
+		b = append(b, '\n')
+		if *out == "" {
+			_, err = proc.stdout.Write(b)
+			return err
+		}
+		if err := os.WriteFile(*out, b, 0o600); err != nil { // #nosec G306 -- 0600 is owner-only
+			return fmt.Errorf("export: %w", err)
+		}
+		fmt.Fprintf(proc.stderr, "wrote the export of %s (%d audit events) to %s\n", customer, len(x.AuditEvents), *out)
+		return nil
+	})
 }
 
 // runProcessing prints who has seen a customer's data: every read,
@@ -224,111 +228,93 @@ func runProcessing(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("processing", proc.stderr)
 	flags := addPrivacyCommandFlags(fs)
 	flags.customer = &customerFlags{id: fs.String("customer", "", "the customer's id")}
-	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	customer := flags.customer.id
-	events, err := a.customers.AccessLog(ctx, *customer)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%-27s %-30s %-16s %s\n", "TIME", "ACTOR", "ACTION", "PURPOSE")
-	for _, e := range events {
-		var d custodian.AccessData
-		_ = json.Unmarshal(e.Data, &d) // events without data have no purpose
-		fmt.Fprintf(stdout, "%-27s %-30s %-16s %s\n", e.Time.Format(time.RFC3339Nano), e.Actor, e.Action, d.Purpose)
-	}
-	fmt.Fprintf(stdout, "%d accesses to %s\n", len(events), *customer)
-	return nil
+	return flags.run(ctx, proc, fs, args, func(ctx context.Context, a *app) error {
+		customer := flags.customer.id
+		events, err := a.customers.AccessLog(ctx, *customer)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%-27s %-30s %-16s %s\n", "TIME", "ACTOR", "ACTION", "PURPOSE")
+		for _, e := range events {
+			var d custodian.AccessData
+			_ = json.Unmarshal(e.Data, &d) // events without data have no purpose
+			fmt.Fprintf(stdout, "%-27s %-30s %-16s %s\n", e.Time.Format(time.RFC3339Nano), e.Actor, e.Action, d.Purpose)
+		}
+		fmt.Fprintf(stdout, "%d accesses to %s\n", len(events), *customer)
+		return nil
+	})
 }
 
 // runErase erases one customer, as POST /api/customers/{id}/erase/ does.
 func runErase(ctx context.Context, proc *process, args []string) error {
 	stdout := proc.stdout
-	fs := newFlagSet("erase", proc.stderr)
-	flags := addPrivacyCommandFlags(fs)
-	flags.customer = addCustomerFlags(fs)
+	fs, flags := newCustomerCommand("erase", proc)
 	reason := fs.String("reason", "", "why the customer is erased (required; recorded, so no personal data)")
-	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	t, again, err := a.customers.EraseCustomer(ctx, *flags.customer.id, *reason)
-	if err != nil {
-		return err
-	}
-	if again {
-		fmt.Fprintf(stdout, "%s was already erased on %s (reason %q); nothing changed\n", t.ID, t.ErasedAt.Format(time.RFC3339), t.Reason)
+	return flags.run(ctx, proc, fs, args, func(ctx context.Context, a *app) error {
+		t, again, err := a.customers.EraseCustomer(ctx, *flags.customer.id, *reason)
+		if err != nil {
+			return err
+		}
+		if again {
+			fmt.Fprintf(stdout, "%s was already erased on %s (reason %q); nothing changed\n", t.ID, t.ErasedAt.Format(time.RFC3339), t.Reason)
+			return nil
+		}
+		fmt.Fprintf(stdout, "erased %s: its data key is destroyed, so no copy of the database can be decrypted for it any more\n", t.ID)
 		return nil
-	}
-	fmt.Fprintf(stdout, "erased %s: its data key is destroyed, so no copy of the database can be decrypted for it any more\n", t.ID)
-	return nil
+	})
 }
 
 // runConsent shows a customer's consent, or records a change with --for
 // and --state.
 func runConsent(ctx context.Context, proc *process, args []string) error {
 	stdout := proc.stdout
-	fs := newFlagSet("consent", proc.stderr)
-	flags := addPrivacyCommandFlags(fs)
-	flags.customer = addCustomerFlags(fs)
+	fs, flags := newCustomerCommand("consent", proc)
 	name := fs.String("for", "", "the consent purpose to record a change for (one of --consent-purposes)")
 	state := fs.String("state", "", "given or withdrawn")
 	source := fs.String("source", "", "where the consent came from")
 	evidence := fs.String("evidence", "", "evidence, such as the wording agreed to")
-	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	customer := flags.customer.id
-	if *name != "" || *state != "" {
-		ev, err := a.customers.RecordConsent(ctx, *customer, custodian.ConsentInput{Purpose: *name, State: *state, Source: *source, Evidence: *evidence})
+	return flags.run(ctx, proc, fs, args, func(ctx context.Context, a *app) error {
+		customer := flags.customer.id
+		if *name != "" || *state != "" {
+			ev, err := a.customers.RecordConsent(ctx, *customer, custodian.ConsentInput{Purpose: *name, State: *state, Source: *source, Evidence: *evidence})
+			if err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(stdout, "recorded: %s %s for %s\n", ev.Purpose, ev.State, *customer)
+		}
+		cs, err := a.customers.Consents(ctx, *customer)
 		if err != nil {
-			return describe(err)
+			return err
 		}
-		fmt.Fprintf(stdout, "recorded: %s %s for %s\n", ev.Purpose, ev.State, *customer)
-	}
-	cs, err := a.customers.Consents(ctx, *customer)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", "PURPOSE", "STATE", "SINCE", "BY")
-	for _, purpose := range a.customers.ConsentPurposes() {
-		if c, ok := cs.Current[purpose]; ok {
-			fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", purpose, c.State, c.Since.Format(time.RFC3339Nano), c.By)
-		} else {
-			fmt.Fprintf(stdout, "%-20s %-10s\n", purpose, "never")
+		fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", "PURPOSE", "STATE", "SINCE", "BY")
+		for _, purpose := range a.customers.ConsentPurposes() {
+			if c, ok := cs.Current[purpose]; ok {
+				fmt.Fprintf(stdout, "%-20s %-10s %-27s %s\n", purpose, c.State, c.Since.Format(time.RFC3339Nano), c.By)
+			} else {
+				fmt.Fprintf(stdout, "%-20s %-10s\n", purpose, "never")
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // runHold sets or lifts a legal hold.
 func runHold(ctx context.Context, proc *process, args []string) error {
-	fs := newFlagSet("hold", proc.stderr)
-	flags := addPrivacyCommandFlags(fs)
-	flags.customer = addCustomerFlags(fs)
+	fs, flags := newCustomerCommand("hold", proc)
 	reason := fs.String("reason", "", "why (required; recorded, so no personal data)")
 	lift := fs.Bool("lift", false, "lift the hold instead of setting it")
-	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
-		return err
-	}
-	defer a.Close()
-	customer := *flags.customer.id
-	if _, err := a.customers.SetLegalHold(ctx, customer, !*lift, *reason); err != nil {
-		return describe(err)
-	}
-	if *lift {
-		fmt.Fprintf(proc.stdout, "lifted the legal hold on %s\n", customer)
-	} else {
-		fmt.Fprintf(proc.stdout, "%s is under a legal hold: retention, erasure and deletion are suspended\n", customer)
-	}
-	return nil
+	return flags.run(ctx, proc, fs, args, func(ctx context.Context, a *app) error {
+		customer := *flags.customer.id
+		if _, err := a.customers.SetLegalHold(ctx, customer, !*lift, *reason); err != nil {
+			return describe(err)
+		}
+		if *lift {
+			fmt.Fprintf(proc.stdout, "lifted the legal hold on %s\n", customer)
+		} else {
+			fmt.Fprintf(proc.stdout, "%s is under a legal hold: retention, erasure and deletion are suspended\n", customer)
+		}
+		return nil
+	})
 }
 
 // retentionCommands are the retention commands.
@@ -357,37 +343,34 @@ func runRetention(ctx context.Context, proc *process, args []string) error {
 	flags := addPrivacyCommandFlags(fs)
 	dry := fs.Bool("dry-run", false, "list the customers that are due and change nothing")
 	limit := fs.Int("limit", 0, "handle at most this many customers (0: all)")
-	ctx, a, help, err := flags.open(ctx, fs, args, proc.getenv)
-	if help || err != nil {
+	return flags.run(ctx, proc, fs, args, func(ctx context.Context, a *app) error {
+		policy := flags.privacy
+		fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", policy.describe())
+		bar := newProgress(stderr)
+		res, err := a.customers.RunRetention(custodian.WithActor(ctx, customers.RetentionActor), customers.RetentionOptions{
+			Policy: policy.policy, DryRun: *dry, Limit: *limit,
+			OnProgress: func(p customers.RetentionProgress) {
+				bar.updateCount("retention", "customers anonymized", int64(p.Done), int64(p.Total), p.Elapsed)
+			},
+		})
+		bar.finish()
+		for _, c := range res.Candidates {
+			fmt.Fprintf(stdout, "due: %s %-8s last activity %s\n", c.ID, c.Status, c.Activity.Format(time.DateOnly))
+		}
+		if res.KeysFinished > 0 {
+			fmt.Fprintf(stdout, "destroyed %d data keys left from earlier erasures\n", res.KeysFinished)
+		}
+		if *dry {
+			fmt.Fprintf(stdout, "dry run: %d customers are due; nothing was changed\n", len(res.Candidates))
+			return err
+		}
+		fmt.Fprintf(stdout, "anonymized %d of %d due customers in %v (%d skipped: changed, put on hold or erased meanwhile)\n",
+			res.Anonymized, len(res.Candidates), res.Elapsed.Round(time.Millisecond), res.Skipped)
+		if err != nil && ctx.Err() != nil {
+			fmt.Fprintln(stdout, "interrupted: every customer is either fully anonymized or untouched; run \"custodian retention run\" again to continue.")
+		}
 		return err
-	}
-	defer a.Close()
-	policy := flags.privacy
-	fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", policy.describe())
-	bar := newProgress(stderr)
-	res, err := a.customers.RunRetention(custodian.WithActor(ctx, customers.RetentionActor), customers.RetentionOptions{
-		Policy: policy.policy, DryRun: *dry, Limit: *limit,
-		OnProgress: func(p customers.RetentionProgress) {
-			bar.updateCount("retention", "customers anonymized", int64(p.Done), int64(p.Total), p.Elapsed)
-		},
 	})
-	bar.finish()
-	for _, c := range res.Candidates {
-		fmt.Fprintf(stdout, "due: %s %-8s last activity %s\n", c.ID, c.Status, c.Activity.Format(time.DateOnly))
-	}
-	if res.KeysFinished > 0 {
-		fmt.Fprintf(stdout, "destroyed %d data keys left from earlier erasures\n", res.KeysFinished)
-	}
-	if *dry {
-		fmt.Fprintf(stdout, "dry run: %d customers are due; nothing was changed\n", len(res.Candidates))
-		return err
-	}
-	fmt.Fprintf(stdout, "anonymized %d of %d due customers in %v (%d skipped: changed, put on hold or erased meanwhile)\n",
-		res.Anonymized, len(res.Candidates), res.Elapsed.Round(time.Millisecond), res.Skipped)
-	if err != nil && ctx.Err() != nil {
-		fmt.Fprintln(stdout, "interrupted: every customer is either fully anonymized or untouched; run \"custodian retention run\" again to continue.")
-	}
-	return err
 }
 
 // startRetention runs the retention job inside the server: at start and

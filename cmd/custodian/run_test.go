@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/internal/testnet"
 	"github.com/custodian-crm/custodian/sqlite"
 )
 
@@ -25,20 +25,37 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func freeAddr(t *testing.T) string {
+// request sends a request to url with body (as JSON, when there is one)
+// and the headers given as name and value pairs, and returns the response
+// status and body.
+func request(t *testing.T, method, url, body string, headers ...string) (int, []byte) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 // startServer runs "serve" in-process and waits until /healthz answers.
 func startServer(t *testing.T, ctx context.Context, vars map[string]string, args ...string) (string, chan error, *syncbuf.Buffer) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	logs := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
@@ -142,14 +159,7 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	base2, done2, _ := startServer(t, ctx2, vars)
-	get, _ := http.NewRequest("GET", base2+"/api/customers/?search=inflight@example.com", nil)
-	get.Header.Set("Authorization", "Bearer "+tok)
-	r, err := http.DefaultClient.Do(get)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(r.Body)
-	r.Body.Close()
+	_, body := request(t, "GET", base2+"/api/customers/?search=inflight@example.com", "", "Authorization", "Bearer "+tok)
 	if !strings.Contains(string(body), `"name":"In Flight"`) {
 		t.Fatalf("acknowledged customer lost: %s", body)
 	}
@@ -160,7 +170,7 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 func TestServeProductionRefusesDevelopmentKeyring(t *testing.T) {
 	dir := t.TempDir()
 	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"custodian", "serve", "--production", "--addr", freeAddr(t)}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, io.Discard, &stderr)
+	err := run(context.Background(), []string{"custodian", "serve", "--production", "--addr", testnet.FreeAddr(t)}, env(map[string]string{"CUSTODIAN_DATA_DIR": dir}), nil, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "CUSTODIAN_MASTER_KEY") {
 		t.Fatalf("production without a key: %v", err)
 	}
@@ -205,7 +215,7 @@ func TestMigrateSharesStorageSettings(t *testing.T) {
 
 func TestSetupLinkOnFirstStart(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &syncbuf.Buffer{}

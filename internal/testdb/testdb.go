@@ -1,6 +1,8 @@
 // Package testdb opens real, migrated databases for tests: a fresh SQLite
 // database in a temporary directory, or a fresh schema in the PostgreSQL
-// server named by CUSTODIAN_TEST_DATABASE_URL (default: the local server).
+// server named by CUSTODIAN_TEST_DATABASE_URL (default: the local server);
+// and hands either to the audit contract (storetest) as a backend whose
+// append-only guard an attacker could lift.
 //
 // When PostgreSQL is unreachable the test is skipped with a clear message,
 // except under CI=true, where it fails: CI must never pass by skipping.
@@ -21,6 +23,7 @@ import (
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/storetest"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver for set-up statements
 )
 
@@ -54,6 +57,13 @@ func SQLiteWithChain(t testing.TB, chain *hashchain.Chain) (*sqlstore.Store, str
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	s, err := sqlite.Open(context.Background(), dir, sqlstore.Options{AuditChain: chain})
+	return migrated(t, s, err), dir
+}
+
+// migrated returns s, opened with err, migrated; s is closed when the test
+// ends.
+func migrated(t testing.TB, s *sqlstore.Store, err error) *sqlstore.Store {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +71,7 @@ func SQLiteWithChain(t testing.TB, chain *hashchain.Chain) (*sqlstore.Store, str
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return s, dir
+	return s
 }
 
 // Unavailable skips the test, or fails it under CI=true.
@@ -116,13 +126,38 @@ func Postgres(t testing.TB) *sqlstore.Store {
 // PostgresWithChain is Postgres with the audit trail sealed by chain.
 func PostgresWithChain(t testing.TB, chain *hashchain.Chain) *sqlstore.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), PostgresSchemaURL(t), sqlstore.Options{AuditChain: chain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return OpenPostgres(t, PostgresSchemaURL(t), chain)
+}
+
+// OpenPostgres returns the migrated store at url (from PostgresSchemaURL),
+// its audit trail sealed by chain; it is closed when the test ends.
+func OpenPostgres(t testing.TB, url string, chain *hashchain.Chain) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), url, sqlstore.Options{AuditChain: chain})
+	return migrated(t, s, err)
+}
+
+// SQLiteAudit returns s, a SQLite store, as the audit contract's backend,
+// whose append-only guard is lifted by dropping its triggers.
+func SQLiteAudit(s *sqlstore.Store) storetest.AuditBackend {
+	return auditBackend(s, `DROP TRIGGER audit_events_no_update`, `DROP TRIGGER audit_events_no_delete`)
+}
+
+// PostgresAudit returns s, a PostgreSQL store, as the audit contract's
+// backend, whose append-only guard is lifted by disabling its triggers.
+func PostgresAudit(s *sqlstore.Store) storetest.AuditBackend {
+	return auditBackend(s, `ALTER TABLE audit_events DISABLE TRIGGER USER`)
+}
+
+// auditBackend returns s as the audit contract's backend, whose guard the
+// statements unguard lift, as the database owner could.
+func auditBackend(s *sqlstore.Store, unguard ...string) storetest.AuditBackend {
+	return storetest.AuditBackend{Store: s, Q: s.Rebind, DisableGuard: func(t *testing.T) {
+		t.Helper()
+		for _, q := range unguard {
+			if _, err := s.DB().ExecContext(context.Background(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}}
 }
