@@ -41,6 +41,8 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer a.Close()
+	stopListening := listenForAccountChanges(ctx, s, a, logger)
+	defer stopListening()
 	stopReload := reloadOnHangup(ctx, a.sealer, logger)
 	defer stopReload()
 	tlsSetup, err := setUpTLS(s, logger)
@@ -103,7 +105,9 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 // where the keyring came from and the schema version. Under --production
 // it also refuses insecure settings kept in the database.
 func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
-	a, err := openApp(ctx, s.appConfig(), generateDevKeyring, withCustomers)
+	cfg := s.appConfig()
+	cfg.logger = logger
+	a, err := openApp(ctx, cfg, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +136,32 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 	}
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
 	return a, nil
+}
+
+// listenForAccountChanges keeps the authentication cache in step with the
+// account changes other instances make: with PostgreSQL it listens for
+// them until ctx ends or the returned function is called; with SQLite
+// there are no other instances. It logs what the cache trusts and for how
+// long.
+func listenForAccountChanges(ctx context.Context, s *serveSettings, a *app, logger *slog.Logger) func() {
+	if *s.authCacheTTL == 0 {
+		logger.Info("authentication cache off: every request reads its token or session from the database")
+	} else {
+		logger.Info("authentication cache on", "ttl", s.authCacheTTL.String(), "other_instances", map[bool]string{true: "PostgreSQL LISTEN/NOTIFY", false: "none (SQLite)"}[a.authChanges != nil])
+	}
+	if a.authChanges == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.authChanges.Listen(ctx, a.accounts.Forget)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // setUpTLS loads the certificates serve speaks HTTPS with, from files or
