@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"fmt"
 	"io"
@@ -36,6 +35,9 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseInsecureSettings(s, logger); err != nil {
 		return err
 	}
+	if err := refuseExposedProfiles(s); err != nil {
+		return err
+	}
 	a, err := openServedApp(ctx, s, logger)
 	if err != nil {
 		return err
@@ -65,6 +67,11 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopMetrics()
+	stopProfiles, err := serveProfiles(ctx, s, logger)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
 	defer stopRetention()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
@@ -241,16 +248,7 @@ func serveMetrics(ctx context.Context, s *serveSettings, m *metrics.Metrics, db 
 	}
 	h := m.Handler()
 	if token != "" {
-		next := h
-		want := []byte("Bearer " + token)
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-				http.Error(w, "metrics need the bearer token", http.StatusUnauthorized)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+		h = requireBearer("metrics", token, h)
 	}
 	ln, err := net.Listen("tcp", *s.metricsAddr)
 	if err != nil {

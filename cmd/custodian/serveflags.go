@@ -41,6 +41,8 @@ type serveSettings struct {
 	rateLimitSignIn  *string
 	metricsAddr      *string
 	metricsTokenFile *string
+	pprofAddr        *string
+	pprofTokenFile   *string
 	sessionIdle      *time.Duration
 	sessionMaxAge    *time.Duration
 	authCacheTTL     *time.Duration
@@ -79,6 +81,8 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
+		pprofAddr:        stringFlag(fs, "pprof-addr", "", "address of the Go profiling endpoints (/debug/pprof/); off when empty, loopback only unless --pprof-token-file is set"),
+		pprofTokenFile:   stringFlag(fs, "pprof-token-file", "", "file holding the bearer token the profiling endpoints require"),
 		sessionIdle:      fs.Duration("session-idle-timeout", 30*time.Minute, "a browser session ends after this long unused"),
 		sessionMaxAge:    fs.Duration("session-max-age", 12*time.Hour, "a browser session ends this long after sign-in, used or not"),
 		authCacheTTL:     fs.Duration("auth-cache-ttl", accounts.DefaultAuthCacheTTL, "how long an authenticated access token or session is trusted without a database read, and so the longest a change made elsewhere can go unseen if its notification is lost; 0 reads the database on every request (env CUSTODIAN_AUTH_CACHE_TTL)"),
@@ -158,6 +162,11 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if *s.metricsAddr != "" {
 		if _, _, err := net.SplitHostPort(*s.metricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}
+	if *s.pprofAddr != "" {
+		if _, _, err := net.SplitHostPort(*s.pprofAddr); err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
 		}
 	}
 	return nil
