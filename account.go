@@ -113,3 +113,35 @@ type AccountSettings interface {
 	// SetRequiredTOTPRoles replaces that list.
 	SetRequiredTOTPRoles(ctx context.Context, roles []Role) error
 }
+
+// AuthInvalidation says that what a server instance may have cached about
+// authenticated callers is no longer true: every access token and session
+// of the user UserID (after a revoked token, a deactivation, a new role, a
+// new password...), or, with UserID empty, of every user (after a changed
+// setting, or when invalidations may have been missed). Instances cache
+// authentication so that a request costs no database read; an invalidation
+// makes the next request read the database again.
+type AuthInvalidation struct {
+	UserID string
+}
+
+// All reports whether inv concerns every user.
+func (inv AuthInvalidation) All() bool { return inv.UserID == "" }
+
+// AuthPublisher tells the other server instances that share the database
+// about an authentication change made by this one, so that they stop
+// accepting what it ended. Delivery is best effort: an invalidation that
+// is lost is covered by the cache's staleness bound (--auth-cache-ttl).
+type AuthPublisher interface {
+	// Publish sends inv to every instance listening, this one included.
+	Publish(ctx context.Context, inv AuthInvalidation) error
+}
+
+// AuthListener receives the invalidations that instances publish.
+type AuthListener interface {
+	// Listen calls fn with each invalidation published by any instance,
+	// until ctx ends, and with an invalidation of every user each time it
+	// starts listening and each time it loses its connection (whatever
+	// was published meanwhile is lost). It returns when ctx ends.
+	Listen(ctx context.Context, fn func(AuthInvalidation)) error
+}

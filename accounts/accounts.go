@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +35,24 @@ type Config struct {
 	Lockout         lockout.Policy
 	Policy          password.Policy
 	Now             func() time.Time
+
+	// AuthCacheTTL is how long an authenticated access token or session
+	// is trusted without reading the database again (DefaultAuthCacheTTL);
+	// negative turns the cache off. Changes made through this service take
+	// effect at once whatever it is; it bounds how long a change made
+	// elsewhere (another instance whose invalidation was lost, or a
+	// command against the same SQLite file) can go unseen.
+	AuthCacheTTL time.Duration
+	// AuthCacheSize bounds the number of cached tokens and sessions
+	// (DefaultAuthCacheSize); the least recently used go first.
+	AuthCacheSize int
+	// Publisher tells the other instances sharing the database about the
+	// changes this service makes; nil when there are none (SQLite).
+	Publisher custodian.AuthPublisher
+	// Logger reports what fails in the background: invalidations that
+	// could not be published and last-used times that could not be
+	// written. Nil discards.
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -47,13 +67,28 @@ func (c *Config) defaults() {
 	set(&c.MaxTokenTTL, 365*24*time.Hour)
 	set(&c.InviteTTL, 7*24*time.Hour)
 	set(&c.SetupTTL, time.Hour)
+	set(&c.AuthCacheTTL, DefaultAuthCacheTTL)
+	if c.AuthCacheSize == 0 {
+		c.AuthCacheSize = DefaultAuthCacheSize
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
-// touchEvery bounds how often a session's last-seen time is written.
+// touchEvery bounds how often a session's last-seen time, or a token's
+// last-used time, is written.
 const touchEvery = time.Minute
+
+// touchTimeout bounds a last-seen or last-used write made in the
+// background, after the request that caused it has been answered.
+const touchTimeout = 10 * time.Second
+
+// publishTimeout bounds telling the other instances about a change.
+const publishTimeout = 5 * time.Second
 
 // Service implements account management on a repository.
 type Service struct {
@@ -69,6 +104,9 @@ type Service struct {
 
 	requiredRoles []custodian.Role // cached SettingRequireTOTP, under mu
 	requiredAt    time.Time
+
+	cache   *authCache     // authenticated tokens and sessions; nil when off
+	touches sync.WaitGroup // last-seen and last-used writes under way
 }
 
 // fieldTOTP is the field name a TOTP secret is sealed under.
@@ -88,8 +126,54 @@ func New(repo custodian.AccountRepository, hasher *password.Hasher, sealer *cryp
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.AuthCacheSize < 0 {
+		return nil, fmt.Errorf("accounts: the authentication cache size %d is negative", cfg.AuthCacheSize)
+	}
 	unknown, _ := lru.New[string, failures](10_000) // size is positive
-	return &Service{repo: repo, hasher: hasher, cfg: cfg, unknown: unknown, sealer: sealer}, nil
+	return &Service{repo: repo, hasher: hasher, cfg: cfg, unknown: unknown, sealer: sealer,
+		cache: newAuthCache(cfg.AuthCacheTTL, cfg.AuthCacheSize)}, nil
+}
+
+// Close waits for the last-seen and last-used times being written in the
+// background, so that none is lost; call it before closing the
+// repository.
+func (s *Service) Close() {
+	s.touches.Wait()
+}
+
+// Forget drops what this instance has cached about inv: the
+// authenticated tokens and sessions of its user, or, for every user, all of
+// them and the cached two-factor requirement too. The listener of another
+// instances' invalidations calls it; changes made through this service
+// call it themselves.
+func (s *Service) Forget(inv custodian.AuthInvalidation) {
+	s.cache.invalidate(inv)
+	if inv.All() {
+		s.mu.Lock()
+		s.requiredAt = time.Time{}
+		s.mu.Unlock()
+	}
+}
+
+// invalidate makes a change to inv's user (or to every user) take effect:
+// it drops this instance's cached authentication at once and tells the
+// other instances. It is called once the change is committed, or once it
+// failed (an uncertain commit must not leave stale entries either). A
+// failure to tell the others is logged, not returned: the change is made,
+// and the others' entries end within the cache's staleness bound.
+func (s *Service) invalidate(ctx context.Context, inv custodian.AuthInvalidation) {
+	s.Forget(inv)
+	if s.cfg.Publisher == nil {
+		return
+	}
+	// A request that ends now must not keep the others from hearing of
+	// the change it made.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := s.cfg.Publisher.Publish(pctx, inv); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "could not tell the other instances about an account change; they see it within the authentication cache's TTL",
+			"user", inv.UserID, "ttl", s.cfg.AuthCacheTTL.String(), "err", err)
+	}
 }
 
 // SessionTTL returns the absolute session lifetime, for the cookie.

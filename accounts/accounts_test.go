@@ -36,6 +36,14 @@ func newEnv(t *testing.T) *env {
 // envOn returns an env whose service runs over store.
 func envOn(t *testing.T, store custodian.AccountRepository) *env {
 	t.Helper()
+	return envWith(t, store, nil)
+}
+
+// envWith returns an env whose service runs over store, with its
+// configuration adjusted by adjust (when not nil). The service's
+// background writes are waited for when the test ends.
+func envWith(t testing.TB, store custodian.AccountRepository, adjust func(*accounts.Config)) *env {
+	t.Helper()
 	k, _ := crypto.NewKeyring()
 	sealer, _ := crypto.NewSealer(k, 0)
 	hasher, err := password.NewHasher(password.Config{Params: password.Params{Memory: password.MinMemoryKiB, Time: 2, Threads: 1}})
@@ -43,10 +51,15 @@ func envOn(t *testing.T, store custodian.AccountRepository) *env {
 		t.Fatal(err)
 	}
 	c := fakeclock.New(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
-	svc, err := accounts.New(store, hasher, sealer, accounts.Config{Now: c.Now, Lockout: lockout.Policy{LockAfter: 5, LockDuration: 15 * time.Minute}})
+	cfg := accounts.Config{Now: c.Now, Lockout: lockout.Policy{LockAfter: 5, LockDuration: 15 * time.Minute}}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	svc, err := accounts.New(store, hasher, sealer, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(svc.Close)
 	return &env{svc: svc, repo: store, sealer: sealer, clock: c}
 }
 

@@ -56,6 +56,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, cu
 	if err != nil {
 		return err
 	}
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: u.ID})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		if err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
 			r.PasswordHash, r.UpdatedAt, r.Version = hash, s.now(), r.Version+1
@@ -85,6 +86,7 @@ func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, curre
 		return nil, err
 	}
 	var out custodian.User
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: u.ID})
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
 			r.Email, r.UpdatedAt, r.Version = email, s.now(), r.Version+1
@@ -161,6 +163,8 @@ func (s *Service) EnableTOTP(ctx context.Context, p *custodian.Principal, code s
 	if err != nil {
 		return nil, err
 	}
+	// Enrolled, the user is no longer confined to their account routes.
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: u.ID})
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		if err := s.repo.SetRecoveryCodes(ctx, u.ID, hashes); err != nil {
 			return nil, err
@@ -197,6 +201,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, curre
 	} else if required {
 		return custodian.Errorf(custodian.EFORBIDDEN, "Your role requires two-factor authentication.")
 	}
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: u.ID})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		return []custodian.AuditEntry{event(custodian.ActionTOTPDisable, u.ID, nil, "totp")}, s.clearTOTP(ctx, u.ID)
 	})
@@ -249,17 +254,13 @@ func (s *Service) SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Ro
 		}
 	}
 	value := strings.Join(names, ",")
-	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+	// Every instance sees the change at once: the cached requirement and
+	// every cached principal are dropped.
+	defer s.invalidate(ctx, custodian.AuthInvalidation{})
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		return []custodian.AuditEntry{event(custodian.ActionSettingChange, SettingRequireTOTP, map[string]any{"value": value}, SettingRequireTOTP)},
 			s.repo.SetSetting(ctx, SettingRequireTOTP, value)
 	})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.requiredAt = time.Time{} // this instance sees the change at once
-	s.mu.Unlock()
-	return nil
 }
 
 // settingsTTL bounds how stale the cached two-factor requirement may be:
@@ -289,6 +290,7 @@ func (s *Service) SetRole(ctx context.Context, userID string, role custodian.Rol
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{badRole}}
 	}
 	var out custodian.User
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: userID})
 	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		var from custodian.Role
 		err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
@@ -313,6 +315,7 @@ func (s *Service) SetRole(ctx context.Context, userID string, role custodian.Rol
 // session and revokes every access token at once.
 func (s *Service) SetActive(ctx context.Context, userID string, active bool) (*custodian.User, error) {
 	var out custodian.User
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: userID})
 	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
 			r.Active, r.UpdatedAt, r.Version = active, s.now(), r.Version+1
@@ -339,6 +342,7 @@ func (s *Service) SetActive(ctx context.Context, userID string, active bool) (*c
 // ResetTOTP turns a user's two-factor authentication off (for a lost
 // device), for an administrator; the user's sessions end.
 func (s *Service) ResetTOTP(ctx context.Context, userID string) error {
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: userID})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		if err := s.clearTOTP(ctx, userID); err != nil {
 			return nil, err
@@ -401,6 +405,7 @@ func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) er
 	if err != nil {
 		return err
 	}
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: t.UserID})
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		return []custodian.AuditEntry{event(custodian.ActionPasswordReset, t.UserID, nil, "password")}, s.repo.ResetPassword(ctx, hash, s.now(), ph)
 	})

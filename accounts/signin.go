@@ -234,11 +234,22 @@ func (s *Service) failUnknown(ctx context.Context, email, pw string, now time.Ti
 // session when it is past its idle or absolute limit or its user is
 // deactivated. It answers EUNAUTHORIZED for any token that is not a live
 // session.
+//
+// A session that authenticated within the cache's TTL is answered from
+// memory, its idle and absolute limits checked against the times it was
+// last seen and created with; a session past either by those times is
+// judged by the database, as on a first use.
 func (s *Service) Authenticate(ctx context.Context, sessionToken string) (*custodian.Principal, error) {
 	if token.Parse(token.PrefixSession, sessionToken) != nil {
 		return nil, errNoSession
 	}
 	hash := token.Hash(sessionToken)
+	now := s.now()
+	if e := s.cache.get(hash, now); e != nil && s.sessionLive(e.expires, e.seen(), now) {
+		s.touchLater(ctx, e, now)
+		return s.principal(ctx, e.user, hash)
+	}
+	gen := s.cache.generation()
 	se, u, err := s.repo.SessionByHash(ctx, hash)
 	if custodian.ErrorCode(err) == custodian.ENOTFOUND {
 		return nil, errNoSession
@@ -246,41 +257,94 @@ func (s *Service) Authenticate(ctx context.Context, sessionToken string) (*custo
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	if !u.Active || now.After(se.ExpiresAt) || now.Sub(se.LastSeenAt) > s.cfg.IdleTimeout {
+	if !u.Active || !s.sessionLive(se.ExpiresAt, se.LastSeenAt, now) {
+		s.cache.remove(hash)
 		_ = s.repo.DeleteSession(ctx, hash)
 		return nil, errNoSession
 	}
-	if now.Sub(se.LastSeenAt) > touchEvery {
+	seen := se.LastSeenAt
+	if now.Sub(seen) > touchEvery {
 		if err := s.repo.TouchSession(ctx, hash, now); err != nil {
 			return nil, err
 		}
+		seen = now
 	}
-	return s.principal(ctx, u, hash)
+	e := &authEntry{user: u.User, session: true, hash: hash, expires: se.ExpiresAt, loaded: now}
+	e.lastSeen.Store(seen.UnixMicro())
+	s.cache.put(e, gen)
+	return s.principal(ctx, u.User, hash)
 }
 
-// AuthenticateToken returns the principal of a personal access token.
+// sessionLive reports whether a session that ends at expires and was
+// last seen at seen is still live at now.
+func (s *Service) sessionLive(expires, seen, now time.Time) bool {
+	return !now.After(expires) && now.Sub(seen) <= s.cfg.IdleTimeout
+}
+
+// AuthenticateToken returns the principal of a personal access token;
+// EUNAUTHORIZED when it is unknown, expired or revoked, or its user is
+// deactivated. A token that authenticated within the cache's TTL is
+// answered from memory, its expiry checked on every use.
 func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (*custodian.Principal, error) {
 	if token.Parse(token.PrefixPersonalAccess, bearer) != nil {
 		return nil, errBadToken
 	}
-	t, u, err := s.repo.APITokenByHash(ctx, token.Hash(bearer))
+	hash := token.Hash(bearer)
+	now := s.now()
+	if e := s.cache.get(hash, now); e != nil && !now.After(e.expires) {
+		s.touchLater(ctx, e, now)
+		return s.principal(ctx, e.user, nil)
+	}
+	gen := s.cache.generation()
+	t, u, err := s.repo.APITokenByHash(ctx, hash)
 	if custodian.ErrorCode(err) == custodian.ENOTFOUND {
 		return nil, errBadToken
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
 	if !u.Active || !t.RevokedAt.IsZero() || now.After(t.ExpiresAt) {
 		return nil, errBadToken
 	}
-	if now.Sub(t.LastUsedAt) > touchEvery {
+	used := t.LastUsedAt
+	if now.Sub(used) > touchEvery {
 		if err := s.repo.TouchAPIToken(ctx, t.ID, now); err != nil {
 			return nil, err
 		}
+		used = now
 	}
-	return s.principal(ctx, u, nil)
+	e := &authEntry{user: u.User, hash: hash, tokenID: t.ID, expires: t.ExpiresAt, loaded: now}
+	e.lastSeen.Store(used.UnixMicro())
+	s.cache.put(e, gen)
+	return s.principal(ctx, u.User, nil)
+}
+
+// touchLater records, in the background, that a cached session was seen
+// or a cached token used at now, when its stored time is more than
+// touchEvery old: at most one write a minute per token, none of them on
+// the request's path. Close waits for the writes under way. A write that
+// fails is logged and tried again by a later request.
+func (s *Service) touchLater(ctx context.Context, e *authEntry, now time.Time) {
+	if now.Sub(e.seen()) <= touchEvery || !e.touching.CompareAndSwap(false, true) {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	s.touches.Go(func() {
+		defer e.touching.Store(false)
+		ctx, cancel := context.WithTimeout(ctx, touchTimeout)
+		defer cancel()
+		var err error
+		if e.session {
+			err = s.repo.TouchSession(ctx, e.hash, now)
+		} else {
+			err = s.repo.TouchAPIToken(ctx, e.tokenID, now)
+		}
+		if err != nil {
+			s.cfg.Logger.WarnContext(ctx, "could not record when a session or access token was last used", "user", e.user.ID, "err", err)
+			return
+		}
+		e.lastSeen.Store(now.UnixMicro())
+	})
 }
 
 // The answers for any session or access token that does not authenticate.
@@ -291,9 +355,10 @@ var (
 
 // principal is the authenticated caller u (with the hash of its session
 // for a browser session), marked when its role requires two-factor
-// authentication that it has not enrolled in.
-func (s *Service) principal(ctx context.Context, u *custodian.UserRecord, sessionHash []byte) (*custodian.Principal, error) {
-	p := &custodian.Principal{User: &u.User, SessionHash: sessionHash}
+// authentication that it has not enrolled in. The principal has a copy of
+// u of its own.
+func (s *Service) principal(ctx context.Context, u custodian.User, sessionHash []byte) (*custodian.Principal, error) {
+	p := &custodian.Principal{User: &u, SessionHash: sessionHash}
 	if !u.TOTPEnabled {
 		var err error
 		if p.MustEnrollTOTP, err = s.totpRequired(ctx, u.Role); err != nil {
@@ -312,11 +377,13 @@ func (s *Service) SignOut(ctx context.Context, sessionToken string) error {
 	hash := token.Hash(sessionToken)
 	se, _, err := s.repo.SessionByHash(ctx, hash)
 	if custodian.ErrorCode(err) == custodian.ENOTFOUND {
+		s.cache.remove(hash)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: se.UserID})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		return []custodian.AuditEntry{event(custodian.ActionSignOut, se.UserID, nil)}, s.repo.DeleteSession(ctx, hash)
 	})
@@ -364,8 +431,10 @@ func (s *Service) ListAPITokens(ctx context.Context, userID string) ([]custodian
 	return s.repo.ListAPITokens(ctx, userID)
 }
 
-// RevokeAPIToken revokes one of a user's tokens.
+// RevokeAPIToken revokes one of a user's tokens. The token is refused
+// from the moment this returns, by every instance that heard of it.
 func (s *Service) RevokeAPIToken(ctx context.Context, userID, id string) error {
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: userID})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		return []custodian.AuditEntry{event(custodian.ActionTokenRevoke, userID, map[string]any{"token_id": id})}, s.repo.RevokeAPIToken(ctx, userID, id, s.now())
 	})

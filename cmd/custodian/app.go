@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/custodian-crm/custodian/accounts"
@@ -12,6 +13,7 @@ import (
 	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/password"
+	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlstore"
 )
 
@@ -26,6 +28,10 @@ type app struct {
 	sealer   *crypto.Sealer
 	chain    *hashchain.Chain // seals the audit trail, with the keyring's chain key
 	accounts *accounts.Service
+	// authChanges carries account changes between the instances sharing
+	// a PostgreSQL database; nil with SQLite, whose data directory
+	// belongs to one server.
+	authChanges *postgres.AuthChannel
 
 	shred     *sqlstore.ShredStore // with withCustomers
 	customers *customers.Service   // with withCustomers
@@ -34,6 +40,9 @@ type app struct {
 // Close closes what openApp opened.
 func (a *app) Close() error {
 	var err error
+	if a.accounts != nil {
+		a.accounts.Close() // last-used times still being written
+	}
 	if a.shred != nil {
 		err = a.shred.Close()
 	}
@@ -52,6 +61,9 @@ type appConfig struct {
 	production bool // refuse a development keyring and key files others can read
 	accounts   accounts.Config
 	customers  customers.Options // the shred store is openApp's to fill
+	// logger reports what fails in the background (serve's log); nil
+	// discards.
+	logger *slog.Logger
 }
 
 // openOption says what a command needs of openApp beyond its default: the
@@ -114,7 +126,18 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 	if err != nil {
 		return nil, fmt.Errorf("password hasher: %w", err)
 	}
-	if a.accounts, err = accounts.New(a.store, hasher, a.sealer, cfg.accounts); err != nil {
+	ac := cfg.accounts
+	ac.Logger = cfg.logger
+	// With PostgreSQL, other instances may share the database: every
+	// account change made here, by serve or a command, is announced to
+	// them.
+	if *cfg.storage.databaseURL != "" {
+		if a.authChanges, err = postgres.NewAuthChannel(*cfg.storage.databaseURL, a.store.DB(), postgres.AuthChannelOptions{Logger: cfg.logger}); err != nil {
+			return nil, err
+		}
+		ac.Publisher = a.authChanges
+	}
+	if a.accounts, err = accounts.New(a.store, hasher, a.sealer, ac); err != nil {
 		return nil, fmt.Errorf("account service: %w", err)
 	}
 

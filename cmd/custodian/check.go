@@ -20,6 +20,10 @@ func runCheck(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	if !*deploy {
+		// What serve refuses whether in production or not.
+		if err := refuseExposedProfiles(s); err != nil {
+			return err
+		}
 		fmt.Fprintln(proc.stdout, "configuration OK")
 		return nil
 	}

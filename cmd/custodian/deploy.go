@@ -87,6 +87,10 @@ func deployChecks(s *serveSettings) []finding {
 		add("C007", sevError, "--metrics-addr listens on a non-loopback address without a token, so anyone who reaches it reads the metrics.",
 			"bind --metrics-addr to 127.0.0.1 or set --metrics-token-file.")
 	}
+	if *s.pprofAddr != "" && *s.pprofTokenFile == "" && !loopback(*s.pprofAddr) {
+		add("C011", sevError, "--pprof-addr listens on a non-loopback address without a token, so anyone who reaches it can profile the server and read its goroutine dumps (serve refuses to start so).",
+			"bind --pprof-addr to 127.0.0.1 (reach it over SSH), set --pprof-token-file, or leave --pprof-addr empty.")
+	}
 	if len(*s.acmeHosts) > 0 && *s.acmeEmail == "" {
 		add("C008", sevWarning, "automatic certificates have no contact address, so expiry and revocation notices reach nobody.",
 			"set --acme-email.")
@@ -177,6 +181,7 @@ func permissionFindings(s *serveSettings) []finding {
 	check("the database URL file", *s.storage.databaseURLFile)
 	check("the Redis URL file", *s.redisURLFile)
 	check("the metrics token file", *s.metricsTokenFile)
+	check("the pprof token file", *s.pprofTokenFile)
 	if *s.storage.databaseURL == "" {
 		check("the data directory", *s.storage.dataDir)
 		check("the database file", filepath.Join(*s.storage.dataDir, sqlite.FileName))

@@ -183,6 +183,15 @@ func TestDeployChecks(t *testing.T) {
 		}, "C005", true},
 		{"debug logs", plus("--log-level", "debug"), "C006", true},
 		{"public metrics without token", plus("--metrics-addr", "0.0.0.0:9090"), "C007", true},
+		{"loopback profiles", plus("--pprof-addr", "127.0.0.1:6060"), "", false},
+		{"public profiles without token", plus("--pprof-addr", ":6060"), "C011", true},
+		{"profile token readable by others", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			p := filepath.Join(t.TempDir(), "pprof-token")
+			if err := os.WriteFile(p, []byte("a-long-random-profiling-token\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return append(a, "--pprof-addr", "0.0.0.0:6060", "--pprof-token-file", p)
+		}, "C005", true},
 		{"2FA not required for administrators", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			f.require2FA(t, "manager")
 			return a

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"fmt"
 	"io"
@@ -36,11 +35,16 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseInsecureSettings(s, logger); err != nil {
 		return err
 	}
+	if err := refuseExposedProfiles(s); err != nil {
+		return err
+	}
 	a, err := openServedApp(ctx, s, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	stopListening := listenForAccountChanges(ctx, s, a, logger)
+	defer stopListening()
 	stopReload := reloadOnHangup(ctx, a.sealer, logger)
 	defer stopReload()
 	tlsSetup, err := setUpTLS(s, logger)
@@ -63,6 +67,11 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopMetrics()
+	stopProfiles, err := serveProfiles(ctx, s, logger)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
 	defer stopRetention()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
@@ -103,7 +112,9 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 // where the keyring came from and the schema version. Under --production
 // it also refuses insecure settings kept in the database.
 func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
-	a, err := openApp(ctx, s.appConfig(), generateDevKeyring, withCustomers)
+	cfg := s.appConfig()
+	cfg.logger = logger
+	a, err := openApp(ctx, cfg, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +143,32 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 	}
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
 	return a, nil
+}
+
+// listenForAccountChanges keeps the authentication cache in step with the
+// account changes other instances make: with PostgreSQL it listens for
+// them until ctx ends or the returned function is called; with SQLite
+// there are no other instances. It logs what the cache trusts and for how
+// long.
+func listenForAccountChanges(ctx context.Context, s *serveSettings, a *app, logger *slog.Logger) func() {
+	if *s.authCacheTTL == 0 {
+		logger.Info("authentication cache off: every request reads its token or session from the database")
+	} else {
+		logger.Info("authentication cache on", "ttl", s.authCacheTTL.String(), "other_instances", map[bool]string{true: "PostgreSQL LISTEN/NOTIFY", false: "none (SQLite)"}[a.authChanges != nil])
+	}
+	if a.authChanges == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.authChanges.Listen(ctx, a.accounts.Forget)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // setUpTLS loads the certificates serve speaks HTTPS with, from files or
@@ -211,16 +248,7 @@ func serveMetrics(ctx context.Context, s *serveSettings, m *metrics.Metrics, db 
 	}
 	h := m.Handler()
 	if token != "" {
-		next := h
-		want := []byte("Bearer " + token)
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-				http.Error(w, "metrics need the bearer token", http.StatusUnauthorized)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+		h = requireBearer("metrics", token, h)
 	}
 	ln, err := net.Listen("tcp", *s.metricsAddr)
 	if err != nil {

@@ -41,8 +41,11 @@ type serveSettings struct {
 	rateLimitSignIn  *string
 	metricsAddr      *string
 	metricsTokenFile *string
+	pprofAddr        *string
+	pprofTokenFile   *string
 	sessionIdle      *time.Duration
 	sessionMaxAge    *time.Duration
+	authCacheTTL     *time.Duration
 	alerts           *alertSettings
 	privacy          *privacyFlags
 
@@ -78,8 +81,11 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
+		pprofAddr:        stringFlag(fs, "pprof-addr", "", "address of the Go profiling endpoints (/debug/pprof/); off when empty, loopback only unless --pprof-token-file is set"),
+		pprofTokenFile:   stringFlag(fs, "pprof-token-file", "", "file holding the bearer token the profiling endpoints require"),
 		sessionIdle:      fs.Duration("session-idle-timeout", 30*time.Minute, "a browser session ends after this long unused"),
 		sessionMaxAge:    fs.Duration("session-max-age", 12*time.Hour, "a browser session ends this long after sign-in, used or not"),
+		authCacheTTL:     fs.Duration("auth-cache-ttl", accounts.DefaultAuthCacheTTL, "how long an authenticated access token or session is trusted without a database read, and so the longest a change made elsewhere can go unseen if its notification is lost; 0 reads the database on every request (env CUSTODIAN_AUTH_CACHE_TTL)"),
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
 	}
@@ -101,6 +107,11 @@ func (s *serveSettings) parse(fs *flag.FlagSet, args []string, getenv func(strin
 func (s *serveSettings) resolve(getenv func(string) string) error {
 	if *s.sessionIdle < time.Minute || *s.sessionMaxAge < *s.sessionIdle || *s.sessionMaxAge > 30*24*time.Hour {
 		return fmt.Errorf("%w: sessions need --session-idle-timeout of at least 1m and --session-max-age between it and 720h", ErrConfig)
+	}
+	// The TTL is how long a lost invalidation can leave a revoked token
+	// working elsewhere: it stays short.
+	if *s.authCacheTTL < 0 || *s.authCacheTTL > maxAuthCacheTTL {
+		return fmt.Errorf("%w: --auth-cache-ttl must be between 0 (no cache) and %s", ErrConfig, maxAuthCacheTTL)
 	}
 	if err := s.storage.resolve(); err != nil {
 		return err
@@ -153,7 +164,24 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 	}
+	if *s.pprofAddr != "" {
+		if _, _, err := net.SplitHostPort(*s.pprofAddr); err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+	}
 	return nil
+}
+
+// maxAuthCacheTTL is the longest --auth-cache-ttl accepted.
+const maxAuthCacheTTL = time.Minute
+
+// authCacheConfig is --auth-cache-ttl as accounts.Config takes it, where
+// a negative TTL, not zero, turns the cache off.
+func (s *serveSettings) authCacheConfig() time.Duration {
+	if *s.authCacheTTL == 0 {
+		return -1
+	}
+	return *s.authCacheTTL
 }
 
 // tls reports whether the server speaks HTTPS itself.
@@ -168,7 +196,7 @@ func (s *serveSettings) appConfig() appConfig {
 		storage:    s.storage,
 		keys:       s.keys,
 		production: *s.production,
-		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge},
+		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig()},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
 	}
 }
