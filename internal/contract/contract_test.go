@@ -41,7 +41,7 @@ const doc = `{
       "Problem": {"description": "An error.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     },
     "schemas": {
-      "Thing": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}, "note": {"type": ["string", "null"]}}},
+      "Thing": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}, "note": {"type": ["string", "null"]}, "kind": {"type": "string", "const": "thing/v1"}}},
       "Problem": {"type": "object", "required": ["status", "code"], "properties": {"status": {"type": "integer"}, "code": {"type": "string"}}}
     },
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
@@ -90,7 +90,7 @@ const problem = `{"status":404,"code":"not_found"}`
 func TestCheckAcceptsWhatTheDocumentDescribes(t *testing.T) {
 	c := load(t)
 	for _, e := range []exchange{
-		{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, header: map[string]string{"ETag": `"1"`}, answer: `{"name":"a","note":null}`},
+		{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, header: map[string]string{"ETag": `"1"`}, answer: `{"name":"a","note":null,"kind":"thing/v1"}`},
 		{method: "POST", target: "/api/things/", body: `{"name":"a"}`, bearer: true, status: 204},
 		// Refused by design: a request the document forbids, answered
 		// with a declared refusal.
@@ -117,8 +117,10 @@ func TestCheckFindsViolations(t *testing.T) {
 		want string
 	}{
 		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 409, header: map[string]string{"Content-Type": "application/problem+json"}, answer: problem}, "does not declare status 409"},
-		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, answer: `{"note":"no name"}`}, "missing property 'name'"},
+		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, answer: `{"note":"no name"}`}, `property "name" is missing`},
 		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, answer: `{"name":"a","colour":"red"}`}, `"colour"`},
+		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, answer: `{"name":"a","kind":"thing/v2"}`}, `"/kind": value is not one of`},
+		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, answer: `{"name":"a","note":5}`}, `"/note": value must be one of string, null`},
 		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200, answer: `{"name":"a"}`, header: map[string]string{"Retry-After": "1"}}, "sends Retry-After, which it does not declare"},
 		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 200}, "declares a body but sent none"},
 		{exchange{method: "GET", target: "/api/things/t_a/", bearer: true, status: 404, answer: problem}, "Content-Type"},
