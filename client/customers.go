@@ -97,25 +97,25 @@ func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) 
 
 // ReplaceCustomer replaces every editable field of a customer with in (a
 // field left empty is cleared), if the customer is still at the version
-// if names.
-func (c *Client) ReplaceCustomer(ctx context.Context, id string, if_ Precondition, in CustomerInput) (*Customer, error) {
-	cl := call{method: http.MethodPut, path: pathOf("customers", id), body: in, ifMatch: if_}
+// pre names.
+func (c *Client) ReplaceCustomer(ctx context.Context, id string, pre Precondition, in CustomerInput) (*Customer, error) {
+	cl := call{method: http.MethodPut, path: pathOf("customers", id), body: in, ifMatch: pre}
 	return answer[Customer](ctx, c, cl)
 }
 
 // PatchCustomer changes the fields p names (a JSON merge patch: Set sets a
 // field, Clear clears it, what p leaves out stays), if the customer is
-// still at the version if names.
-func (c *Client) PatchCustomer(ctx context.Context, id string, if_ Precondition, p CustomerPatch) (*Customer, error) {
-	cl := call{method: http.MethodPatch, path: pathOf("customers", id), body: p, contentType: "application/merge-patch+json", ifMatch: if_}
+// still at the version pre names.
+func (c *Client) PatchCustomer(ctx context.Context, id string, pre Precondition, p CustomerPatch) (*Customer, error) {
+	cl := call{method: http.MethodPatch, path: pathOf("customers", id), body: p, contentType: "application/merge-patch+json", ifMatch: pre}
 	return answer[Customer](ctx, c, cl)
 }
 
 // DeleteCustomer deletes a customer (no tombstone: EraseCustomer is the
 // data-protection erasure). With a precondition, only if the customer is
 // still at that version; the zero Precondition deletes whatever version.
-func (c *Client) DeleteCustomer(ctx context.Context, id string, if_ Precondition) error {
-	return c.do(ctx, call{method: http.MethodDelete, path: pathOf("customers", id), ifMatch: if_}, nil)
+func (c *Client) DeleteCustomer(ctx context.Context, id string, pre Precondition) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: pathOf("customers", id), ifMatch: pre}, nil)
 }
 
 // editTries bounds the reads EditCustomer makes.
