@@ -6,7 +6,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test check bench bench-1m fmt
+.PHONY: run test test-typescript check bench bench-1m fmt
 
 run:
 	$(GO) run ./cmd/custodian serve
@@ -18,6 +18,12 @@ check:
 
 test: check
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# The TypeScript client (clients/typescript): npm ci, the generated types
+# checked against the document, type-check, build, and its tests against
+# a custodian serve started for them. Needs Node.js 20 and npm.
+test-typescript:
+	bash .ci/typescript
 
 # Measures the real server over loopback HTTP as users run it (encryption,
 # reads recorded, token authentication, request log), 100,000 customers on

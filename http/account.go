@@ -129,21 +129,36 @@ type settingsJSON struct {
 	RequireTOTPRoles []custodian.Role `json:"require_totp_roles"`
 }
 
+// settingsAnswer answers with the settings in force.
+func settingsAnswer(r *http.Request, acc custodian.AccountSettings) (int, any, error) {
+	roles, err := acc.RequiredTOTPRoles(r.Context())
+	if roles == nil {
+		roles = []custodian.Role{}
+	}
+	return http.StatusOK, settingsJSON{roles}, err
+}
+
 func handleGetSettings(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
-		roles, err := acc.RequiredTOTPRoles(r.Context())
-		if roles == nil {
-			roles = []custodian.Role{}
-		}
-		return http.StatusOK, settingsJSON{roles}, err
+		return settingsAnswer(r, acc)
 	})
 }
 
+// handlePutSettings replaces the settings. The roles are required, [] for
+// none: a body that leaves them out (or sends null) is refused rather than
+// read as turning two-factor authentication requirements off.
 func handlePutSettings(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
-	return handle(logger, func(r *http.Request, b *settingsJSON) (int, any, error) {
-		if err := acc.SetRequiredTOTPRoles(r.Context(), b.RequireTOTPRoles); err != nil {
+	type body struct {
+		RequireTOTPRoles *[]custodian.Role `json:"require_totp_roles"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		if b.RequireTOTPRoles == nil {
+			return 0, nil, errorf(custodian.EINVALID, "The request has invalid fields.",
+				custodian.FieldError{Field: "require_totp_roles", Message: "Give the roles that must use two-factor authentication, [] for none."})
+		}
+		if err := acc.SetRequiredTOTPRoles(r.Context(), *b.RequireTOTPRoles); err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, b, nil
+		return settingsAnswer(r, acc)
 	})
 }

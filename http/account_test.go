@@ -153,3 +153,23 @@ func TestAdminRoleChangeAndDeactivation(t *testing.T) {
 		t.Fatalf("unlock: %d %s", r.StatusCode, r.body)
 	}
 }
+
+// TestSettingsNeedTheirRoles: a PUT of the settings must name the roles
+// ([] for none); leaving them out is refused and changes nothing, and the
+// answer is the settings in force, never null.
+func TestSettingsNeedTheirRoles(t *testing.T) {
+	s := newTestServer(t)
+	r := s.do("PUT", "/api/settings/", `{"require_totp_roles":["manager","agent","manager"]}`)
+	if r.StatusCode != 200 || string(r.body) != `{"require_totp_roles":["manager","agent"]}`+"\n" {
+		t.Fatalf("put: %d %s", r.StatusCode, r.body)
+	}
+	for _, body := range []string{`{}`, `{"require_totp_roles":null}`} {
+		wantProblem(t, s.do("PUT", "/api/settings/", body), 400, custodian.EINVALID, "require_totp_roles")
+	}
+	if r := s.do("GET", "/api/settings/", ""); string(r.body) != `{"require_totp_roles":["manager","agent"]}`+"\n" {
+		t.Fatalf("a refused PUT changed the settings: %s", r.body)
+	}
+	if r := s.do("PUT", "/api/settings/", `{"require_totp_roles":[]}`); r.StatusCode != 200 || string(r.body) != `{"require_totp_roles":[]}`+"\n" {
+		t.Fatalf("put none: %d %s", r.StatusCode, r.body)
+	}
+}

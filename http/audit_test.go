@@ -1,9 +1,13 @@
 package http
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/custodian-crm/custodian"
 )
 
 // TestAuditListing filters and pages the audit trail through the API and
@@ -76,4 +80,49 @@ func TestAuditListing(t *testing.T) {
 		t.Fatalf("alerts: %d %s", r.StatusCode, r.body)
 	}
 	wantProblem(t, s.do("POST", "/api/alerts/nope/resolve/", ""), 404, "not_found")
+}
+
+// emptyPrevHash reads the trail as PostgreSQL does: the first event's
+// previous hash is empty rather than nil.
+type emptyPrevHash struct{ custodian.AuditTrail }
+
+func (e emptyPrevHash) AuditEvents(ctx context.Context, q custodian.AuditQuery) ([]custodian.AuditEvent, error) {
+	events, err := e.AuditTrail.AuditEvents(ctx, q)
+	for i := range events {
+		if events[i].PrevHash == nil {
+			events[i].PrevHash = []byte{}
+		}
+	}
+	return events, err
+}
+
+// TestAuditFirstEventHasNullPrevHash lists the whole trail down to its
+// first event, whose prev_hash is null (as the document says) on either
+// backend, and every other event's the hash of the one before.
+func TestAuditFirstEventHasNullPrevHash(t *testing.T) {
+	for name, opts := range map[string][]func(*Deps){
+		"sqlite":                  nil,
+		"empty (like PostgreSQL)": {func(d *Deps) { d.Audit = emptyPrevHash{d.Audit} }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newTestServer(t, opts...)
+			s.create(`{"name":"Audited Person"}`)
+			r := s.do("GET", "/api/audit/?limit=200", "")
+			var page struct {
+				Items []map[string]json.RawMessage `json:"items"`
+			}
+			if err := json.Unmarshal(r.body, &page); err != nil || len(page.Items) < 2 {
+				t.Fatalf("%d %s", r.StatusCode, r.body)
+			}
+			first := page.Items[len(page.Items)-1]
+			if string(first["seq"]) != "1" || string(first["prev_hash"]) != "null" {
+				t.Fatalf("first event: seq %s, prev_hash %s", first["seq"], first["prev_hash"])
+			}
+			for i := 0; i+1 < len(page.Items); i++ {
+				if !bytes.Equal(page.Items[i]["prev_hash"], page.Items[i+1]["hash"]) {
+					t.Fatalf("event %s: prev_hash %s, want the hash of the event before", page.Items[i]["seq"], page.Items[i]["prev_hash"])
+				}
+			}
+		})
+	}
 }

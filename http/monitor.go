@@ -139,6 +139,13 @@ func handleListAudit(logger *slog.Logger, trail custodian.AuditTrail) http.Handl
 			writeError(w, r, logger, err)
 			return
 		}
+		for i := range events {
+			if len(events[i].PrevHash) == 0 {
+				// The first event has none: null, whichever backend
+				// read it (SQLite gives nil, PostgreSQL an empty value).
+				events[i].PrevHash = nil
+			}
+		}
 		writePage(w, events, limit, func(e custodian.AuditEvent) string { return strconv.FormatInt(e.Seq, 10) })
 	})
 }

@@ -2,11 +2,15 @@ package http
 
 import (
 	"encoding/json"
+	"net/http"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/internal/contract"
 )
 
 // TestOpenAPIMatchesRoutes keeps the OpenAPI document true: every route is
@@ -77,6 +81,101 @@ func TestOpenAPIDocumentsPersonalFields(t *testing.T) {
 			if _, ok := schemas[ref].Properties[pf.Part()]; !ok {
 				t.Errorf("schema %s (%s of %s) does not document %s", ref, pf.Unit, name, pf.Name)
 			}
+		}
+	}
+}
+
+// servedContract is the served OpenAPI document, loaded once for checked.
+var servedContract = sync.OnceValues(func() (*contract.Contract, error) { return contract.Load(openAPI) })
+
+// checked returns h with every API request and answer it serves checked
+// against the served OpenAPI document (internal/contract says how): a test
+// fails on an answer the document does not describe, and on a request the
+// document forbids that the server accepts. Requests refused by design
+// are still sent: their answers must be declared refusals.
+func checked(t testing.TB, h http.Handler) http.Handler {
+	t.Helper()
+	c, err := servedContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Handler(t, h)
+}
+
+// TestOpenAPIDeclaresEveryAnswer keeps the document's answers complete for
+// what every route can answer whatever it does, because of the chain every
+// request passes (pipeline.go): a refused Host or Custodian-Purpose header
+// (400), a bad bearer token (401), a blocked address (403), a panic (500),
+// an unreachable database (503, even while authenticating); under /api/,
+// the rate limit (429 with Retry-After, and RateLimit on every answer); a
+// request body too large or not JSON (413, 415); a path id that names
+// nothing (404); If-Match (412, and 428 where it is required). Every error
+// answer is a problem.
+func TestOpenAPIDeclaresEveryAnswer(t *testing.T) {
+	c, err := servedContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range c.Document().Paths.Map() {
+		for method, op := range item.Operations() {
+			name := method + " " + path
+			want := []int{400, 401, 403, 500, 503}
+			api := strings.HasPrefix(path, "/api/")
+			if api {
+				want = append(want, 429)
+			}
+			if op.RequestBody != nil {
+				want = append(want, 413, 415)
+			}
+			if strings.Contains(path, "{id}") {
+				want = append(want, 404)
+			}
+			for _, p := range op.Parameters {
+				if p.Value.In == "header" && p.Value.Name == "If-Match" {
+					want = append(want, 412)
+					if p.Value.Required {
+						want = append(want, 428)
+					}
+				}
+			}
+			for _, status := range want {
+				if op.Responses.Status(status) == nil {
+					t.Errorf("%s does not declare %d", name, status)
+				}
+			}
+			for code, ref := range op.Responses.Map() {
+				r := ref.Value
+				if api && r.Headers["RateLimit"] == nil {
+					t.Errorf("%s %s does not declare RateLimit", name, code)
+				}
+				if code[0] == '4' || code[0] == '5' {
+					mt := r.Content.Get("application/problem+json")
+					if len(r.Content) != 1 || mt == nil || mt.Schema.Ref != "#/components/schemas/Problem" {
+						t.Errorf("%s %s is not a problem", name, code)
+					}
+				}
+				if h := r.Headers["Retry-After"]; code == "429" && (h == nil || !h.Value.Required) {
+					t.Errorf("%s 429 does not require Retry-After", name)
+				}
+				if mt := r.Content.Get("application/json"); code[0] == '2' && mt != nil && mt.Schema.Ref == "#/components/schemas/Customer" && r.Headers["ETag"] == nil {
+					t.Errorf("%s %s answers a customer without its ETag", name, code)
+				}
+			}
+		}
+	}
+}
+
+// TestOpenAPINamesEveryProblemCode keeps the document's list of problem
+// codes complete: clients branch on them.
+func TestOpenAPINamesEveryProblemCode(t *testing.T) {
+	c, err := servedContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := c.Document().Components.Schemas["Problem"].Value.Properties["code"].Value.Description
+	for code := range statusOf {
+		if !regexp.MustCompile(`\b` + code + `\b`).MatchString(desc) {
+			t.Errorf("the Problem schema does not name the code %s", code)
 		}
 	}
 }

@@ -91,7 +91,7 @@ func TestRequestLogLine(t *testing.T) {
 func TestNoSecretsInServerLogs(t *testing.T) {
 	d, acc, _, logs := testDeps(t)
 	d.Logger = slog.New(redact.NewHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), redact.Options{}))
-	s := &testServer{t: t, h: NewServer(d), logs: logs, acc: acc}
+	s := &testServer{t: t, h: checked(t, NewServer(d)), logs: logs, acc: acc}
 	tok := s.userToken(custodian.RoleAdmin)
 	const pw = "correct horse battery staple orbit"
 	s.do("POST", "/api/auth/login/", `{"email":"admin-x@example.com","password":"`+pw+`","otp":"123456"}`)

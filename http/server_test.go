@@ -60,7 +60,8 @@ func testDeps(t testing.TB) (d Deps, acc *accounts.Service, store *sqlstore.Stor
 
 // newTestServer returns a server on a fresh SQLite database, with a
 // sign-in limit and an administrator whose token do sends; opts adjust its
-// Deps.
+// Deps. Every API request and answer through it is checked against the
+// OpenAPI document (see checked).
 func newTestServer(t testing.TB, opts ...func(*Deps)) *testServer {
 	t.Helper()
 	s, _ := newUserlessServer(t, ratelimit.Limit{Rate: 1, Burst: 3}, opts...)
@@ -82,7 +83,7 @@ func newUserlessServer(t testing.TB, limit ratelimit.Limit, opts ...func(*Deps))
 	for _, o := range opts {
 		o(&d)
 	}
-	return &testServer{t: t, h: NewServer(d), logs: logs, acc: acc, store: store}, d
+	return &testServer{t: t, h: checked(t, NewServer(d)), logs: logs, acc: acc, store: store}, d
 }
 
 // testAccounts returns an account service over store with the cheapest
@@ -390,7 +391,7 @@ func (downDB) Ping(context.Context) error { return errors.New("connection refuse
 func TestReadyzWhenDatabaseIsDown(t *testing.T) {
 	d, _, _, _ := testDeps(t)
 	d.DB = downDB{}
-	h := NewServer(d)
+	h := checked(t, NewServer(d))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	wantProblem(t, response{rec.Result(), rec.Body.Bytes()}, 503, custodian.EUNAVAILABLE)

@@ -1,0 +1,45 @@
+package client
+
+import (
+	"context"
+	"net/http"
+)
+
+// Consents returns a customer's consent: the current state per purpose and
+// the append-only history. An erased customer's history remains, without
+// source or evidence.
+func (c *Client) Consents(ctx context.Context, id string) (*Consents, error) {
+	return answer[Consents](ctx, c, call{method: http.MethodGet, path: pathOf("customers", id, "consents")})
+}
+
+// RecordConsent records that consent for a purpose (one the server is
+// configured with) was given or withdrawn, and returns the recorded event.
+func (c *Client) RecordConsent(ctx context.Context, id string, in ConsentInput) (*ConsentEvent, error) {
+	return answer[ConsentEvent](ctx, c, call{method: http.MethodPost, path: pathOf("customers", id, "consents"), body: in})
+}
+
+// SetLegalHold sets (in.Active) or lifts a legal hold on a customer, with
+// a reason either way, and returns the hold now in force: nil once lifted.
+// A hold suspends retention, erasure and deletion.
+func (c *Client) SetLegalHold(ctx context.Context, id string, in LegalHoldInput) (*LegalHold, error) {
+	r, err := answer[LegalHoldResult](ctx, c, call{method: http.MethodPut, path: pathOf("customers", id, "legal-hold"), body: in})
+	if err != nil || r.LegalHold.IsNull() || !r.LegalHold.IsSpecified() {
+		return nil, err
+	}
+	hold := r.LegalHold.MustGet()
+	return &hold, nil
+}
+
+// EraseCustomer erases a customer's personal data for good, for reason:
+// the record is deleted and its key destroyed, and a tombstone remains.
+// Erasing again answers the same tombstone with AlreadyErased set.
+func (c *Client) EraseCustomer(ctx context.Context, id, reason string) (*Erasure, error) {
+	return answer[Erasure](ctx, c, call{method: http.MethodPost, path: pathOf("customers", id, "erase"), body: ErasureInput{Reason: reason}})
+}
+
+// ExportCustomer returns everything held about a customer (the format
+// custodian-export/v1): fields, consents, legal hold and every audit event
+// about them; for an erased customer, the tombstone and what remains.
+func (c *Client) ExportCustomer(ctx context.Context, id string) (*Export, error) {
+	return answer[Export](ctx, c, call{method: http.MethodGet, path: pathOf("customers", id, "export")})
+}
