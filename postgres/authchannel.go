@@ -118,7 +118,7 @@ func (c *AuthChannel) Listen(ctx context.Context, fn func(custodian.AuthInvalida
 		}
 		// Full jitter, so that instances cut off together do not all
 		// reconnect at the same moment.
-		pause := wait/2 + rand.N(wait/2+1)
+		pause := wait/2 + rand.N(wait/2+1) // #nosec G404 -- reconnect jitter only spreads load; it needs no unpredictability
 		if listened {
 			c.o.Logger.Warn("lost the connection that listens for account changes made by other instances; dropped the authentication cache; reconnecting",
 				"channel", c.o.Channel, "retry_in", pause.String(), "err", err)
