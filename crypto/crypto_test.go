@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,6 +123,9 @@ func TestRewrapKeepsDataReadable(t *testing.T) {
 	}
 	if err := k.RemoveMasterKey(k.ActiveKeyID()); err == nil {
 		t.Fatal("removed the active key")
+	}
+	if ids := k.KeyIDs(); !slices.Equal(ids, []string{newID}) {
+		t.Fatalf("after retiring %s the keyring lists %v, want [%s]", oldID, ids, newID)
 	}
 }
 
