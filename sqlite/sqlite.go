@@ -65,9 +65,10 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxLifetime(0)
 
-	// One writer at a time already keeps concurrent migrations apart: no
-	// migration lock.
-	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations()}, o)
+	// One writer at a time does not keep concurrent migrations apart (both
+	// can read the version before either migrates): they lock a file.
+	lock := newMigrationLock(filepath.Join(dir, MigrationLockFileName))
+	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations(), MigrationLock: lock}, o)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

@@ -73,8 +73,8 @@ type Database struct {
 	Migrations fs.FS
 	// MigrationLock, when set, is held while migrations run, so that
 	// processes starting together against one database migrate it one
-	// at a time (PostgreSQL's session-level advisory lock). Nil where the
-	// database already allows one writer at a time (SQLite).
+	// at a time (PostgreSQL's session-level advisory lock, a locked file
+	// beside SQLite's database). Nil: no lock.
 	MigrationLock lock.SessionLocker
 	// Closers run after the pools are closed (such as the driver's own
 	// pool).
@@ -173,8 +173,8 @@ func (s *Store) provider() (*goose.Provider, error) {
 }
 
 // Migrate applies every pending migration and returns the schema version.
-// Concurrent starts are safe: PostgreSQL migrations hold the migration lock
-// the backend gave, and SQLite has a single writer.
+// Concurrent starts are safe when the backend gave a migration lock, which
+// both do: migrations hold it.
 func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	p, err := s.provider()
 	if err != nil {
