@@ -72,7 +72,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopProfiles()
-	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
+	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
@@ -114,7 +114,7 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
 	cfg := s.appConfig()
 	cfg.logger = logger
-	a, err := openApp(ctx, cfg, generateDevKeyring, withCustomers)
+	a, err := openApp(ctx, cfg, holdDataDir, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
 	}
