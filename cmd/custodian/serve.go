@@ -198,7 +198,8 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Accounts: a.accounts, Metrics: m,
+		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 		FormKey: formKey,
