@@ -737,3 +737,13 @@ func (s *Store) CustomerNameEntries(ctx context.Context, q custodian.RecordQuery
 }
 
 var _ custodian.CustomerRepository = (*Store)(nil)
+
+// ProbeWrite reports whether the database takes a write now: it updates
+// the one row of the health_probe table in a write transaction of its
+// own, through the writing pool (on SQLite, behind the single writer).
+func (s *Store) ProbeWrite(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, s.q(`UPDATE health_probe SET probe_us = ? WHERE id = 1`), time.Now().UnixMicro()); err != nil {
+		return &custodian.Error{Code: custodian.EUNAVAILABLE, Message: "The database cannot take a write.", Err: err}
+	}
+	return nil
+}
