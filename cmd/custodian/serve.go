@@ -74,6 +74,8 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
 	defer stopRetention()
+	stopBackups := startBackups(ctx, s, a, logger)
+	defer stopBackups()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err

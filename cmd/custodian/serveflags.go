@@ -48,6 +48,7 @@ type serveSettings struct {
 	authCacheTTL     *time.Duration
 	alerts           *alertSettings
 	privacy          *privacyFlags
+	backups          *backupFlags
 
 	// Derived by resolve.
 	level       slog.Level
@@ -88,6 +89,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		authCacheTTL:     fs.Duration("auth-cache-ttl", accounts.DefaultAuthCacheTTL, "how long an authenticated access token or session is trusted without a database read, and so the longest a change made elsewhere can go unseen if its notification is lost; 0 reads the database on every request (env CUSTODIAN_AUTH_CACHE_TTL)"),
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
+		backups:          addBackupFlags(fs),
 	}
 }
 
@@ -121,6 +123,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 		return err
 	}
 	if err := s.privacy.resolve(); err != nil {
+		return err
+	}
+	if err := s.backups.resolve(); err != nil {
 		return err
 	}
 	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)

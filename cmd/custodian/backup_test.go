@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/custodian-crm/custodian/backup"
+	"github.com/custodian-crm/custodian/internal/testdb"
+)
+
+// backupSite is one installation for the backup tests: its settings in
+// the environment, with a keyring made by "keys init" and the shred
+// store outside the data directory.
+type backupSite struct {
+	root string
+	vars map[string]string
+}
+
+// backupBackends make a fresh installation on each backend; another
+// with the same keyring and shred store (a restore target) comes from
+// again.
+var backupBackends = map[string]func(t *testing.T, root string) map[string]string{
+	"sqlite": func(t *testing.T, root string) map[string]string {
+		return map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(root, "data")}
+	},
+	"postgres": func(t *testing.T, root string) map[string]string {
+		return map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(root, "data"), "CUSTODIAN_DATABASE_URL": testdb.PostgresSchemaURL(t)}
+	},
+}
+
+// newBackupSite makes an installation on backend, with the keyring and
+// shred store of keys (a directory), made on first use.
+func newBackupSite(t *testing.T, backend, keys string) backupSite {
+	t.Helper()
+	root := t.TempDir()
+	vars := backupBackends[backend](t, root)
+	vars["CUSTODIAN_MASTER_KEY_FILE"] = filepath.Join(keys, "keyring.json")
+	vars["CUSTODIAN_SHRED_STORE"] = filepath.Join(keys, "shred.db")
+	if _, err := os.Stat(vars["CUSTODIAN_MASTER_KEY_FILE"]); err != nil {
+		if out, _, err := runCmd(t, nil, "keys", "init", "--out", vars["CUSTODIAN_MASTER_KEY_FILE"]); err != nil || !strings.Contains(out, "outside the data directory") {
+			t.Fatalf("keys init: %v\n%s", err, out)
+		}
+	}
+	return backupSite{root: root, vars: vars}
+}
+
+// with returns the site's environment with more settings.
+func (s backupSite) with(kv ...string) map[string]string {
+	m := map[string]string{}
+	for k, v := range s.vars {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// TestBackupRestoreKeepsErasure takes a backup while the server serves,
+// erases a customer after it, and restores the backup elsewhere with the
+// same keyring and shred store: the erased customer stays erased (410,
+// tombstone "erased after backup"), the others are back, the trail
+// verifies; a second restore is refused over the data, and allowed with
+// --force.
+func TestBackupRestoreKeepsErasure(t *testing.T) {
+	for backend := range backupBackends {
+		t.Run(backend, func(t *testing.T) {
+			keys := filepath.Join(t.TempDir(), "keys")
+			src := newBackupSite(t, backend, keys)
+			ctx, cancel := context.WithCancel(context.Background())
+			base, done, _ := startServer(t, ctx, src.vars)
+			tok := adminToken(t, src.vars)
+			ids := []string{createCustomer(t, base, tok, "Ada Lovelace"), createCustomer(t, base, tok, "Grace Hopper"), createCustomer(t, base, tok, "Alan Turing")}
+
+			file := filepath.Join(src.root, "backups", "one.tar.gz")
+			out, _, err := runCmd(t, src.vars, "backup", "--out", file)
+			if err != nil || !strings.Contains(out, "3 customers") {
+				t.Fatalf("backup: %v\n%s", err, out)
+			}
+			if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("backup file: %v %v", fi, err)
+			}
+			if _, _, err := runCmd(t, src.vars, "backup", "--out", file); err == nil || !strings.Contains(err.Error(), "exists") {
+				t.Fatalf("backup over an existing file: %v", err)
+			}
+			// The server went on serving, and the backup is on the trail.
+			if code, body := getCustomer(t, base, tok, ids[1]); code != 200 || !strings.Contains(body, "Grace Hopper") {
+				t.Fatalf("read after backup: %d %s", code, body)
+			}
+			if code, body := request(t, "GET", base+"/api/audit/?action=backup.created", "", "Authorization", "Bearer "+tok); code != 200 || !strings.Contains(string(body), "one.tar.gz") {
+				t.Fatalf("backup.created not on the trail: %d %s", code, body)
+			}
+			// Erased after the backup was taken.
+			if code, body := request(t, "POST", base+"/api/customers/"+ids[0]+"/erase/", `{"reason":"asked by the person"}`, "Authorization", "Bearer "+tok); code != 200 {
+				t.Fatalf("erase: %d %s", code, body)
+			}
+			cancel()
+			<-done
+
+			out, _, err = runCmd(t, src.vars, "backup", "verify", file)
+			if err != nil || !strings.Contains(out, "3 customers") || !strings.Contains(out, "audit trail verifies") {
+				t.Fatalf("backup verify: %v\n%s", err, out)
+			}
+
+			dst := newBackupSite(t, backend, keys)
+			out, _, err = runCmd(t, dst.vars, "restore", file)
+			if err != nil || !strings.Contains(out, "2 customers") || !strings.Contains(out, "dropped 1 customers erased after the backup") {
+				t.Fatalf("restore: %v\n%s", err, out)
+			}
+			if out, _, err := runCmd(t, dst.vars, "audit", "verify"); err != nil {
+				t.Fatalf("audit verify after restore: %v\n%s", err, out)
+			}
+			ctx2, cancel2 := context.WithCancel(context.Background())
+			defer cancel2()
+			base2, done2, _ := startServer(t, ctx2, dst.vars)
+			if code, body := getCustomer(t, base2, tok, ids[0]); code != 410 || !strings.Contains(body, "erased after backup") && !strings.Contains(body, "erased") {
+				t.Fatalf("erased customer after restore: %d %s", code, body)
+			}
+			for i, name := range []string{"", "Grace Hopper", "Alan Turing"} {
+				if i == 0 {
+					continue
+				}
+				if code, body := getCustomer(t, base2, tok, ids[i]); code != 200 || !strings.Contains(body, name) {
+					t.Fatalf("restored customer %s: %d %s", name, code, body)
+				}
+			}
+			// A customer created after the restore gets a fresh row.
+			createCustomer(t, base2, tok, "Katherine Johnson")
+			cancel2()
+			<-done2
+
+			if _, _, err := runCmd(t, dst.vars, "restore", file); !errors.Is(err, backup.ErrNotEmpty) {
+				t.Fatalf("restore over data: %v", err)
+			}
+			out, _, err = runCmd(t, dst.vars, "restore", "--force", file)
+			if err != nil || !strings.Contains(out, "dropped 1") {
+				t.Fatalf("restore --force: %v\n%s", err, out)
+			}
+			if out, _, err := runCmd(t, dst.vars, "audit", "verify"); err != nil {
+				t.Fatalf("audit verify after forced restore: %v\n%s", err, out)
+			}
+		})
+	}
+}
