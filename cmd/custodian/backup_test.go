@@ -1,6 +1,9 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"os"
@@ -145,4 +148,125 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRestoreRefusesBadInput gives restore and backup verify files that
+// are not good backups, a keyring that is not the backup's, and a data
+// directory a server holds: each is refused with a message that says
+// why, and nothing is written to the target.
+func TestRestoreRefusesBadInput(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	src := newBackupSite(t, "sqlite", keys)
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done, _ := startServer(t, ctx, src.vars)
+	tok := adminToken(t, src.vars)
+	createCustomer(t, base, tok, "Ada Lovelace")
+	good := filepath.Join(src.root, "good.tar.gz")
+	if out, _, err := runCmd(t, src.vars, "backup", "--out", good); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	cancel()
+	<-done
+	content, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKeyring := filepath.Join(t.TempDir(), "other.json")
+	if _, _, err := runCmd(t, nil, "keys", "init", "--out", otherKeyring); err != nil {
+		t.Fatal(err)
+	}
+	wrongKeys := readKeyring(t, otherKeyring)
+	rightKeys := readKeyring(t, src.vars["CUSTODIAN_MASTER_KEY_FILE"])
+
+	write := func(t *testing.T, b []byte) string {
+		p := filepath.Join(t.TempDir(), "bad.tar.gz")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	flipped := append([]byte(nil), content...)
+	flipped[len(flipped)/2] ^= 0x40
+	tests := []struct {
+		name    string
+		file    func(t *testing.T) string
+		keyring string
+		want    error
+		message string
+	}{
+		{"empty file", func(t *testing.T) string { return write(t, nil) }, "", backup.ErrNotBackup, "not a Custodian backup"},
+		{"foreign file", func(t *testing.T) string { return write(t, []byte("name,email\nAda,ada@example.com\n")) }, "", backup.ErrNotBackup, "not a gzip"},
+		{"foreign archive", func(t *testing.T) string { return write(t, gzipTar(t, "notes.txt", []byte("hello"))) }, "", backup.ErrNotBackup, "first entry"},
+		{"truncated to half", func(t *testing.T) string { return write(t, content[:len(content)/2]) }, "", backup.ErrCorrupt, "truncated or corrupted"},
+		{"trailer cut off", func(t *testing.T) string { return write(t, content[:len(content)-4]) }, "", backup.ErrCorrupt, "truncated or corrupted"},
+		{"a byte changed", func(t *testing.T) string { return write(t, flipped) }, "", backup.ErrCorrupt, "truncated or corrupted"},
+		{"data appended", func(t *testing.T) string { return write(t, append(append([]byte(nil), content...), "more"...)) }, "", backup.ErrCorrupt, "after the end"},
+		{"another keyring", func(t *testing.T) string { return good }, otherKeyring, backup.ErrMissingKeys, rightKeys.ActiveKeyID()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := newBackupSite(t, "sqlite", keys)
+			if tt.keyring != "" {
+				dst.vars["CUSTODIAN_MASTER_KEY_FILE"] = tt.keyring
+			}
+			file := tt.file(t)
+			_, _, err := runCmd(t, dst.vars, "restore", file)
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.message) {
+				t.Fatalf("restore: %v, want %v mentioning %q", err, tt.want, tt.message)
+			}
+			if tt.keyring != "" && !strings.Contains(err.Error(), wrongKeys.ActiveKeyID()) {
+				t.Fatalf("the keyring's own keys are not named: %v", err)
+			}
+			entries, _ := os.ReadDir(dst.vars["CUSTODIAN_DATA_DIR"])
+			for _, e := range entries {
+				if e.Name() != lockFileName {
+					t.Fatalf("restore left %s in the target", e.Name())
+				}
+			}
+			if _, _, err := runCmd(t, dst.vars, "backup", "verify", file); !errors.Is(err, tt.want) {
+				t.Fatalf("backup verify: %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("server holds the directory", func(t *testing.T) {
+		dst := newBackupSite(t, "sqlite", keys)
+		unlock, err := lockDataDir(dst.vars["CUSTODIAN_DATA_DIR"]) // as serve holds it
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		if _, _, err := runCmd(t, dst.vars, "restore", "--force", good); !errors.Is(err, errServerRunning) {
+			t.Fatalf("restore --force under a running server: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dst.vars["CUSTODIAN_DATA_DIR"], "custodian.db")); err == nil {
+			t.Fatal("restore wrote the database under a running server")
+		}
+	})
+
+	t.Run("wrong shred store", func(t *testing.T) {
+		dst := newBackupSite(t, "sqlite", keys)
+		dst.vars["CUSTODIAN_SHRED_STORE"] = filepath.Join(t.TempDir(), "empty-shred.db")
+		if _, _, err := runCmd(t, dst.vars, "restore", good); !errors.Is(err, backup.ErrShredStore) {
+			t.Fatalf("restore with an empty shred store: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dst.vars["CUSTODIAN_DATA_DIR"], "custodian.db")); err == nil {
+			t.Fatal("restore wrote the database with the wrong shred store")
+		}
+	})
+}
+
+// gzipTar is a gzip-compressed tar of one file.
+func gzipTar(t *testing.T, name string, content []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(content)
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
 }
