@@ -5,14 +5,20 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custodian-crm/custodian/backup"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
 // backupSite is one installation for the backup tests: its settings in
@@ -269,4 +275,79 @@ func gzipTar(t *testing.T, name string, content []byte) []byte {
 	tw.Close()
 	zw.Close()
 	return buf.Bytes()
+}
+
+// TestServeRefusesAKeyringThatDoesNotOpenTheData starts serve on data
+// written under one keyring with others: another keyring (its key ids
+// missing), the same key ids with other keys (the sample of data keys
+// does not open), the same master keys with another index key (the audit
+// seal does not match). Each refuses to start and says why.
+func TestServeRefusesAKeyringThatDoesNotOpenTheData(t *testing.T) {
+	for backend := range backupBackends {
+		t.Run(backend, func(t *testing.T) {
+			keys := filepath.Join(t.TempDir(), "keys")
+			site := newBackupSite(t, backend, keys)
+			ctx, cancel := context.WithCancel(context.Background())
+			base, done, _ := startServer(t, ctx, site.vars)
+			tok := adminToken(t, site.vars)
+			createCustomer(t, base, tok, "Ada Lovelace")
+			cancel()
+			<-done
+			good := site.vars["CUSTODIAN_MASTER_KEY_FILE"]
+			active := readKeyring(t, good).ActiveKeyID()
+
+			edited := func(t *testing.T, edit func(f map[string]any)) string {
+				b, err := os.ReadFile(good)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var f map[string]any
+				if err := json.Unmarshal(b, &f); err != nil {
+					t.Fatal(err)
+				}
+				edit(f)
+				b, _ = json.Marshal(f)
+				p := filepath.Join(t.TempDir(), "keyring.json")
+				if err := os.WriteFile(p, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			random := func() string {
+				b := make([]byte, 32)
+				_, _ = rand.Read(b)
+				return base64.StdEncoding.EncodeToString(b)
+			}
+			tests := []struct {
+				name    string
+				keyring func(t *testing.T) string
+				want    string
+			}{
+				{"another keyring", func(t *testing.T) string {
+					p := filepath.Join(t.TempDir(), "other.json")
+					if _, _, err := runCmd(t, nil, "keys", "init", "--out", p); err != nil {
+						t.Fatal(err)
+					}
+					return p
+				}, "under master keys " + active},
+				{"same key ids, other keys", func(t *testing.T) string {
+					return edited(t, func(f map[string]any) { f["keys"].([]any)[0].(map[string]any)["key"] = random() })
+				}, "does not open under master key " + active},
+				{"other index key", func(t *testing.T) string {
+					return edited(t, func(f map[string]any) { f["index_key"] = random() })
+				}, "newest audit event"},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					vars := site.with("CUSTODIAN_MASTER_KEY_FILE", tt.keyring(t))
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					err := run(ctx, []string{"custodian", "serve", "--addr", testnet.FreeAddr(t)}, env(vars), nil, io.Discard, io.Discard)
+					if !errors.Is(err, errKeyringMismatch) || !strings.Contains(err.Error(), tt.want) {
+						t.Fatalf("serve: %v, want a refusal saying %q", err, tt.want)
+					}
+				})
+			}
+		})
+	}
 }

@@ -130,6 +130,9 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 	} else {
 		logger.Info("keyring loaded", "source", string(a.keyring.source), "active_key", a.sealer.ActiveKeyID())
 	}
+	if err := checkKeyringOpensData(ctx, a); err != nil {
+		return nil, err
+	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)
 		if err != nil {
