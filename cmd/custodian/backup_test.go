@@ -351,3 +351,54 @@ func TestServeRefusesAKeyringThatDoesNotOpenTheData(t *testing.T) {
 		})
 	}
 }
+
+// TestServeTakesScheduledBackups runs serve with --backup-interval 1s and
+// --backup-keep 2: backups appear, each on the audit trail as taken by
+// the scheduler, the oldest are deleted, and the newest verifies.
+func TestServeTakesScheduledBackups(t *testing.T) {
+	for _, bad := range [][]string{{"--backup-interval", "0s"}, {"--backup-keep", "0"}} {
+		_, _, err := runCmd(t, map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}, append([]string{"serve", "--backup-dir", t.TempDir()}, bad...)...)
+		if !errors.Is(err, ErrConfig) {
+			t.Fatalf("serve %v: %v, want a configuration error", bad, err)
+		}
+	}
+	for backend := range backupBackends {
+		t.Run(backend, func(t *testing.T) {
+			site := newBackupSite(t, backend, filepath.Join(t.TempDir(), "keys"))
+			dir := filepath.Join(site.root, "backups")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			base, done, logs := startServer(t, ctx, site.vars, "--backup-dir", dir, "--backup-interval", "1s", "--backup-keep", "2")
+			tok := adminToken(t, site.vars)
+			createCustomer(t, base, tok, "Ada Lovelace")
+			deadline := time.Now().Add(30 * time.Second)
+			var body []byte
+			for {
+				_, body = request(t, "GET", base+"/api/audit/?action=backup.created", "", "Authorization", "Bearer "+tok)
+				if strings.Count(string(body), `"backup.created"`) >= 3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("fewer than 3 scheduled backups on the trail:\n%s\n%s", body, logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !strings.Contains(string(body), `"system:backup"`) || !strings.Contains(string(body), backupSuffix) {
+				t.Fatalf("backup events do not name the scheduler and the file: %s", body)
+			}
+			cancel()
+			<-done
+			backups, err := filepath.Glob(filepath.Join(dir, backupPrefix+"*"+backupSuffix))
+			if err != nil || len(backups) != 2 {
+				t.Fatalf("kept %v (%v), want the newest 2\n%s", backups, err, logs.String())
+			}
+			if !strings.Contains(logs.String(), "old backup removed") {
+				t.Fatalf("no rotation logged:\n%s", logs.String())
+			}
+			out, _, err := runCmd(t, site.vars, "backup", "verify", backups[1])
+			if err != nil || !strings.Contains(out, "1 customers") {
+				t.Fatalf("verify the newest scheduled backup: %v\n%s", err, out)
+			}
+		})
+	}
+}
