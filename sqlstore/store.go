@@ -186,6 +186,20 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	return p.GetDBVersion(ctx)
 }
 
+// MigrateTo applies the pending migrations up to version and no further,
+// and returns the schema version: a restore loads a backup's rows into
+// the schema they were taken from, then migrates the rest of the way.
+func (s *Store) MigrateTo(ctx context.Context, version int64) (int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	return p.GetDBVersion(ctx)
+}
+
 // SchemaVersion returns the version the database is at and the newest
 // version this binary knows.
 func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {

@@ -182,6 +182,8 @@ command that needs the keyring takes --master-key-file.
 			{name: "export", summary: "everything held about a customer, as JSON: export --customer ID [--out F]", run: runExport},
 			{name: "processing", summary: "who has seen a customer's data: processing --customer ID", run: runProcessing},
 			{name: "retention", summary: "apply the retention policy: retention run [--dry-run]", run: retentionCommands().dispatch},
+			{name: "backup", args: "[--out FILE] | verify FILE", summary: "take a consistent backup while the server runs, or check one", run: runBackup},
+			{name: "restore", args: "[--force] FILE", summary: "restore a backup into an empty data directory or database, keeping erasures", run: runRestore},
 			{name: "check", summary: "validate the configuration; with --deploy, list insecure settings", run: runCheck},
 			{name: "version", summary: "print the version", aliases: []string{"--version", "-version"}, run: runVersion},
 		},

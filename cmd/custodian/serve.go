@@ -74,6 +74,8 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
+	stopBackups := startBackups(ctx, s, a, logger)
+	defer stopBackups()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -127,6 +129,9 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", a.keyring.path, "active_key", a.sealer.ActiveKeyID())
 	} else {
 		logger.Info("keyring loaded", "source", string(a.keyring.source), "active_key", a.sealer.ActiveKeyID())
+	}
+	if err := checkKeyringOpensData(ctx, a); err != nil {
+		return nil, err
 	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)

@@ -49,6 +49,7 @@ type serveSettings struct {
 	alerts           *alertSettings
 	privacy          *privacyFlags
 	ops              *opsFlags
+	backups          *backupFlags
 
 	// Derived by resolve.
 	level       slog.Level
@@ -90,6 +91,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
 		ops:              addOpsFlags(fs),
+		backups:          addBackupFlags(fs),
 	}
 }
 
@@ -126,6 +128,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 		return err
 	}
 	if err := s.ops.resolve(); err != nil {
+		return err
+	}
+	if err := s.backups.resolve(); err != nil {
 		return err
 	}
 	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)
