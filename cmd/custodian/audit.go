@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/custodian-crm/custodian/hashchain"
+	"github.com/custodian-crm/custodian/sqlstore"
 )
 
 // auditCommands are the audit trail commands. Like the key commands they
@@ -132,11 +134,17 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 		total := max(head.Seq-start.Seq, 0)
 		var done int64
 		last := start
+		// The seals met on the way say what the read log must hold.
+		seals := sqlstore.ReadSeals{Partial: start.Seq > 0}
+		var sealErr error
 		counted := func(yield func(hashchain.Event, error) bool) {
 			for e, err := range store.AuditChain(ctx, start.Seq) {
 				if err == nil {
 					done++
 					bar.updateCount("audit", "events verified", done, max(total, done), time.Since(began))
+					if sealErr == nil {
+						sealErr = seals.Add(e)
+					}
 				}
 				if !yield(e, err) {
 					return
@@ -172,6 +180,33 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 			fmt.Fprintf(stdout, "head anchor: %s\n", formatAnchor(last))
 			fmt.Fprintf(stdout, "Record it outside the database; later run: custodian audit verify --anchor %s\n", formatAnchor(last))
 		}
-		return nil
+		return verifyReadLog(ctx, stdout, store, seals, sealErr)
 	})
+}
+
+// verifyReadLog checks the read log against the seals of the verified
+// trail and reports what it found.
+func verifyReadLog(ctx context.Context, stdout io.Writer, store *sqlstore.Store, seals sqlstore.ReadSeals, sealErr error) error {
+	if sealErr != nil {
+		fmt.Fprintf(stdout, "READ LOG BROKEN: a seal event does not decode: %v\n", sealErr)
+		return fmt.Errorf("%w: a read log seal does not decode", ErrChainBroken)
+	}
+	v, err := store.VerifyReads(ctx, seals)
+	if err != nil {
+		return err
+	}
+	if v.Break != "" {
+		fmt.Fprintf(stdout, "READ LOG BROKEN at read record %d: %s\n", v.BreakSeq, v.Break)
+		fmt.Fprintln(stdout, "The reads recorded there cannot be trusted. Keep the read log as it is and compare it with a backup.")
+		return fmt.Errorf("%w: the read log differs from its seals at read record %d", ErrChainBroken, v.BreakSeq)
+	}
+	fmt.Fprintf(stdout, "read log: %d read records verified against %d seals", v.Verified, v.Seals)
+	if seals.Purged > 0 {
+		fmt.Fprintf(stdout, "; records up to %d removed by retention", seals.Purged)
+	}
+	if v.Pending > 0 {
+		fmt.Fprintf(stdout, "; %d recorded since the last seal, verified once sealed", v.Pending)
+	}
+	fmt.Fprintln(stdout)
+	return nil
 }

@@ -189,6 +189,44 @@ func TestAuditVerifyFromAnchorAndKey(t *testing.T) {
 	}
 }
 
+// TestAuditVerifyCoversReadLog checks that "custodian audit verify"
+// verifies the read log against the seals in the trail, and fails when a
+// sealed read record is changed.
+func TestAuditVerifyCoversReadLog(t *testing.T) {
+	for name, open := range trailBackends() {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			s := b.Store.(*sqlstore.Store)
+			ctx := custodian.WithActor(context.Background(), "usr_x")
+			for range 3 {
+				if err := s.RecordRead(ctx, custodian.NewCustomerID()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.SealReads(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RecordRead(ctx, custodian.NewCustomerID()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Reads(ctx, custodian.ReadQuery{Limit: 1}); err != nil { // written, not sealed
+				t.Fatal(err)
+			}
+			out, _, err := runCmd(t, b.vars, "audit", "verify")
+			if err != nil || !strings.Contains(out, "read log: 3 read records verified against 1 seals; 1 recorded since the last seal") {
+				t.Fatalf("intact read log: %v\n%s", err, out)
+			}
+			if _, err := s.ReadLogDB().ExecContext(ctx, s.Rebind(`UPDATE read_names SET name = ? WHERE name = ?`), "usr_mallory", "usr_x"); err != nil {
+				t.Fatal(err)
+			}
+			out, _, err = runCmd(t, b.vars, "audit", "verify")
+			if !errors.Is(err, ErrChainBroken) || !strings.Contains(out, "READ LOG BROKEN at read record 1") {
+				t.Fatalf("changed read record: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
 func TestAuditAnchorFlag(t *testing.T) {
 	for _, bad := range []string{"", "5", "0:ab", "x:ab", "5:zz", "5:"} {
 		if _, err := parseAnchor(bad); err == nil {
