@@ -108,6 +108,10 @@ func TestAuditContract(t *testing.T) {
 	})
 }
 
+func TestReadLogContract(t *testing.T) {
+	storetest.RunReadLog(t, testdb.PostgresReadLog)
+}
+
 func TestPrivacyContract(t *testing.T) {
 	storetest.RunPrivacy(t, func(t *testing.T) storetest.PrivacyBackend {
 		s := testdb.Postgres(t)

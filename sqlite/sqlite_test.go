@@ -71,6 +71,10 @@ func TestAuditContract(t *testing.T) {
 	})
 }
 
+func TestReadLogContract(t *testing.T) {
+	storetest.RunReadLog(t, testdb.SQLiteReadLog)
+}
+
 func TestPrivacyContract(t *testing.T) {
 	storetest.RunPrivacy(t, func(t *testing.T) storetest.PrivacyBackend {
 		s, dir := testdb.SQLite(t)

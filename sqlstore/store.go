@@ -59,6 +59,8 @@ type Store struct {
 	group         *groupCommitter
 	chain         *hashchain.Chain
 	appender      *auditAppender
+	reads         *readLog
+	readLogSchema []string
 }
 
 // Database is what a backend hands New: its connection pools, its embedded
@@ -79,6 +81,14 @@ type Database struct {
 	// Closers run after the pools are closed (such as the driver's own
 	// pool).
 	Closers []func()
+	// ReadLog, when set, is the read log's own database (SQLite: a file
+	// of its own, so that recording reads never writes the customer
+	// database); nil keeps the read log in Write's database, whose
+	// migrations create its tables.
+	ReadLog *sql.DB
+	// ReadLogSchema are the statements Migrate runs on ReadLog to create
+	// the read log's tables when they do not exist.
+	ReadLogSchema []string
 }
 
 // Options are what the caller of a backend's Open decides about the store.
@@ -93,6 +103,8 @@ type Options struct {
 	// trail, such as one opened only to migrate, and so needs no keys: it
 	// refuses every append. It must not be combined with AuditChain.
 	WithoutAuditChain bool
+	// ReadLog says how often recorded reads are written and sealed.
+	ReadLog ReadLogOptions
 }
 
 // ErrNoAuditChain is returned, wrapped, by New (and so by the backends'
@@ -128,11 +140,18 @@ func New(d Dialect, db Database, o Options) (*Store, error) {
 		s.group = newGroupCommitter(s)
 	}
 	s.appender = newAuditAppender(s)
+	readDB, own := db.ReadLog, db.ReadLog != nil
+	if !own {
+		readDB = db.Write
+	}
+	s.reads = newReadLog(s, readDB, own, o.ReadLog)
+	s.readLogSchema = db.ReadLogSchema
 	return s, nil
 }
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.reads.close()    // writes and seals the queued reads, through the trail
 	s.appender.close() // before the group committer it may still use
 	if s.group != nil {
 		s.group.close()
@@ -144,6 +163,9 @@ func (s *Store) Close() error {
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
+	}
+	if s.reads.own {
+		err = errors.Join(err, s.reads.db.Close())
 	}
 	for _, c := range s.closers {
 		c()
@@ -182,6 +204,13 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if s.reads.own {
+		for _, q := range s.readLogSchema {
+			if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
+				return 0, fmt.Errorf("migrate: read log: %w", err)
+			}
+		}
 	}
 	return p.GetDBVersion(ctx)
 }

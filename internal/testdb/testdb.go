@@ -60,6 +60,33 @@ func SQLiteWithChain(t testing.TB, chain *hashchain.Chain) (*sqlstore.Store, str
 	return migrated(t, s, err), dir
 }
 
+// SQLiteAt returns the migrated store in dir, opened with o; it is
+// closed when the test ends. Several may be open over one directory, as
+// a restarted server's would be.
+func SQLiteAt(t testing.TB, dir string, o sqlstore.Options) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), dir, o)
+	return migrated(t, s, err)
+}
+
+// SQLiteReadLog returns a fresh SQLite database, opened with o, as the
+// read log contract's backend.
+func SQLiteReadLog(t *testing.T, o sqlstore.Options) storetest.ReadLogBackend {
+	dir := filepath.Join(t.TempDir(), "data")
+	return storetest.ReadLogBackend{Store: SQLiteAt(t, dir, o), Open: func(t *testing.T, o sqlstore.Options) *sqlstore.Store { return SQLiteAt(t, dir, o) }}
+}
+
+// PostgresReadLog returns a fresh schema of the test server, opened with
+// o, as the read log contract's backend.
+func PostgresReadLog(t *testing.T, o sqlstore.Options) storetest.ReadLogBackend {
+	url := PostgresSchemaURL(t)
+	open := func(t *testing.T, o sqlstore.Options) *sqlstore.Store {
+		s, err := postgres.Open(context.Background(), url, o)
+		return migrated(t, s, err)
+	}
+	return storetest.ReadLogBackend{Store: open(t, o), Open: open}
+}
+
 // migrated returns s, opened with err, migrated; s is closed when the test
 // ends.
 func migrated(t testing.TB, s *sqlstore.Store, err error) *sqlstore.Store {
