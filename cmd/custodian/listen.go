@@ -54,7 +54,14 @@ func listen(ctx context.Context, s *serveSettings, handler http.Handler, tlsSetu
 		port, _ := strconv.Atoi(portText)
 		var redirect http.Handler
 		if tlsSetup.Manager == nil {
-			redirect = edge.RedirectHTTPS(port, exactHosts(*s.allowedHosts)...)
+			hosts := exactHosts(*s.allowedHosts)
+			if len(hosts) == 0 {
+				hosts = tlsSetup.Hosts()
+			}
+			if len(hosts) == 0 {
+				logger.Warn("plain HTTP is not redirected: neither --allowed-hosts nor the certificate names a host to send clients to; they get 400")
+			}
+			redirect = edge.RedirectHTTPS(port, hosts...)
 		} else {
 			redirect = tlsSetup.HTTPHandler(port)
 		}
