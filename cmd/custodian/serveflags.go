@@ -39,6 +39,7 @@ type serveSettings struct {
 	redisTimeout     *time.Duration
 	rateLimitAPI     *string
 	rateLimitSignIn  *string
+	maxConnsPerAddr  *int
 	metricsAddr      *string
 	metricsTokenFile *string
 	pprofAddr        *string
@@ -79,6 +80,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		redisTimeout:     fs.Duration("redis-timeout", ratelimit.DefaultPrimaryTimeout, "how long a rate-limit check waits for Redis before this instance answers from its local limits (env CUSTODIAN_REDIS_TIMEOUT)"),
 		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
+		maxConnsPerAddr:  fs.Int("max-conns-per-addr", edge.DefaultMaxConnsPerAddr, "connections one client address (IPv6: one /64) may hold open at once; more are closed as they arrive; trusted proxies are not limited (env CUSTODIAN_MAX_CONNS_PER_ADDR)"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
 		pprofAddr:        stringFlag(fs, "pprof-addr", "", "address of the Go profiling endpoints (/debug/pprof/); off when empty, loopback only unless --pprof-token-file is set"),
@@ -112,6 +114,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	// working elsewhere: it stays short.
 	if *s.authCacheTTL < 0 || *s.authCacheTTL > maxAuthCacheTTL {
 		return fmt.Errorf("%w: --auth-cache-ttl must be between 0 (no cache) and %s", ErrConfig, maxAuthCacheTTL)
+	}
+	if *s.maxConnsPerAddr < 1 {
+		return fmt.Errorf("%w: --max-conns-per-addr must be at least 1", ErrConfig)
 	}
 	if err := s.storage.resolve(); err != nil {
 		return err
