@@ -223,7 +223,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	deps := custhttp.Deps{
 		Logger: logger, Customers: a.customers, Privacy: a.customers, DB: a.store, Accounts: a.accounts, Metrics: m,
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
-		APILimiter: limits.api, SignInLimiter: limits.signIn,
+		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
 		FormKey: formKey,
 		Audit:   a.store, Alerts: a.store, Monitor: alerts.correlator,
 		OnProbe: func(r *http.Request) { alerts.correlator.Observe(custhttp.ProbeSignal(r)) },

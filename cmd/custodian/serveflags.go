@@ -39,6 +39,7 @@ type serveSettings struct {
 	redisTimeout     *time.Duration
 	rateLimitAPI     *string
 	rateLimitSignIn  *string
+	rateLimitPages   *string
 	maxConnsPerAddr  *int
 	metricsAddr      *string
 	metricsTokenFile *string
@@ -54,6 +55,7 @@ type serveSettings struct {
 	level       slog.Level
 	apiLimit    ratelimit.Limit
 	signInLimit ratelimit.Limit
+	pageLimit   ratelimit.Limit
 	proxies     *edge.TrustedProxies
 }
 
@@ -80,6 +82,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		redisTimeout:     fs.Duration("redis-timeout", ratelimit.DefaultPrimaryTimeout, "how long a rate-limit check waits for Redis before this instance answers from its local limits (env CUSTODIAN_REDIS_TIMEOUT)"),
 		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
+		rateLimitPages:   stringFlag(fs, "rate-limit-pages", custhttp.DefaultPageLimit, "limit on the web interface's pages, per client and per signed-in session"),
 		maxConnsPerAddr:  fs.Int("max-conns-per-addr", edge.DefaultMaxConnsPerAddr, "connections one client address (IPv6: one /64) may hold open at once; more are closed as they arrive; trusted proxies are not limited (env CUSTODIAN_MAX_CONNS_PER_ADDR)"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
@@ -146,6 +149,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	}
 	if s.signInLimit, err = ratelimit.ParseLimit(*s.rateLimitSignIn); err != nil {
 		return fmt.Errorf("--rate-limit-signin: %w", err)
+	}
+	if s.pageLimit, err = ratelimit.ParseLimit(*s.rateLimitPages); err != nil {
+		return fmt.Errorf("--rate-limit-pages: %w", err)
 	}
 	if len(*s.trustedProxies) > 0 {
 		if s.proxies, err = edge.ParseTrustedProxies(*s.trustedProxies); err != nil {
