@@ -224,7 +224,7 @@ func (s *Service) newUser(ctx context.Context, email, name string, role custodia
 	if len(fields) > 0 {
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "The account has invalid fields.", Fields: fields}
 	}
-	hash, err := s.hasher.Hash(ctx, pw)
+	hash, err := s.hash(ctx, pw)
 	if err != nil {
 		return nil, err
 	}

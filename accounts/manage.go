@@ -24,7 +24,7 @@ const totpIssuer = "Custodian"
 
 // reauthenticate checks the current password before a sensitive change.
 func (s *Service) reauthenticate(ctx context.Context, u *custodian.UserRecord, current string) error {
-	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	ok, _, err := s.verify(ctx, current, u.PasswordHash)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, cu
 	if err := s.checkNewPassword(next, u.Email, u.Name); err != nil {
 		return err
 	}
-	hash, err := s.hasher.Hash(ctx, next)
+	hash, err := s.hash(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -401,7 +401,7 @@ func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) er
 	if err := s.checkNewPassword(next, u.Email, u.Name); err != nil {
 		return err
 	}
-	ph, err := s.hasher.Hash(ctx, next)
+	ph, err := s.hash(ctx, next)
 	if err != nil {
 		return err
 	}

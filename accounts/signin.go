@@ -56,7 +56,7 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 	if wait, _, allowed := s.cfg.Lockout.Check(u.FailedSignins, u.LastFailedAt, now); !allowed {
 		return "", nil, s.refuse(ctx, u.ID, u.ID, reasonLocked, tooMany(wait))
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
+	ok, rehash, err := s.verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return "", nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 	}
 	newHash := ""
 	if rehash {
-		if h, err := s.hasher.Hash(ctx, in.Password); err == nil {
+		if h, err := s.hash(ctx, in.Password); err == nil {
 			newHash = h
 		}
 	}
@@ -222,7 +222,9 @@ func (s *Service) failUnknown(ctx context.Context, email, pw string, now time.Ti
 	if wait, _, allowed := s.cfg.Lockout.Check(f.count, f.last, now); !allowed {
 		return s.refuse(ctx, "", account, reasonLocked, tooMany(wait))
 	}
-	_ = s.hasher.VerifyDummy(ctx, pw) // always fails; spends the same time
+	if err := s.verifyDummy(ctx, pw); err != nil { // always fails; spends the same time
+		return err // busy or cancelled, as for a known account: not counted
+	}
 	s.mu.Lock()
 	f, _ = s.unknown.Get(email)
 	s.unknown.Add(email, failures{count: f.count + 1, last: now})

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseInsecureSettings(s, logger); err != nil {
 		return err
 	}
+	warnDevelopmentSettings(s, logger)
 	if err := refuseExposedProfiles(s); err != nil {
 		return err
 	}
@@ -107,6 +109,27 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 		return fmt.Errorf("%w: refusing to start in production:\n%s", ErrInsecure, strings.Join(lines, "\n"))
 	}
 	return nil
+}
+
+// developmentFindings are the deploy checks that serve also warns about at
+// start outside --production: settings fit for development only.
+var developmentFindings = []string{"C001", "C002", "C003"}
+
+// warnDevelopmentSettings logs a warning at start, outside --production
+// (which refuses them instead), for each development setting serve runs
+// with: plain HTTP on a non-loopback address (no TLS and no trusted proxy),
+// empty --allowed-hosts, and the development keyring. check --deploy lists
+// the same and more.
+func warnDevelopmentSettings(s *serveSettings, logger *slog.Logger) {
+	if *s.production {
+		return
+	}
+	for _, f := range deployChecks(s) {
+		if !slices.Contains(developmentFindings, f.ID) || (f.ID == "C001" && loopback(*s.addr)) {
+			continue
+		}
+		logger.Warn("development setting", "finding", f.ID, "problem", f.Problem, "fix", f.Fix)
+	}
 }
 
 // openServedApp opens the application as serve runs it (generating the
@@ -206,7 +229,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		Logger: logger, Customers: a.customers, Privacy: a.customers, Accounts: a.accounts, Metrics: m,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
-		APILimiter: limits.api, SignInLimiter: limits.signIn,
+		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
 		FormKey: formKey,
 		Audit:   a.store, Alerts: a.store, Monitor: alerts.correlator,
 		OnProbe: func(r *http.Request) { alerts.correlator.Observe(custhttp.ProbeSignal(r)) },

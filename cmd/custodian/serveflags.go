@@ -39,6 +39,8 @@ type serveSettings struct {
 	redisTimeout     *time.Duration
 	rateLimitAPI     *string
 	rateLimitSignIn  *string
+	rateLimitPages   *string
+	maxConnsPerAddr  *int
 	metricsAddr      *string
 	metricsTokenFile *string
 	pprofAddr        *string
@@ -55,6 +57,7 @@ type serveSettings struct {
 	level       slog.Level
 	apiLimit    ratelimit.Limit
 	signInLimit ratelimit.Limit
+	pageLimit   ratelimit.Limit
 	proxies     *edge.TrustedProxies
 }
 
@@ -81,6 +84,8 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		redisTimeout:     fs.Duration("redis-timeout", ratelimit.DefaultPrimaryTimeout, "how long a rate-limit check waits for Redis before this instance answers from its local limits (env CUSTODIAN_REDIS_TIMEOUT)"),
 		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
+		rateLimitPages:   stringFlag(fs, "rate-limit-pages", custhttp.DefaultPageLimit, "limit on the web interface's pages, per client and per signed-in session"),
+		maxConnsPerAddr:  fs.Int("max-conns-per-addr", edge.DefaultMaxConnsPerAddr, "connections one client address (IPv6: one /64) may hold open at once; more are closed as they arrive; trusted proxies are not limited (env CUSTODIAN_MAX_CONNS_PER_ADDR)"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
 		pprofAddr:        stringFlag(fs, "pprof-addr", "", "address of the Go profiling endpoints (/debug/pprof/); off when empty, loopback only unless --pprof-token-file is set"),
@@ -117,6 +122,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if *s.authCacheTTL < 0 || *s.authCacheTTL > maxAuthCacheTTL {
 		return fmt.Errorf("%w: --auth-cache-ttl must be between 0 (no cache) and %s", ErrConfig, maxAuthCacheTTL)
 	}
+	if *s.maxConnsPerAddr < 1 {
+		return fmt.Errorf("%w: --max-conns-per-addr must be at least 1", ErrConfig)
+	}
 	if err := s.storage.resolve(); err != nil {
 		return err
 	}
@@ -151,6 +159,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	}
 	if s.signInLimit, err = ratelimit.ParseLimit(*s.rateLimitSignIn); err != nil {
 		return fmt.Errorf("--rate-limit-signin: %w", err)
+	}
+	if s.pageLimit, err = ratelimit.ParseLimit(*s.rateLimitPages); err != nil {
+		return fmt.Errorf("--rate-limit-pages: %w", err)
 	}
 	if len(*s.trustedProxies) > 0 {
 		if s.proxies, err = edge.ParseTrustedProxies(*s.trustedProxies); err != nil {

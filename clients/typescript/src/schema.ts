@@ -1139,7 +1139,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A dependency (the database, the key store) is unreachable; retrying later may help. */
+        /** @description A dependency (the database, the key store) is unreachable, or the server is too busy checking other passwords (a sign-in flood: the queue for password hashing is full); retry after Retry-After seconds when given. */
         Unavailable: {
             headers: {
                 /** @description Seconds to wait before trying again, when known. */
