@@ -91,8 +91,11 @@ type PasskeySignInRequest struct {
 type PasskeyService interface {
 	// PasskeysEnabled reports whether passkeys can be used.
 	PasskeysEnabled() bool
-	// BeginPasskeyRegistration starts adding a passkey to p's account.
-	BeginPasskeyRegistration(ctx context.Context, p *Principal) (*PasskeyCeremony, error)
+	// BeginPasskeyRegistration starts adding a passkey to p's account,
+	// after checking the current password. Passkeys are added, renamed
+	// and removed from a browser session only, never with an access
+	// token.
+	BeginPasskeyRegistration(ctx context.Context, p *Principal, current string) (*PasskeyCeremony, error)
 	// FinishPasskeyRegistration verifies the authenticator's answer and
 	// stores the passkey under name. The first passkey of an account
 	// without two-factor authentication comes with ten recovery codes,

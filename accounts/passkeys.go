@@ -203,15 +203,22 @@ func (s *Service) takeCeremony(ctx context.Context, tok, purpose string) (*custo
 // BeginPasskeyRegistration starts adding a passkey to p's account: a
 // discoverable credential (so it can sign in without an email address)
 // with user verification, excluding the authenticators already
-// registered. A user whose role requires passkeys and who already has one
+// registered, after checking the current password, from a browser session
+// only. A user whose role requires passkeys and who already has one
 // must be signed in with a passkey to add another, so that someone who
 // stole a password and a one-time code cannot add their own.
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, p *custodian.Principal) (*custodian.PasskeyCeremony, error) {
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, p *custodian.Principal, current string) (*custodian.PasskeyCeremony, error) {
 	if s.webauthn == nil {
 		return nil, errPasskeysOff
 	}
+	if err := browserOnly(p); err != nil {
+		return nil, err
+	}
 	u, err := s.user(ctx, p.User.ID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.reauthenticate(ctx, u, current); err != nil {
 		return nil, err
 	}
 	pu, keys, err := s.passkeyUserOf(ctx, &u.User)
@@ -257,6 +264,9 @@ func checkPasskeyName(name string) (string, error) {
 func (s *Service) FinishPasskeyRegistration(ctx context.Context, p *custodian.Principal, ceremony, name string, cred json.RawMessage) (*custodian.Passkey, []string, error) {
 	if s.webauthn == nil {
 		return nil, nil, errPasskeysOff
+	}
+	if err := browserOnly(p); err != nil {
+		return nil, nil, err
 	}
 	name, err := checkPasskeyName(name)
 	if err != nil {
@@ -346,6 +356,9 @@ func (s *Service) ListPasskeys(ctx context.Context, userID string) ([]custodian.
 
 // RenamePasskey renames one of p's passkeys, with a passkey.renamed event.
 func (s *Service) RenamePasskey(ctx context.Context, p *custodian.Principal, id, name string) (*custodian.Passkey, error) {
+	if err := browserOnly(p); err != nil {
+		return nil, err
+	}
 	name, err := checkPasskeyName(name)
 	if err != nil {
 		return nil, err
@@ -374,6 +387,9 @@ func (s *Service) RenamePasskey(ctx context.Context, p *custodian.Principal, id,
 // be removed by the user (an administrator's reset can), nor any passkey
 // by a session that did not sign in with one under that requirement.
 func (s *Service) RemovePasskey(ctx context.Context, p *custodian.Principal, id string) error {
+	if err := browserOnly(p); err != nil {
+		return err
+	}
 	if p.MustUsePasskey {
 		return custodian.Errorf(custodian.EFORBIDDEN, "Sign in with a passkey to remove passkeys.")
 	}
@@ -624,4 +640,14 @@ func (s *Service) ResetPasskeys(ctx context.Context, userID string) error {
 		return []custodian.AuditEntry{event(custodian.ActionPasskeyRemove, userID, map[string]any{"passkey": "all", "reset": true}, "passkeys")},
 			s.repo.DeleteUserSessions(ctx, userID, nil)
 	})
+}
+
+// browserOnly refuses a change to p's passkeys made with an access token:
+// a token alone must never be enough to give its holder a way to sign in
+// as its owner.
+func browserOnly(p *custodian.Principal) error {
+	if p.SessionHash == nil {
+		return custodian.Errorf(custodian.EFORBIDDEN, "Passkeys are managed from a signed-in browser session, not with an access token.")
+	}
+	return nil
 }

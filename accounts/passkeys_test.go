@@ -58,7 +58,7 @@ func (e *env) principal(t *testing.T, tok string) *custodian.Principal {
 func (e *env) register(t *testing.T, p *custodian.Principal, name, origin string) (*softkey.Key, *custodian.Passkey, []string, error) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := e.svc.BeginPasskeyRegistration(ctx, p)
+	c, err := e.svc.BeginPasskeyRegistration(ctx, p, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,8 @@ func TestPasskeyLifecycle(t *testing.T) {
 }
 
 // TestPasskeyRegistrationIsBoundToTheSite refuses a passkey made for
-// another origin (a phishing site relaying the ceremony) and an answer to
+// another origin (a phishing site relaying the ceremony), a registration
+// without the current password or with an access token, and an answer to
 // another user's ceremony.
 func TestPasskeyRegistrationIsBoundToTheSite(t *testing.T) {
 	store, _ := testdb.SQLite(t)
@@ -248,11 +249,28 @@ func TestPasskeyRegistrationIsBoundToTheSite(t *testing.T) {
 		t.Fatalf("passkey for another origin: %v", err)
 	}
 	_, other := e.userSession(t, "sam@example.com", custodian.RoleAgent)
-	c, err := e.svc.BeginPasskeyRegistration(ctx, p)
+	if _, err := e.svc.BeginPasskeyRegistration(ctx, p, "not the password at all"); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
+		t.Fatalf("registration with a wrong password: %v", err)
+	}
+	tok, _, err := e.svc.CreateAPIToken(ctx, p.User.ID, "script", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer, err := e.svc.AuthenticateToken(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.BeginPasskeyRegistration(ctx, bearer, pw); custodian.ErrorCode(err) != custodian.EFORBIDDEN {
+		t.Fatalf("registration with an access token: %v", err)
+	}
+	c, err := e.svc.BeginPasskeyRegistration(ctx, p, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, answer, _ := softkey.Register(c.Options, rpOrigin)
+	if _, _, err := e.svc.FinishPasskeyRegistration(ctx, bearer, c.Token, "Laptop", answer); custodian.ErrorCode(err) != custodian.EFORBIDDEN {
+		t.Fatalf("finishing with an access token: %v", err)
+	}
 	if _, _, err := e.svc.FinishPasskeyRegistration(ctx, other, c.Token, "Laptop", answer); custodian.ErrorCode(err) != custodian.EINVALID {
 		t.Fatalf("another user's ceremony: %v", err)
 	}
@@ -300,7 +318,7 @@ func TestPasskeysRequiredForRole(t *testing.T) {
 		t.Fatal("a password and recovery code session is not confined")
 	} else {
 		// ... and cannot add a passkey of its own, or remove one.
-		if _, err := e.svc.BeginPasskeyRegistration(ctx, p2); custodian.ErrorCode(err) != custodian.EFORBIDDEN {
+		if _, err := e.svc.BeginPasskeyRegistration(ctx, p2, pw); custodian.ErrorCode(err) != custodian.EFORBIDDEN {
 			t.Fatalf("confined session adds a passkey: %v", err)
 		}
 		list, _ := e.svc.ListPasskeys(ctx, u.ID)
