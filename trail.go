@@ -37,6 +37,8 @@ const (
 	ActionTokenRevoke    = "token.revoke"
 	ActionSettingChange  = "setting.change"
 	ActionKeyRotate      = "keys.rotate"
+	ActionBackupCreated  = "backup.created"
+	ActionBackupRestored = "backup.restored"
 
 	ActionSecurityAlert = "security.alert"
 	ActionAlertResolve  = "security.alert_resolve"
@@ -49,6 +51,8 @@ const (
 	ActorCLI = "system:cli"
 	// ActorMonitor is the actor of security alerts the server raises.
 	ActorMonitor = "system:monitor"
+	// ActorBackup is the actor of the backups serve takes on schedule.
+	ActorBackup = "system:backup"
 )
 
 // AuditEntry is an event as the code that causes it describes it: what was

@@ -57,7 +57,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer limits.close()
-	alerts, err := startAlerting(ctx, s.alerts, a.store, logger, m)
+	alerts, err := startAlerting(ctx, s.alerts, a.store, limits.attacks, logger, m)
 	if err != nil {
 		return err
 	}
@@ -72,8 +72,10 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopProfiles()
-	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
+	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
+	stopBackups := startBackups(ctx, s, a, logger)
+	defer stopBackups()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -114,7 +116,7 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
 	cfg := s.appConfig()
 	cfg.logger = logger
-	a, err := openApp(ctx, cfg, generateDevKeyring, withCustomers)
+	a, err := openApp(ctx, cfg, holdDataDir, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +129,9 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", a.keyring.path, "active_key", a.sealer.ActiveKeyID())
 	} else {
 		logger.Info("keyring loaded", "source", string(a.keyring.source), "active_key", a.sealer.ActiveKeyID())
+	}
+	if err := checkKeyringOpensData(ctx, a); err != nil {
+		return nil, err
 	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)
@@ -203,7 +208,8 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Accounts: a.accounts, Metrics: m,
+		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 		FormKey: formKey,
