@@ -170,6 +170,11 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		return nil, err
 	}
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
+	if s.passkeys.RPID == "" {
+		logger.Warn("passkeys are off: set --public-url (or --allowed-hosts) to the address people open Custodian at")
+	} else {
+		logger.Info("passkeys on", "relying_party", s.passkeys.RPID, "origins", s.passkeys.Origins)
+	}
 	return a, nil
 }
 

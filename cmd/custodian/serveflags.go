@@ -29,6 +29,7 @@ type serveSettings struct {
 	production       *bool
 	trustedProxies   *listFlag
 	allowedHosts     *listFlag
+	publicURL        *string
 	tlsCert, tlsKey  *string
 	acmeHosts        *listFlag
 	acmeCacheDir     *string
@@ -59,6 +60,7 @@ type serveSettings struct {
 	signInLimit ratelimit.Limit
 	pageLimit   ratelimit.Limit
 	proxies     *edge.TrustedProxies
+	passkeys    accounts.PasskeyConfig
 }
 
 // addServeFlags defines serve's flags on fs.
@@ -73,6 +75,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		production:       fs.Bool("production", false, "refuse to start on any error-level finding of check --deploy (env CUSTODIAN_PRODUCTION or CUSTODIAN_ENV=production)"),
 		trustedProxies:   listVar(fs, "trusted-proxies", "reverse-proxy addresses or CIDR ranges whose X-Forwarded-For and X-Forwarded-Proto are believed"),
 		allowedHosts:     listVar(fs, "allowed-hosts", "host names this server answers for (\".example.com\" includes subdomains); other Host headers get 400; empty allows any"),
+		publicURL:        stringFlag(fs, "public-url", "", "the https:// address people open Custodian at (with the port when not 443): the relying party of passkeys; empty takes the first single name of --allowed-hosts, and with neither passkeys are off"),
 		tlsCert:          stringFlag(fs, "tls-cert", "", "PEM certificate chain; serves HTTPS, re-read when it changes"),
 		tlsKey:           stringFlag(fs, "tls-key", "", "PEM private key for --tls-cert"),
 		acmeHosts:        listVar(fs, "acme-host", "host names to obtain certificates for automatically over ACME"),
@@ -168,6 +171,11 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 			return fmt.Errorf("--trusted-proxies: %w", err)
 		}
 	}
+	// Passkeys are bound to the site's name for good: it comes from the
+	// configuration, never from a request's Host header.
+	if s.passkeys, err = accounts.PasskeyConfigFor(*s.publicURL, *s.allowedHosts); err != nil {
+		return fmt.Errorf("%w: --public-url: %w", ErrConfig, err)
+	}
 	files := *s.tlsCert != "" || *s.tlsKey != ""
 	switch {
 	case files && (*s.tlsCert == "" || *s.tlsKey == ""):
@@ -217,7 +225,7 @@ func (s *serveSettings) appConfig() appConfig {
 		storage:    s.storage,
 		keys:       s.keys,
 		production: *s.production,
-		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig()},
+		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig(), Passkeys: s.passkeys},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
 		leaseRetry: *s.ops.leaseInterval,
 	}
