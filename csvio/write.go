@@ -71,4 +71,3 @@ func (w *Writer) Flush() error {
 	w.csv.Flush()
 	return w.csv.Error()
 }
-
