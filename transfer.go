@@ -178,6 +178,9 @@ type ImportReport struct {
 	Encoding     string          `json:"encoding,omitempty"`
 	Delimiter    string          `json:"delimiter,omitempty"`
 	Columns      []ImportColumn  `json:"columns"`
+	// FileRows is how many rows the file has (known once it has been
+	// checked, before the first batch): Rows of FileRows is the progress.
+	FileRows int `json:"file_rows"`
 	// Issues lists refused rows, at most MaxImportIssues of them.
 	Issues []ImportIssue `json:"issues"`
 	// IssuesTruncated is set when more rows were refused than listed.

@@ -93,6 +93,9 @@ func Run(ctx context.Context, imp custodian.CustomerImporter, f io.ReadSeeker, o
 	}
 	// The first pass: the file's shape only.
 	if err := check(f, co, rep); err != nil || rep.FileError != nil {
+		if err == nil {
+			err = record(ctx, imp, rep, nil, 0)
+		}
 		return rep, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -181,6 +184,7 @@ func check(f io.Reader, co csvio.Options, rep *custodian.ImportReport) error {
 		if err != nil {
 			return fileError(err, rep)
 		}
+		rep.FileRows++
 	}
 }
 
