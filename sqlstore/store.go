@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -550,6 +551,48 @@ func (s *Store) CustomerRecords(ctx context.Context, ids []string) ([]*custodian
 	for _, id := range ids {
 		if r := index[id]; r != nil {
 			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// CustomerIDsByTokens returns the ids of the customers that carry any of
+// the tokens, each once.
+func (s *Store) CustomerIDsByTokens(ctx context.Context, tokens []int64) ([]string, error) {
+	tokens = slices.Clone(tokens)
+	slices.Sort(tokens)
+	tokens = slices.Compact(tokens)
+	var out []string
+	seen := map[string]bool{}
+	// At most 500 tokens a query, well under every backend's limit on
+	// parameters.
+	for len(tokens) > 0 {
+		n := min(len(tokens), 500)
+		args := make([]any, n)
+		for i, t := range tokens[:n] {
+			args[i] = t
+		}
+		tokens = tokens[n:]
+		err := func() error {
+			rows, err := s.read.QueryContext(ctx, s.q(`SELECT DISTINCT c.id FROM customer_tokens t JOIN customers c ON c.seq = t.customer_seq WHERE t.token IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				if !seen[id] {
+					seen[id] = true
+					out = append(out, id)
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, internal("find customers by token", err)
 		}
 	}
 	return out, nil
