@@ -516,3 +516,49 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		t.Fatalf("delivery %+v, target got %d", ds[0], len(target.received()))
 	}
 }
+
+// TestBulkChangesFireWebhooks: every customer a bulk action changes is a
+// delivery of its own, and a customer it leaves unchanged is none.
+func TestBulkChangesFireWebhooks(t *testing.T) {
+	ctx := context.Background()
+	rcv := newReceiver(t, 0)
+	e := openEnv(t, backends[0].opener(t), newSealer(t), testOptions(loopbackGuard(t)))
+	defer e.store.Close()
+	_, secret, err := e.hooks.CreateWebhook(ctx, custodian.WebhookInput{URL: rcv.srv.URL, Events: []string{custodian.EventCustomerUpdated, custodian.EventCustomerDeleted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.setKeys(secret)
+	var targets []custodian.BulkTarget
+	for _, st := range []custodian.Status{custodian.StatusLead, custodian.StatusLead, custodian.StatusInactive} {
+		c, err := e.customers.CreateCustomer(ctx, custodian.CustomerFields{Name: "Bulk", Status: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, custodian.BulkTarget{ID: c.ID})
+	}
+	res, err := e.customers.BulkCustomers(ctx, custodian.BulkRequest{Action: custodian.BulkSetStatus, Status: custodian.StatusInactive, Targets: targets})
+	if err != nil || res.Changed != 2 || res.Unchanged != 1 {
+		t.Fatalf("bulk: %+v, %v", res, err)
+	}
+	if res, err := e.customers.BulkCustomers(ctx, custodian.BulkRequest{Action: custodian.BulkDelete, Targets: targets[2:]}); err != nil || res.Changed != 1 {
+		t.Fatalf("bulk delete: %+v, %v", res, err)
+	}
+	waitFor(t, e.hooks, func() bool { return len(rcv.received()) == 3 })
+	time.Sleep(50 * time.Millisecond)
+	if err := e.hooks.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := rcv.received()
+	if len(got) != 3 {
+		t.Fatalf("%d deliveries", len(got))
+	}
+	var kinds []string
+	for _, p := range got {
+		kinds = append(kinds, p.Type+" "+strings.Join(p.Data.Fields, ","))
+	}
+	slices.Sort(kinds)
+	if want := []string{"customer.deleted ", "customer.updated status", "customer.updated status"}; !slices.Equal(kinds, want) {
+		t.Fatalf("deliveries %q, want %q", kinds, want)
+	}
+}
