@@ -44,17 +44,21 @@ const (
 	PermUsersManage    Permission = "users:manage"
 	PermSettingsManage Permission = "settings:manage"
 	PermAuditRead      Permission = "audit:read"
+	// PermWebhooksManage covers registering webhook endpoints, allowing
+	// them personal data, rotating their secrets and reading their
+	// deliveries.
+	PermWebhooksManage Permission = "webhooks:manage"
 )
 
 // Permissions lists every permission, in the order of the constants.
 func Permissions() []Permission {
 	return []Permission{PermPublic, PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete,
-		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead}
+		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermWebhooksManage}
 }
 
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead},
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermWebhooksManage},
 	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase},
 	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
 	RoleViewer:  {PermSignedIn, PermCustomersRead},

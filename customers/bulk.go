@@ -48,6 +48,12 @@ func (s *Service) checkBulk(req custodian.BulkRequest) (custodian.BulkRequest, e
 	case len(req.Targets) > custodian.MaxBulkIDs:
 		bad("ids", fmt.Sprintf("At most %d ids at a time; use a filter for more.", custodian.MaxBulkIDs))
 	}
+	if req.Filter != nil {
+		q := filterQuery(*req.Filter)
+		if _, _, _, err := s.parseQuery(&q); err != nil {
+			errs = append(errs, custodian.ErrorFields(prefixFields(err, "filter."))...)
+		}
+	}
 	seen := map[string]bool{}
 	var targets []custodian.BulkTarget
 	for i, t := range req.Targets {
@@ -72,7 +78,7 @@ func (s *Service) checkBulk(req custodian.BulkRequest) (custodian.BulkRequest, e
 // (search words checked after decryption), up to MaxBulkMatches; more is
 // refused. Reading them is not recorded as a read: nothing is shown.
 func (s *Service) matching(ctx context.Context, f custodian.BulkFilter) ([]custodian.BulkTarget, error) {
-	q := custodian.CustomerQuery{Search: f.Search, Status: f.Status, Tag: f.Tag, Consent: f.Consent, Sort: custodian.SortCreatedAt}
+	q := filterQuery(f)
 	rq, sq, _, err := s.parseQuery(&q)
 	if err != nil {
 		return nil, prefixFields(err, "filter.")
@@ -108,6 +114,11 @@ func (s *Service) matching(ctx context.Context, f custodian.BulkFilter) ([]custo
 		last := recs[len(recs)-1]
 		rq.After = &custodian.RecordCursor{Time: last.CreatedAt, ID: last.ID}
 	}
+}
+
+// filterQuery is the list query a bulk filter stands for.
+func filterQuery(f custodian.BulkFilter) custodian.CustomerQuery {
+	return custodian.CustomerQuery{Search: f.Search, Status: f.Status, Tag: f.Tag, Consent: f.Consent, Sort: custodian.SortCreatedAt}
 }
 
 // prefixFields prefixes the field names of an invalid-input error.

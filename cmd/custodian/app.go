@@ -15,6 +15,7 @@ import (
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/webhooks"
 )
 
 // app is the application as every command uses it, opened by openApp from
@@ -35,6 +36,7 @@ type app struct {
 
 	shred     *sqlstore.ShredStore // with withCustomers
 	customers *customers.Service   // with withCustomers
+	webhooks  *webhooks.Service    // with withCustomers
 }
 
 // Close closes what openApp opened.
@@ -61,6 +63,7 @@ type appConfig struct {
 	production bool // refuse a development keyring and key files others can read
 	accounts   accounts.Config
 	customers  customers.Options // the shred store is openApp's to fill
+	webhooks   webhooks.Options  // the customer service and logger are openApp's to fill
 	// logger reports what fails in the background (serve's log); nil
 	// discards.
 	logger *slog.Logger
@@ -148,6 +151,9 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		o := cfg.customers
 		o.Shred = a.shred
 		a.customers = customers.New(a.store, a.sealer, o)
+		wo := cfg.webhooks
+		wo.Customers, wo.Logger = a.customers, cfg.logger
+		a.webhooks = webhooks.New(a.store, a.sealer, wo)
 	}
 	return a, nil
 }

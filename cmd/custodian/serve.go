@@ -74,6 +74,8 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
 	defer stopRetention()
+	stopWebhooks := startWebhooks(ctx, a, logger)
+	defer stopWebhooks()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -198,7 +200,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Bulk: a.customers, Webhooks: a.webhooks, DB: a.store, Accounts: a.accounts, Metrics: m,
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 		FormKey: formKey,
@@ -299,4 +301,23 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 		a.Value = slog.TimeValue(a.Value.Time().UTC())
 	}
 	return a
+}
+
+// startWebhooks runs the webhook deliveries, the one place serve sends
+// them, until ctx ends or the returned function is called. There is no
+// lock between instances: on a shared PostgreSQL database each instance
+// runs it, and the outbox's DELETE and each delivery's compare-and-set
+// claim keep any event from being sent twice by two of them.
+func startWebhooks(ctx context.Context, a *app, logger *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.webhooks.Run(ctx)
+	}()
+	logger.Info("webhook delivery started")
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/custodian-crm/custodian/webhooks"
 	"github.com/nyaruka/phonenumbers"
 )
 
@@ -48,12 +49,15 @@ type serveSettings struct {
 	authCacheTTL     *time.Duration
 	alerts           *alertSettings
 	privacy          *privacyFlags
+	webhookAllow     *listFlag
+	webhookPoll      *time.Duration
 
 	// Derived by resolve.
-	level       slog.Level
-	apiLimit    ratelimit.Limit
-	signInLimit ratelimit.Limit
-	proxies     *edge.TrustedProxies
+	webhookGuard *webhooks.Guard
+	level        slog.Level
+	apiLimit     ratelimit.Limit
+	signInLimit  ratelimit.Limit
+	proxies      *edge.TrustedProxies
 }
 
 // addServeFlags defines serve's flags on fs.
@@ -88,6 +92,8 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		authCacheTTL:     fs.Duration("auth-cache-ttl", accounts.DefaultAuthCacheTTL, "how long an authenticated access token or session is trusted without a database read, and so the longest a change made elsewhere can go unseen if its notification is lost; 0 reads the database on every request (env CUSTODIAN_AUTH_CACHE_TTL)"),
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
+		webhookAllow:     listVar(fs, "webhook-allow", "CIDR ranges, addresses or host names that webhook endpoints may reach although they are loopback, private, link-local or metadata addresses (plain http is then allowed too)"),
+		webhookPoll:      fs.Duration("webhook-poll-interval", time.Second, "how often queued webhook deliveries are looked for (env CUSTODIAN_WEBHOOK_POLL_INTERVAL)"),
 	}
 }
 
@@ -123,6 +129,14 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if err := s.privacy.resolve(); err != nil {
 		return err
 	}
+	if *s.webhookPoll < 10*time.Millisecond || *s.webhookPoll > time.Hour {
+		return fmt.Errorf("%w: --webhook-poll-interval must be between 10ms and 1h", ErrConfig)
+	}
+	g, err := webhooks.NewGuard(*s.webhookAllow)
+	if err != nil {
+		return fmt.Errorf("%w: --webhook-allow: %w", ErrConfig, err)
+	}
+	s.webhookGuard = g
 	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)
 	if err != nil {
 		return err
@@ -198,5 +212,6 @@ func (s *serveSettings) appConfig() appConfig {
 		production: *s.production,
 		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig()},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
+		webhooks:   webhooks.Options{Guard: s.webhookGuard, PollInterval: *s.webhookPoll},
 	}
 }
