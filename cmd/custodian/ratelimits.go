@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/redis"
@@ -17,6 +18,9 @@ import (
 type limiters struct {
 	api, signIn ratelimit.Limiter
 	client      *goredis.Client
+	// attacks, set with Redis, is where every instance counts security
+	// signals, so that an attack spread over instances is one attack.
+	attacks custodian.AttackWindows
 }
 
 // close closes the Redis client, if any.
@@ -71,6 +75,10 @@ func newLimiters(s *serveSettings, logger *slog.Logger, m *metrics.Metrics) (*li
 		return nil, err
 	}
 	if l.signIn, err = shared("signin", s.signInLimit, signInLocal); err != nil {
+		l.close()
+		return nil, err
+	}
+	if l.attacks, err = redis.NewAttacks(client, *s.redisPrefix); err != nil {
 		l.close()
 		return nil, err
 	}
