@@ -208,6 +208,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	seq := last - int64(len(entries))
+	events := entries
 	// Rows per INSERT, well inside both databases' limits on bound
 	// parameters (11 per row).
 	const chunk = 500
@@ -247,7 +248,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET hash = ? WHERE id = 1`), prev); err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
-	return nil
+	return s.queueWebhookEvents(ctx, tx, events, now)
 }
 
 func nonNilBytes(b []byte) []byte {
