@@ -46,7 +46,7 @@ func TestAccountsContract(t *testing.T) {
 // migration is applied once and the last run applies nothing.
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	testdb.MigrateConcurrently(t, 3, func(ctx context.Context) (*sqlstore.Store, error) {
+	testdb.MigrateConcurrently(t, 3, sqlite.Migrations(), func(ctx context.Context) (*sqlstore.Store, error) {
 		return sqlite.Open(ctx, dir, sqlstore.Options{WithoutAuditChain: true})
 	})
 }
@@ -69,6 +69,10 @@ func TestAuditContract(t *testing.T) {
 		s, _ := testdb.SQLiteWithChain(t, chain)
 		return testdb.SQLiteAudit(s)
 	})
+}
+
+func TestReadLogContract(t *testing.T) {
+	storetest.RunReadLog(t, testdb.SQLiteReadLog)
 }
 
 func TestPrivacyContract(t *testing.T) {
@@ -148,4 +152,11 @@ func BenchmarkAuditVerify(b *testing.B) {
 		s, _ := testdb.SQLiteWithChain(b, chain)
 		return s
 	}, 100_000)
+}
+
+func TestPasskeysContract(t *testing.T) {
+	storetest.RunPasskeys(t, func(t *testing.T) custodian.AccountRepository {
+		s, _ := testdb.SQLite(t)
+		return s
+	})
 }
