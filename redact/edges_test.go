@@ -130,3 +130,16 @@ func TestNestingIsCutAtMaxDepth(t *testing.T) {
 		t.Errorf("lists were not cut at depth %d: %s", maxDepth, out)
 	}
 }
+
+// TestEmptyKeys checks attributes with an empty key: an empty attribute
+// is passed on as slog handlers expect, a value with an empty key is
+// scrubbed, and an inline group's members are judged by their own keys.
+func TestEmptyKeys(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil), Options{}))
+	log.Info("m", slog.Attr{}, slog.String("", "jo@example.com"), slog.Group("", slog.String("password", "hunter4-secret"), slog.String("id", "42")))
+	out := buf.String()
+	if strings.Contains(out, "jo@example.com") || strings.Contains(out, "hunter4") || !strings.Contains(out, `"id":"42"`) {
+		t.Errorf("attributes with empty keys: %s", out)
+	}
+}
