@@ -615,3 +615,22 @@ func TestQueueBounded(t *testing.T) {
 		t.Fatal("a negative queue bound was accepted")
 	}
 }
+
+// TestNewHasherQueueBounds checks that the configured queue bounds are
+// the ones used, and that zero keeps the defaults.
+func TestNewHasherQueueBounds(t *testing.T) {
+	h, err := NewHasher(Config{MaxConcurrent: 2, MaxQueue: 5, MaxWait: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(h.queue) != 5 || h.maxWait != 3*time.Second {
+		t.Errorf("configured bounds: queue %d, wait %v; want 5, 3s", cap(h.queue), h.maxWait)
+	}
+	d, err := NewHasher(Config{MaxConcurrent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(d.queue) != 2*DefaultQueuePerSlot || d.maxWait != DefaultMaxWait {
+		t.Errorf("default bounds: queue %d, wait %v; want %d, %v", cap(d.queue), d.maxWait, 2*DefaultQueuePerSlot, DefaultMaxWait)
+	}
+}
