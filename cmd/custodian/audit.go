@@ -24,10 +24,12 @@ keyring (CUSTODIAN_MASTER_KEY, --master-key-file (CUSTODIAN_MASTER_KEY_FILE)
 or the development keyring in --data-dir) is needed to verify. Record the
 anchor that verify and head print somewhere the database cannot reach (a
 ticket, a log archive); an anchor given back with --anchor proves that the
-events up to it were neither changed nor cut off.
+events up to it were neither changed nor cut off. serve publishes anchors
+by itself every --anchor-interval (to its log, --anchor-file and the alert
+webhook): give verify the anchor file, or a saved log, with --anchor-file.
 `,
 		commands: []command{
-			{name: "verify", args: "[--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...]", summary: "walk the audit trail and check every link of its chain", run: runAuditVerify},
+			{name: "verify", args: "[--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...] [--anchor-file F ...]", summary: "walk the audit trail and check every link of its chain", run: runAuditVerify},
 			{name: "head", summary: "print the newest event as an anchor (SEQ:HEX) to record elsewhere", run: runAuditHead},
 		},
 	}
@@ -108,8 +110,22 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 	var anchors anchorList
 	fs.Var(&anchors, "anchor", "SEQ:HEX recorded earlier (by verify or head); the event must still be there with that hash. Repeatable")
 	from := fs.String("from-anchor", "", "SEQ:HEX of an event verified before: check only the events after it")
+	var anchorFiles listFlag
+	fs.Var(&anchorFiles, "anchor-file", "a file of anchors published by serve (its --anchor-file, or a saved server log): every anchor in it is checked. Repeatable")
 	return flags.run(ctx, proc, fs, args, func(a *app) error {
 		store, chain := a.store, a.chain
+		for _, file := range anchorFiles {
+			read, skipped, err := readAnchors(file)
+			if err != nil {
+				return fmt.Errorf("--anchor-file: %w", err)
+			}
+			fmt.Fprintf(stdout, "%s: %d anchors", file, len(read))
+			if skipped > 0 {
+				fmt.Fprintf(stdout, " (%d other lines skipped)", skipped)
+			}
+			fmt.Fprintln(stdout)
+			anchors = append(anchors, read...)
+		}
 		var start hashchain.Anchor
 		if *from != "" {
 			var err error
