@@ -227,6 +227,10 @@ type Target struct {
 	// Shred is the current shred key store: a customer without a key in
 	// it was erased after the backup and is dropped.
 	Shred custodian.ShredKeyStore
+	// Shreddable reports whether a customer's data key needs a shred
+	// secret (crypto.Sealer.Shreddable): customers created before shred
+	// secrets existed have none and are kept.
+	Shreddable func(customerID, keyID string, wrapped []byte) (bool, error)
 	// Keys are the keyring's.
 	Keys Keys
 	// Force restores over existing data.
@@ -457,29 +461,42 @@ func loadTable(ctx context.Context, st *sqlstore.Store, tb sqlstore.Table, p str
 // shred key is gone and records the restore on the trail.
 func finish(ctx context.Context, st *sqlstore.Store, t Target, m *Manifest, now func() time.Time, res *Restored) error {
 	var after string
-	var kept int64
+	var kept, withSecret int64
 	for {
-		ids, err := st.CustomerIDs(ctx, after, 1000)
+		page, err := st.CustomerKeys(ctx, after, 1000)
 		if err != nil {
 			return err
 		}
-		if len(ids) == 0 {
+		if len(page) == 0 {
 			break
 		}
-		after = ids[len(ids)-1]
+		after = page[len(page)-1].CustomerID
+		ids := make([]string, len(page))
+		for i, k := range page {
+			ids[i] = k.CustomerID
+		}
 		secrets, err := t.Shred.ShredKeys(ctx, ids)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if _, ok := secrets[id]; ok {
+		for _, k := range page {
+			if _, ok := secrets[k.CustomerID]; ok {
 				kept++
+				withSecret++
+				continue
+			}
+			shreddable, err := t.Shreddable(k.CustomerID, k.KeyID, k.Wrapped)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrMissingKeys, err)
+			}
+			if shreddable {
+				res.Dropped = append(res.Dropped, k.CustomerID)
 			} else {
-				res.Dropped = append(res.Dropped, id)
+				kept++ // from before shred secrets: nothing to destroy
 			}
 		}
 	}
-	if kept == 0 && len(res.Dropped) > 0 {
+	if withSecret == 0 && len(res.Dropped) > 0 {
 		return fmt.Errorf("%w: none of its %d customers has a key in it; give the shred store the server uses (--shred-store), or the restore would drop every customer", ErrShredStore, len(res.Dropped))
 	}
 	at := now()

@@ -450,28 +450,29 @@ func (s *Store) ResetIdentities(ctx context.Context) error {
 	return nil
 }
 
-// CustomerIDs returns the ids of the customers after the id after, in id
-// order, at most limit of them: a walk over every customer in pages.
-func (s *Store) CustomerIDs(ctx context.Context, after string, limit int) ([]string, error) {
-	rows, err := s.reader(ctx).QueryContext(ctx, s.q(`SELECT id FROM customers WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
+// CustomerKeys returns the wrapped data keys of the customers after the
+// id after, in id order, at most limit of them: a walk over every
+// customer in pages.
+func (s *Store) CustomerKeys(ctx context.Context, after string, limit int) ([]CustomerKey, error) {
+	rows, err := s.reader(ctx).QueryContext(ctx, s.q(`SELECT id, key_id, data_key FROM customers WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, internal("list customers", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []CustomerKey
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var k CustomerKey
+		if err := rows.Scan(&k.CustomerID, &k.KeyID, &k.Wrapped); err != nil {
 			return nil, internal("list customers", err)
 		}
-		out = append(out, id)
+		out = append(out, k)
 	}
 	return out, internal("list customers", rows.Err())
 }
 
-// SampledKey is one customer's wrapped data key, as DataKeySample reads
-// it.
-type SampledKey struct {
+// CustomerKey is one customer's wrapped data key, as CustomerKeys and
+// DataKeySample read it.
+type CustomerKey struct {
 	CustomerID string
 	KeyID      string // the master key it is wrapped under
 	Wrapped    []byte
@@ -480,20 +481,20 @@ type SampledKey struct {
 // DataKeySample returns up to n customers' wrapped data keys (id, master
 // key id, wrapped key), the oldest and the newest, for a check that a
 // keyring opens them.
-func (s *Store) DataKeySample(ctx context.Context, n int) ([]SampledKey, error) {
-	var out []SampledKey
+func (s *Store) DataKeySample(ctx context.Context, n int) ([]CustomerKey, error) {
+	var out []CustomerKey
 	for _, order := range []string{"ASC", "DESC"} {
 		rows, err := s.reader(ctx).QueryContext(ctx, s.q(`SELECT id, key_id, data_key FROM customers ORDER BY seq `+order+` LIMIT ?`), max(1, n/2))
 		if err != nil {
 			return nil, internal("sample data keys", err)
 		}
 		for rows.Next() {
-			var k SampledKey
+			var k CustomerKey
 			if err := rows.Scan(&k.CustomerID, &k.KeyID, &k.Wrapped); err != nil {
 				rows.Close()
 				return nil, internal("sample data keys", err)
 			}
-			if !slices.ContainsFunc(out, func(o SampledKey) bool { return o.CustomerID == k.CustomerID }) {
+			if !slices.ContainsFunc(out, func(o CustomerKey) bool { return o.CustomerID == k.CustomerID }) {
 				out = append(out, k)
 			}
 		}

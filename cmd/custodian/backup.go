@@ -243,7 +243,7 @@ func runRestore(ctx context.Context, proc *process, args []string) error {
 			return err
 		}
 		bar := newProgress(stderr)
-		t := backup.Target{Shred: a.shred, Keys: keys, Force: *force,
+		t := backup.Target{Shred: a.shred, Shreddable: a.sealer.Shreddable, Keys: keys, Force: *force,
 			Progress: func(p backup.Progress) { bar.updateCount(p.What, p.Unit, p.Done, p.Total, p.Elapsed) }}
 		if st.backend() == "postgres" {
 			t.Backend = backup.Postgres

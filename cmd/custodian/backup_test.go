@@ -16,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/backup"
+	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/internal/testnet"
+	"github.com/custodian-crm/custodian/sqlite"
 )
 
 // backupSite is one installation for the backup tests: its settings in
@@ -398,6 +402,44 @@ func TestServeTakesScheduledBackups(t *testing.T) {
 			out, _, err := runCmd(t, site.vars, "backup", "verify", backups[1])
 			if err != nil || !strings.Contains(out, "1 customers") {
 				t.Fatalf("verify the newest scheduled backup: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestRestoreKeepsCustomersFromBeforeShredKeys restores customers created
+// before shred secrets existed (their data key needs none): having no
+// shred key, they are nonetheless kept, not taken for erased.
+func TestRestoreKeepsCustomersFromBeforeShredKeys(t *testing.T) {
+	for backend := range backupBackends {
+		t.Run(backend, func(t *testing.T) {
+			keys := filepath.Join(t.TempDir(), "keys")
+			src := newBackupSite(t, backend, keys)
+			k := readKeyring(t, src.vars["CUSTODIAN_MASTER_KEY_FILE"])
+			if url := src.vars["CUSTODIAN_DATABASE_URL"]; url != "" {
+				seedPostgres(t, url, k, 2)
+			} else {
+				store, err := sqlite.Open(context.Background(), src.vars["CUSTODIAN_DATA_DIR"], sealedBy(t, k))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := store.Migrate(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				sealer, _ := crypto.NewSealer(k, 0)
+				if _, err := customers.New(store, sealer, customers.Options{}).ImportCustomers(context.Background(), []custodian.CustomerFields{{Name: "Old One"}, {Name: "Old Two"}}); err != nil {
+					t.Fatal(err)
+				}
+				store.Close()
+			}
+			file := filepath.Join(src.root, "b.tar.gz")
+			if out, _, err := runCmd(t, src.vars, "backup", "--out", file); err != nil {
+				t.Fatalf("backup: %v\n%s", err, out)
+			}
+			dst := newBackupSite(t, backend, keys)
+			out, _, err := runCmd(t, dst.vars, "restore", file)
+			if err != nil || !strings.Contains(out, ": 2 customers") || !strings.Contains(out, "dropped 0") {
+				t.Fatalf("restore: %v\n%s", err, out)
 			}
 		})
 	}
