@@ -395,6 +395,10 @@ func TestReadyzWhenDatabaseIsDown(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	wantProblem(t, response{rec.Result(), rec.Body.Bytes()}, 503, custodian.EUNAVAILABLE)
+	// Why is for the log, not for whoever asks.
+	if strings.Contains(rec.Body.String(), "connection refused") {
+		t.Fatalf("the reason is in the answer: %s", rec.Body)
+	}
 }
 
 func TestPanicAnswersGeneric500(t *testing.T) {

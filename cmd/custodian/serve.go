@@ -72,7 +72,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopProfiles()
-	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
+	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
 	stopBackups := startBackups(ctx, s, a, logger)
 	defer stopBackups()
@@ -116,7 +116,7 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
 	cfg := s.appConfig()
 	cfg.logger = logger
-	a, err := openApp(ctx, cfg, generateDevKeyring, withCustomers)
+	a, err := openApp(ctx, cfg, holdDataDir, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,8 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Accounts: a.accounts, Metrics: m,
+		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn,
 		FormKey: formKey,

@@ -48,6 +48,7 @@ type serveSettings struct {
 	authCacheTTL     *time.Duration
 	alerts           *alertSettings
 	privacy          *privacyFlags
+	ops              *opsFlags
 	backups          *backupFlags
 
 	// Derived by resolve.
@@ -89,6 +90,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		authCacheTTL:     fs.Duration("auth-cache-ttl", accounts.DefaultAuthCacheTTL, "how long an authenticated access token or session is trusted without a database read, and so the longest a change made elsewhere can go unseen if its notification is lost; 0 reads the database on every request (env CUSTODIAN_AUTH_CACHE_TTL)"),
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
+		ops:              addOpsFlags(fs),
 		backups:          addBackupFlags(fs),
 	}
 }
@@ -123,6 +125,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 		return err
 	}
 	if err := s.privacy.resolve(); err != nil {
+		return err
+	}
+	if err := s.ops.resolve(); err != nil {
 		return err
 	}
 	if err := s.backups.resolve(); err != nil {
@@ -203,5 +208,6 @@ func (s *serveSettings) appConfig() appConfig {
 		production: *s.production,
 		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig()},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
+		leaseRetry: *s.ops.leaseInterval,
 	}
 }

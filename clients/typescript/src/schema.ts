@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers. */
+        /** Readiness: the database answers and takes a write, the disk has room and the keyring opens the data (503 otherwise, the reason in the server log). */
         get: operations["readyz"];
         put?: never;
         post?: never;
