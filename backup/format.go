@@ -38,6 +38,10 @@ const Format = "custodian-backup/v1"
 // manifestName is the name of the first entry of a backup.
 const manifestName = "manifest.json"
 
+// DatabaseFile is the first payload entry of a SQLite backup: the
+// customer database's file, under the name it has in the data directory.
+const DatabaseFile = "custodian.db"
+
 // Backends a backup can come from.
 const (
 	SQLite   = "sqlite"
@@ -66,6 +70,9 @@ type Manifest struct {
 	Counts map[string]int64 `json:"counts"`
 	// AuditHead is the newest audit event in the backup.
 	AuditHead Anchor `json:"audit_head"`
+	// AuditArchived is the last audit event moved out to an archive file:
+	// the backup's trail starts after it (seq 0 when none was).
+	AuditArchived Anchor `json:"audit_archived"`
 	// MasterKeyIDs are the master keys the customers' data keys are
 	// wrapped under: the keyring a restore needs must hold them.
 	MasterKeyIDs []string `json:"master_key_ids"`

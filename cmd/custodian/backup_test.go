@@ -87,7 +87,13 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			base, done, _ := startServer(t, ctx, src.vars)
 			tok := adminToken(t, src.vars)
-			ids := []string{createCustomer(t, base, tok, "Ada Lovelace"), createCustomer(t, base, tok, "Grace Hopper"), createCustomer(t, base, tok, "Alan Turing")}
+			ids := []string{createCustomer(t, base, tok, "Ada Lovelace"), createCustomer(t, base, tok, "Grace Hopper")}
+			// The oldest events moved out to an archive file: the backup's
+			// trail starts after them.
+			if out, _, err := runCmd(t, src.vars, "audit", "archive", "--before", time.Now().Add(2*time.Second).UTC().Format(time.RFC3339), "--out", filepath.Join(src.root, "archive")); err != nil || !strings.Contains(out, "archived events 1 to") {
+				t.Fatalf("audit archive: %v\n%s", err, out)
+			}
+			ids = append(ids, createCustomer(t, base, tok, "Alan Turing"))
 
 			file := filepath.Join(src.root, "backups", "one.tar.gz")
 			out, _, err := runCmd(t, src.vars, "backup", "--out", file)
@@ -229,7 +235,7 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 			}
 			entries, _ := os.ReadDir(dst.vars["CUSTODIAN_DATA_DIR"])
 			for _, e := range entries {
-				if e.Name() != lockFileName {
+				if e.Name() != sqlite.LockFileName {
 					t.Fatalf("restore left %s in the target", e.Name())
 				}
 			}
@@ -241,17 +247,19 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 
 	t.Run("server holds the directory", func(t *testing.T) {
 		dst := newBackupSite(t, "sqlite", keys)
-		unlock, err := lockDataDir(dst.vars["CUSTODIAN_DATA_DIR"]) // as serve holds it
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unlock()
-		if _, _, err := runCmd(t, dst.vars, "restore", "--force", good); !errors.Is(err, errServerRunning) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		base, done, _ := startServer(t, ctx, dst.vars)
+		tok := adminToken(t, dst.vars)
+		id := createCustomer(t, base, tok, "Grace Hopper")
+		if _, _, err := runCmd(t, dst.vars, "restore", "--force", good); !errors.Is(err, sqlite.ErrDirLocked) {
 			t.Fatalf("restore --force under a running server: %v", err)
 		}
-		if _, err := os.Stat(filepath.Join(dst.vars["CUSTODIAN_DATA_DIR"], "custodian.db")); err == nil {
-			t.Fatal("restore wrote the database under a running server")
+		if code, body := getCustomer(t, base, tok, id); code != 200 || !strings.Contains(body, "Grace Hopper") {
+			t.Fatalf("the running server's data after a refused restore: %d %s", code, body)
 		}
+		cancel()
+		<-done
 	})
 
 	t.Run("wrong shred store", func(t *testing.T) {
