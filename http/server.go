@@ -27,6 +27,10 @@ type Deps struct {
 	Customers custodian.CustomerService
 	// Privacy serves consent, legal holds, erasure and exports.
 	Privacy custodian.PrivacyService
+	// Bulk acts on many customers at once.
+	Bulk custodian.BulkCustomerService
+	// Webhooks registers webhook endpoints and lists their deliveries.
+	Webhooks custodian.WebhookService
 	// Accounts signs people in and manages accounts and users.
 	Accounts custodian.AccountService
 	// Audit is the audit trail listed at GET /api/audit/.
@@ -64,6 +68,12 @@ type Deps struct {
 	// SignInLimiter is the stricter limiter for sign-in attempts (see
 	// DefaultSignInLimit), applied per RateKey by the sign-in route.
 	SignInLimiter ratelimit.Limiter
+	// PageLimiter limits the web interface's pages (see DefaultPageLimit)
+	// twice, per RateKey and per signed-in session, so that neither one
+	// address nor one session can read customers in bulk through the
+	// pages; refusals are a 429 page with Retry-After. Nil leaves pages
+	// unlimited.
+	PageLimiter ratelimit.Limiter
 	// RateKey derives the rate-limit key of a request; nil means ClientKey.
 	RateKey func(*http.Request) string
 	// Metrics records requests by route, latency, sign-in failures and
@@ -106,7 +116,7 @@ func (d Deps) mustHaveServices() {
 	for name, missing := range map[string]bool{
 		"Logger": d.Logger == nil, "Customers": d.Customers == nil, "Privacy": d.Privacy == nil,
 		"Accounts": d.Accounts == nil, "Audit": d.Audit == nil, "Alerts": d.Alerts == nil,
-		"Monitor": d.Monitor == nil, "DB": d.DB == nil,
+		"Monitor": d.Monitor == nil, "DB": d.DB == nil, "Bulk": d.Bulk == nil, "Webhooks": d.Webhooks == nil,
 	} {
 		if missing {
 			panic("http.NewServer: Deps." + name + " is required")

@@ -193,3 +193,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 		return testdb.PostgresWithChain(b, chain)
 	}, 100_000)
 }
+
+func TestPasskeysContract(t *testing.T) {
+	storetest.RunPasskeys(t, func(t *testing.T) custodian.AccountRepository { return testdb.Postgres(t) })
+}

@@ -153,3 +153,10 @@ func BenchmarkAuditVerify(b *testing.B) {
 		return s
 	}, 100_000)
 }
+
+func TestPasskeysContract(t *testing.T) {
+	storetest.RunPasskeys(t, func(t *testing.T) custodian.AccountRepository {
+		s, _ := testdb.SQLite(t)
+		return s
+	})
+}

@@ -180,6 +180,8 @@ command that needs the keyring takes --master-key-file.
 			{name: "hold", summary: "set or lift a legal hold: hold --customer ID --reason R [--lift]", run: runHold},
 			{name: "erase", summary: "erase a customer's personal data for good: erase --customer ID --reason R", run: runErase},
 			{name: "export", summary: "everything held about a customer, as JSON: export --customer ID [--out F]", run: runExport},
+			{name: "import", args: "FILE", summary: "import customers from a CSV file: import FILE [--dry-run] [--duplicates skip|fill|overwrite]", run: runImport},
+			{name: "export-list", summary: "the customers a list selects, as CSV or JSON Lines: export-list [--format jsonl] [--tag T]", run: runExportList},
 			{name: "processing", summary: "who has seen a customer's data: processing --customer ID", run: runProcessing},
 			{name: "retention", summary: "apply the retention policy: retention run [--dry-run]", run: retentionCommands().dispatch},
 			{name: "backup", args: "[--out FILE] | verify FILE", summary: "take a consistent backup while the server runs, or check one", run: runBackup},
