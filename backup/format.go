@@ -123,11 +123,20 @@ func hashFile(p string, whole hash.Hash) (File, error) {
 // dir), as a gzip-compressed tar, to w. progress is told the bytes
 // written.
 func pack(w io.Writer, m *Manifest, dir string, progress func(done, total int64)) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed) // most of a backup's time: the fastest level
 	if err != nil {
 		return err
 	}
 	tw := tar.NewWriter(zw)
+	err = writeEntries(tw, m, dir, progress)
+	if err == nil {
+		err = tw.Close()
+	}
+	return errors.Join(err, zw.Close())
+}
+
+// writeEntries writes m and the payload files to tw.
+func writeEntries(tw *tar.Writer, m *Manifest, dir string, progress func(done, total int64)) error {
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -165,10 +174,7 @@ func pack(w io.Writer, m *Manifest, dir string, progress func(done, total int64)
 			return fmt.Errorf("%s changed while it was packed", f.Name)
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return zw.Close()
+	return nil
 }
 
 // countingReader reports the bytes read through it.

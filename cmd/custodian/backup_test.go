@@ -452,3 +452,33 @@ func TestRestoreKeepsCustomersFromBeforeShredKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestKeysInit writes a new keyring with mode 0600, says where to keep
+// it without showing a key, and never overwrites a file.
+func TestKeysInit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secrets", "keyring.json")
+	out, _, err := runCmd(t, nil, "keys", "init", "--out", p)
+	if err != nil || !strings.Contains(out, "outside the data directory") || !strings.Contains(out, "offline") {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	k := readKeyring(t, p) // checks mode 0600
+	for _, m := range keyMaterial(t, p) {
+		if strings.Contains(out, m) {
+			t.Fatal("keys init printed key material")
+		}
+	}
+	before, _ := os.ReadFile(p)
+	for _, args := range [][]string{{"keys", "init", "--out", p}, {"keys", "init"}} {
+		if _, _, err := runCmd(t, nil, args...); err == nil {
+			t.Fatalf("%v: accepted", args)
+		}
+	}
+	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
+		t.Fatal("keys init overwrote a keyring")
+	}
+	// The new keyring is usable by every command, as its file.
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(t.TempDir(), "data"), "CUSTODIAN_MASTER_KEY_FILE": p}
+	if out, _, err := runCmd(t, vars, "keys", "status", "--production"); err != nil || !strings.Contains(out, k.ActiveKeyID()) {
+		t.Fatalf("keys status with the new keyring: %v\n%s", err, out)
+	}
+}
