@@ -10,9 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/nyaruka/phonenumbers"
 )
 
 //go:embed templates/ui
@@ -36,6 +39,32 @@ var uiFuncs = template.FuncMap{
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
 	"hasPrefix": strings.HasPrefix,
+	// phone shows a stored (E.164) number in the international format of
+	// its region, as people write it: +44 20 7946 0958.
+	"phone": formatPhone,
+	// label shows a key such as a consent purpose as words:
+	// marketing_email reads "Marketing email". The key stays in the API.
+	"label": keyLabel,
+}
+
+// formatPhone formats an E.164 number for reading; anything it cannot
+// parse is shown as stored.
+func formatPhone(s string) string {
+	n, err := phonenumbers.Parse(s, "")
+	if err != nil {
+		return s
+	}
+	return phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
+}
+
+// keyLabel turns a snake_case key into a sentence-case label.
+func keyLabel(key string) string {
+	s := strings.ReplaceAll(key, "_", " ")
+	if s == "" {
+		return s
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 // uiPages are the web interface's templates, one per page, each parsed
