@@ -68,6 +68,11 @@ func (s *Store) ReadSnapshot(ctx context.Context, fn func(ctx context.Context) e
 			return internal("begin snapshot", err)
 		}
 		defer func() { _ = tx.Rollback() }()
+		// Reading a big table takes longer than the pool's statement
+		// timeout allows an ordinary query.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return internal("begin snapshot", err)
+		}
 		return fn(context.WithValue(ctx, snapshotKey{}, snapshotValue{s: s, q: tx}))
 	}
 	// SQLite: database/sql's transactions would begin IMMEDIATE (the
@@ -102,6 +107,14 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return internal("begin", err)
+	}
+	if s.dialect.Numbered {
+		// A restore's statements (clearing, loading, verifying) may run
+		// longer than the pool's statement timeout allows a request's.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			_ = tx.Rollback()
+			return internal("begin", err)
+		}
 	}
 	if err := fn(s.withTx(ctx, tx)); err != nil {
 		_ = tx.Rollback()
