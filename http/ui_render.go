@@ -71,7 +71,7 @@ func keyLabel(key string) string {
 // with the layout and the shared partials. They are parsed once and never
 // changed.
 var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users",
-	"customer_erase", "customer_erased", "audit", "security")
+	"customer_erase", "customer_erased", "customer_delete", "audit", "security")
 
 // pageParts are further template files of a page, parsed after it: they
 // define the blocks the page leaves open.
@@ -321,6 +321,7 @@ var flashMessages = map[string]string{
 	"hold-set":                "Legal hold set: erasure, deletion and retention are suspended.",
 	"hold-lifted":             "Legal hold lifted.",
 	"customer-erased":         "The customer's personal data has been erased.",
+	"customer-deleted":        "Customer deleted.",
 	"customer-erased-already": "This customer had already been erased; nothing changed.",
 	"alert-resolved":          "Alert resolved.",
 }
