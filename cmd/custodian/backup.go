@@ -182,6 +182,9 @@ func latestSchema(migrations fs.FS) (int64, error) {
 	return latest, nil
 }
 
+// errServerRunning refuses a restore into a database a server uses.
+var errServerRunning = errors.New("a server is running on this database")
+
 // runRestore restores a backup into an empty data directory or database
 // (over existing data with --force, but never while a server holds the
 // directory), keeping erasure: customers whose shred key is gone are
@@ -199,13 +202,13 @@ func runRestore(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	st := flags.storage
-	// With SQLite, restore holds the data directory's lock as serve does:
-	// never under a running server, and no server starts meanwhile.
-	opts := []openOption{forRestore}
-	if st.backend() == "sqlite" {
-		opts = append(opts, holdDataDir)
-	}
+	// Restore holds the data as serve does: with SQLite the data
+	// directory's lock (no server runs on it, none starts meanwhile), with
+	// PostgreSQL the job lease, which a running server would hold.
 	return withApp(ctx, flags.config(), func(a *app) error {
+		if a.lease != nil && !a.lease.Held() {
+			return fmt.Errorf("%w: another instance holds its job lease; stop every server on it before restoring", errServerRunning)
+		}
 		keys, err := backupKeys(a.keyring)
 		if err != nil {
 			return err
@@ -239,7 +242,7 @@ func runRestore(ctx context.Context, proc *process, args []string) error {
 			m.CreatedAt.Format(time.RFC3339), res.Customers, m.AuditHead.Seq, res.SchemaVersion, res.Elapsed.Round(time.Millisecond))
 		fmt.Fprintf(stdout, "dropped %d customers erased after the backup was taken (their shred keys are gone); their tombstones are kept\n", len(res.Dropped))
 		return nil
-	}, opts...)
+	}, forRestore, holdDataDir)
 }
 
 // startBackups takes a backup into --backup-dir at start and then every

@@ -149,6 +149,10 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			}
 			// A customer created after the restore gets a fresh row.
 			createCustomer(t, base2, tok, "Katherine Johnson")
+			// Never under a running server, even with --force.
+			if _, _, err := runCmd(t, dst.vars, "restore", "--force", file); !errors.Is(err, sqlite.ErrDirLocked) && !errors.Is(err, errServerRunning) {
+				t.Fatalf("restore --force under a running server: %v", err)
+			}
 			cancel2()
 			<-done2
 
