@@ -99,6 +99,7 @@ type readLog struct {
 
 	mu      sync.Mutex
 	pending []pendingRead
+	writing bool          // a write is under way
 	failed  error         // the last write's failure, until one succeeds
 	written chan struct{} // closed after each write attempt
 
@@ -202,11 +203,12 @@ func (s *Store) RecordRead(ctx context.Context, customerIDs ...string) error {
 // the call can be read back.
 func (r *readLog) sync(ctx context.Context) error {
 	r.mu.Lock()
-	n := len(r.pending)
+	idle := len(r.pending) == 0 && !r.writing
 	r.mu.Unlock()
-	if n == 0 {
+	if idle {
 		return nil
 	}
+	// The writer answers once the write under way, if any, is done.
 	reply := make(chan error, 1)
 	select {
 	case r.flushes <- reply:
@@ -224,6 +226,7 @@ func (r *readLog) flush() error {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = nil
+	r.writing = len(batch) > 0
 	r.mu.Unlock()
 	var err error
 	if len(batch) > 0 {
@@ -236,6 +239,7 @@ func (r *readLog) flush() error {
 		r.pending = append(batch, r.pending...)
 	}
 	r.failed = err
+	r.writing = false
 	close(r.written)
 	r.written = make(chan struct{})
 	r.mu.Unlock()
