@@ -160,6 +160,9 @@ type CustomerRepository interface {
 	DeleteCustomer(ctx context.Context, id string, ifVersion int64) error
 	// ListCustomerRecords returns the records q selects, in q's order.
 	ListCustomerRecords(ctx context.Context, q RecordQuery) ([]*CustomerRecord, error)
+	// CustomerIDsByTokens returns the ids of the customers that carry any
+	// of the blind-index tokens, each once, in no particular order.
+	CustomerIDsByTokens(ctx context.Context, tokens []int64) ([]string, error)
 	// CustomerNameEntries returns the name entries of every record q
 	// selects (ignoring q's order, cursor and limit).
 	CustomerNameEntries(ctx context.Context, q RecordQuery) ([]NameEntry, error)

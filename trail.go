@@ -37,6 +37,8 @@ const (
 	ActionTokenRevoke    = "token.revoke"
 	ActionSettingChange  = "setting.change"
 	ActionKeyRotate      = "keys.rotate"
+	ActionBackupCreated  = "backup.created"
+	ActionBackupRestored = "backup.restored"
 
 	ActionSecurityAlert = "security.alert"
 	ActionAlertResolve  = "security.alert_resolve"
@@ -60,6 +62,8 @@ const (
 	ActorCLI = "system:cli"
 	// ActorMonitor is the actor of security alerts the server raises.
 	ActorMonitor = "system:monitor"
+	// ActorBackup is the actor of the backups serve takes on schedule.
+	ActorBackup = "system:backup"
 	// ActorReadLog is the actor of the events that seal the read log
 	// into the trail.
 	ActorReadLog = "system:readlog"

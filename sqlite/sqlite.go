@@ -72,13 +72,43 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 		return nil, err
 	}
 
-	// One writer at a time already keeps concurrent migrations apart: no
-	// migration lock.
-	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations(), ReadLog: reads, ReadLogSchema: readLogSchema}, o)
+	// One writer at a time does not keep concurrent migrations apart (both
+	// can read the version before either migrates): they lock a file.
+	lock := newMigrationLock(filepath.Join(dir, MigrationLockFileName))
+	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations(), MigrationLock: lock, ReadLog: reads, ReadLogSchema: readLogSchema}, o)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// Snapshot writes a consistent copy of the database in dir to the new
+// file dest (mode 0600) with VACUUM INTO, while others go on reading and
+// writing: the copy is the database as of one instant, compacted. It
+// uses a connection of its own, so that it holds no connection of a
+// running store. The shred key store, a file of its own, is not copied.
+func Snapshot(ctx context.Context, dir, dest string) error {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	f, err := os.OpenFile(dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- a file the backup command creates
+	if err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	f.Close()
+	// VACUUM INTO wants no file or an empty one: the empty file keeps
+	// the mode 0600 from the start.
+	db, err := sql.Open("sqlite", dsn(path, "busy_timeout(10000)"))
+	if err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	return nil
 }
 
 // ReadLogFileName is the read log's file in the data directory: every
