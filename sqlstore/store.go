@@ -261,6 +261,16 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err e
 	return current, latest, nil
 }
 
+// MigrationCount returns how many migrations this binary knows (their
+// numbers may have gaps).
+func (s *Store) MigrationCount() (int, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, err
+	}
+	return len(p.ListSources()), nil
+}
+
 // Rebind rewrites a query's "?" placeholders for the store's dialect, for
 // tools and tests that run their own SQL.
 func (s *Store) Rebind(query string) string { return s.q(query) }
