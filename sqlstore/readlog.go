@@ -99,7 +99,6 @@ type readLog struct {
 
 	mu      sync.Mutex
 	pending []pendingRead
-	writing bool          // a write is under way
 	failed  error         // the last write's failure, until one succeeds
 	written chan struct{} // closed after each write attempt
 
@@ -200,15 +199,10 @@ func (s *Store) RecordRead(ctx context.Context, customerIDs ...string) error {
 }
 
 // sync writes the queued records now, so that what was recorded before
-// the call can be read back.
+// the call can be read back. It always goes through the writer: a batch
+// the writer has taken but not yet committed is no longer queued, and
+// only the writer knows when it is in.
 func (r *readLog) sync(ctx context.Context) error {
-	r.mu.Lock()
-	idle := len(r.pending) == 0 && !r.writing
-	r.mu.Unlock()
-	if idle {
-		return nil
-	}
-	// The writer answers once the write under way, if any, is done.
 	reply := make(chan error, 1)
 	select {
 	case r.flushes <- reply:
@@ -226,7 +220,6 @@ func (r *readLog) flush() error {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = nil
-	r.writing = len(batch) > 0
 	r.mu.Unlock()
 	var err error
 	if len(batch) > 0 {
@@ -239,7 +232,6 @@ func (r *readLog) flush() error {
 		r.pending = append(batch, r.pending...)
 	}
 	r.failed = err
-	r.writing = false
 	close(r.written)
 	r.written = make(chan struct{})
 	r.mu.Unlock()
