@@ -145,3 +145,10 @@ type AuthListener interface {
 	// was published meanwhile is lost). It returns when ctx ends.
 	Listen(ctx context.Context, fn func(AuthInvalidation)) error
 }
+
+// AccountNotifier sends people messages about their own account, such as
+// the link that unlocks it after the sign-in policy's hard limit. Notify
+// queues the message and returns at once; delivery is best effort.
+type AccountNotifier interface {
+	NotifyAccount(ctx context.Context, to, subject, body string) error
+}

@@ -19,6 +19,10 @@ const SettingRequireTOTP = "require_totp_roles"
 // ResetTTL is how long an administrator's password-reset link stays valid.
 const ResetTTL = time.Hour
 
+// UnlockTTL is how long the link mailed to the owner of an account locked
+// at the hard limit stays valid: a day to read the mail.
+const UnlockTTL = 24 * time.Hour
+
 // totpIssuer is the name authenticator apps show for the account.
 const totpIssuer = "Custodian"
 
@@ -351,9 +355,17 @@ func (s *Service) ResetTOTP(ctx context.Context, userID string) error {
 	})
 }
 
-// Unlock clears a user's failed sign-ins, lifting a temporary lock.
+// Unlock clears a user's failed sign-ins from every source, lifting both
+// the hard lock and every source's wait.
 func (s *Service) Unlock(ctx context.Context, userID string) error {
+	u, err := s.user(ctx, userID)
+	if err != nil {
+		return err
+	}
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.repo.ClearSignInFailures(ctx, s.accountKey(u, "")); err != nil {
+			return nil, err
+		}
 		return []custodian.AuditEntry{event(custodian.ActionUserUnlock, userID, nil)}, s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
 			r.FailedSignins, r.LastFailedAt = 0, time.Time{}
 			return nil
@@ -368,14 +380,25 @@ func (s *Service) ResetLink(ctx context.Context, userID string) (string, time.Ti
 	if _, err := s.user(ctx, userID); err != nil {
 		return "", time.Time{}, err
 	}
+	return s.resetLink(ctx, userID, "", ResetTTL)
+}
+
+// resetLink issues a reset token for userID, valid for ttl, recorded with
+// reason (why it was issued without an administrator asking) when not
+// empty.
+func (s *Service) resetLink(ctx context.Context, userID, reason string, ttl time.Duration) (string, time.Time, error) {
 	plain, hash, err := token.New(token.PrefixReset)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	now := s.now()
-	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}
+	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	data := map[string]any{"expires_at": t.ExpiresAt}
+	if reason != "" {
+		data["reason"] = reason
+	}
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		return []custodian.AuditEntry{event(custodian.ActionUserResetLink, userID, map[string]any{"expires_at": t.ExpiresAt})}, s.repo.CreateOneTimeToken(ctx, t)
+		return []custodian.AuditEntry{event(custodian.ActionUserResetLink, userID, data)}, s.repo.CreateOneTimeToken(ctx, t)
 	})
 	if err != nil {
 		return "", time.Time{}, err
@@ -407,7 +430,11 @@ func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) er
 	}
 	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: t.UserID})
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		return []custodian.AuditEntry{event(custodian.ActionPasswordReset, t.UserID, nil, "password")}, s.repo.ResetPassword(ctx, hash, s.now(), ph)
+		if err := s.repo.ResetPassword(ctx, hash, s.now(), ph); err != nil {
+			return nil, err
+		}
+		// Setting a new password through the link unlocks the account.
+		return []custodian.AuditEntry{event(custodian.ActionPasswordReset, t.UserID, nil, "password")}, s.repo.ClearSignInFailures(ctx, s.accountKey(u, ""))
 	})
 	if err != nil {
 		if custodian.ErrorCode(err) == custodian.ENOTFOUND {
