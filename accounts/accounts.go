@@ -21,6 +21,7 @@ import (
 	"github.com/custodian-crm/custodian/lockout"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/token"
+	"github.com/go-webauthn/webauthn/webauthn"
 )
 
 // Config holds the account policies. Zero fields take the defaults.
@@ -32,8 +33,11 @@ type Config struct {
 	InviteTTL       time.Duration // how long an invitation stays valid (7 days)
 	SetupTTL        time.Duration // how long the first-run setup link stays valid (1 h)
 	Lockout         lockout.Policy
-	Policy          password.Policy
-	Now             func() time.Time
+	// Passkeys is the relying party passkeys are bound to; passkeys are
+	// off while its RPID is empty.
+	Passkeys PasskeyConfig
+	Policy   password.Policy
+	Now      func() time.Time
 
 	// AuthCacheTTL is how long an authenticated access token or session
 	// is trusted without reading the database again (DefaultAuthCacheTTL);
@@ -113,6 +117,10 @@ type Service struct {
 	requiredRoles []custodian.Role // cached SettingRequireTOTP, under mu
 	requiredAt    time.Time
 
+	passkeyRoles   []custodian.Role // cached SettingRequirePasskey, under mu
+	passkeyRolesAt time.Time
+	webauthn       *webauthn.WebAuthn // the relying party; nil when passkeys are off
+
 	cache   *authCache     // authenticated tokens and sessions; nil when off
 	touches sync.WaitGroup // last-seen and last-used writes under way
 }
@@ -132,12 +140,16 @@ func New(repo custodian.AccountRepository, hasher *password.Hasher, sealer *cryp
 	if cfg.AuthCacheSize < 0 {
 		return nil, fmt.Errorf("accounts: the authentication cache size %d is negative", cfg.AuthCacheSize)
 	}
+	wa, err := newWebAuthn(cfg.Passkeys)
+	if err != nil {
+		return nil, err
+	}
 	failKey, err := newFailureKey(sealer)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{repo: repo, hasher: hasher, cfg: cfg, failKey: failKey, sealer: sealer,
-		cache: newAuthCache(cfg.AuthCacheTTL, cfg.AuthCacheSize)}, nil
+		cache: newAuthCache(cfg.AuthCacheTTL, cfg.AuthCacheSize), webauthn: wa}, nil
 }
 
 // Close waits for the last-seen and last-used times being written in the
@@ -156,7 +168,7 @@ func (s *Service) Forget(inv custodian.AuthInvalidation) {
 	s.cache.invalidate(inv)
 	if inv.All() {
 		s.mu.Lock()
-		s.requiredAt = time.Time{}
+		s.requiredAt, s.passkeyRolesAt = time.Time{}, time.Time{}
 		s.mu.Unlock()
 	}
 }

@@ -231,7 +231,19 @@ func (s *Service) clearTOTP(ctx context.Context, userID string) error {
 // RequiredTOTPRoles returns the roles that must use two-factor
 // authentication.
 func (s *Service) RequiredTOTPRoles(ctx context.Context) ([]custodian.Role, error) {
-	v, err := s.repo.Setting(ctx, SettingRequireTOTP)
+	return s.rolesSetting(ctx, SettingRequireTOTP)
+}
+
+// SetRequiredTOTPRoles sets the roles that must use two-factor
+// authentication. Signed-in users of those roles without it can then only
+// reach their own account routes until they enrol.
+func (s *Service) SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Role) error {
+	return s.setRolesSetting(ctx, SettingRequireTOTP, roles)
+}
+
+// rolesSetting reads a setting that lists roles.
+func (s *Service) rolesSetting(ctx context.Context, name string) ([]custodian.Role, error) {
+	v, err := s.repo.Setting(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -244,26 +256,25 @@ func (s *Service) RequiredTOTPRoles(ctx context.Context) ([]custodian.Role, erro
 	return roles, nil
 }
 
-// SetRequiredTOTPRoles sets the roles that must use two-factor
-// authentication. Signed-in users of those roles without it can then only
-// reach their own account routes until they enrol.
-func (s *Service) SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Role) error {
+// setRolesSetting replaces a setting that lists roles, with its
+// setting.change event; the field of a refusal is the setting's name.
+func (s *Service) setRolesSetting(ctx context.Context, name string, roles []custodian.Role) error {
 	var names []string
 	for _, r := range roles {
 		if !r.Valid() {
-			return &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: "require_totp_roles", Message: "Roles are admin, manager, agent, viewer and auditor."}}}
+			return &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: name, Message: "Roles are admin, manager, agent, viewer and auditor."}}}
 		}
 		if !slices.Contains(names, string(r)) {
 			names = append(names, string(r))
 		}
 	}
 	value := strings.Join(names, ",")
-	// Every instance sees the change at once: the cached requirement and
+	// Every instance sees the change at once: the cached requirements and
 	// every cached principal are dropped.
 	defer s.invalidate(ctx, custodian.AuthInvalidation{})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		return []custodian.AuditEntry{event(custodian.ActionSettingChange, SettingRequireTOTP, map[string]any{"value": value}, SettingRequireTOTP)},
-			s.repo.SetSetting(ctx, SettingRequireTOTP, value)
+		return []custodian.AuditEntry{event(custodian.ActionSettingChange, name, map[string]any{"value": value}, name)},
+			s.repo.SetSetting(ctx, name, value)
 	})
 }
 

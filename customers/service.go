@@ -194,8 +194,23 @@ func (s *Service) timestamp() time.Time { return s.now().UTC().Truncate(time.Mic
 // data key is wrapped under a fresh shred secret too, which it adds to
 // secrets for the caller to store before the record.
 func (s *Service) newCustomer(ctx context.Context, f custodian.CustomerFields, secrets map[string][]byte) (*custodian.Customer, *custodian.CustomerRecord, error) {
+	c := s.newCustomerOnly(ctx, f)
+	rec, err := s.sealNew(c, secrets)
+	return c, rec, err
+}
+
+// newCustomerOnly makes a new customer from normalized fields, with a
+// fresh id, not yet sealed (sealNew).
+func (s *Service) newCustomerOnly(ctx context.Context, f custodian.CustomerFields) *custodian.Customer {
 	now, actor := s.timestamp(), custodian.ActorFrom(ctx)
-	c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
+	return &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
+}
+
+// sealNew gives the new customer c a fresh data key and returns its
+// sealed record. With a shred store, the data key is wrapped under a
+// fresh shred secret too, which it adds to secrets for the caller to
+// store before the record.
+func (s *Service) sealNew(c *custodian.Customer, secrets map[string][]byte) (*custodian.CustomerRecord, error) {
 	var dk *crypto.DataKey
 	var keyID string
 	var wrapped []byte
@@ -208,10 +223,9 @@ func (s *Service) newCustomer(ctx context.Context, f custodian.CustomerFields, s
 		dk, keyID, wrapped, err = s.sealer.NewDataKey(c.ID)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	rec, err := s.sealRecord(c, dk, keyID, wrapped)
-	return c, rec, err
+	return s.sealRecord(c, dk, keyID, wrapped)
 }
 
 // putSecrets stores new customers' shred secrets. It runs before their
@@ -340,6 +354,13 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64
 // update applies p in the repository, setting *out to the updated customer
 // and *changed to the names of the fields that changed.
 func (s *Service) update(ctx context.Context, id string, ifVersion int64, p custodian.CustomerPatch, out **custodian.Customer, changed *[]string) error {
+	return s.updateWith(ctx, id, ifVersion, func(custodian.CustomerFields) custodian.CustomerPatch { return p }, false, out, changed)
+}
+
+// updateWith is update with the patch made from the customer's current
+// fields. With skipUnchanged, a patch that changes nothing stores nothing
+// (the version stays) and leaves *out nil.
+func (s *Service) updateWith(ctx context.Context, id string, ifVersion int64, patch func(custodian.CustomerFields) custodian.CustomerPatch, skipUnchanged bool, out **custodian.Customer, changed *[]string) error {
 	return s.repo.UpdateCustomer(ctx, id, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return nil, custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
@@ -348,11 +369,14 @@ func (s *Service) update(ctx context.Context, id string, ifVersion int64, p cust
 		if err != nil {
 			return nil, err
 		}
-		f, err := s.validator.Normalize(p.Apply(c.CustomerFields))
+		f, err := s.validator.Normalize(patch(c.CustomerFields).Apply(c.CustomerFields))
 		if err != nil {
 			return nil, err
 		}
 		*changed = custodian.ChangedFields(c.CustomerFields, f)
+		if skipUnchanged && len(*changed) == 0 {
+			return cur, nil
+		}
 		c.CustomerFields = f
 		c.UpdatedAt, c.UpdatedBy, c.Version = s.timestamp(), custodian.ActorFrom(ctx), cur.Version+1
 		dk, err := s.dataKey(ctx, cur.ID, cur.KeyID, cur.DataKey, nil)
@@ -377,6 +401,12 @@ func (s *Service) DeleteCustomer(ctx context.Context, id string, ifVersion int64
 	if err != nil {
 		return s.goneOr(ctx, id, err)
 	}
+	return s.forgetDeleted(ctx, id)
+}
+
+// forgetDeleted drops a deleted customer's cached keys and name and
+// destroys its shred secret.
+func (s *Service) forgetDeleted(ctx context.Context, id string) error {
 	s.sealer.Forget(id)
 	s.names.Remove(id)
 	if s.shred != nil {

@@ -74,8 +74,12 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopProfiles()
-	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
+	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
+	stopBackups := startBackups(ctx, s, a, logger)
+	defer stopBackups()
+	stopWebhooks := startWebhooks(ctx, a, logger)
+	defer stopWebhooks()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -137,7 +141,7 @@ func warnDevelopmentSettings(s *serveSettings, logger *slog.Logger) {
 func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
 	cfg := s.appConfig()
 	cfg.logger = logger
-	a, err := openApp(ctx, cfg, generateDevKeyring, withCustomers)
+	a, err := openApp(ctx, cfg, holdDataDir, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +154,9 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", a.keyring.path, "active_key", a.sealer.ActiveKeyID())
 	} else {
 		logger.Info("keyring loaded", "source", string(a.keyring.source), "active_key", a.sealer.ActiveKeyID())
+	}
+	if err := checkKeyringOpensData(ctx, a); err != nil {
+		return nil, err
 	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)
@@ -165,6 +172,11 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		return nil, err
 	}
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
+	if s.passkeys.RPID == "" {
+		logger.Warn("passkeys are off: set --public-url (or --allowed-hosts) to the address people open Custodian at")
+	} else {
+		logger.Info("passkeys on", "relying_party", s.passkeys.RPID, "origins", s.passkeys.Origins)
+	}
 	return a, nil
 }
 
@@ -221,7 +233,8 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
+		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
 		FormKey: formKey,
@@ -322,4 +335,23 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 		a.Value = slog.TimeValue(a.Value.Time().UTC())
 	}
 	return a
+}
+
+// startWebhooks runs the webhook deliveries, the one place serve sends
+// them, until ctx ends or the returned function is called. There is no
+// lock between instances: on a shared PostgreSQL database each instance
+// runs it, and the outbox's DELETE and each delivery's compare-and-set
+// claim keep any event from being sent twice by two of them.
+func startWebhooks(ctx context.Context, a *app, logger *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.webhooks.Run(ctx)
+	}()
+	logger.Info("webhook delivery started")
+	return func() {
+		cancel()
+		<-done
+	}
 }
