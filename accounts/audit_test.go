@@ -218,7 +218,9 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 				t.Fatal(err)
 			}
 			tr.next(custodian.ActionTOTPEnable, u.ID, u.ID, "totp")
-			if err := e.svc.DisableTOTP(self, p, pw2); err != nil {
+			e.clock.Advance(30 * time.Second)
+			code, _ = otptotp.GenerateCode(enrol.Secret, e.clock.Now())
+			if err := e.svc.DisableTOTP(self, p, pw2, code); err != nil {
 				t.Fatal(err)
 			}
 			tr.next(custodian.ActionTOTPDisable, u.ID, u.ID, "totp")

@@ -232,3 +232,9 @@ func (l *signalList) kinds() []custodian.SignalKind {
 	}
 	return out
 }
+
+func (l *signalList) all() []custodian.Signal {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]custodian.Signal(nil), l.sigs...)
+}

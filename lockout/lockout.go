@@ -32,6 +32,8 @@ import (
 
 // Defaults and bounds of Policy.
 const (
+	// DefaultFreeFailures is how many failures of a source cost no delay.
+	DefaultFreeFailures = 2
 	// DefaultBaseDelay is the wait after the first counted failure.
 	DefaultBaseDelay = time.Second
 	// DefaultMaxDelay caps the exponential delay.
@@ -62,13 +64,14 @@ const (
 var ErrInvalidPolicy = errors.New("lockout: invalid lockout policy")
 
 // Policy is the account throttling policy. Zero fields take the defaults:
-// per source, no free failures, then 1 s, 2 s, 4 s, … capped at 1 minute,
+// per source, two free failures, then 1 s, 2 s, 4 s, … capped at 1 minute,
 // a 15-minute lock at the 10th failure, 30 minutes at the 11th, and so on
 // up to a day, forgotten a day after the wait ends; per account, a lock
 // until unlocked at the 100th consecutive failure.
 type Policy struct {
-	// FreeFailures is how many consecutive failures cost no delay, to
-	// spare people who mistype once or twice.
+	// FreeFailures is how many failures of a source cost no delay, to
+	// spare people who mistype once or twice: zero means
+	// DefaultFreeFailures, negative means none.
 	FreeFailures int
 	// BaseDelay is the delay after the first failure past FreeFailures;
 	// each further failure doubles it.
@@ -105,7 +108,7 @@ type Decision struct {
 func (l Policy) Validate() error {
 	e := l.effective()
 	switch {
-	case l.FreeFailures < 0 || l.BaseDelay < 0 || l.MaxDelay < 0 || l.LockAfter < 0 || l.LockDuration < 0 || l.Forget < 0 || l.HardLimit < 0:
+	case l.BaseDelay < 0 || l.MaxDelay < 0 || l.LockAfter < 0 || l.LockDuration < 0 || l.Forget < 0 || l.HardLimit < 0:
 		return fmt.Errorf("%w: negative value", ErrInvalidPolicy)
 	case e.LockAfter > MaxLockAfter:
 		return fmt.Errorf("%w: lock after at most %d failures", ErrInvalidPolicy, MaxLockAfter)
@@ -141,7 +144,10 @@ func (l Policy) effective() Policy {
 	if l.LockDuration <= 0 {
 		l.LockDuration = DefaultLockDuration
 	}
-	if l.FreeFailures < 0 {
+	switch {
+	case l.FreeFailures == 0:
+		l.FreeFailures = DefaultFreeFailures
+	case l.FreeFailures < 0:
 		l.FreeFailures = 0
 	}
 	if l.Forget <= 0 {

@@ -13,11 +13,11 @@ func TestDecideDefaults(t *testing.T) {
 		want     Decision
 	}{
 		{0, Decision{}},
-		{1, Decision{Delay: time.Second}},
-		{2, Decision{Delay: 2 * time.Second}},
-		{3, Decision{Delay: 4 * time.Second}},
-		{6, Decision{Delay: 32 * time.Second}},
-		{7, Decision{Delay: time.Minute}},
+		{1, Decision{}},
+		{2, Decision{}},
+		{3, Decision{Delay: time.Second}},
+		{4, Decision{Delay: 2 * time.Second}},
+		{8, Decision{Delay: 32 * time.Second}},
 		{9, Decision{Delay: time.Minute}},
 		{10, Decision{Delay: 15 * time.Minute, Locked: true}},
 		{11, Decision{Delay: 30 * time.Minute, Locked: true}},
@@ -81,8 +81,8 @@ func TestDecideMonotonic(t *testing.T) {
 		{},
 		{FreeFailures: 3},
 		{BaseDelay: 3 * time.Second, MaxDelay: 10 * time.Minute, LockAfter: 100, LockDuration: time.Hour},
-		{LockAfter: 1},
-		{BaseDelay: time.Minute, MaxDelay: time.Minute, LockAfter: 5, LockDuration: time.Minute},
+		{LockAfter: 1, FreeFailures: -1},
+		{BaseDelay: time.Minute, MaxDelay: time.Minute, LockAfter: 5, LockDuration: time.Minute, FreeFailures: -1},
 	}
 	for i, l := range policies {
 		if err := l.Validate(); err != nil {
@@ -114,7 +114,7 @@ func TestValidate(t *testing.T) {
 		{"one day lock", Policy{LockDuration: 24 * time.Hour}, true},
 		{"over 100 failures", Policy{LockAfter: 101}, false},
 		{"lock over a day", Policy{LockDuration: 25 * time.Hour}, false},
-		{"negative free failures", Policy{FreeFailures: -1}, false},
+		{"no free failures", Policy{FreeFailures: -1}, true},
 		{"negative delay", Policy{BaseDelay: -time.Second}, false},
 		{"cap below base", Policy{BaseDelay: time.Minute, MaxDelay: time.Second}, false},
 		{"delay longer than lock", Policy{MaxDelay: time.Hour, LockDuration: time.Minute}, false},
@@ -139,7 +139,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	var l Policy
+	l := Policy{FreeFailures: -1}
 	last := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
@@ -203,7 +203,7 @@ func TestLockIsTemporary(t *testing.T) {
 // TestForgottenAfterTheWait checks that a source's failures age out
 // Forget after its wait ends, and not before.
 func TestForgottenAfterTheWait(t *testing.T) {
-	var l Policy
+	l := Policy{FreeFailures: -1}
 	last := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		failures int
