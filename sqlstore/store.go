@@ -247,6 +247,21 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err e
 	return current, latest, nil
 }
 
+// Migrations lists the versions of the migrations this binary holds,
+// oldest first. Versions need not be consecutive: each piece of work
+// numbers its migrations in a range of its own.
+func (s *Store) Migrations() ([]int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, src := range p.ListSources() {
+		out = append(out, src.Version)
+	}
+	return out, nil
+}
+
 // Rebind rewrites a query's "?" placeholders for the store's dialect, for
 // tools and tests that run their own SQL.
 func (s *Store) Rebind(query string) string { return s.q(query) }
