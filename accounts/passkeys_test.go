@@ -437,3 +437,51 @@ func TestRecoveryCodesStandInForPasskeys(t *testing.T) {
 		t.Fatalf("recovery codes without a second factor: %d, %v", len(left), err)
 	}
 }
+
+// BenchmarkPasskeySignIn measures a whole username-less sign-in on
+// SQLite: the challenge (a ceremony stored), the authenticator's
+// signature (software, P-256), and the verification that takes the
+// ceremony, checks the signature, moves the counter and starts a session
+// with its audit event. No password is hashed.
+func BenchmarkPasskeySignIn(b *testing.B) {
+	store, _ := testdb.SQLite(b)
+	e := envWith(b, store, func(c *accounts.Config) {
+		c.Passkeys = accounts.PasskeyConfig{RPID: "crm.example.com", Origins: []string{rpOrigin}}
+	})
+	ctx := context.Background()
+	if _, err := e.svc.CreateUser(ctx, "pat@example.com", "Pat", custodian.RoleAgent, pw); err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := e.svc.SignIn(ctx, custodian.SignInRequest{Email: "pat@example.com", Password: pw})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := e.svc.Authenticate(ctx, tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := e.svc.BeginPasskeyRegistration(ctx, p, pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, answer, err := softkey.Register(c.Options, rpOrigin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := e.svc.FinishPasskeyRegistration(ctx, p, c.Token, "Laptop", answer); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		c, err := e.svc.BeginPasskeySignIn(ctx, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		answer, err := key.Assert(c.Options)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := e.svc.SignInWithPasskey(ctx, custodian.PasskeySignInRequest{Ceremony: c.Token, Credential: answer}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
