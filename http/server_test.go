@@ -16,6 +16,7 @@ import (
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/customers"
+	"github.com/custodian-crm/custodian/importer"
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/metrics"
@@ -49,9 +50,11 @@ func testDeps(t testing.TB) (d Deps, acc *accounts.Service, store *sqlstore.Stor
 	logs = &syncbuf.Buffer{}
 	acc = testAccounts(t, store, sealer)
 	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	jobs := importer.NewJobs(svc, store, importer.JobsOptions{Batch: 2})
+	t.Cleanup(jobs.Close)
 	d = Deps{
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Customers: svc, Privacy: svc,
+		Customers: svc, Privacy: svc, Imports: jobs, Exports: svc,
 		DB: store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/hashchain"
+	"github.com/custodian-crm/custodian/importer"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlstore"
@@ -35,11 +36,15 @@ type app struct {
 
 	shred     *sqlstore.ShredStore // with withCustomers
 	customers *customers.Service   // with withCustomers
+	imports   *importer.Jobs       // with withCustomers: background imports
 }
 
 // Close closes what openApp opened.
 func (a *app) Close() error {
 	var err error
+	if a.imports != nil {
+		a.imports.Close() // cancels running imports; committed batches stay
+	}
 	if a.accounts != nil {
 		a.accounts.Close() // last-used times still being written
 	}
@@ -148,6 +153,7 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		o := cfg.customers
 		o.Shred = a.shred
 		a.customers = customers.New(a.store, a.sealer, o)
+		a.imports = importer.NewJobs(a.customers, a.store, importer.JobsOptions{Logger: cfg.logger})
 	}
 	return a, nil
 }
