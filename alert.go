@@ -138,3 +138,52 @@ type AlertRepository interface {
 	// A new alert is also recorded in the audit trail.
 	SaveAlert(ctx context.Context, a Alert) (created bool, err error)
 }
+
+// AttackWindows is where several instances count signals together, so that an
+// attack spread over the instances behind a load balancer is one attack:
+// twelve probes split six and six over two instances reach a threshold of
+// ten. The attack detector (package alerting) counts through it; package redis implements it.
+type AttackWindows interface {
+	// Hit records one signal of rule for key at t and returns the state
+	// of the key after it. When the key's most recent Threshold signals
+	// fall within Window and no alert is open, it opens one with the
+	// proposed id and reports Raised, to this caller only. Hit is atomic
+	// across instances.
+	Hit(ctx context.Context, h AttackHit) (AttackState, error)
+	// State returns the open alert of rule for key, or ok false once it
+	// has been quiet for its window.
+	State(ctx context.Context, rule, key string) (AttackState, bool, error)
+	// Block tells every instance that addr is blocked until the given
+	// time.
+	Block(ctx context.Context, addr netip.Addr, until time.Time) error
+	// Blocks calls fn with each block any instance publishes, until ctx
+	// ends.
+	Blocks(ctx context.Context, fn func(addr netip.Addr, until time.Time)) error
+}
+
+// AttackHit is one signal counted in AttackWindows.
+type AttackHit struct {
+	// Rule and Key name what is counted: the rule's name and kind, and
+	// its counting key ("addr:…" or "account:…").
+	Rule, Key string
+	// Time is when the signal happened.
+	Time time.Time
+	// Window and Threshold are the rule's.
+	Window    time.Duration
+	Threshold int
+	// ID is the id of the alert to open if this hit raises one.
+	ID string
+}
+
+// AttackState is the state of a counted key: after a Hit, or as State
+// finds it.
+type AttackState struct {
+	// AlertID is the open alert's id, empty while none is open.
+	AlertID string
+	// Raised reports that this Hit opened the alert.
+	Raised bool
+	// Count is the number of signals the open alert has seen.
+	Count int
+	// FirstSeen and LastSeen bound the open alert's signals.
+	FirstSeen, LastSeen time.Time
+}

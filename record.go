@@ -140,6 +140,8 @@ type CustomerRepository interface {
 	PrivacyRepository
 	// AuditRepository records every change with the change itself.
 	AuditRepository
+	// ReadRepository records every read of personal data.
+	ReadRepository
 	// InsertCustomers stores new records in one transaction.
 	InsertCustomers(ctx context.Context, recs ...*CustomerRecord) error
 	// CustomerRecord returns the record with id, or ENOTFOUND.

@@ -45,6 +45,19 @@ type Config struct {
 	// lock is released) with each newly raised alert, e.g. to count it in
 	// metrics. It must be fast and must not block.
 	OnRaise func(custodian.Alert)
+	// Shared, when set, counts signals together with the other instances
+	// using the same store, so that an attack spread over several
+	// instances is seen as one, raised once and delivered once (by the
+	// instance that raised it). Observe still never blocks: signals are
+	// queued for a goroutine started by Run, and counted locally while
+	// the store fails or the queue is full.
+	Shared custodian.AttackWindows
+	// SharedTimeout bounds each call to Shared; zero means 500 ms.
+	SharedTimeout time.Duration
+	// OnShared, when set, is called with true when counting falls back to
+	// this instance because Shared fails, and with false when it is shared
+	// again.
+	OnShared func(degraded bool)
 }
 
 // maxAccountLen bounds the bytes of an account id kept per tracked key, so
@@ -92,6 +105,12 @@ type Correlator struct {
 
 	blockMu sync.RWMutex
 	blocks  map[netip.Addr]time.Time
+
+	shared        custodian.AttackWindows
+	sharedTimeout time.Duration
+	onShared      func(bool)
+	signals       sharedSignals
+	owned         map[string]*sharedAlert // guarded by mu
 }
 
 // New returns a Correlator delivering alerts to sink. Call Run to start
@@ -111,6 +130,14 @@ func New(sink AlertSink, cfg Config) (*Correlator, error) {
 		sweepEvery: cfg.SweepEvery,
 		onRaise:    cfg.OnRaise,
 		blocks:     make(map[netip.Addr]time.Time),
+
+		shared:        cfg.Shared,
+		sharedTimeout: cfg.SharedTimeout,
+		onShared:      cfg.OnShared,
+		owned:         make(map[string]*sharedAlert),
+	}
+	if c.sharedTimeout <= 0 {
+		c.sharedTimeout = 500 * time.Millisecond
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -134,6 +161,9 @@ func New(sink AlertSink, cfg Config) (*Correlator, error) {
 		qs = DefaultQueueSize
 	}
 	c.queue = newRing[*alertState](qs)
+	if c.shared != nil {
+		c.signals.ch = make(chan custodian.Signal, qs)
+	}
 	for i, r := range rules {
 		switch {
 		case r.Name == "":
@@ -170,11 +200,20 @@ func (c *Correlator) Observe(s custodian.Signal) {
 	if s.Kind == 0 || s.Kind >= numKinds {
 		return
 	}
+	if c.shared != nil {
+		c.observeShared(s)
+		return
+	}
+	c.observeLocal(s)
+}
+
+// normSignal returns the signal's time (now when unset), its address as
+// counted and its account as kept.
+func (c *Correlator) normSignal(s custodian.Signal) (time.Time, netip.Addr, string) {
 	t := s.Time
 	if t.IsZero() {
 		t = c.now()
 	}
-	ts := t.UnixNano()
 	var addr netip.Addr
 	if s.Addr.IsValid() {
 		addr = c.normAddr(s.Addr)
@@ -183,21 +222,19 @@ func (c *Correlator) Observe(s custodian.Signal) {
 	if len(account) > maxAccountLen {
 		account = account[:maxAccountLen]
 	}
+	return t, addr, account
+}
+
+// observeLocal counts a signal in this instance's memory.
+func (c *Correlator) observeLocal(s custodian.Signal) {
+	t, addr, account := c.normSignal(s)
+	ts := t.UnixNano()
 	var raised []custodian.Alert
 	c.mu.Lock()
 	for _, tr := range c.byKind[s.Kind] {
-		var k trackKey
-		switch tr.rule.By {
-		case ByAddr:
-			if !addr.IsValid() {
-				continue
-			}
-			k.addr = addr
-		case ByAccount:
-			if account == "" {
-				continue
-			}
-			k.account = account
+		k, ok := tr.key(addr, account)
+		if !ok {
+			continue
 		}
 		e := tr.touch(k, c.evicted)
 		oldest, full := e.record(ts)
@@ -368,6 +405,14 @@ func (c *Correlator) Stats() Stats {
 func (c *Correlator) Run(ctx context.Context) error {
 	tick := time.NewTicker(c.sweepEvery)
 	defer tick.Stop()
+	if c.shared != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			c.runShared(ctx)
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -376,6 +421,9 @@ func (c *Correlator) Run(ctx context.Context) error {
 			c.Flush(ctx)
 		case <-tick.C:
 			c.Sweep()
+			if c.shared != nil {
+				c.sweepShared(ctx)
+			}
 		}
 	}
 }

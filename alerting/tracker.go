@@ -16,6 +16,18 @@ func (k trackKey) String() string {
 	return "account:" + k.account
 }
 
+// key returns the key the tracker's rule counts a signal by, and false
+// when the signal lacks it.
+func (t *tracker) key(addr netip.Addr, account string) (trackKey, bool) {
+	switch t.rule.By {
+	case ByAddr:
+		return trackKey{addr: addr}, addr.IsValid()
+	case ByAccount:
+		return trackKey{account: account}, account != ""
+	}
+	return trackKey{}, false
+}
+
 // entry is the state kept for one key of one rule: the times of its most
 // recent signals (at most Threshold of them) and its current alert.
 type entry struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/client"
+	"github.com/oapi-codegen/nullable"
 	otptotp "github.com/pquerna/otp/totp"
 )
 
@@ -280,6 +281,38 @@ func TestEveryOperation(t *testing.T) {
 		t.Fatalf("410 without the tombstone: %+v", e.Problem)
 	}
 
+	// Bulk actions.
+	bulk := must[*client.Customer](t)(admin.CreateCustomer(ctx, client.CustomerInput{Name: "Bo Bulk"}))
+	res := must[*client.BulkResult](t)(admin.BulkCustomers(ctx, client.BulkInput{Action: client.BulkInputActionAddTags, Tags: []string{"bulk"},
+		Ids: []client.BulkTarget{{ID: bulk.ID, IfMatch: string(client.IfMatch(bulk))}}}))
+	if res.Changed != 1 || res.Failed != 0 {
+		t.Fatalf("bulk %+v", res)
+	}
+
+	// Webhooks.
+	wh := must[*client.NewWebhook](t)(admin.CreateWebhook(ctx, client.WebhookInput{URL: "https://93.184.216.34/hook", Events: []client.WebhookEvent{client.WebhookEventCustomerCreated}}))
+	if !strings.HasPrefix(wh.Secret, "whsec_") {
+		t.Fatalf("webhook %+v", wh)
+	}
+	if hooks := must[[]client.Webhook](t)(admin.Webhooks(ctx)); len(hooks) != 1 || hooks[0].ID != wh.ID {
+		t.Fatalf("webhooks %+v", hooks)
+	}
+	if got := must[*client.Webhook](t)(admin.GetWebhook(ctx, wh.ID)); got.URL != wh.URL {
+		t.Fatalf("webhook %+v", got)
+	}
+	if got := must[*client.Webhook](t)(admin.UpdateWebhook(ctx, wh.ID, client.IfVersion(1), client.WebhookPatch{Active: nullable.NewNullableWithValue(false)})); got.Active || got.Version != 2 {
+		t.Fatalf("updated webhook %+v", got)
+	}
+	if rot := must[*client.NewWebhook](t)(admin.RotateWebhookSecret(ctx, wh.ID)); rot.Secret == wh.Secret {
+		t.Fatal("the secret did not change")
+	}
+	if ds := must[[]client.WebhookDelivery](t)(admin.WebhookDeliveries(ctx, wh.ID, client.ListWebhookDeliveriesParams{Limit: 5})); len(ds) != 0 {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	if err := admin.DeleteWebhook(ctx, wh.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	// Access tokens.
 	nt := must[*client.NewAPIToken](t)(admin.CreateToken(ctx, client.TokenInput{Name: "ci job", ExpiresInDays: 30}))
 	if !strings.HasPrefix(nt.Token, "cst_pat_") || !nt.LastUsedAt.IsZero() {
@@ -437,6 +470,8 @@ func TestEveryOperation(t *testing.T) {
 		t.Fatalf("first user %+v", first)
 	}
 	s.called["setup"] = fresh.called["setup"]
+
+	passkeyFlows(t, s, admin)
 
 	// The customer operations are walked by TestCustomers.
 	for _, op := range []string{"listCustomers", "createCustomer", "getCustomer", "replaceCustomer", "patchCustomer", "deleteCustomer"} {

@@ -22,6 +22,7 @@ import (
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/webhooks"
 )
 
 // testPassword is long and random enough for the password policy.
@@ -61,7 +62,7 @@ func newServer(t *testing.T, noAdmin bool, opts ...func(*chttp.Deps)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := accounts.New(store, hasher, sealer, accounts.Config{})
+	acc, err := accounts.New(store, hasher, sealer, accounts.Config{Passkeys: accounts.PasskeyConfig{RPID: "localhost", Origins: []string{passkeyOrigin}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +71,9 @@ func newServer(t *testing.T, noAdmin bool, opts ...func(*chttp.Deps)) *server {
 	t.Cleanup(jobs.Close)
 	d := chttp.Deps{
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Customers: svc, Privacy: svc, Imports: jobs, Exports: svc,
-		DB: store, Accounts: acc, Audit: store, Alerts: store,
+		Customers: svc, Privacy: svc, Bulk: svc, Imports: jobs, Exports: svc,
+		Webhooks: webhooks.New(store, sealer, webhooks.Options{Customers: svc}),
+		DB:       store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),
 	}
 	for _, o := range opts {

@@ -27,6 +27,54 @@ func (e AlertStatus) Valid() bool {
 	}
 }
 
+// Defines values for BulkInputAction.
+const (
+	BulkInputActionAddTags    BulkInputAction = "add_tags"
+	BulkInputActionDelete     BulkInputAction = "delete"
+	BulkInputActionRemoveTags BulkInputAction = "remove_tags"
+	BulkInputActionSetStatus  BulkInputAction = "set_status"
+)
+
+// Valid indicates whether the value is a known member of the BulkInputAction enum.
+func (e BulkInputAction) Valid() bool {
+	switch e {
+	case BulkInputActionAddTags:
+		return true
+	case BulkInputActionDelete:
+		return true
+	case BulkInputActionRemoveTags:
+		return true
+	case BulkInputActionSetStatus:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BulkResultAction.
+const (
+	BulkResultActionAddTags    BulkResultAction = "add_tags"
+	BulkResultActionDelete     BulkResultAction = "delete"
+	BulkResultActionRemoveTags BulkResultAction = "remove_tags"
+	BulkResultActionSetStatus  BulkResultAction = "set_status"
+)
+
+// Valid indicates whether the value is a known member of the BulkResultAction enum.
+func (e BulkResultAction) Valid() bool {
+	switch e {
+	case BulkResultActionAddTags:
+		return true
+	case BulkResultActionDelete:
+		return true
+	case BulkResultActionRemoveTags:
+		return true
+	case BulkResultActionSetStatus:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConsentDecision.
 const (
 	ConsentDecisionGiven     ConsentDecision = "given"
@@ -243,6 +291,54 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for WebhookDeliveryStatus.
+const (
+	WebhookDeliveryStatusFailed    WebhookDeliveryStatus = "failed"
+	WebhookDeliveryStatusPending   WebhookDeliveryStatus = "pending"
+	WebhookDeliveryStatusSucceeded WebhookDeliveryStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case WebhookDeliveryStatusFailed:
+		return true
+	case WebhookDeliveryStatusPending:
+		return true
+	case WebhookDeliveryStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEvent.
+const (
+	WebhookEventCustomerConsentChanged WebhookEvent = "customer.consent_changed"
+	WebhookEventCustomerCreated        WebhookEvent = "customer.created"
+	WebhookEventCustomerDeleted        WebhookEvent = "customer.deleted"
+	WebhookEventCustomerErased         WebhookEvent = "customer.erased"
+	WebhookEventCustomerUpdated        WebhookEvent = "customer.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEvent enum.
+func (e WebhookEvent) Valid() bool {
+	switch e {
+	case WebhookEventCustomerConsentChanged:
+		return true
+	case WebhookEventCustomerCreated:
+		return true
+	case WebhookEventCustomerDeleted:
+		return true
+	case WebhookEventCustomerErased:
+		return true
+	case WebhookEventCustomerUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExportCustomersParamsFormat.
 const (
 	ExportCustomersParamsFormatCsv   ExportCustomersParamsFormat = "csv"
@@ -392,6 +488,71 @@ type AuditPage struct {
 
 	// NextCursor The cursor of the next page; null on the last page.
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
+}
+
+// BulkFailure A customer a bulk action did not change, and why.
+type BulkFailure struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+	ID     string `json:"id"`
+}
+
+// BulkFilter Selects customers as GET /api/customers/ does.
+type BulkFilter struct {
+	Consent string `json:"consent,omitempty,omitzero"`
+	Search  string `json:"search,omitempty,omitzero"`
+	Status  string `json:"status,omitempty,omitzero"`
+	Tag     string `json:"tag,omitempty,omitzero"`
+}
+
+// BulkInput defines model for BulkInput.
+type BulkInput struct {
+	Action BulkInputAction `json:"action"`
+
+	// DryRun Count what would be selected; change nothing.
+	DryRun bool `json:"dry_run,omitempty,omitzero"`
+
+	// Filter Selects customers as GET /api/customers/ does.
+	Filter *BulkFilter `json:"filter,omitempty"`
+
+	// Ids The customers to act on; give either ids or filter.
+	Ids []BulkTarget `json:"ids,omitempty,omitzero"`
+
+	// Status For set_status: lead, active or inactive.
+	Status string `json:"status,omitempty,omitzero"`
+
+	// Tags For add_tags and remove_tags: 1 to 20 tags.
+	Tags []string `json:"tags,omitempty,omitzero"`
+}
+
+// BulkInputAction defines model for BulkInput.Action.
+type BulkInputAction string
+
+// BulkResult defines model for BulkResult.
+type BulkResult struct {
+	Action   BulkResultAction `json:"action"`
+	Batches  int              `json:"batches"`
+	Changed  int              `json:"changed"`
+	DryRun   bool             `json:"dry_run"`
+	Failed   int              `json:"failed"`
+	Failures []BulkFailure    `json:"failures"`
+
+	// Matched Customers selected.
+	Matched int `json:"matched"`
+
+	// Unchanged Already as asked: nothing stored, no event.
+	Unchanged int `json:"unchanged"`
+}
+
+// BulkResultAction defines model for BulkResult.Action.
+type BulkResultAction string
+
+// BulkTarget A customer a bulk request names.
+type BulkTarget struct {
+	ID string `json:"id"`
+
+	// IfMatch The customer's ETag ("3", with or without the quotes); the customer is changed only at that version.
+	IfMatch string `json:"if_match,omitempty,omitzero"`
 }
 
 // ConsentDecision given or withdrawn.
@@ -725,9 +886,15 @@ type LegalHoldResult struct {
 
 // LoginInput defines model for LoginInput.
 type LoginInput struct {
-	Email    string `json:"email"`
-	OTP      string `json:"otp,omitempty,omitzero"`
-	Password string `json:"password"`
+	Email string `json:"email"`
+	OTP   string `json:"otp,omitempty,omitzero"`
+
+	// PasskeyCeremony With passkey_credential, instead of otp: the answer to a second-factor passkey challenge.
+	PasskeyCeremony string `json:"passkey_ceremony,omitempty,omitzero"`
+
+	// PasskeyCredential The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members).
+	PasskeyCredential json.RawMessage `json:"passkey_credential,omitempty,omitzero"`
+	Password          string          `json:"password"`
 }
 
 // NewAPIToken A personal access token just created, with the token itself.
@@ -745,6 +912,118 @@ type NewAPIToken struct {
 
 	// Token The token (cst_pat_...), in this answer only: the server keeps a hash of it.
 	Token string `json:"token"`
+}
+
+// NewPasskey A passkey just registered, with the recovery codes when it is the account's first second factor.
+type NewPasskey struct {
+	// Aaguid The authenticator's model (a UUID), all zeros when it does not say.
+	Aaguid string `json:"aaguid"`
+
+	// BackedUp The credential is synced (as of its last use).
+	BackedUp bool `json:"backed_up"`
+
+	// BackupEligible The credential may be synced to other devices.
+	BackupEligible bool      `json:"backup_eligible"`
+	CreatedAt      time.Time `json:"created_at"`
+	ID             string    `json:"id"`
+
+	// LastUsedAt Zero (0001-01-01T00:00:00Z) while it has not happened.
+	LastUsedAt time.Time `json:"last_used_at"`
+	Name       string    `json:"name"`
+
+	// RecoveryCodes Ten single-use codes, shown once, when this is the account's first second factor.
+	RecoveryCodes []string `json:"recovery_codes,omitempty,omitzero"`
+	Transports    []string `json:"transports"`
+}
+
+// NewWebhook A webhook endpoint with its signing secret, shown in this answer only.
+type NewWebhook struct {
+	Active      bool           `json:"active"`
+	CreatedAt   time.Time      `json:"created_at"`
+	CreatedBy   string         `json:"created_by"`
+	Description string         `json:"description"`
+	Events      []WebhookEvent `json:"events"`
+	ID          string         `json:"id"`
+
+	// PersonalData Whether deliveries carry the customer's personal fields.
+	PersonalData bool `json:"personal_data"`
+
+	// PreviousSecretExpiresAt While set, deliveries are also signed with the secret replaced by the last rotation.
+	PreviousSecretExpiresAt nullable.Nullable[time.Time] `json:"previous_secret_expires_at"`
+
+	// Secret The signing secret, whsec_ and base64 (Standard Webhooks); the server keeps it sealed and never shows it again.
+	Secret          string                       `json:"secret"`
+	SecretRotatedAt nullable.Nullable[time.Time] `json:"secret_rotated_at"`
+	UpdatedAt       time.Time                    `json:"updated_at"`
+
+	// URL Where deliveries are POSTed.
+	URL     string `json:"url"`
+	Version int    `json:"version"`
+}
+
+// Passkey A passkey (WebAuthn credential) registered to your account. No secret is kept: the private key stays on the authenticator.
+type Passkey struct {
+	// Aaguid The authenticator's model (a UUID), all zeros when it does not say.
+	Aaguid string `json:"aaguid"`
+
+	// BackedUp The credential is synced (as of its last use).
+	BackedUp bool `json:"backed_up"`
+
+	// BackupEligible The credential may be synced to other devices.
+	BackupEligible bool      `json:"backup_eligible"`
+	CreatedAt      time.Time `json:"created_at"`
+	ID             string    `json:"id"`
+
+	// LastUsedAt Zero (0001-01-01T00:00:00Z) while it has not happened.
+	LastUsedAt time.Time `json:"last_used_at"`
+	Name       string    `json:"name"`
+	Transports []string  `json:"transports"`
+}
+
+// PasskeyAnswer defines model for PasskeyAnswer.
+type PasskeyAnswer struct {
+	Ceremony string `json:"ceremony"`
+
+	// Credential The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members).
+	Credential json.RawMessage `json:"credential"`
+}
+
+// PasskeyCeremony defines model for PasskeyCeremony.
+type PasskeyCeremony struct {
+	// Ceremony Names the ceremony; send it back with the answer. Usable once.
+	Ceremony  string    `json:"ceremony"`
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Options The WebAuthn options as JSON, binary members in base64url: PublicKeyCredentialCreationOptions for a registration, PublicKeyCredentialRequestOptions for a sign-in; the publicKey member of navigator.credentials.create or .get once decoded.
+	Options json.RawMessage `json:"options"`
+}
+
+// PasskeyChallengeInput defines model for PasskeyChallengeInput.
+type PasskeyChallengeInput struct {
+	// SecondFactor A challenge for the passkey that confirms a password, rather than a username-less sign-in.
+	SecondFactor bool `json:"second_factor,omitempty,omitzero"`
+}
+
+// PasskeyList defines model for PasskeyList.
+type PasskeyList struct {
+	Items []Passkey `json:"items"`
+}
+
+// PasskeyName defines model for PasskeyName.
+type PasskeyName struct {
+	// Name 1 to 100 characters, without < or >.
+	Name string `json:"name"`
+}
+
+// PasskeyRegistration defines model for PasskeyRegistration.
+type PasskeyRegistration struct {
+	Ceremony string `json:"ceremony"`
+
+	// Credential The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members).
+	Credential json.RawMessage `json:"credential"`
+
+	// Name 1 to 100 characters, without < or >.
+	Name string `json:"name"`
 }
 
 // PasswordChange defines model for PasswordChange.
@@ -814,6 +1093,9 @@ type Role string
 
 // Settings defines model for Settings.
 type Settings struct {
+	// RequirePasskeyRoles The roles whose users must sign in with a passkey (phishing-resistant). Left as it is when absent from a PUT.
+	RequirePasskeyRoles []Role `json:"require_passkey_roles,omitempty,omitzero"`
+
 	// RequireTOTPRoles The roles whose users must use two-factor authentication.
 	RequireTOTPRoles []Role `json:"require_totp_roles"`
 }
@@ -899,6 +1181,92 @@ type UserUpdate struct {
 
 	// Role What a user may do: admin (users, settings, audit, everything), manager (customers including delete, erasure, legal holds and exports), agent (read, create, edit customers), viewer (read customers), auditor (audit trail, no customer data).
 	Role *Role `json:"role,omitempty"`
+}
+
+// Webhook A registered webhook endpoint, without its secret.
+type Webhook struct {
+	Active      bool           `json:"active"`
+	CreatedAt   time.Time      `json:"created_at"`
+	CreatedBy   string         `json:"created_by"`
+	Description string         `json:"description"`
+	Events      []WebhookEvent `json:"events"`
+	ID          string         `json:"id"`
+
+	// PersonalData Whether deliveries carry the customer's personal fields.
+	PersonalData bool `json:"personal_data"`
+
+	// PreviousSecretExpiresAt While set, deliveries are also signed with the secret replaced by the last rotation.
+	PreviousSecretExpiresAt nullable.Nullable[time.Time] `json:"previous_secret_expires_at"`
+	SecretRotatedAt         nullable.Nullable[time.Time] `json:"secret_rotated_at"`
+	UpdatedAt               time.Time                    `json:"updated_at"`
+
+	// URL Where deliveries are POSTed.
+	URL     string `json:"url"`
+	Version int    `json:"version"`
+}
+
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts   int       `json:"attempts"`
+	CreatedAt  time.Time `json:"created_at"`
+	CustomerID string    `json:"customer_id"`
+
+	// EventType A customer event an endpoint can receive.
+	EventType WebhookEvent `json:"event_type"`
+
+	// Fields The names of the fields that changed ("consents.<purpose>" for a consent change).
+	Fields []string `json:"fields"`
+
+	// ID The delivery id, sent as webhook-id on every attempt.
+	ID string `json:"id"`
+
+	// LastAttemptAt Zero (0001-01-01T00:00:00Z) before the first attempt.
+	LastAttemptAt time.Time `json:"last_attempt_at"`
+	LastError     string    `json:"last_error"`
+
+	// LastStatusCode The endpoint's last HTTP status; 0 when it did not answer.
+	LastStatusCode int                   `json:"last_status_code"`
+	NextAttemptAt  time.Time             `json:"next_attempt_at"`
+	OccurredAt     time.Time             `json:"occurred_at"`
+	Status         WebhookDeliveryStatus `json:"status"`
+	WebhookID      string                `json:"webhook_id"`
+}
+
+// WebhookDeliveryStatus defines model for WebhookDelivery.Status.
+type WebhookDeliveryStatus string
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Items []WebhookDelivery `json:"items"`
+}
+
+// WebhookEvent A customer event an endpoint can receive.
+type WebhookEvent string
+
+// WebhookInput defines model for WebhookInput.
+type WebhookInput struct {
+	// Active Default true.
+	Active      nullable.Nullable[bool] `json:"active,omitempty,omitzero"`
+	Description string                  `json:"description,omitempty,omitzero"`
+	Events      []WebhookEvent          `json:"events"`
+
+	// PersonalData Send the customer's personal fields (default false).
+	PersonalData bool   `json:"personal_data,omitempty,omitzero"`
+	URL          string `json:"url"`
+}
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Items []Webhook `json:"items"`
+}
+
+// WebhookPatch defines model for WebhookPatch.
+type WebhookPatch struct {
+	Active       nullable.Nullable[bool]           `json:"active,omitempty,omitzero"`
+	Description  nullable.Nullable[string]         `json:"description,omitempty,omitzero"`
+	Events       nullable.Nullable[[]WebhookEvent] `json:"events,omitempty,omitzero"`
+	PersonalData nullable.Nullable[bool]           `json:"personal_data,omitempty,omitzero"`
+	URL          nullable.Nullable[string]         `json:"url,omitempty,omitzero"`
 }
 
 // IfMatchRequired defines model for IfMatchRequired.
@@ -1108,6 +1476,18 @@ type StartImportParamsEncoding string
 // StartImportParamsDelimiter defines parameters for StartImport.
 type StartImportParamsDelimiter string
 
+// UpdateWebhookParams defines parameters for UpdateWebhook.
+type UpdateWebhookParams struct {
+	// IfMatch The webhook's ETag; when given, a webhook at another version is left alone (412).
+	IfMatch string `json:"If-Match,omitempty,omitzero"`
+}
+
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Limit How many (default 100).
+	Limit int `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
+
 // DisableTOTPJSONRequestBody defines body for DisableTOTP for application/json ContentType.
 type DisableTOTPJSONRequestBody = Reauthentication
 
@@ -1123,6 +1503,21 @@ type ChangeEmailJSONRequestBody = EmailChange
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginInput
 
+// RegisterPasskeyJSONRequestBody defines body for RegisterPasskey for application/json ContentType.
+type RegisterPasskeyJSONRequestBody = PasskeyRegistration
+
+// PasskeyChallengeJSONRequestBody defines body for PasskeyChallenge for application/json ContentType.
+type PasskeyChallengeJSONRequestBody = PasskeyChallengeInput
+
+// PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
+type PasskeyLoginJSONRequestBody = PasskeyAnswer
+
+// BeginPasskeyRegistrationJSONRequestBody defines body for BeginPasskeyRegistration for application/json ContentType.
+type BeginPasskeyRegistrationJSONRequestBody = Reauthentication
+
+// RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
+type RenamePasskeyJSONRequestBody = PasskeyName
+
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
 
@@ -1137,6 +1532,9 @@ type SetupJSONRequestBody = SetupInput
 
 // CreateCustomerJSONRequestBody defines body for CreateCustomer for application/json ContentType.
 type CreateCustomerJSONRequestBody = CustomerInput
+
+// BulkCustomersJSONRequestBody defines body for BulkCustomers for application/json ContentType.
+type BulkCustomersJSONRequestBody = BulkInput
 
 // PatchCustomerJSONRequestBody defines body for PatchCustomer for application/json ContentType.
 type PatchCustomerJSONRequestBody = CustomerPatch
@@ -1170,3 +1568,9 @@ type CreateTokenJSONRequestBody = TokenInput
 
 // UpdateUserJSONRequestBody defines body for UpdateUser for application/json ContentType.
 type UpdateUserJSONRequestBody = UserUpdate
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookInput
+
+// UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
+type UpdateWebhookJSONRequestBody = WebhookPatch

@@ -43,6 +43,7 @@ func routes(d Deps, u *ui) []Route {
 		auditRead = custodian.PermAuditRead
 		importing = custodian.PermCustomersImport
 		exporting = custodian.PermCustomersExport
+		webhooks  = custodian.PermWebhooksManage
 	)
 	return []Route{
 		{"GET", "/healthz", public, handleHealthz()},
@@ -68,6 +69,14 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/api/auth/2fa/enable/{$}", signedIn, handleEnableTOTP(logger, acc)},
 		{"POST", "/api/auth/2fa/disable/{$}", signedIn, handleDisableTOTP(logger, acc)},
 
+		{"POST", "/api/auth/passkeys/challenge/{$}", public, signIn(handlePasskeyChallenge(logger, acc), refuseTooMany)},
+		{"POST", "/api/auth/passkeys/login/{$}", public, signIn(handlePasskeyLogin(logger, acc, d.signals()), refuseTooMany)},
+		{"GET", "/api/auth/passkeys/{$}", signedIn, handleListPasskeys(logger, acc)},
+		{"POST", "/api/auth/passkeys/registration/{$}", signedIn, handleBeginPasskeyRegistration(logger, acc)},
+		{"POST", "/api/auth/passkeys/{$}", signedIn, handleFinishPasskeyRegistration(logger, acc)},
+		{"PATCH", "/api/auth/passkeys/{id}/{$}", signedIn, handleRenamePasskey(logger, acc)},
+		{"DELETE", "/api/auth/passkeys/{id}/{$}", signedIn, handleRemovePasskey(logger, acc)},
+
 		{"GET", "/api/tokens/{$}", signedIn, handleListTokens(logger, acc)},
 		{"POST", "/api/tokens/{$}", signedIn, handleCreateToken(logger, acc)},
 		{"DELETE", "/api/tokens/{id}/{$}", signedIn, handleRevokeToken(logger, acc)},
@@ -75,6 +84,7 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/api/users/{$}", manageUsr, handleListUsers(logger, acc)},
 		{"PATCH", "/api/users/{id}/{$}", manageUsr, handleUpdateUser(logger, acc)},
 		{"POST", "/api/users/{id}/reset-2fa/{$}", manageUsr, handleUserAction(logger, resetTOTP(acc))},
+		{"POST", "/api/users/{id}/reset-passkeys/{$}", manageUsr, handleUserAction(logger, resetPasskeys(acc))},
 		{"POST", "/api/users/{id}/unlock/{$}", manageUsr, handleUserAction(logger, unlock(acc))},
 		{"POST", "/api/users/{id}/reset-link/{$}", manageUsr, handleResetLink(logger, acc)},
 		{"POST", "/api/invites/{$}", manageUsr, handleInvite(logger, acc)},
@@ -85,12 +95,21 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/api/alerts/{$}", auditRead, handleListAlerts(logger, d.Alerts)},
 		{"POST", "/api/alerts/{id}/resolve/{$}", settings, handleResolveAlert(logger, d.Alerts)},
 
+		{"GET", "/api/webhooks/{$}", webhooks, handleListWebhooks(logger, d.Webhooks)},
+		{"POST", "/api/webhooks/{$}", webhooks, handleCreateWebhook(logger, d.Webhooks)},
+		{"GET", "/api/webhooks/{id}/{$}", webhooks, handleGetWebhook(logger, d.Webhooks)},
+		{"PATCH", "/api/webhooks/{id}/{$}", webhooks, handleUpdateWebhook(logger, d.Webhooks)},
+		{"DELETE", "/api/webhooks/{id}/{$}", webhooks, handleDeleteWebhook(logger, d.Webhooks)},
+		{"POST", "/api/webhooks/{id}/rotate-secret/{$}", webhooks, handleRotateWebhookSecret(logger, d.Webhooks)},
+		{"GET", "/api/webhooks/{id}/deliveries/{$}", webhooks, handleListDeliveries(logger, d.Webhooks)},
+
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
 		{"GET", "/api/customers/export", exporting, handleExportList(logger, d.Exports, d.TransferLimiter)},
 		{"POST", "/api/imports/{$}", importing, handleStartImport(logger, d.Imports, d.TransferLimiter)},
 		{"GET", "/api/imports/{id}/{$}", importing, handleImportJob(logger, d.Imports)},
 		{"POST", "/api/imports/{id}/cancel/{$}", importing, handleImportAction(logger, d.Imports, false, d.TransferLimiter)},
 		{"POST", "/api/imports/{id}/run/{$}", importing, handleImportAction(logger, d.Imports, true, d.TransferLimiter)},
+		{"POST", "/api/customers/bulk/{$}", write, handleBulkCustomers(logger, d.Bulk)},
 		{"POST", "/api/customers/{$}", write, handleCreateCustomer(logger, customers)},
 		{"GET", "/api/customers/{id}/{$}", read, handleGetCustomer(logger, customers)},
 		{"PUT", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, true)},

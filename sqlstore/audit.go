@@ -55,6 +55,7 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 	if tx := s.txFrom(ctx); tx != nil {
 		return run(ctx, tx) // nested: the outer Audited commits
 	}
+	defer s.replica.wrote(ctx)
 	if s.group != nil {
 		return s.group.run(ctx, run)
 	}
@@ -208,6 +209,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	seq := last - int64(len(entries))
+	events := entries
 	// Rows per INSERT, well inside both databases' limits on bound
 	// parameters (11 per row).
 	const chunk = 500
@@ -247,7 +249,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET hash = ? WHERE id = 1`), prev); err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
-	return nil
+	return s.queueWebhookEvents(ctx, tx, events, now)
 }
 
 func nonNilBytes(b []byte) []byte {
@@ -277,6 +279,12 @@ func scanAudit(row scanner) (custodian.AuditEvent, error) {
 		e.Data = nil
 	}
 	return e, nil
+}
+
+// chainEvent is a stored event as the chain seals it.
+func chainEvent(e custodian.AuditEvent) hashchain.Event {
+	return hashchain.Event{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Subject: e.Subject,
+		ClientAddr: e.ClientAddr, RequestID: e.RequestID, Fields: e.Fields, Data: nonNilBytes(e.Data), PrevHash: e.PrevHash, Hash: e.Hash}
 }
 
 // AuditEvents returns the events q selects, newest first.
@@ -339,7 +347,7 @@ func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain
 	const page = 1000
 	return func(yield func(hashchain.Event, error) bool) {
 		for {
-			rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), after, page)
+			rows, err := s.reader(ctx).QueryContext(ctx, s.q(`SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), after, page)
 			if err != nil {
 				yield(hashchain.Event{}, internal("read audit trail", err))
 				return
@@ -352,8 +360,7 @@ func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain
 					yield(hashchain.Event{}, internal("read audit trail", err))
 					return
 				}
-				batch = append(batch, hashchain.Event{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Subject: e.Subject,
-					ClientAddr: e.ClientAddr, RequestID: e.RequestID, Fields: e.Fields, Data: nonNilBytes(e.Data), PrevHash: e.PrevHash, Hash: e.Hash})
+				batch = append(batch, chainEvent(e))
 			}
 			err = rows.Err()
 			rows.Close()
@@ -378,7 +385,7 @@ func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain
 // head row records them: an anchor to keep outside the database.
 func (s *Store) AuditHead(ctx context.Context) (hashchain.Anchor, error) {
 	var a hashchain.Anchor
-	err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&a.Seq, &a.Hash)
+	err := s.reader(ctx).QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&a.Seq, &a.Hash)
 	return a, internal("read audit head", err)
 }
 

@@ -60,6 +60,9 @@ type Store struct {
 	group         *groupCommitter
 	chain         *hashchain.Chain
 	appender      *auditAppender
+	reads         *readLog
+	readLogSchema []string
+	replica       *replica // nil without a read replica
 }
 
 // Database is what a backend hands New: its connection pools, its embedded
@@ -74,12 +77,25 @@ type Database struct {
 	Migrations fs.FS
 	// MigrationLock, when set, is held while migrations run, so that
 	// processes starting together against one database migrate it one
-	// at a time (PostgreSQL's session-level advisory lock). Nil where the
-	// database already allows one writer at a time (SQLite).
+	// at a time (PostgreSQL's session-level advisory lock, a locked file
+	// beside SQLite's database). Nil: no lock.
 	MigrationLock lock.SessionLocker
 	// Closers run after the pools are closed (such as the driver's own
 	// pool).
 	Closers []func()
+	// ReadLog, when set, is the read log's own database (SQLite: a file
+	// of its own, so that recording reads never writes the customer
+	// database); nil keeps the read log in Write's database, whose
+	// migrations create its tables.
+	ReadLog *sql.DB
+	// ReadLogSchema are the statements Migrate runs on ReadLog to create
+	// the read log's tables when they do not exist.
+	ReadLogSchema []string
+	// Replica, when set, is a read replica of Write's database: lists,
+	// searches and exports of customers go to it, except for a user who
+	// wrote within Options.ReplicaFreshFor, whose reads stay on the
+	// primary so that they see their own writes.
+	Replica *sql.DB
 }
 
 // Options are what the caller of a backend's Open decides about the store.
@@ -94,6 +110,12 @@ type Options struct {
 	// trail, such as one opened only to migrate, and so needs no keys: it
 	// refuses every append. It must not be combined with AuditChain.
 	WithoutAuditChain bool
+	// ReadLog says how often recorded reads are written and sealed.
+	ReadLog ReadLogOptions
+	// ReplicaFreshFor is how long after a user's write their lists and
+	// searches stay on the primary rather than the replica; zero means
+	// DefaultReplicaFreshFor. It should exceed the replica's usual lag.
+	ReplicaFreshFor time.Duration
 }
 
 // ErrNoAuditChain is returned, wrapped, by New (and so by the backends'
@@ -129,11 +151,19 @@ func New(d Dialect, db Database, o Options) (*Store, error) {
 		s.group = newGroupCommitter(s)
 	}
 	s.appender = newAuditAppender(s)
+	readDB, own := db.ReadLog, db.ReadLog != nil
+	if !own {
+		readDB = db.Write
+	}
+	s.reads = newReadLog(s, readDB, own, o.ReadLog)
+	s.readLogSchema = db.ReadLogSchema
+	s.replica = newReplica(db.Replica, o.ReplicaFreshFor)
 	return s, nil
 }
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.reads.close()    // writes and seals the queued reads, through the trail
 	s.appender.close() // before the group committer it may still use
 	if s.group != nil {
 		s.group.close()
@@ -145,6 +175,12 @@ func (s *Store) Close() error {
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
+	}
+	if s.reads.own {
+		err = errors.Join(err, s.reads.db.Close())
+	}
+	if s.replica != nil {
+		err = errors.Join(err, s.replica.db.Close())
 	}
 	for _, c := range s.closers {
 		c()
@@ -174,14 +210,35 @@ func (s *Store) provider() (*goose.Provider, error) {
 }
 
 // Migrate applies every pending migration and returns the schema version.
-// Concurrent starts are safe: PostgreSQL migrations hold the migration lock
-// the backend gave, and SQLite has a single writer.
+// Concurrent starts are safe when the backend gave a migration lock, which
+// both do: migrations hold it.
 func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	p, err := s.provider()
 	if err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if s.reads.own {
+		for _, q := range s.readLogSchema {
+			if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
+				return 0, fmt.Errorf("migrate: read log: %w", err)
+			}
+		}
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// MigrateTo applies the pending migrations up to version and no further,
+// and returns the schema version: a restore loads a backup's rows into
+// the schema they were taken from, then migrates the rest of the way.
+func (s *Store) MigrateTo(ctx context.Context, version int64) (int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	return p.GetDBVersion(ctx)
@@ -720,7 +777,7 @@ func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery
 		query += ` LIMIT ?`
 		args = append(args, q.Limit)
 	}
-	rows, err := s.query(ctx, query, args...)
+	rows, err := s.queryLagging(ctx, query, args...)
 	if err != nil {
 		return nil, internal("list customers", err)
 	}
@@ -752,7 +809,7 @@ func (s *Store) listByToken(ctx context.Context, q custodian.RecordQuery, dir, c
 		b.WriteString(" LIMIT ?")
 		args = append(args, q.Limit)
 	}
-	rows, err := s.query(ctx, b.String(), args...)
+	rows, err := s.queryLagging(ctx, b.String(), args...)
 	if err != nil {
 		return nil, internal("search customers", err)
 	}
@@ -763,7 +820,7 @@ func (s *Store) listByToken(ctx context.Context, q custodian.RecordQuery, dir, c
 // CustomerNameEntries returns the name entries of every record q selects.
 func (s *Store) CustomerNameEntries(ctx context.Context, q custodian.RecordQuery) ([]custodian.NameEntry, error) {
 	query, args := from(q)
-	rows, err := s.query(ctx, fmt.Sprintf(query, "SELECT c.id, c.version, c.key_id, c.data_key, c.name_ct"), args...)
+	rows, err := s.queryLagging(ctx, fmt.Sprintf(query, "SELECT c.id, c.version, c.key_id, c.data_key, c.name_ct"), args...)
 	if err != nil {
 		return nil, internal("list customer names", err)
 	}
@@ -780,3 +837,13 @@ func (s *Store) CustomerNameEntries(ctx context.Context, q custodian.RecordQuery
 }
 
 var _ custodian.CustomerRepository = (*Store)(nil)
+
+// ProbeWrite reports whether the database takes a write now: it updates
+// the one row of the health_probe table in a write transaction of its
+// own, through the writing pool (on SQLite, behind the single writer).
+func (s *Store) ProbeWrite(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, s.q(`UPDATE health_probe SET probe_us = ? WHERE id = 1`), time.Now().UnixMicro()); err != nil {
+		return &custodian.Error{Code: custodian.EUNAVAILABLE, Message: "The database cannot take a write.", Err: err}
+	}
+	return nil
+}

@@ -127,7 +127,7 @@ type detector struct {
 // mail when configured, and runs their delivery until stop. Nothing it
 // does blocks a request: signals are counted in bounded memory, and each
 // delivery has its own bounded retry queue.
-func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
+func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, shared custodian.AttackWindows, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
 	sinks := alerting.Fanout{alerting.Recorder(store, logger)}
 	var runners []func(context.Context) error
 	if *a.webhookURL != "" {
@@ -156,7 +156,18 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 	if rules == nil {
 		rules = []alerting.Rule{} // every rule off: not the defaults
 	}
-	c, err := alerting.New(sinks, alerting.Config{Rules: rules, OnRaise: func(al custodian.Alert) { m.AlertRaised(al.Rule) }})
+	cfg := alerting.Config{Rules: rules, OnRaise: func(al custodian.Alert) { m.AlertRaised(al.Rule) }}
+	if shared != nil {
+		cfg.Shared = shared
+		cfg.OnShared = func(degraded bool) {
+			if degraded {
+				logger.Warn("Redis unreachable; attacks are counted by each instance alone until it answers")
+			} else {
+				logger.Info("Redis answers again; attacks are counted across instances")
+			}
+		}
+	}
+	c, err := alerting.New(sinks, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +183,7 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 			}
 		}()
 	}
-	logger.Info("attack detection on", "rules", len(rules), "block", a.block.String(), "webhook", *a.webhookURL != "", "mail", *a.smtpAddr != "")
+	logger.Info("attack detection on", "rules", len(rules), "shared", shared != nil, "block", a.block.String(), "webhook", *a.webhookURL != "", "mail", *a.smtpAddr != "")
 	return &detector{correlator: c, stop: func() {
 		// Store what is pending before stopping.
 		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers. */
+        /** Readiness: the database answers and takes a write, the disk has room and the keyring opens the data (503 otherwise, the reason in the server log). */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -438,7 +438,7 @@ export interface paths {
         };
         /** Security settings (admin). */
         get: operations["getSettings"];
-        /** Change security settings: the roles that must use two-factor authentication. */
+        /** Change security settings: the roles that must use two-factor authentication, and those that must sign in with a passkey. */
         put: operations["putSettings"];
         post?: never;
         delete?: never;
@@ -571,6 +571,220 @@ export interface paths {
         put?: never;
         /** Mark an alert resolved (admin); recorded in the audit trail. */
         post: operations["resolveAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/challenge/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a sign-in with a passkey: username-less, or (second_factor) the passkey that confirms a password at /api/auth/login/. Names no account. 503 when the server's public address (--public-url) is not configured. */
+        post: operations["passkeyChallenge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/login/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with a passkey's answer to a challenge. Sets the session cookie. */
+        post: operations["passkeyLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your passkeys. */
+        get: operations["listPasskeys"];
+        put?: never;
+        /** Register a passkey: the authenticator's answer to a registration ceremony, and a name. From a browser session only, never with an access token. */
+        post: operations["registerPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/registration/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start registering a passkey, after your current password: a discoverable credential with user verification. From a browser session only. */
+        post: operations["beginPasskeyRegistration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove one of your passkeys. A role that requires passkeys keeps its last one. */
+        delete: operations["removePasskey"];
+        options?: never;
+        head?: never;
+        /** Rename one of your passkeys. */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
+    "/api/users/{id}/reset-passkeys/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Remove every passkey of a user, for a lost authenticator; the user's sessions end. */
+        post: operations["resetUserPasskeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/bulk/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act on many customers at once: add or remove tags, set the status, or delete.
+         * @description Selects customers by `ids` (each with an optional `if_match`, the customer's ETag) or by `filter` (the list's search and filters), never both, and applies the action in batches of 100, each batch in one transaction recorded as one `customer.bulk` audit event besides each changed customer's own event. A customer that is gone, at another version than `if_match`, under a legal hold (delete) or that the change would make invalid is listed in `failures` and the rest of its batch goes on; any other failure rolls its whole batch back and lists the batch's customers. At most 1,000 ids; a filter selecting more than 10,000 customers is refused. `delete` needs the customers:delete permission (managers and administrators); the other actions customers:write. `dry_run` counts what would be selected without changing anything. Webhooks fire for every changed customer.
+         */
+        post: operations["bulkCustomers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the webhook endpoints. */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint; its signing secret is in this response only.
+         * @description The URL must be https unless its host is allow-listed by the operator (--webhook-allow), and must not be or resolve to a loopback, private, link-local, CGNAT, unique-local or metadata address unless allow-listed; the address is checked again on every connection. Deliveries carry no personal data unless `personal_data` is true.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** Get a webhook endpoint. */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /** Remove a webhook endpoint and its deliveries. */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint's settings; absent members are left alone.
+         * @description Allowing or withdrawing personal data is recorded on the audit trail like every change.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/webhooks/{id}/rotate-secret/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the endpoint's signing secret; the new one is in this response only.
+         * @description The old secret keeps signing for 24 hours: meanwhile every delivery carries two signatures in webhook-signature, one under each secret.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}/deliveries/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** List the endpoint's deliveries, newest first, with their status and attempts. */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1000,11 +1214,17 @@ export interface components {
         Settings: {
             /** @description The roles whose users must use two-factor authentication. */
             require_totp_roles: components["schemas"]["Role"][];
+            /** @description The roles whose users must sign in with a passkey (phishing-resistant). Left as it is when absent from a PUT. */
+            require_passkey_roles?: components["schemas"]["Role"][];
         };
         LoginInput: {
             email: string;
             password: string;
             otp?: string;
+            /** @description With passkey_credential, instead of otp: the answer to a second-factor passkey challenge. */
+            passkey_ceremony?: string;
+            /** @description The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members). */
+            passkey_credential?: Record<string, never>;
         };
         SetupInput: {
             token: string;
@@ -1105,6 +1325,225 @@ export interface components {
         FieldError: {
             field: string;
             message: string;
+        };
+        /** @description A passkey (WebAuthn credential) registered to your account. No secret is kept: the private key stays on the authenticator. */
+        Passkey: {
+            id: string;
+            name: string;
+            /** @description The authenticator's model (a UUID), all zeros when it does not say. */
+            aaguid: string;
+            transports: string[];
+            /** @description The credential may be synced to other devices. */
+            backup_eligible: boolean;
+            /** @description The credential is synced (as of its last use). */
+            backed_up: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Zero (0001-01-01T00:00:00Z) while it has not happened.
+             */
+            last_used_at: string;
+        };
+        /** @description A passkey just registered, with the recovery codes when it is the account's first second factor. */
+        NewPasskey: {
+            id: string;
+            name: string;
+            /** @description The authenticator's model (a UUID), all zeros when it does not say. */
+            aaguid: string;
+            transports: string[];
+            /** @description The credential may be synced to other devices. */
+            backup_eligible: boolean;
+            /** @description The credential is synced (as of its last use). */
+            backed_up: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Zero (0001-01-01T00:00:00Z) while it has not happened.
+             */
+            last_used_at: string;
+            /** @description Ten single-use codes, shown once, when this is the account's first second factor. */
+            recovery_codes?: string[];
+        };
+        PasskeyList: {
+            items: components["schemas"]["Passkey"][];
+        };
+        PasskeyCeremony: {
+            /** @description Names the ceremony; send it back with the answer. Usable once. */
+            ceremony: string;
+            /** @description The WebAuthn options as JSON, binary members in base64url: PublicKeyCredentialCreationOptions for a registration, PublicKeyCredentialRequestOptions for a sign-in; the publicKey member of navigator.credentials.create or .get once decoded. */
+            options: Record<string, never>;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        PasskeyChallengeInput: {
+            /** @description A challenge for the passkey that confirms a password, rather than a username-less sign-in. */
+            second_factor?: boolean;
+        };
+        PasskeyAnswer: {
+            ceremony: string;
+            /** @description The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members). */
+            credential: Record<string, never>;
+        };
+        PasskeyRegistration: {
+            ceremony: string;
+            /** @description The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members). */
+            credential: Record<string, never>;
+            /** @description 1 to 100 characters, without < or >. */
+            name: string;
+        };
+        PasskeyName: {
+            /** @description 1 to 100 characters, without < or >. */
+            name: string;
+        };
+        /**
+         * @description A customer event an endpoint can receive.
+         * @enum {string}
+         */
+        WebhookEvent: "customer.created" | "customer.updated" | "customer.deleted" | "customer.erased" | "customer.consent_changed";
+        /** @description A registered webhook endpoint, without its secret. */
+        Webhook: {
+            id: string;
+            /** @description Where deliveries are POSTed. */
+            url: string;
+            description: string;
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Whether deliveries carry the customer's personal fields. */
+            personal_data: boolean;
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            created_by: string;
+            version: number;
+            /** Format: date-time */
+            secret_rotated_at: string | null;
+            /**
+             * Format: date-time
+             * @description While set, deliveries are also signed with the secret replaced by the last rotation.
+             */
+            previous_secret_expires_at: string | null;
+        };
+        /** @description A webhook endpoint with its signing secret, shown in this answer only. */
+        NewWebhook: {
+            id: string;
+            /** @description Where deliveries are POSTed. */
+            url: string;
+            description: string;
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Whether deliveries carry the customer's personal fields. */
+            personal_data: boolean;
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            created_by: string;
+            version: number;
+            /** Format: date-time */
+            secret_rotated_at: string | null;
+            /**
+             * Format: date-time
+             * @description While set, deliveries are also signed with the secret replaced by the last rotation.
+             */
+            previous_secret_expires_at: string | null;
+            /** @description The signing secret, whsec_ and base64 (Standard Webhooks); the server keeps it sealed and never shows it again. */
+            secret: string;
+        };
+        WebhookList: {
+            items: components["schemas"]["Webhook"][];
+        };
+        WebhookInput: {
+            url: string;
+            description?: string;
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Send the customer's personal fields (default false). */
+            personal_data?: boolean;
+            /** @description Default true. */
+            active?: boolean | null;
+        };
+        WebhookPatch: {
+            url?: string | null;
+            description?: string | null;
+            events?: components["schemas"]["WebhookEvent"][] | null;
+            personal_data?: boolean | null;
+            active?: boolean | null;
+        };
+        WebhookDelivery: {
+            /** @description The delivery id, sent as webhook-id on every attempt. */
+            id: string;
+            webhook_id: string;
+            event_type: components["schemas"]["WebhookEvent"];
+            customer_id: string;
+            /** @description The names of the fields that changed ("consents.<purpose>" for a consent change). */
+            fields: string[];
+            /** Format: date-time */
+            occurred_at: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            attempts: number;
+            /** Format: date-time */
+            next_attempt_at: string;
+            /**
+             * Format: date-time
+             * @description Zero (0001-01-01T00:00:00Z) before the first attempt.
+             */
+            last_attempt_at: string;
+            /** @description The endpoint's last HTTP status; 0 when it did not answer. */
+            last_status_code: number;
+            last_error: string;
+        };
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+        };
+        BulkInput: {
+            /** @enum {string} */
+            action: "add_tags" | "remove_tags" | "set_status" | "delete";
+            /** @description For add_tags and remove_tags: 1 to 20 tags. */
+            tags?: string[];
+            /** @description For set_status: lead, active or inactive. */
+            status?: string;
+            /** @description The customers to act on; give either ids or filter. */
+            ids?: components["schemas"]["BulkTarget"][];
+            filter?: components["schemas"]["BulkFilter"];
+            /** @description Count what would be selected; change nothing. */
+            dry_run?: boolean;
+        };
+        /** @description Selects customers as GET /api/customers/ does. */
+        BulkFilter: {
+            search?: string;
+            status?: string;
+            tag?: string;
+            consent?: string;
+        };
+        BulkResult: {
+            /** @enum {string} */
+            action: "add_tags" | "remove_tags" | "set_status" | "delete";
+            dry_run: boolean;
+            /** @description Customers selected. */
+            matched: number;
+            changed: number;
+            /** @description Already as asked: nothing stored, no event. */
+            unchanged: number;
+            failed: number;
+            batches: number;
+            failures: components["schemas"]["BulkFailure"][];
+        };
+        /** @description A customer a bulk request names. */
+        BulkTarget: {
+            id: string;
+            /** @description The customer's ETag ("3", with or without the quotes); the customer is changed only at that version. */
+            if_match?: string;
+        };
+        /** @description A customer a bulk action did not change, and why. */
+        BulkFailure: {
+            id: string;
+            code: string;
+            detail: string;
         };
         /**
          * @description What an import does with a row whose email address or phone number an existing customer (or an earlier row of the file) has: skip leaves the customer alone; fill sets the fields it has empty and adds the row's tags; overwrite replaces every field the row has a value for, tags and status included (empty cells change nothing).
@@ -1314,7 +1753,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A dependency (the database, the key store) is unreachable; retrying later may help. */
+        /** @description A dependency (the database, the key store) is unreachable, or the server is too busy checking other passwords (a sign-in flood: the queue for password hashing is full); retry after Retry-After seconds when given. */
         Unavailable: {
             headers: {
                 /** @description Seconds to wait before trying again, when known. */
@@ -2643,6 +3082,519 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    passkeyChallenge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PasskeyChallengeInput"];
+            };
+        };
+        responses: {
+            /** @description The ceremony: pass options.publicKey to navigator.credentials.get and send the answer back with the ceremony token within expires_at. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    passkeyLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyAnswer"];
+            };
+        };
+        responses: {
+            /** @description Signed in: the session cookie is set. */
+            200: {
+                headers: {
+                    /** @description The session cookie, __Host-custodian_session (Secure, HttpOnly, SameSite=Lax). */
+                    "Set-Cookie"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your passkeys, oldest first. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegistration"];
+            };
+        };
+        responses: {
+            /** @description Registered. The account's first second factor comes with ten recovery codes, shown once. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewPasskey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    beginPasskeyRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Reauthentication"];
+            };
+        };
+        responses: {
+            /** @description The ceremony: pass options.publicKey to navigator.credentials.create. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    removePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyName"];
+            };
+        };
+        responses: {
+            /** @description Renamed. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resetUserPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reset. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    bulkCustomers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkInput"];
+            };
+        };
+        responses: {
+            /** @description What was done: counts, and each customer not changed with the reason. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, oldest first. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookInput"];
+            };
+        };
+        responses: {
+            /** @description Registered. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    /** @description The new webhook's address. */
+                    Location?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The webhook's ETag; when given, a webhook at another version is left alone (412). */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookPatch"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rotated. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description How many (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deliveries. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
