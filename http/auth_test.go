@@ -79,6 +79,8 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /logout", "admin manager agent viewer auditor"},
 	{"GET /customers", "admin manager agent viewer"},
 	{"POST /customers", "admin manager agent viewer"},
+	{"POST /customers/bulk", "admin manager agent"},
+	{"POST /customers/bulk/apply", "admin manager agent"},
 	{"GET /customers/new", "admin manager agent"},
 	{"POST /customers/new", "admin manager agent"},
 	{"GET /customers/{id}", "admin manager agent viewer"},

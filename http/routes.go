@@ -115,6 +115,8 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
 		{"GET", "/customers", read, u.page(u.handleCustomerList())},
 		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},
+		{"POST", "/customers/bulk", write, u.page(u.handleBulkReview())},
+		{"POST", "/customers/bulk/apply", write, u.page(u.handleBulkApply())},
 		{"GET", "/customers/new", write, u.page(u.handleNewCustomer())},
 		{"POST", "/customers/new", write, u.page(u.handleCreateCustomerForm())},
 		{"GET", "/customers/{id}", read, u.page(u.handleCustomerDetail())},

@@ -39,7 +39,7 @@ var uiFuncs = template.FuncMap{
 // uiPages are the web interface's templates, one per page, each parsed
 // with the layout and the shared partials. They are parsed once and never
 // changed.
-var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users",
+var uiPages = mustParsePages("login", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
 	"customer_erase", "customer_erased", "audit", "security")
 
 // pageParts are further template files of a page, parsed after it: they
@@ -62,6 +62,7 @@ func mustParsePages(names ...string) map[string]*template.Template {
 type ui struct {
 	logger    *slog.Logger
 	customers custodian.CustomerService
+	bulk      custodian.BulkCustomerService
 	acc       custodian.AccountService
 	privacy   custodian.PrivacyService
 	audit     custodian.AuditTrail
@@ -99,7 +100,7 @@ func newUI(d Deps) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: d.Logger, customers: d.Customers, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
+	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets}
 }
 
