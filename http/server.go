@@ -41,7 +41,9 @@ type Deps struct {
 	// sign-ins, rate-limit refusals and (through OnProbe's caller)
 	// scanner probes.
 	Monitor custodian.Observer
-	// DB is what /readyz asks whether the database answers.
+	// DB is what /readyz asks whether this server is ready: at least
+	// whether the database answers; serve also checks that it takes a
+	// write, that the disk has room and that the keyring opens the data.
 	DB custodian.Pinger
 
 	// TrustedProxies are the reverse proxies whose forwarding headers
@@ -66,6 +68,12 @@ type Deps struct {
 	// SignInLimiter is the stricter limiter for sign-in attempts (see
 	// DefaultSignInLimit), applied per RateKey by the sign-in route.
 	SignInLimiter ratelimit.Limiter
+	// PageLimiter limits the web interface's pages (see DefaultPageLimit)
+	// twice, per RateKey and per signed-in session, so that neither one
+	// address nor one session can read customers in bulk through the
+	// pages; refusals are a 429 page with Retry-After. Nil leaves pages
+	// unlimited.
+	PageLimiter ratelimit.Limiter
 	// RateKey derives the rate-limit key of a request; nil means ClientKey.
 	RateKey func(*http.Request) string
 	// Metrics records requests by route, latency, sign-in failures and
@@ -122,15 +130,17 @@ func handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz answers 200 when the database answers within two seconds,
-// and 503 otherwise, so a load balancer stops sending traffic.
+// handleReadyz answers 200 when db (the server's readiness: the database
+// answers and takes a write, the disk has room, the keyring opens the
+// data) says so within two seconds, and 503 otherwise, so a load balancer
+// stops sending traffic. The reason goes to the log, never to the caller.
 func handleReadyz(logger *slog.Logger, db custodian.Pinger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := db.Ping(ctx); err != nil {
 			logger.WarnContext(r.Context(), "not ready", "err", err)
-			writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable, Code: custodian.EUNAVAILABLE, Detail: "The database is unreachable."})
+			writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable, Code: custodian.EUNAVAILABLE, Detail: "This server is not ready to serve; the reason is in its log."})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"BulkDelete", testBulkDelete},
 		{"BulkInvalid", testBulkInvalid},
 	})
+	runTests(t, func(t *testing.T) *env { return newEnv(t, open(t)) }, transferTests)
 }
 
 // contractTest is one behaviour of a contract: a name saying what must

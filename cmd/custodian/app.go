@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/hashchain"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/postgres"
+	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/custodian-crm/custodian/webhooks"
 )
@@ -37,6 +40,14 @@ type app struct {
 	shred     *sqlstore.ShredStore // with withCustomers
 	customers *customers.Service   // with withCustomers
 	webhooks  *webhooks.Service    // with withCustomers
+
+	// lease says whether this instance runs the background jobs (with
+	// holdDataDir): the data directory's lock with SQLite, an advisory
+	// lock with PostgreSQL.
+	lease interface {
+		custodian.JobLease
+		Close() error
+	}
 }
 
 // Close closes what openApp opened.
@@ -50,6 +61,10 @@ func (a *app) Close() error {
 	}
 	if a.store != nil {
 		err = errors.Join(err, a.store.Close())
+	}
+	if a.lease != nil {
+		// Last: the data directory is released once nothing uses it.
+		err = errors.Join(err, a.lease.Close())
 	}
 	return err
 }
@@ -67,6 +82,9 @@ type appConfig struct {
 	// logger reports what fails in the background (serve's log); nil
 	// discards.
 	logger *slog.Logger
+	// leaseRetry is how often a PostgreSQL instance tries or checks the
+	// job lease (holdDataDir); zero is postgres.DefaultLeaseRetry.
+	leaseRetry time.Duration
 }
 
 // openOption says what a command needs of openApp beyond its default: the
@@ -86,6 +104,15 @@ const (
 	// withCustomers also opens the shred key store and builds the
 	// customer service over it (serve and the data-protection commands).
 	withCustomers
+	// holdDataDir makes this process the one server of its data: with
+	// SQLite it locks the data directory before anything else, failing at
+	// once when another server holds it; with PostgreSQL it competes for
+	// the job lease with the other instances (serve).
+	holdDataDir
+	// forRestore opens the keyring, the sealer, the audit chain and the
+	// shred key store, and no database: restore opens the one it fills
+	// itself, unmigrated.
+	forRestore
 )
 
 // openApp is the one place the application is opened, by every command:
@@ -100,6 +127,13 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 			a.Close()
 		}
 	}()
+	if has(holdDataDir) && *cfg.storage.databaseURL == "" {
+		lock, err := sqlite.LockDir(*cfg.storage.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		a.lease = lock
+	}
 	if has(databaseOnly) {
 		if a.store, a.schema, err = cfg.storage.openStore(ctx, sqlstore.Options{WithoutAuditChain: true}); err != nil {
 			return nil, err
@@ -118,8 +152,14 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 	// Every command that may append to the trail seals it with the
 	// keyring's chain key, as serve does, or its events would break the
 	// chain.
-	if a.chain, err = hashchain.NewChain(a.keyring.keyring.AuditChainKey()); err != nil {
-		return nil, fmt.Errorf("audit chain: %w", err)
+	if a.chain, err = newAuditChain(a.keyring.keyring); err != nil {
+		return nil, err
+	}
+	if has(forRestore) {
+		if a.shred, err = cfg.storage.openShred(ctx); err != nil {
+			return nil, err
+		}
+		return a, nil
 	}
 	if a.store, a.schema, err = cfg.storage.openStore(ctx, sqlstore.Options{AuditChain: a.chain}); err != nil {
 		return nil, err
@@ -144,6 +184,11 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		return nil, fmt.Errorf("account service: %w", err)
 	}
 
+	if has(holdDataDir) && *cfg.storage.databaseURL != "" {
+		if a.lease, err = postgres.NewJobLease(ctx, *cfg.storage.databaseURL, postgres.JobLeaseOptions{Retry: cfg.leaseRetry, Logger: cfg.logger}); err != nil {
+			return nil, err
+		}
+	}
 	if has(withCustomers) {
 		if a.shred, err = cfg.storage.openShred(ctx); err != nil {
 			return nil, err
@@ -156,6 +201,16 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		a.webhooks = webhooks.New(a.store, a.sealer, wo)
 	}
 	return a, nil
+}
+
+// newAuditChain is the audit chain sealed with k's chain key, as every
+// command and serve seal the trail.
+func newAuditChain(k *crypto.Keyring) (*hashchain.Chain, error) {
+	chain, err := hashchain.NewChain(k.AuditChainKey())
+	if err != nil {
+		return nil, fmt.Errorf("audit chain: %w", err)
+	}
+	return chain, nil
 }
 
 // withApp opens the application from cfg with opts, runs use with it and

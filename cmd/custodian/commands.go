@@ -4,15 +4,23 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"slices"
 	"strings"
 
 	"github.com/custodian-crm/custodian"
 )
 
-// version is set at build time with -ldflags "-X main.version=..."; it is
-// never written while the program runs.
-var version = "dev"
+// version, commit and buildTime may be set at build time with -ldflags
+// "-X main.version=... -X main.commit=... -X main.buildTime=...", as the
+// Dockerfile does (its build context has no .git); otherwise "custodian
+// version" reads the commit from the build information the Go toolchain
+// embeds. They are never written while the program runs.
+var (
+	version   = "dev"
+	commit    = ""
+	buildTime = ""
+)
 
 // process is what one run of the program is given by the process it runs
 // in: its environment and its standard streams. Commands read the
@@ -172,16 +180,61 @@ command that needs the keyring takes --master-key-file.
 			{name: "hold", summary: "set or lift a legal hold: hold --customer ID --reason R [--lift]", run: runHold},
 			{name: "erase", summary: "erase a customer's personal data for good: erase --customer ID --reason R", run: runErase},
 			{name: "export", summary: "everything held about a customer, as JSON: export --customer ID [--out F]", run: runExport},
+			{name: "import", args: "FILE", summary: "import customers from a CSV file: import FILE [--dry-run] [--duplicates skip|fill|overwrite]", run: runImport},
+			{name: "export-list", summary: "the customers a list selects, as CSV or JSON Lines: export-list [--format jsonl] [--tag T]", run: runExportList},
 			{name: "processing", summary: "who has seen a customer's data: processing --customer ID", run: runProcessing},
 			{name: "retention", summary: "apply the retention policy: retention run [--dry-run]", run: retentionCommands().dispatch},
+			{name: "backup", args: "[--out FILE] | verify FILE", summary: "take a consistent backup while the server runs, or check one", run: runBackup},
+			{name: "restore", args: "[--force] FILE", summary: "restore a backup into an empty data directory or database, keeping erasures", run: runRestore},
 			{name: "check", summary: "validate the configuration; with --deploy, list insecure settings", run: runCheck},
 			{name: "version", summary: "print the version", aliases: []string{"--version", "-version"}, run: runVersion},
 		},
 	}
 }
 
-// runVersion prints the version the binary was built as.
+// runVersion prints the version the binary was built as: the release
+// (set with -ldflags, else the module's version), the commit it was built
+// from and that commit's time, as the build information embedded by the
+// Go toolchain records them.
 func runVersion(_ context.Context, proc *process, _ []string) error {
-	fmt.Fprintln(proc.stdout, "custodian", version)
+	info, _ := debug.ReadBuildInfo()
+	fmt.Fprint(proc.stdout, describeBuild(version, commit, buildTime, info))
 	return nil
+}
+
+// describeBuild is runVersion's text for the release name release, the
+// commit and build time given at link time (empty when not given) and the
+// build information info (nil when the binary has none).
+func describeBuild(release, linkedCommit, linkedTime string, info *debug.BuildInfo) string {
+	module, goVersion := "unknown", "unknown"
+	settings := map[string]string{}
+	if info != nil {
+		goVersion = info.GoVersion
+		if info.Main.Version != "" {
+			module = info.Main.Path + " " + info.Main.Version
+			if release == "dev" && info.Main.Version != "(devel)" {
+				release = info.Main.Version
+			}
+		}
+		for _, s := range info.Settings {
+			settings[s.Key] = s.Value
+		}
+	}
+	rev, built := "unknown", "unknown"
+	if c := settings["vcs.revision"]; c != "" {
+		rev = c
+		if settings["vcs.modified"] == "true" {
+			rev += " (with uncommitted changes)"
+		}
+	}
+	if t := settings["vcs.time"]; t != "" {
+		built = t + " (time of the commit)"
+	}
+	if linkedCommit != "" {
+		rev = linkedCommit
+	}
+	if linkedTime != "" {
+		built = linkedTime
+	}
+	return fmt.Sprintf("custodian %s\nmodule: %s\ncommit: %s\nbuilt: %s\ngo: %s\n", release, module, rev, built, goVersion)
 }

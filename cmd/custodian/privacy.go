@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -373,41 +372,26 @@ func runRetention(ctx context.Context, proc *process, args []string) error {
 	})
 }
 
-// startRetention runs the retention job inside the server: at start and
-// then every interval, until ctx ends or the returned function is called,
-// which waits for a run in progress to stop between customers.
-func startRetention(ctx context.Context, svc *customers.Service, p *privacyFlags, logger *slog.Logger) func() {
+// startRetention runs the retention job inside the server, on the
+// instance holding the job lease: at start and then every interval, until
+// ctx ends or the returned function is called, which waits for a run in
+// progress to stop between customers.
+func startRetention(ctx context.Context, svc *customers.Service, p *privacyFlags, lease custodian.JobLease, logger *slog.Logger) func() {
 	if *p.interval == 0 {
 		logger.Info("the retention job is off (--retention-interval 0)")
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(custodian.WithActor(ctx, customers.RetentionActor))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(*p.interval)
-		defer t.Stop()
-		for {
-			res, err := svc.RunRetention(ctx, customers.RetentionOptions{Policy: p.policy})
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return
-			case err != nil:
-				logger.Error("retention run failed; the next run continues", "err", err, "anonymized", res.Anonymized)
-			case len(res.Candidates) > 0 || res.KeysFinished > 0:
-				logger.Info("retention run", "due", len(res.Candidates), "anonymized", res.Anonymized, "skipped", res.Skipped, "keys_finished", res.KeysFinished)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	ctx = custodian.WithActor(ctx, customers.RetentionActor)
+	stop := startJob(ctx, "retention", *p.interval, lease, logger, func(ctx context.Context) {
+		res, err := svc.RunRetention(ctx, customers.RetentionOptions{Policy: p.policy})
+		switch {
+		case err != nil && ctx.Err() != nil:
+		case err != nil:
+			logger.Error("retention run failed; the next run continues", "err", err, "anonymized", res.Anonymized)
+		case len(res.Candidates) > 0 || res.KeysFinished > 0:
+			logger.Info("retention run", "due", len(res.Candidates), "anonymized", res.Anonymized, "skipped", res.Skipped, "keys_finished", res.KeysFinished)
 		}
-	}()
+	})
 	logger.Info("retention job started", "interval", p.interval.String(), "policy", p.describe())
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return stop
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseInsecureSettings(s, logger); err != nil {
 		return err
 	}
+	warnDevelopmentSettings(s, logger)
 	if err := refuseExposedProfiles(s); err != nil {
 		return err
 	}
@@ -72,10 +74,12 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopProfiles()
-	stopRetention := startRetention(ctx, a.customers, s.privacy, logger)
+	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
-	stopWebhooks := startWebhooks(ctx, a, logger)
+	stopWebhooks := startWebhooks(ctx, s, a, logger)
 	defer stopWebhooks()
+	stopBackups := startBackups(ctx, s, a, logger)
+	defer stopBackups()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -109,6 +113,27 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 	return nil
 }
 
+// developmentFindings are the deploy checks that serve also warns about at
+// start outside --production: settings fit for development only.
+var developmentFindings = []string{"C001", "C002", "C003"}
+
+// warnDevelopmentSettings logs a warning at start, outside --production
+// (which refuses them instead), for each development setting serve runs
+// with: plain HTTP on a non-loopback address (no TLS and no trusted proxy),
+// empty --allowed-hosts, and the development keyring. check --deploy lists
+// the same and more.
+func warnDevelopmentSettings(s *serveSettings, logger *slog.Logger) {
+	if *s.production {
+		return
+	}
+	for _, f := range deployChecks(s) {
+		if !slices.Contains(developmentFindings, f.ID) || (f.ID == "C001" && loopback(*s.addr)) {
+			continue
+		}
+		logger.Warn("development setting", "finding", f.ID, "problem", f.Problem, "fix", f.Fix)
+	}
+}
+
 // openServedApp opens the application as serve runs it (generating the
 // development keyring on a first run outside production) and reports it:
 // where the keyring came from and the schema version. Under --production
@@ -116,7 +141,7 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
 	cfg := s.appConfig()
 	cfg.logger = logger
-	a, err := openApp(ctx, cfg, generateDevKeyring, withCustomers)
+	a, err := openApp(ctx, cfg, holdDataDir, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +154,9 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		logger.Warn("generated a development keyring; keep it safe and set CUSTODIAN_MASTER_KEY_FILE in production", "path", a.keyring.path, "active_key", a.sealer.ActiveKeyID())
 	} else {
 		logger.Info("keyring loaded", "source", string(a.keyring.source), "active_key", a.sealer.ActiveKeyID())
+	}
+	if err := checkKeyringOpensData(ctx, a); err != nil {
+		return nil, err
 	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)
@@ -144,6 +172,11 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		return nil, err
 	}
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
+	if s.passkeys.RPID == "" {
+		logger.Warn("passkeys are off: set --public-url (or --allowed-hosts) to the address people open Custodian at")
+	} else {
+		logger.Info("passkeys on", "relying_party", s.passkeys.RPID, "origins", s.passkeys.Origins)
+	}
 	return a, nil
 }
 
@@ -200,9 +233,10 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, Bulk: a.customers, Webhooks: a.webhooks, DB: a.store, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
+		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
-		APILimiter: limits.api, SignInLimiter: limits.signIn,
+		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
 		FormKey: formKey,
 		Audit:   a.store, Alerts: a.store, Monitor: alerts.correlator,
 		OnProbe: func(r *http.Request) { alerts.correlator.Observe(custhttp.ProbeSignal(r)) },
@@ -304,20 +338,17 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 }
 
 // startWebhooks runs the webhook deliveries, the one place serve sends
-// them, until ctx ends or the returned function is called. There is no
-// lock between instances: on a shared PostgreSQL database each instance
-// runs it, and the outbox's DELETE and each delivery's compare-and-set
-// claim keep any event from being sent twice by two of them.
-func startWebhooks(ctx context.Context, a *app, logger *slog.Logger) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = a.webhooks.Run(ctx)
-	}()
-	logger.Info("webhook delivery started")
-	return func() {
-		cancel()
-		<-done
-	}
+// them, as a background job under the job lease: among instances sharing
+// a database, the one holding the lease sends them (each instance's
+// requests queue events in the outbox all the same). The outbox's DELETE
+// and each delivery's compare-and-set claim would also keep two senders
+// from sending an event twice, should the lease change hands mid-round.
+func startWebhooks(ctx context.Context, s *serveSettings, a *app, logger *slog.Logger) func() {
+	stop := startJob(ctx, "webhooks", *s.webhookPoll, a.lease, logger, func(ctx context.Context) {
+		if err := a.webhooks.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("webhook delivery round failed; the next round retries", "err", err)
+		}
+	})
+	logger.Info("webhook delivery started", "poll_interval", s.webhookPoll.String())
+	return stop
 }

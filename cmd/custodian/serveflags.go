@@ -30,6 +30,7 @@ type serveSettings struct {
 	production       *bool
 	trustedProxies   *listFlag
 	allowedHosts     *listFlag
+	publicURL        *string
 	tlsCert, tlsKey  *string
 	acmeHosts        *listFlag
 	acmeCacheDir     *string
@@ -40,6 +41,8 @@ type serveSettings struct {
 	redisTimeout     *time.Duration
 	rateLimitAPI     *string
 	rateLimitSignIn  *string
+	rateLimitPages   *string
+	maxConnsPerAddr  *int
 	metricsAddr      *string
 	metricsTokenFile *string
 	pprofAddr        *string
@@ -49,15 +52,19 @@ type serveSettings struct {
 	authCacheTTL     *time.Duration
 	alerts           *alertSettings
 	privacy          *privacyFlags
+	ops              *opsFlags
+	backups          *backupFlags
 	webhookAllow     *listFlag
 	webhookPoll      *time.Duration
 
 	// Derived by resolve.
-	webhookGuard *webhooks.Guard
 	level        slog.Level
 	apiLimit     ratelimit.Limit
 	signInLimit  ratelimit.Limit
+	pageLimit    ratelimit.Limit
 	proxies      *edge.TrustedProxies
+	passkeys     accounts.PasskeyConfig
+	webhookGuard *webhooks.Guard
 }
 
 // addServeFlags defines serve's flags on fs.
@@ -72,6 +79,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		production:       fs.Bool("production", false, "refuse to start on any error-level finding of check --deploy (env CUSTODIAN_PRODUCTION or CUSTODIAN_ENV=production)"),
 		trustedProxies:   listVar(fs, "trusted-proxies", "reverse-proxy addresses or CIDR ranges whose X-Forwarded-For and X-Forwarded-Proto are believed"),
 		allowedHosts:     listVar(fs, "allowed-hosts", "host names this server answers for (\".example.com\" includes subdomains); other Host headers get 400; empty allows any"),
+		publicURL:        stringFlag(fs, "public-url", "", "the https:// address people open Custodian at (with the port when not 443): the relying party of passkeys; empty takes the first single name of --allowed-hosts, and with neither passkeys are off"),
 		tlsCert:          stringFlag(fs, "tls-cert", "", "PEM certificate chain; serves HTTPS, re-read when it changes"),
 		tlsKey:           stringFlag(fs, "tls-key", "", "PEM private key for --tls-cert"),
 		acmeHosts:        listVar(fs, "acme-host", "host names to obtain certificates for automatically over ACME"),
@@ -83,6 +91,8 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		redisTimeout:     fs.Duration("redis-timeout", ratelimit.DefaultPrimaryTimeout, "how long a rate-limit check waits for Redis before this instance answers from its local limits (env CUSTODIAN_REDIS_TIMEOUT)"),
 		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
+		rateLimitPages:   stringFlag(fs, "rate-limit-pages", custhttp.DefaultPageLimit, "limit on the web interface's pages, per client and per signed-in session"),
+		maxConnsPerAddr:  fs.Int("max-conns-per-addr", edge.DefaultMaxConnsPerAddr, "connections one client address (IPv6: one /64) may hold open at once; more are closed as they arrive; trusted proxies are not limited (env CUSTODIAN_MAX_CONNS_PER_ADDR)"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
 		pprofAddr:        stringFlag(fs, "pprof-addr", "", "address of the Go profiling endpoints (/debug/pprof/); off when empty, loopback only unless --pprof-token-file is set"),
@@ -92,6 +102,8 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		authCacheTTL:     fs.Duration("auth-cache-ttl", accounts.DefaultAuthCacheTTL, "how long an authenticated access token or session is trusted without a database read, and so the longest a change made elsewhere can go unseen if its notification is lost; 0 reads the database on every request (env CUSTODIAN_AUTH_CACHE_TTL)"),
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
+		ops:              addOpsFlags(fs),
+		backups:          addBackupFlags(fs),
 		webhookAllow:     listVar(fs, "webhook-allow", "CIDR ranges, addresses or host names that webhook endpoints may reach although they are loopback, private, link-local or metadata addresses (plain http is then allowed too)"),
 		webhookPoll:      fs.Duration("webhook-poll-interval", time.Second, "how often queued webhook deliveries are looked for (env CUSTODIAN_WEBHOOK_POLL_INTERVAL)"),
 	}
@@ -119,6 +131,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if *s.authCacheTTL < 0 || *s.authCacheTTL > maxAuthCacheTTL {
 		return fmt.Errorf("%w: --auth-cache-ttl must be between 0 (no cache) and %s", ErrConfig, maxAuthCacheTTL)
 	}
+	if *s.maxConnsPerAddr < 1 {
+		return fmt.Errorf("%w: --max-conns-per-addr must be at least 1", ErrConfig)
+	}
 	if err := s.storage.resolve(); err != nil {
 		return err
 	}
@@ -127,6 +142,12 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 		return err
 	}
 	if err := s.privacy.resolve(); err != nil {
+		return err
+	}
+	if err := s.ops.resolve(); err != nil {
+		return err
+	}
+	if err := s.backups.resolve(); err != nil {
 		return err
 	}
 	if *s.webhookPoll < 10*time.Millisecond || *s.webhookPoll > time.Hour {
@@ -156,10 +177,18 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if s.signInLimit, err = ratelimit.ParseLimit(*s.rateLimitSignIn); err != nil {
 		return fmt.Errorf("--rate-limit-signin: %w", err)
 	}
+	if s.pageLimit, err = ratelimit.ParseLimit(*s.rateLimitPages); err != nil {
+		return fmt.Errorf("--rate-limit-pages: %w", err)
+	}
 	if len(*s.trustedProxies) > 0 {
 		if s.proxies, err = edge.ParseTrustedProxies(*s.trustedProxies); err != nil {
 			return fmt.Errorf("--trusted-proxies: %w", err)
 		}
+	}
+	// Passkeys are bound to the site's name for good: it comes from the
+	// configuration, never from a request's Host header.
+	if s.passkeys, err = accounts.PasskeyConfigFor(*s.publicURL, *s.allowedHosts); err != nil {
+		return fmt.Errorf("%w: --public-url: %w", ErrConfig, err)
 	}
 	files := *s.tlsCert != "" || *s.tlsKey != ""
 	switch {
@@ -210,8 +239,9 @@ func (s *serveSettings) appConfig() appConfig {
 		storage:    s.storage,
 		keys:       s.keys,
 		production: *s.production,
-		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig()},
+		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig(), Passkeys: s.passkeys},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
+		leaseRetry: *s.ops.leaseInterval,
 		webhooks:   webhooks.Options{Guard: s.webhookGuard, PollInterval: *s.webhookPoll},
 	}
 }
