@@ -17,7 +17,8 @@ func TestPolicyMatrix(t *testing.T) {
 	perms := []custodian.Permission{
 		custodian.PermPublic, custodian.PermSignedIn, custodian.PermCustomersRead, custodian.PermCustomersWrite,
 		custodian.PermCustomersDelete, custodian.PermCustomersErase, custodian.PermUsersManage,
-		custodian.PermSettingsManage, custodian.PermAuditRead, custodian.PermCustomersImport, custodian.PermCustomersExport, custodian.PermWebhooksManage,
+		custodian.PermSettingsManage, custodian.PermAuditRead, custodian.PermCustomersImport, custodian.PermCustomersExport,
+		custodian.PermWebhooksManage,
 	}
 	matrix := map[custodian.Role][]bool{
 		//                     public signed  read  write delete erase users settings audit import export webhooks

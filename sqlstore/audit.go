@@ -55,6 +55,7 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 	if tx := s.txFrom(ctx); tx != nil {
 		return run(ctx, tx) // nested: the outer Audited commits
 	}
+	defer s.replica.wrote(ctx)
 	if s.group != nil {
 		return s.group.run(ctx, run)
 	}

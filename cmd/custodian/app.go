@@ -39,7 +39,6 @@ type app struct {
 
 	shred     *sqlstore.ShredStore // with withCustomers
 	customers *customers.Service   // with withCustomers
-	webhooks  *webhooks.Service    // with withCustomers
 
 	// lease says whether this instance runs the background jobs (with
 	// holdDataDir): the data directory's lock with SQLite, an advisory
@@ -48,6 +47,7 @@ type app struct {
 		custodian.JobLease
 		Close() error
 	}
+	webhooks *webhooks.Service // with withCustomers
 }
 
 // Close closes what openApp opened.

@@ -34,6 +34,9 @@ func Open(ctx context.Context, d sqlstore.Dialect, db sqlstore.Database, o sqlst
 		if db.ReadLog != nil {
 			db.ReadLog.Close()
 		}
+		if db.Replica != nil {
+			db.Replica.Close()
+		}
 		for _, c := range db.Closers {
 			c()
 		}
