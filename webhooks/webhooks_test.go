@@ -562,3 +562,36 @@ func TestBulkChangesFireWebhooks(t *testing.T) {
 		t.Fatalf("deliveries %q, want %q", kinds, want)
 	}
 }
+
+// TestOldDeliveriesArePurged: finished deliveries older than
+// KeepDeliveries are removed by the delivery rounds; pending ones stay.
+func TestOldDeliveriesArePurged(t *testing.T) {
+	ctx := context.Background()
+	rcv := newReceiver(t, 0)
+	rcv.tolerance = 48 * time.Hour
+	var mu sync.Mutex
+	now := time.Now()
+	o := testOptions(loopbackGuard(t))
+	o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	o.KeepDeliveries = time.Hour
+	e := openEnv(t, backends[0].opener(t), newSealer(t), o)
+	defer e.store.Close()
+	hook, secret, err := e.hooks.CreateWebhook(ctx, custodian.WebhookInput{URL: rcv.srv.URL, Events: []string{custodian.EventCustomerCreated}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.setKeys(secret)
+	if _, err := e.customers.CreateCustomer(ctx, custodian.CustomerFields{Name: "Old"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, e.hooks, func() bool { return len(rcv.received()) == 1 })
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if err := e.hooks.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := e.hooks.WebhookDeliveries(ctx, hook.ID, 0); err != nil || len(ds) != 0 {
+		t.Fatalf("after the keep period: %+v, %v", ds, err)
+	}
+}
