@@ -58,9 +58,9 @@ type listData struct {
 	Count    custodian.CustomerCount
 	CountErr bool
 	// Size is the page size and Sizes the choices.
-	Size  int
-	Sizes []int
-	Errors   []custodian.FieldError
+	Size   int
+	Sizes  []int
+	Errors []custodian.FieldError
 	// SealedSearch is the search as the list's address holds it (sealed
 	// to the session), for the export form and for the bulk form to act
 	// on every matching customer.

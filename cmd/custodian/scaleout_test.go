@@ -98,7 +98,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 	vars := map[string]string{"CUSTODIAN_DATABASE_URL": dbURL, "CUSTODIAN_MASTER_KEY_FILE": keyFile}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	args := []string{"--redis-url", redisURL, "--redis-prefix", prefix,
+	args := []string{"--redis-url", redisURL, "--redis-prefix", prefix, "--redis-timeout", "5s",
 		"--rate-limit-api", "1/m,burst=200", "--rate-limit-signin", "1/m,burst=6",
 		"--alert-smtp-addr", smtp.Addr(), "--alert-mail-from", "alerts@custodian.test", "--alert-mail-to", "ops@custodian.test"}
 	p := &pair{t: t, vars: vars}
