@@ -130,7 +130,8 @@ type detector struct {
 // mail when configured, and runs their delivery until stop. Nothing it
 // does blocks a request: signals are counted in bounded memory, and each
 // delivery has its own bounded retry queue.
-func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, shared custodian.AttackWindows, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
+func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, limits *limiters, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
+	shared := limits.attacks
 	sinks := alerting.Fanout{alerting.Recorder(store, logger)}
 	var runners []func(context.Context) error
 	var webhook *alerting.Webhook
@@ -163,7 +164,7 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 	}
 	cfg := alerting.Config{Rules: rules, OnRaise: func(al custodian.Alert) { m.AlertRaised(al.Rule) }}
 	if shared != nil {
-		cfg.Shared = shared
+		cfg.Shared, cfg.SharedTimeout = shared, limits.timeout
 		cfg.OnShared = func(degraded bool) {
 			if degraded {
 				logger.Warn("Redis unreachable; attacks are counted by each instance alone until it answers")

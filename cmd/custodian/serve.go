@@ -59,7 +59,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer limits.close()
-	alerts, err := startAlerting(ctx, s.alerts, a.store, limits.attacks, logger, m)
+	alerts, err := startAlerting(ctx, s.alerts, a.store, limits, logger, m)
 	if err != nil {
 		return err
 	}
