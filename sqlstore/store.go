@@ -220,14 +220,27 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	if _, err := p.Up(ctx); err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	if s.reads.own {
-		for _, q := range s.readLogSchema {
-			if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
-				return 0, fmt.Errorf("migrate: read log: %w", err)
-			}
-		}
+	if err := s.PrepareReadLog(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	return p.GetDBVersion(ctx)
+}
+
+// PrepareReadLog creates the read log's tables in its own database when
+// they do not exist yet (a read log kept in the main database gets them
+// from its migrations). The backends call it when they open a store, so
+// that a store opened on copied files, such as a backup, records reads
+// without being migrated.
+func (s *Store) PrepareReadLog(ctx context.Context) error {
+	if !s.reads.own {
+		return nil
+	}
+	for _, q := range s.readLogSchema {
+		if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+	}
+	return nil
 }
 
 // MigrateTo applies the pending migrations up to version and no further,
@@ -259,20 +272,6 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err e
 		latest = max(latest, src.Version)
 	}
 	return current, latest, nil
-}
-
-// KnownMigrations returns the versions of every migration this binary
-// carries, in order. Versions need not be consecutive.
-func (s *Store) KnownMigrations() ([]int64, error) {
-	p, err := s.provider()
-	if err != nil {
-		return nil, err
-	}
-	var out []int64
-	for _, src := range p.ListSources() {
-		out = append(out, src.Version)
-	}
-	return out, nil
 }
 
 // Rebind rewrites a query's "?" placeholders for the store's dialect, for
