@@ -84,6 +84,7 @@ var routePolicy = []struct{ route, allowed string }{
 	{"GET /static/{file}", "anyone"},
 	{"GET /login", "anyone"},
 	{"POST /login", "anyone"},
+	{"POST /login/passkey", "anyone"},
 	{"POST /logout", "admin manager agent viewer auditor"},
 	{"GET /customers", "admin manager agent viewer"},
 	{"POST /customers", "admin manager agent viewer"},
@@ -114,6 +115,9 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /account/2fa/setup", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/enable", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/disable", "admin manager agent viewer auditor"},
+	{"POST /account/passkeys", "admin manager agent viewer auditor"},
+	{"POST /account/passkeys/{id}/rename", "admin manager agent viewer auditor"},
+	{"POST /account/passkeys/{id}/remove", "admin manager agent viewer auditor"},
 	{"POST /account/tokens", "admin manager agent viewer auditor"},
 	{"POST /account/tokens/{id}/revoke", "admin manager agent viewer auditor"},
 	{"GET /admin/users", "admin"},
@@ -122,6 +126,7 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /admin/users/{id}/active", "admin"},
 	{"POST /admin/users/{id}/unlock", "admin"},
 	{"POST /admin/users/{id}/reset-2fa", "admin"},
+	{"POST /admin/users/{id}/reset-passkeys", "admin"},
 }
 
 // TestEveryRouteWithEveryRole walks the whole routing table as an

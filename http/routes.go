@@ -121,6 +121,7 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/static/{file}", public, handleStatic(u.assets)},
 		{"GET", "/login", public, u.handleLoginPage()},
 		{"POST", "/login", public, signIn(u.handleLoginSubmit(), u.refuseLogin)},
+		{"POST", "/login/passkey", public, signIn(u.handleLoginPasskey(), u.refuseLogin)},
 		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
 		{"GET", "/customers", read, u.page(u.handleCustomerList())},
 		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},
@@ -151,6 +152,9 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/account/2fa/setup", signedIn, u.page(u.handleBeginTOTPForm())},
 		{"POST", "/account/2fa/enable", signedIn, u.page(u.handleEnableTOTPForm())},
 		{"POST", "/account/2fa/disable", signedIn, u.page(u.handleDisableTOTPForm())},
+		{"POST", "/account/passkeys", signedIn, u.page(u.handleAddPasskeyForm())},
+		{"POST", "/account/passkeys/{id}/rename", signedIn, u.page(u.handleRenamePasskeyForm())},
+		{"POST", "/account/passkeys/{id}/remove", signedIn, u.page(u.handleRemovePasskeyForm())},
 		{"POST", "/account/tokens", signedIn, u.page(u.handleCreateTokenForm())},
 		{"POST", "/account/tokens/{id}/revoke", signedIn, u.page(u.handleRevokeTokenForm())},
 		{"GET", "/admin/users", manageUsr, u.page(u.handleUsers())},
@@ -159,6 +163,7 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/admin/users/{id}/active", manageUsr, u.page(u.handleUserForm(setActiveAction(acc)))},
 		{"POST", "/admin/users/{id}/unlock", manageUsr, u.page(u.handleUserForm(unlockAction(acc)))},
 		{"POST", "/admin/users/{id}/reset-2fa", manageUsr, u.page(u.handleUserForm(resetTOTPAction(acc)))},
+		{"POST", "/admin/users/{id}/reset-passkeys", manageUsr, u.page(u.handleUserForm(resetPasskeysAction(acc)))},
 	}
 }
 
