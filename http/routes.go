@@ -41,6 +41,8 @@ func routes(d Deps, u *ui) []Route {
 		settings  = custodian.PermSettingsManage
 		erase     = custodian.PermCustomersErase
 		auditRead = custodian.PermAuditRead
+		importing = custodian.PermCustomersImport
+		exporting = custodian.PermCustomersExport
 		webhooks  = custodian.PermWebhooksManage
 	)
 	return []Route{
@@ -102,6 +104,11 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/api/webhooks/{id}/deliveries/{$}", webhooks, handleListDeliveries(logger, d.Webhooks)},
 
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
+		{"GET", "/api/customers/export", exporting, handleExportList(logger, d.Exports, d.TransferLimiter)},
+		{"POST", "/api/imports/{$}", importing, handleStartImport(logger, d.Imports, d.TransferLimiter)},
+		{"GET", "/api/imports/{id}/{$}", importing, handleImportJob(logger, d.Imports)},
+		{"POST", "/api/imports/{id}/cancel/{$}", importing, handleImportAction(logger, d.Imports, false, d.TransferLimiter)},
+		{"POST", "/api/imports/{id}/run/{$}", importing, handleImportAction(logger, d.Imports, true, d.TransferLimiter)},
 		{"POST", "/api/customers/bulk/{$}", write, handleBulkCustomers(logger, d.Bulk)},
 		{"POST", "/api/customers/{$}", write, handleCreateCustomer(logger, customers)},
 		{"GET", "/api/customers/{id}/{$}", read, handleGetCustomer(logger, customers)},
@@ -125,6 +132,13 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
 		{"GET", "/customers", read, u.page(u.handleCustomerList())},
 		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},
+		{"GET", "/customers/import", importing, u.page(u.handleImportPage())},
+		{"POST", "/customers/import", importing, u.page(u.handleImportUpload())},
+		{"GET", "/imports/{id}", importing, u.page(u.handleImportJob())},
+		{"POST", "/imports/{id}/run", importing, u.page(u.handleImportAction("run"))},
+		{"POST", "/imports/{id}/remap", importing, u.page(u.handleImportAction("remap"))},
+		{"POST", "/imports/{id}/cancel", importing, u.page(u.handleImportAction("cancel"))},
+		{"POST", "/customers/export", exporting, u.page(u.handleExportListForm())},
 		{"POST", "/customers/bulk", write, u.page(u.handleBulkReview())},
 		{"POST", "/customers/bulk/apply", write, u.page(u.handleBulkApply())},
 		{"GET", "/customers/new", write, u.page(u.handleNewCustomer())},

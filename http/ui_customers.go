@@ -41,8 +41,9 @@ type listData struct {
 	NextURL  string
 	FirstURL string
 	Errors   []custodian.FieldError
-	// SealedSearch is the search as the list's address holds it, for
-	// the bulk form to act on every matching customer.
+	// SealedSearch is the search as the list's address holds it (sealed
+	// to the session), for the export form and for the bulk form to act
+	// on every matching customer.
 	SealedSearch string
 	BulkActions  []option
 	FormStatuses []option

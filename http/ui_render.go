@@ -71,7 +71,7 @@ func keyLabel(key string) string {
 // with the layout and the shared partials. They are parsed once and never
 // changed.
 var uiPages = mustParsePages("login", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
-	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "webhooks")
+	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks")
 
 // pageParts are further template files of a page, parsed after it: they
 // define the blocks the page leaves open.
@@ -104,6 +104,9 @@ type ui struct {
 	keys      *formKeys
 	assets    *assets
 	nav       []navLink
+	imports   custodian.ImportService
+	exports   custodian.CustomerExporter
+	transfers ratelimit.Limiter
 }
 
 // navLink is one entry of the navigation bar, shown to roles with Perm.
@@ -134,7 +137,7 @@ func newUI(d Deps) *ui {
 		now = time.Now
 	}
 	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
-		sig: d.signals(), keys: keys, assets: staticAssets}
+		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
 // navLinks returns the navigation entries whose pages table serves, each
