@@ -186,6 +186,10 @@ type ReadRepository interface {
 	RecordRead(ctx context.Context, customerIDs ...string) error
 	// Reads returns the read records q selects, newest first.
 	Reads(ctx context.Context, q ReadQuery) ([]ReadRecord, error)
+	// PurgeReads removes the read records older than before that are
+	// sealed into the trail (the retention of reads), recording the
+	// removal in the trail first, and returns how many it removed.
+	PurgeReads(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ReadSeal is the Data of an ActionReadsSeal event: the read log's records

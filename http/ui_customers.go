@@ -41,6 +41,9 @@ type listData struct {
 	NextURL  string
 	FirstURL string
 	Errors   []custodian.FieldError
+	// Sealed is the search as the query string carries it (sealed to the
+	// session), for the export form.
+	Sealed string
 }
 
 // handleCustomerList shows a page of customers. Filters, order and the
@@ -59,7 +62,7 @@ func (u *ui) handleCustomerList() http.Handler {
 			if err != nil {
 				flash = flashMessages["search-expired"]
 			} else {
-				d.Search = string(b)
+				d.Search, d.Sealed = string(b), s
 			}
 		}
 		d.Filtered = d.Search != "" || d.Status != "" || d.Tag != ""

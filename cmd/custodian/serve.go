@@ -188,6 +188,14 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger, a
 	if err := checkKeyringOpensData(ctx, a); err != nil {
 		return nil, err
 	}
+	// Import jobs a stopped server left running are marked interrupted
+	// (their committed batches stay, listed in their reports). With
+	// PostgreSQL another instance may be running one, so they are left.
+	if a.authChanges == nil {
+		if err := a.imports.Recover(ctx); err != nil {
+			return nil, fmt.Errorf("import jobs: %w", err)
+		}
+	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)
 		if err != nil {
@@ -264,6 +272,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	}
 	deps := custhttp.Deps{
 		Logger: logger, Customers: a.customers, Privacy: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
+		Imports: a.imports, Exports: a.customers,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
