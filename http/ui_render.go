@@ -70,8 +70,8 @@ func keyLabel(key string) string {
 // uiPages are the web interface's templates, one per page, each parsed
 // with the layout and the shared partials. They are parsed once and never
 // changed.
-var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users",
-	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import")
+var uiPages = mustParsePages("login", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
+	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks")
 
 // pageParts are further template files of a page, parsed after it: they
 // define the blocks the page leaves open.
@@ -93,6 +93,8 @@ func mustParsePages(names ...string) map[string]*template.Template {
 type ui struct {
 	logger    *slog.Logger
 	customers custodian.CustomerService
+	bulk      custodian.BulkCustomerService
+	webhooks  custodian.WebhookService
 	acc       custodian.AccountService
 	privacy   custodian.PrivacyService
 	audit     custodian.AuditTrail
@@ -121,6 +123,7 @@ var navCandidates = []navLink{
 	{Path: "/audit", Label: "Audit trail", Section: "audit"},
 	{Path: "/security", Label: "Security", Section: "security"},
 	{Path: "/admin/users", Label: "Users", Section: "users"},
+	{Path: "/settings/webhooks", Label: "Webhooks", Section: "webhooks"},
 	{Path: "/account", Label: "Account", Section: "account"},
 }
 
@@ -133,7 +136,7 @@ func newUI(d Deps) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: d.Logger, customers: d.Customers, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
+	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
@@ -339,6 +342,8 @@ var flashMessages = map[string]string{
 	"customer-deleted":        "Customer deleted.",
 	"customer-erased-already": "This customer had already been erased; nothing changed.",
 	"alert-resolved":          "Alert resolved.",
+	"webhook-saved":           "Webhook saved.",
+	"webhook-deleted":         "Webhook removed, with its deliveries.",
 }
 
 // setFlash makes the next page show the message with code.
