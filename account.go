@@ -2,16 +2,21 @@ package custodian
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
 // SignInRequest is what a person types to sign in, and where from.
 type SignInRequest struct {
-	Email      string
-	Password   string
-	OTP        string
-	ClientAddr string
-	UserAgent  string
+	Email    string
+	Password string
+	OTP      string
+	// PasskeyCeremony and PasskeyCredential answer a second-factor
+	// ceremony (BeginPasskeySignIn with secondFactor) instead of OTP.
+	PasskeyCeremony   string
+	PasskeyCredential json.RawMessage
+	ClientAddr        string
+	UserAgent         string
 }
 
 // SignInError is the error of a refused sign-in attempt. It answers as
@@ -73,6 +78,7 @@ type AccountService interface {
 	// ListUsers lists every user.
 	ListUsers(ctx context.Context) ([]*User, error)
 	AccountSettings
+	PasskeyService
 }
 
 // AccountSettings changes accounts: people's own credentials and two-factor

@@ -140,6 +140,8 @@ type CustomerRepository interface {
 	PrivacyRepository
 	// AuditRepository records every change with the change itself.
 	AuditRepository
+	// ReadRepository records every read of personal data.
+	ReadRepository
 	// InsertCustomers stores new records in one transaction.
 	InsertCustomers(ctx context.Context, recs ...*CustomerRecord) error
 	// CustomerRecord returns the record with id, or ENOTFOUND.
@@ -158,6 +160,9 @@ type CustomerRepository interface {
 	DeleteCustomer(ctx context.Context, id string, ifVersion int64) error
 	// ListCustomerRecords returns the records q selects, in q's order.
 	ListCustomerRecords(ctx context.Context, q RecordQuery) ([]*CustomerRecord, error)
+	// CustomerIDsByTokens returns the ids of the customers that carry any
+	// of the blind-index tokens, each once, in no particular order.
+	CustomerIDsByTokens(ctx context.Context, tokens []int64) ([]string, error)
 	// CustomerNameEntries returns the name entries of every record q
 	// selects (ignoring q's order, cursor and limit).
 	CustomerNameEntries(ctx context.Context, q RecordQuery) ([]NameEntry, error)

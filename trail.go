@@ -37,9 +37,22 @@ const (
 	ActionTokenRevoke    = "token.revoke"
 	ActionSettingChange  = "setting.change"
 	ActionKeyRotate      = "keys.rotate"
+	ActionBackupCreated  = "backup.created"
+	ActionBackupRestored = "backup.restored"
 
 	ActionSecurityAlert = "security.alert"
 	ActionAlertResolve  = "security.alert_resolve"
+
+	// ActionReadsSeal seals a batch of the read log into the trail: its
+	// Data (ReadSeal) carries the batch's sequence range, count and
+	// Merkle root.
+	ActionReadsSeal = "audit.reads_seal"
+	// ActionReadsPurge records that the read log's records up to a
+	// sequence number were removed by the retention job (ReadPurge).
+	ActionReadsPurge = "audit.reads_purge"
+	// ActionAuditArchive records that the trail's events up to a
+	// sequence number were moved into an archive file.
+	ActionAuditArchive = "audit.archive"
 )
 
 // Actors recorded for changes that no signed-in user makes.
@@ -49,6 +62,11 @@ const (
 	ActorCLI = "system:cli"
 	// ActorMonitor is the actor of security alerts the server raises.
 	ActorMonitor = "system:monitor"
+	// ActorBackup is the actor of the backups serve takes on schedule.
+	ActorBackup = "system:backup"
+	// ActorReadLog is the actor of the events that seal the read log
+	// into the trail.
+	ActorReadLog = "system:readlog"
 )
 
 // AuditEntry is an event as the code that causes it describes it: what was
@@ -115,6 +133,93 @@ type AuditRepository interface {
 type AuditTrail interface {
 	// AuditEvents returns the events q selects, newest first.
 	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	// Reads returns the read records q selects, newest first.
+	Reads(ctx context.Context, q ReadQuery) ([]ReadRecord, error)
+}
+
+// ReadRecord is one recorded read of personal data, kept in the read log
+// rather than in the trail itself: who read which customers' full records
+// (a list page is one record naming every customer on it), when, why and
+// from where. Seq numbers of the read log start at 1 and increase by one
+// without gaps; batches of records are sealed into the trail by
+// ActionReadsSeal events carrying their Merkle root, so verification
+// covers every read.
+type ReadRecord struct {
+	Seq        int64
+	Time       time.Time
+	Actor      string
+	Purpose    string
+	ClientAddr string
+	RequestID  string
+	Customers  []string
+}
+
+// Event returns the record as the audit event of one customer's read, as
+// access logs and exports list it: the read's time, actor, origin and
+// purpose, with Seq 0 (a read's place is in the read log, not the trail).
+func (r ReadRecord) Event(customer string) AuditEvent {
+	return AuditEvent{Time: r.Time, Actor: r.Actor, Action: ActionCustomerRead, Subject: customer,
+		ClientAddr: r.ClientAddr, RequestID: r.RequestID, Data: AccessData{Purpose: r.Purpose}.Encode()}
+}
+
+// ReadQuery selects read records, newest first. Customer selects the
+// records naming that customer; BeforeSeq continues a listing below that
+// sequence number; Limit bounds the count (0 means no bound).
+type ReadQuery struct {
+	Customer  string
+	BeforeSeq int64
+	Limit     int
+}
+
+// ReadRepository keeps the read log: the append-only record of every read
+// of customers' personal data, apart from the trail so that recording a
+// read does not write the customer database.
+type ReadRepository interface {
+	// RecordRead records that the caller (ActorFrom, OriginFrom and
+	// PurposeFrom of ctx) read the full records of the given customers,
+	// as one record. It returns before the record is durable; the
+	// implementation states the window within which it becomes so.
+	RecordRead(ctx context.Context, customerIDs ...string) error
+	// Reads returns the read records q selects, newest first.
+	Reads(ctx context.Context, q ReadQuery) ([]ReadRecord, error)
+}
+
+// ReadSeal is the Data of an ActionReadsSeal event: the read log's records
+// First to Last (Count of them) and the Merkle root over them
+// (hashchain.MerkleRoot of their leaves).
+type ReadSeal struct {
+	First int64  `json:"first"`
+	Last  int64  `json:"last"`
+	Count int64  `json:"count"`
+	Root  []byte `json:"root"`
+}
+
+// ReadPurge is the Data of an ActionReadsPurge event: the read log's
+// records up to Through were removed, all of them older than Before.
+type ReadPurge struct {
+	Through int64     `json:"through"`
+	Before  time.Time `json:"before"`
+}
+
+// MergeReads returns the trail's events about customer together with its
+// reads from the read log, newest first by time (events before reads at
+// the same instant), at most limit of them (0: all).
+func MergeReads(events []AuditEvent, reads []ReadRecord, customer string, limit int) []AuditEvent {
+	out := make([]AuditEvent, 0, len(events)+len(reads))
+	i, j := 0, 0
+	for i < len(events) || j < len(reads) {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		if j == len(reads) || (i < len(events) && !events[i].Time.Before(reads[j].Time)) {
+			out = append(out, events[i])
+			i++
+		} else {
+			out = append(out, reads[j].Event(customer))
+			j++
+		}
+	}
+	return out
 }
 
 // Origin is where a request came from, recorded with the audit events it

@@ -44,18 +44,23 @@ const (
 	PermUsersManage    Permission = "users:manage"
 	PermSettingsManage Permission = "settings:manage"
 	PermAuditRead      Permission = "audit:read"
+	// PermCustomersImport creates and updates customers in bulk from a
+	// file (import jobs).
+	PermCustomersImport Permission = "customers:import"
+	// PermCustomersExport takes a whole customer list out as a file.
+	PermCustomersExport Permission = "customers:export"
 )
 
 // Permissions lists every permission, in the order of the constants.
 func Permissions() []Permission {
 	return []Permission{PermPublic, PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete,
-		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead}
+		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport}
 }
 
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead},
-	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase},
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport},
+	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermCustomersImport, PermCustomersExport},
 	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
 	RoleViewer:  {PermSignedIn, PermCustomersRead},
 	RoleAuditor: {PermSignedIn, PermAuditRead},
@@ -116,6 +121,11 @@ type Session struct {
 	ExpiresAt  time.Time // absolute expiry
 	ClientAddr string
 	UserAgent  string
+	// Passkey is set when the sign-in that started the session proved a
+	// passkey (alone, or after the password), or when the session
+	// registered its user's first passkey: what roles that require
+	// passkeys need.
+	Passkey bool
 }
 
 // APIToken is a personal access token. Only a hash of it is stored; the
@@ -156,6 +166,8 @@ type AccountRepository interface {
 	// AuditRepository records sign-ins and account changes, each with
 	// the change itself.
 	AuditRepository
+	// PasskeyRepository keeps passkeys and their ceremonies.
+	PasskeyRepository
 	CountUsers(ctx context.Context) (int, error)
 	// CreateUser stores a new user; ECONFLICT when the email is taken.
 	CreateUser(ctx context.Context, u *UserRecord) error
@@ -216,6 +228,11 @@ type Principal struct {
 	// authentication and the user has not enrolled: until they do, only
 	// their own account routes answer.
 	MustEnrollTOTP bool
+	// MustUsePasskey is set when the user's role requires passkeys and
+	// this session did not sign in with one (for an access token: its
+	// user has none): until then, only their own account routes answer,
+	// where a user without a passkey enrols one.
+	MustUsePasskey bool
 	// SessionHash is set for browser sessions (cookie authentication);
 	// empty for bearer tokens.
 	SessionHash []byte

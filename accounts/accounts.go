@@ -21,6 +21,7 @@ import (
 	"github.com/custodian-crm/custodian/lockout"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/token"
+	"github.com/go-webauthn/webauthn/webauthn"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
@@ -33,8 +34,11 @@ type Config struct {
 	InviteTTL       time.Duration // how long an invitation stays valid (7 days)
 	SetupTTL        time.Duration // how long the first-run setup link stays valid (1 h)
 	Lockout         lockout.Policy
-	Policy          password.Policy
-	Now             func() time.Time
+	// Passkeys is the relying party passkeys are bound to; passkeys are
+	// off while its RPID is empty.
+	Passkeys PasskeyConfig
+	Policy   password.Policy
+	Now      func() time.Time
 
 	// AuthCacheTTL is how long an authenticated access token or session
 	// is trusted without reading the database again (DefaultAuthCacheTTL);
@@ -105,6 +109,10 @@ type Service struct {
 	requiredRoles []custodian.Role // cached SettingRequireTOTP, under mu
 	requiredAt    time.Time
 
+	passkeyRoles   []custodian.Role // cached SettingRequirePasskey, under mu
+	passkeyRolesAt time.Time
+	webauthn       *webauthn.WebAuthn // the relying party; nil when passkeys are off
+
 	cache   *authCache     // authenticated tokens and sessions; nil when off
 	touches sync.WaitGroup // last-seen and last-used writes under way
 }
@@ -129,9 +137,13 @@ func New(repo custodian.AccountRepository, hasher *password.Hasher, sealer *cryp
 	if cfg.AuthCacheSize < 0 {
 		return nil, fmt.Errorf("accounts: the authentication cache size %d is negative", cfg.AuthCacheSize)
 	}
+	wa, err := newWebAuthn(cfg.Passkeys)
+	if err != nil {
+		return nil, err
+	}
 	unknown, _ := lru.New[string, failures](10_000) // size is positive
 	return &Service{repo: repo, hasher: hasher, cfg: cfg, unknown: unknown, sealer: sealer,
-		cache: newAuthCache(cfg.AuthCacheTTL, cfg.AuthCacheSize)}, nil
+		cache: newAuthCache(cfg.AuthCacheTTL, cfg.AuthCacheSize), webauthn: wa}, nil
 }
 
 // Close waits for the last-seen and last-used times being written in the
@@ -150,7 +162,7 @@ func (s *Service) Forget(inv custodian.AuthInvalidation) {
 	s.cache.invalidate(inv)
 	if inv.All() {
 		s.mu.Lock()
-		s.requiredAt = time.Time{}
+		s.requiredAt, s.passkeyRolesAt = time.Time{}, time.Time{}
 		s.mu.Unlock()
 	}
 }
@@ -224,7 +236,7 @@ func (s *Service) newUser(ctx context.Context, email, name string, role custodia
 	if len(fields) > 0 {
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "The account has invalid fields.", Fields: fields}
 	}
-	hash, err := s.hasher.Hash(ctx, pw)
+	hash, err := s.hash(ctx, pw)
 	if err != nil {
 		return nil, err
 	}

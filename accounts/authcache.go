@@ -49,6 +49,9 @@ type authEntry struct {
 	session bool
 	hash    []byte // the token's hash
 	tokenID string // for access tokens
+	// passkey: the session signed in with a passkey, or the token's user
+	// has one (see principal).
+	passkey bool
 	expires time.Time
 	loaded  time.Time // when it was read from the database
 	// lastSeen is when the session was last seen, or the token last used,

@@ -24,7 +24,7 @@ const totpIssuer = "Custodian"
 
 // reauthenticate checks the current password before a sensitive change.
 func (s *Service) reauthenticate(ctx context.Context, u *custodian.UserRecord, current string) error {
-	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	ok, _, err := s.verify(ctx, current, u.PasswordHash)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, cu
 	if err := s.checkNewPassword(next, u.Email, u.Name); err != nil {
 		return err
 	}
-	hash, err := s.hasher.Hash(ctx, next)
+	hash, err := s.hash(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,19 @@ func (s *Service) clearTOTP(ctx context.Context, userID string) error {
 // RequiredTOTPRoles returns the roles that must use two-factor
 // authentication.
 func (s *Service) RequiredTOTPRoles(ctx context.Context) ([]custodian.Role, error) {
-	v, err := s.repo.Setting(ctx, SettingRequireTOTP)
+	return s.rolesSetting(ctx, SettingRequireTOTP)
+}
+
+// SetRequiredTOTPRoles sets the roles that must use two-factor
+// authentication. Signed-in users of those roles without it can then only
+// reach their own account routes until they enrol.
+func (s *Service) SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Role) error {
+	return s.setRolesSetting(ctx, SettingRequireTOTP, roles)
+}
+
+// rolesSetting reads a setting that lists roles.
+func (s *Service) rolesSetting(ctx context.Context, name string) ([]custodian.Role, error) {
+	v, err := s.repo.Setting(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -240,26 +252,25 @@ func (s *Service) RequiredTOTPRoles(ctx context.Context) ([]custodian.Role, erro
 	return roles, nil
 }
 
-// SetRequiredTOTPRoles sets the roles that must use two-factor
-// authentication. Signed-in users of those roles without it can then only
-// reach their own account routes until they enrol.
-func (s *Service) SetRequiredTOTPRoles(ctx context.Context, roles []custodian.Role) error {
+// setRolesSetting replaces a setting that lists roles, with its
+// setting.change event; the field of a refusal is the setting's name.
+func (s *Service) setRolesSetting(ctx context.Context, name string, roles []custodian.Role) error {
 	var names []string
 	for _, r := range roles {
 		if !r.Valid() {
-			return &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: "require_totp_roles", Message: "Roles are admin, manager, agent, viewer and auditor."}}}
+			return &custodian.Error{Code: custodian.EINVALID, Message: "Unknown role.", Fields: []custodian.FieldError{{Field: name, Message: "Roles are admin, manager, agent, viewer and auditor."}}}
 		}
 		if !slices.Contains(names, string(r)) {
 			names = append(names, string(r))
 		}
 	}
 	value := strings.Join(names, ",")
-	// Every instance sees the change at once: the cached requirement and
+	// Every instance sees the change at once: the cached requirements and
 	// every cached principal are dropped.
 	defer s.invalidate(ctx, custodian.AuthInvalidation{})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		return []custodian.AuditEntry{event(custodian.ActionSettingChange, SettingRequireTOTP, map[string]any{"value": value}, SettingRequireTOTP)},
-			s.repo.SetSetting(ctx, SettingRequireTOTP, value)
+		return []custodian.AuditEntry{event(custodian.ActionSettingChange, name, map[string]any{"value": value}, name)},
+			s.repo.SetSetting(ctx, name, value)
 	})
 }
 
@@ -401,7 +412,7 @@ func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) er
 	if err := s.checkNewPassword(next, u.Email, u.Name); err != nil {
 		return err
 	}
-	ph, err := s.hasher.Hash(ctx, next)
+	ph, err := s.hash(ctx, next)
 	if err != nil {
 		return err
 	}

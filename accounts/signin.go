@@ -56,7 +56,7 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 	if wait, _, allowed := s.cfg.Lockout.Check(u.FailedSignins, u.LastFailedAt, now); !allowed {
 		return "", nil, s.refuse(ctx, u.ID, u.ID, reasonLocked, tooMany(wait))
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
+	ok, rehash, err := s.verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return "", nil, err
 	}
@@ -67,19 +67,29 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 		}
 		return "", nil, s.fail(ctx, u.ID, now, reason)
 	}
-	method := "password"
-	if u.TOTPEnabled {
-		if !s.checkSecondFactor(ctx, u, in.OTP, now) {
-			if in.OTP == "" {
-				return "", nil, &custodian.Error{Code: custodian.EUNAUTHORIZED, Message: "Enter the code from your authenticator app.", Fields: []custodian.FieldError{{Field: "otp", Message: "A one-time code is required."}}}
+	method, passkey := "password", false
+	hasPasskeys, err := s.hasPasskeys(ctx, u.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	if u.TOTPEnabled || hasPasskeys {
+		switch {
+		case in.PasskeyCeremony != "":
+			if !hasPasskeys || !s.checkPasskeyFactor(ctx, u, in.PasskeyCeremony, in.PasskeyCredential) {
+				return "", nil, s.fail(ctx, u.ID, now, reasonPasskey)
 			}
+			method, passkey = "password+passkey", true
+		case s.checkSecondFactor(ctx, u, in.OTP, now):
+			method = "password+otp"
+		case in.OTP == "":
+			return "", nil, secondFactorNeeded(u.TOTPEnabled, hasPasskeys)
+		default:
 			return "", nil, s.fail(ctx, u.ID, now, reasonOTP)
 		}
-		method = "password+otp"
 	}
 	newHash := ""
 	if rehash {
-		if h, err := s.hasher.Hash(ctx, in.Password); err == nil {
+		if h, err := s.hash(ctx, in.Password); err == nil {
 			newHash = h
 		}
 	}
@@ -88,7 +98,7 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 		return "", nil, err
 	}
 	se := custodian.Session{TokenHash: hash, UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout),
-		ClientAddr: truncate(in.ClientAddr, 64), UserAgent: truncate(in.UserAgent, 256)}
+		ClientAddr: truncate(in.ClientAddr, 64), UserAgent: truncate(in.UserAgent, 256), Passkey: passkey}
 	err = s.repo.Audited(custodian.WithActor(ctx, u.ID), func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
 			r.FailedSignins, r.LastFailedAt = 0, time.Time{}
@@ -222,7 +232,9 @@ func (s *Service) failUnknown(ctx context.Context, email, pw string, now time.Ti
 	if wait, _, allowed := s.cfg.Lockout.Check(f.count, f.last, now); !allowed {
 		return s.refuse(ctx, "", account, reasonLocked, tooMany(wait))
 	}
-	_ = s.hasher.VerifyDummy(ctx, pw) // always fails; spends the same time
+	if err := s.verifyDummy(ctx, pw); err != nil { // always fails; spends the same time
+		return err // busy or cancelled, as for a known account: not counted
+	}
 	s.mu.Lock()
 	f, _ = s.unknown.Get(email)
 	s.unknown.Add(email, failures{count: f.count + 1, last: now})
@@ -247,7 +259,7 @@ func (s *Service) Authenticate(ctx context.Context, sessionToken string) (*custo
 	now := s.now()
 	if e := s.cache.get(hash, now); e != nil && s.sessionLive(e.expires, e.seen(), now) {
 		s.touchLater(ctx, e, now)
-		return s.principal(ctx, e.user, hash)
+		return s.principal(ctx, e.user, hash, e.passkey)
 	}
 	gen := s.cache.generation()
 	se, u, err := s.repo.SessionByHash(ctx, hash)
@@ -269,10 +281,10 @@ func (s *Service) Authenticate(ctx context.Context, sessionToken string) (*custo
 		}
 		seen = now
 	}
-	e := &authEntry{user: u.User, session: true, hash: hash, expires: se.ExpiresAt, loaded: now}
+	e := &authEntry{user: u.User, session: true, hash: hash, expires: se.ExpiresAt, loaded: now, passkey: se.Passkey}
 	e.lastSeen.Store(seen.UnixMicro())
 	s.cache.put(e, gen)
-	return s.principal(ctx, u.User, hash)
+	return s.principal(ctx, u.User, hash, e.passkey)
 }
 
 // sessionLive reports whether a session that ends at expires and was
@@ -293,7 +305,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (*custod
 	now := s.now()
 	if e := s.cache.get(hash, now); e != nil && !now.After(e.expires) {
 		s.touchLater(ctx, e, now)
-		return s.principal(ctx, e.user, nil)
+		return s.principal(ctx, e.user, nil, e.passkey)
 	}
 	gen := s.cache.generation()
 	t, u, err := s.repo.APITokenByHash(ctx, hash)
@@ -314,9 +326,12 @@ func (s *Service) AuthenticateToken(ctx context.Context, bearer string) (*custod
 		used = now
 	}
 	e := &authEntry{user: u.User, hash: hash, tokenID: t.ID, expires: t.ExpiresAt, loaded: now}
+	if e.passkey, err = s.tokenOwnerHasPasskey(ctx, u.User); err != nil {
+		return nil, err
+	}
 	e.lastSeen.Store(used.UnixMicro())
 	s.cache.put(e, gen)
-	return s.principal(ctx, u.User, nil)
+	return s.principal(ctx, u.User, nil, e.passkey)
 }
 
 // touchLater records, in the background, that a cached session was seen
@@ -355,15 +370,23 @@ var (
 
 // principal is the authenticated caller u (with the hash of its session
 // for a browser session), marked when its role requires two-factor
-// authentication that it has not enrolled in. The principal has a copy of
-// u of its own.
-func (s *Service) principal(ctx context.Context, u custodian.User, sessionHash []byte) (*custodian.Principal, error) {
+// authentication that it has not enrolled in, or passkeys that it did not
+// use (passkey: the session signed in with one; for an access token, its
+// user has one). The principal has a copy of u of its own.
+func (s *Service) principal(ctx context.Context, u custodian.User, sessionHash []byte, passkey bool) (*custodian.Principal, error) {
 	p := &custodian.Principal{User: &u, SessionHash: sessionHash}
 	if !u.TOTPEnabled {
 		var err error
 		if p.MustEnrollTOTP, err = s.totpRequired(ctx, u.Role); err != nil {
 			return nil, err
 		}
+	}
+	if !passkey {
+		required, err := s.passkeyRequired(ctx, u.Role)
+		if err != nil {
+			return nil, err
+		}
+		p.MustUsePasskey = required
 	}
 	return p, nil
 }

@@ -402,6 +402,8 @@ func TestEveryOperation(t *testing.T) {
 	}
 	s.called["setup"] = fresh.called["setup"]
 
+	passkeyFlows(t, s, admin)
+
 	// The customer operations are walked by TestCustomers.
 	for _, op := range []string{"listCustomers", "createCustomer", "getCustomer", "replaceCustomer", "patchCustomer", "deleteCustomer"} {
 		s.called[op] = true

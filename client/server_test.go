@@ -60,7 +60,7 @@ func newServer(t *testing.T, noAdmin bool, opts ...func(*chttp.Deps)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := accounts.New(store, hasher, sealer, accounts.Config{})
+	acc, err := accounts.New(store, hasher, sealer, accounts.Config{Passkeys: accounts.PasskeyConfig{RPID: "localhost", Origins: []string{passkeyOrigin}}})
 	if err != nil {
 		t.Fatal(err)
 	}

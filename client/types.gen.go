@@ -484,9 +484,15 @@ type LegalHoldResult struct {
 
 // LoginInput defines model for LoginInput.
 type LoginInput struct {
-	Email    string `json:"email"`
-	OTP      string `json:"otp,omitempty,omitzero"`
-	Password string `json:"password"`
+	Email string `json:"email"`
+	OTP   string `json:"otp,omitempty,omitzero"`
+
+	// PasskeyCeremony With passkey_credential, instead of otp: the answer to a second-factor passkey challenge.
+	PasskeyCeremony string `json:"passkey_ceremony,omitempty,omitzero"`
+
+	// PasskeyCredential The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members).
+	PasskeyCredential json.RawMessage `json:"passkey_credential,omitempty,omitzero"`
+	Password          string          `json:"password"`
 }
 
 // NewAPIToken A personal access token just created, with the token itself.
@@ -504,6 +510,93 @@ type NewAPIToken struct {
 
 	// Token The token (cst_pat_...), in this answer only: the server keeps a hash of it.
 	Token string `json:"token"`
+}
+
+// NewPasskey A passkey just registered, with the recovery codes when it is the account's first second factor.
+type NewPasskey struct {
+	// Aaguid The authenticator's model (a UUID), all zeros when it does not say.
+	Aaguid string `json:"aaguid"`
+
+	// BackedUp The credential is synced (as of its last use).
+	BackedUp bool `json:"backed_up"`
+
+	// BackupEligible The credential may be synced to other devices.
+	BackupEligible bool      `json:"backup_eligible"`
+	CreatedAt      time.Time `json:"created_at"`
+	ID             string    `json:"id"`
+
+	// LastUsedAt Zero (0001-01-01T00:00:00Z) while it has not happened.
+	LastUsedAt time.Time `json:"last_used_at"`
+	Name       string    `json:"name"`
+
+	// RecoveryCodes Ten single-use codes, shown once, when this is the account's first second factor.
+	RecoveryCodes []string `json:"recovery_codes,omitempty,omitzero"`
+	Transports    []string `json:"transports"`
+}
+
+// Passkey A passkey (WebAuthn credential) registered to your account. No secret is kept: the private key stays on the authenticator.
+type Passkey struct {
+	// Aaguid The authenticator's model (a UUID), all zeros when it does not say.
+	Aaguid string `json:"aaguid"`
+
+	// BackedUp The credential is synced (as of its last use).
+	BackedUp bool `json:"backed_up"`
+
+	// BackupEligible The credential may be synced to other devices.
+	BackupEligible bool      `json:"backup_eligible"`
+	CreatedAt      time.Time `json:"created_at"`
+	ID             string    `json:"id"`
+
+	// LastUsedAt Zero (0001-01-01T00:00:00Z) while it has not happened.
+	LastUsedAt time.Time `json:"last_used_at"`
+	Name       string    `json:"name"`
+	Transports []string  `json:"transports"`
+}
+
+// PasskeyAnswer defines model for PasskeyAnswer.
+type PasskeyAnswer struct {
+	Ceremony string `json:"ceremony"`
+
+	// Credential The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members).
+	Credential json.RawMessage `json:"credential"`
+}
+
+// PasskeyCeremony defines model for PasskeyCeremony.
+type PasskeyCeremony struct {
+	// Ceremony Names the ceremony; send it back with the answer. Usable once.
+	Ceremony  string    `json:"ceremony"`
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Options The WebAuthn options as JSON, binary members in base64url: PublicKeyCredentialCreationOptions for a registration, PublicKeyCredentialRequestOptions for a sign-in; the publicKey member of navigator.credentials.create or .get once decoded.
+	Options json.RawMessage `json:"options"`
+}
+
+// PasskeyChallengeInput defines model for PasskeyChallengeInput.
+type PasskeyChallengeInput struct {
+	// SecondFactor A challenge for the passkey that confirms a password, rather than a username-less sign-in.
+	SecondFactor bool `json:"second_factor,omitempty,omitzero"`
+}
+
+// PasskeyList defines model for PasskeyList.
+type PasskeyList struct {
+	Items []Passkey `json:"items"`
+}
+
+// PasskeyName defines model for PasskeyName.
+type PasskeyName struct {
+	// Name 1 to 100 characters, without < or >.
+	Name string `json:"name"`
+}
+
+// PasskeyRegistration defines model for PasskeyRegistration.
+type PasskeyRegistration struct {
+	Ceremony string `json:"ceremony"`
+
+	// Credential The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members).
+	Credential json.RawMessage `json:"credential"`
+
+	// Name 1 to 100 characters, without < or >.
+	Name string `json:"name"`
 }
 
 // PasswordChange defines model for PasswordChange.
@@ -573,6 +666,9 @@ type Role string
 
 // Settings defines model for Settings.
 type Settings struct {
+	// RequirePasskeyRoles The roles whose users must sign in with a passkey (phishing-resistant). Left as it is when absent from a PUT.
+	RequirePasskeyRoles []Role `json:"require_passkey_roles,omitempty,omitzero"`
+
 	// RequireTOTPRoles The roles whose users must use two-factor authentication.
 	RequireTOTPRoles []Role `json:"require_totp_roles"`
 }
@@ -830,6 +926,21 @@ type ChangeEmailJSONRequestBody = EmailChange
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginInput
+
+// RegisterPasskeyJSONRequestBody defines body for RegisterPasskey for application/json ContentType.
+type RegisterPasskeyJSONRequestBody = PasskeyRegistration
+
+// PasskeyChallengeJSONRequestBody defines body for PasskeyChallenge for application/json ContentType.
+type PasskeyChallengeJSONRequestBody = PasskeyChallengeInput
+
+// PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
+type PasskeyLoginJSONRequestBody = PasskeyAnswer
+
+// BeginPasskeyRegistrationJSONRequestBody defines body for BeginPasskeyRegistration for application/json ContentType.
+type BeginPasskeyRegistrationJSONRequestBody = Reauthentication
+
+// RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
+type RenamePasskeyJSONRequestBody = PasskeyName
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange

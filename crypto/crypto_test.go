@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,7 +39,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if len(pt) >= 6 && bytes.Contains(ct, []byte(pt)) {
 			t.Fatalf("ciphertext contains plaintext %q", pt)
 		}
-		if len(ct)-overhead < len(pt)+1 || (len(ct)-overhead)%padBlock != 0 {
+		if want := (len(pt)/padBlock + 1) * padBlock; len(ct)-overhead != want {
 			t.Fatalf("ciphertext of %d bytes is not padded to %d: %d", len(pt), padBlock, len(ct))
 		}
 		// Open with a freshly unwrapped key (not the cached one).
@@ -69,6 +70,12 @@ func TestCiphertextIsBoundToCustomerAndField(t *testing.T) {
 	b, _, _, _ := s.NewDataKey("cus_b")
 	if _, err := b.Open("email", ct); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("value moved to another row opened: %v", err)
+	}
+	// The binding is unambiguous: moving characters between the customer
+	// id and the field name does not open the value.
+	shifted := &DataKey{customerID: "cus_ab", aead: a.aead}
+	if _, err := shifted.Open("notes", a.Seal("bnotes", []byte("likes tea"))); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("value of cus_a's field bnotes opened as cus_ab's notes: %v", err)
 	}
 	tampered := bytes.Clone(ct)
 	tampered[len(tampered)-1] ^= 1
@@ -122,6 +129,9 @@ func TestRewrapKeepsDataReadable(t *testing.T) {
 	}
 	if err := k.RemoveMasterKey(k.ActiveKeyID()); err == nil {
 		t.Fatal("removed the active key")
+	}
+	if ids := k.KeyIDs(); !slices.Equal(ids, []string{newID}) {
+		t.Fatalf("after retiring %s the keyring lists %v, want [%s]", oldID, ids, newID)
 	}
 }
 

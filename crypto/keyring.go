@@ -116,8 +116,16 @@ func (k *Keyring) KeyIDs() []string { return slices.Clone(k.order) }
 // stays the same across master key rotations, because the index key never
 // changes. Whoever holds the keyring can seal events; whoever holds only
 // the database cannot.
-func (k *Keyring) AuditChainKey() []byte {
-	key, err := hkdf.Key(sha256.New, k.index, nil, "custodian audit chain v1", KeySize)
+func (k *Keyring) AuditChainKey() []byte { return k.derive("custodian audit chain v1") }
+
+// AuditArchiveKey returns the key that signs audit archive files (HMAC),
+// derived from the index key as AuditChainKey is, with its own label: an
+// archive can be checked offline by whoever holds the keyring.
+func (k *Keyring) AuditArchiveKey() []byte { return k.derive("custodian audit archive v1") }
+
+// derive returns the key HKDF-SHA256 derives from the index key for label.
+func (k *Keyring) derive(label string) []byte {
+	key, err := hkdf.Key(sha256.New, k.index, nil, label, KeySize)
 	if err != nil {
 		panic("crypto: HKDF of a 32-byte key failed: " + err.Error()) // only for lengths HKDF cannot give
 	}

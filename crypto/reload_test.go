@@ -133,3 +133,35 @@ func TestSealerReloadKeepsKeysOnBadSource(t *testing.T) {
 		t.Fatal("a sealer without a source reloaded")
 	}
 }
+
+// TestSealerRefreshesAStaleKeyring checks that a sealer whose keyring is
+// older than RefreshInterval reloads it before wrapping a new data key, so
+// that a key added elsewhere becomes the active one everywhere, and that a
+// fresh keyring is not reloaded.
+func TestSealerRefreshesAStaleKeyring(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyring.json")
+	k, _ := NewKeyring()
+	if err := WriteKeyringFile(path, k); err != nil {
+		t.Fatal(err)
+	}
+	src := &fileSource{path: path}
+	server, err := NewSealerFromSource(src.load, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := readKeyringFile(path, true)
+	newID := rotated.AddMasterKey()
+	if err := WriteKeyringFile(path, rotated); err != nil {
+		t.Fatal(err)
+	}
+	calls := src.calls.Load()
+	if _, id, _, _ := server.NewDataKey("cus_a"); id == newID || src.calls.Load() != calls {
+		t.Fatalf("a fresh keyring was reloaded (%d loads, key %s)", src.calls.Load()-calls, id)
+	}
+	server.reloadMu.Lock()
+	server.loaded = time.Now().Add(-RefreshInterval - time.Second)
+	server.reloadMu.Unlock()
+	if _, id, _, _ := server.NewDataKey("cus_b"); id != newID {
+		t.Fatalf("a stale keyring was not reloaded: new data key under %s, want %s", id, newID)
+	}
+}

@@ -336,6 +336,16 @@ func (s *Sealer) unwrap(customerID, keyID string, wrapped []byte) ([]byte, error
 	return key, nil
 }
 
+// CheckDataKey reports whether the keyring opens a customer's wrapped data
+// key under its master key (the shred secret, when there is one, is not
+// needed nor checked): the check a server makes at start that its keyring
+// is the one the data was written with.
+func (s *Sealer) CheckDataKey(customerID, keyID string, wrapped []byte) error {
+	key, err := s.unwrap(customerID, keyID, wrapped)
+	clear(key)
+	return err
+}
+
 // Rewrap unwraps a data key and wraps it again under the active master key,
 // for key rotation. The data key itself, and so every sealed field, stays
 // the same.

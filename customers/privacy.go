@@ -45,18 +45,31 @@ func (s *Service) goneOr(ctx context.Context, id string, err error) error {
 	return terr
 }
 
-// recordReads records that the caller read the full records of cs: one
-// event per customer, in one transaction, with the stated purpose.
+// recordReads records that the caller read the full records of cs, with
+// the stated purpose: one record of the read log naming them all.
 func (s *Service) recordReads(ctx context.Context, cs ...*custodian.Customer) error {
 	if len(cs) == 0 {
 		return nil
 	}
-	data := custodian.AccessData{Purpose: custodian.PurposeFrom(ctx)}.Encode()
-	entries := make([]custodian.AuditEntry, len(cs))
+	ids := make([]string, len(cs))
 	for i, c := range cs {
-		entries[i] = custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: c.ID, Data: data}
+		ids[i] = c.ID
 	}
-	return s.repo.AppendAudit(ctx, entries...)
+	return s.repo.RecordRead(ctx, ids...)
+}
+
+// customerEvents returns the trail's events about customer id merged with
+// its reads from the read log, newest first.
+func (s *Service) customerEvents(ctx context.Context, id string) ([]custodian.AuditEvent, error) {
+	events, err := s.repo.AuditEvents(ctx, custodian.AuditQuery{Subject: id})
+	if err != nil {
+		return nil, err
+	}
+	reads, err := s.repo.Reads(ctx, custodian.ReadQuery{Customer: id})
+	if err != nil {
+		return nil, err
+	}
+	return custodian.MergeReads(events, reads, id, 0), nil
 }
 
 // ConsentPurposes returns the purposes consent can be recorded for.
@@ -340,7 +353,7 @@ func (s *Service) ExportCustomer(ctx context.Context, id string) (*custodian.Exp
 	if err := s.repo.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerExport, Subject: id, Data: data}); err != nil {
 		return nil, err
 	}
-	events, err := s.repo.AuditEvents(ctx, custodian.AuditQuery{Subject: id})
+	events, err := s.customerEvents(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +381,7 @@ func (s *Service) AccessLog(ctx context.Context, id string) ([]custodian.AuditEv
 	if !custodian.ValidCustomerID(id) {
 		return nil, errNoCustomer
 	}
-	events, err := s.repo.AuditEvents(ctx, custodian.AuditQuery{Subject: id})
+	events, err := s.customerEvents(ctx, id)
 	if err != nil {
 		return nil, err
 	}

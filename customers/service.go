@@ -194,8 +194,23 @@ func (s *Service) timestamp() time.Time { return s.now().UTC().Truncate(time.Mic
 // data key is wrapped under a fresh shred secret too, which it adds to
 // secrets for the caller to store before the record.
 func (s *Service) newCustomer(ctx context.Context, f custodian.CustomerFields, secrets map[string][]byte) (*custodian.Customer, *custodian.CustomerRecord, error) {
+	c := s.newCustomerOnly(ctx, f)
+	rec, err := s.sealNew(c, secrets)
+	return c, rec, err
+}
+
+// newCustomerOnly makes a new customer from normalized fields, with a
+// fresh id, not yet sealed (sealNew).
+func (s *Service) newCustomerOnly(ctx context.Context, f custodian.CustomerFields) *custodian.Customer {
 	now, actor := s.timestamp(), custodian.ActorFrom(ctx)
-	c := &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
+	return &custodian.Customer{ID: custodian.NewCustomerID(), CustomerFields: f, CreatedAt: now, UpdatedAt: now, CreatedBy: actor, UpdatedBy: actor, Version: 1}
+}
+
+// sealNew gives the new customer c a fresh data key and returns its
+// sealed record. With a shred store, the data key is wrapped under a
+// fresh shred secret too, which it adds to secrets for the caller to
+// store before the record.
+func (s *Service) sealNew(c *custodian.Customer, secrets map[string][]byte) (*custodian.CustomerRecord, error) {
 	var dk *crypto.DataKey
 	var keyID string
 	var wrapped []byte
@@ -208,10 +223,9 @@ func (s *Service) newCustomer(ctx context.Context, f custodian.CustomerFields, s
 		dk, keyID, wrapped, err = s.sealer.NewDataKey(c.ID)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	rec, err := s.sealRecord(c, dk, keyID, wrapped)
-	return c, rec, err
+	return s.sealRecord(c, dk, keyID, wrapped)
 }
 
 // putSecrets stores new customers' shred secrets. It runs before their

@@ -15,15 +15,19 @@ import (
 // Defaults used by NewHTTPServer and LimitURL for zero configuration values.
 const (
 	// DefaultReadHeaderTimeout bounds how long a client may take to send
-	// the request line and headers; it is what defeats slow-loris clients.
-	DefaultReadHeaderTimeout = 5 * time.Second
+	// the request line and headers (and, over TLS, the handshake); it is
+	// what defeats slow-loris clients, together with the per-address cap
+	// of LimitConnsPerAddr. A real client sends its headers in one round
+	// trip.
+	DefaultReadHeaderTimeout = 3 * time.Second
 	// DefaultReadTimeout bounds reading the whole request, body included.
 	DefaultReadTimeout = 30 * time.Second
 	// DefaultWriteTimeout bounds writing the response.
 	DefaultWriteTimeout = 60 * time.Second
 	// DefaultIdleTimeout bounds how long a keep-alive connection may wait
-	// for its next request.
-	DefaultIdleTimeout = 120 * time.Second
+	// for its next request: long enough to reuse a connection between the
+	// clicks of one page, short enough not to hold idle connections.
+	DefaultIdleTimeout = 30 * time.Second
 	// DefaultMaxHeaderBytes bounds the request line plus headers.
 	DefaultMaxHeaderBytes = 64 << 10
 	// DefaultMaxURL is the request-target length LimitURL allows when

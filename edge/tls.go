@@ -2,6 +2,7 @@ package edge
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,40 @@ type TLSSetup struct {
 	Manager *autocert.Manager
 
 	hosts []string // the automatic-certificate host names, for redirects
+	certs *certReloader
+}
+
+// Hosts returns the host names the server's certificates are for, to which
+// the plain-HTTP port may redirect: the automatic certificates' host names,
+// or the DNS names of the certificate file (wildcards left out). It is
+// empty when the certificate names none.
+func (s *TLSSetup) Hosts() []string {
+	if s == nil {
+		return nil
+	}
+	if len(s.hosts) > 0 || s.certs == nil {
+		return slices.Clone(s.hosts)
+	}
+	s.certs.mu.Lock()
+	c := s.certs.cert
+	s.certs.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	leaf := c.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return nil
+		}
+	}
+	var out []string
+	for _, n := range leaf.DNSNames {
+		if !strings.Contains(n, "*") && validHostName(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // TLSConfig builds a server TLS configuration with TLS 1.2 as the minimum,
@@ -124,7 +159,7 @@ func TLSConfig(opts TLSOptions) (*TLSSetup, error) {
 			return nil, err
 		}
 		cfg.GetCertificate = rl.getCertificate
-		return &TLSSetup{Config: cfg}, nil
+		return &TLSSetup{Config: cfg, certs: rl}, nil
 	}
 
 	m, err := newAutocertManager(opts)
@@ -169,25 +204,31 @@ func newAutocertManager(opts TLSOptions) (*autocert.Manager, error) {
 
 // HTTPHandler returns the handler for the plain-HTTP port: it answers ACME
 // http-01 challenges when certificates are automatic and redirects every
-// other request to HTTPS on httpsPort, restricted to the automatic
-// certificates' host names when there are any.
+// other request to HTTPS on httpsPort, to one of the certificates' host
+// names (see Hosts).
 func (s *TLSSetup) HTTPHandler(httpsPort int) http.Handler {
 	if s == nil || s.Manager == nil {
-		return RedirectHTTPS(httpsPort)
+		return RedirectHTTPS(httpsPort, s.Hosts()...)
 	}
 	return s.Manager.HTTPHandler(RedirectHTTPS(httpsPort, s.hosts...))
 }
 
-// RedirectHTTPS returns a handler that sends every request to the same host
-// and path over HTTPS on httpsPort (0 or 443 leave the port out): 301 for
-// GET and HEAD, 308 for other methods so that clients keep the method. A
-// Host header that is not a plain host name or IP literal gets 400 rather
-// than a redirect to an attacker-chosen string. When hosts are given, a
-// request for any other host is sent to hosts[0], the canonical name.
+// RedirectHTTPS returns a handler that sends every request to the same
+// path over HTTPS on httpsPort (0 or 443 leave the port out), on one of
+// hosts: 301 for GET and HEAD, 308 for other methods so that clients keep
+// the method. A request for one of hosts keeps its host; any other is sent
+// to hosts[0], the canonical name, so the Location never carries a host
+// the request chose. Without hosts there is nowhere safe to send anyone:
+// every request gets 400 (configure --allowed-hosts, or a certificate
+// naming the server).
 func RedirectHTTPS(httpsPort int, hosts ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(hosts) == 0 {
+			http.Error(w, "This server has no configured host name to redirect to; use HTTPS.", http.StatusBadRequest)
+			return
+		}
 		requested := r.Host
-		if len(hosts) > 0 && !knownHost(requested, hosts) {
+		if !knownHost(requested, hosts) {
 			requested = hosts[0]
 		}
 		host, ok := redirectHost(requested, httpsPort)
@@ -200,8 +241,8 @@ func RedirectHTTPS(httpsPort int, hosts ...string) http.Handler {
 			code = http.StatusMovedPermanently
 		}
 		w.Header().Set("Connection", "close")
-		// #nosec G710 -- the host is validated by redirectHost (and
-		// restricted to hosts when given); the target is always https on it.
+		// #nosec G710 -- the host is one of hosts, validated by
+		// redirectHost; the target is always https on it.
 		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), code)
 	})
 }

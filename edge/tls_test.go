@@ -451,6 +451,7 @@ func TestRedirectHTTPSCanonicalHost(t *testing.T) {
 }
 
 func TestRedirectHTTPS(t *testing.T) {
+	hosts := []string{"crm.example.test", "192.0.2.1", "::1"}
 	tests := []struct {
 		name     string
 		method   string
@@ -465,11 +466,11 @@ func TestRedirectHTTPS(t *testing.T) {
 		{name: "custom port", method: "HEAD", target: "/x", host: "crm.example.test:8080", port: 8443, wantCode: 301, wantLoc: "https://crm.example.test:8443/x"},
 		{name: "post keeps method", method: "POST", target: "/api/login", host: "crm.example.test", port: 443, wantCode: 308, wantLoc: "https://crm.example.test/api/login"},
 		{name: "ipv6 literal", method: "GET", target: "/", host: "[::1]:8080", port: 8443, wantCode: 301, wantLoc: "https://[::1]:8443/"},
-		{name: "ipv6 literal default port", method: "GET", target: "/", host: "[2001:db8::1]", port: 443, wantCode: 301, wantLoc: "https://[2001:db8::1]/"},
 		{name: "ipv4 literal", method: "GET", target: "/", host: "192.0.2.1", port: 443, wantCode: 301, wantLoc: "https://192.0.2.1/"},
-		{name: "host with path refused", method: "GET", target: "/", host: "evil.example/x", port: 443, wantCode: 400},
-		{name: "host with userinfo refused", method: "GET", target: "/", host: "a@evil.example", port: 443, wantCode: 400},
-		{name: "empty host refused", method: "GET", target: "/", host: "", port: 443, wantCode: 400},
+		{name: "unknown ipv6 literal goes to the canonical host", method: "GET", target: "/", host: "[2001:db8::1]", port: 443, wantCode: 301, wantLoc: "https://crm.example.test/"},
+		{name: "host with path goes to the canonical host", method: "GET", target: "/", host: "evil.example/x", port: 443, wantCode: 301, wantLoc: "https://crm.example.test/"},
+		{name: "host with userinfo goes to the canonical host", method: "GET", target: "/", host: "a@evil.example", port: 443, wantCode: 301, wantLoc: "https://crm.example.test/"},
+		{name: "empty host goes to the canonical host", method: "GET", target: "/", host: "", port: 443, wantCode: 301, wantLoc: "https://crm.example.test/"},
 		{name: "double slash path stays on host", method: "GET", target: "//evil.example/", host: "crm.example.test", port: 443, wantCode: 301, wantLoc: "https://crm.example.test//evil.example/"},
 	}
 	for _, tt := range tests {
@@ -477,7 +478,7 @@ func TestRedirectHTTPS(t *testing.T) {
 			r := httptest.NewRequest(tt.method, tt.target, nil)
 			r.Host = tt.host
 			w := httptest.NewRecorder()
-			RedirectHTTPS(tt.port).ServeHTTP(w, r)
+			RedirectHTTPS(tt.port, hosts...).ServeHTTP(w, r)
 			if w.Code != tt.wantCode {
 				t.Fatalf("status = %d, want %d", w.Code, tt.wantCode)
 			}
@@ -485,6 +486,42 @@ func TestRedirectHTTPS(t *testing.T) {
 				t.Fatalf("Location = %q, want %q", got, tt.wantLoc)
 			}
 		})
+	}
+}
+
+// TestRedirectHTTPSWithoutHostsNeverCopiesHost reproduces the redirect
+// that sent a request's Host back in Location when no host was configured:
+// with no hosts, no Host, however plausible, becomes a redirect target.
+func TestRedirectHTTPSWithoutHostsNeverCopiesHost(t *testing.T) {
+	for _, host := range []string{"evil.example", "crm.example.test", "192.0.2.1", "[::1]:8080"} {
+		r := httptest.NewRequest(http.MethodGet, "/login", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		RedirectHTTPS(443).ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest || w.Header().Get("Location") != "" {
+			t.Errorf("Host %q: %d, Location %q; want 400 and no Location", host, w.Code, w.Header().Get("Location"))
+		}
+	}
+}
+
+// TestHTTPHandlerRedirectsToCertificateNames checks that, with a
+// certificate file and no other configured name, the plain-HTTP port
+// redirects to the certificate's own host name, never to the request's.
+func TestHTTPHandlerRedirectsToCertificateNames(t *testing.T) {
+	cert := newTestCert(t, "crm.example.test", 9)
+	setup, err := TLSConfig(TLSOptions{CertFile: cert.certFile, KeyFile: cert.keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := setup.Hosts(); !slices.Contains(got, "crm.example.test") {
+		t.Fatalf("Hosts() = %v, want the certificate's name", got)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/login", nil)
+	r.Host = "evil.example"
+	w := httptest.NewRecorder()
+	setup.HTTPHandler(443).ServeHTTP(w, r)
+	if loc := w.Header().Get("Location"); w.Code != http.StatusMovedPermanently || loc != "https://crm.example.test/login" {
+		t.Fatalf("%d %q, want 301 to the certificate's name", w.Code, loc)
 	}
 }
 

@@ -266,6 +266,20 @@ func TestKeyedChainNeedsKey(t *testing.T) {
 	}
 }
 
+// TestOnlyAKeyMakesAChainKeyed checks that a chain without a key is the
+// plain SHA-256 chain (so anyone can verify it) and one with a key is
+// keyed.
+func TestOnlyAKeyMakesAChainKeyed(t *testing.T) {
+	plain, err := NewChain(nil)
+	if err != nil || plain.Keyed() || (&Chain{}).Keyed() {
+		t.Fatalf("a chain without a key reports itself keyed (%v)", err)
+	}
+	keyed, err := NewChain(newKey(t))
+	if err != nil || !keyed.Keyed() {
+		t.Fatalf("a chain with a key reports itself plain (%v)", err)
+	}
+}
+
 func TestNewChainRejectsShortKey(t *testing.T) {
 	if _, err := NewChain(make([]byte, 16)); !errors.Is(err, ErrShortKey) {
 		t.Fatalf("got %v, want ErrShortKey", err)

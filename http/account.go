@@ -126,39 +126,71 @@ func handleResetLink(logger *slog.Logger, acc custodian.AccountSettings) http.Ha
 }
 
 type settingsJSON struct {
-	RequireTOTPRoles []custodian.Role `json:"require_totp_roles"`
+	RequireTOTPRoles    []custodian.Role `json:"require_totp_roles"`
+	RequirePasskeyRoles []custodian.Role `json:"require_passkey_roles"`
 }
 
 // settingsAnswer answers with the settings in force.
-func settingsAnswer(r *http.Request, acc custodian.AccountSettings) (int, any, error) {
+func settingsAnswer(r *http.Request, acc custodian.AccountService) (int, any, error) {
 	roles, err := acc.RequiredTOTPRoles(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	passkeyRoles, err := acc.RequiredPasskeyRoles(r.Context())
 	if roles == nil {
 		roles = []custodian.Role{}
 	}
-	return http.StatusOK, settingsJSON{roles}, err
+	if passkeyRoles == nil {
+		passkeyRoles = []custodian.Role{}
+	}
+	return http.StatusOK, settingsJSON{roles, passkeyRoles}, err
 }
 
-func handleGetSettings(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+func handleGetSettings(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
 		return settingsAnswer(r, acc)
 	})
 }
 
-// handlePutSettings replaces the settings. The roles are required, [] for
-// none: a body that leaves them out (or sends null) is refused rather than
-// read as turning two-factor authentication requirements off.
-func handlePutSettings(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+// handlePutSettings replaces the settings. The two-factor roles are
+// required, [] for none: a body that leaves them out (or sends null) is
+// refused rather than read as turning two-factor authentication
+// requirements off. The passkey roles, added later, are left as they are
+// when absent, so that clients written before them change nothing.
+func handlePutSettings(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	type body struct {
-		RequireTOTPRoles *[]custodian.Role `json:"require_totp_roles"`
+		RequireTOTPRoles    *[]custodian.Role `json:"require_totp_roles"`
+		RequirePasskeyRoles *[]custodian.Role `json:"require_passkey_roles"`
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
 		if b.RequireTOTPRoles == nil {
 			return 0, nil, errorf(custodian.EINVALID, "The request has invalid fields.",
 				custodian.FieldError{Field: "require_totp_roles", Message: "Give the roles that must use two-factor authentication, [] for none."})
 		}
+		if b.RequirePasskeyRoles != nil {
+			if err := checkRoles("require_passkey_roles", *b.RequirePasskeyRoles); err != nil {
+				return 0, nil, err
+			}
+		}
 		if err := acc.SetRequiredTOTPRoles(r.Context(), *b.RequireTOTPRoles); err != nil {
 			return 0, nil, err
 		}
+		if b.RequirePasskeyRoles != nil {
+			if err := acc.SetRequiredPasskeyRoles(r.Context(), *b.RequirePasskeyRoles); err != nil {
+				return 0, nil, err
+			}
+		}
 		return settingsAnswer(r, acc)
 	})
+}
+
+// checkRoles refuses a list with an unknown role before anything is
+// changed, so that a PUT of several settings changes all or none.
+func checkRoles(field string, roles []custodian.Role) error {
+	for _, r := range roles {
+		if !r.Valid() {
+			return errorf(custodian.EINVALID, "Unknown role.", custodian.FieldError{Field: field, Message: "Roles are admin, manager, agent, viewer and auditor."})
+		}
+	}
+	return nil
 }

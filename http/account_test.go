@@ -160,16 +160,16 @@ func TestAdminRoleChangeAndDeactivation(t *testing.T) {
 func TestSettingsNeedTheirRoles(t *testing.T) {
 	s := newTestServer(t)
 	r := s.do("PUT", "/api/settings/", `{"require_totp_roles":["manager","agent","manager"]}`)
-	if r.StatusCode != 200 || string(r.body) != `{"require_totp_roles":["manager","agent"]}`+"\n" {
+	if r.StatusCode != 200 || string(r.body) != `{"require_totp_roles":["manager","agent"],"require_passkey_roles":[]}`+"\n" {
 		t.Fatalf("put: %d %s", r.StatusCode, r.body)
 	}
 	for _, body := range []string{`{}`, `{"require_totp_roles":null}`} {
 		wantProblem(t, s.do("PUT", "/api/settings/", body), 400, custodian.EINVALID, "require_totp_roles")
 	}
-	if r := s.do("GET", "/api/settings/", ""); string(r.body) != `{"require_totp_roles":["manager","agent"]}`+"\n" {
+	if r := s.do("GET", "/api/settings/", ""); string(r.body) != `{"require_totp_roles":["manager","agent"],"require_passkey_roles":[]}`+"\n" {
 		t.Fatalf("a refused PUT changed the settings: %s", r.body)
 	}
-	if r := s.do("PUT", "/api/settings/", `{"require_totp_roles":[]}`); r.StatusCode != 200 || string(r.body) != `{"require_totp_roles":[]}`+"\n" {
+	if r := s.do("PUT", "/api/settings/", `{"require_totp_roles":[]}`); r.StatusCode != 200 || string(r.body) != `{"require_totp_roles":[],"require_passkey_roles":[]}`+"\n" {
 		t.Fatalf("put none: %d %s", r.StatusCode, r.body)
 	}
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,6 +56,14 @@ func authorize(logger *slog.Logger, perm custodian.Permission, next http.Handler
 			writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Your role requires two-factor authentication: enrol at /api/auth/2fa/setup/ first."))
 			return
 		}
+		if p.MustUsePasskey && perm != custodian.PermSignedIn {
+			if isPage {
+				pg.ui.enrolFirst(w, r)
+				return
+			}
+			writeError(w, r, logger, errorf(custodian.EFORBIDDEN, "Your role requires signing in with a passkey: sign in with yours, or register one at /api/auth/passkeys/registration/ first."))
+			return
+		}
 		if !p.User.Role.Can(perm) {
 			logger.WarnContext(r.Context(), "authorization refused", "request_id", requestID(r.Context()), "user", p.User.ID, "role", string(p.User.Role), "route", r.Pattern, "permission", string(perm))
 			if isPage {
@@ -80,6 +89,10 @@ type loginBody struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	OTP      string `json:"otp"`
+	// PasskeyCeremony and PasskeyCredential answer a second-factor
+	// passkey challenge instead of otp.
+	PasskeyCeremony   string          `json:"passkey_ceremony"`
+	PasskeyCredential json.RawMessage `json:"passkey_credential"`
 }
 
 // handleLogin signs in. The route limits attempts per client address (the
@@ -93,7 +106,8 @@ func handleLogin(logger *slog.Logger, acc custodian.AccountService, sig signals)
 			writeError(w, r, logger, err)
 			return
 		}
-		tok, u, err := acc.SignIn(r.Context(), custodian.SignInRequest{Email: body.Email, Password: body.Password, OTP: body.OTP, ClientAddr: addr, UserAgent: r.UserAgent()})
+		tok, u, err := acc.SignIn(r.Context(), custodian.SignInRequest{Email: body.Email, Password: body.Password, OTP: body.OTP,
+			PasskeyCeremony: body.PasskeyCeremony, PasskeyCredential: body.PasskeyCredential, ClientAddr: addr, UserAgent: r.UserAgent()})
 		if err != nil {
 			if code := custodian.ErrorCode(err); code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {
 				sig.signInFailed(r, err)
@@ -186,6 +200,9 @@ func handleCreateToken(logger *slog.Logger, acc custodian.AccountService) http.H
 		ExpiresInDays int    `json:"expires_in_days"`
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		if principal(r).MustUsePasskey {
+			return 0, nil, errPasskeyFirst
+		}
 		plain, t, err := acc.CreateAPIToken(r.Context(), principal(r).User.ID, b.Name, time.Duration(b.ExpiresInDays)*24*time.Hour)
 		if err != nil {
 			return 0, nil, err
@@ -220,3 +237,7 @@ func handleRevokeToken(logger *slog.Logger, acc custodian.AccountService) http.H
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
+
+// errPasskeyFirst refuses a new access token to a session that must sign
+// in with a passkey and did not: the token would outlive the confinement.
+var errPasskeyFirst = errorf(custodian.EFORBIDDEN, "Your role requires signing in with a passkey before creating access tokens.")

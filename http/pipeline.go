@@ -38,7 +38,8 @@ import (
 //  6. withPurpose: the Custodian-Purpose header, checked and carried;
 //  7. authorize: the route's permission (401, 403, or the page versions of
 //     them);
-//  8. the sign-in rate limit, on sign-in routes only;
+//  8. the sign-in rate limit, on sign-in routes only, and the page rate
+//     limit (per address and per session), on web pages only;
 //  9. the route's handler.
 type pipeline struct {
 	logger   *slog.Logger
@@ -49,6 +50,7 @@ type pipeline struct {
 	blocked  func(r *http.Request) bool
 	api      ratelimit.Limiter
 	signIn   ratelimit.Limiter
+	pages    ratelimit.Limiter
 	rateKey  func(*http.Request) string
 	proxies  *edge.TrustedProxies
 	headers  edge.HeaderConfig
@@ -60,7 +62,7 @@ type pipeline struct {
 func newPipeline(d Deps) *pipeline {
 	p := &pipeline{
 		logger: d.Logger, metrics: d.Metrics, sig: d.signals(), acc: d.Accounts,
-		hosts: d.AllowedHosts, api: d.APILimiter, signIn: d.SignInLimiter, rateKey: d.RateKey,
+		hosts: d.AllowedHosts, api: d.APILimiter, signIn: d.SignInLimiter, pages: d.PageLimiter, rateKey: d.RateKey,
 		proxies: d.TrustedProxies, headers: d.Headers, onProbe: d.OnProbe,
 		origin: http.NewCrossOriginProtection(), fallback: "/",
 	}
@@ -92,6 +94,10 @@ func (p *pipeline) route(name string, rt Route) http.Handler {
 		if p.signIn != nil {
 			h = p.limit(name, p.signIn, s.refuse, ratelimit.WithoutHeaders())(h)
 		}
+	}
+	if pg, ok := h.(uiPage); ok && p.pages != nil {
+		pg.Handler = p.limitPage(name, pg.ui, pg.Handler)
+		h = pg
 	}
 	h = authorize(p.logger, rt.Perm, h)
 	h = withPurpose(p.logger)(h)
@@ -268,6 +274,32 @@ func (p *pipeline) limit(route string, l ratelimit.Limiter, answer refusal, opts
 		answer(w, r, d)
 	}
 	return ratelimit.Middleware(l, p.rateKey, refuse, append([]ratelimit.MiddlewareOption{ratelimit.OnError(p.limiterFailed)}, opts...)...)
+}
+
+// limitPage puts a web page behind the page limit twice: per client
+// address (RateKey) and, for a signed-in caller, per session, so that a
+// script reading pages in bulk is slowed whether it spreads over sessions
+// or over addresses. A refusal is a 429 page with Retry-After, counted and
+// reported to the attack detector like every rate-limit refusal.
+func (p *pipeline) limitPage(route string, u *ui, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, key := range []string{"addr:" + p.rateKey(r), sessionRateKey(r)} {
+			if key == "" {
+				continue
+			}
+			d, err := p.pages.Allow(r.Context(), key)
+			if err != nil {
+				p.limiterFailed(r, err)
+				continue
+			}
+			if !d.Allowed {
+				p.sig.rateLimited(r, route)
+				u.tooManyPages(w, r, d)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // refuse answers the refusal admit decided, if any, instead of going on.

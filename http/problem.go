@@ -61,13 +61,19 @@ type Problem struct {
 // or query reaches the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	status, code := problemStatus(err)
-	if retry, ok := errors.AsType[*custodian.RetryError](err); ok && retry.After > 0 {
+	retry, isRetry := errors.AsType[*custodian.RetryError](err)
+	if isRetry && retry.After > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(retry.After)))
 	}
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)
 	}
-	if status >= 500 {
+	switch {
+	case status >= 500 && isRetry:
+		// A refusal that waiting overcomes (the server is busy), not a
+		// failure: a flood of them must not flood the error log.
+		logger.WarnContext(r.Context(), "request refused; retry later", "request_id", requestID(r.Context()), "code", code)
+	case status >= 500:
 		logger.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "code", code, "err", err)
 	}
 	p := Problem{Status: status, Code: code, Detail: custodian.ErrorMessage(err), Errors: custodian.ErrorFields(err)}

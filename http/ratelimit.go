@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/hex"
 	"net/http"
 	"strconv"
 
@@ -16,6 +17,11 @@ const (
 	// DefaultSignInLimit is the per-client limit on sign-in attempts:
 	// strict, because each attempt is a password guess.
 	DefaultSignInLimit = "1/s,burst=3"
+	// DefaultPageLimit is the limit on the web interface's pages, per
+	// client address and per signed-in session: far above what a person
+	// clicking through pages asks for, far below reading customers in
+	// bulk.
+	DefaultPageLimit = "3/s,burst=30"
 )
 
 // ClientKey is the default rate-limit key: the client address that
@@ -62,4 +68,15 @@ func refuseTooMany(w http.ResponseWriter, r *http.Request, d ratelimit.Decision)
 		Status: http.StatusTooManyRequests, Code: custodian.ETOOMANY,
 		Detail: "Too many requests; retry after " + strconv.Itoa(secs) + " seconds.",
 	})
+}
+
+// sessionRateKey is the page limit's key of a signed-in session: a prefix
+// of its token's hash (never the token), or "" for a request without a
+// session.
+func sessionRateKey(r *http.Request) string {
+	p := principal(r)
+	if p == nil || len(p.SessionHash) == 0 {
+		return ""
+	}
+	return "session:" + hex.EncodeToString(p.SessionHash[:min(16, len(p.SessionHash))])
 }

@@ -66,6 +66,14 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/api/auth/2fa/enable/{$}", signedIn, handleEnableTOTP(logger, acc)},
 		{"POST", "/api/auth/2fa/disable/{$}", signedIn, handleDisableTOTP(logger, acc)},
 
+		{"POST", "/api/auth/passkeys/challenge/{$}", public, signIn(handlePasskeyChallenge(logger, acc), refuseTooMany)},
+		{"POST", "/api/auth/passkeys/login/{$}", public, signIn(handlePasskeyLogin(logger, acc, d.signals()), refuseTooMany)},
+		{"GET", "/api/auth/passkeys/{$}", signedIn, handleListPasskeys(logger, acc)},
+		{"POST", "/api/auth/passkeys/registration/{$}", signedIn, handleBeginPasskeyRegistration(logger, acc)},
+		{"POST", "/api/auth/passkeys/{$}", signedIn, handleFinishPasskeyRegistration(logger, acc)},
+		{"PATCH", "/api/auth/passkeys/{id}/{$}", signedIn, handleRenamePasskey(logger, acc)},
+		{"DELETE", "/api/auth/passkeys/{id}/{$}", signedIn, handleRemovePasskey(logger, acc)},
+
 		{"GET", "/api/tokens/{$}", signedIn, handleListTokens(logger, acc)},
 		{"POST", "/api/tokens/{$}", signedIn, handleCreateToken(logger, acc)},
 		{"DELETE", "/api/tokens/{id}/{$}", signedIn, handleRevokeToken(logger, acc)},
@@ -73,6 +81,7 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/api/users/{$}", manageUsr, handleListUsers(logger, acc)},
 		{"PATCH", "/api/users/{id}/{$}", manageUsr, handleUpdateUser(logger, acc)},
 		{"POST", "/api/users/{id}/reset-2fa/{$}", manageUsr, handleUserAction(logger, resetTOTP(acc))},
+		{"POST", "/api/users/{id}/reset-passkeys/{$}", manageUsr, handleUserAction(logger, resetPasskeys(acc))},
 		{"POST", "/api/users/{id}/unlock/{$}", manageUsr, handleUserAction(logger, unlock(acc))},
 		{"POST", "/api/users/{id}/reset-link/{$}", manageUsr, handleResetLink(logger, acc)},
 		{"POST", "/api/invites/{$}", manageUsr, handleInvite(logger, acc)},

@@ -64,6 +64,12 @@ type Deps struct {
 	// SignInLimiter is the stricter limiter for sign-in attempts (see
 	// DefaultSignInLimit), applied per RateKey by the sign-in route.
 	SignInLimiter ratelimit.Limiter
+	// PageLimiter limits the web interface's pages (see DefaultPageLimit)
+	// twice, per RateKey and per signed-in session, so that neither one
+	// address nor one session can read customers in bulk through the
+	// pages; refusals are a 429 page with Retry-After. Nil leaves pages
+	// unlimited.
+	PageLimiter ratelimit.Limiter
 	// RateKey derives the rate-limit key of a request; nil means ClientKey.
 	RateKey func(*http.Request) string
 	// Metrics records requests by route, latency, sign-in failures and

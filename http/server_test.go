@@ -40,6 +40,22 @@ const testPassword = "correct horse battery staple orbit"
 // users yet, logging JSON lines to logs.
 func testDeps(t testing.TB) (d Deps, acc *accounts.Service, store *sqlstore.Store, logs *syncbuf.Buffer) {
 	t.Helper()
+	return testDepsWith(t, testAccountsConfig())
+}
+
+// testPasskeyOrigin is the origin the test servers' passkeys are for
+// (tests that need another, such as the browser's, use testDepsWith).
+const testPasskeyOrigin = "https://localhost"
+
+// testAccountsConfig is the account configuration of the test servers:
+// the defaults, and passkeys for https://localhost.
+func testAccountsConfig() accounts.Config {
+	return accounts.Config{Passkeys: accounts.PasskeyConfig{RPID: "localhost", Origins: []string{testPasskeyOrigin}}}
+}
+
+// testDepsWith is testDeps with the account service configured by acfg.
+func testDepsWith(t testing.TB, acfg accounts.Config) (d Deps, acc *accounts.Service, store *sqlstore.Store, logs *syncbuf.Buffer) {
+	t.Helper()
 	store, _ = testdb.SQLite(t)
 	k, _ := crypto.NewKeyring()
 	sealer, err := crypto.NewSealer(k, 0)
@@ -47,7 +63,7 @@ func testDeps(t testing.TB) (d Deps, acc *accounts.Service, store *sqlstore.Stor
 		t.Fatal(err)
 	}
 	logs = &syncbuf.Buffer{}
-	acc = testAccounts(t, store, sealer)
+	acc = testAccountsWith(t, store, sealer, acfg)
 	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
 	d = Deps{
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
@@ -74,7 +90,14 @@ func newTestServer(t testing.TB, opts ...func(*Deps)) *testServer {
 // Deps, which opts adjust first.
 func newUserlessServer(t testing.TB, limit ratelimit.Limit, opts ...func(*Deps)) (*testServer, Deps) {
 	t.Helper()
-	d, acc, store, logs := testDeps(t)
+	return newUserlessServerWith(t, limit, testAccountsConfig(), opts...)
+}
+
+// newUserlessServerWith is newUserlessServer with the account service
+// configured by acfg.
+func newUserlessServerWith(t testing.TB, limit ratelimit.Limit, acfg accounts.Config, opts ...func(*Deps)) (*testServer, Deps) {
+	t.Helper()
+	d, acc, store, logs := testDepsWith(t, acfg)
 	limiter, err := ratelimit.NewLocal(limit, ratelimit.LocalConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -86,15 +109,15 @@ func newUserlessServer(t testing.TB, limit ratelimit.Limit, opts ...func(*Deps))
 	return &testServer{t: t, h: checked(t, NewServer(d)), logs: logs, acc: acc, store: store}, d
 }
 
-// testAccounts returns an account service over store with the cheapest
-// password hashing the policy allows.
-func testAccounts(t testing.TB, store custodian.AccountRepository, sealer *crypto.Sealer) *accounts.Service {
+// testAccountsWith returns an account service over store, configured by
+// cfg, with the cheapest password hashing the policy allows.
+func testAccountsWith(t testing.TB, store custodian.AccountRepository, sealer *crypto.Sealer, cfg accounts.Config) *accounts.Service {
 	t.Helper()
 	hasher, err := password.NewHasher(password.Config{Params: password.Params{Memory: password.MinMemoryKiB, Time: 2, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := accounts.New(store, hasher, sealer, accounts.Config{})
+	acc, err := accounts.New(store, hasher, sealer, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,6 +113,8 @@ func (u *ui) handleLoginSubmit() http.Handler {
 					wait = retry.After
 				}
 				u.tooMany(w, r, d, wait)
+			case code == custodian.EUNAVAILABLE && isRetry(err):
+				u.busy(w, r, d, err)
 			default:
 				u.fail(w, r, err)
 			}
@@ -144,6 +146,22 @@ func (u *ui) tooMany(w http.ResponseWriter, r *http.Request, d loginData, wait t
 	w.Header().Set("Retry-After", secs)
 	d.Error = "Too many sign-in attempts. Wait " + secs + " seconds and try again."
 	u.renderLogin(w, r, http.StatusTooManyRequests, d)
+}
+
+// isRetry reports whether err says how long to wait before trying again.
+func isRetry(err error) bool {
+	_, ok := errors.AsType[*custodian.RetryError](err)
+	return ok
+}
+
+// busy shows the sign-in page, with d's entries, when the server is too
+// busy checking other sign-ins (503 with Retry-After): the person is
+// answered at once and asked to try again in a moment.
+func (u *ui) busy(w http.ResponseWriter, r *http.Request, d loginData, err error) {
+	retry, _ := errors.AsType[*custodian.RetryError](err)
+	w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(retry.After)))
+	d.Error = custodian.ErrorMessage(err)
+	u.renderLogin(w, r, http.StatusServiceUnavailable, d)
 }
 
 // handleUILogout ends the session and returns to the sign-in page.

@@ -48,6 +48,11 @@ func (u *ui) extras(r *http.Request, id string, names *actorNames) (customerExtr
 	if err != nil {
 		return x, err
 	}
+	reads, err := u.audit.Reads(r.Context(), custodian.ReadQuery{Customer: id, Limit: historyLimit + 1})
+	if err != nil {
+		return x, err
+	}
+	events = custodian.MergeReads(events, reads, id, historyLimit+1)
 	if x.MoreHistory = len(events) > historyLimit; x.MoreHistory {
 		events = events[:historyLimit]
 	}

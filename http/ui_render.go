@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 //go:embed templates/ui
@@ -248,6 +250,14 @@ const forbiddenMessage = "Your role does not allow this."
 // forbidden renders the 403 page.
 func (u *ui) forbidden(w http.ResponseWriter, r *http.Request) {
 	u.errorPage(w, r, http.StatusForbidden, "No access", forbiddenMessage+" Ask an administrator if you need it.")
+}
+
+// tooManyPages answers a page request over the page rate limit: 429 with
+// Retry-After, as a page.
+func (u *ui) tooManyPages(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
+	secs := strconv.Itoa(ratelimit.RetryAfterSeconds(d.RetryAfter))
+	w.Header().Set("Retry-After", secs)
+	u.errorPage(w, r, http.StatusTooManyRequests, "Too many requests", "Pages are being requested faster than a person reads them. Wait "+secs+" seconds and try again.")
 }
 
 // home is where a signed-in user starts.

@@ -11,9 +11,12 @@
 // truncation).
 //
 // Argon2id is deliberately expensive in memory and time, so the number of
-// hashes computed at once is bounded by a semaphore: a flood of sign-in
-// attempts queues (and gives up when its context is cancelled) instead of
-// exhausting memory.
+// hashes computed at once is bounded by a semaphore, and so is the queue in
+// front of it: a caller that finds every slot taken waits in a queue of
+// bounded length for a bounded time (and gives up when its context is
+// cancelled). A flood of sign-in attempts therefore neither exhausts memory
+// nor makes every caller wait behind it: past the queue or the wait, the
+// caller gets ErrBusy at once and can tell its client to retry.
 //
 // Policy checks a new password against NIST SP 800-63B-4: length limits
 // counted in code points, no composition rules, and refusal of common,
@@ -30,6 +33,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
@@ -92,6 +96,22 @@ var (
 	ErrInputTooLong = errors.New("password: input too long")
 	// ErrWeakParams means the configured parameters are below the floor.
 	ErrWeakParams = errors.New("password: parameters below minimum")
+	// ErrBusy means every hashing slot was taken and the queue in front
+	// of them was full, or the caller waited Config.MaxWait for a slot in
+	// vain: nothing was hashed, and trying again shortly may succeed.
+	ErrBusy = errors.New("password: too many hashes waiting")
+)
+
+// Defaults of the queue in front of the hashing slots.
+const (
+	// DefaultQueuePerSlot is how many callers may wait per hashing slot
+	// when Config.MaxQueue is zero.
+	DefaultQueuePerSlot = 8
+	// DefaultMaxWait is how long a caller waits for a slot when
+	// Config.MaxWait is zero: short enough that a person signing in
+	// during a flood gets an answer (a result or a prompt to retry) well
+	// within two seconds.
+	DefaultMaxWait = time.Second
 )
 
 // Params are the argon2id cost parameters. Zero fields take the defaults.
@@ -112,6 +132,12 @@ type Config struct {
 	// MaxConcurrent bounds how many hashes are computed at the same time.
 	// Zero means runtime.GOMAXPROCS(0).
 	MaxConcurrent int
+	// MaxQueue bounds how many callers may wait for a slot at once; one
+	// more gets ErrBusy at once. Zero means DefaultQueuePerSlot per slot.
+	MaxQueue int
+	// MaxWait bounds how long a caller waits for a slot before getting
+	// ErrBusy. Zero means DefaultMaxWait.
+	MaxWait time.Duration
 	// OnDerive, when set, is called after every argon2id derivation with
 	// the parameters it used. It is the seam through which a caller sees
 	// the work really done (tests check, for example, that signing in to
@@ -125,6 +151,10 @@ type Config struct {
 type Hasher struct {
 	params Params
 	sem    chan struct{}
+	// queue holds a token per caller waiting for a slot; its capacity
+	// bounds the queue.
+	queue   chan struct{}
+	maxWait time.Duration
 
 	// dummySalt and dummyKey feed VerifyDummy: a hash of nothing that has
 	// the current parameters, so answering for an unknown account costs
@@ -158,16 +188,25 @@ func NewHasher(cfg Config) (*Hasher, error) {
 	if p.Memory > maxStoredMemoryKiB || p.Time > maxStoredTime || p.Threads > maxStoredThreads {
 		return nil, fmt.Errorf("%w: m<=%d KiB, t<=%d, p<=%d", ErrUnsupportedHash, maxStoredMemoryKiB, maxStoredTime, maxStoredThreads)
 	}
+	if cfg.MaxQueue < 0 || cfg.MaxWait < 0 {
+		return nil, fmt.Errorf("password: negative queue bound (%d callers, %v)", cfg.MaxQueue, cfg.MaxWait)
+	}
 	h, err := newHasher(p, cfg.MaxConcurrent)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MaxQueue > 0 {
+		h.queue = make(chan struct{}, cfg.MaxQueue)
+	}
+	if cfg.MaxWait > 0 {
+		h.maxWait = cfg.MaxWait
 	}
 	h.onDerive = cfg.OnDerive
 	return h, nil
 }
 
-// newHasher builds a Hasher without the floor check; tests use it with
-// cheap parameters.
+// newHasher builds a Hasher without the floor check, with the default
+// queue bounds; tests use it with cheap parameters.
 func newHasher(p Params, maxConcurrent int) (*Hasher, error) {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.GOMAXPROCS(0)
@@ -175,6 +214,8 @@ func newHasher(p Params, maxConcurrent int) (*Hasher, error) {
 	h := &Hasher{
 		params:    p,
 		sem:       make(chan struct{}, maxConcurrent),
+		queue:     make(chan struct{}, maxConcurrent*DefaultQueuePerSlot),
+		maxWait:   DefaultMaxWait,
 		dummySalt: make([]byte, SaltLen),
 		dummyKey:  make([]byte, KeyLen),
 	}
@@ -268,6 +309,8 @@ func (h *Hasher) derive(ctx context.Context, password string, salt []byte, p Par
 }
 
 // acquire takes a hashing slot, or returns ctx.Err() if ctx ends first.
+// When every slot is taken it waits in the queue, at most maxWait; when the
+// queue is full too, or the wait runs out, it returns ErrBusy.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -277,14 +320,24 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
+	select {
+	case h.queue <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	defer func() { <-h.queue }()
 	if h.onWait != nil {
 		h.onWait()
 	}
+	timer := time.NewTimer(h.maxWait)
+	defer timer.Stop()
 	select {
 	case h.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-timer.C:
+		return ErrBusy
 	}
 }
 

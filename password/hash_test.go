@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cheap are parameters far below the floor, used only where a test needs
@@ -495,4 +496,64 @@ func BenchmarkHashParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestQueueBounded reproduces a sign-in flood against the hashing slots:
+// with the only slot held and the queue full, one more caller must be
+// refused at once with ErrBusy, not wait behind the others; and a caller
+// that finds room in the queue waits no longer than the wait bound.
+func TestQueueBounded(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		maxQueue int
+		maxWait  time.Duration
+		waiters  int           // callers already queued
+		within   time.Duration // the refusal must come this soon
+	}{
+		{name: "queue full refuses at once", maxQueue: 3, maxWait: time.Hour, waiters: 3, within: 500 * time.Millisecond},
+		{name: "wait bound refuses", maxQueue: 3, maxWait: 100 * time.Millisecond, waiters: 0, within: 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := cheapHasher(t, 1)
+			h.queue = make(chan struct{}, tt.maxQueue)
+			h.maxWait = tt.maxWait
+			queued := make(chan struct{}, tt.waiters+1)
+			h.onWait = func() { queued <- struct{}{} }
+			if err := h.acquire(ctx); err != nil { // occupy the only slot
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, tt.waiters)
+			for range tt.waiters {
+				go func() { done <- h.VerifyDummy(wctx, "pw") }()
+				<-queued
+			}
+			start := time.Now()
+			err := h.VerifyDummy(ctx, "pw")
+			if !errors.Is(err, ErrBusy) {
+				t.Fatalf("err = %v, want ErrBusy", err)
+			}
+			if d := time.Since(start); d > tt.within {
+				t.Fatalf("refused after %v, want within %v", d, tt.within)
+			}
+			cancel()
+			for range tt.waiters {
+				if err := <-done; !errors.Is(err, context.Canceled) {
+					t.Fatalf("queued caller err = %v, want context.Canceled", err)
+				}
+			}
+			h.release()
+			if len(h.queue) != 0 {
+				t.Fatalf("%d queue places still held", len(h.queue))
+			}
+			if err := h.VerifyDummy(ctx, "pw"); err != nil { // the slot is free again
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, err := NewHasher(Config{MaxQueue: -1}); err == nil {
+		t.Fatal("a negative queue bound was accepted")
+	}
 }

@@ -17,26 +17,31 @@ import (
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
 		s := testdb.Postgres(t)
-		return storetest.Backend{Repo: s, Raw: func(t *testing.T) []byte {
-			// Every row of every table in the schema, as text, as a SQL
-			// console or pg_dump would show it.
-			var all strings.Builder
-			for _, table := range tables(t, s.DB()) {
-				r, err := s.DB().QueryContext(context.Background(), `SELECT t::text FROM `+table+` t`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for r.Next() {
-					var line sql.NullString
-					r.Scan(&line)
-					all.WriteString(line.String + "\n")
-				}
-				r.Close()
-			}
-			// bytea renders as hex; decode so a plaintext would show.
-			return []byte(all.String() + decodeHex(all.String()))
-		}}
+		return storetest.Backend{Repo: s, Raw: rawDump(s.DB())}
 	})
+}
+
+// rawDump returns every row of every table in db's schema, as text, as a
+// SQL console or pg_dump would show it, with bytea decoded so that a
+// plaintext would show.
+func rawDump(db *sql.DB) func(t *testing.T) []byte {
+	return func(t *testing.T) []byte {
+		var all strings.Builder
+		for _, table := range tables(t, db) {
+			r, err := db.QueryContext(context.Background(), `SELECT t::text FROM `+table+` t`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r.Next() {
+				var line sql.NullString
+				r.Scan(&line)
+				all.WriteString(line.String + "\n")
+			}
+			r.Close()
+		}
+		// bytea renders as hex; decode so a plaintext would show.
+		return []byte(all.String() + decodeHex(all.String()))
+	}
 }
 
 // decodeHex decodes every \x... run, so that plaintext stored in a bytea
@@ -70,26 +75,14 @@ func TestAccountsContract(t *testing.T) {
 	storetest.RunAccounts(t, func(t *testing.T) custodian.AccountRepository { return testdb.Postgres(t) })
 }
 
+// TestMigrateIsIdempotentAndConcurrent starts three migrations of one
+// schema at once, as replicas starting together do, then a fourth: each
+// migration is applied once and the last run applies nothing.
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	url := testdb.PostgresSchemaURL(t)
-	errs := make(chan error, 3)
-	for range 3 {
-		go func() {
-			s, err := postgres.Open(context.Background(), url, sqlstore.Options{WithoutAuditChain: true})
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer s.Close()
-			_, err = s.Migrate(context.Background())
-			errs <- err
-		}()
-	}
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Fatalf("concurrent migrate: %v", err)
-		}
-	}
+	testdb.MigrateConcurrently(t, 3, func(ctx context.Context) (*sqlstore.Store, error) {
+		return postgres.Open(ctx, url, sqlstore.Options{WithoutAuditChain: true})
+	})
 }
 
 func TestBadURLDoesNotEchoPassword(t *testing.T) {
@@ -113,6 +106,10 @@ func TestAuditContract(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T, chain *hashchain.Chain) storetest.AuditBackend {
 		return testdb.PostgresAudit(testdb.PostgresWithChain(t, chain))
 	})
+}
+
+func TestReadLogContract(t *testing.T) {
+	storetest.RunReadLog(t, testdb.PostgresReadLog)
 }
 
 func TestPrivacyContract(t *testing.T) {
@@ -195,4 +192,8 @@ func BenchmarkAuditVerify(b *testing.B) {
 	storetest.BenchVerify(b, func(b *testing.B, chain *hashchain.Chain) storetest.AuditStore {
 		return testdb.PostgresWithChain(b, chain)
 	}, 100_000)
+}
+
+func TestPasskeysContract(t *testing.T) {
+	storetest.RunPasskeys(t, func(t *testing.T) custodian.AccountRepository { return testdb.Postgres(t) })
 }

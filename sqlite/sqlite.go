@@ -65,13 +65,83 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxLifetime(0)
 
-	// One writer at a time already keeps concurrent migrations apart: no
-	// migration lock.
-	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations()}, o)
+	reads, err := openReadLog(filepath.Join(dir, ReadLogFileName))
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, err
+	}
+
+	// One writer at a time does not keep concurrent migrations apart (both
+	// can read the version before either migrates): they lock a file.
+	lock := newMigrationLock(filepath.Join(dir, MigrationLockFileName))
+	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: write, Read: read, Migrations: Migrations(), MigrationLock: lock, ReadLog: reads, ReadLogSchema: readLogSchema}, o)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// Snapshot writes a consistent copy of the database in dir to the new
+// file dest (mode 0600) with VACUUM INTO, while others go on reading and
+// writing: the copy is the database as of one instant, compacted. It
+// uses a connection of its own, so that it holds no connection of a
+// running store. The shred key store, a file of its own, is not copied.
+func Snapshot(ctx context.Context, dir, dest string) error {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	f, err := os.OpenFile(dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- a file the backup command creates
+	if err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	f.Close()
+	// VACUUM INTO wants no file or an empty one: the empty file keeps
+	// the mode 0600 from the start.
+	db, err := sql.Open("sqlite", dsn(path, "busy_timeout(10000)"))
+	if err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+		return fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	return nil
+}
+
+// ReadLogFileName is the read log's file in the data directory: every
+// recorded read of personal data, kept apart from the customer database so
+// that recording a read never writes that database's pages (see
+// sqlstore/readlog.go).
+const ReadLogFileName = "reads.db"
+
+// readLogSchema creates the read log's tables in its file; see
+// postgres/migrations/00006_read_log.sql for what each holds.
+var readLogSchema = []string{
+	`CREATE TABLE IF NOT EXISTS read_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL) STRICT`,
+	`INSERT INTO read_head (id, seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
+	`CREATE TABLE IF NOT EXISTS read_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT`,
+	`CREATE TABLE IF NOT EXISTS read_batches (first_seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, t_us INTEGER NOT NULL, recs BLOB NOT NULL) STRICT`,
+	`CREATE TABLE IF NOT EXISTS read_index (cust INTEGER NOT NULL, batch INTEGER NOT NULL, PRIMARY KEY (cust, batch)) STRICT, WITHOUT ROWID`,
+}
+
+// openReadLog opens (creating when needed, mode 0600) the read log's file
+// at path. Every write of the log is synced (synchronous=FULL): the log
+// writes a few times a second, whatever the number of reads.
+func openReadLog(path string) (*sql.DB, error) {
+	if err := create(path); err != nil {
+		return nil, fmt.Errorf("sqlite: create read log: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(FULL)", "cache_size(-2048)"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	db.SetConnMaxLifetime(0)
+	return db, nil
 }
 
 // ShredFileName is the default name of the shred key store's file.

@@ -41,6 +41,16 @@ func TestAccountsContract(t *testing.T) {
 	})
 }
 
+// TestMigrateIsIdempotentAndConcurrent starts three migrations of one
+// database at once, as two commands run together do, then a fourth: each
+// migration is applied once and the last run applies nothing.
+func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	testdb.MigrateConcurrently(t, 3, func(ctx context.Context) (*sqlstore.Store, error) {
+		return sqlite.Open(ctx, dir, sqlstore.Options{WithoutAuditChain: true})
+	})
+}
+
 func TestFilePermissions(t *testing.T) {
 	_, dir := testdb.SQLite(t)
 	for name, want := range map[string]os.FileMode{".": 0o700, "custodian.db": 0o600, "custodian.db-wal": 0o600} {
@@ -59,6 +69,10 @@ func TestAuditContract(t *testing.T) {
 		s, _ := testdb.SQLiteWithChain(t, chain)
 		return testdb.SQLiteAudit(s)
 	})
+}
+
+func TestReadLogContract(t *testing.T) {
+	storetest.RunReadLog(t, testdb.SQLiteReadLog)
 }
 
 func TestPrivacyContract(t *testing.T) {
@@ -138,4 +152,11 @@ func BenchmarkAuditVerify(b *testing.B) {
 		s, _ := testdb.SQLiteWithChain(b, chain)
 		return s
 	}, 100_000)
+}
+
+func TestPasskeysContract(t *testing.T) {
+	storetest.RunPasskeys(t, func(t *testing.T) custodian.AccountRepository {
+		s, _ := testdb.SQLite(t)
+		return s
+	})
 }

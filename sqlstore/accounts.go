@@ -227,9 +227,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*custodian.Us
 // CreateSession stores a session.
 func (s *Store) CreateSession(ctx context.Context, se custodian.Session) error {
 	return s.inTx(ctx, "create session", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (token_hash, user_seq, created_us, last_seen_us, expires_us, client_addr, user_agent)
-			SELECT ?, seq, ?, ?, ?, ?, ? FROM users WHERE id = ?`),
-			se.TokenHash, micros(se.CreatedAt), micros(se.LastSeenAt), micros(se.ExpiresAt), se.ClientAddr, se.UserAgent, se.UserID)
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (token_hash, user_seq, created_us, last_seen_us, expires_us, client_addr, user_agent, passkey)
+			SELECT ?, seq, ?, ?, ?, ?, ?, ? FROM users WHERE id = ?`),
+			se.TokenHash, micros(se.CreatedAt), micros(se.LastSeenAt), micros(se.ExpiresAt), se.ClientAddr, se.UserAgent, boolInt(se.Passkey), se.UserID)
 		if err != nil {
 			return err
 		}
@@ -243,9 +243,9 @@ func (s *Store) CreateSession(ctx context.Context, se custodian.Session) error {
 // SessionByHash returns a session and its user.
 func (s *Store) SessionByHash(ctx context.Context, hash []byte) (*custodian.Session, *custodian.UserRecord, error) {
 	se := custodian.Session{TokenHash: hash}
-	var created, seen, expires int64
-	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+`, s.created_us, s.last_seen_us, s.expires_us, s.client_addr, s.user_agent
-		FROM sessions s JOIN users u ON u.seq = s.user_seq WHERE s.token_hash = ?`, hash), &created, &seen, &expires, &se.ClientAddr, &se.UserAgent)
+	var created, seen, expires, passkey int64
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+`, s.created_us, s.last_seen_us, s.expires_us, s.client_addr, s.user_agent, s.passkey
+		FROM sessions s JOIN users u ON u.seq = s.user_seq WHERE s.token_hash = ?`, hash), &created, &seen, &expires, &se.ClientAddr, &se.UserAgent, &passkey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, custodian.Errorf(custodian.ENOTFOUND, "Session not found.")
 	}
@@ -253,6 +253,7 @@ func (s *Store) SessionByHash(ctx context.Context, hash []byte) (*custodian.Sess
 		return nil, nil, internal("get session", err)
 	}
 	se.UserID, se.CreatedAt, se.LastSeenAt, se.ExpiresAt = u.ID, fromMicros(created), fromMicros(seen), fromMicros(expires)
+	se.Passkey = passkey != 0
 	return &se, u, nil
 }
 

@@ -12,7 +12,7 @@ import (
 // KeyUsage returns how many customers each master key protects, from the
 // index on key_id.
 func (s *Store) KeyUsage(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT key_id, COUNT(*) FROM customers GROUP BY key_id`)
+	rows, err := s.reader(ctx).QueryContext(ctx, `SELECT key_id, COUNT(*) FROM customers GROUP BY key_id`)
 	if err != nil {
 		return nil, internal("key usage", err)
 	}

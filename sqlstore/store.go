@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,8 @@ type Store struct {
 	group         *groupCommitter
 	chain         *hashchain.Chain
 	appender      *auditAppender
+	reads         *readLog
+	readLogSchema []string
 }
 
 // Database is what a backend hands New: its connection pools, its embedded
@@ -73,12 +76,20 @@ type Database struct {
 	Migrations fs.FS
 	// MigrationLock, when set, is held while migrations run, so that
 	// processes starting together against one database migrate it one
-	// at a time (PostgreSQL's session-level advisory lock). Nil where the
-	// database already allows one writer at a time (SQLite).
+	// at a time (PostgreSQL's session-level advisory lock, a locked file
+	// beside SQLite's database). Nil: no lock.
 	MigrationLock lock.SessionLocker
 	// Closers run after the pools are closed (such as the driver's own
 	// pool).
 	Closers []func()
+	// ReadLog, when set, is the read log's own database (SQLite: a file
+	// of its own, so that recording reads never writes the customer
+	// database); nil keeps the read log in Write's database, whose
+	// migrations create its tables.
+	ReadLog *sql.DB
+	// ReadLogSchema are the statements Migrate runs on ReadLog to create
+	// the read log's tables when they do not exist.
+	ReadLogSchema []string
 }
 
 // Options are what the caller of a backend's Open decides about the store.
@@ -93,6 +104,8 @@ type Options struct {
 	// trail, such as one opened only to migrate, and so needs no keys: it
 	// refuses every append. It must not be combined with AuditChain.
 	WithoutAuditChain bool
+	// ReadLog says how often recorded reads are written and sealed.
+	ReadLog ReadLogOptions
 }
 
 // ErrNoAuditChain is returned, wrapped, by New (and so by the backends'
@@ -128,11 +141,18 @@ func New(d Dialect, db Database, o Options) (*Store, error) {
 		s.group = newGroupCommitter(s)
 	}
 	s.appender = newAuditAppender(s)
+	readDB, own := db.ReadLog, db.ReadLog != nil
+	if !own {
+		readDB = db.Write
+	}
+	s.reads = newReadLog(s, readDB, own, o.ReadLog)
+	s.readLogSchema = db.ReadLogSchema
 	return s, nil
 }
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.reads.close()    // writes and seals the queued reads, through the trail
 	s.appender.close() // before the group committer it may still use
 	if s.group != nil {
 		s.group.close()
@@ -144,6 +164,9 @@ func (s *Store) Close() error {
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
+	}
+	if s.reads.own {
+		err = errors.Join(err, s.reads.db.Close())
 	}
 	for _, c := range s.closers {
 		c()
@@ -173,14 +196,35 @@ func (s *Store) provider() (*goose.Provider, error) {
 }
 
 // Migrate applies every pending migration and returns the schema version.
-// Concurrent starts are safe: PostgreSQL migrations hold the migration lock
-// the backend gave, and SQLite has a single writer.
+// Concurrent starts are safe when the backend gave a migration lock, which
+// both do: migrations hold it.
 func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	p, err := s.provider()
 	if err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if s.reads.own {
+		for _, q := range s.readLogSchema {
+			if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
+				return 0, fmt.Errorf("migrate: read log: %w", err)
+			}
+		}
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// MigrateTo applies the pending migrations up to version and no further,
+// and returns the schema version: a restore loads a backup's rows into
+// the schema they were taken from, then migrates the rest of the way.
+func (s *Store) MigrateTo(ctx context.Context, version int64) (int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	return p.GetDBVersion(ctx)
@@ -507,6 +551,48 @@ func (s *Store) CustomerRecords(ctx context.Context, ids []string) ([]*custodian
 	for _, id := range ids {
 		if r := index[id]; r != nil {
 			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// CustomerIDsByTokens returns the ids of the customers that carry any of
+// the tokens, each once.
+func (s *Store) CustomerIDsByTokens(ctx context.Context, tokens []int64) ([]string, error) {
+	tokens = slices.Clone(tokens)
+	slices.Sort(tokens)
+	tokens = slices.Compact(tokens)
+	var out []string
+	seen := map[string]bool{}
+	// At most 500 tokens a query, well under every backend's limit on
+	// parameters.
+	for len(tokens) > 0 {
+		n := min(len(tokens), 500)
+		args := make([]any, n)
+		for i, t := range tokens[:n] {
+			args[i] = t
+		}
+		tokens = tokens[n:]
+		err := func() error {
+			rows, err := s.read.QueryContext(ctx, s.q(`SELECT DISTINCT c.id FROM customer_tokens t JOIN customers c ON c.seq = t.customer_seq WHERE t.token IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				if !seen[id] {
+					seen[id] = true
+					out = append(out, id)
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, internal("find customers by token", err)
 		}
 	}
 	return out, nil

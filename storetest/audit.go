@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"slices"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/hashchain"
+	"github.com/custodian-crm/custodian/sqlstore"
 )
 
 // AuditStore is what the audit contract needs from a backend: the trail,
@@ -23,6 +26,10 @@ type AuditStore interface {
 	AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain.Event, error]
 	AuditHead(ctx context.Context) (hashchain.Anchor, error)
 	DB() *sql.DB
+	ArchiveRange(ctx context.Context, before time.Time) (hashchain.Anchor, int64, error)
+	WriteAuditArchive(ctx context.Context, w io.Writer, key []byte, from hashchain.Anchor, last int64) (hashchain.ArchiveHeader, error)
+	RemoveArchived(ctx context.Context, rec sqlstore.ArchiveRecord) error
+	AuditArchived(ctx context.Context) (hashchain.Anchor, error)
 }
 
 // AuditBackend is a fresh, migrated database for the audit contract.
@@ -46,6 +53,7 @@ func RunAudit(t *testing.T, open func(t *testing.T, chain *hashchain.Chain) Audi
 		{"ConcurrentAppendsChainWithoutGaps", testConcurrentAppendsChain},
 		{"ConcurrentAppendsKeepEachCallersOrigin", testConcurrentAppendsKeepOrigin},
 		{"TrailIsAppendOnly", testTrailIsAppendOnly},
+		{"ArchiveMovesOldEventsAndKeepsTheChain", testAuditArchive},
 	}
 	for _, tc := range Tamperings() {
 		tests = append(tests, contractTest[*auditEnv]{"VerifyCatches" + tc.Name, testTampering(tc)})
@@ -303,6 +311,69 @@ func testTrailIsAppendOnly(t *testing.T, e *auditEnv) {
 		t.Fatalf("trail changed: %+v", evs)
 	}
 	verify(t, s, nil)
+}
+
+// testAuditArchive archives the events before a time into an archive
+// file: they leave the database, which keeps the chain's continuity, so
+// that the archive followed by the database verifies, as does the database
+// alone from its archive anchor; only archived events may be deleted.
+func testAuditArchive(t *testing.T, e *auditEnv) {
+	s := e.Store
+	t0 := auditT0()
+	for i := range 5 {
+		if err := s.AppendAudit(e.ctx, custodian.AuditEntry{Action: custodian.ActionUserUpdate, Subject: fmt.Sprintf("usr_%d", i), Time: t0.Add(time.Duration(i) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from, last, err := s.ArchiveRange(e.ctx, t0.Add(150*time.Minute))
+	if err != nil || from.Seq != 0 || last != 3 {
+		t.Fatalf("range = %+v %d %v, want 0 to 3", from, last, err)
+	}
+	key := []byte("an archive key of thirty-two by.")
+	var file bytes.Buffer
+	h, err := s.WriteAuditArchive(e.ctx, &file, key, from, last)
+	if err != nil || h.First != 1 || h.Last != 3 {
+		t.Fatalf("archive %+v %v", h, err)
+	}
+	if _, err := s.DB().ExecContext(e.ctx, `DELETE FROM audit_events WHERE seq = 1`); err == nil {
+		t.Fatal("an event not yet archived was deleted")
+	}
+	if err := s.RemoveArchived(e.ctx, sqlstore.ArchiveRecord{First: 1, Last: 3, LastHash: h.LastHash, File: "a.jsonl.gz"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveArchived(e.ctx, sqlstore.ArchiveRecord{First: 1, Last: 3, LastHash: h.LastHash}); err == nil {
+		t.Fatal("the same events were archived twice")
+	}
+	left, err := s.AuditEvents(e.ctx, custodian.AuditQuery{})
+	if err != nil || !slices.Equal(seqs(left), []int64{6, 5, 4}) || left[0].Action != custodian.ActionAuditArchive {
+		t.Fatalf("left in the database: %v %v", seqs(left), err)
+	}
+	start, err := s.AuditArchived(e.ctx)
+	if err != nil || start.Seq != 3 || !bytes.Equal(start.Hash, h.LastHash) {
+		t.Fatalf("archive anchor %+v %v", start, err)
+	}
+	chain := &hashchain.Chain{}
+	if brk, err := chain.VerifyFrom(start, s.AuditChain(e.ctx, start.Seq)); brk != nil || err != nil {
+		t.Fatalf("the database from its anchor: %v %v", brk, err)
+	}
+	if _, err := hashchain.CheckArchive(bytes.NewReader(file.Bytes()), key); err != nil {
+		t.Fatal(err)
+	}
+	both := func(yield func(hashchain.Event, error) bool) {
+		for _, part := range []iter.Seq2[hashchain.Event, error]{hashchain.ArchiveEvents(bytes.NewReader(file.Bytes())), s.AuditChain(e.ctx, start.Seq)} {
+			for ev, err := range part {
+				if !yield(ev, err) {
+					return
+				}
+			}
+		}
+	}
+	if brk, err := chain.Verify(both); brk != nil || err != nil {
+		t.Fatalf("the archive then the database: %v %v", brk, err)
+	}
+	if _, err := s.DB().ExecContext(e.ctx, `DELETE FROM audit_events WHERE seq = 4`); err == nil {
+		t.Fatal("an event after the archive was deleted")
+	}
 }
 
 // Tampering is an attack on a stored trail of five or more events that

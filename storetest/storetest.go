@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"RotationRefusesUnknownKey", testRotationRefusesUnknownKey},
 		{"ChangesAreAudited", testChangesAreAudited},
 	})
+	runTests(t, func(t *testing.T) *env { return newEnv(t, open(t)) }, transferTests)
 }
 
 // contractTest is one behaviour of a contract: a name saying what must

@@ -54,6 +54,37 @@ func TestNewInvalidPrefix(t *testing.T) {
 	}
 }
 
+// TestPrefixBounds pins each edge of the prefix rule (2 to 32 characters
+// of [a-z0-9_], a letter first, an underscore last): the characters and
+// lengths just inside are accepted, those just outside refused.
+func TestPrefixBounds(t *testing.T) {
+	for _, tc := range []struct {
+		prefix string
+		ok     bool
+	}{
+		{"a_", true},
+		{"z_", true},
+		{"az_", true},
+		{"a0_", true},
+		{"a9_", true},
+		{strings.Repeat("a", 31) + "_", true},
+		{strings.Repeat("a", 32) + "_", false},
+		{"`_", false},
+		{"{_", false},
+		{"a`_", false},
+		{"a{_", false},
+		{"a/_", false},
+		{"a:_", false},
+		{"a", false},
+		{"ab", false},
+	} {
+		err := checkPrefix(tc.prefix)
+		if tc.ok != (err == nil) {
+			t.Errorf("checkPrefix(%q) = %v, want accepted %v", tc.prefix, err, tc.ok)
+		}
+	}
+}
+
 func TestParse(t *testing.T) {
 	valid, _, err := New(PrefixPersonalAccess)
 	if err != nil {

@@ -17,6 +17,11 @@
 // and prints requests per second, p50 and p99 latency and the server's
 // resident memory (read from /proc for PID), and appends the figures to a
 // JSON file.
+//
+//	custodian-bench signin-flood -url URL -email E -password-file F [-attackers 300]
+//
+// signin-flood (signin-flood.sh runs it around a real server) measures a
+// person's sign-in while hundreds of addresses flood the sign-in route.
 package main
 
 import (
@@ -37,7 +42,7 @@ func main() {
 	}
 }
 
-const usage = `usage: custodian-bench seed|load [flags]; -h for a step's flags`
+const usage = `usage: custodian-bench seed|load|signin-flood [flags]; -h for a step's flags`
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -48,6 +53,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return runSeed(ctx, args[1:], stdout)
 	case "load":
 		return runLoad(ctx, args[1:], stdout)
+	case "signin-flood":
+		return runFlood(ctx, args[1:], stdout)
 	}
 	return fmt.Errorf("unknown step %q; %s", args[0], usage)
 }

@@ -106,6 +106,10 @@ const (
 	// once when another server holds it; with PostgreSQL it competes for
 	// the job lease with the other instances (serve).
 	holdDataDir
+	// forRestore opens the keyring, the sealer, the audit chain and the
+	// shred key store, and no database: restore opens the one it fills
+	// itself, unmigrated.
+	forRestore
 )
 
 // openApp is the one place the application is opened, by every command:
@@ -145,8 +149,14 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 	// Every command that may append to the trail seals it with the
 	// keyring's chain key, as serve does, or its events would break the
 	// chain.
-	if a.chain, err = hashchain.NewChain(a.keyring.keyring.AuditChainKey()); err != nil {
-		return nil, fmt.Errorf("audit chain: %w", err)
+	if a.chain, err = newAuditChain(a.keyring.keyring); err != nil {
+		return nil, err
+	}
+	if has(forRestore) {
+		if a.shred, err = cfg.storage.openShred(ctx); err != nil {
+			return nil, err
+		}
+		return a, nil
 	}
 	if a.store, a.schema, err = cfg.storage.openStore(ctx, sqlstore.Options{AuditChain: a.chain}); err != nil {
 		return nil, err
@@ -185,6 +195,16 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		a.customers = customers.New(a.store, a.sealer, o)
 	}
 	return a, nil
+}
+
+// newAuditChain is the audit chain sealed with k's chain key, as every
+// command and serve seal the trail.
+func newAuditChain(k *crypto.Keyring) (*hashchain.Chain, error) {
+	chain, err := hashchain.NewChain(k.AuditChainKey())
+	if err != nil {
+		return nil, fmt.Errorf("audit chain: %w", err)
+	}
+	return chain, nil
 }
 
 // withApp opens the application from cfg with opts, runs use with it and

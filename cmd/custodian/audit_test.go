@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
@@ -184,6 +187,115 @@ func TestAuditVerifyFromAnchorAndKey(t *testing.T) {
 			b.Tamper(t, storetest.Tampering{SQL: []string{`UPDATE audit_events SET actor = 'usr_mallory' WHERE seq = 2`}, Rehash: 2})
 			if out, _, err := runCmd(t, b.vars, "audit", "verify"); !errors.Is(err, ErrChainBroken) || !strings.Contains(out, "BROKEN at seq 2 (edited)") {
 				t.Fatalf("re-hashed without the key: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestAuditVerifyCoversReadLog checks that "custodian audit verify"
+// verifies the read log against the seals in the trail, and fails when a
+// sealed read record is changed.
+func TestAuditVerifyCoversReadLog(t *testing.T) {
+	for name, open := range trailBackends() {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			s := b.Store.(*sqlstore.Store)
+			ctx := custodian.WithActor(context.Background(), "usr_x")
+			for range 3 {
+				if err := s.RecordRead(ctx, custodian.NewCustomerID()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.SealReads(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RecordRead(ctx, custodian.NewCustomerID()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Reads(ctx, custodian.ReadQuery{Limit: 1}); err != nil { // written, not sealed
+				t.Fatal(err)
+			}
+			out, _, err := runCmd(t, b.vars, "audit", "verify")
+			if err != nil || !strings.Contains(out, "read log: 3 read records verified against 1 seals; 1 recorded since the last seal") {
+				t.Fatalf("intact read log: %v\n%s", err, out)
+			}
+			if _, err := s.ReadLogDB().ExecContext(ctx, s.Rebind(`UPDATE read_names SET name = ? WHERE name = ?`), "usr_mallory", "usr_x"); err != nil {
+				t.Fatal(err)
+			}
+			out, _, err = runCmd(t, b.vars, "audit", "verify")
+			if !errors.Is(err, ErrChainBroken) || !strings.Contains(out, "READ LOG BROKEN at read record 1") {
+				t.Fatalf("changed read record: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestAuditArchiveAndVerifyAcrossArchives archives old events with
+// "custodian audit archive", then verifies the database alone, the archive
+// and the database together, and catches an altered archive and events
+// removed from the database without an archive.
+func TestAuditArchiveAndVerifyAcrossArchives(t *testing.T) {
+	for name, open := range trailBackends() {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			s := b.Store.(*sqlstore.Store)
+			ctx := custodian.WithActor(context.Background(), "usr_x")
+			old := time.Date(2026, 1, 10, 9, 0, 0, 0, time.UTC)
+			for i := range 4 {
+				if err := s.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionUserUpdate, Subject: fmt.Sprintf("usr_%d", i), Time: old.Add(time.Duration(i) * time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Reads sealed by an event that goes into the archive too.
+			if err := s.RecordRead(ctx, custodian.NewCustomerID()); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SealReads(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b.appendReads(t, 2) // now: stays in the database
+			dir := t.TempDir()
+			out, _, err := runCmd(t, b.vars, "audit", "archive", "--before", "2026-02-01", "--out", dir)
+			if err != nil || !strings.Contains(out, "archived events 1 to 4 into") {
+				t.Fatalf("archive: %v\n%s", err, out)
+			}
+			file := filepath.Join(dir, "audit-000000000001-000000000004.jsonl.gz")
+			if out, _, err := runCmd(t, b.vars, "audit", "archive", "--before", "2026-02-01", "--out", dir); err != nil || !strings.Contains(out, "no events before") {
+				t.Fatalf("archive again: %v\n%s", err, out)
+			}
+			out, _, err = runCmd(t, b.vars, "audit", "verify")
+			if err != nil || !strings.Contains(out, "events 1 to 4 are archived") || !strings.Contains(out, "(seq 5 to 8)") {
+				t.Fatalf("database alone: %v\n%s", err, out)
+			}
+			out, _, err = runCmd(t, b.vars, "audit", "verify", "--archive", file)
+			if err != nil || !strings.Contains(out, "verified 8 events (seq 1 to 8)") || !strings.Contains(out, "read log: 1 read records verified against 1 seals") {
+				t.Fatalf("archive and database: %v\n%s", err, out)
+			}
+			// An altered archive file is refused.
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := filepath.Join(dir, "bad.jsonl.gz")
+			data[len(data)/2] ^= 0xff
+			if err := os.WriteFile(bad, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, _, err := runCmd(t, b.vars, "audit", "verify", "--archive", bad); !errors.Is(err, hashchain.ErrArchive) {
+				t.Fatalf("altered archive: %v\n%s", err, out)
+			}
+			// Events removed with the archive start moved, but no archive
+			// recorded: the trail says so.
+			for _, q := range []string{
+				`UPDATE audit_archive SET through = 5, hash = (SELECT hash FROM audit_events WHERE seq = 5) WHERE id = 1`,
+				`DELETE FROM audit_events WHERE seq = 5`,
+			} {
+				if _, err := s.DB().ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if out, _, err := runCmd(t, b.vars, "audit", "verify"); !errors.Is(err, ErrChainBroken) || !strings.Contains(out, "the database starts after seq 5, but the trail records archives up to seq 4") {
+				t.Fatalf("events removed without an archive: %v\n%s", err, out)
 			}
 		})
 	}

@@ -95,16 +95,38 @@ func deployChecks(s *serveSettings) []finding {
 		add("C008", sevWarning, "automatic certificates have no contact address, so expiry and revocation notices reach nobody.",
 			"set --acme-email.")
 	}
+	// Erasure destroys a customer's shred key so that no copy of the
+	// database, backups included, can be read again: a shred store that
+	// travels with the database or its directory breaks that promise, so
+	// production refuses it.
 	shred := *s.storage.shredStore
 	switch {
-	case shred == "" && *s.storage.databaseURL != "":
-		add("C010", sevWarning, "the shred keys are kept in the customer database, so its backups can still decrypt customers erased after they were taken.",
-			"set --shred-store to a postgres:// URL of another database, back it up separately and keep those backups for a shorter time (see docs/privacy.md).")
+	case shred == "" && *s.storage.databaseURL != "", shred != "" && *s.storage.databaseURL != "" && sameDatabase(shred, *s.storage.databaseURL):
+		add("C010", sevError, "the shred keys are kept in the customer database, so its backups could still decrypt customers erased after they were taken, breaking the erase promise.",
+			"set --shred-store to a postgres:// URL of another database (or a file on another volume), back it up separately and keep those backups for a shorter time (see docs/privacy.md).")
 	case shred == "" || (!strings.Contains(shred, "://") && insideDir(shred, *s.storage.dataDir)):
-		add("C010", sevWarning, "the shred key store is inside the data directory, so a backup of the directory can still decrypt customers erased after it was taken.",
-			"set --shred-store to a file outside the data directory, back it up separately and keep those backups for a shorter time (see docs/privacy.md).")
+		add("C010", sevError, "the shred key store is inside the data directory, so a backup of the directory could still decrypt customers erased after it was taken, breaking the erase promise.",
+			"set --shred-store to a file outside the data directory (for example /var/lib/custodian-keys/shred.db), back it up separately and keep those backups for a shorter time (see docs/privacy.md).")
 	}
 	return out
+}
+
+// sameDatabase reports whether two PostgreSQL URLs name the same
+// database on the same server (whatever their users, passwords and
+// options).
+func sameDatabase(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		return "5432"
+	}
+	return strings.EqualFold(ua.Hostname(), ub.Hostname()) && port(ua) == port(ub) && strings.Trim(ua.Path, "/") == strings.Trim(ub.Path, "/")
 }
 
 // insideDir reports whether path lies in dir (or is dir).

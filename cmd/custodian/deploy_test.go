@@ -196,7 +196,10 @@ func TestDeployChecks(t *testing.T) {
 			f.require2FA(t, "manager")
 			return a
 		}, "C009", true},
-		{"shred store in the data directory", minus("shred-store"), "C010", false},
+		{"shred store in the data directory", minus("shred-store"), "C010", true},
+		{"shred store inside the data directory, named", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
+			return append(without(a, "shred-store"), "--shred-store", filepath.Join(f.dataDir, "keys", "shred.db"))
+		}, "C010", true},
 		{"ACME without contact address", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--acme-host", "crm.example.com")
 		}, "C008", false},
@@ -334,5 +337,43 @@ func TestConfigRefusals(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"custodian", "check", "--phone-region", "GB", "--redis-url-file", write("redis", "redis://:0123456789abcdef@127.0.0.1:6379/0\n")}, env(nil), nil, &out, io.Discard); err != nil || out.String() != "configuration OK\n" {
 		t.Fatalf("check: %v %q", err, out.String())
+	}
+}
+
+// TestShredStoreApartFromTheData pins C010 at error level for every
+// layout where the shred keys would travel with the database or its
+// directory, so that serve --production refuses them.
+func TestShredStoreApartFromTheData(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want bool // a C010 error
+	}{
+		{"sqlite default", []string{"--data-dir", dir}, true},
+		{"sqlite inside the data directory", []string{"--data-dir", dir, "--shred-store", filepath.Join(dir, "k", "shred.db")}, true},
+		{"sqlite outside", []string{"--data-dir", dir, "--shred-store", filepath.Join(filepath.Dir(dir), "keys", "shred.db")}, false},
+		{"postgres default", []string{"--database-url", "postgres://crm@db.example:5432/crm"}, true},
+		{"postgres same database, other user and options", []string{"--database-url", "postgres://crm@db.example:5432/crm", "--shred-store", "postgres://keys:secret@DB.example/crm?sslmode=require"}, true},
+		{"postgres another database", []string{"--database-url", "postgres://crm@db.example:5432/crm", "--shred-store", "postgres://keys@db.example:5432/crm_keys"}, false},
+		{"postgres another server", []string{"--database-url", "postgres://crm@db.example:5432/crm", "--shred-store", "postgres://keys@keys.example:5432/crm"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFlagSet("serve", io.Discard)
+			s := addServeFlags(fs)
+			if _, err := s.parse(fs, tt.args, env(nil)); err != nil {
+				t.Fatal(err)
+			}
+			got := false
+			for _, f := range deployChecks(s) {
+				if f.ID == "C010" {
+					got = f.Severity == sevError
+				}
+			}
+			if got != tt.want {
+				t.Fatalf("C010 error: %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

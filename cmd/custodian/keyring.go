@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/custodian-crm/custodian/crypto"
 )
@@ -99,4 +104,59 @@ func (l *loadedKeyring) sealerSource() func() (*crypto.Keyring, error) {
 		}
 		return crypto.ReadKeyringFile(path, strict)
 	}
+}
+
+// errKeyringMismatch refuses to serve data the keyring does not open.
+var errKeyringMismatch = errors.New("the keyring does not open the data")
+
+// keyringSample is how many customers' data keys serve tries at start.
+const keyringSample = 16
+
+// checkKeyringOpensData checks, before serve answers anything, that its
+// keyring is the one the data it finds was written with: every master key
+// the customers' data keys are wrapped under is in it, a sample of those
+// data keys (the oldest and the newest) opens, and the newest audit event
+// is sealed with its chain key. Otherwise every read of a customer would
+// fail while the server looked healthy; the error names what is missing.
+func checkKeyringOpensData(ctx context.Context, a *app) error {
+	k := a.keyring.keyring
+	usage, err := a.store.KeyUsage(ctx)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	var lost int64
+	for _, id := range slices.Sorted(maps.Keys(usage)) {
+		if !slices.Contains(k.KeyIDs(), id) {
+			missing = append(missing, id)
+			lost += usage[id]
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %d customers are under master keys %s, which the keyring (%s, keys %s) does not hold; start with the keyring the data was written with",
+			errKeyringMismatch, lost, strings.Join(missing, ", "), a.keyring.place(), strings.Join(k.KeyIDs(), ", "))
+	}
+	sample, err := a.store.DataKeySample(ctx, keyringSample)
+	if err != nil {
+		return err
+	}
+	for _, s := range sample {
+		if err := a.sealer.CheckDataKey(s.CustomerID, s.KeyID, s.Wrapped); err != nil {
+			return fmt.Errorf("%w: customer %s's data key does not open under master key %s of the keyring (%s): a keyring with the same key ids but other keys", errKeyringMismatch, s.CustomerID, s.KeyID, a.keyring.place())
+		}
+	}
+	head, err := a.store.AuditHead(ctx)
+	if err != nil || head.Seq == 0 {
+		return err
+	}
+	for e, err := range a.store.AuditChain(ctx, head.Seq-1) {
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(a.chain.Sum(e.PrevHash, &e), e.Hash) {
+			return fmt.Errorf("%w: the newest audit event (seq %d) is not sealed with the chain key of the keyring (%s): start with the keyring the trail was written with", errKeyringMismatch, e.Seq, a.keyring.place())
+		}
+		break
+	}
+	return nil
 }

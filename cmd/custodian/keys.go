@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -24,11 +26,57 @@ serve; rotate and retire rewrite a keyring file in place (atomically, mode
 0600).
 `,
 		commands: []command{
+			{name: "init", args: "--out FILE", summary: "write a new keyring (mode 0600) for a new installation; never overwrites", run: runKeysInit},
 			{name: "status", summary: "list the master keys and how many customers each protects", run: runKeysStatus},
 			{name: "rotate", summary: "add a new master key and re-wrap every data key under it", run: runKeysRotate},
 			{name: "retire", args: "KEYID", summary: "remove a master key that no customer uses any more", run: runKeysRetire},
 		},
 	}
+}
+
+// runKeysInit writes a new keyring to --out, mode 0600, refusing to
+// overwrite any file, and says where to keep it. It needs no data
+// directory nor database: it is the first step of an installation.
+func runKeysInit(_ context.Context, proc *process, args []string) error {
+	fs := newFlagSet("keys init", proc.stderr)
+	out := fs.String("out", "", "the keyring file to create (mode 0600); an existing file is never overwritten")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return errors.New("usage: custodian keys init --out FILE")
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return fmt.Errorf("%s exists; keys init never overwrites a keyring (losing one loses every customer it protects)", *out)
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
+		return err
+	}
+	k, err := crypto.NewKeyring()
+	if err != nil {
+		return err
+	}
+	// Created exclusively first, so that two runs cannot both write it.
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- the operator names the file
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := crypto.WriteKeyringFile(*out, k); err != nil {
+		os.Remove(*out)
+		return err
+	}
+	abs, _ := filepath.Abs(*out)
+	fmt.Fprintf(proc.stdout, `wrote a new keyring to %s (mode 0600); its active master key is %s.
+Keep it:
+  - on the server, outside the data directory, readable only by the server's user
+    (for example /etc/custodian/keyring.json, or a systemd or container secret), and
+    give it to every command with --master-key-file %s (or CUSTODIAN_MASTER_KEY_FILE);
+  - and a copy offline, apart from the database backups (a password manager or a safe):
+    without the keyring no backup can be read; with it and a backup, anyone can.
+Keep the shred key store (--shred-store) outside the data directory too (see docs/privacy.md).
+`, abs, k.ActiveKeyID(), abs)
+	return nil
 }
 
 // runKeysStatus lists the keyring's master keys with the number of

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,9 +25,18 @@ const shutdownTimeout = 30 * time.Second
 // shuts both down, letting in-flight requests finish.
 func listen(ctx context.Context, s *serveSettings, handler http.Handler, tlsSetup *edge.TLSSetup, logger *slog.Logger, onListen func(addr string, https bool) error) error {
 	base := func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
-	ln, err := net.Listen("tcp", *s.addr)
+	ln, err := s.listen(*s.addr)
 	if err != nil {
 		return err
+	}
+	// Both listeners are open before either serves, so that a client
+	// that sees one answer finds the other.
+	var pln net.Listener
+	if tlsSetup != nil && *s.httpAddr != "" {
+		if pln, err = s.listen(*s.httpAddr); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	cfg := edge.ServerConfig{Logger: logger}
 	if tlsSetup != nil {
@@ -46,24 +56,29 @@ func listen(ctx context.Context, s *serveSettings, handler http.Handler, tlsSetu
 	logger.Info("listening", "addr", ln.Addr().String(), "tls", tlsSetup != nil, "version", version)
 	if err := onListen(ln.Addr().String(), tlsSetup != nil); err != nil {
 		_ = main.Close()
+		if pln != nil {
+			_ = pln.Close()
+		}
 		return err
 	}
 
-	if tlsSetup != nil && *s.httpAddr != "" {
+	if pln != nil {
 		_, portText, _ := net.SplitHostPort(ln.Addr().String())
 		port, _ := strconv.Atoi(portText)
 		var redirect http.Handler
 		if tlsSetup.Manager == nil {
-			redirect = edge.RedirectHTTPS(port, exactHosts(*s.allowedHosts)...)
+			hosts := exactHosts(*s.allowedHosts)
+			if len(hosts) == 0 {
+				hosts = tlsSetup.Hosts()
+			}
+			if len(hosts) == 0 {
+				logger.Warn("plain HTTP is not redirected: neither --allowed-hosts nor the certificate names a host to send clients to; they get 400")
+			}
+			redirect = edge.RedirectHTTPS(port, hosts...)
 		} else {
 			redirect = tlsSetup.HTTPHandler(port)
 		}
 		redirect = edge.ClientInfo(s.proxies)(edge.SecurityHeaders(edge.HeaderConfig{})(edge.LimitURL(edge.DefaultMaxURL)(redirect)))
-		pln, err := net.Listen("tcp", *s.httpAddr)
-		if err != nil {
-			_ = main.Close()
-			return err
-		}
 		plain := edge.NewHTTPServer(redirect, edge.ServerConfig{Logger: logger})
 		plain.BaseContext = base
 		servers = append(servers, plain)
@@ -104,6 +119,22 @@ func listen(ctx context.Context, s *serveSettings, handler http.Handler, tlsSetu
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// listen listens on addr, closing the connections of a client address
+// that already holds --max-conns-per-addr of them (trusted proxies carry
+// many clients' connections and are not limited), so that slow clients
+// cannot take every connection the server can hold.
+func (s *serveSettings) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	var exempt func(netip.Addr) bool
+	if s.proxies != nil {
+		exempt = s.proxies.Trusts
+	}
+	return edge.LimitConnsPerAddr(ln, *s.maxConnsPerAddr, exempt), nil
 }
 
 // boolInt is 1 for true and 0 for false.

@@ -13,11 +13,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// limiters are the API and sign-in rate limiters, shared through Redis
-// when --redis-url is set.
+// limiters are the API, sign-in and page rate limiters, shared through
+// Redis when --redis-url is set.
 type limiters struct {
-	api, signIn ratelimit.Limiter
-	client      *goredis.Client
+	api, signIn, pages ratelimit.Limiter
+	client             *goredis.Client
 	// attacks, set with Redis, is where every instance counts security
 	// signals, so that an attack spread over instances is one attack.
 	attacks custodian.AttackWindows
@@ -41,9 +41,13 @@ func newLimiters(s *serveSettings, logger *slog.Logger, m *metrics.Metrics) (*li
 	if err != nil {
 		return nil, fmt.Errorf("--rate-limit-signin: %w", err)
 	}
+	pagesLocal, err := ratelimit.NewLocal(s.pageLimit, ratelimit.LocalConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("--rate-limit-pages: %w", err)
+	}
 	if *s.redisURL == "" {
-		logger.Info("rate limits are local to this instance", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
-		return &limiters{api: apiLocal, signIn: signInLocal}, nil
+		logger.Info("rate limits are local to this instance", "api", s.apiLimit.String(), "signin", s.signInLimit.String(), "pages", s.pageLimit.String())
+		return &limiters{api: apiLocal, signIn: signInLocal, pages: pagesLocal}, nil
 	}
 	opts, err := goredis.ParseURL(*s.redisURL)
 	if err != nil {
@@ -78,10 +82,14 @@ func newLimiters(s *serveSettings, logger *slog.Logger, m *metrics.Metrics) (*li
 		l.close()
 		return nil, err
 	}
+	if l.pages, err = shared("pages", s.pageLimit, pagesLocal); err != nil {
+		l.close()
+		return nil, err
+	}
 	if l.attacks, err = redis.NewAttacks(client, *s.redisPrefix); err != nil {
 		l.close()
 		return nil, err
 	}
-	logger.Info("rate limits are shared through Redis", "api", s.apiLimit.String(), "signin", s.signInLimit.String())
+	logger.Info("rate limits are shared through Redis", "api", s.apiLimit.String(), "signin", s.signInLimit.String(), "pages", s.pageLimit.String())
 	return l, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseInsecureSettings(s, logger); err != nil {
 		return err
 	}
+	warnDevelopmentSettings(s, logger)
 	if err := refuseExposedProfiles(s); err != nil {
 		return err
 	}
@@ -79,11 +81,13 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer stopAnchors()
+	stopBackups := startBackups(ctx, s, a, logger)
+	defer stopBackups()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
 	}
-	return listen(ctx, s, handler, tlsSetup, logger, printSetupLink(ctx, a.accounts, proc.stdout))
+	return listen(ctx, s, handler, tlsSetup, logger, printSetupLink(ctx, a.accounts, s.linkBase(), proc.stdout))
 }
 
 // newLogger returns the server's logger: JSON lines on w at level, every
@@ -120,6 +124,27 @@ func refuseInsecureSettings(s *serveSettings, logger *slog.Logger) error {
 	return nil
 }
 
+// developmentFindings are the deploy checks that serve also warns about at
+// start outside --production: settings fit for development only.
+var developmentFindings = []string{"C001", "C002", "C003"}
+
+// warnDevelopmentSettings logs a warning at start, outside --production
+// (which refuses them instead), for each development setting serve runs
+// with: plain HTTP on a non-loopback address (no TLS and no trusted proxy),
+// empty --allowed-hosts, and the development keyring. check --deploy lists
+// the same and more.
+func warnDevelopmentSettings(s *serveSettings, logger *slog.Logger) {
+	if *s.production {
+		return
+	}
+	for _, f := range deployChecks(s) {
+		if !slices.Contains(developmentFindings, f.ID) || (f.ID == "C001" && loopback(*s.addr)) {
+			continue
+		}
+		logger.Warn("development setting", "finding", f.ID, "problem", f.Problem, "fix", f.Fix)
+	}
+}
+
 // openServedApp opens the application as serve runs it (generating the
 // development keyring on a first run outside production) and reports it:
 // where the keyring came from and the schema version. Under --production
@@ -141,6 +166,9 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 	} else {
 		logger.Info("keyring loaded", "source", string(a.keyring.source), "active_key", a.sealer.ActiveKeyID())
 	}
+	if err := checkKeyringOpensData(ctx, a); err != nil {
+		return nil, err
+	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)
 		if err != nil {
@@ -155,6 +183,11 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 		return nil, err
 	}
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
+	if s.passkeys.RPID == "" {
+		logger.Warn("passkeys are off: set --public-url (or --allowed-hosts) to the address people open Custodian at")
+	} else {
+		logger.Info("passkeys on", "relying_party", s.passkeys.RPID, "origins", s.passkeys.Origins)
+	}
 	return a, nil
 }
 
@@ -214,7 +247,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		Logger: logger, Customers: a.customers, Privacy: a.customers, Accounts: a.accounts, Metrics: m,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
-		APILimiter: limits.api, SignInLimiter: limits.signIn,
+		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
 		FormKey: formKey,
 		Audit:   a.store, Alerts: a.store, Monitor: alerts.correlator,
 		OnProbe: func(r *http.Request) { alerts.correlator.Observe(custhttp.ProbeSignal(r)) },
@@ -225,10 +258,25 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	return custhttp.NewServer(deps), nil
 }
 
+// linkBase is the address the links the server prints start with:
+// --public-url, else https:// and the first --acme-host (certificates are
+// only obtained for names reached on port 443), else empty, for the
+// listening address.
+func (s *serveSettings) linkBase() string {
+	switch {
+	case *s.publicURL != "":
+		return strings.TrimSuffix(*s.publicURL, "/")
+	case len(*s.acmeHosts) > 0:
+		return "https://" + (*s.acmeHosts)[0]
+	}
+	return ""
+}
+
 // printSetupLink returns what listen calls once the server listens: with
 // no account yet, it prints a one-time link to create the first
-// administrator. The link goes to standard output, never to the log.
-func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer) func(addr string, https bool) error {
+// administrator, at base (see linkBase) or, when base is empty, at the
+// listening address. The link goes to standard output, never to the log.
+func printSetupLink(ctx context.Context, acc *accounts.Service, base string, stdout io.Writer) func(addr string, https bool) error {
 	return func(addr string, https bool) error {
 		tok, expires, err := acc.SetupLink(ctx)
 		if ctx.Err() != nil {
@@ -238,12 +286,14 @@ func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer
 		if err != nil || tok == "" {
 			return err
 		}
-		scheme := "http"
-		if https {
-			scheme = "https"
+		if base == "" {
+			base = "http://" + addr
+			if https {
+				base = "https://" + addr
+			}
 		}
-		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  %s://%s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
-			time.Until(expires).Round(time.Minute), scheme, addr, tok)
+		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  %s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
+			time.Until(expires).Round(time.Minute), base, tok)
 		return nil
 	}
 }

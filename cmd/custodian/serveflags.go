@@ -29,6 +29,7 @@ type serveSettings struct {
 	production       *bool
 	trustedProxies   *listFlag
 	allowedHosts     *listFlag
+	publicURL        *string
 	tlsCert, tlsKey  *string
 	acmeHosts        *listFlag
 	acmeCacheDir     *string
@@ -39,6 +40,8 @@ type serveSettings struct {
 	redisTimeout     *time.Duration
 	rateLimitAPI     *string
 	rateLimitSignIn  *string
+	rateLimitPages   *string
+	maxConnsPerAddr  *int
 	metricsAddr      *string
 	metricsTokenFile *string
 	pprofAddr        *string
@@ -49,12 +52,15 @@ type serveSettings struct {
 	alerts           *alertSettings
 	privacy          *privacyFlags
 	ops              *opsFlags
+	backups          *backupFlags
 
 	// Derived by resolve.
 	level       slog.Level
 	apiLimit    ratelimit.Limit
 	signInLimit ratelimit.Limit
+	pageLimit   ratelimit.Limit
 	proxies     *edge.TrustedProxies
+	passkeys    accounts.PasskeyConfig
 }
 
 // addServeFlags defines serve's flags on fs.
@@ -69,6 +75,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		production:       fs.Bool("production", false, "refuse to start on any error-level finding of check --deploy (env CUSTODIAN_PRODUCTION or CUSTODIAN_ENV=production)"),
 		trustedProxies:   listVar(fs, "trusted-proxies", "reverse-proxy addresses or CIDR ranges whose X-Forwarded-For and X-Forwarded-Proto are believed"),
 		allowedHosts:     listVar(fs, "allowed-hosts", "host names this server answers for (\".example.com\" includes subdomains); other Host headers get 400; empty allows any"),
+		publicURL:        stringFlag(fs, "public-url", "", "the https:// address people open Custodian at (with the port when not 443): the relying party of passkeys; empty takes the first single name of --allowed-hosts, and with neither passkeys are off"),
 		tlsCert:          stringFlag(fs, "tls-cert", "", "PEM certificate chain; serves HTTPS, re-read when it changes"),
 		tlsKey:           stringFlag(fs, "tls-key", "", "PEM private key for --tls-cert"),
 		acmeHosts:        listVar(fs, "acme-host", "host names to obtain certificates for automatically over ACME"),
@@ -80,6 +87,8 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		redisTimeout:     fs.Duration("redis-timeout", ratelimit.DefaultPrimaryTimeout, "how long a rate-limit check waits for Redis before this instance answers from its local limits (env CUSTODIAN_REDIS_TIMEOUT)"),
 		rateLimitAPI:     stringFlag(fs, "rate-limit-api", custhttp.DefaultAPILimit, "per-client limit on /api/ requests"),
 		rateLimitSignIn:  stringFlag(fs, "rate-limit-signin", custhttp.DefaultSignInLimit, "per-client limit on sign-in attempts"),
+		rateLimitPages:   stringFlag(fs, "rate-limit-pages", custhttp.DefaultPageLimit, "limit on the web interface's pages, per client and per signed-in session"),
+		maxConnsPerAddr:  fs.Int("max-conns-per-addr", edge.DefaultMaxConnsPerAddr, "connections one client address (IPv6: one /64) may hold open at once; more are closed as they arrive; trusted proxies are not limited (env CUSTODIAN_MAX_CONNS_PER_ADDR)"),
 		metricsAddr:      stringFlag(fs, "metrics-addr", "", "address of the metrics endpoint; check --deploy requires a token when it is not loopback"),
 		metricsTokenFile: stringFlag(fs, "metrics-token-file", "", "file holding the bearer token the metrics endpoint requires"),
 		pprofAddr:        stringFlag(fs, "pprof-addr", "", "address of the Go profiling endpoints (/debug/pprof/); off when empty, loopback only unless --pprof-token-file is set"),
@@ -90,6 +99,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
 		ops:              addOpsFlags(fs),
+		backups:          addBackupFlags(fs),
 	}
 }
 
@@ -115,6 +125,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if *s.authCacheTTL < 0 || *s.authCacheTTL > maxAuthCacheTTL {
 		return fmt.Errorf("%w: --auth-cache-ttl must be between 0 (no cache) and %s", ErrConfig, maxAuthCacheTTL)
 	}
+	if *s.maxConnsPerAddr < 1 {
+		return fmt.Errorf("%w: --max-conns-per-addr must be at least 1", ErrConfig)
+	}
 	if err := s.storage.resolve(); err != nil {
 		return err
 	}
@@ -126,6 +139,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 		return err
 	}
 	if err := s.ops.resolve(*s.storage.dataDir); err != nil {
+		return err
+	}
+	if err := s.backups.resolve(); err != nil {
 		return err
 	}
 	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)
@@ -147,10 +163,18 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if s.signInLimit, err = ratelimit.ParseLimit(*s.rateLimitSignIn); err != nil {
 		return fmt.Errorf("--rate-limit-signin: %w", err)
 	}
+	if s.pageLimit, err = ratelimit.ParseLimit(*s.rateLimitPages); err != nil {
+		return fmt.Errorf("--rate-limit-pages: %w", err)
+	}
 	if len(*s.trustedProxies) > 0 {
 		if s.proxies, err = edge.ParseTrustedProxies(*s.trustedProxies); err != nil {
 			return fmt.Errorf("--trusted-proxies: %w", err)
 		}
+	}
+	// Passkeys are bound to the site's name for good: it comes from the
+	// configuration, never from a request's Host header.
+	if s.passkeys, err = accounts.PasskeyConfigFor(*s.publicURL, *s.allowedHosts); err != nil {
+		return fmt.Errorf("%w: --public-url: %w", ErrConfig, err)
 	}
 	files := *s.tlsCert != "" || *s.tlsKey != ""
 	switch {
@@ -201,7 +225,7 @@ func (s *serveSettings) appConfig() appConfig {
 		storage:    s.storage,
 		keys:       s.keys,
 		production: *s.production,
-		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig()},
+		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig(), Passkeys: s.passkeys},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
 		leaseRetry: *s.ops.leaseInterval,
 	}

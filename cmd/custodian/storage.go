@@ -20,6 +20,7 @@ type storageConfig struct {
 	databaseURL     *string
 	databaseURLFile *string
 	shredStore      *string
+	shredStoreFile  *string
 }
 
 // addStorageFlags defines the storage flags on fs.
@@ -29,16 +30,22 @@ func addStorageFlags(fs *flag.FlagSet) *storageConfig {
 		databaseURL:     stringFlag(fs, "database-url", "", "PostgreSQL URL (postgres://...); SQLite in --data-dir when empty"),
 		databaseURLFile: stringFlag(fs, "database-url-file", "", "file holding the PostgreSQL URL, for container and systemd secrets"),
 		shredStore:      stringFlag(fs, "shred-store", "", "where customers' shred keys live, apart from the database: a SQLite file or a postgres:// URL of another database (default <data-dir>/shred.db, or the customer database with PostgreSQL; see docs/privacy.md)"),
+		shredStoreFile:  stringFlag(fs, "shred-store-file", "", "file holding --shred-store (a postgres:// URL with its password), for container and systemd secrets"),
 	}
 }
 
-// resolve reads the database URL from its file when one is given.
+// resolve reads the database URL and the shred store from their files
+// when they are given.
 func (c *storageConfig) resolve() error {
 	v, err := secretValue("database-url", *c.databaseURL, *c.databaseURLFile)
 	if err != nil {
 		return err
 	}
 	*c.databaseURL = v
+	if v, err = secretValue("shred-store", *c.shredStore, *c.shredStoreFile); err != nil {
+		return err
+	}
+	*c.shredStore = v
 	return nil
 }
 

@@ -31,6 +31,9 @@ func Open(ctx context.Context, d sqlstore.Dialect, db sqlstore.Database, o sqlst
 		if db.Read != nil {
 			db.Read.Close()
 		}
+		if db.ReadLog != nil {
+			db.ReadLog.Close()
+		}
 		for _, c := range db.Closers {
 			c()
 		}

@@ -60,6 +60,33 @@ func SQLiteWithChain(t testing.TB, chain *hashchain.Chain) (*sqlstore.Store, str
 	return migrated(t, s, err), dir
 }
 
+// SQLiteAt returns the migrated store in dir, opened with o; it is
+// closed when the test ends. Several may be open over one directory, as
+// a restarted server's would be.
+func SQLiteAt(t testing.TB, dir string, o sqlstore.Options) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), dir, o)
+	return migrated(t, s, err)
+}
+
+// SQLiteReadLog returns a fresh SQLite database, opened with o, as the
+// read log contract's backend.
+func SQLiteReadLog(t *testing.T, o sqlstore.Options) storetest.ReadLogBackend {
+	dir := filepath.Join(t.TempDir(), "data")
+	return storetest.ReadLogBackend{Store: SQLiteAt(t, dir, o), Open: func(t *testing.T, o sqlstore.Options) *sqlstore.Store { return SQLiteAt(t, dir, o) }}
+}
+
+// PostgresReadLog returns a fresh schema of the test server, opened with
+// o, as the read log contract's backend.
+func PostgresReadLog(t *testing.T, o sqlstore.Options) storetest.ReadLogBackend {
+	url := PostgresSchemaURL(t)
+	open := func(t *testing.T, o sqlstore.Options) *sqlstore.Store {
+		s, err := postgres.Open(context.Background(), url, o)
+		return migrated(t, s, err)
+	}
+	return storetest.ReadLogBackend{Store: open(t, o), Open: open}
+}
+
 // migrated returns s, opened with err, migrated; s is closed when the test
 // ends.
 func migrated(t testing.TB, s *sqlstore.Store, err error) *sqlstore.Store {
@@ -160,4 +187,94 @@ func auditBackend(s *sqlstore.Store, unguard ...string) storetest.AuditBackend {
 			}
 		}
 	}}
+}
+
+// MigrateConcurrently opens n stores with open over one fresh database and
+// migrates them all at once, as replicas starting together do; then it
+// checks that every migration was recorded exactly once, that the schema is
+// at the newest version, and that a further run applies nothing: the
+// schema version and the applied migrations are the same before and after
+// it.
+func MigrateConcurrently(t *testing.T, n int, open func(context.Context) (*sqlstore.Store, error)) {
+	t.Helper()
+	ctx := context.Background()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			s, err := open(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			_, err = s.Migrate(ctx)
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent migrate: %v", err)
+		}
+	}
+
+	s, err := open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	current, latest, err := s.SchemaVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if current != latest || latest == 0 {
+		t.Fatalf("after concurrent migrations the schema is at version %d, want the newest, %d", current, latest)
+	}
+	before := appliedMigrations(t, s)
+	for v, times := range before {
+		if times != 1 {
+			t.Errorf("migration %d recorded %d times, want once", v, times)
+		}
+	}
+	if len(before) != int(latest) {
+		t.Errorf("%d migrations recorded, want %d: %v", len(before), latest, before)
+	}
+
+	again, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	after := appliedMigrations(t, s)
+	if again != current || len(after) != len(before) {
+		t.Errorf("a second run changed the schema: version %d -> %d, applied migrations %v -> %v", current, again, before, after)
+	}
+	for v, times := range after {
+		if before[v] != times {
+			t.Errorf("a second run applied migration %d again (%d -> %d records)", v, before[v], times)
+		}
+	}
+}
+
+// appliedMigrations returns how many times each migration version is
+// recorded as applied in the migration table (version 0, the table's own
+// creation, left out).
+func appliedMigrations(t *testing.T, s *sqlstore.Store) map[int64]int {
+	t.Helper()
+	rows, err := s.DB().QueryContext(context.Background(), s.Rebind(`SELECT version_id, COUNT(*) FROM goose_db_version WHERE is_applied AND version_id > 0 GROUP BY version_id`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	applied := map[int64]int{}
+	for rows.Next() {
+		var v int64
+		var n int
+		if err := rows.Scan(&v, &n); err != nil {
+			t.Fatal(err)
+		}
+		applied[v] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return applied
 }

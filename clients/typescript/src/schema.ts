@@ -438,7 +438,7 @@ export interface paths {
         };
         /** Security settings (admin). */
         get: operations["getSettings"];
-        /** Change security settings: the roles that must use two-factor authentication. */
+        /** Change security settings: the roles that must use two-factor authentication, and those that must sign in with a passkey. */
         put: operations["putSettings"];
         post?: never;
         delete?: never;
@@ -571,6 +571,114 @@ export interface paths {
         put?: never;
         /** Mark an alert resolved (admin); recorded in the audit trail. */
         post: operations["resolveAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/challenge/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a sign-in with a passkey: username-less, or (second_factor) the passkey that confirms a password at /api/auth/login/. Names no account. 503 when the server's public address (--public-url) is not configured. */
+        post: operations["passkeyChallenge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/login/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with a passkey's answer to a challenge. Sets the session cookie. */
+        post: operations["passkeyLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your passkeys. */
+        get: operations["listPasskeys"];
+        put?: never;
+        /** Register a passkey: the authenticator's answer to a registration ceremony, and a name. From a browser session only, never with an access token. */
+        post: operations["registerPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/registration/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start registering a passkey, after your current password: a discoverable credential with user verification. From a browser session only. */
+        post: operations["beginPasskeyRegistration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove one of your passkeys. A role that requires passkeys keeps its last one. */
+        delete: operations["removePasskey"];
+        options?: never;
+        head?: never;
+        /** Rename one of your passkeys. */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
+    "/api/users/{id}/reset-passkeys/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Remove every passkey of a user, for a lost authenticator; the user's sessions end. */
+        post: operations["resetUserPasskeys"];
         delete?: never;
         options?: never;
         head?: never;
@@ -909,11 +1017,17 @@ export interface components {
         Settings: {
             /** @description The roles whose users must use two-factor authentication. */
             require_totp_roles: components["schemas"]["Role"][];
+            /** @description The roles whose users must sign in with a passkey (phishing-resistant). Left as it is when absent from a PUT. */
+            require_passkey_roles?: components["schemas"]["Role"][];
         };
         LoginInput: {
             email: string;
             password: string;
             otp?: string;
+            /** @description With passkey_credential, instead of otp: the answer to a second-factor passkey challenge. */
+            passkey_ceremony?: string;
+            /** @description The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members). */
+            passkey_credential?: Record<string, never>;
         };
         SetupInput: {
             token: string;
@@ -1014,6 +1128,77 @@ export interface components {
         FieldError: {
             field: string;
             message: string;
+        };
+        /** @description A passkey (WebAuthn credential) registered to your account. No secret is kept: the private key stays on the authenticator. */
+        Passkey: {
+            id: string;
+            name: string;
+            /** @description The authenticator's model (a UUID), all zeros when it does not say. */
+            aaguid: string;
+            transports: string[];
+            /** @description The credential may be synced to other devices. */
+            backup_eligible: boolean;
+            /** @description The credential is synced (as of its last use). */
+            backed_up: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Zero (0001-01-01T00:00:00Z) while it has not happened.
+             */
+            last_used_at: string;
+        };
+        /** @description A passkey just registered, with the recovery codes when it is the account's first second factor. */
+        NewPasskey: {
+            id: string;
+            name: string;
+            /** @description The authenticator's model (a UUID), all zeros when it does not say. */
+            aaguid: string;
+            transports: string[];
+            /** @description The credential may be synced to other devices. */
+            backup_eligible: boolean;
+            /** @description The credential is synced (as of its last use). */
+            backed_up: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Zero (0001-01-01T00:00:00Z) while it has not happened.
+             */
+            last_used_at: string;
+            /** @description Ten single-use codes, shown once, when this is the account's first second factor. */
+            recovery_codes?: string[];
+        };
+        PasskeyList: {
+            items: components["schemas"]["Passkey"][];
+        };
+        PasskeyCeremony: {
+            /** @description Names the ceremony; send it back with the answer. Usable once. */
+            ceremony: string;
+            /** @description The WebAuthn options as JSON, binary members in base64url: PublicKeyCredentialCreationOptions for a registration, PublicKeyCredentialRequestOptions for a sign-in; the publicKey member of navigator.credentials.create or .get once decoded. */
+            options: Record<string, never>;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        PasskeyChallengeInput: {
+            /** @description A challenge for the passkey that confirms a password, rather than a username-less sign-in. */
+            second_factor?: boolean;
+        };
+        PasskeyAnswer: {
+            ceremony: string;
+            /** @description The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members). */
+            credential: Record<string, never>;
+        };
+        PasskeyRegistration: {
+            ceremony: string;
+            /** @description The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members). */
+            credential: Record<string, never>;
+            /** @description 1 to 100 characters, without < or >. */
+            name: string;
+        };
+        PasskeyName: {
+            /** @description 1 to 100 characters, without < or >. */
+            name: string;
         };
     };
     responses: {
@@ -1139,7 +1324,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A dependency (the database, the key store) is unreachable; retrying later may help. */
+        /** @description A dependency (the database, the key store) is unreachable, or the server is too busy checking other passwords (a sign-in flood: the queue for password hashing is full); retry after Retry-After seconds when given. */
         Unavailable: {
             headers: {
                 /** @description Seconds to wait before trying again, when known. */
@@ -2462,6 +2647,260 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Resolved. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    passkeyChallenge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PasskeyChallengeInput"];
+            };
+        };
+        responses: {
+            /** @description The ceremony: pass options.publicKey to navigator.credentials.get and send the answer back with the ceremony token within expires_at. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    passkeyLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyAnswer"];
+            };
+        };
+        responses: {
+            /** @description Signed in: the session cookie is set. */
+            200: {
+                headers: {
+                    /** @description The session cookie, __Host-custodian_session (Secure, HttpOnly, SameSite=Lax). */
+                    "Set-Cookie"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your passkeys, oldest first. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegistration"];
+            };
+        };
+        responses: {
+            /** @description Registered. The account's first second factor comes with ten recovery codes, shown once. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewPasskey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    beginPasskeyRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Reauthentication"];
+            };
+        };
+        responses: {
+            /** @description The ceremony: pass options.publicKey to navigator.credentials.create. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    removePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyName"];
+            };
+        };
+        responses: {
+            /** @description Renamed. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resetUserPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reset. */
             204: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
