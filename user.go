@@ -49,17 +49,21 @@ const (
 	PermCustomersImport Permission = "customers:import"
 	// PermCustomersExport takes a whole customer list out as a file.
 	PermCustomersExport Permission = "customers:export"
+	// PermWebhooksManage covers registering webhook endpoints, allowing
+	// them personal data, rotating their secrets and reading their
+	// deliveries.
+	PermWebhooksManage Permission = "webhooks:manage"
 )
 
 // Permissions lists every permission, in the order of the constants.
 func Permissions() []Permission {
 	return []Permission{PermPublic, PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete,
-		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport}
+		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage}
 }
 
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport},
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage},
 	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermCustomersImport, PermCustomersExport},
 	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
 	RoleViewer:  {PermSignedIn, PermCustomersRead},

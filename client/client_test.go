@@ -11,6 +11,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/client"
+	"github.com/oapi-codegen/nullable"
 	otptotp "github.com/pquerna/otp/totp"
 )
 
@@ -242,6 +243,38 @@ func TestEveryOperation(t *testing.T) {
 	_, err = admin.GetCustomer(ctx, pia.ID)
 	if e := wantError(t, err, 410, client.CodeGone); e.Tombstone == nil || e.Tombstone.ID != pia.ID {
 		t.Fatalf("410 without the tombstone: %+v", e.Problem)
+	}
+
+	// Bulk actions.
+	bulk := must[*client.Customer](t)(admin.CreateCustomer(ctx, client.CustomerInput{Name: "Bo Bulk"}))
+	res := must[*client.BulkResult](t)(admin.BulkCustomers(ctx, client.BulkInput{Action: client.BulkInputActionAddTags, Tags: []string{"bulk"},
+		Ids: []client.BulkTarget{{ID: bulk.ID, IfMatch: string(client.IfMatch(bulk))}}}))
+	if res.Changed != 1 || res.Failed != 0 {
+		t.Fatalf("bulk %+v", res)
+	}
+
+	// Webhooks.
+	wh := must[*client.NewWebhook](t)(admin.CreateWebhook(ctx, client.WebhookInput{URL: "https://93.184.216.34/hook", Events: []client.WebhookEvent{client.WebhookEventCustomerCreated}}))
+	if !strings.HasPrefix(wh.Secret, "whsec_") {
+		t.Fatalf("webhook %+v", wh)
+	}
+	if hooks := must[[]client.Webhook](t)(admin.Webhooks(ctx)); len(hooks) != 1 || hooks[0].ID != wh.ID {
+		t.Fatalf("webhooks %+v", hooks)
+	}
+	if got := must[*client.Webhook](t)(admin.GetWebhook(ctx, wh.ID)); got.URL != wh.URL {
+		t.Fatalf("webhook %+v", got)
+	}
+	if got := must[*client.Webhook](t)(admin.UpdateWebhook(ctx, wh.ID, client.IfVersion(1), client.WebhookPatch{Active: nullable.NewNullableWithValue(false)})); got.Active || got.Version != 2 {
+		t.Fatalf("updated webhook %+v", got)
+	}
+	if rot := must[*client.NewWebhook](t)(admin.RotateWebhookSecret(ctx, wh.ID)); rot.Secret == wh.Secret {
+		t.Fatal("the secret did not change")
+	}
+	if ds := must[[]client.WebhookDelivery](t)(admin.WebhookDeliveries(ctx, wh.ID, client.ListWebhookDeliveriesParams{Limit: 5})); len(ds) != 0 {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	if err := admin.DeleteWebhook(ctx, wh.ID); err != nil {
+		t.Fatal(err)
 	}
 
 	// Access tokens.

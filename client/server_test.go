@@ -21,6 +21,7 @@ import (
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/webhooks"
 )
 
 // testPassword is long and random enough for the password policy.
@@ -67,8 +68,9 @@ func newServer(t *testing.T, noAdmin bool, opts ...func(*chttp.Deps)) *server {
 	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
 	d := chttp.Deps{
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Customers: svc, Privacy: svc,
-		DB: store, Accounts: acc, Audit: store, Alerts: store,
+		Customers: svc, Privacy: svc, Bulk: svc,
+		Webhooks: webhooks.New(store, sealer, webhooks.Options{Customers: svc}),
+		DB:       store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),
 	}
 	for _, o := range opts {

@@ -27,6 +27,54 @@ func (e AlertStatus) Valid() bool {
 	}
 }
 
+// Defines values for BulkInputAction.
+const (
+	BulkInputActionAddTags    BulkInputAction = "add_tags"
+	BulkInputActionDelete     BulkInputAction = "delete"
+	BulkInputActionRemoveTags BulkInputAction = "remove_tags"
+	BulkInputActionSetStatus  BulkInputAction = "set_status"
+)
+
+// Valid indicates whether the value is a known member of the BulkInputAction enum.
+func (e BulkInputAction) Valid() bool {
+	switch e {
+	case BulkInputActionAddTags:
+		return true
+	case BulkInputActionDelete:
+		return true
+	case BulkInputActionRemoveTags:
+		return true
+	case BulkInputActionSetStatus:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BulkResultAction.
+const (
+	BulkResultActionAddTags    BulkResultAction = "add_tags"
+	BulkResultActionDelete     BulkResultAction = "delete"
+	BulkResultActionRemoveTags BulkResultAction = "remove_tags"
+	BulkResultActionSetStatus  BulkResultAction = "set_status"
+)
+
+// Valid indicates whether the value is a known member of the BulkResultAction enum.
+func (e BulkResultAction) Valid() bool {
+	switch e {
+	case BulkResultActionAddTags:
+		return true
+	case BulkResultActionDelete:
+		return true
+	case BulkResultActionRemoveTags:
+		return true
+	case BulkResultActionSetStatus:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConsentDecision.
 const (
 	ConsentDecisionGiven     ConsentDecision = "given"
@@ -156,6 +204,54 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for WebhookDeliveryStatus.
+const (
+	WebhookDeliveryStatusFailed    WebhookDeliveryStatus = "failed"
+	WebhookDeliveryStatusPending   WebhookDeliveryStatus = "pending"
+	WebhookDeliveryStatusSucceeded WebhookDeliveryStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case WebhookDeliveryStatusFailed:
+		return true
+	case WebhookDeliveryStatusPending:
+		return true
+	case WebhookDeliveryStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEvent.
+const (
+	WebhookEventCustomerConsentChanged WebhookEvent = "customer.consent_changed"
+	WebhookEventCustomerCreated        WebhookEvent = "customer.created"
+	WebhookEventCustomerDeleted        WebhookEvent = "customer.deleted"
+	WebhookEventCustomerErased         WebhookEvent = "customer.erased"
+	WebhookEventCustomerUpdated        WebhookEvent = "customer.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEvent enum.
+func (e WebhookEvent) Valid() bool {
+	switch e {
+	case WebhookEventCustomerConsentChanged:
+		return true
+	case WebhookEventCustomerCreated:
+		return true
+	case WebhookEventCustomerDeleted:
+		return true
+	case WebhookEventCustomerErased:
+		return true
+	case WebhookEventCustomerUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // APIToken A personal access token, without the token itself.
 type APIToken struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -248,6 +344,71 @@ type AuditPage struct {
 
 	// NextCursor The cursor of the next page; null on the last page.
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
+}
+
+// BulkFailure A customer a bulk action did not change, and why.
+type BulkFailure struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+	ID     string `json:"id"`
+}
+
+// BulkFilter Selects customers as GET /api/customers/ does.
+type BulkFilter struct {
+	Consent string `json:"consent,omitempty,omitzero"`
+	Search  string `json:"search,omitempty,omitzero"`
+	Status  string `json:"status,omitempty,omitzero"`
+	Tag     string `json:"tag,omitempty,omitzero"`
+}
+
+// BulkInput defines model for BulkInput.
+type BulkInput struct {
+	Action BulkInputAction `json:"action"`
+
+	// DryRun Count what would be selected; change nothing.
+	DryRun bool `json:"dry_run,omitempty,omitzero"`
+
+	// Filter Selects customers as GET /api/customers/ does.
+	Filter *BulkFilter `json:"filter,omitempty"`
+
+	// Ids The customers to act on; give either ids or filter.
+	Ids []BulkTarget `json:"ids,omitempty,omitzero"`
+
+	// Status For set_status: lead, active or inactive.
+	Status string `json:"status,omitempty,omitzero"`
+
+	// Tags For add_tags and remove_tags: 1 to 20 tags.
+	Tags []string `json:"tags,omitempty,omitzero"`
+}
+
+// BulkInputAction defines model for BulkInput.Action.
+type BulkInputAction string
+
+// BulkResult defines model for BulkResult.
+type BulkResult struct {
+	Action   BulkResultAction `json:"action"`
+	Batches  int              `json:"batches"`
+	Changed  int              `json:"changed"`
+	DryRun   bool             `json:"dry_run"`
+	Failed   int              `json:"failed"`
+	Failures []BulkFailure    `json:"failures"`
+
+	// Matched Customers selected.
+	Matched int `json:"matched"`
+
+	// Unchanged Already as asked: nothing stored, no event.
+	Unchanged int `json:"unchanged"`
+}
+
+// BulkResultAction defines model for BulkResult.Action.
+type BulkResultAction string
+
+// BulkTarget A customer a bulk request names.
+type BulkTarget struct {
+	ID string `json:"id"`
+
+	// IfMatch The customer's ETag ("3", with or without the quotes); the customer is changed only at that version.
+	IfMatch string `json:"if_match,omitempty,omitzero"`
 }
 
 // ConsentDecision given or withdrawn.
@@ -534,6 +695,31 @@ type NewPasskey struct {
 	Transports    []string `json:"transports"`
 }
 
+// NewWebhook A webhook endpoint with its signing secret, shown in this answer only.
+type NewWebhook struct {
+	Active      bool           `json:"active"`
+	CreatedAt   time.Time      `json:"created_at"`
+	CreatedBy   string         `json:"created_by"`
+	Description string         `json:"description"`
+	Events      []WebhookEvent `json:"events"`
+	ID          string         `json:"id"`
+
+	// PersonalData Whether deliveries carry the customer's personal fields.
+	PersonalData bool `json:"personal_data"`
+
+	// PreviousSecretExpiresAt While set, deliveries are also signed with the secret replaced by the last rotation.
+	PreviousSecretExpiresAt nullable.Nullable[time.Time] `json:"previous_secret_expires_at"`
+
+	// Secret The signing secret, whsec_ and base64 (Standard Webhooks); the server keeps it sealed and never shows it again.
+	Secret          string                       `json:"secret"`
+	SecretRotatedAt nullable.Nullable[time.Time] `json:"secret_rotated_at"`
+	UpdatedAt       time.Time                    `json:"updated_at"`
+
+	// URL Where deliveries are POSTed.
+	URL     string `json:"url"`
+	Version int    `json:"version"`
+}
+
 // Passkey A passkey (WebAuthn credential) registered to your account. No secret is kept: the private key stays on the authenticator.
 type Passkey struct {
 	// Aaguid The authenticator's model (a UUID), all zeros when it does not say.
@@ -756,6 +942,92 @@ type UserUpdate struct {
 	Role *Role `json:"role,omitempty"`
 }
 
+// Webhook A registered webhook endpoint, without its secret.
+type Webhook struct {
+	Active      bool           `json:"active"`
+	CreatedAt   time.Time      `json:"created_at"`
+	CreatedBy   string         `json:"created_by"`
+	Description string         `json:"description"`
+	Events      []WebhookEvent `json:"events"`
+	ID          string         `json:"id"`
+
+	// PersonalData Whether deliveries carry the customer's personal fields.
+	PersonalData bool `json:"personal_data"`
+
+	// PreviousSecretExpiresAt While set, deliveries are also signed with the secret replaced by the last rotation.
+	PreviousSecretExpiresAt nullable.Nullable[time.Time] `json:"previous_secret_expires_at"`
+	SecretRotatedAt         nullable.Nullable[time.Time] `json:"secret_rotated_at"`
+	UpdatedAt               time.Time                    `json:"updated_at"`
+
+	// URL Where deliveries are POSTed.
+	URL     string `json:"url"`
+	Version int    `json:"version"`
+}
+
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts   int       `json:"attempts"`
+	CreatedAt  time.Time `json:"created_at"`
+	CustomerID string    `json:"customer_id"`
+
+	// EventType A customer event an endpoint can receive.
+	EventType WebhookEvent `json:"event_type"`
+
+	// Fields The names of the fields that changed ("consents.<purpose>" for a consent change).
+	Fields []string `json:"fields"`
+
+	// ID The delivery id, sent as webhook-id on every attempt.
+	ID string `json:"id"`
+
+	// LastAttemptAt Zero (0001-01-01T00:00:00Z) before the first attempt.
+	LastAttemptAt time.Time `json:"last_attempt_at"`
+	LastError     string    `json:"last_error"`
+
+	// LastStatusCode The endpoint's last HTTP status; 0 when it did not answer.
+	LastStatusCode int                   `json:"last_status_code"`
+	NextAttemptAt  time.Time             `json:"next_attempt_at"`
+	OccurredAt     time.Time             `json:"occurred_at"`
+	Status         WebhookDeliveryStatus `json:"status"`
+	WebhookID      string                `json:"webhook_id"`
+}
+
+// WebhookDeliveryStatus defines model for WebhookDelivery.Status.
+type WebhookDeliveryStatus string
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Items []WebhookDelivery `json:"items"`
+}
+
+// WebhookEvent A customer event an endpoint can receive.
+type WebhookEvent string
+
+// WebhookInput defines model for WebhookInput.
+type WebhookInput struct {
+	// Active Default true.
+	Active      nullable.Nullable[bool] `json:"active,omitempty,omitzero"`
+	Description string                  `json:"description,omitempty,omitzero"`
+	Events      []WebhookEvent          `json:"events"`
+
+	// PersonalData Send the customer's personal fields (default false).
+	PersonalData bool   `json:"personal_data,omitempty,omitzero"`
+	URL          string `json:"url"`
+}
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Items []Webhook `json:"items"`
+}
+
+// WebhookPatch defines model for WebhookPatch.
+type WebhookPatch struct {
+	Active       nullable.Nullable[bool]           `json:"active,omitempty,omitzero"`
+	Description  nullable.Nullable[string]         `json:"description,omitempty,omitzero"`
+	Events       nullable.Nullable[[]WebhookEvent] `json:"events,omitempty,omitzero"`
+	PersonalData nullable.Nullable[bool]           `json:"personal_data,omitempty,omitzero"`
+	URL          nullable.Nullable[string]         `json:"url,omitempty,omitzero"`
+}
+
 // IfMatchRequired defines model for IfMatchRequired.
 type IfMatchRequired = string
 
@@ -912,6 +1184,18 @@ type SetLegalHoldParams struct {
 	CustodianPurpose Purpose `json:"Custodian-Purpose,omitempty,omitzero"`
 }
 
+// UpdateWebhookParams defines parameters for UpdateWebhook.
+type UpdateWebhookParams struct {
+	// IfMatch The webhook's ETag; when given, a webhook at another version is left alone (412).
+	IfMatch string `json:"If-Match,omitempty,omitzero"`
+}
+
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Limit How many (default 100).
+	Limit int `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
+
 // DisableTOTPJSONRequestBody defines body for DisableTOTP for application/json ContentType.
 type DisableTOTPJSONRequestBody = Reauthentication
 
@@ -957,6 +1241,9 @@ type SetupJSONRequestBody = SetupInput
 // CreateCustomerJSONRequestBody defines body for CreateCustomer for application/json ContentType.
 type CreateCustomerJSONRequestBody = CustomerInput
 
+// BulkCustomersJSONRequestBody defines body for BulkCustomers for application/json ContentType.
+type BulkCustomersJSONRequestBody = BulkInput
+
 // PatchCustomerJSONRequestBody defines body for PatchCustomer for application/json ContentType.
 type PatchCustomerJSONRequestBody = CustomerPatch
 
@@ -986,3 +1273,9 @@ type CreateTokenJSONRequestBody = TokenInput
 
 // UpdateUserJSONRequestBody defines body for UpdateUser for application/json ContentType.
 type UpdateUserJSONRequestBody = UserUpdate
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookInput
+
+// UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
+type UpdateWebhookJSONRequestBody = WebhookPatch

@@ -354,6 +354,13 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64
 // update applies p in the repository, setting *out to the updated customer
 // and *changed to the names of the fields that changed.
 func (s *Service) update(ctx context.Context, id string, ifVersion int64, p custodian.CustomerPatch, out **custodian.Customer, changed *[]string) error {
+	return s.updateWith(ctx, id, ifVersion, func(custodian.CustomerFields) custodian.CustomerPatch { return p }, false, out, changed)
+}
+
+// updateWith is update with the patch made from the customer's current
+// fields. With skipUnchanged, a patch that changes nothing stores nothing
+// (the version stays) and leaves *out nil.
+func (s *Service) updateWith(ctx context.Context, id string, ifVersion int64, patch func(custodian.CustomerFields) custodian.CustomerPatch, skipUnchanged bool, out **custodian.Customer, changed *[]string) error {
 	return s.repo.UpdateCustomer(ctx, id, func(cur *custodian.CustomerRecord) (*custodian.CustomerRecord, error) {
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return nil, custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
@@ -362,11 +369,14 @@ func (s *Service) update(ctx context.Context, id string, ifVersion int64, p cust
 		if err != nil {
 			return nil, err
 		}
-		f, err := s.validator.Normalize(p.Apply(c.CustomerFields))
+		f, err := s.validator.Normalize(patch(c.CustomerFields).Apply(c.CustomerFields))
 		if err != nil {
 			return nil, err
 		}
 		*changed = custodian.ChangedFields(c.CustomerFields, f)
+		if skipUnchanged && len(*changed) == 0 {
+			return cur, nil
+		}
 		c.CustomerFields = f
 		c.UpdatedAt, c.UpdatedBy, c.Version = s.timestamp(), custodian.ActorFrom(ctx), cur.Version+1
 		dk, err := s.dataKey(ctx, cur.ID, cur.KeyID, cur.DataKey, nil)
@@ -391,6 +401,12 @@ func (s *Service) DeleteCustomer(ctx context.Context, id string, ifVersion int64
 	if err != nil {
 		return s.goneOr(ctx, id, err)
 	}
+	return s.forgetDeleted(ctx, id)
+}
+
+// forgetDeleted drops a deleted customer's cached keys and name and
+// destroys its shred secret.
+func (s *Service) forgetDeleted(ctx context.Context, id string) error {
 	s.sealer.Forget(id)
 	s.names.Remove(id)
 	if s.shred != nil {

@@ -41,6 +41,7 @@ func routes(d Deps, u *ui) []Route {
 		settings  = custodian.PermSettingsManage
 		erase     = custodian.PermCustomersErase
 		auditRead = custodian.PermAuditRead
+		webhooks  = custodian.PermWebhooksManage
 	)
 	return []Route{
 		{"GET", "/healthz", public, handleHealthz()},
@@ -92,7 +93,16 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/api/alerts/{$}", auditRead, handleListAlerts(logger, d.Alerts)},
 		{"POST", "/api/alerts/{id}/resolve/{$}", settings, handleResolveAlert(logger, d.Alerts)},
 
+		{"GET", "/api/webhooks/{$}", webhooks, handleListWebhooks(logger, d.Webhooks)},
+		{"POST", "/api/webhooks/{$}", webhooks, handleCreateWebhook(logger, d.Webhooks)},
+		{"GET", "/api/webhooks/{id}/{$}", webhooks, handleGetWebhook(logger, d.Webhooks)},
+		{"PATCH", "/api/webhooks/{id}/{$}", webhooks, handleUpdateWebhook(logger, d.Webhooks)},
+		{"DELETE", "/api/webhooks/{id}/{$}", webhooks, handleDeleteWebhook(logger, d.Webhooks)},
+		{"POST", "/api/webhooks/{id}/rotate-secret/{$}", webhooks, handleRotateWebhookSecret(logger, d.Webhooks)},
+		{"GET", "/api/webhooks/{id}/deliveries/{$}", webhooks, handleListDeliveries(logger, d.Webhooks)},
+
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
+		{"POST", "/api/customers/bulk/{$}", write, handleBulkCustomers(logger, d.Bulk)},
 		{"POST", "/api/customers/{$}", write, handleCreateCustomer(logger, customers)},
 		{"GET", "/api/customers/{id}/{$}", read, handleGetCustomer(logger, customers)},
 		{"PUT", "/api/customers/{id}/{$}", write, handleUpdateCustomer(logger, customers, true)},
@@ -122,6 +132,8 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/customers/{id}/consents", write, u.page(u.handleConsentForm())},
 		{"POST", "/customers/{id}/legal-hold", erase, u.page(u.handleLegalHoldForm())},
 		{"POST", "/customers/{id}/export", erase, u.page(u.handleExportForm())},
+		{"GET", "/customers/{id}/delete", del, u.page(u.handleDeletePage())},
+		{"POST", "/customers/{id}/delete", del, u.page(u.handleDeleteForm())},
 		{"GET", "/customers/{id}/erase", erase, u.page(u.handleErasePage())},
 		{"POST", "/customers/{id}/erase", erase, u.page(u.handleEraseForm())},
 		{"GET", "/audit", auditRead, u.page(u.handleAudit())},

@@ -27,6 +27,10 @@ type Deps struct {
 	Customers custodian.CustomerService
 	// Privacy serves consent, legal holds, erasure and exports.
 	Privacy custodian.PrivacyService
+	// Bulk acts on many customers at once.
+	Bulk custodian.BulkCustomerService
+	// Webhooks registers webhook endpoints and lists their deliveries.
+	Webhooks custodian.WebhookService
 	// Accounts signs people in and manages accounts and users.
 	Accounts custodian.AccountService
 	// Audit is the audit trail listed at GET /api/audit/.
@@ -112,7 +116,7 @@ func (d Deps) mustHaveServices() {
 	for name, missing := range map[string]bool{
 		"Logger": d.Logger == nil, "Customers": d.Customers == nil, "Privacy": d.Privacy == nil,
 		"Accounts": d.Accounts == nil, "Audit": d.Audit == nil, "Alerts": d.Alerts == nil,
-		"Monitor": d.Monitor == nil, "DB": d.DB == nil,
+		"Monitor": d.Monitor == nil, "DB": d.DB == nil, "Bulk": d.Bulk == nil, "Webhooks": d.Webhooks == nil,
 	} {
 		if missing {
 			panic("http.NewServer: Deps." + name + " is required")

@@ -22,6 +22,7 @@ import (
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/webhooks"
 )
 
 type testServer struct {
@@ -67,8 +68,9 @@ func testDepsWith(t testing.TB, acfg accounts.Config) (d Deps, acc *accounts.Ser
 	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
 	d = Deps{
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Customers: svc, Privacy: svc,
-		DB: store, Accounts: acc, Audit: store, Alerts: store,
+		Customers: svc, Privacy: svc, Bulk: svc,
+		Webhooks: webhooks.New(store, sealer, webhooks.Options{Customers: svc}),
+		DB:       store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),
 	}
 	return d, acc, store, logs

@@ -42,6 +42,13 @@ const (
 // lock, so that instances starting together migrate one at a time. o gives
 // the store its audit chain (see sqlstore.Options).
 func Open(ctx context.Context, url string, o sqlstore.Options) (*sqlstore.Store, error) {
+	return OpenReplicated(ctx, url, "", o)
+}
+
+// OpenReplicated is Open with a read replica at readURL (none when empty):
+// lists, searches and exports of customers go to it, except for users who
+// have just written (see sqlstore.Database.Replica).
+func OpenReplicated(ctx context.Context, url, readURL string, o sqlstore.Options) (*sqlstore.Store, error) {
 	cfg, err := poolConfig(url, "database", DefaultMaxConns, "custodian")
 	if err != nil {
 		return nil, err
@@ -58,7 +65,24 @@ func Open(ctx context.Context, url string, o sqlstore.Options) (*sqlstore.Store,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: db, Migrations: Migrations(), MigrationLock: migrationLock, Closers: []func(){closePool}}, o)
+	closers := []func(){closePool}
+	var replica *sql.DB
+	if readURL != "" {
+		rcfg, err := poolConfig(readURL, "read replica", DefaultMaxConns, "custodian-read")
+		if err != nil {
+			db.Close()
+			closePool()
+			return nil, err
+		}
+		var closeReplica func()
+		if replica, closeReplica, err = open(ctx, rcfg); err != nil {
+			db.Close()
+			closePool()
+			return nil, fmt.Errorf("postgres: read replica: %w", err)
+		}
+		closers = append(closers, closeReplica)
+	}
+	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: db, Replica: replica, Migrations: Migrations(), MigrationLock: migrationLock, Closers: closers}, o)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}

@@ -55,6 +55,7 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 	if tx := s.txFrom(ctx); tx != nil {
 		return run(ctx, tx) // nested: the outer Audited commits
 	}
+	defer s.replica.wrote(ctx)
 	if s.group != nil {
 		return s.group.run(ctx, run)
 	}
@@ -208,6 +209,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	seq := last - int64(len(entries))
+	events := entries
 	// Rows per INSERT, well inside both databases' limits on bound
 	// parameters (11 per row).
 	const chunk = 500
@@ -247,7 +249,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET hash = ? WHERE id = 1`), prev); err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
-	return nil
+	return s.queueWebhookEvents(ctx, tx, events, now)
 }
 
 func nonNilBytes(b []byte) []byte {

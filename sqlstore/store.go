@@ -62,6 +62,7 @@ type Store struct {
 	appender      *auditAppender
 	reads         *readLog
 	readLogSchema []string
+	replica       *replica // nil without a read replica
 }
 
 // Database is what a backend hands New: its connection pools, its embedded
@@ -90,6 +91,11 @@ type Database struct {
 	// ReadLogSchema are the statements Migrate runs on ReadLog to create
 	// the read log's tables when they do not exist.
 	ReadLogSchema []string
+	// Replica, when set, is a read replica of Write's database: lists,
+	// searches and exports of customers go to it, except for a user who
+	// wrote within Options.ReplicaFreshFor, whose reads stay on the
+	// primary so that they see their own writes.
+	Replica *sql.DB
 }
 
 // Options are what the caller of a backend's Open decides about the store.
@@ -106,6 +112,10 @@ type Options struct {
 	WithoutAuditChain bool
 	// ReadLog says how often recorded reads are written and sealed.
 	ReadLog ReadLogOptions
+	// ReplicaFreshFor is how long after a user's write their lists and
+	// searches stay on the primary rather than the replica; zero means
+	// DefaultReplicaFreshFor. It should exceed the replica's usual lag.
+	ReplicaFreshFor time.Duration
 }
 
 // ErrNoAuditChain is returned, wrapped, by New (and so by the backends'
@@ -147,6 +157,7 @@ func New(d Dialect, db Database, o Options) (*Store, error) {
 	}
 	s.reads = newReadLog(s, readDB, own, o.ReadLog)
 	s.readLogSchema = db.ReadLogSchema
+	s.replica = newReplica(db.Replica, o.ReplicaFreshFor)
 	return s, nil
 }
 
@@ -167,6 +178,9 @@ func (s *Store) Close() error {
 	}
 	if s.reads.own {
 		err = errors.Join(err, s.reads.db.Close())
+	}
+	if s.replica != nil {
+		err = errors.Join(err, s.replica.db.Close())
 	}
 	for _, c := range s.closers {
 		c()
@@ -206,14 +220,27 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	if _, err := p.Up(ctx); err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	if s.reads.own {
-		for _, q := range s.readLogSchema {
-			if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
-				return 0, fmt.Errorf("migrate: read log: %w", err)
-			}
-		}
+	if err := s.PrepareReadLog(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	return p.GetDBVersion(ctx)
+}
+
+// PrepareReadLog creates the read log's tables in its own database when
+// they do not exist yet (a read log kept in the main database gets them
+// from its migrations). The backends call it when they open a store, so
+// that a store opened on copied files, such as a backup, records reads
+// without being migrated.
+func (s *Store) PrepareReadLog(ctx context.Context) error {
+	if !s.reads.own {
+		return nil
+	}
+	for _, q := range s.readLogSchema {
+		if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+	}
+	return nil
 }
 
 // MigrateTo applies the pending migrations up to version and no further,
@@ -763,7 +790,7 @@ func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery
 		query += ` LIMIT ?`
 		args = append(args, q.Limit)
 	}
-	rows, err := s.query(ctx, query, args...)
+	rows, err := s.queryLagging(ctx, query, args...)
 	if err != nil {
 		return nil, internal("list customers", err)
 	}
@@ -795,7 +822,7 @@ func (s *Store) listByToken(ctx context.Context, q custodian.RecordQuery, dir, c
 		b.WriteString(" LIMIT ?")
 		args = append(args, q.Limit)
 	}
-	rows, err := s.query(ctx, b.String(), args...)
+	rows, err := s.queryLagging(ctx, b.String(), args...)
 	if err != nil {
 		return nil, internal("search customers", err)
 	}
@@ -806,7 +833,7 @@ func (s *Store) listByToken(ctx context.Context, q custodian.RecordQuery, dir, c
 // CustomerNameEntries returns the name entries of every record q selects.
 func (s *Store) CustomerNameEntries(ctx context.Context, q custodian.RecordQuery) ([]custodian.NameEntry, error) {
 	query, args := from(q)
-	rows, err := s.query(ctx, fmt.Sprintf(query, "SELECT c.id, c.version, c.key_id, c.data_key, c.name_ct"), args...)
+	rows, err := s.queryLagging(ctx, fmt.Sprintf(query, "SELECT c.id, c.version, c.key_id, c.data_key, c.name_ct"), args...)
 	if err != nil {
 		return nil, internal("list customer names", err)
 	}

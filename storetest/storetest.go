@@ -50,6 +50,10 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"RotationResumes", testRotationResumes},
 		{"RotationRefusesUnknownKey", testRotationRefusesUnknownKey},
 		{"ChangesAreAudited", testChangesAreAudited},
+		{"BulkInBatches", testBulkInBatches},
+		{"BulkByIDs", testBulkByIDs},
+		{"BulkDelete", testBulkDelete},
+		{"BulkInvalid", testBulkInvalid},
 	})
 	runTests(t, func(t *testing.T) *env { return newEnv(t, open(t)) }, transferTests)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/custodian-crm/custodian/webhooks"
 )
 
 // app is the application as every command uses it, opened by openApp from
@@ -46,6 +47,7 @@ type app struct {
 		custodian.JobLease
 		Close() error
 	}
+	webhooks *webhooks.Service // with withCustomers
 }
 
 // Close closes what openApp opened.
@@ -76,6 +78,7 @@ type appConfig struct {
 	production bool // refuse a development keyring and key files others can read
 	accounts   accounts.Config
 	customers  customers.Options // the shred store is openApp's to fill
+	webhooks   webhooks.Options  // the customer service and logger are openApp's to fill
 	// logger reports what fails in the background (serve's log); nil
 	// discards.
 	logger *slog.Logger
@@ -153,6 +156,11 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		return nil, err
 	}
 	if has(forRestore) {
+		if has(holdDataDir) && *cfg.storage.databaseURL != "" {
+			if a.lease, err = postgres.NewJobLease(ctx, *cfg.storage.databaseURL, postgres.JobLeaseOptions{Retry: cfg.leaseRetry, Logger: cfg.logger}); err != nil {
+				return nil, err
+			}
+		}
 		if a.shred, err = cfg.storage.openShred(ctx); err != nil {
 			return nil, err
 		}
@@ -193,6 +201,9 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		o := cfg.customers
 		o.Shred = a.shred
 		a.customers = customers.New(a.store, a.sealer, o)
+		wo := cfg.webhooks
+		wo.Customers, wo.Logger = a.customers, cfg.logger
+		a.webhooks = webhooks.New(a.store, a.sealer, wo)
 	}
 	return a, nil
 }

@@ -45,7 +45,7 @@ checks the archives' signatures and the whole chain across them and the
 database; without it, verify starts after the archived events.
 `,
 		commands: []command{
-			{name: "verify", args: "[--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...] [--anchor-file F ...] [--archive FILE ...]", summary: "walk the audit trail (and its archives) and check every link of its chain against the published anchors, and the read log against its seals", run: runAuditVerify},
+			{name: "verify", args: "[--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...] [--anchor-file F ...] [--archive FILE ...]", summary: "walk the audit trail (and its archives) and check every link of its chain, every published anchor, and the read log against its seals", run: runAuditVerify},
 			{name: "archive", args: "--before DATE --out DIR", summary: "move the events before DATE into a signed, compressed archive file", run: runAuditArchive},
 			{name: "head", summary: "print the newest event as an anchor (SEQ:HEX) to record elsewhere", run: runAuditHead},
 		},
@@ -127,15 +127,12 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 	var anchors anchorList
 	fs.Var(&anchors, "anchor", "SEQ:HEX recorded earlier (by verify or head); the event must still be there with that hash. Repeatable")
 	from := fs.String("from-anchor", "", "SEQ:HEX of an event verified before: check only the events after it")
-	var anchorFiles listFlag
-	fs.Var(&anchorFiles, "anchor-file", "a file of anchors published by serve (its --anchor-file, or a saved server log): every anchor in it is checked. Repeatable")
 	var archives listFlag
 	fs.Var(&archives, "archive", "an archive file made by audit archive, verified offline with the events after it. Repeatable")
+	var anchorFiles listFlag
+	fs.Var(&anchorFiles, "anchor-file", "a file of anchors published by serve (its --anchor-file, or a saved server log): every anchor in it is checked. Repeatable")
 	return flags.run(ctx, proc, fs, args, func(a *app) error {
 		store, chain := a.store, a.chain
-		if *from != "" && len(archives) > 0 {
-			return fmt.Errorf("%w: --from-anchor and --archive do not go together", ErrConfig)
-		}
 		for _, file := range anchorFiles {
 			read, skipped, err := readAnchors(file)
 			if err != nil {
@@ -147,6 +144,9 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 			}
 			fmt.Fprintln(stdout)
 			anchors = append(anchors, read...)
+		}
+		if *from != "" && len(archives) > 0 {
+			return fmt.Errorf("%w: --from-anchor and --archive do not go together", ErrConfig)
 		}
 		var start hashchain.Anchor
 		if *from != "" {

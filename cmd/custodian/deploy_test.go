@@ -354,7 +354,7 @@ func TestShredStoreApartFromTheData(t *testing.T) {
 		{"sqlite inside the data directory", []string{"--data-dir", dir, "--shred-store", filepath.Join(dir, "k", "shred.db")}, true},
 		{"sqlite outside", []string{"--data-dir", dir, "--shred-store", filepath.Join(filepath.Dir(dir), "keys", "shred.db")}, false},
 		{"postgres default", []string{"--database-url", "postgres://crm@db.example:5432/crm"}, true},
-		{"postgres same database, other user and options", []string{"--database-url", "postgres://crm@db.example:5432/crm", "--shred-store", "postgres://keys:secret@DB.example/crm?sslmode=require"}, true},
+		{"postgres same database, other user and options", []string{"--database-url", "postgres://crm@db.example:5432/crm", "--shred-store", "postgres://keys@DB.example/crm?sslmode=require"}, true},
 		{"postgres another database", []string{"--database-url", "postgres://crm@db.example:5432/crm", "--shred-store", "postgres://keys@db.example:5432/crm_keys"}, false},
 		{"postgres another server", []string{"--database-url", "postgres://crm@db.example:5432/crm", "--shred-store", "postgres://keys@keys.example:5432/crm"}, false},
 	}

@@ -76,13 +76,15 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
+	stopBackups := startBackups(ctx, s, a, logger)
+	defer stopBackups()
+	stopWebhooks := startWebhooks(ctx, a, logger)
+	defer stopWebhooks()
 	stopAnchors, err := startAnchors(ctx, s.ops, a, a.lease, newAnchorLogger(proc.stderr), logger, alerts.webhook)
 	if err != nil {
 		return err
 	}
 	defer stopAnchors()
-	stopBackups := startBackups(ctx, s, a, logger)
-	defer stopBackups()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -244,7 +246,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
@@ -367,4 +369,23 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 		a.Value = slog.TimeValue(a.Value.Time().UTC())
 	}
 	return a
+}
+
+// startWebhooks runs the webhook deliveries, the one place serve sends
+// them, until ctx ends or the returned function is called. There is no
+// lock between instances: on a shared PostgreSQL database each instance
+// runs it, and the outbox's DELETE and each delivery's compare-and-set
+// claim keep any event from being sent twice by two of them.
+func startWebhooks(ctx context.Context, a *app, logger *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.webhooks.Run(ctx)
+	}()
+	logger.Info("webhook delivery started")
+	return func() {
+		cancel()
+		<-done
+	}
 }

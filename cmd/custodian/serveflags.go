@@ -15,6 +15,7 @@ import (
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/custodian-crm/custodian/webhooks"
 	"github.com/nyaruka/phonenumbers"
 )
 
@@ -53,14 +54,17 @@ type serveSettings struct {
 	privacy          *privacyFlags
 	ops              *opsFlags
 	backups          *backupFlags
+	webhookAllow     *listFlag
+	webhookPoll      *time.Duration
 
 	// Derived by resolve.
-	level       slog.Level
-	apiLimit    ratelimit.Limit
-	signInLimit ratelimit.Limit
-	pageLimit   ratelimit.Limit
-	proxies     *edge.TrustedProxies
-	passkeys    accounts.PasskeyConfig
+	webhookGuard *webhooks.Guard
+	level        slog.Level
+	apiLimit     ratelimit.Limit
+	signInLimit  ratelimit.Limit
+	pageLimit    ratelimit.Limit
+	proxies      *edge.TrustedProxies
+	passkeys     accounts.PasskeyConfig
 }
 
 // addServeFlags defines serve's flags on fs.
@@ -100,6 +104,8 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		privacy:          addPrivacyFlags(fs),
 		ops:              addOpsFlags(fs),
 		backups:          addBackupFlags(fs),
+		webhookAllow:     listVar(fs, "webhook-allow", "CIDR ranges, addresses or host names that webhook endpoints may reach although they are loopback, private, link-local or metadata addresses (plain http is then allowed too)"),
+		webhookPoll:      fs.Duration("webhook-poll-interval", time.Second, "how often queued webhook deliveries are looked for (env CUSTODIAN_WEBHOOK_POLL_INTERVAL)"),
 	}
 }
 
@@ -144,6 +150,14 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if err := s.backups.resolve(); err != nil {
 		return err
 	}
+	if *s.webhookPoll < 10*time.Millisecond || *s.webhookPoll > time.Hour {
+		return fmt.Errorf("%w: --webhook-poll-interval must be between 10ms and 1h", ErrConfig)
+	}
+	g, err := webhooks.NewGuard(*s.webhookAllow)
+	if err != nil {
+		return fmt.Errorf("%w: --webhook-allow: %w", ErrConfig, err)
+	}
+	s.webhookGuard = g
 	v, err := secretValue("redis-url", *s.redisURL, *s.redisURLFile)
 	if err != nil {
 		return err
@@ -228,5 +242,6 @@ func (s *serveSettings) appConfig() appConfig {
 		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig(), Passkeys: s.passkeys},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
 		leaseRetry: *s.ops.leaseInterval,
+		webhooks:   webhooks.Options{Guard: s.webhookGuard, PollInterval: *s.webhookPoll},
 	}
 }

@@ -19,6 +19,8 @@ type storageConfig struct {
 	dataDir         *string
 	databaseURL     *string
 	databaseURLFile *string
+	readURL         *string
+	readURLFile     *string
 	shredStore      *string
 	shredStoreFile  *string
 }
@@ -29,6 +31,8 @@ func addStorageFlags(fs *flag.FlagSet) *storageConfig {
 		dataDir:         stringFlag(fs, "data-dir", "./data", "directory for the SQLite database and the development keyring"),
 		databaseURL:     stringFlag(fs, "database-url", "", "PostgreSQL URL (postgres://...); SQLite in --data-dir when empty"),
 		databaseURLFile: stringFlag(fs, "database-url-file", "", "file holding the PostgreSQL URL, for container and systemd secrets"),
+		readURL:         stringFlag(fs, "database-read-url", "", "PostgreSQL URL of a read replica for lists, searches and exports (a user's own writes are still read from the primary); none when empty"),
+		readURLFile:     stringFlag(fs, "database-read-url-file", "", "file holding the read replica's URL"),
 		shredStore:      stringFlag(fs, "shred-store", "", "where customers' shred keys live, apart from the database: a SQLite file or a postgres:// URL of another database (default <data-dir>/shred.db, or the customer database with PostgreSQL; see docs/privacy.md)"),
 		shredStoreFile:  stringFlag(fs, "shred-store-file", "", "file holding --shred-store (a postgres:// URL with its password), for container and systemd secrets"),
 	}
@@ -42,6 +46,13 @@ func (c *storageConfig) resolve() error {
 		return err
 	}
 	*c.databaseURL = v
+	if v, err = secretValue("database-read-url", *c.readURL, *c.readURLFile); err != nil {
+		return err
+	}
+	*c.readURL = v
+	if *c.readURL != "" && *c.databaseURL == "" {
+		return fmt.Errorf("%w: --database-read-url needs --database-url (PostgreSQL)", ErrConfig)
+	}
 	if v, err = secretValue("shred-store", *c.shredStore, *c.shredStoreFile); err != nil {
 		return err
 	}
@@ -63,7 +74,7 @@ func (c *storageConfig) openStore(ctx context.Context, o sqlstore.Options) (*sql
 	var s *sqlstore.Store
 	var err error
 	if *c.databaseURL != "" {
-		s, err = postgres.Open(ctx, *c.databaseURL, o)
+		s, err = postgres.OpenReplicated(ctx, *c.databaseURL, *c.readURL, o)
 	} else {
 		s, err = sqlite.Open(ctx, *c.dataDir, o)
 	}

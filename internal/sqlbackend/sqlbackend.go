@@ -34,12 +34,19 @@ func Open(ctx context.Context, d sqlstore.Dialect, db sqlstore.Database, o sqlst
 		if db.ReadLog != nil {
 			db.ReadLog.Close()
 		}
+		if db.Replica != nil {
+			db.Replica.Close()
+		}
 		for _, c := range db.Closers {
 			c()
 		}
 		return nil, err
 	}
 	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.PrepareReadLog(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}

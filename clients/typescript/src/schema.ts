@@ -685,6 +685,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/customers/bulk/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act on many customers at once: add or remove tags, set the status, or delete.
+         * @description Selects customers by `ids` (each with an optional `if_match`, the customer's ETag) or by `filter` (the list's search and filters), never both, and applies the action in batches of 100, each batch in one transaction recorded as one `customer.bulk` audit event besides each changed customer's own event. A customer that is gone, at another version than `if_match`, under a legal hold (delete) or that the change would make invalid is listed in `failures` and the rest of its batch goes on; any other failure rolls its whole batch back and lists the batch's customers. At most 1,000 ids; a filter selecting more than 10,000 customers is refused. `delete` needs the customers:delete permission (managers and administrators); the other actions customers:write. `dry_run` counts what would be selected without changing anything. Webhooks fire for every changed customer.
+         */
+        post: operations["bulkCustomers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the webhook endpoints. */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint; its signing secret is in this response only.
+         * @description The URL must be https unless its host is allow-listed by the operator (--webhook-allow), and must not be or resolve to a loopback, private, link-local, CGNAT, unique-local or metadata address unless allow-listed; the address is checked again on every connection. Deliveries carry no personal data unless `personal_data` is true.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** Get a webhook endpoint. */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /** Remove a webhook endpoint and its deliveries. */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint's settings; absent members are left alone.
+         * @description Allowing or withdrawing personal data is recorded on the audit trail like every change.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/webhooks/{id}/rotate-secret/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the endpoint's signing secret; the new one is in this response only.
+         * @description The old secret keeps signing for 24 hours: meanwhile every delivery carries two signatures in webhook-signature, one under each secret.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}/deliveries/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** List the endpoint's deliveries, newest first, with their status and attempts. */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1199,6 +1305,154 @@ export interface components {
         PasskeyName: {
             /** @description 1 to 100 characters, without < or >. */
             name: string;
+        };
+        /**
+         * @description A customer event an endpoint can receive.
+         * @enum {string}
+         */
+        WebhookEvent: "customer.created" | "customer.updated" | "customer.deleted" | "customer.erased" | "customer.consent_changed";
+        /** @description A registered webhook endpoint, without its secret. */
+        Webhook: {
+            id: string;
+            /** @description Where deliveries are POSTed. */
+            url: string;
+            description: string;
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Whether deliveries carry the customer's personal fields. */
+            personal_data: boolean;
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            created_by: string;
+            version: number;
+            /** Format: date-time */
+            secret_rotated_at: string | null;
+            /**
+             * Format: date-time
+             * @description While set, deliveries are also signed with the secret replaced by the last rotation.
+             */
+            previous_secret_expires_at: string | null;
+        };
+        /** @description A webhook endpoint with its signing secret, shown in this answer only. */
+        NewWebhook: {
+            id: string;
+            /** @description Where deliveries are POSTed. */
+            url: string;
+            description: string;
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Whether deliveries carry the customer's personal fields. */
+            personal_data: boolean;
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            created_by: string;
+            version: number;
+            /** Format: date-time */
+            secret_rotated_at: string | null;
+            /**
+             * Format: date-time
+             * @description While set, deliveries are also signed with the secret replaced by the last rotation.
+             */
+            previous_secret_expires_at: string | null;
+            /** @description The signing secret, whsec_ and base64 (Standard Webhooks); the server keeps it sealed and never shows it again. */
+            secret: string;
+        };
+        WebhookList: {
+            items: components["schemas"]["Webhook"][];
+        };
+        WebhookInput: {
+            url: string;
+            description?: string;
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Send the customer's personal fields (default false). */
+            personal_data?: boolean;
+            /** @description Default true. */
+            active?: boolean | null;
+        };
+        WebhookPatch: {
+            url?: string | null;
+            description?: string | null;
+            events?: components["schemas"]["WebhookEvent"][] | null;
+            personal_data?: boolean | null;
+            active?: boolean | null;
+        };
+        WebhookDelivery: {
+            /** @description The delivery id, sent as webhook-id on every attempt. */
+            id: string;
+            webhook_id: string;
+            event_type: components["schemas"]["WebhookEvent"];
+            customer_id: string;
+            /** @description The names of the fields that changed ("consents.<purpose>" for a consent change). */
+            fields: string[];
+            /** Format: date-time */
+            occurred_at: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            attempts: number;
+            /** Format: date-time */
+            next_attempt_at: string;
+            /**
+             * Format: date-time
+             * @description Zero (0001-01-01T00:00:00Z) before the first attempt.
+             */
+            last_attempt_at: string;
+            /** @description The endpoint's last HTTP status; 0 when it did not answer. */
+            last_status_code: number;
+            last_error: string;
+        };
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+        };
+        BulkInput: {
+            /** @enum {string} */
+            action: "add_tags" | "remove_tags" | "set_status" | "delete";
+            /** @description For add_tags and remove_tags: 1 to 20 tags. */
+            tags?: string[];
+            /** @description For set_status: lead, active or inactive. */
+            status?: string;
+            /** @description The customers to act on; give either ids or filter. */
+            ids?: components["schemas"]["BulkTarget"][];
+            filter?: components["schemas"]["BulkFilter"];
+            /** @description Count what would be selected; change nothing. */
+            dry_run?: boolean;
+        };
+        /** @description Selects customers as GET /api/customers/ does. */
+        BulkFilter: {
+            search?: string;
+            status?: string;
+            tag?: string;
+            consent?: string;
+        };
+        BulkResult: {
+            /** @enum {string} */
+            action: "add_tags" | "remove_tags" | "set_status" | "delete";
+            dry_run: boolean;
+            /** @description Customers selected. */
+            matched: number;
+            changed: number;
+            /** @description Already as asked: nothing stored, no event. */
+            unchanged: number;
+            failed: number;
+            batches: number;
+            failures: components["schemas"]["BulkFailure"][];
+        };
+        /** @description A customer a bulk request names. */
+        BulkTarget: {
+            id: string;
+            /** @description The customer's ETag ("3", with or without the quotes); the customer is changed only at that version. */
+            if_match?: string;
+        };
+        /** @description A customer a bulk action did not change, and why. */
+        BulkFailure: {
+            id: string;
+            code: string;
+            detail: string;
         };
     };
     responses: {
@@ -2907,6 +3161,265 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    bulkCustomers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkInput"];
+            };
+        };
+        responses: {
+            /** @description What was done: counts, and each customer not changed with the reason. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, oldest first. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookInput"];
+            };
+        };
+        responses: {
+            /** @description Registered. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    /** @description The new webhook's address. */
+                    Location?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The webhook's ETag; when given, a webhook at another version is left alone (412). */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookPatch"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rotated. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description How many (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deliveries. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
