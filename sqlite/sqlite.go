@@ -34,6 +34,18 @@ var Dialect = sqlstore.Dialect{Name: "sqlite", Goose: goose.DialectSQLite3, Cach
 // FileName is the database file's name in the data directory.
 const FileName = "custodian.db"
 
+// Memory of each connection (one writer, max(4, 2×GOMAXPROCS) readers),
+// chosen by measurement (docs/benchmarks.md#sqlite-tuning): no memory map,
+// so that the pages a server touches count in the kernel's page cache, not
+// in its resident memory, and no map is torn down and rebuilt after other
+// connections' commits; and a page cache of 8 MiB per connection, which
+// holds the interior pages of the tables and indexes a request walks,
+// leaving the leaves to the kernel's page cache.
+const (
+	CacheKiB  = 4096
+	MmapBytes = 0
+)
+
 // Open opens (creating when needed) the database in dir, which it creates
 // with mode 0700; the database file is created with mode 0600 and its WAL
 // files inherit that mode. Writes go through a single connection, as SQLite
@@ -47,7 +59,8 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 	if err := create(path); err != nil {
 		return nil, fmt.Errorf("sqlite: create database file: %w", err)
 	}
-	pragmas := []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-65536)", "mmap_size(1073741824)", "temp_store(MEMORY)"}
+	pragmas := []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)",
+		fmt.Sprintf("cache_size(-%d)", CacheKiB), fmt.Sprintf("mmap_size(%d)", MmapBytes), "temp_store(MEMORY)"}
 	write, err := sql.Open("sqlite", dsn(path, pragmas...))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
