@@ -18,6 +18,16 @@ import (
 	"github.com/custodian-crm/custodian/sqlstore"
 )
 
+// readLogFile is the SQLite read log's file (sqlite.ReadLogFileName),
+// which a SQLite backup holds beside custodian.db.
+const readLogFile = "reads.db"
+
+// fileExists reports whether p names an existing file.
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // Progress reports how far a backup or restore is.
 type Progress struct {
 	What, Unit  string // "backup", "bytes written"
@@ -93,12 +103,20 @@ func Create(ctx context.Context, store *sqlstore.Store, out string, o Options) (
 		if err != nil {
 			return nil, err
 		}
-		// Closing checkpointed the copy's write-ahead log: one file.
+		// Closing checkpointed the copy's write-ahead log: one file, and
+		// the read log's copy beside it when the database has one.
 		f, err := hashFile(p, whole)
 		if err != nil {
 			return nil, err
 		}
 		m.Files = append(m.Files, f)
+		if reads := filepath.Join(stage, readLogFile); fileExists(reads) {
+			f, err := hashFile(reads, whole)
+			if err != nil {
+				return nil, err
+			}
+			m.Files = append(m.Files, f)
+		}
 	} else {
 		err := store.ReadSnapshot(ctx, func(ctx context.Context) error {
 			if err := describe(ctx, store, m); err != nil {

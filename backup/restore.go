@@ -154,8 +154,8 @@ func Verify(ctx context.Context, p string, keys *Keys, tmp string, openSQLite fu
 func (m *Manifest) check() error {
 	switch m.Backend {
 	case SQLite:
-		if len(m.Files) != 1 || m.Files[0].Name != "custodian.db" {
-			return fmt.Errorf("%w: a SQLite backup must hold custodian.db alone", ErrCorrupt)
+		if len(m.Files) < 1 || len(m.Files) > 2 || m.Files[0].Name != "custodian.db" || (len(m.Files) == 2 && m.Files[1].Name != readLogFile) {
+			return fmt.Errorf("%w: a SQLite backup must hold custodian.db, and %s beside it or nothing", ErrCorrupt, readLogFile)
 		}
 	case Postgres:
 		if len(m.Files) != len(m.Tables) {
@@ -354,6 +354,19 @@ func restoreSQLite(ctx context.Context, t Target, m *Manifest, stage string, now
 	}
 	if err := os.Rename(filepath.Join(stage, "custodian.db"), live); err != nil {
 		return err
+	}
+	// The read log comes back with the database; a backup without one
+	// (taken before the read log existed) leaves an empty log.
+	reads := filepath.Join(t.Dir, readLogFile)
+	for _, suffix := range []string{"-wal", "-shm", ""} {
+		if err := os.Remove(reads + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if fileExists(filepath.Join(stage, readLogFile)) {
+		if err := os.Rename(filepath.Join(stage, readLogFile), reads); err != nil {
+			return err
+		}
 	}
 	return syncDir(t.Dir)
 }

@@ -99,9 +99,24 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 // file dest (mode 0600) with VACUUM INTO, while others go on reading and
 // writing: the copy is the database as of one instant, compacted. It
 // uses a connection of its own, so that it holds no connection of a
-// running store. The shred key store, a file of its own, is not copied.
+// running store. The read log (ReadLogFileName) is copied next to dest,
+// just after; the shred key store, a file of its own, is not copied.
 func Snapshot(ctx context.Context, dir, dest string) error {
-	path := filepath.Join(dir, FileName)
+	if err := snapshotFile(ctx, filepath.Join(dir, FileName), dest); err != nil {
+		return err
+	}
+	// The read log after the database: it then holds every read the
+	// copy's seals cover (reads are written before they are sealed).
+	reads := filepath.Join(dir, ReadLogFileName)
+	if _, err := os.Stat(reads); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return snapshotFile(ctx, reads, filepath.Join(filepath.Dir(dest), ReadLogFileName))
+}
+
+// snapshotFile copies the database file path to the new file dest with
+// VACUUM INTO, on a connection of its own.
+func snapshotFile(ctx context.Context, path, dest string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("sqlite: snapshot: %w", err)
 	}
