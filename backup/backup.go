@@ -18,16 +18,6 @@ import (
 	"github.com/custodian-crm/custodian/sqlstore"
 )
 
-// readLogFile is the SQLite read log's file (sqlite.ReadLogFileName),
-// which a SQLite backup holds beside custodian.db.
-const readLogFile = "reads.db"
-
-// fileExists reports whether p names an existing file.
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // Progress reports how far a backup or restore is.
 type Progress struct {
 	What, Unit  string // "backup", "bytes written"
@@ -39,11 +29,12 @@ type Progress struct {
 type Options struct {
 	// Backend is SQLite or Postgres.
 	Backend string
-	// SnapshotFile, for a database kept in one file (SQLite), copies it
-	// consistently to the new file path and opens the copy, unmigrated
-	// and never appended to. Nil exports the store's rows in one
+	// SnapshotFiles, for a database kept in files (SQLite), copies them
+	// consistently into the directory dir, opens the copy, unmigrated
+	// and never appended to, and returns the names of the files it
+	// wrote, the database first. Nil exports the store's rows in one
 	// snapshot transaction (PostgreSQL).
-	SnapshotFile func(ctx context.Context, path string) (*sqlstore.Store, error)
+	SnapshotFiles func(ctx context.Context, dir string) (*sqlstore.Store, []string, error)
 	// Progress, when set, is told how far the backup is.
 	Progress func(Progress)
 	// Now is the clock; nil means time.Now.
@@ -89,10 +80,9 @@ func Create(ctx context.Context, store *sqlstore.Store, out string, o Options) (
 
 	m := &Manifest{Format: Format, Backend: o.Backend, CreatedAt: now().UTC().Truncate(time.Second), Counts: map[string]int64{}}
 	whole := sha256.New()
-	if o.SnapshotFile != nil {
-		p := filepath.Join(stage, "custodian.db")
+	if o.SnapshotFiles != nil {
 		report("backup", "copy of the database", 0, 1)
-		snap, err := o.SnapshotFile(ctx, p)
+		snap, names, err := o.SnapshotFiles(ctx, stage)
 		if err != nil {
 			return nil, err
 		}
@@ -103,15 +93,10 @@ func Create(ctx context.Context, store *sqlstore.Store, out string, o Options) (
 		if err != nil {
 			return nil, err
 		}
-		// Closing checkpointed the copy's write-ahead log: one file, and
-		// the read log's copy beside it when the database has one.
-		f, err := hashFile(p, whole)
-		if err != nil {
-			return nil, err
-		}
-		m.Files = append(m.Files, f)
-		if reads := filepath.Join(stage, readLogFile); fileExists(reads) {
-			f, err := hashFile(reads, whole)
+		// Closing checkpointed the copies' write-ahead logs: one file
+		// each.
+		for _, name := range names {
+			f, err := hashFile(filepath.Join(stage, name), whole)
 			if err != nil {
 				return nil, err
 			}
@@ -222,6 +207,11 @@ func describe(ctx context.Context, store *sqlstore.Store, m *Manifest) error {
 		return err
 	}
 	m.AuditHead = Anchor{Seq: head.Seq, Hash: hex.EncodeToString(head.Hash)}
+	archived, err := store.AuditArchived(ctx)
+	if err != nil {
+		return err
+	}
+	m.AuditArchived = Anchor{Seq: archived.Seq, Hash: hex.EncodeToString(archived.Hash)}
 	usage, err := store.KeyUsage(ctx)
 	if err != nil {
 		return err

@@ -360,6 +360,16 @@ func (s *Sealer) CheckDataKey(customerID, keyID string, wrapped []byte) error {
 	return err
 }
 
+// Shreddable reports whether a customer's wrapped data key was made by
+// NewShreddableDataKey, and so cannot be opened without the customer's
+// shred secret; a key made by NewDataKey (before shred secrets existed)
+// needs none. It unwraps the key under its master key to tell.
+func (s *Sealer) Shreddable(customerID, keyID string, wrapped []byte) (bool, error) {
+	inner, err := s.unwrap(customerID, keyID, wrapped)
+	defer clear(inner)
+	return len(inner) == wrappedKeyLen, err
+}
+
 // Rewrap unwraps a data key and wraps it again under the active master key,
 // for key rotation. The data key itself, and so every sealed field, stays
 // the same.

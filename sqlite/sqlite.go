@@ -19,7 +19,7 @@ import (
 	"github.com/custodian-crm/custodian/internal/sqlbackend"
 	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 //go:embed migrations/*.sql
@@ -95,48 +95,67 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 	return s, nil
 }
 
-// Snapshot writes a consistent copy of the database in dir to the new
-// file dest (mode 0600) with VACUUM INTO, while others go on reading and
-// writing: the copy is the database as of one instant, compacted. It
-// uses a connection of its own, so that it holds no connection of a
-// running store. The read log (ReadLogFileName) is copied next to dest,
-// just after; the shred key store, a file of its own, is not copied.
-func Snapshot(ctx context.Context, dir, dest string) error {
-	if err := snapshotFile(ctx, filepath.Join(dir, FileName), dest); err != nil {
-		return err
+// Snapshot writes consistent copies of the database files in dir into
+// the directory dest, under the same names, while others go on reading
+// and writing, and returns their names: the customer database (FileName)
+// and, when there is one, the read log (ReadLogFileName), copied after
+// it, so that the copied log holds every read the copied trail seals.
+// Each is copied with SQLite's online backup, every page in one step
+// under one read transaction of the write-ahead log: the database as of
+// one instant. It uses connections of its own, so that it holds no
+// connection of a running store. The shred key store, a file of its own,
+// is never copied. The copies are created with mode 0600.
+func Snapshot(ctx context.Context, dir, dest string) ([]string, error) {
+	var names []string
+	for _, name := range []string{FileName, ReadLogFileName} {
+		src := filepath.Join(dir, name)
+		if _, err := os.Stat(src); err != nil {
+			if name != FileName && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("sqlite: snapshot: %w", err)
+		}
+		if err := copyOnline(ctx, src, filepath.Join(dest, name)); err != nil {
+			return nil, fmt.Errorf("sqlite: snapshot of %s: %w", name, err)
+		}
+		names = append(names, name)
 	}
-	// The read log after the database: it then holds every read the
-	// copy's seals cover (reads are written before they are sealed).
-	reads := filepath.Join(dir, ReadLogFileName)
-	if _, err := os.Stat(reads); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return snapshotFile(ctx, reads, filepath.Join(filepath.Dir(dest), ReadLogFileName))
+	return names, nil
 }
 
-// snapshotFile copies the database file path to the new file dest with
-// VACUUM INTO, on a connection of its own.
-func snapshotFile(ctx context.Context, path, dest string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
-	}
+// copyOnline copies the database at src to the new file dest with the
+// online backup.
+func copyOnline(ctx context.Context, src, dest string) error {
+	// Created empty first, so that the copy has mode 0600 from the start.
 	f, err := os.OpenFile(dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- a file the backup command creates
 	if err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
+		return err
 	}
 	f.Close()
-	// VACUUM INTO wants no file or an empty one: the empty file keeps
-	// the mode 0600 from the start.
-	db, err := sql.Open("sqlite", dsn(path, "busy_timeout(10000)"))
+	db, err := sql.Open("sqlite", dsn(src, "busy_timeout(10000)"))
 	if err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
+		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(interface {
+			NewBackup(string) (*msqlite.Backup, error)
+		})
+		if !ok {
+			return errors.New("the driver has no online backup")
+		}
+		b, err := c.NewBackup(dest)
+		if err != nil {
+			return err
+		}
+		_, err = b.Step(-1) // every page, in one read transaction
+		return errors.Join(err, b.Finish())
+	})
 }
 
 // ReadLogFileName is the read log's file in the data directory: every

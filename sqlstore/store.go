@@ -274,20 +274,6 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err e
 	return current, latest, nil
 }
 
-// KnownMigrations returns the versions of every migration this binary
-// carries, in order. Versions need not be consecutive.
-func (s *Store) KnownMigrations() ([]int64, error) {
-	p, err := s.provider()
-	if err != nil {
-		return nil, err
-	}
-	var out []int64
-	for _, src := range p.ListSources() {
-		out = append(out, src.Version)
-	}
-	return out, nil
-}
-
 // Rebind rewrites a query's "?" placeholders for the store's dialect, for
 // tools and tests that run their own SQL.
 func (s *Store) Rebind(query string) string { return s.q(query) }
