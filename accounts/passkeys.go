@@ -218,7 +218,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, p *custodian.Pri
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reauthenticate(ctx, u, current); err != nil {
+	if err := s.reauthenticate(ctx, u, current, forPasskey); err != nil {
 		return nil, err
 	}
 	pu, keys, err := s.passkeyUserOf(ctx, &u.User)

@@ -384,10 +384,11 @@ func TestEveryOperation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if codes := must[[]string](t)(b.EnableTOTP(ctx, code)); len(codes) != 10 {
+	codes := must[[]string](t)(b.EnableTOTP(ctx, code))
+	if len(codes) != 10 {
 		t.Fatalf("%d recovery codes", len(codes))
 	}
-	if err := b.DisableTOTP(ctx, third); err != nil {
+	if err := b.DisableTOTP(ctx, third, codes[0]); err != nil {
 		t.Fatal(err)
 	}
 	must[*client.TOTPEnrolment](t)(b.BeginTOTP(ctx, third))

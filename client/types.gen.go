@@ -1113,6 +1113,13 @@ type TOTPCode struct {
 	Code string `json:"code"`
 }
 
+// TOTPDisable Your current password and a current one-time code (or a recovery code), asked before two-factor authentication is turned off.
+type TOTPDisable struct {
+	// Code A current code from the authenticator app, or an unused recovery code (which this consumes).
+	Code            string `json:"code"`
+	CurrentPassword string `json:"current_password"`
+}
+
 // TOTPEnrolment defines model for TOTPEnrolment.
 type TOTPEnrolment struct {
 	OtpauthURL string `json:"otpauth_url"`
@@ -1489,7 +1496,7 @@ type ListWebhookDeliveriesParams struct {
 }
 
 // DisableTOTPJSONRequestBody defines body for DisableTOTP for application/json ContentType.
-type DisableTOTPJSONRequestBody = Reauthentication
+type DisableTOTPJSONRequestBody = TOTPDisable
 
 // EnableTOTPJSONRequestBody defines body for EnableTOTP for application/json ContentType.
 type EnableTOTPJSONRequestBody = TOTPCode

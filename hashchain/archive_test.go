@@ -91,3 +91,45 @@ func TestArchiveRoundTripAndTampering(t *testing.T) {
 		t.Fatal("an archive short of its last event was written")
 	}
 }
+
+// TestArchiveEdges archives from the first event of the chain, a single
+// event, and events that carry data, and checks that each is accepted
+// whole and verifies against the chain.
+func TestArchiveEdges(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	chain, _ := NewChain(key)
+	var events []Event
+	var prev []byte
+	for i := range 3 {
+		e := Event{Seq: int64(i + 1), Time: time.Unix(int64(1000+i), 0), Actor: "usr_a", Action: "customer.update", Subject: "cus_x", Data: []byte(`{"sealed":"AQID"}`)}
+		chain.Seal(prev, &e)
+		prev = e.Hash
+		events = append(events, e)
+	}
+	for _, tt := range []struct {
+		name        string
+		first, last int64
+	}{
+		{"from the first event", 1, 3},
+		{"a single event", 2, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var prevHash []byte
+			if tt.first > 1 {
+				prevHash = events[tt.first-2].Hash
+			}
+			var file bytes.Buffer
+			if _, err := WriteArchive(&file, key, ArchiveHeader{First: tt.first, Last: tt.last, PrevHash: prevHash}, seqOf(events[tt.first-1:tt.last])); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			got, err := CheckArchive(bytes.NewReader(file.Bytes()), key)
+			if err != nil || got.First != tt.first || got.Last != tt.last {
+				t.Fatalf("check: %+v %v", got, err)
+			}
+			brk, err := chain.VerifyFrom(Anchor{Seq: tt.first - 1, Hash: prevHash}, ArchiveEvents(bytes.NewReader(file.Bytes())))
+			if err != nil || brk != nil {
+				t.Fatalf("verify archived events: %v %v", brk, err)
+			}
+		})
+	}
+}

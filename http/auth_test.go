@@ -107,6 +107,8 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /customers/{id}/consents", "admin manager agent"},
 	{"POST /customers/{id}/legal-hold", "admin manager"},
 	{"POST /customers/{id}/export", "admin manager"},
+	{"GET /customers/{id}/delete", "admin manager"},
+	{"POST /customers/{id}/delete", "admin manager"},
 	{"GET /customers/{id}/erase", "admin manager"},
 	{"POST /customers/{id}/erase", "admin manager"},
 	{"GET /audit", "admin auditor"},

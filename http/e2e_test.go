@@ -428,7 +428,7 @@ func privacyFlows(e *e2e, parts *testServerParts, detail string, grace, alan *cu
 	e.fill("#consent-purpose", "phone_calls", "#consent-source", "Phone call", "#consent-evidence", "Agreed to a yearly check-in call.")
 	e.submit("record consent", "form.consent-form button[type=submit]")
 	e.do("consent recorded", chromedp.WaitVisible(chromedp.CSS("#consent-history")))
-	if !strings.Contains(e.text(".flash"), "Consent change recorded.") || !strings.Contains(e.text("#consent-current"), "phone_calls") {
+	if !strings.Contains(e.text(".flash"), "Consent change recorded.") || !strings.Contains(e.text("#consent-current"), "Phone calls") {
 		t.Fatal("the consent change is not shown")
 	}
 	e.screenshot("customer-consent")

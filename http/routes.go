@@ -146,6 +146,8 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/customers/{id}/consents", write, u.page(u.handleConsentForm())},
 		{"POST", "/customers/{id}/legal-hold", erase, u.page(u.handleLegalHoldForm())},
 		{"POST", "/customers/{id}/export", erase, u.page(u.handleExportForm())},
+		{"GET", "/customers/{id}/delete", del, u.page(u.handleDeletePage())},
+		{"POST", "/customers/{id}/delete", del, u.page(u.handleDeleteForm())},
 		{"GET", "/customers/{id}/erase", erase, u.page(u.handleErasePage())},
 		{"POST", "/customers/{id}/erase", erase, u.page(u.handleEraseForm())},
 		{"GET", "/audit", auditRead, u.page(u.handleAudit())},

@@ -157,7 +157,7 @@ func (u *ui) handleEnableTOTPForm() http.Handler {
 
 func (u *ui) handleDisableTOTPForm() http.Handler {
 	return u.accountForm("totp", "totp-disabled", func(r *http.Request) error {
-		return u.acc.DisableTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"))
+		return u.acc.DisableTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"), strings.TrimSpace(r.PostForm.Get("code")))
 	})
 }
 

@@ -10,9 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/ratelimit"
+	"github.com/nyaruka/phonenumbers"
 )
 
 //go:embed templates/ui
@@ -36,13 +39,39 @@ var uiFuncs = template.FuncMap{
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
 	"hasPrefix": strings.HasPrefix,
+	// phone shows a stored (E.164) number in the international format of
+	// its region, as people write it: +44 20 7946 0958.
+	"phone": formatPhone,
+	// label shows a key such as a consent purpose as words:
+	// marketing_email reads "Marketing email". The key stays in the API.
+	"label": keyLabel,
+}
+
+// formatPhone formats an E.164 number for reading; anything it cannot
+// parse is shown as stored.
+func formatPhone(s string) string {
+	n, err := phonenumbers.Parse(s, "")
+	if err != nil {
+		return s
+	}
+	return phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
+}
+
+// keyLabel turns a snake_case key into a sentence-case label.
+func keyLabel(key string) string {
+	s := strings.ReplaceAll(key, "_", " ")
+	if s == "" {
+		return s
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 // uiPages are the web interface's templates, one per page, each parsed
 // with the layout and the shared partials. They are parsed once and never
 // changed.
 var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users",
-	"customer_erase", "customer_erased", "audit", "security", "import")
+	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import")
 
 // pageParts are further template files of a page, parsed after it: they
 // define the blocks the page leaves open.
@@ -295,6 +324,7 @@ var flashMessages = map[string]string{
 	"hold-set":                "Legal hold set: erasure, deletion and retention are suspended.",
 	"hold-lifted":             "Legal hold lifted.",
 	"customer-erased":         "The customer's personal data has been erased.",
+	"customer-deleted":        "Customer deleted.",
 	"customer-erased-already": "This customer had already been erased; nothing changed.",
 	"alert-resolved":          "Alert resolved.",
 }

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"runtime"
 	"strings"
@@ -273,6 +274,10 @@ func TestNewHasherParams(t *testing.T) {
 		{"memory too low", Params{Memory: 19*1024 - 1, Time: 2, Threads: 1}, ErrWeakParams},
 		{"one pass", Params{Memory: 19 * 1024, Time: 1, Threads: 1}, ErrWeakParams},
 		{"absurd memory", Params{Memory: 1<<20 + 1, Time: 2, Threads: 1}, ErrUnsupportedHash},
+		{"largest stored", Params{Memory: maxStoredMemoryKiB, Time: maxStoredTime, Threads: maxStoredThreads}, nil},
+		{"too many passes", Params{Memory: 19 * 1024, Time: maxStoredTime + 1, Threads: 1}, ErrUnsupportedHash},
+		{"too many threads", Params{Memory: 19 * 1024, Time: 2, Threads: maxStoredThreads + 1}, ErrUnsupportedHash},
+		{"fewest threads", Params{Memory: 19 * 1024, Time: 2, Threads: MinThreads}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,6 +305,12 @@ func TestInputTooLong(t *testing.T) {
 	}
 	if err := h.VerifyDummy(ctx, huge); !errors.Is(err, ErrInputTooLong) {
 		t.Fatalf("VerifyDummy err = %v", err)
+	}
+	if ok, _, err := h.Verify(ctx, strings.Repeat("a", MaxInputBytes), enc); !ok || err != nil {
+		t.Fatalf("Verify at the limit = %v, %v", ok, err)
+	}
+	if err := h.VerifyDummy(ctx, strings.Repeat("a", MaxInputBytes)); err != nil {
+		t.Fatalf("VerifyDummy at the limit: %v", err)
 	}
 }
 
@@ -498,6 +509,53 @@ func BenchmarkHashParallel(b *testing.B) {
 	})
 }
 
+// TestStoredHashBounds pins each bound on what a stored hash may ask of
+// Verify: lengths of salt and key, and the cost parameters, accepted at
+// the bound and refused one past it.
+func TestStoredHashBounds(t *testing.T) {
+	b64 := func(n int) string { return strings.Repeat("A", (n*8+5)/6) }
+	const params = "m=64,t=1,p=1"
+	for _, tt := range []struct {
+		name    string
+		encoded string
+		want    error
+	}{
+		{"shortest salt", "$argon2id$v=19$" + params + "$" + b64(minStoredSaltLen) + "$" + b64(32), nil},
+		{"longest salt", "$argon2id$v=19$" + params + "$" + b64(maxStoredSaltLen) + "$" + b64(32), nil},
+		{"salt too short", "$argon2id$v=19$" + params + "$" + b64(minStoredSaltLen-1) + "$" + b64(32), ErrUnsupportedHash},
+		{"salt too long", "$argon2id$v=19$" + params + "$" + b64(maxStoredSaltLen+1) + "$" + b64(32), ErrUnsupportedHash},
+		{"shortest key", "$argon2id$v=19$" + params + "$" + b64(16) + "$" + b64(minStoredKeyLen), nil},
+		{"longest key", "$argon2id$v=19$" + params + "$" + b64(16) + "$" + b64(maxStoredKeyLen), nil},
+		{"key too short", "$argon2id$v=19$" + params + "$" + b64(16) + "$" + b64(minStoredKeyLen-1), ErrUnsupportedHash},
+		{"key too long", "$argon2id$v=19$" + params + "$" + b64(16) + "$" + b64(maxStoredKeyLen+1), ErrUnsupportedHash},
+	} {
+		_, err := decode(tt.encoded)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: decode err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		params string
+		want   error
+	}{
+		{fmt.Sprintf("m=%d,t=%d,p=%d", maxStoredMemoryKiB, maxStoredTime, maxStoredThreads), nil},
+		{fmt.Sprintf("m=%d,t=1,p=1", maxStoredMemoryKiB+1), ErrUnsupportedHash},
+		{fmt.Sprintf("m=64,t=%d,p=1", maxStoredTime+1), ErrUnsupportedHash},
+		{fmt.Sprintf("m=1024,t=1,p=%d", maxStoredThreads+1), ErrUnsupportedHash},
+		{"m=1,t=1,p=1", ErrUnsupportedHash},
+		{"m=8,t=1,p=1", nil},
+		{"m=32,t=1,p=4", nil},
+		{"m=31,t=1,p=4", ErrUnsupportedHash},
+		{"m=64,t=1,p=0", ErrUnsupportedHash},
+		{"m=0,t=1,p=1", ErrUnsupportedHash},
+	} {
+		_, err := parseParams(tt.params)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("parseParams(%q) err = %v, want %v", tt.params, err, tt.want)
+		}
+	}
+}
+
 // TestQueueBounded reproduces a sign-in flood against the hashing slots:
 // with the only slot held and the queue full, one more caller must be
 // refused at once with ErrBusy, not wait behind the others; and a caller
@@ -555,5 +613,24 @@ func TestQueueBounded(t *testing.T) {
 	}
 	if _, err := NewHasher(Config{MaxQueue: -1}); err == nil {
 		t.Fatal("a negative queue bound was accepted")
+	}
+}
+
+// TestNewHasherQueueBounds checks that the configured queue bounds are
+// the ones used, and that zero keeps the defaults.
+func TestNewHasherQueueBounds(t *testing.T) {
+	h, err := NewHasher(Config{MaxConcurrent: 2, MaxQueue: 5, MaxWait: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(h.queue) != 5 || h.maxWait != 3*time.Second {
+		t.Errorf("configured bounds: queue %d, wait %v; want 5, 3s", cap(h.queue), h.maxWait)
+	}
+	d, err := NewHasher(Config{MaxConcurrent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(d.queue) != 2*DefaultQueuePerSlot || d.maxWait != DefaultMaxWait {
+		t.Errorf("default bounds: queue %d, wait %v; want %d, %v", cap(d.queue), d.maxWait, 2*DefaultQueuePerSlot, DefaultMaxWait)
 	}
 }

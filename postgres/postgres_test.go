@@ -80,7 +80,7 @@ func TestAccountsContract(t *testing.T) {
 // migration is applied once and the last run applies nothing.
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	url := testdb.PostgresSchemaURL(t)
-	testdb.MigrateConcurrently(t, 3, func(ctx context.Context) (*sqlstore.Store, error) {
+	testdb.MigrateConcurrently(t, 3, postgres.Migrations(), func(ctx context.Context) (*sqlstore.Store, error) {
 		return postgres.Open(ctx, url, sqlstore.Options{WithoutAuditChain: true})
 	})
 }

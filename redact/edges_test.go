@@ -24,6 +24,10 @@ func TestScrubEdges(t *testing.T) {
 		{"lone invalid byte 0x80", "a\x80b", `a\x80b`},
 		{"lone invalid byte 0xff", "a\xffb", `a\xffb`},
 		{"DEL", "a\x7fb", `a\x7fb`},
+		{"only an invalid byte", "\x80", `\x80`},
+		{"only a high invalid byte", "\xff", `\xff`},
+		{"only DEL", "\x7f", `\x7f`},
+		{"only a control character", "\x1f", `\x1f`},
 		{"unit separator", "a\x1fb", `a\x1fb`},
 		{"space is plain", "a b c", "a b c"},
 		{"basic at the end", "we use basic", "we use basic"},
@@ -124,5 +128,18 @@ func TestNestingIsCutAtMaxDepth(t *testing.T) {
 	}
 	if out := log(slog.Any("list", m)); strings.Contains(out, "leafvalue") {
 		t.Errorf("lists were not cut at depth %d: %s", maxDepth, out)
+	}
+}
+
+// TestEmptyKeys checks attributes with an empty key: an empty attribute
+// is passed on as slog handlers expect, a value with an empty key is
+// scrubbed, and an inline group's members are judged by their own keys.
+func TestEmptyKeys(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil), Options{}))
+	log.Info("m", slog.Attr{}, slog.String("", "jo@example.com"), slog.Group("", slog.String("password", "hunter4-secret"), slog.String("id", "42")))
+	out := buf.String()
+	if strings.Contains(out, "jo@example.com") || strings.Contains(out, "hunter4") || !strings.Contains(out, `"id":"42"`) {
+		t.Errorf("attributes with empty keys: %s", out)
 	}
 }

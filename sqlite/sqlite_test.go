@@ -46,7 +46,7 @@ func TestAccountsContract(t *testing.T) {
 // migration is applied once and the last run applies nothing.
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	testdb.MigrateConcurrently(t, 3, func(ctx context.Context) (*sqlstore.Store, error) {
+	testdb.MigrateConcurrently(t, 3, sqlite.Migrations(), func(ctx context.Context) (*sqlstore.Store, error) {
 		return sqlite.Open(ctx, dir, sqlstore.Options{WithoutAuditChain: true})
 	})
 }

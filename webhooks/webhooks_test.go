@@ -327,7 +327,7 @@ func TestPersonalDataOnlyWhenAllowed(t *testing.T) {
 	if len(evs) != 2 || evs[0].Action != custodian.ActionWebhookUpdate || strings.Join(evs[0].Fields, ",") != "personal_data" || evs[0].Actor != "usr_admin" {
 		t.Fatalf("webhook audit %+v", evs)
 	}
-	reads, err := e.store.AuditEvents(ctx, custodian.AuditQuery{Subject: c.ID, Action: custodian.ActionCustomerRead})
+	reads, err := e.store.Reads(ctx, custodian.ReadQuery{Customer: c.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

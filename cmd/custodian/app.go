@@ -161,6 +161,11 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		return nil, err
 	}
 	if has(forRestore) {
+		if has(holdDataDir) && *cfg.storage.databaseURL != "" {
+			if a.lease, err = postgres.NewJobLease(ctx, *cfg.storage.databaseURL, postgres.JobLeaseOptions{Retry: cfg.leaseRetry, Logger: cfg.logger}); err != nil {
+				return nil, err
+			}
+		}
 		if a.shred, err = cfg.storage.openShred(ctx); err != nil {
 			return nil, err
 		}

@@ -80,6 +80,11 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	defer stopBackups()
 	stopWebhooks := startWebhooks(ctx, a, logger)
 	defer stopWebhooks()
+	stopAnchors, err := startAnchors(ctx, s.ops, a, a.lease, newAnchorLogger(proc.stderr), logger, alerts.webhook)
+	if err != nil {
+		return err
+	}
+	defer stopAnchors()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -92,6 +97,14 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 // are masked whatever the code path that logged them.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(redact.NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}), redact.Options{AllowKeys: []string{"active_key"}}))
+}
+
+// newAnchorLogger returns the logger of the audit anchors: JSON lines on
+// w like the server's log, but not through the redacting handler, which
+// would mask the anchor's hash as it masks every long hex run. An anchor
+// is a hash of the trail, neither a secret nor a personal value.
+func newAnchorLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: utcTime}))
 }
 
 // refuseInsecureSettings runs the deploy checks under --production, logs
@@ -262,6 +275,10 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer) func(addr string, https bool) error {
 	return func(addr string, https bool) error {
 		tok, expires, err := acc.SetupLink(ctx)
+		if ctx.Err() != nil {
+			// Stopped while starting: nothing to print, and no failure.
+			return nil
+		}
 		if err != nil || tok == "" {
 			return err
 		}

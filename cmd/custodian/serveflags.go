@@ -144,7 +144,7 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if err := s.privacy.resolve(); err != nil {
 		return err
 	}
-	if err := s.ops.resolve(); err != nil {
+	if err := s.ops.resolve(*s.storage.dataDir); err != nil {
 		return err
 	}
 	if err := s.backups.resolve(); err != nil {

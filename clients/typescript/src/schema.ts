@@ -277,7 +277,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your password (re-authenticate with the current one); optionally end your other sessions. */
+        /** Change your password (re-authenticate with the current one); optionally end your other sessions. Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["changePassword"];
         delete?: never;
         options?: never;
@@ -294,7 +294,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your sign-in email (re-authenticate with your password). */
+        /** Change your sign-in email (re-authenticate with your password). Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["changeEmail"];
         delete?: never;
         options?: never;
@@ -311,7 +311,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start two-factor enrolment: returns the TOTP secret, otpauth URL and QR code (PNG, base64), once. */
+        /** Start two-factor enrolment: returns the TOTP secret, otpauth URL and QR code (PNG, base64), once. Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["beginTOTP"];
         delete?: never;
         options?: never;
@@ -328,7 +328,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Finish enrolment with a code from the app; returns ten single-use recovery codes, once. */
+        /** Finish enrolment with a code from the app; returns ten single-use recovery codes, once. Needs a browser session: an access token is refused with 403. */
         post: operations["enableTOTP"];
         delete?: never;
         options?: never;
@@ -345,7 +345,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Turn two-factor authentication off (re-authenticate); refused when your role requires it. */
+        /** Turn two-factor authentication off: needs the current password and a current one-time code or a recovery code, and a browser session (an access token is refused with 403); refused when your role requires it. Wrong passwords and codes count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["disableTOTP"];
         delete?: never;
         options?: never;
@@ -1545,6 +1545,12 @@ export interface components {
             code: string;
             detail: string;
         };
+        /** @description Your current password and a current one-time code (or a recovery code), asked before two-factor authentication is turned off. */
+        TOTPDisable: {
+            current_password: string;
+            /** @description A current code from the authenticator app, or an unused recovery code (which this consumes). */
+            code: string;
+        };
         /**
          * @description What an import does with a row whose email address or phone number an existing customer (or an earlier row of the file) has: skip leaves the customer alone; fill sets the fields it has empty and adds the row's tags; overwrite replaces every field the row has a value for, tags and status included (empty cells change nothing).
          * @enum {string}
@@ -2594,7 +2600,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Reauthentication"];
+                "application/json": components["schemas"]["TOTPDisable"];
             };
         };
         responses: {
