@@ -290,7 +290,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, curre
 }
 
 // clearTOTP turns two-factor authentication off and drops the recovery
-// codes. Callers run it inside Audited, so both happen or neither; the
+// codes, unless the user has a passkey, for which they still stand in. Callers run it inside Audited, so both happen or neither; the
 // order (2FA off first) also holds on its own: a failure between the two
 // leaves unused codes on an account without 2FA, never 2FA without its
 // recovery codes.
@@ -301,6 +301,11 @@ func (s *Service) clearTOTP(ctx context.Context, userID string) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	// The recovery codes stand in for passkeys too: an account that has
+	// one keeps them.
+	if has, err := s.hasPasskeys(ctx, userID); err != nil || has {
 		return err
 	}
 	return s.repo.SetRecoveryCodes(ctx, userID, nil)

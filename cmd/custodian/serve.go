@@ -76,10 +76,10 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
+	stopWebhooks := startWebhooks(ctx, s, a, logger)
+	defer stopWebhooks()
 	stopBackups := startBackups(ctx, s, a, logger)
 	defer stopBackups()
-	stopWebhooks := startWebhooks(ctx, a, logger)
-	defer stopWebhooks()
 	stopAnchors, err := startAnchors(ctx, s.ops, a, a.lease, newAnchorLogger(proc.stderr), logger, alerts.webhook)
 	if err != nil {
 		return err
@@ -364,20 +364,17 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 }
 
 // startWebhooks runs the webhook deliveries, the one place serve sends
-// them, until ctx ends or the returned function is called. There is no
-// lock between instances: on a shared PostgreSQL database each instance
-// runs it, and the outbox's DELETE and each delivery's compare-and-set
-// claim keep any event from being sent twice by two of them.
-func startWebhooks(ctx context.Context, a *app, logger *slog.Logger) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = a.webhooks.Run(ctx)
-	}()
-	logger.Info("webhook delivery started")
-	return func() {
-		cancel()
-		<-done
-	}
+// them, as a background job under the job lease: among instances sharing
+// a database, the one holding the lease sends them (each instance's
+// requests queue events in the outbox all the same). The outbox's DELETE
+// and each delivery's compare-and-set claim would also keep two senders
+// from sending an event twice, should the lease change hands mid-round.
+func startWebhooks(ctx context.Context, s *serveSettings, a *app, logger *slog.Logger) func() {
+	stop := startJob(ctx, "webhooks", *s.webhookPoll, a.lease, logger, func(ctx context.Context) {
+		if err := a.webhooks.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("webhook delivery round failed; the next round retries", "err", err)
+		}
+	})
+	logger.Info("webhook delivery started", "poll_interval", s.webhookPoll.String())
+	return stop
 }
