@@ -21,7 +21,7 @@ const DefaultMaxFileSize = custodian.MaxImportFileSize
 const (
 	DefaultMaxRunning = 2
 	DefaultKeepFor    = time.Hour
-	DefaultMaxKept    = 4
+	DefaultMaxKept    = 2
 )
 
 // JobsOptions configure Jobs.
