@@ -209,6 +209,52 @@ func TestLocalPath(t *testing.T) {
 	}
 }
 
+// TestFormKeys pins the form keys: a configured key gives the same tokens
+// on every server, no key a random one (never an empty, guessable key);
+// a token checks only for its kind and binding, and an empty binding has
+// none; sealed state opens only for its purpose and binding, and not once
+// expired.
+func TestFormKeys(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	a, err := newFormKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newFormKeys(key)
+	r1, _ := newFormKeys(nil)
+	r2, _ := newFormKeys(nil)
+	bind := []byte("session hash")
+	if a.token("form", bind) != b.token("form", bind) {
+		t.Error("two servers with one key make different tokens")
+	}
+	if r1.token("form", bind) == r2.token("form", bind) || r1.token("form", bind) == a.token("form", bind) {
+		t.Error("servers without a key share their token key")
+	}
+	tok := a.token("form", bind)
+	if !a.check("form", bind, tok) || a.check("other", bind, tok) || a.check("form", []byte("other session"), tok) || a.check("form", bind, tok[1:]) {
+		t.Error("a token checks for another kind or binding, or a changed token checks")
+	}
+	if a.token("form", nil) != "" || a.check("form", nil, "") {
+		t.Error("an empty binding has a token")
+	}
+	sealed := a.sealState("login", bind, []byte("step two"), time.Minute)
+	if got, err := b.openState("login", bind, sealed); err != nil || string(got) != "step two" {
+		t.Errorf("openState = %q, %v", got, err)
+	}
+	if _, err := a.openState("enrol", bind, sealed); err == nil {
+		t.Error("state opened for another purpose")
+	}
+	if _, err := a.openState("login", []byte("other session"), sealed); err == nil {
+		t.Error("state opened for another binding")
+	}
+	if _, err := r1.openState("login", bind, sealed); err == nil {
+		t.Error("state opened with another key")
+	}
+	if _, err := a.openState("login", bind, a.sealState("login", bind, []byte("x"), -time.Second)); err == nil {
+		t.Error("expired state opened")
+	}
+}
+
 func TestUICSRFIsRequired(t *testing.T) {
 	s := newTestServer(t)
 	c := s.web()
