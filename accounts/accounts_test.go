@@ -3,6 +3,8 @@ package accounts_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,6 +236,28 @@ func TestDefaultLifetimes(t *testing.T) {
 		}
 		if err != nil || !tok.ExpiresAt.Equal(now.Add(tt.want)) {
 			t.Errorf("token for %v: %v, want expiry in %v", tt.ttl, err, tt.want)
+		}
+	}
+}
+
+// TestUserNameBounds: a name is 1 to 200 characters, without markup or
+// control characters.
+func TestUserNameBounds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{strings.Repeat("é", 200), true},
+		{strings.Repeat("é", 201), false},
+		{" ", false},
+		{"A <b>", false},
+		{"A\x7fB", false},
+	} {
+		_, err := e.svc.CreateUser(ctx, fmt.Sprintf("n%d@example.com", i), tt.name, custodian.RoleViewer, pw)
+		if tt.ok != (err == nil) {
+			t.Errorf("CreateUser(name %q) = %v, want accepted %v", tt.name, err, tt.ok)
 		}
 	}
 }
