@@ -84,7 +84,8 @@ type AccountService interface {
 // AccountSettings changes accounts: people's own credentials and two-factor
 // authentication, administrators' changes to users, and the security
 // settings kept in the database. Changes to one's own credentials ask for
-// the current password.
+// the current password (counted like sign-ins by the sign-in policy) and
+// need a browser session: a personal access token alone is refused.
 type AccountSettings interface {
 	// ChangePassword sets p's password, optionally ending p's other
 	// sessions.
@@ -97,8 +98,9 @@ type AccountSettings interface {
 	// EnableTOTP puts the enrolment in force once code proves it, and
 	// returns ten single-use recovery codes.
 	EnableTOTP(ctx context.Context, p *Principal, code string) ([]string, error)
-	// DisableTOTP turns two-factor authentication off for p.
-	DisableTOTP(ctx context.Context, p *Principal, current string) error
+	// DisableTOTP turns two-factor authentication off for p, after the
+	// current password and a current one-time code (or a recovery code).
+	DisableTOTP(ctx context.Context, p *Principal, current, code string) error
 	// CompleteReset redeems a password-reset link.
 	CompleteReset(ctx context.Context, resetToken, next string) error
 	// SetRole changes a user's role and ends their sessions.
@@ -150,4 +152,11 @@ type AuthListener interface {
 	// starts listening and each time it loses its connection (whatever
 	// was published meanwhile is lost). It returns when ctx ends.
 	Listen(ctx context.Context, fn func(AuthInvalidation)) error
+}
+
+// AccountNotifier sends people messages about their own account, such as
+// the link that unlocks it after the sign-in policy's hard limit. Notify
+// queues the message and returns at once; delivery is best effort.
+type AccountNotifier interface {
+	NotifyAccount(ctx context.Context, to, subject, body string) error
 }

@@ -20,6 +20,10 @@ const (
 	SignalSuspicious
 	// SignalRateLimited is a request refused by a rate limit.
 	SignalRateLimited
+	// SignalAccountLocked is an account (or an email address without one)
+	// reaching the sign-in policy's hard limit of consecutive failures:
+	// it stays locked until unlocked.
+	SignalAccountLocked
 )
 
 // String returns the kind's name as used in configuration and alerts.
@@ -31,6 +35,8 @@ func (k SignalKind) String() string {
 		return "suspicious_request"
 	case SignalRateLimited:
 		return "rate_limited"
+	case SignalAccountLocked:
+		return "account_locked"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -32,6 +32,7 @@ const (
 	ActionTOTPReset      = "user.2fa_reset"
 	ActionSignIn         = "auth.signin"
 	ActionSignInFailed   = "auth.signin_failed"
+	ActionReauthFailed   = "auth.reauth_failed" // a wrong current password (or code) for a change to one's own credentials
 	ActionSignOut        = "auth.signout"
 	ActionTokenIssue     = "token.issue"
 	ActionTokenRevoke    = "token.revoke"
@@ -62,6 +63,9 @@ const (
 	ActorCLI = "system:cli"
 	// ActorMonitor is the actor of security alerts the server raises.
 	ActorMonitor = "system:monitor"
+	// ActorSignInPolicy is the actor of what the sign-in policy does on
+	// its own, such as the link it mails the owner of a locked account.
+	ActorSignInPolicy = "system:signin"
 	// ActorBackup is the actor of the backups serve takes on schedule.
 	ActorBackup = "system:backup"
 	// ActorReadLog is the actor of the events that seal the read log
@@ -182,6 +186,10 @@ type ReadRepository interface {
 	RecordRead(ctx context.Context, customerIDs ...string) error
 	// Reads returns the read records q selects, newest first.
 	Reads(ctx context.Context, q ReadQuery) ([]ReadRecord, error)
+	// PurgeReads removes the read records older than before that are
+	// sealed into the trail (the retention of reads), recording the
+	// removal in the trail first, and returns how many it removed.
+	PurgeReads(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ReadSeal is the Data of an ActionReadsSeal event: the read log's records

@@ -2,6 +2,7 @@ package custodian
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"time"
@@ -165,6 +166,14 @@ type ImportBatchReport struct {
 	Updated   int `json:"updated"`
 }
 
+// MaxImportFileSize bounds a file imported through the API or the web
+// interface: 32 MiB, some 200,000 typical rows.
+const MaxImportFileSize = 32 << 20
+
+// ErrFileTooLarge is the cause of the error refusing a file over
+// MaxImportFileSize.
+var ErrFileTooLarge = errors.New("import file too large")
+
 // MaxImportIssues bounds the issues a report lists; the counts go on.
 const MaxImportIssues = 1000
 
@@ -281,6 +290,9 @@ type ImportService interface {
 	// RunDryRun starts the import a finished dry run checked, on the
 	// file it kept, with its options but DryRun off.
 	RunDryRun(ctx context.Context, id string) (*ImportJob, error)
+	// RecheckImport starts a new dry run of the file the finished dry
+	// run id checked, with its options but the header mapping m.
+	RecheckImport(ctx context.Context, id string, m map[string]string) (*ImportJob, error)
 	// ImportJob returns the job with id, or ENOTFOUND.
 	ImportJob(ctx context.Context, id string) (*ImportJob, error)
 	// CancelImport asks a running job to stop.

@@ -223,6 +223,38 @@ type AccountRepository interface {
 	// stores one.
 	Setting(ctx context.Context, name string) (string, error)
 	SetSetting(ctx context.Context, name, value string) error
+
+	SignInFailureRepository
+}
+
+// FailureCount is a count of failed sign-ins (or failed checks of the
+// current password) and the time of the last one.
+type FailureCount struct {
+	Failures     int
+	LastFailedAt time.Time
+}
+
+// SignInFailureRepository keeps the counts of failed sign-ins that the
+// sign-in policy throttles on: per account (its consecutive failures from
+// every source) and per account and source. Accounts and sources are
+// named by keyed hashes chosen by the caller, never by an email or client
+// address; an account need not exist, so that an address without one is
+// counted the same way. Inside Audited, every method joins its
+// transaction.
+type SignInFailureRepository interface {
+	// SignInFailures returns the account's count and the count of source
+	// against it (zero counts when there are none).
+	SignInFailures(ctx context.Context, account, source []byte) (acct, src FailureCount, err error)
+	// RecordSignInFailure adds a failure at at to both counts, in one
+	// transaction, first resetting the source's count when forget says
+	// it has aged out, and returns the new counts.
+	RecordSignInFailure(ctx context.Context, account, source []byte, at time.Time, forget func(FailureCount) bool) (acct, src FailureCount, err error)
+	// ResetSignInFailures clears the account's count and the count of
+	// source against it (after a success from there); the counts of other
+	// sources stay.
+	ResetSignInFailures(ctx context.Context, account, source []byte) error
+	// ClearSignInFailures clears every count of the account (an unlock).
+	ClearSignInFailures(ctx context.Context, account []byte) error
 }
 
 // Principal is the authenticated caller of a request.

@@ -237,4 +237,7 @@ type WebhookRepository interface {
 	// WebhookDeliveries lists an endpoint's deliveries, newest first (all
 	// when limit is 0).
 	WebhookDeliveries(ctx context.Context, webhookID string, limit int) ([]WebhookDelivery, error)
+	// PurgeWebhookDeliveries removes the finished (succeeded or failed)
+	// deliveries created before before, and returns how many.
+	PurgeWebhookDeliveries(ctx context.Context, before time.Time) (int64, error)
 }

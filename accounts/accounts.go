@@ -22,7 +22,6 @@ import (
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/token"
 	"github.com/go-webauthn/webauthn/webauthn"
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Config holds the account policies. Zero fields take the defaults.
@@ -57,6 +56,16 @@ type Config struct {
 	// could not be published and last-used times that could not be
 	// written. Nil discards.
 	Logger *slog.Logger
+	// Observer is told of the failures the attack detector needs beyond
+	// those the transport reports: an account reaching the sign-in
+	// policy's hard limit (custodian.SignalAccountLocked). Nil tells
+	// nobody.
+	Observer custodian.Observer
+	// Notifier mails the owner of an account that reached the hard limit
+	// a link (under PublicURL) to unlock it by setting a new password.
+	// Without both, only an administrator unlocks it.
+	Notifier  custodian.AccountNotifier
+	PublicURL string
 }
 
 func (c *Config) defaults() {
@@ -99,10 +108,9 @@ type Service struct {
 	repo   custodian.AccountRepository
 	hasher *password.Hasher
 	cfg    Config
-	// unknown keeps failure counts for email addresses that have no
-	// account, so that throttling answers the same whether or not an
-	// account exists. Bounded: it can hold no more than 10,000 names.
-	unknown *lru.Cache[string, failures]
+	// failKey keys the hashes that name accounts and sources in the
+	// failure counts (see throttle.go).
+	failKey []byte
 	mu      sync.Mutex
 	sealer  *crypto.Sealer // seals TOTP secrets
 
@@ -120,11 +128,6 @@ type Service struct {
 // fieldTOTP is the field name a TOTP secret is sealed under.
 const fieldTOTP = "totp"
 
-type failures struct {
-	count int
-	last  time.Time
-}
-
 // New returns a Service. The sealer protects TOTP secrets at rest.
 func New(repo custodian.AccountRepository, hasher *password.Hasher, sealer *crypto.Sealer, cfg Config) (*Service, error) {
 	cfg.defaults()
@@ -141,8 +144,11 @@ func New(repo custodian.AccountRepository, hasher *password.Hasher, sealer *cryp
 	if err != nil {
 		return nil, err
 	}
-	unknown, _ := lru.New[string, failures](10_000) // size is positive
-	return &Service{repo: repo, hasher: hasher, cfg: cfg, unknown: unknown, sealer: sealer,
+	failKey, err := newFailureKey(sealer)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{repo: repo, hasher: hasher, cfg: cfg, failKey: failKey, sealer: sealer,
 		cache: newAuthCache(cfg.AuthCacheTTL, cfg.AuthCacheSize), webauthn: wa}, nil
 }
 

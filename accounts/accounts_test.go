@@ -35,6 +35,14 @@ func newEnv(t *testing.T) *env {
 	return envOn(t, store)
 }
 
+// strictEnv is newEnv with no free failures: the first one makes its
+// source wait.
+func strictEnv(t *testing.T) *env {
+	t.Helper()
+	store, _ := testdb.SQLite(t)
+	return envWith(t, store, func(c *accounts.Config) { c.Lockout.FreeFailures = -1 })
+}
+
 // envOn returns an env whose service runs over store.
 func envOn(t *testing.T, store custodian.AccountRepository) *env {
 	t.Helper()
@@ -118,7 +126,7 @@ func TestSessionExpiry(t *testing.T) {
 }
 
 func TestLockoutGrowsThenEnds(t *testing.T) {
-	e := newEnv(t)
+	e := strictEnv(t)
 	ctx := context.Background()
 	e.svc.CreateUser(ctx, "b@example.com", "B", custodian.RoleViewer, pw)
 	_, err := e.signIn("b@example.com", "wrong guess number one", "")
@@ -157,7 +165,7 @@ func TestLockoutGrowsThenEnds(t *testing.T) {
 }
 
 func TestUnknownEmailIsThrottledLikeAnAccount(t *testing.T) {
-	e := newEnv(t)
+	e := strictEnv(t)
 	_, err := e.signIn("ghost@example.com", "whatever it is", "")
 	if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ type authenticatedUser struct {
 	other        string               // another session of the same user
 	pat, patID   string
 	patPrincipal *custodian.Principal
+	recovery     []string // recovery codes, when enrolled
 }
 
 // authenticate creates a user of role and authenticates its sessions and
@@ -63,7 +64,7 @@ func authenticate(t *testing.T, e *env, email string, role custodian.Role, totp 
 	}
 	a := &authenticatedUser{user: u, session: e.session(t, u.ID), other: e.session(t, u.ID)}
 	if totp {
-		enrol(t, e, e.accepted(t, "session", a.session, false))
+		a.recovery = enrol(t, e, e.accepted(t, "session", a.session, false))
 	}
 	var tok *custodian.APIToken
 	if a.pat, tok, err = e.svc.CreateAPIToken(ctx, u.ID, "script", 0); err != nil {
@@ -91,8 +92,9 @@ func (e *env) session(t *testing.T, userID string) string {
 	return plain
 }
 
-// enrol turns two-factor authentication on for p's user.
-func enrol(t *testing.T, e *env, p *custodian.Principal) {
+// enrol turns two-factor authentication on for p's user and returns its
+// recovery codes.
+func enrol(t *testing.T, e *env, p *custodian.Principal) []string {
 	t.Helper()
 	ctx := context.Background()
 	en, err := e.svc.BeginTOTP(ctx, p, pw)
@@ -103,9 +105,11 @@ func enrol(t *testing.T, e *env, p *custodian.Principal) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.EnableTOTP(ctx, p, code); err != nil {
+	codes, err := e.svc.EnableTOTP(ctx, p, code)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return codes
 }
 
 // TestChangesTakeEffectOnTheNextRequest makes every change that ends or
@@ -206,7 +210,7 @@ func TestChangesTakeEffectOnTheNextRequest(t *testing.T) {
 			}},
 		{"turning one's two-factor authentication off", custodian.RoleAgent, true,
 			func(t *testing.T, e *env, a *authenticatedUser) {
-				if err := e.svc.DisableTOTP(ctx, a.p, pw); err != nil {
+				if err := e.svc.DisableTOTP(ctx, a.p, pw, a.recovery[0]); err != nil {
 					t.Fatal(err)
 				}
 			},

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"encoding/base64"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -19,19 +20,78 @@ const SettingRequireTOTP = "require_totp_roles"
 // ResetTTL is how long an administrator's password-reset link stays valid.
 const ResetTTL = time.Hour
 
+// UnlockTTL is how long the link mailed to the owner of an account locked
+// at the hard limit stays valid: a day to read the mail.
+const UnlockTTL = 24 * time.Hour
+
 // totpIssuer is the name authenticator apps show for the account.
 const totpIssuer = "Custodian"
 
-// reauthenticate checks the current password before a sensitive change.
-func (s *Service) reauthenticate(ctx context.Context, u *custodian.UserRecord, current string) error {
+// Purposes of a check of the current password, recorded with its
+// failures.
+const (
+	forPassword = "password_change"
+	forEmail    = "email_change"
+	forTOTP     = "2fa_setup"
+	forNoTOTP   = "2fa_disable"
+	forPasskey  = "passkey_registration"
+)
+
+// errNeedsSession refuses a change to one's own credentials made with a
+// personal access token: a token alone must never be enough to take over
+// the account it belongs to.
+var errNeedsSession = custodian.Errorf(custodian.EFORBIDDEN, "Your password, email address and two-factor authentication are changed from a signed-in browser session, not with an access token.")
+
+// sessionOnly refuses p when it is not a browser session.
+func sessionOnly(p *custodian.Principal) error {
+	if p == nil || p.SessionHash == nil {
+		return errNeedsSession
+	}
+	return nil
+}
+
+// reauthenticate checks the current password before a change to p's own
+// credentials (for purpose), as a sign-in attempt: under the same policy
+// (the source's wait, the account's hard limit), a failure counted,
+// recorded as auth.reauth_failed and reported to the attack detector, a
+// success clearing the counts as a sign-in does.
+func (s *Service) reauthenticate(ctx context.Context, u *custodian.UserRecord, current, purpose string) error {
+	a := s.reauthAttempt(ctx, u, purpose)
+	now := s.now()
+	if err := s.admit(ctx, a, now); err != nil {
+		s.observeFailure(a, now)
+		return err
+	}
 	ok, _, err := s.verify(ctx, current, u.PasswordHash)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return &custodian.Error{Code: custodian.EUNAUTHORIZED, Message: "Confirm with your current password.", Fields: []custodian.FieldError{{Field: "current_password", Message: "The current password is incorrect."}}}
+		s.observeFailure(a, now)
+		return s.failed(ctx, a, reasonPassword, now, &custodian.Error{Code: custodian.EUNAUTHORIZED, Message: "Confirm with your current password.", Fields: []custodian.FieldError{{Field: "current_password", Message: "The current password is incorrect."}}})
 	}
-	return nil
+	return s.succeeded(ctx, a)
+}
+
+// reauthAttempt is the attempt of a check of u's current password (or
+// code) for purpose, from the request's client address.
+func (s *Service) reauthAttempt(ctx context.Context, u *custodian.UserRecord, purpose string) attempt {
+	addr := custodian.OriginFrom(ctx).ClientAddr
+	return attempt{acct: s.accountKey(u, ""), src: s.sourceKey(addr), subject: u.ID, account: u.ID,
+		action: custodian.ActionReauthFailed, purpose: purpose, addr: addr, user: u}
+}
+
+// observeFailure tells the attack detector of a failed or refused check
+// of the current password, as the transport does for sign-ins.
+func (s *Service) observeFailure(a attempt, now time.Time) {
+	if s.cfg.Observer == nil {
+		return
+	}
+	sig := custodian.Signal{Kind: custodian.SignalFailedSignIn, Account: a.account, Time: now, Detail: "current password"}
+	if ip, err := netip.ParseAddr(a.addr); err == nil {
+		sig.Addr = ip
+	}
+	s.cfg.Observer.Observe(sig)
 }
 
 func (s *Service) user(ctx context.Context, id string) (*custodian.UserRecord, error) {
@@ -42,11 +102,14 @@ func (s *Service) user(ctx context.Context, id string) (*custodian.UserRecord, e
 // endOthers, every other session of the user ends; personal access tokens
 // stay (they are revoked separately).
 func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, current, next string, endOthers bool) error {
+	if err := sessionOnly(p); err != nil {
+		return err
+	}
 	u, err := s.user(ctx, p.User.ID)
 	if err != nil {
 		return err
 	}
-	if err := s.reauthenticate(ctx, u, current); err != nil {
+	if err := s.reauthenticate(ctx, u, current, forPassword); err != nil {
 		return err
 	}
 	if err := s.checkNewPassword(next, u.Email, u.Name); err != nil {
@@ -74,6 +137,9 @@ func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, cu
 
 // ChangeEmail changes the sign-in email after checking the password.
 func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, current, email string, endOthers bool) (*custodian.User, error) {
+	if err := sessionOnly(p); err != nil {
+		return nil, err
+	}
 	email, err := custodian.NormalizeUserEmail(email)
 	if err != nil {
 		return nil, err
@@ -82,7 +148,7 @@ func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, curre
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reauthenticate(ctx, u, current); err != nil {
+	if err := s.reauthenticate(ctx, u, current, forEmail); err != nil {
 		return nil, err
 	}
 	var out custodian.User
@@ -112,11 +178,14 @@ func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, curre
 // password, and keeps it sealed but not yet in force: EnableTOTP turns it
 // on once the person proves their app produces codes for it.
 func (s *Service) BeginTOTP(ctx context.Context, p *custodian.Principal, current string) (*custodian.TOTPEnrolment, error) {
+	if err := sessionOnly(p); err != nil {
+		return nil, err
+	}
 	u, err := s.user(ctx, p.User.ID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reauthenticate(ctx, u, current); err != nil {
+	if err := s.reauthenticate(ctx, u, current, forTOTP); err != nil {
 		return nil, err
 	}
 	if u.TOTPEnabled {
@@ -149,6 +218,9 @@ func (s *Service) BeginTOTP(ctx context.Context, p *custodian.Principal, current
 // the pending secret, and returns ten single-use recovery codes (shown
 // once; only their hashes are kept).
 func (s *Service) EnableTOTP(ctx context.Context, p *custodian.Principal, code string) ([]string, error) {
+	if err := sessionOnly(p); err != nil {
+		return nil, err
+	}
 	u, err := s.user(ctx, p.User.ID)
 	if err != nil {
 		return nil, err
@@ -187,14 +259,24 @@ func (s *Service) checkSecondFactorPending(ctx context.Context, u *custodian.Use
 }
 
 // DisableTOTP turns two-factor authentication off after checking the
-// password, unless the user's role requires it.
-func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, current string) error {
+// password and a current one-time code (or an unused recovery code, which
+// it consumes), unless the user's role requires it. A wrong code counts
+// as a failure like a wrong password.
+func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, current, code string) error {
+	if err := sessionOnly(p); err != nil {
+		return err
+	}
 	u, err := s.user(ctx, p.User.ID)
 	if err != nil {
 		return err
 	}
-	if err := s.reauthenticate(ctx, u, current); err != nil {
+	if err := s.reauthenticate(ctx, u, current, forNoTOTP); err != nil {
 		return err
+	}
+	if u.TOTPEnabled && !s.checkSecondFactor(ctx, u, code, s.now()) {
+		a, now := s.reauthAttempt(ctx, u, forNoTOTP), s.now()
+		s.observeFailure(a, now)
+		return s.failed(ctx, a, reasonOTP, now, &custodian.Error{Code: custodian.EUNAUTHORIZED, Message: "Confirm with a current code.", Fields: []custodian.FieldError{{Field: "code", Message: "Enter the current code from your authenticator app, or a recovery code."}}})
 	}
 	if required, err := s.totpRequired(ctx, u.Role); err != nil {
 		return err
@@ -208,7 +290,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p *custodian.Principal, curre
 }
 
 // clearTOTP turns two-factor authentication off and drops the recovery
-// codes. Callers run it inside Audited, so both happen or neither; the
+// codes, unless the user has a passkey, for which they still stand in. Callers run it inside Audited, so both happen or neither; the
 // order (2FA off first) also holds on its own: a failure between the two
 // leaves unused codes on an account without 2FA, never 2FA without its
 // recovery codes.
@@ -219,6 +301,11 @@ func (s *Service) clearTOTP(ctx context.Context, userID string) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	// The recovery codes stand in for passkeys too: an account that has
+	// one keeps them.
+	if has, err := s.hasPasskeys(ctx, userID); err != nil || has {
 		return err
 	}
 	return s.repo.SetRecoveryCodes(ctx, userID, nil)
@@ -362,9 +449,17 @@ func (s *Service) ResetTOTP(ctx context.Context, userID string) error {
 	})
 }
 
-// Unlock clears a user's failed sign-ins, lifting a temporary lock.
+// Unlock clears a user's failed sign-ins from every source, lifting both
+// the hard lock and every source's wait.
 func (s *Service) Unlock(ctx context.Context, userID string) error {
+	u, err := s.user(ctx, userID)
+	if err != nil {
+		return err
+	}
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.repo.ClearSignInFailures(ctx, s.accountKey(u, "")); err != nil {
+			return nil, err
+		}
 		return []custodian.AuditEntry{event(custodian.ActionUserUnlock, userID, nil)}, s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
 			r.FailedSignins, r.LastFailedAt = 0, time.Time{}
 			return nil
@@ -379,14 +474,25 @@ func (s *Service) ResetLink(ctx context.Context, userID string) (string, time.Ti
 	if _, err := s.user(ctx, userID); err != nil {
 		return "", time.Time{}, err
 	}
+	return s.resetLink(ctx, userID, "", ResetTTL)
+}
+
+// resetLink issues a reset token for userID, valid for ttl, recorded with
+// reason (why it was issued without an administrator asking) when not
+// empty.
+func (s *Service) resetLink(ctx context.Context, userID, reason string, ttl time.Duration) (string, time.Time, error) {
 	plain, hash, err := token.New(token.PrefixReset)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	now := s.now()
-	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}
+	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	data := map[string]any{"expires_at": t.ExpiresAt}
+	if reason != "" {
+		data["reason"] = reason
+	}
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		return []custodian.AuditEntry{event(custodian.ActionUserResetLink, userID, map[string]any{"expires_at": t.ExpiresAt})}, s.repo.CreateOneTimeToken(ctx, t)
+		return []custodian.AuditEntry{event(custodian.ActionUserResetLink, userID, data)}, s.repo.CreateOneTimeToken(ctx, t)
 	})
 	if err != nil {
 		return "", time.Time{}, err
@@ -418,7 +524,11 @@ func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) er
 	}
 	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: t.UserID})
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		return []custodian.AuditEntry{event(custodian.ActionPasswordReset, t.UserID, nil, "password")}, s.repo.ResetPassword(ctx, hash, s.now(), ph)
+		if err := s.repo.ResetPassword(ctx, hash, s.now(), ph); err != nil {
+			return nil, err
+		}
+		// Setting a new password through the link unlocks the account.
+		return []custodian.AuditEntry{event(custodian.ActionPasswordReset, t.UserID, nil, "password")}, s.repo.ClearSignInFailures(ctx, s.accountKey(u, ""))
 	})
 	if err != nil {
 		if custodian.ErrorCode(err) == custodian.ENOTFOUND {

@@ -120,9 +120,16 @@ type passkeyUser struct {
 	creds []webauthn.Credential
 }
 
-func (p passkeyUser) WebAuthnID() []byte                         { return []byte(p.u.ID) }
-func (p passkeyUser) WebAuthnName() string                       { return p.u.Email }
-func (p passkeyUser) WebAuthnDisplayName() string                { return p.u.Name }
+// WebAuthnID is the user handle: the user id.
+func (p passkeyUser) WebAuthnID() []byte { return []byte(p.u.ID) }
+
+// WebAuthnName is the account's name on the authenticator: the email.
+func (p passkeyUser) WebAuthnName() string { return p.u.Email }
+
+// WebAuthnDisplayName is the person's name, shown by the authenticator.
+func (p passkeyUser) WebAuthnDisplayName() string { return p.u.Name }
+
+// WebAuthnCredentials are the user's passkeys.
 func (p passkeyUser) WebAuthnCredentials() []webauthn.Credential { return p.creds }
 
 // credential is the library's record of a stored passkey.
@@ -218,7 +225,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, p *custodian.Pri
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reauthenticate(ctx, u, current); err != nil {
+	if err := s.reauthenticate(ctx, u, current, forPasskey); err != nil {
 		return nil, err
 	}
 	pu, keys, err := s.passkeyUserOf(ctx, &u.User)
@@ -404,11 +411,29 @@ func (s *Service) RemovePasskey(ctx context.Context, p *custodian.Principal, id 
 			return custodian.Errorf(custodian.EFORBIDDEN, "Your role requires a passkey: add another before removing this one.")
 		}
 	}
+	last := len(keys) == 1 && keys[0].ID == id
 	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: p.User.ID})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if err := s.repo.DeletePasskey(ctx, p.User.ID, id); err != nil {
+			return nil, err
+		}
 		return []custodian.AuditEntry{event(custodian.ActionPasskeyRemove, p.User.ID, map[string]any{"passkey": id}, "passkeys")},
-			s.repo.DeletePasskey(ctx, p.User.ID, id)
+			s.dropCodesWithoutSecondFactor(ctx, p.User.ID, last)
 	})
+}
+
+// dropCodesWithoutSecondFactor drops the user's recovery codes when their
+// last passkey went (last) and two-factor authentication is off: nothing
+// is left for the codes to stand in for. Callers run it inside Audited.
+func (s *Service) dropCodesWithoutSecondFactor(ctx context.Context, userID string, last bool) error {
+	if !last {
+		return nil
+	}
+	u, err := s.user(ctx, userID)
+	if err != nil || u.TOTPEnabled {
+		return err
+	}
+	return s.repo.SetRecoveryCodes(ctx, userID, nil)
 }
 
 // BeginPasskeySignIn starts a sign-in with a passkey: username-less (any
@@ -635,6 +660,9 @@ func (s *Service) ResetPasskeys(ctx context.Context, userID string) error {
 	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: userID})
 	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		if err := s.repo.DeletePasskey(ctx, userID, ""); err != nil {
+			return nil, err
+		}
+		if err := s.dropCodesWithoutSecondFactor(ctx, userID, true); err != nil {
 			return nil, err
 		}
 		return []custodian.AuditEntry{event(custodian.ActionPasskeyRemove, userID, map[string]any{"passkey": "all", "reset": true}, "passkeys")},

@@ -10,6 +10,7 @@ import (
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/internal/softkey"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	otptotp "github.com/pquerna/otp/totp"
 )
 
 const rpOrigin = "https://crm.example.com"
@@ -396,6 +397,91 @@ func TestPasskeysNeedARelyingParty(t *testing.T) {
 		c, err := accounts.PasskeyConfigFor(tt.url, tt.hosts)
 		if (err != nil) != tt.bad || c.RPID != tt.rpid || !slices.Equal(c.Origins, tt.origins) {
 			t.Errorf("PasskeyConfigFor(%q, %v) = %+v, %v", tt.url, tt.hosts, c, err)
+		}
+	}
+}
+
+// TestRecoveryCodesStandInForPasskeys: turning two-factor authentication
+// off keeps the recovery codes of an account that has a passkey, and
+// removing the last passkey of an account without two-factor
+// authentication drops them.
+func TestRecoveryCodesStandInForPasskeys(t *testing.T) {
+	store, _ := testdb.SQLite(t)
+	e := passkeyEnv(t, store)
+	ctx := context.Background()
+	u, p := e.userSession(t, "pat@example.com", custodian.RoleAgent)
+	enrol, err := e.svc.BeginTOTP(ctx, p, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := otptotp.GenerateCode(enrol.Secret, e.clock.Now())
+	codes, err := e.svc.EnableTOTP(ctx, p, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k, more, err := e.register(t, p, "Laptop", rpOrigin)
+	if err != nil || more != nil {
+		t.Fatalf("a passkey with TOTP on: %v, codes %v", err, more)
+	}
+	if err := e.svc.ResetTOTP(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.signIn("pat@example.com", pw, codes[0]); err != nil {
+		t.Fatalf("recovery code after TOTP was reset, with a passkey left: %v", err)
+	}
+	p = e.principal(t, mustToken(t, e, "pat@example.com", codes[1]))
+	if err := e.svc.RemovePasskey(ctx, p, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := e.repo.RecoveryCodes(ctx, u.ID); err != nil || len(left) != 0 {
+		t.Fatalf("recovery codes without a second factor: %d, %v", len(left), err)
+	}
+}
+
+// BenchmarkPasskeySignIn measures a whole username-less sign-in on
+// SQLite: the challenge (a ceremony stored), the authenticator's
+// signature (software, P-256), and the verification that takes the
+// ceremony, checks the signature, moves the counter and starts a session
+// with its audit event. No password is hashed.
+func BenchmarkPasskeySignIn(b *testing.B) {
+	store, _ := testdb.SQLite(b)
+	e := envWith(b, store, func(c *accounts.Config) {
+		c.Passkeys = accounts.PasskeyConfig{RPID: "crm.example.com", Origins: []string{rpOrigin}}
+	})
+	ctx := context.Background()
+	if _, err := e.svc.CreateUser(ctx, "pat@example.com", "Pat", custodian.RoleAgent, pw); err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := e.svc.SignIn(ctx, custodian.SignInRequest{Email: "pat@example.com", Password: pw})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := e.svc.Authenticate(ctx, tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := e.svc.BeginPasskeyRegistration(ctx, p, pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, answer, err := softkey.Register(c.Options, rpOrigin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := e.svc.FinishPasskeyRegistration(ctx, p, c.Token, "Laptop", answer); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		c, err := e.svc.BeginPasskeySignIn(ctx, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		answer, err := key.Assert(c.Options)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := e.svc.SignInWithPasskey(ctx, custodian.PasskeySignInRequest{Ceremony: c.Token, Credential: answer}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -28,17 +28,19 @@ const (
 // SignIn checks an email and password and starts a session, returning its
 // token (for the cookie) and the user. Every failure (unknown email, wrong
 // password, deactivated account) answers the same error after the same
-// work, one password hash. After repeated failures an account (or an
-// unknown email address) must wait before the next attempt: ETOOMANY in a
-// *custodian.RetryError saying how long, answered without checking the
+// work, one password hash, and is counted the same way (see throttle.go
+// and package lockout): per account and source, so that an attacker's
+// failures make the attacker wait, and per account, up to the hard limit
+// that locks it until unlocked. A refused attempt is answered ETOOMANY in
+// a *custodian.RetryError saying how long to wait, without checking the
 // password.
 //
 // Every attempt is in the audit trail: the session and its auth.signin
 // event are stored together, and a failure's auth.signin_failed event
-// together with the account's failure count. An attempt against an email
-// address without an account is recorded with no subject and the keyed
-// token of the address (see custodian.SignInError), so the trail holds no address
-// that nobody registered, yet repeated attempts on one address can be told
+// together with its counts. An attempt against an email address without
+// an account is recorded with no subject and the keyed token of the
+// address (see custodian.SignInError), so the trail holds no address that
+// nobody registered, yet repeated attempts on one address can be told
 // apart.
 func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (string, *custodian.User, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
@@ -50,11 +52,20 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 	if err != nil && custodian.ErrorCode(err) != custodian.ENOTFOUND {
 		return "", nil, err
 	}
-	if u == nil {
-		return "", nil, s.failUnknown(ctx, email, in.Password, now)
+	a := attempt{acct: s.accountKey(u, email), src: s.sourceKey(in.ClientAddr), action: custodian.ActionSignInFailed, addr: in.ClientAddr, user: u}
+	if u != nil {
+		a.subject, a.account = u.ID, u.ID
+	} else {
+		a.account = s.unknownAccount(email)
 	}
-	if wait, _, allowed := s.cfg.Lockout.Check(u.FailedSignins, u.LastFailedAt, now); !allowed {
-		return "", nil, s.refuse(ctx, u.ID, u.ID, reasonLocked, tooMany(wait))
+	if err := s.admit(ctx, a, now); err != nil {
+		return "", nil, err
+	}
+	if u == nil {
+		if err := s.verifyDummy(ctx, in.Password); err != nil { // always fails; spends the same time
+			return "", nil, err // busy or cancelled, as for a known account: not counted
+		}
+		return "", nil, s.failed(ctx, a, reasonUnknown, now, errBadCredentials)
 	}
 	ok, rehash, err := s.verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
@@ -65,7 +76,7 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 		if ok {
 			reason = reasonInactive
 		}
-		return "", nil, s.fail(ctx, u.ID, now, reason)
+		return "", nil, s.failed(ctx, a, reason, now, errBadCredentials)
 	}
 	method, passkey := "password", false
 	hasPasskeys, err := s.hasPasskeys(ctx, u.ID)
@@ -76,7 +87,7 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 		switch {
 		case in.PasskeyCeremony != "":
 			if !hasPasskeys || !s.checkPasskeyFactor(ctx, u, in.PasskeyCeremony, in.PasskeyCredential) {
-				return "", nil, s.fail(ctx, u.ID, now, reasonPasskey)
+				return "", nil, s.failed(ctx, a, reasonPasskey, now, errBadCredentials)
 			}
 			method, passkey = "password+passkey", true
 		case s.checkSecondFactor(ctx, u, in.OTP, now):
@@ -84,7 +95,7 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 		case in.OTP == "":
 			return "", nil, secondFactorNeeded(u.TOTPEnabled, hasPasskeys)
 		default:
-			return "", nil, s.fail(ctx, u.ID, now, reasonOTP)
+			return "", nil, s.failed(ctx, a, reasonOTP, now, errBadCredentials)
 		}
 	}
 	newHash := ""
@@ -100,15 +111,16 @@ func (s *Service) SignIn(ctx context.Context, in custodian.SignInRequest) (strin
 	se := custodian.Session{TokenHash: hash, UserID: u.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout),
 		ClientAddr: truncate(in.ClientAddr, 64), UserAgent: truncate(in.UserAgent, 256), Passkey: passkey}
 	err = s.repo.Audited(custodian.WithActor(ctx, u.ID), func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-			r.FailedSignins, r.LastFailedAt = 0, time.Time{}
-			if newHash != "" {
-				r.PasswordHash = newHash
-			}
-			return nil
-		})
-		if err != nil {
+		if err := s.succeeded(ctx, a); err != nil {
 			return nil, err
+		}
+		if newHash != "" {
+			if err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
+				r.PasswordHash = newHash
+				return nil
+			}); err != nil {
+				return nil, err
+			}
 		}
 		return []custodian.AuditEntry{event(custodian.ActionSignIn, u.ID, map[string]any{"method": method})}, s.repo.CreateSession(ctx, se)
 	})
@@ -179,37 +191,6 @@ func tooMany(wait time.Duration) error {
 	return &custodian.RetryError{Err: custodian.Errorf(custodian.ETOOMANY, "Too many failed sign-ins; wait before trying again."), After: wait}
 }
 
-// fail records a failed sign-in against an account: the failure count
-// and the audit event together.
-func (s *Service) fail(ctx context.Context, userID string, now time.Time, reason string) error {
-	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		return []custodian.AuditEntry{event(custodian.ActionSignInFailed, userID, map[string]any{"reason": reason})},
-			s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
-				r.FailedSignins++
-				r.LastFailedAt = now
-				return nil
-			})
-	})
-	if err != nil {
-		return err
-	}
-	return &custodian.SignInError{Account: userID, Err: errBadCredentials}
-}
-
-// refuse records an attempt refused without checking the password (the
-// account or address is locked) and returns answer for it. subject is the
-// user id, or "" for an address without an account.
-func (s *Service) refuse(ctx context.Context, subject, account, reason string, answer error) error {
-	data := map[string]any{"reason": reason}
-	if subject == "" {
-		data["account"] = account
-	}
-	if err := s.repo.AppendAudit(ctx, event(custodian.ActionSignInFailed, subject, data)); err != nil {
-		return err
-	}
-	return &custodian.SignInError{Account: account, Err: answer}
-}
-
 // unknownAccount names an email address without an account in the audit
 // trail and in alerts: a 32-bit token under the index key, the same for
 // every attempt on the address, that reveals it only to whoever holds the
@@ -219,27 +200,6 @@ func (s *Service) unknownAccount(email string) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("unknown:%08x", s.sealer.Token("audit signin email", email))
-}
-
-// failUnknown does for an email without an account what SignIn does for
-// one: the same throttling and the same password work, so neither the
-// answer nor its timing tells whether the account exists.
-func (s *Service) failUnknown(ctx context.Context, email, pw string, now time.Time) error {
-	account := s.unknownAccount(email)
-	s.mu.Lock()
-	f, _ := s.unknown.Get(email)
-	s.mu.Unlock()
-	if wait, _, allowed := s.cfg.Lockout.Check(f.count, f.last, now); !allowed {
-		return s.refuse(ctx, "", account, reasonLocked, tooMany(wait))
-	}
-	if err := s.verifyDummy(ctx, pw); err != nil { // always fails; spends the same time
-		return err // busy or cancelled, as for a known account: not counted
-	}
-	s.mu.Lock()
-	f, _ = s.unknown.Get(email)
-	s.unknown.Add(email, failures{count: f.count + 1, last: now})
-	s.mu.Unlock()
-	return s.refuse(ctx, "", account, reasonUnknown, errBadCredentials)
 }
 
 // Authenticate returns the principal of a session token, ending the

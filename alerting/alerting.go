@@ -54,14 +54,16 @@ type Rule struct {
 // DefaultRules returns the standard rules: brute force (5 failed sign-ins
 // from one address or against one account within 15 minutes), scanning (10
 // suspicious requests from one address within 5 minutes) and abuse (3
-// rate-limit refusals from one address within 5 minutes). None blocks;
-// set Block to enable blocking.
+// rate-limit refusals from one address within 5 minutes) and a locked
+// account (one account reaching the sign-in policy's hard limit, alerted
+// at once). None blocks; set Block to enable blocking.
 func DefaultRules() []Rule {
 	return []Rule{
 		{Name: "brute_force", Kind: custodian.SignalFailedSignIn, By: ByAddr, Threshold: 5, Window: 15 * time.Minute},
 		{Name: "brute_force", Kind: custodian.SignalFailedSignIn, By: ByAccount, Threshold: 5, Window: 15 * time.Minute},
 		{Name: "scanning", Kind: custodian.SignalSuspicious, By: ByAddr, Threshold: 10, Window: 5 * time.Minute},
 		{Name: "abuse", Kind: custodian.SignalRateLimited, By: ByAddr, Threshold: 3, Window: 5 * time.Minute},
+		{Name: "account_locked", Kind: custodian.SignalAccountLocked, By: ByAccount, Threshold: 1, Window: 24 * time.Hour},
 	}
 }
 

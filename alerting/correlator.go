@@ -84,7 +84,7 @@ type Stats struct {
 }
 
 // numKinds bounds the signal kinds the correlator counts.
-const numKinds = custodian.SignalRateLimited + 1
+const numKinds = custodian.SignalAccountLocked + 1
 
 // Correlator turns Signals into Alerts. Its methods are safe for
 // concurrent use.

@@ -99,6 +99,22 @@ func (w *Webhook) send(ctx context.Context, a custodian.Alert) error {
 	if err != nil {
 		return permanentError{fmt.Errorf("alerting: encoding alert: %w", err)}
 	}
+	return w.post(ctx, body)
+}
+
+// Publish POSTs v as JSON to the webhook now, signed like the alerts,
+// once and without queueing: for notices other than alerts, such as the
+// audit trail's anchors, whose sender retries on its own schedule.
+func (w *Webhook) Publish(ctx context.Context, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("alerting: encoding notice: %w", err)
+	}
+	return w.post(ctx, body)
+}
+
+// post sends one JSON body, signed when there is a secret.
+func (w *Webhook) post(ctx context.Context, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, w.tmo)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))

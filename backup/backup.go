@@ -29,11 +29,12 @@ type Progress struct {
 type Options struct {
 	// Backend is SQLite or Postgres.
 	Backend string
-	// SnapshotFile, for a database kept in one file (SQLite), copies it
-	// consistently to the new file path and opens the copy, unmigrated
-	// and never appended to. Nil exports the store's rows in one
+	// SnapshotFiles, for a database kept in files (SQLite), copies them
+	// consistently into the directory dir, opens the copy, unmigrated
+	// and never appended to, and returns the names of the files it
+	// wrote, the database first. Nil exports the store's rows in one
 	// snapshot transaction (PostgreSQL).
-	SnapshotFile func(ctx context.Context, path string) (*sqlstore.Store, error)
+	SnapshotFiles func(ctx context.Context, dir string) (*sqlstore.Store, []string, error)
 	// Progress, when set, is told how far the backup is.
 	Progress func(Progress)
 	// Now is the clock; nil means time.Now.
@@ -79,10 +80,9 @@ func Create(ctx context.Context, store *sqlstore.Store, out string, o Options) (
 
 	m := &Manifest{Format: Format, Backend: o.Backend, CreatedAt: now().UTC().Truncate(time.Second), Counts: map[string]int64{}}
 	whole := sha256.New()
-	if o.SnapshotFile != nil {
-		p := filepath.Join(stage, "custodian.db")
+	if o.SnapshotFiles != nil {
 		report("backup", "copy of the database", 0, 1)
-		snap, err := o.SnapshotFile(ctx, p)
+		snap, names, err := o.SnapshotFiles(ctx, stage)
 		if err != nil {
 			return nil, err
 		}
@@ -93,12 +93,15 @@ func Create(ctx context.Context, store *sqlstore.Store, out string, o Options) (
 		if err != nil {
 			return nil, err
 		}
-		// Closing checkpointed the copy's write-ahead log: one file.
-		f, err := hashFile(p, whole)
-		if err != nil {
-			return nil, err
+		// Closing checkpointed the copies' write-ahead logs: one file
+		// each.
+		for _, name := range names {
+			f, err := hashFile(filepath.Join(stage, name), whole)
+			if err != nil {
+				return nil, err
+			}
+			m.Files = append(m.Files, f)
 		}
-		m.Files = append(m.Files, f)
 	} else {
 		err := store.ReadSnapshot(ctx, func(ctx context.Context) error {
 			if err := describe(ctx, store, m); err != nil {
@@ -204,6 +207,11 @@ func describe(ctx context.Context, store *sqlstore.Store, m *Manifest) error {
 		return err
 	}
 	m.AuditHead = Anchor{Seq: head.Seq, Hash: hex.EncodeToString(head.Hash)}
+	archived, err := store.AuditArchived(ctx)
+	if err != nil {
+		return err
+	}
+	m.AuditArchived = Anchor{Seq: archived.Seq, Hash: hex.EncodeToString(archived.Hash)}
 	usage, err := store.KeyUsage(ctx)
 	if err != nil {
 		return err

@@ -47,11 +47,13 @@ var fixtures = map[string]func(t *testing.T) fixture{
 		chain := keyedChain(t)
 		store, dir := testdb.SQLiteWithChain(t, chain)
 		return fixture{store: store, chain: chain,
-			options: Options{Backend: SQLite, SnapshotFile: func(ctx context.Context, p string) (*sqlstore.Store, error) {
-				if err := sqlite.Snapshot(ctx, dir, p); err != nil {
-					return nil, err
+			options: Options{Backend: SQLite, SnapshotFiles: func(ctx context.Context, dest string) (*sqlstore.Store, []string, error) {
+				names, err := sqlite.Snapshot(ctx, dir, dest)
+				if err != nil {
+					return nil, nil, err
 				}
-				return sqlite.Open(ctx, filepath.Dir(p), sqlstore.Options{WithoutAuditChain: true})
+				st, err := sqlite.Open(ctx, dest, sqlstore.Options{WithoutAuditChain: true})
+				return st, names, err
 			}},
 			target: func(t *testing.T) (Target, func() bool) {
 				dst := filepath.Join(t.TempDir(), "data")

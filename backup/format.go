@@ -38,6 +38,10 @@ const Format = "custodian-backup/v1"
 // manifestName is the name of the first entry of a backup.
 const manifestName = "manifest.json"
 
+// DatabaseFile is the first payload entry of a SQLite backup: the
+// customer database's file, under the name it has in the data directory.
+const DatabaseFile = "custodian.db"
+
 // Backends a backup can come from.
 const (
 	SQLite   = "sqlite"
@@ -66,6 +70,9 @@ type Manifest struct {
 	Counts map[string]int64 `json:"counts"`
 	// AuditHead is the newest audit event in the backup.
 	AuditHead Anchor `json:"audit_head"`
+	// AuditArchived is the last audit event moved out to an archive file:
+	// the backup's trail starts after it (seq 0 when none was).
+	AuditArchived Anchor `json:"audit_archived"`
 	// MasterKeyIDs are the master keys the customers' data keys are
 	// wrapped under: the keyring a restore needs must hold them.
 	MasterKeyIDs []string `json:"master_key_ids"`
@@ -116,11 +123,20 @@ func hashFile(p string, whole hash.Hash) (File, error) {
 // dir), as a gzip-compressed tar, to w. progress is told the bytes
 // written.
 func pack(w io.Writer, m *Manifest, dir string, progress func(done, total int64)) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed) // most of a backup's time: the fastest level
 	if err != nil {
 		return err
 	}
 	tw := tar.NewWriter(zw)
+	err = writeEntries(tw, m, dir, progress)
+	if err == nil {
+		err = tw.Close()
+	}
+	return errors.Join(err, zw.Close())
+}
+
+// writeEntries writes m and the payload files to tw.
+func writeEntries(tw *tar.Writer, m *Manifest, dir string, progress func(done, total int64)) error {
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -158,10 +174,7 @@ func pack(w io.Writer, m *Manifest, dir string, progress func(done, total int64)
 			return fmt.Errorf("%s changed while it was packed", f.Name)
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return zw.Close()
+	return nil
 }
 
 // countingReader reports the bytes read through it.

@@ -67,12 +67,20 @@ func (k Keys) check(m *Manifest) error {
 // keyring's chain, up to the manifest's head, which it must reach.
 func (k Keys) verifyChain(m *Manifest, events iter.Seq2[hashchain.Event, error]) (int64, error) {
 	var anchors []hashchain.Anchor
-	if m.AuditHead.Seq > 0 {
+	if m.AuditHead.Seq > m.AuditArchived.Seq {
 		h, err := hex.DecodeString(m.AuditHead.Hash)
 		if err != nil {
 			return 0, fmt.Errorf("%w: the manifest's audit head is not hexadecimal", ErrCorrupt)
 		}
 		anchors = append(anchors, hashchain.Anchor{Seq: m.AuditHead.Seq, Hash: h})
+	}
+	var from hashchain.Anchor
+	if m.AuditArchived.Seq > 0 {
+		h, err := hex.DecodeString(m.AuditArchived.Hash)
+		if err != nil {
+			return 0, fmt.Errorf("%w: the manifest's archive anchor is not hexadecimal", ErrCorrupt)
+		}
+		from = hashchain.Anchor{Seq: m.AuditArchived.Seq, Hash: h}
 	}
 	var n int64
 	counted := func(yield func(hashchain.Event, error) bool) {
@@ -85,15 +93,15 @@ func (k Keys) verifyChain(m *Manifest, events iter.Seq2[hashchain.Event, error])
 			}
 		}
 	}
-	brk, err := k.Chain.Verify(counted, anchors...)
+	brk, err := k.Chain.VerifyFrom(from, counted, anchors...)
 	if err != nil {
 		return n, err
 	}
 	if brk != nil {
 		return n, fmt.Errorf("%w at seq %d (%s): %s; either the keyring is not the one the backup was taken with, or the backup was altered", ErrChain, brk.Seq, brk.Kind, brk.Msg)
 	}
-	if n != m.AuditHead.Seq {
-		return n, fmt.Errorf("%w: %d events where the manifest's head is at seq %d", ErrChain, n, m.AuditHead.Seq)
+	if want := max(m.AuditHead.Seq-from.Seq, 0); n != want {
+		return n, fmt.Errorf("%w: %d events after seq %d where the manifest's head is at seq %d", ErrChain, n, from.Seq, m.AuditHead.Seq)
 	}
 	return n, nil
 }
@@ -142,7 +150,7 @@ func Verify(ctx context.Context, p string, keys *Keys, tmp string, openSQLite fu
 			return v, err
 		}
 		defer st.Close()
-		v.Events, err = keys.verifyChain(m, st.AuditChain(ctx, 0))
+		v.Events, err = keys.verifyChain(m, st.AuditChain(ctx, m.AuditArchived.Seq))
 		return v, err
 	default:
 		v.Events, err = keys.verifyChain(m, rowsChain(m, stage))
@@ -154,8 +162,8 @@ func Verify(ctx context.Context, p string, keys *Keys, tmp string, openSQLite fu
 func (m *Manifest) check() error {
 	switch m.Backend {
 	case SQLite:
-		if len(m.Files) != 1 || m.Files[0].Name != "custodian.db" {
-			return fmt.Errorf("%w: a SQLite backup must hold custodian.db alone", ErrCorrupt)
+		if len(m.Files) == 0 || m.Files[0].Name != DatabaseFile {
+			return fmt.Errorf("%w: a SQLite backup must start with %s", ErrCorrupt, DatabaseFile)
 		}
 	case Postgres:
 		if len(m.Files) != len(m.Tables) {
@@ -216,6 +224,11 @@ type Target struct {
 	Backend string
 	// Dir is SQLite's data directory, which receives custodian.db.
 	Dir string
+	// Files are the names of the files of a SQLite database in Dir
+	// (custodian.db first, then its companions such as the read log):
+	// a restore replaces every one of them, so that none of the data it
+	// replaces stays beside the restored database.
+	Files []string
 	// OpenSQLite opens the SQLite store in a directory, its trail sealed
 	// with the keyring's chain, without migrating it.
 	OpenSQLite func(ctx context.Context, dir string) (*sqlstore.Store, error)
@@ -227,6 +240,10 @@ type Target struct {
 	// Shred is the current shred key store: a customer without a key in
 	// it was erased after the backup and is dropped.
 	Shred custodian.ShredKeyStore
+	// Shreddable reports whether a customer's data key needs a shred
+	// secret (crypto.Sealer.Shreddable): customers created before shred
+	// secrets existed have none and are kept.
+	Shreddable func(customerID, keyID string, wrapped []byte) (bool, error)
 	// Keys are the keyring's.
 	Keys Keys
 	// Force restores over existing data.
@@ -322,7 +339,7 @@ func Restore(ctx context.Context, p string, t Target) (*Restored, error) {
 // restoreSQLite restores the database file extracted to stage: checked,
 // pruned and migrated there, then renamed into the data directory.
 func restoreSQLite(ctx context.Context, t Target, m *Manifest, stage string, now func() time.Time, res *Restored) error {
-	live := filepath.Join(t.Dir, "custodian.db")
+	live := filepath.Join(t.Dir, DatabaseFile)
 	if _, err := os.Stat(live); err == nil {
 		if err := refuseNonEmpty(ctx, t, func() (*sqlstore.Store, error) { return t.OpenSQLite(ctx, t.Dir) }); err != nil {
 			return err
@@ -333,7 +350,7 @@ func restoreSQLite(ctx context.Context, t Target, m *Manifest, stage string, now
 		return err
 	}
 	err = st.InTx(ctx, func(ctx context.Context) error {
-		if _, err := t.Keys.verifyChain(m, st.AuditChain(ctx, 0)); err != nil {
+		if _, err := t.Keys.verifyChain(m, st.AuditChain(ctx, m.AuditArchived.Seq)); err != nil {
 			return err
 		}
 		return finish(ctx, st, t, m, now, res)
@@ -347,13 +364,30 @@ func restoreSQLite(ctx context.Context, t Target, m *Manifest, stage string, now
 	if err != nil {
 		return err
 	}
-	for _, suffix := range []string{"-wal", "-shm", ""} {
-		if err := os.Remove(live + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// The database last: until it is in place, the directory holds no
+	// restored database.
+	files := slices.Clone(t.Files)
+	if !slices.Contains(files, DatabaseFile) {
+		files = append(files, DatabaseFile)
+	}
+	slices.SortStableFunc(files, func(a, b string) int {
+		switch {
+		case a == DatabaseFile:
+			return 1
+		case b == DatabaseFile:
+			return -1
+		}
+		return 0
+	})
+	for _, name := range files {
+		for _, suffix := range []string{"-wal", "-shm", ""} {
+			if err := os.Remove(filepath.Join(t.Dir, name+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		if err := os.Rename(filepath.Join(stage, name), filepath.Join(t.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-	}
-	if err := os.Rename(filepath.Join(stage, "custodian.db"), live); err != nil {
-		return err
 	}
 	return syncDir(t.Dir)
 }
@@ -457,29 +491,42 @@ func loadTable(ctx context.Context, st *sqlstore.Store, tb sqlstore.Table, p str
 // shred key is gone and records the restore on the trail.
 func finish(ctx context.Context, st *sqlstore.Store, t Target, m *Manifest, now func() time.Time, res *Restored) error {
 	var after string
-	var kept int64
+	var kept, withSecret int64
 	for {
-		ids, err := st.CustomerIDs(ctx, after, 1000)
+		page, err := st.CustomerKeys(ctx, after, 1000)
 		if err != nil {
 			return err
 		}
-		if len(ids) == 0 {
+		if len(page) == 0 {
 			break
 		}
-		after = ids[len(ids)-1]
+		after = page[len(page)-1].CustomerID
+		ids := make([]string, len(page))
+		for i, k := range page {
+			ids[i] = k.CustomerID
+		}
 		secrets, err := t.Shred.ShredKeys(ctx, ids)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if _, ok := secrets[id]; ok {
+		for _, k := range page {
+			if _, ok := secrets[k.CustomerID]; ok {
 				kept++
+				withSecret++
+				continue
+			}
+			shreddable, err := t.Shreddable(k.CustomerID, k.KeyID, k.Wrapped)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrMissingKeys, err)
+			}
+			if shreddable {
+				res.Dropped = append(res.Dropped, k.CustomerID)
 			} else {
-				res.Dropped = append(res.Dropped, id)
+				kept++ // from before shred secrets: nothing to destroy
 			}
 		}
 	}
-	if kept == 0 && len(res.Dropped) > 0 {
+	if withSecret == 0 && len(res.Dropped) > 0 {
 		return fmt.Errorf("%w: none of its %d customers has a key in it; give the shred store the server uses (--shred-store), or the restore would drop every customer", ErrShredStore, len(res.Dropped))
 	}
 	at := now()

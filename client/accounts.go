@@ -70,10 +70,11 @@ func (c *Client) EnableTOTP(ctx context.Context, code string) ([]string, error) 
 	return r.RecoveryCodes, nil
 }
 
-// DisableTOTP turns the caller's two-factor authentication off; refused
-// when their role requires it.
-func (c *Client) DisableTOTP(ctx context.Context, currentPassword string) error {
-	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "2fa", "disable"), body: Reauthentication{CurrentPassword: currentPassword}}, nil)
+// DisableTOTP turns the caller's two-factor authentication off, with the
+// current password and a current one-time code (or a recovery code);
+// refused when their role requires it, and with an access token alone.
+func (c *Client) DisableTOTP(ctx context.Context, currentPassword, code string) error {
+	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "2fa", "disable"), body: TOTPDisable{CurrentPassword: currentPassword, Code: code}}, nil)
 }
 
 // Tokens lists the caller's personal access tokens (never the tokens

@@ -40,7 +40,7 @@ import (
 // APIVersion is the version of the API document (info.version) the
 // client's types were generated from; docs/api.md says what a change of
 // each of its parts means.
-const APIVersion = "1.1.0"
+const APIVersion = "1.2.0"
 
 // Client calls one Custodian server. It is safe for concurrent use.
 type Client struct {
@@ -105,6 +105,7 @@ type call struct {
 	path        string // escaped
 	query       url.Values
 	body        any    // sent as JSON when not nil
+	raw         []byte // sent as it is when not nil (with contentType)
 	contentType string // of the body; application/json when empty
 	ifMatch     Precondition
 }
@@ -131,6 +132,9 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 			return fmt.Errorf("client: encode the %s %s body: %w", cl.method, cl.path, err)
 		}
 		body = b
+	}
+	if cl.raw != nil {
+		body = cl.raw
 	}
 	resp, err := c.send(ctx, cl, body)
 	if err != nil {

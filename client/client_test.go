@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -229,6 +230,41 @@ func TestEveryOperation(t *testing.T) {
 	if hold := must[*client.LegalHold](t)(admin.SetLegalHold(ctx, pia.ID, client.LegalHoldInput{Active: false, Reason: "Case closed"})); hold != nil {
 		t.Fatalf("lifted hold %+v", hold)
 	}
+	// Imports: a dry run, then the file it checked, polled to the end; a
+	// finished job cancelled is answered as it is.
+	wait := func(id string) *client.ImportJob {
+		t.Helper()
+		for range 500 {
+			j := must[*client.ImportJob](t)(admin.ImportJob(ctx, id))
+			if j.State != client.ImportJobStateRunning && j.State != client.ImportJobStateQueued {
+				return j
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("the import did not finish")
+		return nil
+	}
+	file := []byte("Name;E-mail;Labels\r\nImported One;one@example.com;csv\r\nImported Two;two@example.com;csv\r\n")
+	dry := must[*client.ImportJob](t)(admin.StartImport(ctx, file, client.StartImportParams{DryRun: true, Duplicates: client.DuplicatePolicyFill, Map: []string{"Labels=tags"}}))
+	if j := wait(dry.ID); j.State != client.ImportJobStateDone || j.Report.Created != 2 {
+		t.Fatalf("dry run %+v", j)
+	}
+	run := must[*client.ImportJob](t)(admin.RunImport(ctx, dry.ID))
+	if j := must[*client.ImportJob](t)(admin.CancelImport(ctx, wait(run.ID).ID)); j.State != client.ImportJobStateDone || j.Report.Created != 2 {
+		t.Fatalf("import %+v", j)
+	}
+	_, err = admin.StartImport(ctx, []byte("email\nx@example.com\n"), client.StartImportParams{})
+	wantError(t, err, 400, client.CodeInvalid)
+	var exported bytes.Buffer
+	if err := admin.ExportCustomers(ctx, client.ExportCustomersParams{Format: client.ExportCustomersParamsFormatCsv, Tag: "csv"}, &exported); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(exported.String(), "\r\n"); n != 3 || !strings.Contains(exported.String(), "Imported Two") {
+		t.Fatalf("export:\n%s", exported.String())
+	}
+	err = admin.ExportCustomers(ctx, client.ExportCustomersParams{Format: "xlsx"}, &exported)
+	wantError(t, err, 400, client.CodeInvalid)
+
 	x := must[*client.Export](t)(admin.ExportCustomer(client.WithPurpose(ctx, "subject access request"), pia.ID))
 	if x.Format != "custodian-export/v1" || x.Customer.MustGet().Email != "pia@example.com" || len(x.AuditEvents) == 0 {
 		t.Fatalf("export %+v", x)
@@ -348,10 +384,11 @@ func TestEveryOperation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if codes := must[[]string](t)(b.EnableTOTP(ctx, code)); len(codes) != 10 {
+	codes := must[[]string](t)(b.EnableTOTP(ctx, code))
+	if len(codes) != 10 {
 		t.Fatalf("%d recovery codes", len(codes))
 	}
-	if err := b.DisableTOTP(ctx, third); err != nil {
+	if err := b.DisableTOTP(ctx, third, codes[0]); err != nil {
 		t.Fatal(err)
 	}
 	must[*client.TOTPEnrolment](t)(b.BeginTOTP(ctx, third))

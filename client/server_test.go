@@ -17,6 +17,7 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/customers"
 	chttp "github.com/custodian-crm/custodian/http"
+	"github.com/custodian-crm/custodian/importer"
 	"github.com/custodian-crm/custodian/internal/contract"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/password"
@@ -66,9 +67,11 @@ func newServer(t *testing.T, noAdmin bool, opts ...func(*chttp.Deps)) *server {
 		t.Fatal(err)
 	}
 	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	jobs := importer.NewJobs(svc, store, importer.JobsOptions{})
+	t.Cleanup(jobs.Close)
 	d := chttp.Deps{
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Customers: svc, Privacy: svc, Bulk: svc,
+		Customers: svc, Privacy: svc, Bulk: svc, Imports: jobs, Exports: svc,
 		Webhooks: webhooks.New(store, sealer, webhooks.Options{Customers: svc}),
 		DB:       store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),

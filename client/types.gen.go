@@ -144,6 +144,27 @@ func (e CustomerStatus) Valid() bool {
 	}
 }
 
+// Defines values for DuplicatePolicy.
+const (
+	DuplicatePolicyFill      DuplicatePolicy = "fill"
+	DuplicatePolicyOverwrite DuplicatePolicy = "overwrite"
+	DuplicatePolicySkip      DuplicatePolicy = "skip"
+)
+
+// Valid indicates whether the value is a known member of the DuplicatePolicy enum.
+func (e DuplicatePolicy) Valid() bool {
+	switch e {
+	case DuplicatePolicyFill:
+		return true
+	case DuplicatePolicyOverwrite:
+		return true
+	case DuplicatePolicySkip:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErasureMechanism.
 const (
 	ErasureMechanismErasure   ErasureMechanism = "erasure"
@@ -171,6 +192,72 @@ const (
 func (e ExportFormat) Valid() bool {
 	switch e {
 	case ExportFormatCustodianExportV1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportJobState.
+const (
+	ImportJobStateCancelled   ImportJobState = "cancelled"
+	ImportJobStateDone        ImportJobState = "done"
+	ImportJobStateFailed      ImportJobState = "failed"
+	ImportJobStateInterrupted ImportJobState = "interrupted"
+	ImportJobStateQueued      ImportJobState = "queued"
+	ImportJobStateRunning     ImportJobState = "running"
+)
+
+// Valid indicates whether the value is a known member of the ImportJobState enum.
+func (e ImportJobState) Valid() bool {
+	switch e {
+	case ImportJobStateCancelled:
+		return true
+	case ImportJobStateDone:
+		return true
+	case ImportJobStateFailed:
+		return true
+	case ImportJobStateInterrupted:
+		return true
+	case ImportJobStateQueued:
+		return true
+	case ImportJobStateRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportReportDelimiter.
+const (
+	ImportReportDelimiterEmpty ImportReportDelimiter = ","
+	ImportReportDelimiterN1    ImportReportDelimiter = ";"
+)
+
+// Valid indicates whether the value is a known member of the ImportReportDelimiter enum.
+func (e ImportReportDelimiter) Valid() bool {
+	switch e {
+	case ImportReportDelimiterEmpty:
+		return true
+	case ImportReportDelimiterN1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportReportEncoding.
+const (
+	ImportReportEncodingUTF8        ImportReportEncoding = "utf-8"
+	ImportReportEncodingWindows1252 ImportReportEncoding = "windows-1252"
+)
+
+// Valid indicates whether the value is a known member of the ImportReportEncoding enum.
+func (e ImportReportEncoding) Valid() bool {
+	switch e {
+	case ImportReportEncodingUTF8:
+		return true
+	case ImportReportEncodingWindows1252:
 		return true
 	default:
 		return false
@@ -246,6 +333,63 @@ func (e WebhookEvent) Valid() bool {
 	case WebhookEventCustomerErased:
 		return true
 	case WebhookEventCustomerUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExportCustomersParamsFormat.
+const (
+	ExportCustomersParamsFormatCsv   ExportCustomersParamsFormat = "csv"
+	ExportCustomersParamsFormatJsonl ExportCustomersParamsFormat = "jsonl"
+)
+
+// Valid indicates whether the value is a known member of the ExportCustomersParamsFormat enum.
+func (e ExportCustomersParamsFormat) Valid() bool {
+	switch e {
+	case ExportCustomersParamsFormatCsv:
+		return true
+	case ExportCustomersParamsFormatJsonl:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StartImportParamsEncoding.
+const (
+	StartImportParamsEncodingEmpty       StartImportParamsEncoding = ""
+	StartImportParamsEncodingUTF8        StartImportParamsEncoding = "utf-8"
+	StartImportParamsEncodingWindows1252 StartImportParamsEncoding = "windows-1252"
+)
+
+// Valid indicates whether the value is a known member of the StartImportParamsEncoding enum.
+func (e StartImportParamsEncoding) Valid() bool {
+	switch e {
+	case StartImportParamsEncodingEmpty:
+		return true
+	case StartImportParamsEncodingUTF8:
+		return true
+	case StartImportParamsEncodingWindows1252:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StartImportParamsDelimiter.
+const (
+	StartImportParamsDelimiterEmpty StartImportParamsDelimiter = ","
+	StartImportParamsDelimiterN1    StartImportParamsDelimiter = ";"
+)
+
+// Valid indicates whether the value is a known member of the StartImportParamsDelimiter enum.
+func (e StartImportParamsDelimiter) Valid() bool {
+	switch e {
+	case StartImportParamsDelimiterEmpty:
+		return true
+	case StartImportParamsDelimiterN1:
 		return true
 	default:
 		return false
@@ -534,6 +678,9 @@ type CustomerSort string
 // CustomerStatus Where the customer stands: a lead, an active customer or an inactive one.
 type CustomerStatus string
 
+// DuplicatePolicy What an import does with a row whose email address or phone number an existing customer (or an earlier row of the file) has: skip leaves the customer alone; fill sets the fields it has empty and adds the row's tags; overwrite replaces every field the row has a value for, tags and status included (empty cells change nothing).
+type DuplicatePolicy string
+
 // EmailChange defines model for EmailChange.
 type EmailChange struct {
 	CurrentPassword  string `json:"current_password"`
@@ -604,6 +751,100 @@ type FieldError struct {
 type Health struct {
 	Status string `json:"status"`
 }
+
+// ImportBatch A committed batch (one transaction).
+type ImportBatch struct {
+	Created   int `json:"created"`
+	FirstLine int `json:"first_line"`
+	LastLine  int `json:"last_line"`
+	Updated   int `json:"updated"`
+}
+
+// ImportColumn defines model for ImportColumn.
+type ImportColumn struct {
+	// Field The field the column maps to; empty when the column is ignored.
+	Field  string `json:"field"`
+	Header string `json:"header"`
+}
+
+// ImportIssue A refused row: its line, the field at fault and why. Never the value.
+type ImportIssue struct {
+	Field  string `json:"field,omitempty,omitzero"`
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// ImportJob defines model for ImportJob.
+type ImportJob struct {
+	CreatedAt time.Time     `json:"created_at"`
+	CreatedBy string        `json:"created_by"`
+	Error     string        `json:"error,omitempty,omitzero"`
+	ID        string        `json:"id"`
+	Options   ImportOptions `json:"options"`
+
+	// Read How much of the file has been imported, in bytes; report.rows of report.file_rows also tells the progress.
+	Read int `json:"read"`
+
+	// Report What an import did, or in a dry run would do. It holds no personal value: counts, lines, field names and reasons.
+	Report ImportReport `json:"report"`
+
+	// Size The file's size in bytes.
+	Size int `json:"size"`
+
+	// State interrupted: the server stopped while the job ran; the batches committed before are listed.
+	State     ImportJobState `json:"state"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// ImportJobState interrupted: the server stopped while the job ran; the batches committed before are listed.
+type ImportJobState string
+
+// ImportOptions defines model for ImportOptions.
+type ImportOptions struct {
+	AllOrNothing bool   `json:"all_or_nothing"`
+	Delimiter    string `json:"delimiter,omitempty,omitzero"`
+	DryRun       bool   `json:"dry_run"`
+
+	// Duplicates What an import does with a row whose email address or phone number an existing customer (or an earlier row of the file) has: skip leaves the customer alone; fill sets the fields it has empty and adds the row's tags; overwrite replaces every field the row has a value for, tags and status included (empty cells change nothing).
+	Duplicates DuplicatePolicy   `json:"duplicates"`
+	Encoding   string            `json:"encoding,omitempty,omitzero"`
+	Map        map[string]string `json:"map,omitempty,omitzero"`
+}
+
+// ImportReport What an import did, or in a dry run would do. It holds no personal value: counts, lines, field names and reasons.
+type ImportReport struct {
+	AllOrNothing bool                  `json:"all_or_nothing"`
+	Batches      []ImportBatch         `json:"batches"`
+	Columns      []ImportColumn        `json:"columns"`
+	Created      int                   `json:"created"`
+	Delimiter    ImportReportDelimiter `json:"delimiter,omitempty,omitzero"`
+	DryRun       bool                  `json:"dry_run"`
+
+	// Duplicates What an import does with a row whose email address or phone number an existing customer (or an earlier row of the file) has: skip leaves the customer alone; fill sets the fields it has empty and adds the row's tags; overwrite replaces every field the row has a value for, tags and status included (empty cells change nothing).
+	Duplicates DuplicatePolicy      `json:"duplicates"`
+	Encoding   ImportReportEncoding `json:"encoding,omitempty,omitzero"`
+
+	// FileError A refused row: its line, the field at fault and why. Never the value.
+	FileError ImportIssue `json:"file_error,omitempty,omitzero"`
+	FileRows  int         `json:"file_rows"`
+
+	// Issues The refused rows, at most 1,000 (issues_truncated says when there were more).
+	Issues          []ImportIssue `json:"issues"`
+	IssuesTruncated bool          `json:"issues_truncated,omitempty,omitzero"`
+	Refused         int           `json:"refused"`
+
+	// RolledBack An all-or-nothing import stopped before the end and stored nothing.
+	RolledBack bool `json:"rolled_back,omitempty,omitzero"`
+	Rows       int  `json:"rows"`
+	Skipped    int  `json:"skipped"`
+	Updated    int  `json:"updated"`
+}
+
+// ImportReportDelimiter defines model for ImportReport.Delimiter.
+type ImportReportDelimiter string
+
+// ImportReportEncoding defines model for ImportReport.Encoding.
+type ImportReportEncoding string
 
 // Invitation defines model for Invitation.
 type Invitation struct {
@@ -872,6 +1113,13 @@ type TOTPCode struct {
 	Code string `json:"code"`
 }
 
+// TOTPDisable Your current password and a current one-time code (or a recovery code), asked before two-factor authentication is turned off.
+type TOTPDisable struct {
+	// Code A current code from the authenticator app, or an unused recovery code (which this consumes).
+	Code            string `json:"code"`
+	CurrentPassword string `json:"current_password"`
+}
+
 // TOTPEnrolment defines model for TOTPEnrolment.
 type TOTPEnrolment struct {
 	OtpauthURL string `json:"otpauth_url"`
@@ -1134,6 +1382,26 @@ type ListCustomersParams struct {
 	CustodianPurpose Purpose `json:"Custodian-Purpose,omitempty,omitzero"`
 }
 
+// ExportCustomersParams defines parameters for ExportCustomers.
+type ExportCustomersParams struct {
+	Format ExportCustomersParamsFormat `form:"format,omitempty" json:"format,omitempty,omitzero"`
+
+	// Search A query containing '@' matches an email address exactly (ignoring case). A phone number (digits and phone punctuation, at least 5 digits) matches a phone number exactly after normalization to E.164. Otherwise every word of the query must be the beginning of a word of the customer's name or company, ignoring case and accents.
+	Search string         `form:"search,omitempty" json:"search,omitempty,omitzero"`
+	Status CustomerStatus `form:"status,omitempty" json:"status,omitempty,omitzero"`
+	Tag    string         `form:"tag,omitempty" json:"tag,omitempty,omitzero"`
+
+	// Consent Only customers whose current consent for this purpose is given (withdrawn or never given are left out). An unknown purpose answers 400 listing the configured ones.
+	Consent string       `form:"consent,omitempty" json:"consent,omitempty,omitzero"`
+	Sort    CustomerSort `form:"sort,omitempty" json:"sort,omitempty,omitzero"`
+
+	// CustodianPurpose Why the caller accesses the data (printable text, at most 100 characters); recorded with the audit events of reads, consent changes, legal holds, exports and erasures. Invalid: 400.
+	CustodianPurpose Purpose `json:"Custodian-Purpose,omitempty,omitzero"`
+}
+
+// ExportCustomersParamsFormat defines parameters for ExportCustomers.
+type ExportCustomersParamsFormat string
+
 // DeleteCustomerParams defines parameters for DeleteCustomer.
 type DeleteCustomerParams struct {
 	// IfMatch The ETag of the version being deleted, or "*"; without it the customer is deleted whatever its version.
@@ -1184,6 +1452,37 @@ type SetLegalHoldParams struct {
 	CustodianPurpose Purpose `json:"Custodian-Purpose,omitempty,omitzero"`
 }
 
+// StartImportMultipartBody defines parameters for StartImport.
+type StartImportMultipartBody struct {
+	// File The CSV file.
+	File []byte `json:"file"`
+}
+
+// StartImportParams defines parameters for StartImport.
+type StartImportParams struct {
+	// DryRun Check every row and report what would be created, updated, skipped and refused, writing nothing. Its file is kept in memory for an hour so that POST /api/imports/{id}/run/ can import it.
+	DryRun     bool            `form:"dry_run,omitempty" json:"dry_run,omitempty,omitzero"`
+	Duplicates DuplicatePolicy `form:"duplicates,omitempty" json:"duplicates,omitempty,omitzero"`
+
+	// AllOrNothing Import everything in one transaction: cancelled or failed, the import stores nothing. Otherwise each batch commits on its own, and the report lists them.
+	AllOrNothing bool `form:"all_or_nothing,omitempty" json:"all_or_nothing,omitempty,omitzero"`
+
+	// Encoding Detected when empty: UTF-8 (with or without a byte-order mark) when valid, Windows-1252 otherwise.
+	Encoding StartImportParamsEncoding `form:"encoding,omitempty" json:"encoding,omitempty,omitzero"`
+
+	// Delimiter Detected from the header line when empty.
+	Delimiter StartImportParamsDelimiter `form:"delimiter,omitempty" json:"delimiter,omitempty,omitzero"`
+
+	// Map Overrides the mapping of a header to a field, as HEADER=FIELD (FIELD empty ignores the column); repeatable. Fields: name, company, email, phone, address.street, address.city, address.postal_code, address.country, notes, tags, status, first_name, last_name.
+	Map []string `form:"map,omitempty" json:"map,omitempty,omitzero"`
+}
+
+// StartImportParamsEncoding defines parameters for StartImport.
+type StartImportParamsEncoding string
+
+// StartImportParamsDelimiter defines parameters for StartImport.
+type StartImportParamsDelimiter string
+
 // UpdateWebhookParams defines parameters for UpdateWebhook.
 type UpdateWebhookParams struct {
 	// IfMatch The webhook's ETag; when given, a webhook at another version is left alone (412).
@@ -1197,7 +1496,7 @@ type ListWebhookDeliveriesParams struct {
 }
 
 // DisableTOTPJSONRequestBody defines body for DisableTOTP for application/json ContentType.
-type DisableTOTPJSONRequestBody = Reauthentication
+type DisableTOTPJSONRequestBody = TOTPDisable
 
 // EnableTOTPJSONRequestBody defines body for EnableTOTP for application/json ContentType.
 type EnableTOTPJSONRequestBody = TOTPCode
@@ -1261,6 +1560,9 @@ type EraseCustomerJSONRequestBody = ErasureInput
 
 // SetLegalHoldJSONRequestBody defines body for SetLegalHold for application/json ContentType.
 type SetLegalHoldJSONRequestBody = LegalHoldInput
+
+// StartImportMultipartRequestBody defines body for StartImport for multipart/form-data ContentType.
+type StartImportMultipartRequestBody StartImportMultipartBody
 
 // InviteJSONRequestBody defines body for Invite for application/json ContentType.
 type InviteJSONRequestBody = InviteInput

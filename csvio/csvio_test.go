@@ -219,3 +219,25 @@ func TestHeaderKey(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEListsTheSynonyms keeps the README's table of accepted headers
+// in step with the mapping.
+func TestREADMEListsTheSynonyms(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f, rest, ok := strings.Cut(strings.TrimPrefix(l, "| `"), "` | "); ok && strings.HasPrefix(l, "| `") {
+			lines[f] = rest
+		}
+	}
+	for field, headers := range csvio.Synonyms() {
+		for _, h := range headers {
+			if !strings.Contains(lines[field], h) {
+				t.Errorf("README: the row of %s does not list %q", field, h)
+			}
+		}
+	}
+}

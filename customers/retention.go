@@ -21,6 +21,10 @@ type RetentionOptions struct {
 	Limit int
 	// OnProgress, when set, is called after each candidate.
 	OnProgress func(RetentionProgress)
+	// ReadRetention is how long records of reads are kept, apart from
+	// the customers' own retention: older read records are removed (0:
+	// kept forever).
+	ReadRetention time.Duration
 }
 
 // RetentionProgress is how far a retention run has come.
@@ -40,7 +44,9 @@ type RetentionResult struct {
 	Anonymized, Skipped int
 	// KeysFinished counts shred keys of earlier erasures destroyed now.
 	KeysFinished int
-	Elapsed      time.Duration
+	// ReadsPurged counts the read records removed for ReadRetention.
+	ReadsPurged int64
+	Elapsed     time.Duration
 }
 
 // cutoffs returns, per status with a retention period, the time before
@@ -68,7 +74,8 @@ var errNotEligible = custodian.Errorf(custodian.ECONFLICT, "The customer is no l
 
 // RunRetention anonymizes every customer past its retention period: the
 // same erasure as EraseCustomer, with reason and mechanism "retention".
-// It first finishes the key destruction of earlier erasures, then lists
+// It first finishes the key destruction of earlier erasures and removes
+// the read records older than o.ReadRetention, then lists
 // the candidates, then erases each in its own transaction that re-reads
 // the customer under lock and re-checks eligibility, so that several
 // instances can run it at once and a customer changed or put on hold in
@@ -84,6 +91,11 @@ func (s *Service) RunRetention(ctx context.Context, o RetentionOptions) (Retenti
 		}
 	}
 	now := s.timestamp()
+	if !o.DryRun && o.ReadRetention > 0 {
+		if res.ReadsPurged, err = s.repo.PurgeReads(ctx, now.Add(-o.ReadRetention)); err != nil {
+			return res, err
+		}
+	}
 	cuts := cutoffs(o.Policy, now)
 	if len(cuts) == 0 {
 		return res, nil

@@ -389,8 +389,13 @@ func (s *Service) RecordTransfer(ctx context.Context, e custodian.AuditEntry) er
 	return s.repo.AppendAudit(ctx, e)
 }
 
-// exportPage is how many customers an export reads at a time.
-const exportPage = 500
+// How many customers an export reads at a time: more when ordered by
+// name, since each page of that order sorts every selected name (from the
+// name cache) again.
+const (
+	exportPage       = 1000
+	exportPageByName = 5000
+)
 
 // ExportData is the detail of an export's audit event: the filter (a
 // search is recorded as given or not, since its words may be personal),
@@ -418,6 +423,9 @@ func (s *Service) ExportCustomers(ctx context.Context, q custodian.CustomerQuery
 	count := 0
 	var cur *cursor
 	q.Limit = exportPage
+	if q.Sort.Key() == "name" {
+		q.Limit = exportPageByName
+	}
 	for {
 		var page *custodian.CustomerPage
 		if q.Sort.Key() == "name" {

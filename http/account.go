@@ -66,9 +66,10 @@ func handleEnableTOTP(logger *slog.Logger, acc custodian.AccountSettings) http.H
 func handleDisableTOTP(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword string `json:"current_password"`
+		Code            string `json:"code"`
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
-		return http.StatusNoContent, nil, acc.DisableTOTP(r.Context(), principal(r), b.CurrentPassword)
+		return http.StatusNoContent, nil, acc.DisableTOTP(r.Context(), principal(r), b.CurrentPassword, b.Code)
 	})
 }
 

@@ -88,7 +88,14 @@ func newE2E(t *testing.T) (*e2e, *testServerParts) {
 	parts := newServerParts(t)
 	srv := httptest.NewTLSServer(parts.h.h)
 	t.Cleanup(srv.Close)
+	return openBrowser(t, chromium, srv.URL, parts.svc), parts
+}
 
+// openBrowser starts Chromium on a tab that reports every dialog,
+// exception, console call and Content-Security-Policy report as a
+// problem, for the server at base.
+func openBrowser(t *testing.T, chromium, base string, svc custodian.CustomerService) *e2e {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
@@ -110,7 +117,7 @@ func newE2E(t *testing.T) (*e2e, *testServerParts) {
 	tab, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(cancelTab)
 
-	e := &e2e{t: t, ctx: tab, base: srv.URL, svc: parts.svc}
+	e := &e2e{t: t, ctx: tab, base: base, svc: svc}
 	if dir := os.Getenv("CUSTODIAN_ARTIFACTS"); dir != "" {
 		e.shots = append(e.shots, filepath.Join(dir, "screenshots"))
 	} else {
@@ -144,7 +151,7 @@ func newE2E(t *testing.T) (*e2e, *testServerParts) {
 	if err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	return e, parts
+	return e
 }
 
 // testServerParts is a server with no users yet, for first-run setup.

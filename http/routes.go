@@ -41,6 +41,8 @@ func routes(d Deps, u *ui) []Route {
 		settings  = custodian.PermSettingsManage
 		erase     = custodian.PermCustomersErase
 		auditRead = custodian.PermAuditRead
+		importing = custodian.PermCustomersImport
+		exporting = custodian.PermCustomersExport
 		webhooks  = custodian.PermWebhooksManage
 	)
 	return []Route{
@@ -102,6 +104,11 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/api/webhooks/{id}/deliveries/{$}", webhooks, handleListDeliveries(logger, d.Webhooks)},
 
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
+		{"GET", "/api/customers/export", exporting, handleExportList(logger, d.Exports, d.TransferLimiter)},
+		{"POST", "/api/imports/{$}", importing, handleStartImport(logger, d.Imports, d.TransferLimiter)},
+		{"GET", "/api/imports/{id}/{$}", importing, handleImportJob(logger, d.Imports)},
+		{"POST", "/api/imports/{id}/cancel/{$}", importing, handleImportAction(logger, d.Imports, false, d.TransferLimiter)},
+		{"POST", "/api/imports/{id}/run/{$}", importing, handleImportAction(logger, d.Imports, true, d.TransferLimiter)},
 		{"POST", "/api/customers/bulk/{$}", write, handleBulkCustomers(logger, d.Bulk)},
 		{"POST", "/api/customers/{$}", write, handleCreateCustomer(logger, customers)},
 		{"GET", "/api/customers/{id}/{$}", read, handleGetCustomer(logger, customers)},
@@ -121,9 +128,19 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/static/{file}", public, handleStatic(u.assets)},
 		{"GET", "/login", public, u.handleLoginPage()},
 		{"POST", "/login", public, signIn(u.handleLoginSubmit(), u.refuseLogin)},
+		{"POST", "/login/passkey", public, signIn(u.handleLoginPasskey(), u.refuseLogin)},
 		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
 		{"GET", "/customers", read, u.page(u.handleCustomerList())},
 		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},
+		{"GET", "/customers/import", importing, u.page(u.handleImportPage())},
+		{"POST", "/customers/import", importing, u.page(u.handleImportUpload())},
+		{"GET", "/imports/{id}", importing, u.page(u.handleImportJob())},
+		{"POST", "/imports/{id}/run", importing, u.page(u.handleImportAction("run"))},
+		{"POST", "/imports/{id}/remap", importing, u.page(u.handleImportAction("remap"))},
+		{"POST", "/imports/{id}/cancel", importing, u.page(u.handleImportAction("cancel"))},
+		{"POST", "/customers/export", exporting, u.page(u.handleExportListForm())},
+		{"POST", "/customers/bulk", write, u.page(u.handleBulkReview())},
+		{"POST", "/customers/bulk/apply", write, u.page(u.handleBulkApply())},
 		{"GET", "/customers/new", write, u.page(u.handleNewCustomer())},
 		{"POST", "/customers/new", write, u.page(u.handleCreateCustomerForm())},
 		{"GET", "/customers/{id}", read, u.page(u.handleCustomerDetail())},
@@ -132,16 +149,26 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/customers/{id}/consents", write, u.page(u.handleConsentForm())},
 		{"POST", "/customers/{id}/legal-hold", erase, u.page(u.handleLegalHoldForm())},
 		{"POST", "/customers/{id}/export", erase, u.page(u.handleExportForm())},
+		{"GET", "/customers/{id}/delete", del, u.page(u.handleDeletePage())},
+		{"POST", "/customers/{id}/delete", del, u.page(u.handleDeleteForm())},
 		{"GET", "/customers/{id}/erase", erase, u.page(u.handleErasePage())},
 		{"POST", "/customers/{id}/erase", erase, u.page(u.handleEraseForm())},
 		{"GET", "/audit", auditRead, u.page(u.handleAudit())},
 		{"GET", "/security", auditRead, u.page(u.handleSecurity())},
 		{"POST", "/security/alerts/{id}/resolve", settings, u.page(u.handleResolveAlertForm())},
+		{"GET", "/settings/webhooks", webhooks, u.page(u.handleWebhooks())},
+		{"POST", "/settings/webhooks", webhooks, u.page(u.handleCreateWebhookForm())},
+		{"POST", "/settings/webhooks/{id}/update", webhooks, u.page(u.handleUpdateWebhookForm())},
+		{"POST", "/settings/webhooks/{id}/rotate", webhooks, u.page(u.handleRotateWebhookForm())},
+		{"POST", "/settings/webhooks/{id}/delete", webhooks, u.page(u.handleDeleteWebhookForm())},
 		{"GET", "/account", signedIn, u.page(u.handleAccount())},
 		{"POST", "/account/password", signedIn, u.page(u.handleChangePasswordForm())},
 		{"POST", "/account/2fa/setup", signedIn, u.page(u.handleBeginTOTPForm())},
 		{"POST", "/account/2fa/enable", signedIn, u.page(u.handleEnableTOTPForm())},
 		{"POST", "/account/2fa/disable", signedIn, u.page(u.handleDisableTOTPForm())},
+		{"POST", "/account/passkeys", signedIn, u.page(u.handleAddPasskeyForm())},
+		{"POST", "/account/passkeys/{id}/rename", signedIn, u.page(u.handleRenamePasskeyForm())},
+		{"POST", "/account/passkeys/{id}/remove", signedIn, u.page(u.handleRemovePasskeyForm())},
 		{"POST", "/account/tokens", signedIn, u.page(u.handleCreateTokenForm())},
 		{"POST", "/account/tokens/{id}/revoke", signedIn, u.page(u.handleRevokeTokenForm())},
 		{"GET", "/admin/users", manageUsr, u.page(u.handleUsers())},
@@ -150,6 +177,7 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/admin/users/{id}/active", manageUsr, u.page(u.handleUserForm(setActiveAction(acc)))},
 		{"POST", "/admin/users/{id}/unlock", manageUsr, u.page(u.handleUserForm(unlockAction(acc)))},
 		{"POST", "/admin/users/{id}/reset-2fa", manageUsr, u.page(u.handleUserForm(resetTOTPAction(acc)))},
+		{"POST", "/admin/users/{id}/reset-passkeys", manageUsr, u.page(u.handleUserForm(resetPasskeysAction(acc)))},
 	}
 }
 

@@ -41,6 +41,15 @@ type Deps struct {
 	// sign-ins, rate-limit refusals and (through OnProbe's caller)
 	// scanner probes.
 	Monitor custodian.Observer
+	// Imports runs CSV imports in the background (/api/imports/ and the
+	// import pages); nil answers 503 there.
+	Imports custodian.ImportService
+	// Exports streams customer lists (GET /api/customers/export); nil
+	// answers 503 there.
+	Exports custodian.CustomerExporter
+	// TransferLimiter limits, per user, how often imports and exports
+	// start; nil means DefaultTransferLimit, kept in memory.
+	TransferLimiter ratelimit.Limiter
 	// DB is what /readyz asks whether this server is ready: at least
 	// whether the database answers; serve also checks that it takes a
 	// write, that the disk has room and that the keyring opens the data.
@@ -101,6 +110,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
+	d.TransferLimiter = d.transferLimiter()
 	u := newUI(d)
 	table := routes(d, u)
 	u.nav = navLinks(table)

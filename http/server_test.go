@@ -16,6 +16,7 @@ import (
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/customers"
+	"github.com/custodian-crm/custodian/importer"
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/metrics"
@@ -66,9 +67,11 @@ func testDepsWith(t testing.TB, acfg accounts.Config) (d Deps, acc *accounts.Ser
 	logs = &syncbuf.Buffer{}
 	acc = testAccountsWith(t, store, sealer, acfg)
 	svc := customers.New(store, sealer, customers.Options{Validator: custodian.Validator{PhoneRegion: "GB"}})
+	jobs := importer.NewJobs(svc, store, importer.JobsOptions{Batch: 2})
+	t.Cleanup(jobs.Close)
 	d = Deps{
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Customers: svc, Privacy: svc, Bulk: svc,
+		Customers: svc, Privacy: svc, Bulk: svc, Imports: jobs, Exports: svc,
 		Webhooks: webhooks.New(store, sealer, webhooks.Options{Customers: svc}),
 		DB:       store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),

@@ -24,6 +24,11 @@ type accountData struct {
 	FieldErrors   map[string]string
 	TokenName     string
 	TokenDays     string
+	// Passkeys are the user's passkeys; PasskeyCodes the recovery codes
+	// that came with the first, shown once.
+	Passkeys        []custodian.Passkey
+	PasskeysEnabled bool
+	PasskeyCodes    []string
 }
 
 // enrolmentView is a pending 2FA enrolment: the QR code, the secret for
@@ -68,6 +73,11 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 	if d.TokenDays == "" {
 		d.TokenDays = "90"
 	}
+	if d.Passkeys, err = u.acc.ListPasskeys(r.Context(), principal(r).User.ID); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	d.PasskeysEnabled = u.acc.PasskeysEnabled()
 	u.render(w, r, status, "account", uiView{Title: "Your account", Section: "account", Data: d})
 }
 
@@ -157,12 +167,16 @@ func (u *ui) handleEnableTOTPForm() http.Handler {
 
 func (u *ui) handleDisableTOTPForm() http.Handler {
 	return u.accountForm("totp", "totp-disabled", func(r *http.Request) error {
-		return u.acc.DisableTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"))
+		return u.acc.DisableTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"), strings.TrimSpace(r.PostForm.Get("code")))
 	})
 }
 
 func (u *ui) handleCreateTokenForm() http.Handler {
 	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
+		if principal(r).MustUsePasskey {
+			u.accountError(w, r, "tokens", errPasskeyFirst, accountData{})
+			return
+		}
 		name, days := r.PostForm.Get("name"), strings.TrimSpace(r.PostForm.Get("expires_in_days"))
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 {

@@ -125,3 +125,9 @@ func resetTOTPAction(acc custodian.AccountService) func(*http.Request, string) (
 		return "user-totp-reset", acc.ResetTOTP(r.Context(), id)
 	}
 }
+
+func resetPasskeysAction(acc custodian.AccountService) func(*http.Request, string) (string, error) {
+	return func(r *http.Request, id string) (string, error) {
+		return "user-passkeys-reset", acc.ResetPasskeys(r.Context(), id)
+	}
+}

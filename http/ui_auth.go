@@ -19,6 +19,9 @@ type loginData struct {
 	Next  string
 	State string
 	Error string
+	// Passkeys offers signing in with a passkey (the server has a
+	// relying party).
+	Passkeys bool
 }
 
 // loginStateTTL is how long the second-factor step may take.
@@ -53,6 +56,7 @@ func (u *ui) handleLoginPage() http.Handler {
 }
 
 func (u *ui) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
+	d.Passkeys = u.acc.PasskeysEnabled()
 	pre := preSession(w, r)
 	u.render(w, r, status, "login", uiView{Title: "Sign in", CSRF: u.keys.token("pre", pre), Data: d})
 }
@@ -89,7 +93,8 @@ func (u *ui) handleLoginSubmit() http.Handler {
 			}
 			d.Email, password, d.State = email, pw, s
 		}
-		tok, user, err := u.acc.SignIn(r.Context(), custodian.SignInRequest{Email: d.Email, Password: password, OTP: otp, ClientAddr: clientAddr(r), UserAgent: r.UserAgent()})
+		tok, user, err := u.acc.SignIn(r.Context(), custodian.SignInRequest{Email: d.Email, Password: password, OTP: otp, ClientAddr: clientAddr(r), UserAgent: r.UserAgent(),
+			PasskeyCeremony: f.Get("passkey_ceremony"), PasskeyCredential: formJSON(f.Get("passkey_credential"))})
 		if err != nil {
 			code := custodian.ErrorCode(err)
 			if code == custodian.EUNAUTHORIZED || code == custodian.ETOOMANY {

@@ -41,6 +41,12 @@ type listData struct {
 	NextURL  string
 	FirstURL string
 	Errors   []custodian.FieldError
+	// SealedSearch is the search as the list's address holds it (sealed
+	// to the session), for the export form and for the bulk form to act
+	// on every matching customer.
+	SealedSearch string
+	BulkActions  []option
+	FormStatuses []option
 }
 
 // handleCustomerList shows a page of customers. Filters, order and the
@@ -49,7 +55,8 @@ type listData struct {
 func (u *ui) handleCustomerList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		qv := r.URL.Query()
-		d := listData{Status: qv.Get("status"), Tag: qv.Get("tag"), Sort: qv.Get("sort"), Statuses: statusOptions, Sorts: sortOptions}
+		d := listData{Status: qv.Get("status"), Tag: qv.Get("tag"), Sort: qv.Get("sort"), Statuses: statusOptions, Sorts: sortOptions,
+			BulkActions: bulkActions, FormStatuses: formStatuses}
 		if d.Sort == "" {
 			d.Sort = string(custodian.DefaultSort)
 		}
@@ -59,7 +66,7 @@ func (u *ui) handleCustomerList() http.Handler {
 			if err != nil {
 				flash = flashMessages["search-expired"]
 			} else {
-				d.Search = string(b)
+				d.Search, d.SealedSearch = string(b), s
 			}
 		}
 		d.Filtered = d.Search != "" || d.Status != "" || d.Tag != ""

@@ -70,8 +70,8 @@ func keyLabel(key string) string {
 // uiPages are the web interface's templates, one per page, each parsed
 // with the layout and the shared partials. They are parsed once and never
 // changed.
-var uiPages = mustParsePages("login", "error", "customers", "customer", "customer_form", "account", "users",
-	"customer_erase", "customer_erased", "audit", "security")
+var uiPages = mustParsePages("login", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
+	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks")
 
 // pageParts are further template files of a page, parsed after it: they
 // define the blocks the page leaves open.
@@ -93,6 +93,8 @@ func mustParsePages(names ...string) map[string]*template.Template {
 type ui struct {
 	logger    *slog.Logger
 	customers custodian.CustomerService
+	bulk      custodian.BulkCustomerService
+	webhooks  custodian.WebhookService
 	acc       custodian.AccountService
 	privacy   custodian.PrivacyService
 	audit     custodian.AuditTrail
@@ -102,6 +104,9 @@ type ui struct {
 	keys      *formKeys
 	assets    *assets
 	nav       []navLink
+	imports   custodian.ImportService
+	exports   custodian.CustomerExporter
+	transfers ratelimit.Limiter
 }
 
 // navLink is one entry of the navigation bar, shown to roles with Perm.
@@ -118,6 +123,7 @@ var navCandidates = []navLink{
 	{Path: "/audit", Label: "Audit trail", Section: "audit"},
 	{Path: "/security", Label: "Security", Section: "security"},
 	{Path: "/admin/users", Label: "Users", Section: "users"},
+	{Path: "/settings/webhooks", Label: "Webhooks", Section: "webhooks"},
 	{Path: "/account", Label: "Account", Section: "account"},
 }
 
@@ -130,8 +136,8 @@ func newUI(d Deps) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: d.Logger, customers: d.Customers, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
-		sig: d.signals(), keys: keys, assets: staticAssets}
+	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
+		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
 // navLinks returns the navigation entries whose pages table serves, each
@@ -183,12 +189,15 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name str
 			v.CSRF = u.keys.token("session", p.SessionHash)
 		}
 		for _, n := range u.nav {
-			if p.User.Role.Can(n.Perm) && (!p.MustEnrollTOTP || n.Perm == custodian.PermSignedIn) {
+			if p.User.Role.Can(n.Perm) && (!confined(p) || n.Perm == custodian.PermSignedIn) {
 				v.Nav = append(v.Nav, n)
 			}
 		}
 		if p.MustEnrollTOTP && v.Notice == "" {
 			v.Notice = "Your role requires two-factor authentication. Set it up below to reach the rest of Custodian."
+		}
+		if p.MustUsePasskey && v.Notice == "" {
+			v.Notice = "Your role requires signing in with a passkey. Add one below, or sign out and sign in with yours, to reach the rest of Custodian."
 		}
 	}
 	if v.Flash == "" {
@@ -291,11 +300,16 @@ func (u *ui) tooManyPages(w http.ResponseWriter, r *http.Request, d ratelimit.De
 
 // home is where a signed-in user starts.
 func home(p *custodian.Principal) string {
-	if p != nil && !p.MustEnrollTOTP && p.User.Role.Can(custodian.PermCustomersRead) {
+	if p != nil && !confined(p) && p.User.Role.Can(custodian.PermCustomersRead) {
 		return "/customers"
 	}
 	return "/account"
 }
+
+// confined reports whether p may reach only its own account: its role
+// requires two-factor authentication or passkeys it has not set up or
+// used.
+func confined(p *custodian.Principal) bool { return p.MustEnrollTOTP || p.MustUsePasskey }
 
 // flashCookie carries a one-line confirmation to the next page. It holds
 // a message code, never text or personal data, and lives a minute.
@@ -303,26 +317,33 @@ const flashCookie = "__Host-custodian_flash"
 
 // flashMessages are the confirmations a flash code stands for.
 var flashMessages = map[string]string{
-	"customer-created":  "Customer created.",
-	"customer-saved":    "Customer saved.",
-	"signed-out":        "You have signed out.",
-	"password-changed":  "Your password has been changed.",
-	"totp-disabled":     "Two-factor authentication is off.",
-	"token-revoked":     "The access token has been revoked.",
-	"user-role":         "Role changed; the user's sessions have ended.",
-	"user-activated":    "User activated.",
-	"user-deactivated":  "User deactivated; their sessions and access tokens have ended.",
-	"user-unlocked":     "User unlocked.",
-	"user-totp-reset":   "Two-factor authentication reset; the user's sessions have ended.",
-	"search-expired":    "That search has expired; search again.",
-	"signed-in-already": "You are already signed in.",
+	"customer-created":    "Customer created.",
+	"customer-saved":      "Customer saved.",
+	"signed-out":          "You have signed out.",
+	"password-changed":    "Your password has been changed.",
+	"totp-disabled":       "Two-factor authentication is off.",
+	"token-revoked":       "The access token has been revoked.",
+	"passkey-added":       "Passkey added.",
+	"passkey-renamed":     "Passkey renamed.",
+	"passkey-removed":     "Passkey removed.",
+	"user-passkeys-reset": "Passkeys removed; the user's sessions have ended.",
+	"user-role":           "Role changed; the user's sessions have ended.",
+	"user-activated":      "User activated.",
+	"user-deactivated":    "User deactivated; their sessions and access tokens have ended.",
+	"user-unlocked":       "User unlocked.",
+	"user-totp-reset":     "Two-factor authentication reset; the user's sessions have ended.",
+	"search-expired":      "That search has expired; search again.",
+	"signed-in-already":   "You are already signed in.",
 
 	"consent-recorded":        "Consent change recorded.",
 	"hold-set":                "Legal hold set: erasure, deletion and retention are suspended.",
 	"hold-lifted":             "Legal hold lifted.",
 	"customer-erased":         "The customer's personal data has been erased.",
+	"customer-deleted":        "Customer deleted.",
 	"customer-erased-already": "This customer had already been erased; nothing changed.",
 	"alert-resolved":          "Alert resolved.",
+	"webhook-saved":           "Webhook saved.",
+	"webhook-deleted":         "Webhook removed, with its deliveries.",
 }
 
 // setFlash makes the next page show the message with code.

@@ -461,12 +461,12 @@ func TestUISignInWithTwoFactor(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
 	u, _ := s.acc.CreateUser(ctx, "twofa@example.com", "Two Factor", custodian.RoleManager, testPassword)
-	e, err := s.acc.BeginTOTP(ctx, &custodian.Principal{User: u}, testPassword)
+	e, err := s.acc.BeginTOTP(ctx, &custodian.Principal{User: u, SessionHash: []byte("a session")}, testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
 	code, _ := otptotp.GenerateCode(e.Secret, time.Now())
-	if _, err := s.acc.EnableTOTP(ctx, &custodian.Principal{User: u}, code); err != nil {
+	if _, err := s.acc.EnableTOTP(ctx, &custodian.Principal{User: u, SessionHash: []byte("a session")}, code); err != nil {
 		t.Fatal(err)
 	}
 	c := s.web()

@@ -14,8 +14,8 @@ import (
 )
 
 // DefaultMaxFileSize bounds a file imported through the API or the web
-// interface: 32 MiB, some 200,000 typical rows.
-const DefaultMaxFileSize = 32 << 20
+// interface.
+const DefaultMaxFileSize = custodian.MaxImportFileSize
 
 // Defaults of JobsOptions.
 const (
@@ -121,8 +121,9 @@ func (j *Jobs) Close() {
 	j.wg.Wait()
 }
 
-// ErrTooLarge is the error of a file over the size limit.
-var ErrTooLarge = errors.New("import file too large")
+// ErrTooLarge is the cause of the error refusing a file over the size
+// limit.
+var ErrTooLarge = custodian.ErrFileTooLarge
 
 // StartImport reads file (up to the size limit) and starts importing it.
 func (j *Jobs) StartImport(ctx context.Context, file io.Reader, o custodian.ImportOptions) (*custodian.ImportJob, error) {
@@ -136,11 +137,34 @@ func (j *Jobs) StartImport(ctx context.Context, file io.Reader, o custodian.Impo
 	if int64(len(data)) > j.o.MaxFileSize {
 		return nil, &custodian.Error{Code: custodian.EINVALID, Message: fmt.Sprintf("The file is larger than %d MiB; split it.", j.o.MaxFileSize>>20), Err: ErrTooLarge}
 	}
+	rep, err := Check(bytes.NewReader(data), o)
+	if err != nil {
+		return nil, err
+	}
+	if fe := rep.FileError; fe != nil {
+		msg := fe.Reason
+		if fe.Line > 0 {
+			msg = fmt.Sprintf("Line %d: %s", fe.Line, fe.Reason)
+		}
+		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "The file cannot be imported; nothing was written.", Fields: []custodian.FieldError{{Field: "file", Message: msg}}}
+	}
 	return j.start(ctx, data, o)
 }
 
 // RunDryRun starts the import the finished dry run id checked.
 func (j *Jobs) RunDryRun(ctx context.Context, id string) (*custodian.ImportJob, error) {
+	return j.rerun(ctx, id, func(o *custodian.ImportOptions) { o.DryRun = false })
+}
+
+// RecheckImport starts a new dry run of the file the dry run id checked,
+// with the header mapping m.
+func (j *Jobs) RecheckImport(ctx context.Context, id string, m map[string]string) (*custodian.ImportJob, error) {
+	return j.rerun(ctx, id, func(o *custodian.ImportOptions) { o.DryRun, o.Map = true, m })
+}
+
+// rerun starts a job on the file the finished dry run id kept, with its
+// options as change makes them. The file is the new job's then.
+func (j *Jobs) rerun(ctx context.Context, id string, change func(*custodian.ImportOptions)) (*custodian.ImportJob, error) {
 	j.mu.Lock()
 	j.expire()
 	k, ok := j.kept[id]
@@ -155,8 +179,21 @@ func (j *Jobs) RunDryRun(ctx context.Context, id string) (*custodian.ImportJob, 
 		return nil, custodian.Errorf(custodian.ECONFLICT, "That dry run's file is no longer kept (files are kept %s after their dry run); upload it again.", j.o.KeepFor)
 	}
 	o := k.job.Options
-	o.DryRun = false
-	return j.start(ctx, k.data, o)
+	change(&o)
+	err := CheckOptions(o)
+	if err == nil && !o.DryRun && k.job.Report.FileError != nil {
+		err = custodian.Errorf(custodian.ECONFLICT, "The dry run refused the file (%s); change the mapping or upload it again.", k.job.Report.FileError.Reason)
+	}
+	var job *custodian.ImportJob
+	if err == nil {
+		job, err = j.start(ctx, k.data, o)
+	}
+	if err != nil {
+		j.mu.Lock()
+		j.kept[id] = k // still the dry run's
+		j.mu.Unlock()
+	}
+	return job, err
 }
 
 // expire drops kept files past their time. j.mu is held.
@@ -248,7 +285,7 @@ func (j *Jobs) run(ctx context.Context, r *runningJob, data []byte, done chan st
 		r.job.Error = "The import stopped: " + custodian.ErrorMessage(err)
 		j.o.Logger.Error("import job failed", "job", r.job.ID, "err", err)
 	}
-	if r.job.State == custodian.ImportDone && r.job.Options.DryRun && rep.FileError == nil {
+	if r.job.State == custodian.ImportDone && r.job.Options.DryRun {
 		j.expire()
 		for len(j.kept) >= j.o.MaxKept {
 			var oldest string

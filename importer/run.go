@@ -164,6 +164,18 @@ func Run(ctx context.Context, imp custodian.CustomerImporter, f io.ReadSeeker, o
 	return rep, err
 }
 
+// Check reads the whole file in f without validating its values or
+// writing anything: the report has its encoding, delimiter, columns and
+// row count, or its FileError.
+func Check(f io.Reader, o custodian.ImportOptions) (*custodian.ImportReport, error) {
+	rep := &custodian.ImportReport{DryRun: o.DryRun, Policy: o.Policy, AllOrNothing: o.AllOrNothing, Columns: []custodian.ImportColumn{}, Issues: []custodian.ImportIssue{}, Batches: []custodian.ImportBatchReport{}}
+	co, err := csvOptions(o)
+	if err != nil {
+		return rep, err
+	}
+	return rep, check(f, co, rep)
+}
+
 // check reads the whole file without validating its values, to refuse a
 // malformed one before anything is written, and fills the report's
 // encoding, delimiter and columns.

@@ -13,15 +13,18 @@ func TestDecideDefaults(t *testing.T) {
 		want     Decision
 	}{
 		{0, Decision{}},
-		{1, Decision{Delay: time.Second}},
-		{2, Decision{Delay: 2 * time.Second}},
-		{3, Decision{Delay: 4 * time.Second}},
-		{6, Decision{Delay: 32 * time.Second}},
-		{7, Decision{Delay: time.Minute}},
+		{1, Decision{}},
+		{2, Decision{}},
+		{3, Decision{Delay: time.Second}},
+		{4, Decision{Delay: 2 * time.Second}},
+		{8, Decision{Delay: 32 * time.Second}},
 		{9, Decision{Delay: time.Minute}},
 		{10, Decision{Delay: 15 * time.Minute, Locked: true}},
-		{11, Decision{Delay: 15 * time.Minute, Locked: true}},
-		{1 << 40, Decision{Delay: 15 * time.Minute, Locked: true}},
+		{11, Decision{Delay: 30 * time.Minute, Locked: true}},
+		{12, Decision{Delay: time.Hour, Locked: true}},
+		{16, Decision{Delay: 16 * time.Hour, Locked: true}},
+		{17, Decision{Delay: 24 * time.Hour, Locked: true}},
+		{1 << 40, Decision{Delay: 24 * time.Hour, Locked: true}},
 		{-1, Decision{}},
 	}
 	for _, tt := range tests {
@@ -78,8 +81,8 @@ func TestDecideMonotonic(t *testing.T) {
 		{},
 		{FreeFailures: 3},
 		{BaseDelay: 3 * time.Second, MaxDelay: 10 * time.Minute, LockAfter: 100, LockDuration: time.Hour},
-		{LockAfter: 1},
-		{BaseDelay: time.Minute, MaxDelay: time.Minute, LockAfter: 5, LockDuration: time.Minute},
+		{LockAfter: 1, FreeFailures: -1},
+		{BaseDelay: time.Minute, MaxDelay: time.Minute, LockAfter: 5, LockDuration: time.Minute, FreeFailures: -1},
 	}
 	for i, l := range policies {
 		if err := l.Validate(); err != nil {
@@ -111,11 +114,16 @@ func TestValidate(t *testing.T) {
 		{"one day lock", Policy{LockDuration: 24 * time.Hour}, true},
 		{"over 100 failures", Policy{LockAfter: 101}, false},
 		{"lock over a day", Policy{LockDuration: 25 * time.Hour}, false},
-		{"negative free failures", Policy{FreeFailures: -1}, false},
+		{"no free failures", Policy{FreeFailures: -1}, true},
 		{"negative delay", Policy{BaseDelay: -time.Second}, false},
 		{"cap below base", Policy{BaseDelay: time.Minute, MaxDelay: time.Second}, false},
 		{"delay longer than lock", Policy{MaxDelay: time.Hour, LockDuration: time.Minute}, false},
 		{"free failures reach the lock", Policy{FreeFailures: 10, LockAfter: 10}, false},
+		{"hard limit at NIST maximum", Policy{HardLimit: 100}, true},
+		{"hard limit over 100", Policy{HardLimit: 101}, false},
+		{"negative hard limit", Policy{HardLimit: -1}, false},
+		{"forget within a month", Policy{Forget: 30 * 24 * time.Hour}, true},
+		{"forget over a month", Policy{Forget: 31 * 24 * time.Hour}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,7 +139,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	var l Policy
+	l := Policy{FreeFailures: -1}
 	last := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
@@ -172,8 +180,8 @@ func TestLockIsTemporary(t *testing.T) {
 	for range 50 {
 		retry, locked, allowed := l.Check(failures, last, now)
 		if !allowed {
-			if retry > l.LockDuration {
-				t.Fatalf("wait %s exceeds the lock duration", retry)
+			if retry > MaxLockDuration {
+				t.Fatalf("wait %s exceeds the longest lock", retry)
 			}
 			if locked {
 				locks++
@@ -189,5 +197,50 @@ func TestLockIsTemporary(t *testing.T) {
 	}
 	if failures >= 50 {
 		t.Fatalf("attacker made %d guesses in 50 tries: throttling did nothing", failures)
+	}
+}
+
+// TestForgottenAfterTheWait checks that a source's failures age out
+// Forget after its wait ends, and not before.
+func TestForgottenAfterTheWait(t *testing.T) {
+	l := Policy{FreeFailures: -1}
+	last := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		failures int
+		after    time.Duration
+		want     bool
+	}{
+		{0, 0, true},
+		{1, 0, false},
+		{1, 24 * time.Hour, false}, // the 1 s wait has not quite passed with it
+		{1, 24*time.Hour + time.Second, true},
+		{10, 24 * time.Hour, false}, // locked 15 min, then a day
+		{10, 24*time.Hour + 15*time.Minute, true},
+		{40, 47 * time.Hour, false}, // locked a day, then a day
+		{40, 48 * time.Hour, true},
+	}
+	for _, tt := range tests {
+		if got := l.Forgotten(tt.failures, last, last.Add(tt.after)); got != tt.want {
+			t.Errorf("Forgotten(%d, +%v) = %v, want %v", tt.failures, tt.after, got, tt.want)
+		}
+	}
+}
+
+// TestHardLimitNeverBeyondNIST checks the hard limit: 100 by default,
+// lower when configured, never above 100 even for a policy that fails
+// Validate.
+func TestHardLimitNeverBeyondNIST(t *testing.T) {
+	tests := []struct {
+		l    Policy
+		want int
+	}{
+		{Policy{}, 100},
+		{Policy{HardLimit: 30}, 30},
+		{Policy{HardLimit: 1000}, 100},
+	}
+	for _, tt := range tests {
+		if tt.l.HardLocked(tt.want-1) || !tt.l.HardLocked(tt.want) || tt.l.Limit() != tt.want {
+			t.Errorf("%+v: hard limit is not %d", tt.l, tt.want)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/custodian-crm/custodian/internal/sqlbackend"
 	"github.com/custodian-crm/custodian/sqlstore"
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 //go:embed migrations/*.sql
@@ -34,6 +34,18 @@ var Dialect = sqlstore.Dialect{Name: "sqlite", Goose: goose.DialectSQLite3, Cach
 // FileName is the database file's name in the data directory.
 const FileName = "custodian.db"
 
+// Memory of each connection (one writer, max(4, 2×GOMAXPROCS) readers),
+// chosen by measurement (docs/benchmarks.md#sqlite-tuning): no memory map,
+// so that the pages a server touches count in the kernel's page cache, not
+// in its resident memory, and no map is torn down and rebuilt after other
+// connections' commits; and a page cache of 8 MiB per connection, which
+// holds the interior pages of the tables and indexes a request walks,
+// leaving the leaves to the kernel's page cache.
+const (
+	CacheKiB  = 4096
+	MmapBytes = 0
+)
+
 // Open opens (creating when needed) the database in dir, which it creates
 // with mode 0700; the database file is created with mode 0600 and its WAL
 // files inherit that mode. Writes go through a single connection, as SQLite
@@ -47,7 +59,8 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 	if err := create(path); err != nil {
 		return nil, fmt.Errorf("sqlite: create database file: %w", err)
 	}
-	pragmas := []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-65536)", "mmap_size(1073741824)", "temp_store(MEMORY)"}
+	pragmas := []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)",
+		fmt.Sprintf("cache_size(-%d)", CacheKiB), fmt.Sprintf("mmap_size(%d)", MmapBytes), "temp_store(MEMORY)"}
 	write, err := sql.Open("sqlite", dsn(path, pragmas...))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -82,33 +95,67 @@ func Open(ctx context.Context, dir string, o sqlstore.Options) (*sqlstore.Store,
 	return s, nil
 }
 
-// Snapshot writes a consistent copy of the database in dir to the new
-// file dest (mode 0600) with VACUUM INTO, while others go on reading and
-// writing: the copy is the database as of one instant, compacted. It
-// uses a connection of its own, so that it holds no connection of a
-// running store. The shred key store, a file of its own, is not copied.
-func Snapshot(ctx context.Context, dir, dest string) error {
-	path := filepath.Join(dir, FileName)
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
+// Snapshot writes consistent copies of the database files in dir into
+// the directory dest, under the same names, while others go on reading
+// and writing, and returns their names: the customer database (FileName)
+// and, when there is one, the read log (ReadLogFileName), copied after
+// it, so that the copied log holds every read the copied trail seals.
+// Each is copied with SQLite's online backup, every page in one step
+// under one read transaction of the write-ahead log: the database as of
+// one instant. It uses connections of its own, so that it holds no
+// connection of a running store. The shred key store, a file of its own,
+// is never copied. The copies are created with mode 0600.
+func Snapshot(ctx context.Context, dir, dest string) ([]string, error) {
+	var names []string
+	for _, name := range []string{FileName, ReadLogFileName} {
+		src := filepath.Join(dir, name)
+		if _, err := os.Stat(src); err != nil {
+			if name != FileName && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("sqlite: snapshot: %w", err)
+		}
+		if err := copyOnline(ctx, src, filepath.Join(dest, name)); err != nil {
+			return nil, fmt.Errorf("sqlite: snapshot of %s: %w", name, err)
+		}
+		names = append(names, name)
 	}
+	return names, nil
+}
+
+// copyOnline copies the database at src to the new file dest with the
+// online backup.
+func copyOnline(ctx context.Context, src, dest string) error {
+	// Created empty first, so that the copy has mode 0600 from the start.
 	f, err := os.OpenFile(dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- a file the backup command creates
 	if err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
+		return err
 	}
 	f.Close()
-	// VACUUM INTO wants no file or an empty one: the empty file keeps
-	// the mode 0600 from the start.
-	db, err := sql.Open("sqlite", dsn(path, "busy_timeout(10000)"))
+	db, err := sql.Open("sqlite", dsn(src, "busy_timeout(10000)"))
 	if err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
+		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
-		return fmt.Errorf("sqlite: snapshot: %w", err)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(interface {
+			NewBackup(string) (*msqlite.Backup, error)
+		})
+		if !ok {
+			return errors.New("the driver has no online backup")
+		}
+		b, err := c.NewBackup(dest)
+		if err != nil {
+			return err
+		}
+		_, err = b.Step(-1) // every page, in one read transaction
+		return errors.Join(err, b.Finish())
+	})
 }
 
 // ReadLogFileName is the read log's file in the data directory: every

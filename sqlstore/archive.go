@@ -28,7 +28,7 @@ type ArchiveRecord struct {
 // archived).
 func (s *Store) AuditArchived(ctx context.Context) (hashchain.Anchor, error) {
 	var a hashchain.Anchor
-	err := s.read.QueryRowContext(ctx, `SELECT through, hash FROM audit_archive WHERE id = 1`).Scan(&a.Seq, &a.Hash)
+	err := s.reader(ctx).QueryRowContext(ctx, `SELECT through, hash FROM audit_archive WHERE id = 1`).Scan(&a.Seq, &a.Hash)
 	return a, internal("read audit archive", err)
 }
 

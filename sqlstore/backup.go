@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/hashchain"
 )
 
@@ -69,6 +68,11 @@ func (s *Store) ReadSnapshot(ctx context.Context, fn func(ctx context.Context) e
 			return internal("begin snapshot", err)
 		}
 		defer func() { _ = tx.Rollback() }()
+		// Reading a big table takes longer than the pool's statement
+		// timeout allows an ordinary query.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return internal("begin snapshot", err)
+		}
 		return fn(context.WithValue(ctx, snapshotKey{}, snapshotValue{s: s, q: tx}))
 	}
 	// SQLite: database/sql's transactions would begin IMMEDIATE (the
@@ -103,6 +107,14 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return internal("begin", err)
+	}
+	if s.dialect.Numbered {
+		// A restore's statements (clearing, loading, verifying) may run
+		// longer than the pool's statement timeout allows a request's.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			_ = tx.Rollback()
+			return internal("begin", err)
+		}
 	}
 	if err := fn(s.withTx(ctx, tx)); err != nil {
 		_ = tx.Rollback()
@@ -247,30 +259,25 @@ func (s *Store) ScanTable(ctx context.Context, t Table, fn func(values []any) er
 	return internal("read "+t.Name, rows.Err())
 }
 
-// Empty reports whether the database holds no data: no row in any of the
-// store's tables but the audit head's starting row.
+// Empty reports whether the database holds no data: its audit trail is
+// empty (every change is recorded on it) and it has no customer, tombstone
+// or user. Rows that migrations seed (the audit head, probes) do not
+// count.
 func (s *Store) Empty(ctx context.Context) (bool, error) {
-	tables, err := s.Tables(ctx)
+	head, err := s.AuditHead(ctx)
 	if err != nil {
 		return false, err
 	}
-	for _, t := range tables {
-		if t.Name == "audit_head" {
-			head, err := s.AuditHead(ctx)
-			if err != nil && custodian.ErrorCode(err) != custodian.ENOTFOUND {
-				return false, err
-			}
-			if head.Seq > 0 {
-				return false, nil
-			}
-			continue
-		}
+	if head.Seq > 0 {
+		return false, nil
+	}
+	for _, t := range []string{"customers", "customer_tombstones", "users"} {
 		var one int
-		err := s.reader(ctx).QueryRowContext(ctx, `SELECT 1 FROM `+quoteIdent(t.Name)+` LIMIT 1`).Scan(&one)
+		err := s.reader(ctx).QueryRowContext(ctx, `SELECT 1 FROM `+quoteIdent(t)+` LIMIT 1`).Scan(&one)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return false, internal("read "+t.Name, err)
+			return false, internal("read "+t, err)
 		default:
 			return false, nil
 		}
@@ -450,28 +457,29 @@ func (s *Store) ResetIdentities(ctx context.Context) error {
 	return nil
 }
 
-// CustomerIDs returns the ids of the customers after the id after, in id
-// order, at most limit of them: a walk over every customer in pages.
-func (s *Store) CustomerIDs(ctx context.Context, after string, limit int) ([]string, error) {
-	rows, err := s.reader(ctx).QueryContext(ctx, s.q(`SELECT id FROM customers WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
+// CustomerKeys returns the wrapped data keys of the customers after the
+// id after, in id order, at most limit of them: a walk over every
+// customer in pages.
+func (s *Store) CustomerKeys(ctx context.Context, after string, limit int) ([]CustomerKey, error) {
+	rows, err := s.reader(ctx).QueryContext(ctx, s.q(`SELECT id, key_id, data_key FROM customers WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, internal("list customers", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []CustomerKey
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var k CustomerKey
+		if err := rows.Scan(&k.CustomerID, &k.KeyID, &k.Wrapped); err != nil {
 			return nil, internal("list customers", err)
 		}
-		out = append(out, id)
+		out = append(out, k)
 	}
 	return out, internal("list customers", rows.Err())
 }
 
-// SampledKey is one customer's wrapped data key, as DataKeySample reads
-// it.
-type SampledKey struct {
+// CustomerKey is one customer's wrapped data key, as CustomerKeys and
+// DataKeySample read it.
+type CustomerKey struct {
 	CustomerID string
 	KeyID      string // the master key it is wrapped under
 	Wrapped    []byte
@@ -480,20 +488,20 @@ type SampledKey struct {
 // DataKeySample returns up to n customers' wrapped data keys (id, master
 // key id, wrapped key), the oldest and the newest, for a check that a
 // keyring opens them.
-func (s *Store) DataKeySample(ctx context.Context, n int) ([]SampledKey, error) {
-	var out []SampledKey
+func (s *Store) DataKeySample(ctx context.Context, n int) ([]CustomerKey, error) {
+	var out []CustomerKey
 	for _, order := range []string{"ASC", "DESC"} {
 		rows, err := s.reader(ctx).QueryContext(ctx, s.q(`SELECT id, key_id, data_key FROM customers ORDER BY seq `+order+` LIMIT ?`), max(1, n/2))
 		if err != nil {
 			return nil, internal("sample data keys", err)
 		}
 		for rows.Next() {
-			var k SampledKey
+			var k CustomerKey
 			if err := rows.Scan(&k.CustomerID, &k.KeyID, &k.Wrapped); err != nil {
 				rows.Close()
 				return nil, internal("sample data keys", err)
 			}
-			if !slices.ContainsFunc(out, func(o SampledKey) bool { return o.CustomerID == k.CustomerID }) {
+			if !slices.ContainsFunc(out, func(o CustomerKey) bool { return o.CustomerID == k.CustomerID }) {
 				out = append(out, k)
 			}
 		}

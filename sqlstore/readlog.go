@@ -199,14 +199,10 @@ func (s *Store) RecordRead(ctx context.Context, customerIDs ...string) error {
 }
 
 // sync writes the queued records now, so that what was recorded before
-// the call can be read back.
+// the call can be read back. It always goes through the writer: a batch
+// the writer has taken but not yet committed is no longer queued, and
+// only the writer knows when it is in.
 func (r *readLog) sync(ctx context.Context) error {
-	r.mu.Lock()
-	n := len(r.pending)
-	r.mu.Unlock()
-	if n == 0 {
-		return nil
-	}
 	reply := make(chan error, 1)
 	select {
 	case r.flushes <- reply:

@@ -220,14 +220,27 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	if _, err := p.Up(ctx); err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	if s.reads.own {
-		for _, q := range s.readLogSchema {
-			if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
-				return 0, fmt.Errorf("migrate: read log: %w", err)
-			}
-		}
+	if err := s.PrepareReadLog(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	return p.GetDBVersion(ctx)
+}
+
+// PrepareReadLog creates the read log's tables in its own database when
+// they do not exist yet (a read log kept in the main database gets them
+// from its migrations). The backends call it when they open a store, so
+// that a store opened on copied files, such as a backup, records reads
+// without being migrated.
+func (s *Store) PrepareReadLog(ctx context.Context) error {
+	if !s.reads.own {
+		return nil
+	}
+	for _, q := range s.readLogSchema {
+		if _, err := s.reads.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+	}
+	return nil
 }
 
 // MigrateTo applies the pending migrations up to version and no further,

@@ -323,4 +323,15 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhookID string, limit i
 	return out, internal("deliveries", err)
 }
 
+// PurgeWebhookDeliveries removes finished deliveries created before
+// before.
+func (s *Store) PurgeWebhookDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.write.ExecContext(ctx, s.q(`DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_us < ?`), micros(before))
+	if err != nil {
+		return 0, internal("purge deliveries", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 var _ custodian.WebhookRepository = (*Store)(nil)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ func RunAccounts(t *testing.T, open func(t *testing.T) custodian.AccountReposito
 		{"PasswordResetIsAtomic", testPasswordReset},
 		{"SessionsEndOneOrAllButOne", testSessions},
 		{"APITokensAreRevokedByTheirOwner", testAPITokens},
+		{"SignInFailuresPerAccountAndSource", testSignInFailures},
 	})
 }
 
@@ -199,5 +201,70 @@ func testAPITokens(t *testing.T, e *accountsEnv) {
 	}
 	if list, _ := r.ListAPITokens(ctx, u.ID); len(list) != 1 || list[0].ID != "tok_1" {
 		t.Fatalf("ListAPITokens = %+v", list)
+	}
+}
+
+// testSignInFailures checks the sign-in failure counts: per account and
+// per account and source, recorded together, a source's count reset when
+// it has aged out (the account's never), a reset after a success clearing
+// the account's and that source's counts only, an unlock clearing all, and
+// a failure that rolls back with its transaction leaving nothing.
+func testSignInFailures(t *testing.T, e *accountsEnv) {
+	acct, other := []byte("account-1"), []byte("account-2")
+	a, b := []byte("source-a"), []byte("source-b")
+	ctx := e.ctx
+	at := func(i int) time.Time { return e.now.Add(time.Duration(i) * time.Minute) }
+	never := func(custodian.FailureCount) bool { return false }
+	for i := range 3 {
+		if _, _, err := e.repo.RecordSignInFailure(ctx, acct, a, at(i), never); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ac, sc, err := e.repo.RecordSignInFailure(ctx, acct, b, at(3), never)
+	if err != nil || ac.Failures != 4 || sc.Failures != 1 || !ac.LastFailedAt.Equal(at(3)) {
+		t.Fatalf("after 4 failures: %+v %+v %v", ac, sc, err)
+	}
+	ac, sc, err = e.repo.SignInFailures(ctx, acct, a)
+	if err != nil || ac.Failures != 4 || sc.Failures != 3 || !sc.LastFailedAt.Equal(at(2)) {
+		t.Fatalf("counts: %+v %+v %v", ac, sc, err)
+	}
+	if ac, sc, _ := e.repo.SignInFailures(ctx, other, a); ac.Failures != 0 || sc.Failures != 0 {
+		t.Fatalf("another account has counts: %+v %+v", ac, sc)
+	}
+	// An aged-out source count starts again; the account's goes on.
+	ac, sc, err = e.repo.RecordSignInFailure(ctx, acct, a, at(10), func(c custodian.FailureCount) bool { return c.Failures == 3 })
+	if err != nil || ac.Failures != 5 || sc.Failures != 1 {
+		t.Fatalf("aged out: %+v %+v %v", ac, sc, err)
+	}
+	// A success from b resets the account's count and b's, not a's.
+	if err := e.repo.ResetSignInFailures(ctx, acct, b); err != nil {
+		t.Fatal(err)
+	}
+	if ac, sc, _ := e.repo.SignInFailures(ctx, acct, a); ac.Failures != 0 || sc.Failures != 1 {
+		t.Fatalf("after a success from b, a: %+v %+v", ac, sc)
+	}
+	if _, sc, _ := e.repo.SignInFailures(ctx, acct, b); sc.Failures != 0 {
+		t.Fatalf("after a success from b, b: %+v", sc)
+	}
+	// Inside an audited write that fails, nothing is counted.
+	boom := errors.New("boom")
+	err = e.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if _, _, err := e.repo.RecordSignInFailure(ctx, other, a, at(11), never); err != nil {
+			return nil, err
+		}
+		return nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Audited = %v", err)
+	}
+	if ac, _, _ := e.repo.SignInFailures(ctx, other, a); ac.Failures != 0 {
+		t.Fatalf("a rolled-back failure was counted: %+v", ac)
+	}
+	// An unlock clears every count of the account.
+	if err := e.repo.ClearSignInFailures(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	if ac, sc, _ := e.repo.SignInFailures(ctx, acct, a); ac.Failures != 0 || sc.Failures != 0 {
+		t.Fatalf("after unlock: %+v %+v", ac, sc)
 	}
 }

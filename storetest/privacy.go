@@ -85,6 +85,7 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 		{"RetentionRun", testRetentionRun},
 		{"RetentionInterruptedAndResumed", testRetentionInterrupted},
 		{"ReadsAreRecorded", testReadsAreRecorded},
+		{"RetentionRemovesOldReads", testRetentionRemovesOldReads},
 		{"ExportIsComplete", testExportIsComplete},
 		{"ConcurrentShredKeyPutsAreEachAllOrNothing", testConcurrentShredKeyPuts},
 	})
@@ -690,6 +691,40 @@ func testReadsAreRecorded(t *testing.T, e *privacyEnv) {
 	log, err := e.svc.AccessLog(e.ctx, ids[0])
 	if err != nil || len(log) != 2 || log[0].Action != custodian.ActionCustomerRead || string(log[1].Data) != `{"purpose":"mailing"}` {
 		t.Fatalf("access log %+v %v", log, err)
+	}
+}
+
+// testRetentionRemovesOldReads runs retention with a retention for reads:
+// the sealed read records older than it go, the customers' own retention
+// aside; a dry run and a retention of 0 keep them.
+func testRetentionRemovesOldReads(t *testing.T, e *privacyEnv) {
+	c := e.create(t, "Ola Old")
+	if _, err := e.svc.Customer(e.ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	sealer, ok := e.Repo.(interface{ SealReads(context.Context) error })
+	if !ok {
+		t.Fatal("the repository cannot seal its read log")
+	}
+	if err := sealer.SealReads(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.set(time.Now().AddDate(0, 0, 40))
+	keep := customers.RetentionOptions{ReadRetention: 0}
+	for _, o := range []customers.RetentionOptions{keep, {ReadRetention: 30 * 24 * time.Hour, DryRun: true}, {ReadRetention: 60 * 24 * time.Hour}} {
+		if res, err := e.svc.RunRetention(e.ctx, o); err != nil || res.ReadsPurged != 0 {
+			t.Fatalf("%+v: %+v %v", o, res, err)
+		}
+	}
+	res, err := e.svc.RunRetention(e.ctx, customers.RetentionOptions{ReadRetention: 30 * 24 * time.Hour})
+	if err != nil || res.ReadsPurged != 1 {
+		t.Fatalf("retention of reads: %+v %v", res, err)
+	}
+	if reads, err := e.Repo.Reads(e.ctx, custodian.ReadQuery{Customer: c.ID}); err != nil || len(reads) != 0 {
+		t.Fatalf("reads left: %+v %v", reads, err)
+	}
+	if _, err := e.svc.Customer(e.ctx, c.ID); err != nil { // the customer stays
+		t.Fatal(err)
 	}
 }
 

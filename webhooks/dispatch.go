@@ -45,8 +45,19 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce fans out every queued event and makes every attempt due now.
+// purgeEvery is how often RunOnce removes old finished deliveries.
+const purgeEvery = time.Hour
+
+// RunOnce fans out every queued event and makes every attempt due now;
+// at most hourly it also removes the finished deliveries older than
+// KeepDeliveries.
 func (s *Service) RunOnce(ctx context.Context) error {
+	if now := s.o.Now(); now.Sub(time.Unix(0, s.purged.Load())) >= purgeEvery {
+		if _, err := s.repo.PurgeWebhookDeliveries(ctx, now.Add(-s.o.KeepDeliveries)); err != nil {
+			return err
+		}
+		s.purged.Store(now.UnixNano())
+	}
 	for {
 		n, err := s.fanOut(ctx)
 		if err != nil {

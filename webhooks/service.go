@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -61,6 +62,9 @@ type Options struct {
 	Timeout time.Duration
 	// Concurrency bounds the attempts made at once (4 when 0).
 	Concurrency int
+	// KeepDeliveries is how long finished deliveries stay listed (30
+	// days when 0); Run removes older ones.
+	KeepDeliveries time.Duration
 	// Client sends deliveries; nil means a client that dials through
 	// the Guard, uses no proxy and follows no redirect. Tests may give
 	// one, which then bypasses the Guard's dial-time check.
@@ -97,6 +101,9 @@ type Service struct {
 	sealer *crypto.Sealer
 	o      Options
 	client *http.Client
+	// purged is when RunOnce last removed old deliveries (Unix
+	// nanoseconds), so that it does so at most hourly.
+	purged atomic.Int64
 }
 
 var _ custodian.WebhookService = (*Service)(nil)
@@ -123,6 +130,9 @@ func New(repo custodian.WebhookRepository, sealer *crypto.Sealer, o Options) *Se
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.KeepDeliveries <= 0 {
+		o.KeepDeliveries = 30 * 24 * time.Hour
 	}
 	o.Retry = o.Retry.withDefaults()
 	s := &Service{repo: repo, sealer: sealer, o: o, client: o.Client}

@@ -42,7 +42,7 @@ func main() {
 	}
 }
 
-const usage = `usage: custodian-bench seed|load|signin-flood [flags]; -h for a step's flags`
+const usage = `usage: custodian-bench seed|load|signin-flood|transfer [flags]; -h for a step's flags`
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return runLoad(ctx, args[1:], stdout)
 	case "signin-flood":
 		return runFlood(ctx, args[1:], stdout)
+	case "transfer":
+		return runTransfer(ctx, args[1:], stdout)
 	}
 	return fmt.Errorf("unknown step %q; %s", args[0], usage)
 }

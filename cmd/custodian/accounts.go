@@ -236,20 +236,21 @@ func runUserList(ctx context.Context, proc *process, args []string) error {
 }
 
 // runSettings changes security settings kept in the database from a shell,
-// for example before the first production start.
+// for example before the first production start: the roles that must use
+// two-factor authentication, and those that must sign in with a passkey.
 func runSettings(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("settings", proc.stderr)
 	flags := addAppFlags(fs)
 	roles := fs.String("require-2fa-roles", "", "comma-separated roles that must use two-factor authentication (\"none\" for none)")
+	passkeyRoles := fs.String("require-passkey-roles", "", "comma-separated roles that must sign in with a passkey (\"none\" for none)")
 	return flags.run(ctx, proc, fs, args, func(a *app) error {
 		if *roles != "" {
-			var rs []custodian.Role
-			for _, r := range strings.Split(*roles, ",") {
-				if r = strings.TrimSpace(r); r != "" && r != "none" {
-					rs = append(rs, custodian.Role(r))
-				}
+			if err := a.accounts.SetRequiredTOTPRoles(ctx, roleList(*roles)); err != nil {
+				return describe(err)
 			}
-			if err := a.accounts.SetRequiredTOTPRoles(ctx, rs); err != nil {
+		}
+		if *passkeyRoles != "" {
+			if err := a.accounts.SetRequiredPasskeyRoles(ctx, roleList(*passkeyRoles)); err != nil {
 				return describe(err)
 			}
 		}
@@ -257,7 +258,22 @@ func runSettings(ctx context.Context, proc *process, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(proc.stdout, "require-2fa-roles: %v\n", current)
+		passkeys, err := a.accounts.RequiredPasskeyRoles(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(proc.stdout, "require-2fa-roles: %v\nrequire-passkey-roles: %v\n", current, passkeys)
 		return nil
 	}, generateDevKeyring)
+}
+
+// roleList reads a comma-separated list of roles; "none" is none.
+func roleList(s string) []custodian.Role {
+	var rs []custodian.Role
+	for _, r := range strings.Split(s, ",") {
+		if r = strings.TrimSpace(r); r != "" && r != "none" {
+			rs = append(rs, custodian.Role(r))
+		}
+	}
+	return rs
 }

@@ -119,7 +119,10 @@ func (a *alertSettings) resolve() error {
 // detector is the running attack detector and its deliveries.
 type detector struct {
 	correlator *alerting.Correlator
-	stop       func()
+	// webhook is the alert webhook, nil without --alert-webhook-url; the
+	// audit anchors are published to it too.
+	webhook *alerting.Webhook
+	stop    func()
 }
 
 // startAlerting builds the correlator over the configured rules, storing
@@ -130,6 +133,7 @@ type detector struct {
 func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, shared custodian.AttackWindows, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
 	sinks := alerting.Fanout{alerting.Recorder(store, logger)}
 	var runners []func(context.Context) error
+	var webhook *alerting.Webhook
 	if *a.webhookURL != "" {
 		wh, err := alerting.NewWebhook(alerting.WebhookConfig{URL: *a.webhookURL, Secret: []byte(a.webhookSecret)})
 		if err != nil {
@@ -137,6 +141,7 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 		}
 		sinks = append(sinks, wh)
 		runners = append(runners, wh.Run)
+		webhook = wh
 	}
 	if *a.smtpAddr != "" {
 		cfg := alerting.MailerConfig{Addr: *a.smtpAddr, From: *a.mailFrom, To: *a.mailTo}
@@ -184,7 +189,7 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 		}()
 	}
 	logger.Info("attack detection on", "rules", len(rules), "shared", shared != nil, "block", a.block.String(), "webhook", *a.webhookURL != "", "mail", *a.smtpAddr != "")
-	return &detector{correlator: c, stop: func() {
+	return &detector{correlator: c, webhook: webhook, stop: func() {
 		// Store what is pending before stopping.
 		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.Flush(fctx)

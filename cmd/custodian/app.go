@@ -14,6 +14,7 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/hashchain"
+	"github.com/custodian-crm/custodian/importer"
 	"github.com/custodian-crm/custodian/password"
 	"github.com/custodian-crm/custodian/postgres"
 	"github.com/custodian-crm/custodian/sqlite"
@@ -48,11 +49,15 @@ type app struct {
 		Close() error
 	}
 	webhooks *webhooks.Service // with withCustomers
+	imports  *importer.Jobs    // with withCustomers: background imports
 }
 
 // Close closes what openApp opened.
 func (a *app) Close() error {
 	var err error
+	if a.imports != nil {
+		a.imports.Close() // cancels running imports; committed batches stay
+	}
 	if a.accounts != nil {
 		a.accounts.Close() // last-used times still being written
 	}
@@ -156,6 +161,11 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		return nil, err
 	}
 	if has(forRestore) {
+		if has(holdDataDir) && *cfg.storage.databaseURL != "" {
+			if a.lease, err = postgres.NewJobLease(ctx, *cfg.storage.databaseURL, postgres.JobLeaseOptions{Retry: cfg.leaseRetry, Logger: cfg.logger}); err != nil {
+				return nil, err
+			}
+		}
 		if a.shred, err = cfg.storage.openShred(ctx); err != nil {
 			return nil, err
 		}
@@ -199,6 +209,7 @@ func openApp(ctx context.Context, cfg appConfig, opts ...openOption) (_ *app, er
 		wo := cfg.webhooks
 		wo.Customers, wo.Logger = a.customers, cfg.logger
 		a.webhooks = webhooks.New(a.store, a.sealer, wo)
+		a.imports = importer.NewJobs(a.customers, a.store, importer.JobsOptions{Logger: cfg.logger})
 	}
 	return a, nil
 }

@@ -33,7 +33,9 @@ keyring (CUSTODIAN_MASTER_KEY, --master-key-file (CUSTODIAN_MASTER_KEY_FILE)
 or the development keyring in --data-dir) is needed to verify. Record the
 anchor that verify and head print somewhere the database cannot reach (a
 ticket, a log archive); an anchor given back with --anchor proves that the
-events up to it were neither changed nor cut off.
+events up to it were neither changed nor cut off. serve publishes anchors
+by itself every --anchor-interval (to its log, --anchor-file and the alert
+webhook): give verify the anchor file, or a saved log, with --anchor-file.
 
 archive moves the events before a date into a gzip file of JSON lines signed
 (HMAC) with a key derived from the keyring; the database keeps the last
@@ -43,7 +45,7 @@ checks the archives' signatures and the whole chain across them and the
 database; without it, verify starts after the archived events.
 `,
 		commands: []command{
-			{name: "verify", args: "[--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...] [--archive FILE ...]", summary: "walk the audit trail (and its archives) and check every link of its chain, and the read log against its seals", run: runAuditVerify},
+			{name: "verify", args: "[--from-anchor SEQ:HEX] [--anchor SEQ:HEX ...] [--anchor-file F ...] [--archive FILE ...]", summary: "walk the audit trail (and its archives) and check every link of its chain, every published anchor, and the read log against its seals", run: runAuditVerify},
 			{name: "archive", args: "--before DATE --out DIR", summary: "move the events before DATE into a signed, compressed archive file", run: runAuditArchive},
 			{name: "head", summary: "print the newest event as an anchor (SEQ:HEX) to record elsewhere", run: runAuditHead},
 		},
@@ -127,8 +129,22 @@ func runAuditVerify(ctx context.Context, proc *process, args []string) error {
 	from := fs.String("from-anchor", "", "SEQ:HEX of an event verified before: check only the events after it")
 	var archives listFlag
 	fs.Var(&archives, "archive", "an archive file made by audit archive, verified offline with the events after it. Repeatable")
+	var anchorFiles listFlag
+	fs.Var(&anchorFiles, "anchor-file", "a file of anchors published by serve (its --anchor-file, or a saved server log): every anchor in it is checked. Repeatable")
 	return flags.run(ctx, proc, fs, args, func(a *app) error {
 		store, chain := a.store, a.chain
+		for _, file := range anchorFiles {
+			read, skipped, err := readAnchors(file)
+			if err != nil {
+				return fmt.Errorf("--anchor-file: %w", err)
+			}
+			fmt.Fprintf(stdout, "%s: %d anchors", file, len(read))
+			if skipped > 0 {
+				fmt.Fprintf(stdout, " (%d other lines skipped)", skipped)
+			}
+			fmt.Fprintln(stdout)
+			anchors = append(anchors, read...)
+		}
 		if *from != "" && len(archives) > 0 {
 			return fmt.Errorf("%w: --from-anchor and --archive do not go together", ErrConfig)
 		}

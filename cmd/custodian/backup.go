@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -21,11 +20,6 @@ import (
 	"github.com/custodian-crm/custodian/sqlite"
 	"github.com/custodian-crm/custodian/sqlstore"
 )
-
-// lockFileName is the lock file serve holds in a SQLite data directory;
-// restore takes the same lock, so that it never replaces the database
-// under a running server, nor a server starts during a restore.
-const lockFileName = "custodian.lock"
 
 // backupPrefix and backupSuffix frame the names of the backups serve
 // takes on schedule (and the default name of "custodian backup"); the
@@ -48,11 +42,13 @@ func (c *storageConfig) backupOptions() backup.Options {
 		return backup.Options{Backend: backup.Postgres}
 	}
 	dataDir := *c.dataDir
-	return backup.Options{Backend: backup.SQLite, SnapshotFile: func(ctx context.Context, p string) (*sqlstore.Store, error) {
-		if err := sqlite.Snapshot(ctx, dataDir, p); err != nil {
-			return nil, err
+	return backup.Options{Backend: backup.SQLite, SnapshotFiles: func(ctx context.Context, dir string) (*sqlstore.Store, []string, error) {
+		names, err := sqlite.Snapshot(ctx, dataDir, dir)
+		if err != nil {
+			return nil, nil, err
 		}
-		return sqlite.Open(ctx, filepath.Dir(p), sqlstore.Options{WithoutAuditChain: true})
+		st, err := sqlite.Open(ctx, dir, sqlstore.Options{WithoutAuditChain: true})
+		return st, names, err
 	}}
 }
 
@@ -186,32 +182,8 @@ func latestSchema(migrations fs.FS) (int64, error) {
 	return latest, nil
 }
 
-// errServerRunning refuses a restore into a directory a server holds.
-var errServerRunning = errors.New("a server is running on this data directory")
-
-// lockDataDir takes the data directory's lock file, as serve holds it, or
-// fails with errServerRunning. The returned function releases it.
-func lockDataDir(dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	p := filepath.Join(dir, lockFileName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- the operator's data directory
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s is locked): stop it before restoring", errServerRunning, p)
-		}
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
+// errServerRunning refuses a restore into a database a server uses.
+var errServerRunning = errors.New("a server is running on this database")
 
 // runRestore restores a backup into an empty data directory or database
 // (over existing data with --force, but never while a server holds the
@@ -230,20 +202,19 @@ func runRestore(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	st := flags.storage
-	if st.backend() == "sqlite" {
-		unlock, err := lockDataDir(*st.dataDir)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
+	// Restore holds the data as serve does: with SQLite the data
+	// directory's lock (no server runs on it, none starts meanwhile), with
+	// PostgreSQL the job lease, which a running server would hold.
 	return withApp(ctx, flags.config(), func(a *app) error {
+		if a.lease != nil && !a.lease.Held() {
+			return fmt.Errorf("%w: another instance holds its job lease; stop every server on it before restoring", errServerRunning)
+		}
 		keys, err := backupKeys(a.keyring)
 		if err != nil {
 			return err
 		}
 		bar := newProgress(stderr)
-		t := backup.Target{Shred: a.shred, Keys: keys, Force: *force,
+		t := backup.Target{Shred: a.shred, Shreddable: a.sealer.Shreddable, Keys: keys, Force: *force,
 			Progress: func(p backup.Progress) { bar.updateCount(p.What, p.Unit, p.Done, p.Total, p.Elapsed) }}
 		if st.backend() == "postgres" {
 			t.Backend = backup.Postgres
@@ -256,6 +227,7 @@ func runRestore(ctx context.Context, proc *process, args []string) error {
 			defer t.Store.Close()
 		} else {
 			t.Backend, t.Dir, t.OpenSQLite = backup.SQLite, *st.dataDir, openSQLiteFor(a)
+			t.Files = []string{sqlite.FileName, sqlite.ReadLogFileName}
 			if t.LatestSchema, err = latestSchema(sqlite.Migrations()); err != nil {
 				return err
 			}
@@ -270,11 +242,12 @@ func runRestore(ctx context.Context, proc *process, args []string) error {
 			m.CreatedAt.Format(time.RFC3339), res.Customers, m.AuditHead.Seq, res.SchemaVersion, res.Elapsed.Round(time.Millisecond))
 		fmt.Fprintf(stdout, "dropped %d customers erased after the backup was taken (their shred keys are gone); their tombstones are kept\n", len(res.Dropped))
 		return nil
-	}, forRestore)
+	}, forRestore, holdDataDir)
 }
 
-// startBackups takes a backup into --backup-dir every --backup-interval
-// until ctx ends or the returned function is called, keeping the newest
+// startBackups takes a backup into --backup-dir at start and then every
+// --backup-interval, on the instance holding the job lease, until ctx
+// ends or the returned function is called, keeping the newest
 // --backup-keep; each is recorded on the audit trail. Without
 // --backup-dir it does nothing.
 func startBackups(ctx context.Context, s *serveSettings, a *app, logger *slog.Logger) func() {
@@ -282,41 +255,26 @@ func startBackups(ctx context.Context, s *serveSettings, a *app, logger *slog.Lo
 	if *b.dir == "" {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(custodian.WithActor(ctx, custodian.ActorBackup))
-	done := make(chan struct{})
+	ctx = custodian.WithActor(ctx, custodian.ActorBackup)
 	logger.Info("scheduled backups on", "dir", *b.dir, "interval", b.interval.String(), "keep", *b.keep)
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(*b.interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
+	return startJob(ctx, "backup", *b.interval, a.lease, logger, func(ctx context.Context) {
+		res, err := backup.Create(ctx, a.store, filepath.Join(*b.dir, backupFileName(time.Now())), s.storage.backupOptions())
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Error("scheduled backup failed", "err", err)
 			}
-			res, err := backup.Create(ctx, a.store, filepath.Join(*b.dir, backupFileName(time.Now())), s.storage.backupOptions())
-			if err != nil {
-				if ctx.Err() == nil {
-					logger.Error("scheduled backup failed", "err", err)
-				}
-				continue
-			}
-			logger.Info("backup taken", "file", res.Path, "bytes", res.Size, "customers", res.Manifest.Customers(),
-				"audit_head", res.Manifest.AuditHead.Seq, "elapsed", res.Elapsed.Round(time.Millisecond).String())
-			removed, err := backup.Rotate(*b.dir, backupPrefix, backupSuffix, *b.keep)
-			if err != nil {
-				logger.Error("removing old backups failed", "err", err)
-			}
-			for _, r := range removed {
-				logger.Info("old backup removed", "file", r)
-			}
+			return
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+		logger.Info("backup taken", "file", res.Path, "bytes", res.Size, "customers", res.Manifest.Customers(),
+			"audit_head", res.Manifest.AuditHead.Seq, "elapsed", res.Elapsed.Round(time.Millisecond).String())
+		removed, err := backup.Rotate(*b.dir, backupPrefix, backupSuffix, *b.keep)
+		if err != nil {
+			logger.Error("removing old backups failed", "err", err)
+		}
+		for _, r := range removed {
+			logger.Info("old backup removed", "file", r)
+		}
+	})
 }
 
 // backupFlags are serve's scheduled-backup flags.

@@ -16,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/backup"
+	"github.com/custodian-crm/custodian/crypto"
+	"github.com/custodian-crm/custodian/customers"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/internal/testnet"
+	"github.com/custodian-crm/custodian/sqlite"
 )
 
 // backupSite is one installation for the backup tests: its settings in
@@ -83,7 +87,13 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			base, done, _ := startServer(t, ctx, src.vars)
 			tok := adminToken(t, src.vars)
-			ids := []string{createCustomer(t, base, tok, "Ada Lovelace"), createCustomer(t, base, tok, "Grace Hopper"), createCustomer(t, base, tok, "Alan Turing")}
+			ids := []string{createCustomer(t, base, tok, "Ada Lovelace"), createCustomer(t, base, tok, "Grace Hopper")}
+			// The oldest events moved out to an archive file: the backup's
+			// trail starts after them.
+			if out, _, err := runCmd(t, src.vars, "audit", "archive", "--before", time.Now().Add(2*time.Second).UTC().Format(time.RFC3339), "--out", filepath.Join(src.root, "archive")); err != nil || !strings.Contains(out, "archived events 1 to") {
+				t.Fatalf("audit archive: %v\n%s", err, out)
+			}
+			ids = append(ids, createCustomer(t, base, tok, "Alan Turing"))
 
 			file := filepath.Join(src.root, "backups", "one.tar.gz")
 			out, _, err := runCmd(t, src.vars, "backup", "--out", file)
@@ -139,6 +149,10 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			}
 			// A customer created after the restore gets a fresh row.
 			createCustomer(t, base2, tok, "Katherine Johnson")
+			// Never under a running server, even with --force.
+			if _, _, err := runCmd(t, dst.vars, "restore", "--force", file); !errors.Is(err, sqlite.ErrDirLocked) && !errors.Is(err, errServerRunning) {
+				t.Fatalf("restore --force under a running server: %v", err)
+			}
 			cancel2()
 			<-done2
 
@@ -225,7 +239,7 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 			}
 			entries, _ := os.ReadDir(dst.vars["CUSTODIAN_DATA_DIR"])
 			for _, e := range entries {
-				if e.Name() != lockFileName {
+				if e.Name() != sqlite.LockFileName {
 					t.Fatalf("restore left %s in the target", e.Name())
 				}
 			}
@@ -237,17 +251,19 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 
 	t.Run("server holds the directory", func(t *testing.T) {
 		dst := newBackupSite(t, "sqlite", keys)
-		unlock, err := lockDataDir(dst.vars["CUSTODIAN_DATA_DIR"]) // as serve holds it
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unlock()
-		if _, _, err := runCmd(t, dst.vars, "restore", "--force", good); !errors.Is(err, errServerRunning) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		base, done, _ := startServer(t, ctx, dst.vars)
+		tok := adminToken(t, dst.vars)
+		id := createCustomer(t, base, tok, "Grace Hopper")
+		if _, _, err := runCmd(t, dst.vars, "restore", "--force", good); !errors.Is(err, sqlite.ErrDirLocked) {
 			t.Fatalf("restore --force under a running server: %v", err)
 		}
-		if _, err := os.Stat(filepath.Join(dst.vars["CUSTODIAN_DATA_DIR"], "custodian.db")); err == nil {
-			t.Fatal("restore wrote the database under a running server")
+		if code, body := getCustomer(t, base, tok, id); code != 200 || !strings.Contains(body, "Grace Hopper") {
+			t.Fatalf("the running server's data after a refused restore: %d %s", code, body)
 		}
+		cancel()
+		<-done
 	})
 
 	t.Run("wrong shred store", func(t *testing.T) {
@@ -400,5 +416,73 @@ func TestServeTakesScheduledBackups(t *testing.T) {
 				t.Fatalf("verify the newest scheduled backup: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestRestoreKeepsCustomersFromBeforeShredKeys restores customers created
+// before shred secrets existed (their data key needs none): having no
+// shred key, they are nonetheless kept, not taken for erased.
+func TestRestoreKeepsCustomersFromBeforeShredKeys(t *testing.T) {
+	for backend := range backupBackends {
+		t.Run(backend, func(t *testing.T) {
+			keys := filepath.Join(t.TempDir(), "keys")
+			src := newBackupSite(t, backend, keys)
+			k := readKeyring(t, src.vars["CUSTODIAN_MASTER_KEY_FILE"])
+			if url := src.vars["CUSTODIAN_DATABASE_URL"]; url != "" {
+				seedPostgres(t, url, k, 2)
+			} else {
+				store, err := sqlite.Open(context.Background(), src.vars["CUSTODIAN_DATA_DIR"], sealedBy(t, k))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := store.Migrate(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				sealer, _ := crypto.NewSealer(k, 0)
+				if _, err := customers.New(store, sealer, customers.Options{}).ImportCustomers(context.Background(), []custodian.CustomerFields{{Name: "Old One"}, {Name: "Old Two"}}); err != nil {
+					t.Fatal(err)
+				}
+				store.Close()
+			}
+			file := filepath.Join(src.root, "b.tar.gz")
+			if out, _, err := runCmd(t, src.vars, "backup", "--out", file); err != nil {
+				t.Fatalf("backup: %v\n%s", err, out)
+			}
+			dst := newBackupSite(t, backend, keys)
+			out, _, err := runCmd(t, dst.vars, "restore", file)
+			if err != nil || !strings.Contains(out, ": 2 customers") || !strings.Contains(out, "dropped 0") {
+				t.Fatalf("restore: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestKeysInit writes a new keyring with mode 0600, says where to keep
+// it without showing a key, and never overwrites a file.
+func TestKeysInit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secrets", "keyring.json")
+	out, _, err := runCmd(t, nil, "keys", "init", "--out", p)
+	if err != nil || !strings.Contains(out, "outside the data directory") || !strings.Contains(out, "offline") {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	k := readKeyring(t, p) // checks mode 0600
+	for _, m := range keyMaterial(t, p) {
+		if strings.Contains(out, m) {
+			t.Fatal("keys init printed key material")
+		}
+	}
+	before, _ := os.ReadFile(p)
+	for _, args := range [][]string{{"keys", "init", "--out", p}, {"keys", "init"}} {
+		if _, _, err := runCmd(t, nil, args...); err == nil {
+			t.Fatalf("%v: accepted", args)
+		}
+	}
+	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
+		t.Fatal("keys init overwrote a keyring")
+	}
+	// The new keyring is usable by every command, as its file.
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(t.TempDir(), "data"), "CUSTODIAN_MASTER_KEY_FILE": p}
+	if out, _, err := runCmd(t, vars, "keys", "status", "--production"); err != nil || !strings.Contains(out, k.ActiveKeyID()) {
+		t.Fatalf("keys status with the new keyring: %v\n%s", err, out)
 	}
 }

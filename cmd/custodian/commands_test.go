@@ -84,6 +84,8 @@ func TestKeyFlagsEverywhere(t *testing.T) {
 		{"audit", "verify", "--config", config},
 		append([]string{"audit", "head"}, flag...),
 		append([]string{"retention", "run", "--dry-run", "--shred-store", filepath.Join(root, "keys", "shred.db")}, flag...),
+		append([]string{"backup", "--out", filepath.Join(root, "b.tar.gz")}, flag...),
+		{"backup", "verify", filepath.Join(root, "b.tar.gz"), "--config", config},
 	} {
 		out, errOut, err := runCmd(t, vars, args...)
 		if err != nil {
@@ -92,6 +94,18 @@ func TestKeyFlagsEverywhere(t *testing.T) {
 		if args[0] == "keys" && !hasLine(out, "keyring:", keyFile) {
 			t.Fatalf("%v read another keyring:\n%s", args, out)
 		}
+		if args[0] == "backup" && args[1] == "verify" && !strings.Contains(out, "audit trail verifies") {
+			t.Fatalf("%v did not use the keyring:\n%s", args, out)
+		}
+	}
+	// The keyring itself in CUSTODIAN_MASTER_KEY, for restore.
+	text, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := map[string]string{"CUSTODIAN_DATA_DIR": filepath.Join(root, "restored"), "CUSTODIAN_MASTER_KEY": string(text)}
+	if out, _, err := runCmd(t, restored, "restore", filepath.Join(root, "b.tar.gz")); err != nil || !strings.Contains(out, "restored") {
+		t.Fatalf("restore with CUSTODIAN_MASTER_KEY: %v\n%s", err, out)
 	}
 	vars["CUSTODIAN_MASTER_KEY_FILE"] = keyFile
 	if out, _, err := runCmd(t, vars, "audit", "verify"); err != nil || !strings.Contains(out, "verified") {

@@ -24,3 +24,30 @@ func TestPublicURLSetting(t *testing.T) {
 		t.Errorf("--public-url https://crm.example.com:8443: %v", err)
 	}
 }
+
+// TestSettingsRequirePasskeyRoles sets and clears the roles that must sign
+// in with a passkey from a shell, and refuses an unknown role.
+func TestSettingsRequirePasskeyRoles(t *testing.T) {
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}
+	settings := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"custodian", "settings"}, args...), env(vars), nil, &out, io.Discard)
+		return out.String(), err
+	}
+	tests := []struct {
+		args []string
+		want string
+		bad  bool
+	}{
+		{[]string{"--require-passkey-roles", "manager, admin"}, "require-passkey-roles: [manager admin]", false},
+		{[]string{"--require-passkey-roles", "owner"}, "", true},
+		{nil, "require-passkey-roles: [manager admin]", false},
+		{[]string{"--require-passkey-roles", "none"}, "require-passkey-roles: []", false},
+	}
+	for _, tt := range tests {
+		out, err := settings(tt.args...)
+		if (err != nil) != tt.bad || !strings.Contains(out, tt.want) {
+			t.Errorf("settings %v = %q, %v", tt.args, out, err)
+		}
+	}
+}

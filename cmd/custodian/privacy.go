@@ -23,6 +23,7 @@ type privacyFlags struct {
 	retention    *int
 	statusDays   *listFlag
 	interval     *time.Duration
+	readDays     *int
 	policy       custodian.RetentionPolicy
 	purposeNames []string
 }
@@ -34,6 +35,7 @@ func addPrivacyFlags(fs *flag.FlagSet) *privacyFlags {
 		retention:  fs.Int("retention-days", int(custodian.DefaultRetention/(24*time.Hour)), "days a customer is kept after its last activity (creation, update or consent change); 0 keeps customers forever (env CUSTODIAN_RETENTION_DAYS)"),
 		statusDays: listVar(fs, "retention-status-days", "retention per status as status=days, e.g. lead=365 (0 keeps that status forever)"),
 		interval:   fs.Duration("retention-interval", 24*time.Hour, "how often serve runs the retention job; 0 turns it off (env CUSTODIAN_RETENTION_INTERVAL)"),
+		readDays:   fs.Int("read-retention", 730, "days records of reads are kept in the read log, apart from change records; the retention job removes older ones. 0 keeps them forever (env CUSTODIAN_READ_RETENTION)"),
 	}
 }
 
@@ -49,8 +51,8 @@ func (p *privacyFlags) resolve() error {
 			p.purposeNames = append(p.purposeNames, name)
 		}
 	}
-	if *p.retention < 0 || *p.interval < 0 {
-		return fmt.Errorf("%w: --retention-days and --retention-interval must not be negative", ErrConfig)
+	if *p.retention < 0 || *p.interval < 0 || *p.readDays < 0 {
+		return fmt.Errorf("%w: --retention-days, --retention-interval and --read-retention must not be negative", ErrConfig)
 	}
 	p.policy = custodian.RetentionPolicy{Default: time.Duration(*p.retention) * 24 * time.Hour, ByStatus: map[custodian.Status]time.Duration{}}
 	for _, item := range *p.statusDays {
@@ -62,6 +64,11 @@ func (p *privacyFlags) resolve() error {
 		p.policy.ByStatus[custodian.Status(st)] = time.Duration(n) * 24 * time.Hour
 	}
 	return nil
+}
+
+// readRetention is how long read records are kept (0: forever).
+func (p *privacyFlags) readRetention() time.Duration {
+	return time.Duration(*p.readDays) * 24 * time.Hour
 }
 
 // describe says what the policy keeps, for logs and summaries.
@@ -347,7 +354,7 @@ func runRetention(ctx context.Context, proc *process, args []string) error {
 		fmt.Fprintf(stdout, "retention policy: %s after the last activity\n", policy.describe())
 		bar := newProgress(stderr)
 		res, err := a.customers.RunRetention(custodian.WithActor(ctx, customers.RetentionActor), customers.RetentionOptions{
-			Policy: policy.policy, DryRun: *dry, Limit: *limit,
+			Policy: policy.policy, DryRun: *dry, Limit: *limit, ReadRetention: policy.readRetention(),
 			OnProgress: func(p customers.RetentionProgress) {
 				bar.updateCount("retention", "customers anonymized", int64(p.Done), int64(p.Total), p.Elapsed)
 			},
@@ -358,6 +365,9 @@ func runRetention(ctx context.Context, proc *process, args []string) error {
 		}
 		if res.KeysFinished > 0 {
 			fmt.Fprintf(stdout, "destroyed %d data keys left from earlier erasures\n", res.KeysFinished)
+		}
+		if res.ReadsPurged > 0 {
+			fmt.Fprintf(stdout, "removed %d read records older than %d days (--read-retention)\n", res.ReadsPurged, *policy.readDays)
 		}
 		if *dry {
 			fmt.Fprintf(stdout, "dry run: %d customers are due; nothing was changed\n", len(res.Candidates))
@@ -383,13 +393,13 @@ func startRetention(ctx context.Context, svc *customers.Service, p *privacyFlags
 	}
 	ctx = custodian.WithActor(ctx, customers.RetentionActor)
 	stop := startJob(ctx, "retention", *p.interval, lease, logger, func(ctx context.Context) {
-		res, err := svc.RunRetention(ctx, customers.RetentionOptions{Policy: p.policy})
+		res, err := svc.RunRetention(ctx, customers.RetentionOptions{Policy: p.policy, ReadRetention: p.readRetention()})
 		switch {
 		case err != nil && ctx.Err() != nil:
 		case err != nil:
 			logger.Error("retention run failed; the next run continues", "err", err, "anonymized", res.Anonymized)
-		case len(res.Candidates) > 0 || res.KeysFinished > 0:
-			logger.Info("retention run", "due", len(res.Candidates), "anonymized", res.Anonymized, "skipped", res.Skipped, "keys_finished", res.KeysFinished)
+		case len(res.Candidates) > 0 || res.KeysFinished > 0 || res.ReadsPurged > 0:
+			logger.Info("retention run", "due", len(res.Candidates), "anonymized", res.Anonymized, "skipped", res.Skipped, "keys_finished", res.KeysFinished, "reads_purged", res.ReadsPurged)
 		}
 	})
 	logger.Info("retention job started", "interval", p.interval.String(), "policy", p.describe())

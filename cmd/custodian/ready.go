@@ -133,7 +133,8 @@ func (r *readiness) keysInUse(ctx context.Context) ([]string, error) {
 
 // dirsWritten are the directories serve writes to, whose free space
 // readiness checks: the data directory with SQLite (the database, the
-// shred store by default, the ACME cache), and the anchor file's.
+// shred store by default, the ACME cache), a shred store file's, and the
+// anchor file's.
 func dirsWritten(s *serveSettings) []string {
 	var dirs []string
 	if *s.storage.databaseURL == "" {
@@ -141,6 +142,9 @@ func dirsWritten(s *serveSettings) []string {
 	}
 	if st := *s.storage.shredStore; st != "" && !strings.Contains(st, "://") {
 		dirs = append(dirs, filepath.Dir(st))
+	}
+	if *s.ops.anchorFile != "" {
+		dirs = append(dirs, filepath.Dir(*s.ops.anchorFile))
 	}
 	return dirs
 }

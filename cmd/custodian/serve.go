@@ -76,10 +76,15 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	defer stopProfiles()
 	stopRetention := startRetention(ctx, a.customers, s.privacy, a.lease, logger)
 	defer stopRetention()
+	stopWebhooks := startWebhooks(ctx, s, a, logger)
+	defer stopWebhooks()
 	stopBackups := startBackups(ctx, s, a, logger)
 	defer stopBackups()
-	stopWebhooks := startWebhooks(ctx, a, logger)
-	defer stopWebhooks()
+	stopAnchors, err := startAnchors(ctx, s.ops, a, a.lease, newAnchorLogger(proc.stderr), logger, alerts.webhook)
+	if err != nil {
+		return err
+	}
+	defer stopAnchors()
 	handler, err := newHandler(s, a, logger, m, limits, alerts)
 	if err != nil {
 		return err
@@ -92,6 +97,14 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 // are masked whatever the code path that logged them.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(redact.NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}), redact.Options{AllowKeys: []string{"active_key"}}))
+}
+
+// newAnchorLogger returns the logger of the audit anchors: JSON lines on
+// w like the server's log, but not through the redacting handler, which
+// would mask the anchor's hash as it masks every long hex run. An anchor
+// is a hash of the trail, neither a secret nor a personal value.
+func newAnchorLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: utcTime}))
 }
 
 // refuseInsecureSettings runs the deploy checks under --production, logs
@@ -157,6 +170,14 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 	}
 	if err := checkKeyringOpensData(ctx, a); err != nil {
 		return nil, err
+	}
+	// Import jobs a stopped server left running are marked interrupted
+	// (their committed batches stay, listed in their reports). With
+	// PostgreSQL another instance may be running one, so they are left.
+	if a.authChanges == nil {
+		if err := a.imports.Recover(ctx); err != nil {
+			return nil, fmt.Errorf("import jobs: %w", err)
+		}
 	}
 	if *s.production {
 		findings, err := accountChecks(ctx, a.accounts)
@@ -234,6 +255,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	}
 	deps := custhttp.Deps{
 		Logger: logger, Customers: a.customers, Privacy: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
+		Imports: a.imports, Exports: a.customers,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
 		APILimiter: limits.api, SignInLimiter: limits.signIn, PageLimiter: limits.pages,
@@ -253,6 +275,10 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer) func(addr string, https bool) error {
 	return func(addr string, https bool) error {
 		tok, expires, err := acc.SetupLink(ctx)
+		if ctx.Err() != nil {
+			// Stopped while starting: nothing to print, and no failure.
+			return nil
+		}
 		if err != nil || tok == "" {
 			return err
 		}
@@ -338,20 +364,17 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 }
 
 // startWebhooks runs the webhook deliveries, the one place serve sends
-// them, until ctx ends or the returned function is called. There is no
-// lock between instances: on a shared PostgreSQL database each instance
-// runs it, and the outbox's DELETE and each delivery's compare-and-set
-// claim keep any event from being sent twice by two of them.
-func startWebhooks(ctx context.Context, a *app, logger *slog.Logger) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = a.webhooks.Run(ctx)
-	}()
-	logger.Info("webhook delivery started")
-	return func() {
-		cancel()
-		<-done
-	}
+// them, as a background job under the job lease: among instances sharing
+// a database, the one holding the lease sends them (each instance's
+// requests queue events in the outbox all the same). The outbox's DELETE
+// and each delivery's compare-and-set claim would also keep two senders
+// from sending an event twice, should the lease change hands mid-round.
+func startWebhooks(ctx context.Context, s *serveSettings, a *app, logger *slog.Logger) func() {
+	stop := startJob(ctx, "webhooks", *s.webhookPoll, a.lease, logger, func(ctx context.Context) {
+		if err := a.webhooks.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("webhook delivery round failed; the next round retries", "err", err)
+		}
+	})
+	logger.Info("webhook delivery started", "poll_interval", s.webhookPoll.String())
+	return stop
 }

@@ -56,15 +56,16 @@ type serveSettings struct {
 	backups          *backupFlags
 	webhookAllow     *listFlag
 	webhookPoll      *time.Duration
+	webhookRetry     *time.Duration
 
 	// Derived by resolve.
-	webhookGuard *webhooks.Guard
 	level        slog.Level
 	apiLimit     ratelimit.Limit
 	signInLimit  ratelimit.Limit
 	pageLimit    ratelimit.Limit
 	proxies      *edge.TrustedProxies
 	passkeys     accounts.PasskeyConfig
+	webhookGuard *webhooks.Guard
 }
 
 // addServeFlags defines serve's flags on fs.
@@ -106,6 +107,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		backups:          addBackupFlags(fs),
 		webhookAllow:     listVar(fs, "webhook-allow", "CIDR ranges, addresses or host names that webhook endpoints may reach although they are loopback, private, link-local or metadata addresses (plain http is then allowed too)"),
 		webhookPoll:      fs.Duration("webhook-poll-interval", time.Second, "how often queued webhook deliveries are looked for (env CUSTODIAN_WEBHOOK_POLL_INTERVAL)"),
+		webhookRetry:     fs.Duration("webhook-retry-base", 30*time.Second, "wait before a failed webhook delivery's first retry; it doubles for every further one, up to 4h, and retries end after 24h (env CUSTODIAN_WEBHOOK_RETRY_BASE)"),
 	}
 }
 
@@ -144,7 +146,7 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	if err := s.privacy.resolve(); err != nil {
 		return err
 	}
-	if err := s.ops.resolve(); err != nil {
+	if err := s.ops.resolve(*s.storage.dataDir); err != nil {
 		return err
 	}
 	if err := s.backups.resolve(); err != nil {
@@ -152,6 +154,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	}
 	if *s.webhookPoll < 10*time.Millisecond || *s.webhookPoll > time.Hour {
 		return fmt.Errorf("%w: --webhook-poll-interval must be between 10ms and 1h", ErrConfig)
+	}
+	if *s.webhookRetry < 10*time.Millisecond || *s.webhookRetry > time.Hour {
+		return fmt.Errorf("%w: --webhook-retry-base must be between 10ms and 1h", ErrConfig)
 	}
 	g, err := webhooks.NewGuard(*s.webhookAllow)
 	if err != nil {
@@ -242,6 +247,6 @@ func (s *serveSettings) appConfig() appConfig {
 		accounts:   accounts.Config{IdleTimeout: *s.sessionIdle, AbsoluteTimeout: *s.sessionMaxAge, AuthCacheTTL: s.authCacheConfig(), Passkeys: s.passkeys},
 		customers:  customers.Options{Validator: custodian.Validator{PhoneRegion: *s.phoneRegion}, ConsentPurposes: s.privacy.purposeNames},
 		leaseRetry: *s.ops.leaseInterval,
-		webhooks:   webhooks.Options{Guard: s.webhookGuard, PollInterval: *s.webhookPoll},
+		webhooks:   webhooks.Options{Guard: s.webhookGuard, PollInterval: *s.webhookPoll, Retry: webhooks.Retry{Base: *s.webhookRetry}},
 	}
 }

@@ -65,6 +65,12 @@ type Contract struct {
 	problem *openapi3.Schema
 }
 
+// JSON Lines bodies (application/x-ndjson, the customer export) are read
+// as text: the validator has no decoder of its own for them.
+func init() {
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
+}
+
 // Load parses and validates an OpenAPI document.
 func Load(document []byte) (*Contract, error) {
 	loader := openapi3.NewLoader()

@@ -46,5 +46,9 @@ func Open(ctx context.Context, d sqlstore.Dialect, db sqlstore.Database, o sqlst
 		s.Close()
 		return nil, err
 	}
+	if err := s.PrepareReadLog(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }

@@ -277,7 +277,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your password (re-authenticate with the current one); optionally end your other sessions. */
+        /** Change your password (re-authenticate with the current one); optionally end your other sessions. Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["changePassword"];
         delete?: never;
         options?: never;
@@ -294,7 +294,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your sign-in email (re-authenticate with your password). */
+        /** Change your sign-in email (re-authenticate with your password). Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["changeEmail"];
         delete?: never;
         options?: never;
@@ -311,7 +311,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start two-factor enrolment: returns the TOTP secret, otpauth URL and QR code (PNG, base64), once. */
+        /** Start two-factor enrolment: returns the TOTP secret, otpauth URL and QR code (PNG, base64), once. Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["beginTOTP"];
         delete?: never;
         options?: never;
@@ -328,7 +328,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Finish enrolment with a code from the app; returns ten single-use recovery codes, once. */
+        /** Finish enrolment with a code from the app; returns ten single-use recovery codes, once. Needs a browser session: an access token is refused with 403. */
         post: operations["enableTOTP"];
         delete?: never;
         options?: never;
@@ -345,7 +345,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Turn two-factor authentication off (re-authenticate); refused when your role requires it. */
+        /** Turn two-factor authentication off: needs the current password and a current one-time code or a recovery code, and a browser session (an access token is refused with 403); refused when your role requires it. Wrong passwords and codes count toward the sign-in policy (429 with Retry-After past it). */
         post: operations["disableTOTP"];
         delete?: never;
         options?: never;
@@ -783,6 +783,97 @@ export interface paths {
         };
         /** List the endpoint's deliveries, newest first, with their status and attempts. */
         get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/imports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start importing customers from a CSV file (manager, admin): answered at once with a job to poll. The file is the body as text/csv, or the part named file of a multipart/form-data body, at most 32 MiB. It is checked first: a file that is binary, in UTF-16, not valid CSV (an unclosed quote), with a row of more cells than the header, invalid in its encoding, or without a name column is refused with 400 and a field error on file naming the line; nothing is written. Each row is then validated as POST /api/customers/ validates a customer, in batches of 500, each one transaction. Duplicates (same email or phone, found through the blind indexes) follow the duplicates policy. The import is one audit event (customers.import) with its counts. Limited per user with exports (30 an hour, burst 10). */
+        post: operations["startImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/imports/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** An import job: its state, progress and report (manager, admin). */
+        get: operations["getImport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/imports/{id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask a running import to stop between batches (manager, admin): the batches committed stay, or with all_or_nothing nothing does. A finished job is answered as it is. */
+        post: operations["cancelImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/imports/{id}/run/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import the file a finished dry run checked, with its options (manager, admin; only the user who ran the dry run). 409 when the file is no longer kept (an hour after the dry run, or after it was run). */
+        post: operations["runImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The customers the list's search, filters and sort select, as one file, streamed (manager, admin): CSV (UTF-8, comma, CRLF; a header of id, the personal fields, tags, status, created_at, updated_at; any cell that begins with =, +, -, @, tab or carriage return is prefixed with a single quote so that spreadsheet programs show it as text, and an import of the file removes it) or JSON Lines (one customer a line). One audit event (customers.export) names the filter (a search only as given, its words may be personal), the format and the count; no per-customer read events. Limited per user with imports (30 an hour, burst 10). If the server fails part way, the connection is cut rather than the file ended. */
+        get: operations["exportCustomers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1453,6 +1544,96 @@ export interface components {
             id: string;
             code: string;
             detail: string;
+        };
+        /** @description Your current password and a current one-time code (or a recovery code), asked before two-factor authentication is turned off. */
+        TOTPDisable: {
+            current_password: string;
+            /** @description A current code from the authenticator app, or an unused recovery code (which this consumes). */
+            code: string;
+        };
+        /**
+         * @description What an import does with a row whose email address or phone number an existing customer (or an earlier row of the file) has: skip leaves the customer alone; fill sets the fields it has empty and adds the row's tags; overwrite replaces every field the row has a value for, tags and status included (empty cells change nothing).
+         * @enum {string}
+         */
+        DuplicatePolicy: "skip" | "fill" | "overwrite";
+        ImportCounts: {
+            rows: number;
+            created: number;
+            updated: number;
+            skipped: number;
+            refused: number;
+        };
+        /** @description A refused row: its line, the field at fault and why. Never the value. */
+        ImportIssue: {
+            line: number;
+            field?: string;
+            reason: string;
+        };
+        ImportColumn: {
+            header: string;
+            /** @description The field the column maps to; empty when the column is ignored. */
+            field: string;
+        };
+        /** @description A committed batch (one transaction). */
+        ImportBatch: {
+            first_line: number;
+            last_line: number;
+            created: number;
+            updated: number;
+        };
+        ImportOptions: {
+            dry_run: boolean;
+            duplicates: components["schemas"]["DuplicatePolicy"];
+            all_or_nothing: boolean;
+            encoding?: string;
+            delimiter?: string;
+            map?: {
+                [key: string]: string;
+            };
+        };
+        /** @description What an import did, or in a dry run would do. It holds no personal value: counts, lines, field names and reasons. */
+        ImportReport: {
+            rows: number;
+            created: number;
+            updated: number;
+            skipped: number;
+            refused: number;
+            file_rows: number;
+            dry_run: boolean;
+            duplicates: components["schemas"]["DuplicatePolicy"];
+            all_or_nothing: boolean;
+            /** @enum {string} */
+            encoding?: "utf-8" | "windows-1252";
+            /** @enum {string} */
+            delimiter?: "," | ";";
+            columns: components["schemas"]["ImportColumn"][];
+            /** @description The refused rows, at most 1,000 (issues_truncated says when there were more). */
+            issues: components["schemas"]["ImportIssue"][];
+            issues_truncated?: boolean;
+            file_error?: components["schemas"]["ImportIssue"];
+            batches: components["schemas"]["ImportBatch"][];
+            /** @description An all-or-nothing import stopped before the end and stored nothing. */
+            rolled_back?: boolean;
+        };
+        ImportJob: {
+            id: string;
+            /**
+             * @description interrupted: the server stopped while the job ran; the batches committed before are listed.
+             * @enum {string}
+             */
+            state: "queued" | "running" | "done" | "failed" | "cancelled" | "interrupted";
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            options: components["schemas"]["ImportOptions"];
+            /** @description The file's size in bytes. */
+            size: number;
+            /** @description How much of the file has been imported, in bytes; report.rows of report.file_rows also tells the progress. */
+            read: number;
+            report: components["schemas"]["ImportReport"];
+            error?: string;
         };
     };
     responses: {
@@ -2419,7 +2600,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Reauthentication"];
+                "application/json": components["schemas"]["TOTPDisable"];
             };
         };
         responses: {
@@ -3425,6 +3606,193 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    startImport: {
+        parameters: {
+            query?: {
+                /** @description Check every row and report what would be created, updated, skipped and refused, writing nothing. Its file is kept in memory for an hour so that POST /api/imports/{id}/run/ can import it. */
+                dry_run?: boolean;
+                duplicates?: components["schemas"]["DuplicatePolicy"];
+                /** @description Import everything in one transaction: cancelled or failed, the import stores nothing. Otherwise each batch commits on its own, and the report lists them. */
+                all_or_nothing?: boolean;
+                /** @description Detected when empty: UTF-8 (with or without a byte-order mark) when valid, Windows-1252 otherwise. */
+                encoding?: "" | "utf-8" | "windows-1252";
+                /** @description Detected from the header line when empty. */
+                delimiter?: "" | "," | ";";
+                /** @description Overrides the mapping of a header to a field, as HEADER=FIELD (FIELD empty ignores the column); repeatable. Fields: name, company, email, phone, address.street, address.city, address.postal_code, address.country, notes, tags, status, first_name, last_name. */
+                map?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+                "multipart/form-data": {
+                    /** @description The CSV file. */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The job, started. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    /** @description The job's URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    runImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new job, started. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    /** @description The job's URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportCustomers: {
+        parameters: {
+            query?: {
+                format?: "csv" | "jsonl";
+                /** @description A query containing '@' matches an email address exactly (ignoring case). A phone number (digits and phone punctuation, at least 5 digits) matches a phone number exactly after normalization to E.164. Otherwise every word of the query must be the beginning of a word of the customer's name or company, ignoring case and accents. */
+                search?: string;
+                status?: components["schemas"]["CustomerStatus"];
+                tag?: string;
+                /** @description Only customers whose current consent for this purpose is given (withdrawn or never given are left out). An unknown purpose answers 400 listing the configured ones. */
+                consent?: string;
+                sort?: components["schemas"]["CustomerSort"];
+            };
+            header?: {
+                /** @description Why the caller accesses the data (printable text, at most 100 characters); recorded with the audit events of reads, consent changes, legal holds, exports and erasures. Invalid: 400. */
+                "Custodian-Purpose"?: components["parameters"]["Purpose"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    /** @description attachment; filename="customers-<date>.csv" (or .jsonl) */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/x-ndjson": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
