@@ -255,6 +255,29 @@ func TestFormKeys(t *testing.T) {
 	}
 }
 
+// TestPreSessionCookieBounds: the signed-out browser's binding is taken
+// from its cookie only when the value is 32 to 64 characters; otherwise a
+// fresh random one is set.
+func TestPreSessionCookieBounds(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		kept bool
+	}{{31, false}, {32, true}, {64, true}, {65, false}} {
+		v := strings.Repeat("v", tt.n)
+		r := httptest.NewRequest("GET", "/login", nil)
+		r.AddCookie(&http.Cookie{Name: preSessionCookie, Value: v})
+		w := httptest.NewRecorder()
+		got := string(preSession(w, r))
+		set := w.Result().Cookies()
+		if tt.kept != (got == v) || tt.kept != (len(set) == 0) {
+			t.Errorf("a %d-character cookie: kept %v, new cookies %d; want kept %v", tt.n, got == v, len(set), tt.kept)
+		}
+		if !tt.kept && (len(got) < 32 || len(set) != 1 || set[0].Value != got) {
+			t.Errorf("a %d-character cookie was not replaced by a fresh value: %q", tt.n, got)
+		}
+	}
+}
+
 func TestUICSRFIsRequired(t *testing.T) {
 	s := newTestServer(t)
 	c := s.web()
