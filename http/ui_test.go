@@ -202,6 +202,8 @@ func TestLocalPath(t *testing.T) {
 		"/customers": "/customers", "/customers?x=1": "/customers?x=1",
 		"//evil.example": "", "/\\evil": "", "https://evil": "", "evil": "", "/%0d%0aSet-Cookie:x": "/%0d%0aSet-Cookie:x",
 		"/a\nb": "", "/login": "", "": "", "/\t/evil": "",
+		"/customers?q=a b":              "/customers?q=a b",
+		"/" + strings.Repeat("a", 2047): "/" + strings.Repeat("a", 2047), "/" + strings.Repeat("a", 2048): "",
 	} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
