@@ -422,6 +422,20 @@ type CustomerService interface {
 	DeleteCustomer(ctx context.Context, id string, ifVersion int64) error
 	// ListCustomers returns one page of the customers q selects.
 	ListCustomers(ctx context.Context, q CustomerQuery) (*CustomerPage, error)
+	// CountCustomers counts the customers q selects (its cursor, sort and
+	// limit aside), exactly up to upTo and no further, so that a count
+	// costs the same however many customers match.
+	CountCustomers(ctx context.Context, q CustomerQuery, upTo int) (CustomerCount, error)
+}
+
+// CustomerCount is how many customers a query selects: N, or more than N
+// when More is set. Approximate reports a search whose words are matched
+// on blind-index tokens, which can count a customer the full match would
+// leave out (a word that only begins like the search).
+type CustomerCount struct {
+	N           int
+	More        bool
+	Approximate bool
 }
 
 // Pinger reports whether a dependency, such as the database, answers.

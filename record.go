@@ -160,6 +160,9 @@ type CustomerRepository interface {
 	DeleteCustomer(ctx context.Context, id string, ifVersion int64) error
 	// ListCustomerRecords returns the records q selects, in q's order.
 	ListCustomerRecords(ctx context.Context, q RecordQuery) ([]*CustomerRecord, error)
+	// CountCustomerRecords counts the records q selects (ignoring its
+	// cursor and order), stopping at limit.
+	CountCustomerRecords(ctx context.Context, q RecordQuery, limit int) (int, error)
 	// CustomerIDsByTokens returns the ids of the customers that carry any
 	// of the blind-index tokens, each once, in no particular order.
 	CustomerIDsByTokens(ctx context.Context, tokens []int64) ([]string, error)

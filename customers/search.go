@@ -226,3 +226,17 @@ func (q query) matches(fields []custodian.PersonalField, f *custodian.CustomerFi
 	}
 	return true
 }
+
+// exact reports whether the index alone decides the query, so that a count
+// on the index is the count of matches (but for chance collisions of
+// tokens): an email or phone search, or words no longer than the part of
+// a word the index keeps.
+func (q query) exact() bool {
+	for _, w := range q.words {
+		n := utf8.RuneCountInString(w)
+		if indexedLength(n) < n {
+			return false
+		}
+	}
+	return true
+}

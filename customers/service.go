@@ -538,6 +538,26 @@ func (s *Service) ListCustomers(ctx context.Context, q custodian.CustomerQuery) 
 	return page, nil
 }
 
+// CountCustomers counts what q selects up to upTo, on the database's
+// indexes: nothing is decrypted, and no read is recorded (a count shows no
+// one's data).
+func (s *Service) CountCustomers(ctx context.Context, q custodian.CustomerQuery, upTo int) (custodian.CustomerCount, error) {
+	q.Cursor = ""
+	rq, sq, _, err := s.parseQuery(&q)
+	if err != nil {
+		return custodian.CustomerCount{}, err
+	}
+	if upTo < 1 {
+		upTo = 1
+	}
+	n, err := s.repo.CountCustomerRecords(ctx, rq, upTo+1)
+	if err != nil {
+		return custodian.CustomerCount{}, err
+	}
+	c := custodian.CustomerCount{N: min(n, upTo), More: n > upTo, Approximate: sq != nil && !sq.exact()}
+	return c, nil
+}
+
 // sortTime picks the time a list is ordered by.
 func sortTime(created, updated time.Time, key string) time.Time {
 	if key == "updated_at" {

@@ -11,8 +11,20 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-// uiPageSize is how many customers a list page shows.
+// uiPageSize is how many customers a list page shows unless the user
+// chooses another of uiPageSizes.
 const uiPageSize = 25
+
+// uiPageSizes are the page sizes the list offers.
+var uiPageSizes = []int{25, 50, 100}
+
+// countUpTo bounds the list's total: counted exactly up to it, then shown
+// as "more than", so the count costs the same however large the list.
+const countUpTo = 1000
+
+// maxBackCursors bounds the cursors of earlier pages the list's address
+// keeps for its Previous link.
+const maxBackCursors = 50
 
 // searchStateTTL bounds how long a sealed search stays usable: a session's
 // longest life.
@@ -40,7 +52,15 @@ type listData struct {
 	Paged    bool
 	NextURL  string
 	FirstURL string
-	Errors   []custodian.FieldError
+	PrevURL  string
+	// Count is how many customers the list selects, exactly up to
+	// countUpTo; CountErr is set when it could not be counted.
+	Count    custodian.CustomerCount
+	CountErr bool
+	// Size is the page size and Sizes the choices.
+	Size   int
+	Sizes  []int
+	Errors []custodian.FieldError
 	// SealedSearch is the search as the list's address holds it (sealed
 	// to the session), for the export form and for the bulk form to act
 	// on every matching customer.
@@ -71,10 +91,13 @@ func (u *ui) handleCustomerList() http.Handler {
 		}
 		d.Filtered = d.Search != "" || d.Status != "" || d.Tag != ""
 		d.Paged = qv.Get("cursor") != ""
-		page, err := u.customers.ListCustomers(r.Context(), custodian.CustomerQuery{
-			Search: d.Search, Status: custodian.Status(d.Status), Tag: d.Tag,
-			Sort: custodian.Sort(d.Sort), Cursor: qv.Get("cursor"), Limit: uiPageSize,
-		})
+		d.Size, d.Sizes = uiPageSize, uiPageSizes
+		if n, err := strconv.Atoi(qv.Get("size")); err == nil && slices.Contains(uiPageSizes, n) {
+			d.Size = n
+		}
+		q := custodian.CustomerQuery{Search: d.Search, Status: custodian.Status(d.Status), Tag: d.Tag,
+			Sort: custodian.Sort(d.Sort), Cursor: qv.Get("cursor"), Limit: d.Size}
+		page, err := u.customers.ListCustomers(r.Context(), q)
 		status := http.StatusOK
 		switch {
 		case custodian.ErrorCode(err) == custodian.EINVALID:
@@ -85,16 +108,53 @@ func (u *ui) handleCustomerList() http.Handler {
 		default:
 			d.Items = page.Items
 			base := listQuery(qv)
+			// back holds the cursors of the pages before this one, oldest
+			// first: the last leads to the previous page.
+			var back []string
+			if b := qv.Get("back"); b != "" {
+				back = strings.Split(b, ".")
+			}
 			if d.Paged {
 				d.FirstURL = withQuery("/customers", base)
+				prev := cloneValues(base)
+				if len(back) > 0 {
+					prev.Set("cursor", back[len(back)-1])
+					if len(back) > 1 {
+						prev.Set("back", strings.Join(back[:len(back)-1], "."))
+					}
+				}
+				d.PrevURL = withQuery("/customers", prev)
 			}
 			if page.NextCursor != "" {
-				base.Set("cursor", page.NextCursor)
-				d.NextURL = withQuery("/customers", base)
+				next := cloneValues(base)
+				next.Set("cursor", page.NextCursor)
+				if d.Paged {
+					back = append(back, qv.Get("cursor"))
+					if len(back) > maxBackCursors {
+						back = back[len(back)-maxBackCursors:]
+					}
+					next.Set("back", strings.Join(back, "."))
+				}
+				d.NextURL = withQuery("/customers", next)
 			}
+			c, err := u.customers.CountCustomers(r.Context(), q, countUpTo)
+			if err != nil {
+				u.logger.WarnContext(r.Context(), "the customer list could not be counted", "request_id", requestID(r.Context()), "err", err)
+				d.CountErr = true
+			}
+			d.Count = c
 		}
 		u.render(w, r, status, "customers", uiView{Title: "Customers", Section: "customers", Flash: flash, Data: d})
 	})
+}
+
+// cloneValues copies a query.
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }
 
 // withQuery is path with the query q, if any.
@@ -108,7 +168,7 @@ func withQuery(path string, q url.Values) string {
 // listQuery keeps the list parameters that survive paging.
 func listQuery(qv url.Values) url.Values {
 	out := url.Values{}
-	for _, k := range []string{"status", "tag", "sort", "s"} {
+	for _, k := range []string{"status", "tag", "sort", "s", "size"} {
 		if v := qv.Get(k); v != "" {
 			out.Set(k, v)
 		}
@@ -123,7 +183,7 @@ func (u *ui) handleCustomerSearch() http.Handler {
 	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		f := r.PostForm
 		q := url.Values{}
-		for _, k := range []string{"status", "tag", "sort"} {
+		for _, k := range []string{"status", "tag", "sort", "size"} {
 			if v := strings.TrimSpace(f.Get(k)); v != "" {
 				q.Set(k, v)
 			}

@@ -798,6 +798,27 @@ func (s *Store) ListCustomerRecords(ctx context.Context, q custodian.RecordQuery
 	return recs, internal("list customers", err)
 }
 
+// CountCustomerRecords counts the records q selects, stopping at limit:
+// the database counts at most limit index entries.
+func (s *Store) CountCustomerRecords(ctx context.Context, q custodian.RecordQuery, limit int) (int, error) {
+	query, args := from(q)
+	query = `SELECT COUNT(*) FROM (` + fmt.Sprintf(query, "SELECT 1") + ` LIMIT ?) x`
+	args = append(args, limit)
+	rows, err := s.queryLagging(ctx, query, args...)
+	if err != nil {
+		return 0, internal("count customers", err)
+	}
+	defer rows.Close()
+	n := 0
+	if rows.Next() {
+		err = rows.Scan(&n)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	return n, internal("count customers", err)
+}
+
 // listByToken answers a search in creation order by walking the first
 // token's index entries in order, so a page costs the same whether a search
 // matches ten customers or ten thousand. The caller puts the most selective

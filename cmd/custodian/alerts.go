@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -96,6 +97,9 @@ func (a *alertSettings) resolve() error {
 			a.rules = append(a.rules, rule)
 		}
 	}
+	// An account locked at the sign-in policy's hard limit is always
+	// alerted, at once.
+	a.rules = append(a.rules, alerting.Rule{Name: "account_locked", Kind: custodian.SignalAccountLocked, By: alerting.ByAccount, Threshold: 1, Window: 24 * time.Hour})
 	var err error
 	if a.webhookSecret, err = secretValue("alert-webhook-secret", "", *a.webhookSecretFile); err != nil {
 		return err
@@ -130,7 +134,8 @@ type detector struct {
 // mail when configured, and runs their delivery until stop. Nothing it
 // does blocks a request: signals are counted in bounded memory, and each
 // delivery has its own bounded retry queue.
-func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, shared custodian.AttackWindows, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
+func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertRepository, limits *limiters, logger *slog.Logger, m *metrics.Metrics) (*detector, error) {
+	shared := limits.attacks
 	sinks := alerting.Fanout{alerting.Recorder(store, logger)}
 	var runners []func(context.Context) error
 	var webhook *alerting.Webhook
@@ -163,7 +168,7 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 	}
 	cfg := alerting.Config{Rules: rules, OnRaise: func(al custodian.Alert) { m.AlertRaised(al.Rule) }}
 	if shared != nil {
-		cfg.Shared = shared
+		cfg.Shared, cfg.SharedTimeout = shared, limits.timeout
 		cfg.OnShared = func(degraded bool) {
 			if degraded {
 				logger.Warn("Redis unreachable; attacks are counted by each instance alone until it answers")
@@ -197,4 +202,38 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 		cancel()
 		wg.Wait()
 	}}, nil
+}
+
+// signalRelay passes the account service's signals (an account locked at
+// the sign-in policy's hard limit, failed checks of the current password)
+// to the attack detector, which starts after the service: until it is set,
+// they are dropped.
+type signalRelay struct {
+	to atomic.Pointer[alerting.Correlator]
+}
+
+// Observe passes s on to the detector, if any.
+func (r *signalRelay) Observe(s custodian.Signal) {
+	if c := r.to.Load(); c != nil {
+		c.Observe(s)
+	}
+}
+
+// accountMailer returns the mailer of account mails (the unlock link of a
+// locked account) over the alert mails' SMTP server, and the address the
+// links point at (the first origin of --public-url, or of the first
+// --allowed-hosts name), or nil when mail or that address is missing.
+func accountMailer(s *serveSettings, logger *slog.Logger) (*alerting.AccountMailer, string, error) {
+	a := s.alerts
+	if *a.smtpAddr == "" || len(s.passkeys.Origins) == 0 {
+		return nil, "", nil
+	}
+	cfg := alerting.MailerConfig{Addr: *a.smtpAddr, From: *a.mailFrom}
+	if *a.smtpUser != "" {
+		host, _, _ := net.SplitHostPort(*a.smtpAddr)
+		cfg.Auth = smtp.PlainAuth("", *a.smtpUser, a.smtpPassword, host)
+		cfg.RequireTLS = true
+	}
+	m, err := alerting.NewAccountMailer(cfg, logger)
+	return m, s.passkeys.Origins[0], err
 }

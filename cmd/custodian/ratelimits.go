@@ -19,8 +19,10 @@ type limiters struct {
 	api, signIn, pages ratelimit.Limiter
 	client             *goredis.Client
 	// attacks, set with Redis, is where every instance counts security
-	// signals, so that an attack spread over instances is one attack.
+	// signals, so that an attack spread over instances is one attack;
+	// each call to it waits at most timeout, as rate limits do.
 	attacks custodian.AttackWindows
+	timeout time.Duration
 }
 
 // close closes the Redis client, if any.
@@ -59,7 +61,7 @@ func newLimiters(s *serveSettings, logger *slog.Logger, m *metrics.Metrics) (*li
 	opts.DialTimeout = time.Second
 	opts.MaxRetries = -1 // the Fallback retries, with its own timing
 	client := goredis.NewClient(opts)
-	l := &limiters{client: client}
+	l := &limiters{client: client, timeout: *s.redisTimeout}
 	shared := func(name string, limit ratelimit.Limit, local ratelimit.Limiter) (ratelimit.Limiter, error) {
 		rl, err := redis.NewLimiter(client, limit, *s.redisPrefix+name+":")
 		if err != nil {

@@ -24,4 +24,76 @@
   if (invalid) {
     invalid.focus();
   }
+
+  // Keyboard shortcuts of the customer list: / searches, j and k move
+  // through the rows, Enter opens the current customer, e edits it, and ?
+  // lists the shortcuts. Keys typed into a field are left alone.
+  var list = document.getElementById('customers');
+  var help = document.getElementById('shortcuts');
+  var rows = list ? list.querySelectorAll('tbody tr') : [];
+  var current = -1;
+  function select(i) {
+    if (!rows.length) {
+      return;
+    }
+    if (current >= 0) {
+      rows[current].classList.remove('current');
+      rows[current].removeAttribute('aria-current');
+    }
+    current = Math.max(0, Math.min(rows.length - 1, i));
+    rows[current].classList.add('current');
+    rows[current].setAttribute('aria-current', 'true');
+    var link = rows[current].querySelector('a');
+    if (link) {
+      link.focus();
+    }
+  }
+  document.addEventListener('keydown', function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) {
+      return;
+    }
+    var t = ev.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) {
+      return;
+    }
+    if (help && help.open) {
+      return;
+    }
+    var row = current >= 0 ? rows[current] : null;
+    switch (ev.key) {
+      case '/':
+        var q = document.getElementById('q');
+        if (q) {
+          ev.preventDefault();
+          q.focus();
+          q.select();
+        }
+        break;
+      case 'j':
+        select(current + 1);
+        break;
+      case 'k':
+        select(current < 0 ? 0 : current - 1);
+        break;
+      case 'Enter':
+        if (row && t === document.body) {
+          var a = row.querySelector('a');
+          if (a) {
+            window.location.href = a.href;
+          }
+        }
+        break;
+      case 'e':
+        if (row && row.dataset.edit) {
+          window.location.href = row.dataset.edit;
+        }
+        break;
+      case '?':
+        if (help && help.showModal) {
+          ev.preventDefault();
+          help.showModal();
+        }
+        break;
+    }
+  });
 })();
