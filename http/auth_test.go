@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // routePolicy is the access policy of every route, written out by hand:
@@ -338,7 +339,15 @@ func TestCrossSitePostWithSessionIsRefused(t *testing.T) {
 }
 
 func TestSignInThrottlingAndSameAnswers(t *testing.T) {
-	s := newTestServer(t)
+	// A burst of 3 that refills once a minute, so that the four attempts
+	// below meet the limit however long their password work takes.
+	s := newTestServer(t, func(d *Deps) {
+		l, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1.0 / 60, Burst: 3}, ratelimit.LocalConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SignInLimiter = l
+	})
 	for _, email := range []string{"known@example.com", "other@example.com"} {
 		if _, err := s.acc.CreateUser(context.Background(), email, "Person", custodian.RoleViewer, testPassword); err != nil {
 			t.Fatal(err)
