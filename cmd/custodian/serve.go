@@ -40,7 +40,20 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseExposedProfiles(s); err != nil {
 		return err
 	}
-	a, err := openServedApp(ctx, s, logger)
+	relay := &signalRelay{}
+	mailer, linkBase, err := accountMailer(s, logger)
+	if err != nil {
+		return err
+	}
+	if mailer != nil {
+		defer mailer.Close()
+	}
+	a, err := openServedApp(ctx, s, logger, func(c *accounts.Config) {
+		c.Observer = relay
+		if mailer != nil {
+			c.Notifier, c.PublicURL = mailer, linkBase
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -64,6 +77,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer alerts.stop()
+	relay.to.Store(alerts.correlator)
 	stopMetrics, err := serveMetrics(ctx, s, m, a.store.DB(), logger)
 	if err != nil {
 		return err
@@ -151,9 +165,12 @@ func warnDevelopmentSettings(s *serveSettings, logger *slog.Logger) {
 // development keyring on a first run outside production) and reports it:
 // where the keyring came from and the schema version. Under --production
 // it also refuses insecure settings kept in the database.
-func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
+func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger, adjust func(*accounts.Config)) (_ *app, err error) {
 	cfg := s.appConfig()
 	cfg.logger = logger
+	if adjust != nil {
+		adjust(&cfg.accounts)
+	}
 	a, err := openApp(ctx, cfg, holdDataDir, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
