@@ -103,6 +103,14 @@ type AccountSettings interface {
 	DisableTOTP(ctx context.Context, p *Principal, current, code string) error
 	// CompleteReset redeems a password-reset link.
 	CompleteReset(ctx context.Context, resetToken, next string) error
+	// ForgotPassword mails a short-lived, single-use password-reset link
+	// to the account of email, if there is one, answering alike either
+	// way; requests are throttled per address and per client address.
+	// EUNAVAILABLE when mail is not configured.
+	ForgotPassword(ctx context.Context, email, clientAddr string) error
+	// MailsLinks reports whether links (password resets, invitations,
+	// address confirmations) are mailed to people.
+	MailsLinks() bool
 	// SetRole changes a user's role and ends their sessions.
 	SetRole(ctx context.Context, userID string, role Role) (*User, error)
 	// SetActive deactivates (ending sessions and tokens at once) or

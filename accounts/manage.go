@@ -481,12 +481,10 @@ func (s *Service) ResetLink(ctx context.Context, userID string) (string, time.Ti
 // reason (why it was issued without an administrator asking) when not
 // empty.
 func (s *Service) resetLink(ctx context.Context, userID, reason string, ttl time.Duration) (string, time.Time, error) {
-	plain, hash, err := token.New(token.PrefixReset)
+	plain, t, err := s.newResetToken(ctx, userID, ttl)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	now := s.now()
-	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	data := map[string]any{"expires_at": t.ExpiresAt}
 	if reason != "" {
 		data["reason"] = reason
@@ -498,6 +496,17 @@ func (s *Service) resetLink(ctx context.Context, userID, reason string, ttl time
 		return "", time.Time{}, err
 	}
 	return plain, t.ExpiresAt, nil
+}
+
+// newResetToken makes (without storing it) a reset token for userID,
+// valid for ttl, and returns it with its stored form.
+func (s *Service) newResetToken(ctx context.Context, userID string, ttl time.Duration) (string, custodian.OneTimeToken, error) {
+	plain, hash, err := token.New(token.PrefixReset)
+	if err != nil {
+		return "", custodian.OneTimeToken{}, err
+	}
+	now := s.now()
+	return plain, custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
 }
 
 // CompleteReset sets a new password with a reset token, consuming it, and

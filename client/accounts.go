@@ -43,6 +43,13 @@ func (c *Client) CompleteReset(ctx context.Context, in ResetInput) error {
 	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "reset"), body: in}, nil)
 }
 
+// ForgotPassword asks for a password-reset link mailed to in.Email. The
+// answer is the same whether or not the address has an account; a server
+// that sends no mail answers 503 (ask an administrator for a link).
+func (c *Client) ForgotPassword(ctx context.Context, in ForgotInput) error {
+	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "forgot"), body: in}, nil)
+}
+
 // ChangePassword changes the caller's password.
 func (c *Client) ChangePassword(ctx context.Context, in PasswordChange) error {
 	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "password"), body: in}, nil)

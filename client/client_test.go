@@ -358,6 +358,8 @@ func TestEveryOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantError(t, anon.CompleteReset(ctx, client.ResetInput{Token: rl.Token, Password: next}), 404, client.CodeNotFound)
+	// This server sends no mail: a forgotten password needs an administrator.
+	wantError(t, anon.ForgotPassword(ctx, client.ForgotInput{Email: "new.person@example.com"}), 503, client.CodeUnavailable)
 
 	// A session: sign in, the account's own settings, sign out.
 	b := s.browser()

@@ -747,6 +747,11 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// ForgotInput defines model for ForgotInput.
+type ForgotInput struct {
+	Email string `json:"email"`
+}
+
 // Health The answer of the health checks.
 type Health struct {
 	Status string `json:"status"`
@@ -1506,6 +1511,9 @@ type BeginTOTPJSONRequestBody = Reauthentication
 
 // ChangeEmailJSONRequestBody defines body for ChangeEmail for application/json ContentType.
 type ChangeEmailJSONRequestBody = EmailChange
+
+// ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
+type ForgotPasswordJSONRequestBody = ForgotInput
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginInput

@@ -83,6 +83,17 @@ func handleCompleteReset(logger *slog.Logger, acc custodian.AccountSettings) htt
 	})
 }
 
+// handleForgotPassword asks for a password-reset link by e-mail; the
+// answer is the same whether or not the address has an account.
+func handleForgotPassword(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+	type body struct {
+		Email string `json:"email"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		return http.StatusNoContent, nil, acc.ForgotPassword(r.Context(), b.Email, clientAddr(r))
+	})
+}
+
 // handleUpdateUser changes a user's role or active state (administrators).
 func handleUpdateUser(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {

@@ -70,7 +70,7 @@ func keyLabel(key string) string {
 // uiPages are the web interface's templates, one per page, each parsed
 // with the layout and the shared partials. They are parsed once and never
 // changed.
-var uiPages = mustParsePages("login", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
+var uiPages = mustParsePages("login", "forgot", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
 	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks")
 
 // pageParts are further template files of a page, parsed after it: they

@@ -268,6 +268,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/forgot/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask for a password-reset link by e-mail. The answer is the same whether or not the address has an account; a short-lived, single-use link is mailed to an account's address. Throttled per address and per client address (429 with Retry-After). 503 when mail is not configured: ask an administrator. */
+        post: operations["forgotPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/password/": {
         parameters: {
             query?: never;
@@ -1635,6 +1652,9 @@ export interface components {
             report: components["schemas"]["ImportReport"];
             error?: string;
         };
+        ForgotInput: {
+            email: string;
+        };
     };
     responses: {
         /** @description The request is malformed or has invalid fields (listed in errors): also an unknown or repeated query parameter, an invalid Custodian-Purpose header, or a Host the server does not serve (code bad_host). */
@@ -2440,6 +2460,38 @@ export interface operations {
         };
         responses: {
             /** @description Password set. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    forgotPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForgotInput"];
+            };
+        };
+        responses: {
+            /** @description Accepted: a link was mailed if the address has an account. */
             204: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];

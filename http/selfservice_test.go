@@ -1,0 +1,174 @@
+package http
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/accounts"
+	"github.com/custodian-crm/custodian/alerting"
+	"github.com/custodian-crm/custodian/internal/testsmtp"
+	"github.com/custodian-crm/custodian/ratelimit"
+)
+
+// testPublicURL is where the mailing test servers say they are.
+const testPublicURL = "https://crm.example.test"
+
+// newMailingServer returns a test server (with an administrator token)
+// whose account service mails through the product's own account mailer
+// to a real SMTP listener, which it returns.
+func newMailingServer(t *testing.T) (*testServer, *testsmtp.Server) {
+	t.Helper()
+	smtpd := testsmtp.Start(t, nil)
+	m, err := alerting.NewAccountMailer(alerting.MailerConfig{Addr: smtpd.Addr(), From: "custodian@example.test", Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	cfg := testAccountsConfig()
+	cfg.Notifier, cfg.PublicURL = m, testPublicURL
+	s, _ := newUserlessServerWith(t, ratelimit.Limit{Rate: 1, Burst: 20}, cfg)
+	s.bearer = s.userToken(custodian.RoleAdmin)
+	return s, smtpd
+}
+
+// linkRE finds a link of the test servers in a mail.
+var linkRE = regexp.MustCompile(regexp.QuoteMeta(testPublicURL) + `(/[a-z]+)\?token=([A-Za-z0-9_\-]+)`)
+
+// mailedLink returns the path and token of the link in the next mail,
+// which must be to the address to.
+func mailedLink(t *testing.T, smtpd *testsmtp.Server, to string) (path, tok string) {
+	t.Helper()
+	m := smtpd.Receive(t)
+	if len(m.To) != 1 || m.To[0] != to {
+		t.Fatalf("mail to %v, want %s", m.To, to)
+	}
+	g := linkRE.FindStringSubmatch(m.Data)
+	if g == nil {
+		t.Fatalf("no link in the mail:\n%s", m.Data)
+	}
+	return g[1], g[2]
+}
+
+// TestForgotPasswordByMail walks the forgotten-password page: a link from
+// the sign-in page, one answer for known and unknown addresses, a
+// single-use link mailed to the account, an audit trail that never names
+// an unknown address, and the per-address throttle.
+func TestForgotPasswordByMail(t *testing.T) {
+	s, smtpd := newMailingServer(t)
+	ctx := context.Background()
+	if _, err := s.acc.CreateUser(ctx, "grace@example.com", "Grace", custodian.RoleAgent, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	c := s.web()
+	if p := c.get("/login"); !strings.Contains(p.body, `href="/forgot"`) {
+		t.Fatalf("the sign-in page has no forgotten-password link: %s", p.body)
+	}
+	answer := func(email string) string {
+		t.Helper()
+		p := c.post("/forgot", "/forgot", url.Values{"email": {email}})
+		if p.code != 200 || !strings.Contains(p.body, "If an account uses that address") {
+			t.Fatalf("forgot %s: %d %s", email, p.code, p.body)
+		}
+		return csrfRE.ReplaceAllString(p.body, "")
+	}
+	known, unknown := answer("Grace@Example.com"), answer("nobody.here@example.com")
+	if known != unknown {
+		t.Fatal("the answers for a known and an unknown address differ")
+	}
+	path, tok := mailedLink(t, smtpd, "grace@example.com")
+	if path != "/reset" {
+		t.Fatalf("link to %s", path)
+	}
+	smtpd.None(t, 200*time.Millisecond) // nothing for the unknown address
+
+	// The link works once, through the existing reset page.
+	const next = "another quite long passphrase for grace"
+	if r := s.do("POST", "/api/auth/reset/", `{"token":"`+tok+`","password":"`+next+`"}`); r.StatusCode != 204 {
+		t.Fatalf("reset: %d %s", r.StatusCode, r.body)
+	}
+	if r := s.do("POST", "/api/auth/reset/", `{"token":"`+tok+`","password":"yet another long passphrase here"}`); r.StatusCode == 204 {
+		t.Fatal("the link worked twice")
+	}
+	if _, _, err := s.acc.SignIn(ctx, custodian.SignInRequest{Email: "grace@example.com", Password: next}); err != nil {
+		t.Fatalf("sign in with the new password: %v", err)
+	}
+
+	// Audited, never naming the unknown address.
+	evs, err := s.store.AuditEvents(ctx, custodian.AuditQuery{Action: custodian.ActionPasswordForgot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("%d forgotten-password events, want 2", len(evs))
+	}
+	for _, e := range evs {
+		if strings.Contains(string(e.Data), "nobody") || strings.Contains(string(e.Data), "@") {
+			t.Fatalf("an event names an address: %s", e.Data)
+		}
+	}
+	if !strings.Contains(string(evs[0].Data), `"account":"unknown:`) || evs[1].Subject == "" {
+		t.Fatalf("events: %+v", evs)
+	}
+
+	// The API answers alike, and throttles per address: three links an
+	// hour, then the same answer and no mail.
+	for i, email := range []string{"grace@example.com", "nobody.here@example.com", "grace@example.com"} {
+		if r := s.do("POST", "/api/auth/forgot/", `{"email":"`+email+`"}`); r.StatusCode != 204 {
+			t.Fatalf("api %d: %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	mailedLink(t, smtpd, "grace@example.com")
+	mailedLink(t, smtpd, "grace@example.com")
+	if r := s.do("POST", "/api/auth/forgot/", `{"email":"grace@example.com"}`); r.StatusCode != 204 {
+		t.Fatalf("throttled: %d %s", r.StatusCode, r.body)
+	}
+	smtpd.None(t, 300*time.Millisecond)
+	wantProblem(t, s.do("POST", "/api/auth/forgot/", `{"email":"not an address"}`), 400, custodian.EINVALID, "email")
+}
+
+// TestForgotPasswordWithoutMail says to ask an administrator when the
+// server sends no mail.
+func TestForgotPasswordWithoutMail(t *testing.T) {
+	s := newTestServer(t)
+	c := s.web()
+	if p := c.get("/forgot"); p.code != 200 || !strings.Contains(p.body, "Ask an administrator") || strings.Contains(p.body, `name="email"`) {
+		t.Fatalf("forgot page without mail: %d %s", p.code, p.body)
+	}
+	wantProblem(t, s.do("POST", "/api/auth/forgot/", `{"email":"a@example.com"}`), 503, custodian.EUNAVAILABLE)
+}
+
+// TestForgotPasswordThrottlesSources stops mailing links asked for from
+// one client address past the per-source bound, whatever the addresses.
+func TestForgotPasswordThrottlesSources(t *testing.T) {
+	smtpd := testsmtp.Start(t, nil)
+	m, err := alerting.NewAccountMailer(alerting.MailerConfig{Addr: smtpd.Addr(), From: "custodian@example.test", Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	d, acc, store, _ := testDepsWith(t, accounts.Config{Notifier: m, PublicURL: testPublicURL})
+	_ = d
+	ctx := context.Background()
+	for i := range 11 {
+		email := "user" + string(rune('a'+i)) + "@example.com"
+		if _, err := acc.CreateUser(ctx, email, "User", custodian.RoleViewer, testPassword); err != nil {
+			t.Fatal(err)
+		}
+		if err := acc.ForgotPassword(ctx, email, "198.51.100.7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		smtpd.Receive(t)
+	}
+	smtpd.None(t, 300*time.Millisecond)
+	evs, _ := store.AuditEvents(ctx, custodian.AuditQuery{Action: custodian.ActionPasswordForgot})
+	if len(evs) != 11 || !strings.Contains(string(evs[0].Data), `"reason":"throttled"`) {
+		t.Fatalf("events: %d, newest %s", len(evs), evs[0].Data)
+	}
+}
