@@ -2,11 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -18,46 +14,18 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// applicationRole creates a login role for this test, dropped when it
-// ends, and returns its name.
-func applicationRole(t *testing.T, admin *sql.DB) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	role := "custodian_app_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(`CREATE ROLE ` + role + ` LOGIN`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(`DROP OWNED BY ` + role)
-		_, _ = admin.Exec(`DROP ROLE ` + role)
-	})
-	return role
-}
-
-// asRole returns url with its user replaced by role.
-func asRole(t *testing.T, raw, role string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(role)
-	return u.String()
-}
-
 // applicationStore migrates a fresh schema as the owner, grants the
 // application role, and opens the store as that role, the way serve runs.
 func applicationStore(t *testing.T) (app *sqlstore.Store, owner *sqlstore.Store, role string) {
 	t.Helper()
 	ownerURL := testdb.PostgresSchemaURL(t)
 	owner = testdb.OpenPostgres(t, ownerURL, testdb.PlainChain())
-	role = applicationRole(t, owner.DB())
+	role, roleURL := testdb.ApplicationRole(t, ownerURL)
 	if err := postgres.GrantApplication(context.Background(), owner.DB(), role); err != nil {
 		t.Fatal(err)
 	}
 	// Opening migrates: with nothing pending, the application role may.
-	app = testdb.OpenPostgres(t, asRole(t, ownerURL, role), testdb.PlainChain())
+	app = testdb.OpenPostgres(t, roleURL, testdb.PlainChain())
 	return app, owner, role
 }
 

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -17,24 +14,7 @@ import (
 // nothing to do) and that cannot change the schema.
 func TestMigrateGrantsTheApplicationRole(t *testing.T) {
 	ownerURL := testdb.PostgresSchemaURL(t)
-	admin, err := sql.Open("pgx", ownerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	role := "custodian_app_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(`CREATE ROLE ` + role + ` LOGIN`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(`DROP OWNED BY ` + role)
-		_, _ = admin.Exec(`DROP ROLE ` + role)
-	})
-	u, _ := url.Parse(ownerURL)
-	u.User = url.User(role)
-	appURL := u.String()
+	role, appURL := testdb.ApplicationRole(t, ownerURL)
 
 	// Before the grants, the application role cannot even read.
 	if _, _, err := runCmd(t, nil, "migrate", "--database-url", appURL); err == nil {

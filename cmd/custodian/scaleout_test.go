@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,24 +15,7 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/internal/testsmtp"
-	goredis "github.com/redis/go-redis/v9"
 )
-
-// redisTestURL returns the test Redis's URL, failing under CI and skipping
-// elsewhere when it cannot be reached.
-func redisTestURL(t *testing.T) string {
-	t.Helper()
-	const url = "redis://127.0.0.1:6379/0"
-	opts, _ := goredis.ParseURL(url)
-	c := goredis.NewClient(opts)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		testdb.Unavailable(t, "Redis", err)
-	}
-	return url
-}
 
 // pair is two instances of the server on one PostgreSQL database and one
 // Redis, as behind a load balancer.
@@ -82,7 +63,7 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 // sign-in rate limits, and the audit chain are one across both.
 func TestTwoInstancesShareEverything(t *testing.T) {
 	dbURL := testdb.PostgresSchemaURL(t)
-	redisURL := redisTestURL(t)
+	redisAddr := redisURL(t)
 	k, err := crypto.NewKeyring()
 	if err != nil {
 		t.Fatal(err)
@@ -91,14 +72,12 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 	if err := crypto.WriteKeyringFile(keyFile, k); err != nil {
 		t.Fatal(err)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "custodian-test-" + hex.EncodeToString(b[:]) + ":"
+	prefix := randomPrefix()
 	smtp := testsmtp.Start(t, nil)
 	vars := map[string]string{"CUSTODIAN_DATABASE_URL": dbURL, "CUSTODIAN_MASTER_KEY_FILE": keyFile}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	args := []string{"--redis-url", redisURL, "--redis-prefix", prefix, "--redis-timeout", "5s",
+	args := []string{"--redis-url", redisAddr, "--redis-prefix", prefix, "--redis-timeout", "5s",
 		"--rate-limit-api", "1/m,burst=200", "--rate-limit-signin", "1/m,burst=6",
 		"--alert-smtp-addr", smtp.Addr(), "--alert-mail-from", "alerts@custodian.test", "--alert-mail-to", "ops@custodian.test"}
 	p := &pair{t: t, vars: vars}

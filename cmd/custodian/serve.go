@@ -103,7 +103,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err != nil {
 		return err
 	}
-	return listen(ctx, s, handler, tlsSetup, logger, printSetupLink(ctx, a.accounts, proc.stdout))
+	return listen(ctx, s, handler, tlsSetup, logger, printSetupLink(ctx, a.accounts, s.linkBase(), proc.stdout))
 }
 
 // newLogger returns the server's logger: JSON lines on w at level, every
@@ -212,6 +212,11 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger, a
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
 	if s.passkeys.RPID == "" {
 		logger.Warn("passkeys are off: set --public-url (or --allowed-hosts) to the address people open Custodian at")
+		// Users of such roles could neither register a passkey nor use
+		// one: they reach only their own account until this is fixed.
+		if roles, err := a.accounts.RequiredPasskeyRoles(ctx); err == nil && len(roles) > 0 {
+			logger.Error("roles require passkeys, but passkeys are off: their users reach only their own account; set --public-url, or clear the requirement with custodian settings --require-passkey-roles none", "roles", roles)
+		}
 	} else {
 		logger.Info("passkeys on", "relying_party", s.passkeys.RPID, "origins", s.passkeys.Origins)
 	}
@@ -286,10 +291,25 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	return custhttp.NewServer(deps), nil
 }
 
+// linkBase is the address the links the server prints start with:
+// --public-url, else https:// and the first --acme-host (certificates are
+// only obtained for names reached on port 443), else empty, for the
+// listening address.
+func (s *serveSettings) linkBase() string {
+	switch {
+	case *s.publicURL != "":
+		return strings.TrimSuffix(*s.publicURL, "/")
+	case len(*s.acmeHosts) > 0:
+		return "https://" + (*s.acmeHosts)[0]
+	}
+	return ""
+}
+
 // printSetupLink returns what listen calls once the server listens: with
 // no account yet, it prints a one-time link to create the first
-// administrator. The link goes to standard output, never to the log.
-func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer) func(addr string, https bool) error {
+// administrator, at base (see linkBase) or, when base is empty, at the
+// listening address. The link goes to standard output, never to the log.
+func printSetupLink(ctx context.Context, acc *accounts.Service, base string, stdout io.Writer) func(addr string, https bool) error {
 	return func(addr string, https bool) error {
 		tok, expires, err := acc.SetupLink(ctx)
 		if ctx.Err() != nil {
@@ -299,12 +319,14 @@ func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer
 		if err != nil || tok == "" {
 			return err
 		}
-		scheme := "http"
-		if https {
-			scheme = "https"
+		if base == "" {
+			base = "http://" + addr
+			if https {
+				base = "https://" + addr
+			}
 		}
-		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  %s://%s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
-			time.Until(expires).Round(time.Minute), scheme, addr, tok)
+		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  %s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
+			time.Until(expires).Round(time.Minute), base, tok)
 		return nil
 	}
 }

@@ -283,3 +283,32 @@ func appliedMigrations(t *testing.T, s *sqlstore.Store) map[int64]int {
 	}
 	return applied
 }
+
+// ApplicationRole creates a login role for the test, with no privileges,
+// dropped (with what was granted to it) when the test ends, and returns
+// its name and ownerURL with that role as the user.
+func ApplicationRole(t testing.TB, ownerURL string) (role, roleURL string) {
+	t.Helper()
+	admin, err := sql.Open("pgx", ownerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	role = "custodian_app_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(`CREATE ROLE ` + role + ` LOGIN`); err != nil {
+		admin.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(`DROP OWNED BY ` + role)
+		_, _ = admin.Exec(`DROP ROLE ` + role)
+		admin.Close()
+	})
+	u, err := url.Parse(ownerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	return role, u.String()
+}
