@@ -334,7 +334,8 @@ func (s *Service) CompleteSetup(ctx context.Context, setupToken, email, name, pw
 }
 
 // Invite creates an invitation for an email address and role, returning
-// the token to send to the invitee.
+// the token to send to the invitee; when mail is configured, the link is
+// also mailed to the invitee.
 func (s *Service) Invite(ctx context.Context, email string, role custodian.Role) (string, time.Time, error) {
 	var fields []custodian.FieldError
 	email, err := custodian.NormalizeUserEmail(email)
@@ -362,7 +363,23 @@ func (s *Service) Invite(ctx context.Context, email string, role custodian.Role)
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	s.mailInvitation(ctx, email, role, plain, t.ExpiresAt)
 	return plain, t.ExpiresAt, nil
+}
+
+// mailInvitation mails an invitation's link to the invitee when mail is
+// configured. Delivery is best effort: a failure is logged, and the
+// administrator still has the link to pass on.
+func (s *Service) mailInvitation(ctx context.Context, email string, role custodian.Role, plain string, expires time.Time) {
+	if !s.MailsLinks() {
+		return
+	}
+	body := fmt.Sprintf("You are invited to join Custodian as %s.\r\n\r\n"+
+		"To accept, choose your name and a password before %s (the link works once):\r\n\r\n%s\r\n\r\n"+
+		"If you did not expect this invitation, ignore this message.\r\n", role, expires.UTC().Format(time.RFC1123), s.link("/register?token="+plain))
+	if err := s.cfg.Notifier.NotifyAccount(ctx, email, "You are invited to Custodian", body); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "could not send an invitation", "err", err)
+	}
 }
 
 // Register accepts an invitation: it creates the account with the invited

@@ -855,6 +855,9 @@ type ImportReportEncoding string
 type Invitation struct {
 	ExpiresAt time.Time `json:"expires_at"`
 
+	// Mailed The link was also e-mailed to the invited person (the server sends mail).
+	Mailed bool `json:"mailed,omitempty,omitzero"`
+
 	// RegisterPath The registration page for the invited person, with the token.
 	RegisterPath string `json:"register_path"`
 

@@ -176,7 +176,7 @@ func handleInvite(logger *slog.Logger, acc custodian.AccountService) http.Handle
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
 		tok, expires, err := acc.Invite(r.Context(), b.Email, b.Role)
-		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok}, err
+		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok, "mailed": err == nil && acc.MailsLinks()}, err
 	})
 }
 

@@ -172,3 +172,28 @@ func TestForgotPasswordThrottlesSources(t *testing.T) {
 		t.Fatalf("events: %d, newest %s", len(evs), evs[0].Data)
 	}
 }
+
+// TestInvitationsAreMailed mails an invitation's link to the invitee when
+// the server sends mail, from the users page and from the API, and the
+// mailed link registers the account.
+func TestInvitationsAreMailed(t *testing.T) {
+	s, smtpd := newMailingServer(t)
+	c := s.web()
+	c.signIn("admin.person@example.com", custodian.RoleAdmin)
+	p := c.post("/admin/users", "/admin/users/invite", url.Values{"email": {"New.Person@example.com"}, "role": {"agent"}})
+	if p.code != 201 || !strings.Contains(p.body, "It was e-mailed to them") {
+		t.Fatalf("invite: %d %s", p.code, p.body)
+	}
+	path, tok := mailedLink(t, smtpd, "new.person@example.com")
+	if path != "/register" {
+		t.Fatalf("link to %s", path)
+	}
+	if r := s.do("POST", "/api/auth/register/", `{"token":"`+tok+`","name":"New Person","password":"`+testPassword+`"}`); r.StatusCode != 201 {
+		t.Fatalf("register: %d %s", r.StatusCode, r.body)
+	}
+	r := s.do("POST", "/api/invites/", `{"email":"second@example.com","role":"viewer"}`)
+	if r.StatusCode != 201 || r.json(t)["mailed"] != true {
+		t.Fatalf("api invite: %d %s", r.StatusCode, r.body)
+	}
+	mailedLink(t, smtpd, "second@example.com")
+}

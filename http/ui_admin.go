@@ -14,10 +14,12 @@ type usersData struct {
 	Roles      []custodian.Role
 	InviteLink string
 	InviteTo   string
-	Email      string
-	Role       string
-	Error      string
-	EmailError string
+	// InviteMailed says the invitation link was also e-mailed.
+	InviteMailed bool
+	Email        string
+	Role         string
+	Error        string
+	EmailError   string
 }
 
 func (u *ui) renderUsers(w http.ResponseWriter, r *http.Request, status int, d usersData) {
@@ -59,7 +61,7 @@ func (u *ui) handleInviteForm() http.Handler {
 			u.usersError(w, r, err, usersData{Email: email, Role: role})
 			return
 		}
-		u.renderUsers(w, r, http.StatusCreated, usersData{InviteLink: siteURL(r) + "/register?token=" + tok, InviteTo: strings.TrimSpace(email)})
+		u.renderUsers(w, r, http.StatusCreated, usersData{InviteLink: siteURL(r) + "/register?token=" + tok, InviteTo: strings.TrimSpace(email), InviteMailed: u.acc.MailsLinks()})
 	})
 }
 

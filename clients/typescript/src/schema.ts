@@ -1208,6 +1208,8 @@ export interface components {
             expires_at: string;
             /** @description The registration page for the invited person, with the token. */
             register_path: string;
+            /** @description The link was also e-mailed to the invited person (the server sends mail). */
+            mailed?: boolean;
         };
         ResetLink: {
             /** @description The reset token, in this answer only. */
