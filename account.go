@@ -67,6 +67,16 @@ type AccountService interface {
 	// Invite returns a single-use invitation link token for email to join
 	// with role, and when it expires.
 	Invite(ctx context.Context, email string, role Role) (string, time.Time, error)
+	// ListInvitations lists every invitation with its state (pending,
+	// accepted, expired or revoked), newest first; never a link.
+	ListInvitations(ctx context.Context) ([]Invitation, error)
+	// RevokeInvitation revokes a pending invitation; ENOTFOUND when there
+	// is none with the id.
+	RevokeInvitation(ctx context.Context, id string) error
+	// ResendInvitation replaces a pending or expired invitation with a
+	// new link (the old one stops working), mailed when mail is
+	// configured, and returns its token and when it expires.
+	ResendInvitation(ctx context.Context, id string) (string, time.Time, error)
 	// Register redeems an invitation and creates its user.
 	Register(ctx context.Context, inviteToken, name, pw string) (*User, error)
 	// CreateAPIToken issues a personal access token, shown only now.

@@ -23,6 +23,7 @@ const (
 	ActionUserActivate   = "user.activate"
 	ActionUserUnlock     = "user.unlock"
 	ActionUserInvite     = "user.invite"
+	ActionInviteRevoke   = "user.invite_revoke"
 	ActionUserResetLink  = "user.reset_link"
 	ActionPasswordChange = "user.password"
 	ActionPasswordReset  = "user.password_reset"

@@ -382,6 +382,64 @@ func (s *Service) mailInvitation(ctx context.Context, email string, role custodi
 	}
 }
 
+// ListInvitations lists every invitation with its state, newest first.
+func (s *Service) ListInvitations(ctx context.Context) ([]custodian.Invitation, error) {
+	return s.repo.ListInvitations(ctx, s.now())
+}
+
+// RevokeInvitation revokes a pending invitation: its link stops working.
+func (s *Service) RevokeInvitation(ctx context.Context, id string) error {
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		inv, err := s.repo.RevokeInvitation(ctx, id, s.now())
+		if err != nil {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionInviteRevoke, "", map[string]any{"invitation": inv.ID, "role": inv.Role})}, nil
+	})
+}
+
+// ResendInvitation replaces a pending or expired invitation with a new
+// one for the same address and role, in one transaction: the old link
+// stops working (a pending one is revoked) and the new one is mailed
+// when mail is configured. It returns the new link's token.
+func (s *Service) ResendInvitation(ctx context.Context, id string) (string, time.Time, error) {
+	now := s.now()
+	invs, err := s.repo.ListInvitations(ctx, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	var old *custodian.Invitation
+	for i := range invs {
+		if invs[i].ID == id && (invs[i].State == custodian.InvitationPending || invs[i].State == custodian.InvitationExpired) {
+			old = &invs[i]
+		}
+	}
+	if old == nil {
+		return "", time.Time{}, custodian.Errorf(custodian.ENOTFOUND, "No pending or expired invitation has this id.")
+	}
+	if _, err := s.repo.UserByEmail(ctx, old.Email); err == nil {
+		return "", time.Time{}, custodian.Errorf(custodian.ECONFLICT, "A user with this email address already exists.")
+	}
+	plain, hash, err := token.New(token.PrefixInvitation)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeInvite, Email: old.Email, Role: old.Role, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(s.cfg.InviteTTL)}
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if old.State == custodian.InvitationPending {
+			if _, err := s.repo.RevokeInvitation(ctx, id, now); err != nil {
+				return nil, err
+			}
+		}
+		return []custodian.AuditEntry{event(custodian.ActionUserInvite, "", map[string]any{"purpose": custodian.PurposeInvite, "role": t.Role, "expires_at": t.ExpiresAt, "replaces": id}, "email", "role")}, s.repo.CreateOneTimeToken(ctx, t)
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	s.mailInvitation(ctx, t.Email, t.Role, plain, t.ExpiresAt)
+	return plain, t.ExpiresAt, nil
+}
+
 // Register accepts an invitation: it creates the account with the invited
 // email and role, a name and a password, consuming the invitation.
 func (s *Service) Register(ctx context.Context, inviteToken, name, pw string) (*custodian.User, error) {

@@ -141,6 +141,8 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /admin/users/{id}/active", "admin"},
 	{"POST /admin/users/{id}/unlock", "admin"},
 	{"POST /admin/users/{id}/reset-2fa", "admin"},
+	{"POST /admin/invites/{id}/revoke", "admin"},
+	{"POST /admin/invites/{id}/resend", "admin"},
 	{"POST /admin/users/{id}/reset-passkeys", "admin"},
 }
 

@@ -176,6 +176,8 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/account/tokens/{id}/revoke", signedIn, u.page(u.handleRevokeTokenForm())},
 		{"GET", "/admin/users", manageUsr, u.page(u.handleUsers())},
 		{"POST", "/admin/users/invite", manageUsr, u.page(u.handleInviteForm())},
+		{"POST", "/admin/invites/{id}/revoke", manageUsr, u.page(u.handleInviteRevoke())},
+		{"POST", "/admin/invites/{id}/resend", manageUsr, u.page(u.handleInviteResend())},
 		{"POST", "/admin/users/{id}/role", manageUsr, u.page(u.handleUserForm(setRoleAction(acc)))},
 		{"POST", "/admin/users/{id}/active", manageUsr, u.page(u.handleUserForm(setActiveAction(acc)))},
 		{"POST", "/admin/users/{id}/unlock", manageUsr, u.page(u.handleUserForm(unlockAction(acc)))},

@@ -197,3 +197,68 @@ func TestInvitationsAreMailed(t *testing.T) {
 	}
 	mailedLink(t, smtpd, "second@example.com")
 }
+
+// inviteIDRE finds the invitation ids in the users page's forms.
+var inviteIDRE = regexp.MustCompile(`/admin/invites/([0-9a-f]+)/revoke`)
+
+// TestInvitationsListedRevokedResent lists invitations with their state
+// on the users page; revoking one stops its link, and re-sending one
+// mails a new link and stops the old.
+func TestInvitationsListedRevokedResent(t *testing.T) {
+	s, smtpd := newMailingServer(t)
+	c := s.web()
+	c.signIn("admin.person@example.com", custodian.RoleAdmin)
+	invite := func(email string) string {
+		t.Helper()
+		if p := c.post("/admin/users", "/admin/users/invite", url.Values{"email": {email}, "role": {"agent"}}); p.code != 201 {
+			t.Fatalf("invite %s: %d %s", email, p.code, p.body)
+		}
+		_, tok := mailedLink(t, smtpd, email)
+		return tok
+	}
+	revoked, resent, accepted := invite("revoked@example.com"), invite("resent@example.com"), invite("accepted@example.com")
+	register := func(tok string) int {
+		t.Helper()
+		return s.do("POST", "/api/auth/register/", `{"token":"`+tok+`","name":"Some One","password":"`+testPassword+`"}`).StatusCode
+	}
+	if code := register(accepted); code != 201 {
+		t.Fatalf("register: %d", code)
+	}
+	page := c.get("/admin/users")
+	ids := inviteIDRE.FindAllStringSubmatch(page.body, -1)
+	if len(ids) != 2 || !strings.Contains(page.body, "accepted@example.com") || strings.Count(page.body, `class="invite-state">pending<`) != 2 ||
+		!strings.Contains(page.body, `class="invite-state">accepted<`) || strings.Contains(page.body, revoked) {
+		t.Fatalf("invitation list: %s", page.body)
+	}
+	// Newest first: resent@ then revoked@.
+	resentID, revokedID := ids[0][1], ids[1][1]
+	if p := c.post("/admin/users", "/admin/invites/"+revokedID+"/revoke", url.Values{}); p.code != 303 {
+		t.Fatalf("revoke: %d %s", p.code, p.body)
+	}
+	if code := register(revoked); code == 201 {
+		t.Fatal("a revoked invitation registered an account")
+	}
+	if p := c.post("/admin/users", "/admin/invites/"+revokedID+"/revoke", url.Values{}); p.code != 404 {
+		t.Fatalf("revoke twice: %d", p.code)
+	}
+	if p := c.post("/admin/users", "/admin/invites/"+resentID+"/resend", url.Values{}); p.code != 201 || !strings.Contains(p.body, "It was e-mailed") {
+		t.Fatalf("resend: %d %s", p.code, p.body)
+	}
+	_, fresh := mailedLink(t, smtpd, "resent@example.com")
+	if code := register(resent); code == 201 {
+		t.Fatal("the replaced link still works")
+	}
+	if code := register(fresh); code != 201 {
+		t.Fatalf("the new link: %d", code)
+	}
+	page = c.get("/admin/users")
+	for _, st := range []string{"revoked", "accepted"} {
+		if !strings.Contains(page.body, `class="invite-state">`+st+`<`) {
+			t.Fatalf("no %s invitation listed: %s", st, page.body)
+		}
+	}
+	evs, err := s.store.AuditEvents(context.Background(), custodian.AuditQuery{Action: custodian.ActionInviteRevoke})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("revocation events: %d %v", len(evs), err)
+	}
+}

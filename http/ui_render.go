@@ -331,6 +331,7 @@ var flashMessages = map[string]string{
 	"user-activated":      "User activated.",
 	"user-deactivated":    "User deactivated; their sessions and access tokens have ended.",
 	"user-unlocked":       "User unlocked.",
+	"invite-revoked":      "Invitation revoked; its link no longer works.",
 	"user-totp-reset":     "Two-factor authentication reset; the user's sessions have ended.",
 	"search-expired":      "That search has expired; search again.",
 	"signed-in-already":   "You are already signed in.",
