@@ -18,6 +18,7 @@ func RunAccounts(t *testing.T, open func(t *testing.T) custodian.AccountReposito
 		{"UpdateUserIsAllOrNothing", testUpdateUser},
 		{"OneTimeTokensAreSingleUseAndAtomic", testOneTimeTokens},
 		{"PasswordResetIsAtomic", testPasswordReset},
+		{"InvitationsListedWithStateAndRevocable", testInvitations},
 		{"SessionsEndOneOrAllButOne", testSessions},
 		{"APITokensAreRevokedByTheirOwner", testAPITokens},
 		{"SignInFailuresPerAccountAndSource", testSignInFailures},
@@ -117,6 +118,53 @@ func testOneTimeTokens(t *testing.T, e *accountsEnv) {
 	wantCode(t, r.RedeemForUser(ctx, hash, custodian.PurposeInvite, now, e.user("c@example.com")), custodian.ENOTFOUND)
 	if _, err := r.UserByEmail(ctx, "c@example.com"); err == nil {
 		t.Fatal("a used token created a user")
+	}
+}
+
+func testInvitations(t *testing.T, e *accountsEnv) {
+	r, ctx, now := e.repo, e.ctx, e.now
+	mk := func(b byte, email string, ttl time.Duration) []byte {
+		t.Helper()
+		h := bytes.Repeat([]byte{b}, 32)
+		if err := r.CreateOneTimeToken(ctx, custodian.OneTimeToken{Hash: h, Purpose: custodian.PurposeInvite, Email: email, Role: custodian.RoleAgent,
+			CreatedAt: now.Add(time.Duration(b) * time.Second), ExpiresAt: now.Add(ttl)}); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	pending, expired, accepted, revoked := mk(0x11, "p@example.com", time.Hour), mk(0x12, "e@example.com", time.Second), mk(0x13, "a@example.com", time.Hour), mk(0x14, "r@example.com", time.Hour)
+	// A reset token is no invitation.
+	if err := r.CreateOneTimeToken(ctx, custodian.OneTimeToken{Hash: bytes.Repeat([]byte{0x15}, 32), Purpose: custodian.PurposeReset, UserID: "usr_x", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	if err := r.RedeemForUser(ctx, accepted, custodian.PurposeInvite, later, e.user("a@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := r.RevokeInvitation(ctx, custodian.InvitationID(revoked), later)
+	if err != nil || inv.State != custodian.InvitationRevoked || inv.Email != "r@example.com" {
+		t.Fatalf("revoke: %+v %v", inv, err)
+	}
+	wantCode(t, func() error { _, err := r.RevokeInvitation(ctx, custodian.InvitationID(revoked), later); return err }(), custodian.ENOTFOUND)
+	wantCode(t, func() error { _, err := r.RevokeInvitation(ctx, custodian.InvitationID(accepted), later); return err }(), custodian.ENOTFOUND)
+	wantCode(t, func() error { _, err := r.RevokeInvitation(ctx, custodian.InvitationID(expired), later); return err }(), custodian.ENOTFOUND)
+	if _, err := r.PeekToken(ctx, revoked, custodian.PurposeInvite, later); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+		t.Fatal("a revoked invitation answered")
+	}
+	wantCode(t, r.RedeemForUser(ctx, revoked, custodian.PurposeInvite, later, e.user("r@example.com")), custodian.ENOTFOUND)
+	list, err := r.ListInvitations(ctx, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{custodian.InvitationID(revoked): custodian.InvitationRevoked, custodian.InvitationID(accepted): custodian.InvitationAccepted,
+		custodian.InvitationID(expired): custodian.InvitationExpired, custodian.InvitationID(pending): custodian.InvitationPending}
+	if len(list) != 4 || list[0].ID != custodian.InvitationID(revoked) {
+		t.Fatalf("invitations (newest first): %+v", list)
+	}
+	for _, inv := range list {
+		if want[inv.ID] != inv.State {
+			t.Fatalf("invitation %s is %s, want %s", inv.Email, inv.State, want[inv.ID])
+		}
 	}
 }
 
