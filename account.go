@@ -103,6 +103,9 @@ type AccountSettings interface {
 	// ChangeEmail sets p's sign-in address, optionally ending p's other
 	// sessions.
 	ChangeEmail(ctx context.Context, p *Principal, current, email string, endOthers bool) (*User, error)
+	// ChangeName sets p's own display name (no password needed; an
+	// access token may do it).
+	ChangeName(ctx context.Context, p *Principal, name string) (*User, error)
 	// BeginTOTP starts two-factor enrolment: a new secret, not yet in force.
 	BeginTOTP(ctx context.Context, p *Principal, current string) (*TOTPEnrolment, error)
 	// EnableTOTP puts the enrolment in force once code proves it, and

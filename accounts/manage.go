@@ -174,6 +174,29 @@ func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, curre
 	return &out, nil
 }
 
+// ChangeName sets p's own display name. It is no credential: an access
+// token may change it too.
+func (s *Service) ChangeName(ctx context.Context, p *custodian.Principal, name string) (*custodian.User, error) {
+	name, err := checkName(name)
+	if err != nil {
+		return nil, err
+	}
+	var out custodian.User
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: p.User.ID})
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		err := s.repo.UpdateUser(ctx, p.User.ID, func(r *custodian.UserRecord) error {
+			r.Name, r.UpdatedAt, r.Version = name, s.now(), r.Version+1
+			out = r.User
+			return nil
+		})
+		return []custodian.AuditEntry{event(custodian.ActionUserUpdate, p.User.ID, nil, "name")}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // BeginTOTP generates a new TOTP secret for the user, after checking the
 // password, and keeps it sealed but not yet in force: EnableTOTP turns it
 // on once the person proves their app produces codes for it.

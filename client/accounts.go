@@ -55,6 +55,11 @@ func (c *Client) ChangePassword(ctx context.Context, in PasswordChange) error {
 	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "password"), body: in}, nil)
 }
 
+// ChangeName changes the caller's own display name.
+func (c *Client) ChangeName(ctx context.Context, in NameChange) (*User, error) {
+	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "name"), body: in}))
+}
+
 // ChangeEmail changes the caller's sign-in email address.
 func (c *Client) ChangeEmail(ctx context.Context, in EmailChange) (*User, error) {
 	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "email"), body: in}))

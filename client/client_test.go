@@ -360,6 +360,9 @@ func TestEveryOperation(t *testing.T) {
 	wantError(t, anon.CompleteReset(ctx, client.ResetInput{Token: rl.Token, Password: next}), 404, client.CodeNotFound)
 	// This server sends no mail: a forgotten password needs an administrator.
 	wantError(t, anon.ForgotPassword(ctx, client.ForgotInput{Email: "new.person@example.com"}), 503, client.CodeUnavailable)
+	if u := must[*client.User](t)(admin.ChangeName(ctx, client.NameChange{Name: "Ada Renamed"})); u.Name != "Ada Renamed" {
+		t.Fatalf("name change %+v", u)
+	}
 
 	// A session: sign in, the account's own settings, sign out.
 	b := s.browser()

@@ -905,6 +905,11 @@ type LoginInput struct {
 	Password          string          `json:"password"`
 }
 
+// NameChange defines model for NameChange.
+type NameChange struct {
+	Name string `json:"name"`
+}
+
 // NewAPIToken A personal access token just created, with the token itself.
 type NewAPIToken struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -1520,6 +1525,9 @@ type ForgotPasswordJSONRequestBody = ForgotInput
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginInput
+
+// ChangeNameJSONRequestBody defines body for ChangeName for application/json ContentType.
+type ChangeNameJSONRequestBody = NameChange
 
 // RegisterPasskeyJSONRequestBody defines body for RegisterPasskey for application/json ContentType.
 type RegisterPasskeyJSONRequestBody = PasskeyRegistration

@@ -262,3 +262,32 @@ func TestInvitationsListedRevokedResent(t *testing.T) {
 		t.Fatalf("revocation events: %d %v", len(evs), err)
 	}
 }
+
+// TestUsersChangeTheirOwnName from the account page and through the API
+// (an access token may), with the field explained when invalid.
+func TestUsersChangeTheirOwnName(t *testing.T) {
+	s := newTestServer(t)
+	c := s.web()
+	u := c.signIn("named@example.com", custodian.RoleViewer)
+	if p := c.get("/account"); !strings.Contains(p.body, `action="/account/name"`) {
+		t.Fatalf("no name form: %s", p.body)
+	}
+	if p := c.post("/account", "/account/name", url.Values{"name": {"Grace B. Hopper"}}); p.code != 303 {
+		t.Fatalf("change name: %d %s", p.code, p.body)
+	}
+	if p := c.get("/account"); !strings.Contains(p.body, `value="Grace B. Hopper"`) {
+		t.Fatalf("name not shown: %s", p.body)
+	}
+	if p := c.post("/account", "/account/name", url.Values{"name": {"<script>"}}); p.code != 400 || !strings.Contains(p.body, "profile_name-error") {
+		t.Fatalf("invalid name: %d %s", p.code, p.body)
+	}
+	r := s.do("POST", "/api/auth/name/", `{"name":"Admin Renamed"}`)
+	if r.StatusCode != 200 || r.json(t)["user"].(map[string]any)["name"] != "Admin Renamed" {
+		t.Fatalf("api: %d %s", r.StatusCode, r.body)
+	}
+	wantProblem(t, s.do("POST", "/api/auth/name/", `{"name":""}`), 400, custodian.EINVALID, "name")
+	got, err := s.acc.UserByEmail(context.Background(), "named@example.com")
+	if err != nil || got.Name != "Grace B. Hopper" || got.ID != u.ID {
+		t.Fatalf("stored: %+v %v", got, err)
+	}
+}

@@ -119,6 +119,14 @@ func (u *ui) handleChangePasswordForm() http.Handler {
 	})
 }
 
+// handleChangeNameForm sets the person's own name.
+func (u *ui) handleChangeNameForm() http.Handler {
+	return u.accountForm("profile", "name-changed", func(r *http.Request) error {
+		_, err := u.acc.ChangeName(r.Context(), principal(r), r.PostForm.Get("name"))
+		return err
+	})
+}
+
 func (u *ui) handleBeginTOTPForm() http.Handler {
 	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		e, err := u.acc.BeginTOTP(r.Context(), principal(r), r.PostForm.Get("current_password"))

@@ -321,6 +321,7 @@ var flashMessages = map[string]string{
 	"customer-saved":      "Customer saved.",
 	"signed-out":          "You have signed out.",
 	"password-changed":    "Your password has been changed.",
+	"name-changed":        "Your name has been changed.",
 	"totp-disabled":       "Two-factor authentication is off.",
 	"token-revoked":       "The access token has been revoked.",
 	"passkey-added":       "Passkey added.",
