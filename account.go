@@ -91,6 +91,18 @@ type AccountService interface {
 	PasskeyService
 }
 
+// SessionInfo is a browser session as its owner sees it: never its token.
+type SessionInfo struct {
+	// ID is the first 8 bytes of the token's hash, in hex.
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ClientAddr string    `json:"client_addr"`
+	UserAgent  string    `json:"user_agent"`
+	// Current marks the session the request came with.
+	Current bool `json:"current"`
+}
+
 // AccountSettings changes accounts: people's own credentials and two-factor
 // authentication, administrators' changes to users, and the security
 // settings kept in the database. Changes to one's own credentials ask for
@@ -103,6 +115,14 @@ type AccountSettings interface {
 	// ChangeEmail sets p's sign-in address, optionally ending p's other
 	// sessions.
 	ChangeEmail(ctx context.Context, p *Principal, current, email string, endOthers bool) (*User, error)
+	// ListSessions lists p's live sessions, newest first, the one p
+	// uses marked Current.
+	ListSessions(ctx context.Context, p *Principal) ([]SessionInfo, error)
+	// EndSession signs out one of p's sessions, by its id; ENOTFOUND when
+	// p has none with it.
+	EndSession(ctx context.Context, p *Principal, id string) error
+	// EndOtherSessions signs out every session of p but the one p uses.
+	EndOtherSessions(ctx context.Context, p *Principal) error
 	// ChangeName sets p's own display name (no password needed; an
 	// access token may do it).
 	ChangeName(ctx context.Context, p *Principal, name string) (*User, error)

@@ -235,6 +235,8 @@ type AccountRepository interface {
 	SessionByHash(ctx context.Context, hash []byte) (*Session, *UserRecord, error)
 	TouchSession(ctx context.Context, hash []byte, seen time.Time) error
 	DeleteSession(ctx context.Context, hash []byte) error
+	// ListSessions lists the user's sessions, newest first.
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
 	// DeleteUserSessions ends every session of the user except the one
 	// with the hash except (nil for all).
 	DeleteUserSessions(ctx context.Context, userID string, except []byte) error

@@ -129,6 +129,8 @@ var routePolicy = []struct{ route, allowed string }{
 	{"GET /account", "admin manager agent viewer auditor"},
 	{"POST /account/password", "admin manager agent viewer auditor"},
 	{"POST /account/name", "admin manager agent viewer auditor"},
+	{"POST /account/sessions/{id}/end", "admin manager agent viewer auditor"},
+	{"POST /account/sessions/end-others", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/setup", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/enable", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/disable", "admin manager agent viewer auditor"},

@@ -168,6 +168,8 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/account", signedIn, u.page(u.handleAccount())},
 		{"POST", "/account/password", signedIn, u.page(u.handleChangePasswordForm())},
 		{"POST", "/account/name", signedIn, u.page(u.handleChangeNameForm())},
+		{"POST", "/account/sessions/{id}/end", signedIn, u.page(u.handleEndSessionForm())},
+		{"POST", "/account/sessions/end-others", signedIn, u.page(u.handleEndOtherSessionsForm())},
 		{"POST", "/account/2fa/setup", signedIn, u.page(u.handleBeginTOTPForm())},
 		{"POST", "/account/2fa/enable", signedIn, u.page(u.handleEnableTOTPForm())},
 		{"POST", "/account/2fa/disable", signedIn, u.page(u.handleDisableTOTPForm())},

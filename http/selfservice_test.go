@@ -291,3 +291,50 @@ func TestUsersChangeTheirOwnName(t *testing.T) {
 		t.Fatalf("stored: %+v %v", got, err)
 	}
 }
+
+// sessionIDRE finds the sign-out forms of other sessions on /account.
+var sessionIDRE = regexp.MustCompile(`/account/sessions/([0-9a-f]+)/end"`)
+
+// TestUsersSeeAndEndTheirSessions lists a person's sessions on /account
+// with their addresses; one can be signed out, then all the others.
+func TestUsersSeeAndEndTheirSessions(t *testing.T) {
+	s := newTestServer(t)
+	me := s.web()
+	me.signIn("sessions@example.com", custodian.RoleAgent)
+	other := func(addr string) *webClient {
+		t.Helper()
+		c := s.web()
+		c.addr = addr
+		if p := c.post("/login", "/login", url.Values{"email": {"sessions@example.com"}, "password": {testPassword}}); p.code != 303 {
+			t.Fatalf("sign-in from %s: %d", addr, p.code)
+		}
+		return c
+	}
+	laptop := other("198.51.100.9")
+	page := me.get("/account")
+	ids := sessionIDRE.FindAllStringSubmatch(page.body, -1)
+	if len(ids) != 1 || !strings.Contains(page.body, "198.51.100.9") || !strings.Contains(page.body, "this session") {
+		t.Fatalf("sessions: %s", page.body)
+	}
+	if p := me.post("/account", "/account/sessions/"+ids[0][1]+"/end", url.Values{}); p.code != 303 {
+		t.Fatalf("end session: %d %s", p.code, p.body)
+	}
+	if p := laptop.get("/account"); p.code != 303 {
+		t.Fatalf("the ended session still works: %d", p.code)
+	}
+	if p := me.post("/account", "/account/sessions/"+ids[0][1]+"/end", url.Values{}); p.code != 404 {
+		t.Fatalf("end it again: %d", p.code)
+	}
+	phone, tablet := other("198.51.100.10"), other("198.51.100.11")
+	if p := me.post("/account", "/account/sessions/end-others", url.Values{}); p.code != 303 {
+		t.Fatalf("end others: %d %s", p.code, p.body)
+	}
+	for _, c := range []*webClient{phone, tablet} {
+		if p := c.get("/account"); p.code != 303 {
+			t.Fatalf("another session survived: %d", p.code)
+		}
+	}
+	if p := me.get("/account"); p.code != 200 || sessionIDRE.MatchString(p.body) {
+		t.Fatalf("own session after ending the others: %d", p.code)
+	}
+}

@@ -322,6 +322,8 @@ var flashMessages = map[string]string{
 	"signed-out":          "You have signed out.",
 	"password-changed":    "Your password has been changed.",
 	"name-changed":        "Your name has been changed.",
+	"session-ended":       "That session has been signed out.",
+	"sessions-ended":      "Your other sessions have been signed out.",
 	"totp-disabled":       "Two-factor authentication is off.",
 	"token-revoked":       "The access token has been revoked.",
 	"passkey-added":       "Passkey added.",

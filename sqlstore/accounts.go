@@ -324,6 +324,27 @@ func (s *Store) exec(ctx context.Context, op, query string, args ...any) error {
 	})
 }
 
+// ListSessions lists a user's sessions, newest first.
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]custodian.Session, error) {
+	rows, err := s.query(ctx, `SELECT s.token_hash, s.created_us, s.last_seen_us, s.expires_us, s.client_addr, s.user_agent, s.passkey
+		FROM sessions s JOIN users u ON u.seq = s.user_seq WHERE u.id = ? ORDER BY s.created_us DESC, s.token_hash`, userID)
+	if err != nil {
+		return nil, internal("list sessions", err)
+	}
+	defer rows.Close()
+	var out []custodian.Session
+	for rows.Next() {
+		se := custodian.Session{UserID: userID}
+		var created, seen, expires, passkey int64
+		if err := rows.Scan(&se.TokenHash, &created, &seen, &expires, &se.ClientAddr, &se.UserAgent, &passkey); err != nil {
+			return nil, internal("list sessions", err)
+		}
+		se.CreatedAt, se.LastSeenAt, se.ExpiresAt, se.Passkey = fromMicros(created), fromMicros(seen), fromMicros(expires), passkey != 0
+		out = append(out, se)
+	}
+	return out, internal("list sessions", rows.Err())
+}
+
 // TouchSession records activity on a session.
 func (s *Store) TouchSession(ctx context.Context, hash []byte, seen time.Time) error {
 	return s.exec(ctx, "touch session", `UPDATE sessions SET last_seen_us = ? WHERE token_hash = ?`, micros(seen), hash)

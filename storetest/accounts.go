@@ -20,6 +20,7 @@ func RunAccounts(t *testing.T, open func(t *testing.T) custodian.AccountReposito
 		{"PasswordResetIsAtomic", testPasswordReset},
 		{"InvitationsListedWithStateAndRevocable", testInvitations},
 		{"SessionsEndOneOrAllButOne", testSessions},
+		{"SessionsAreListedPerUser", testListSessions},
 		{"APITokensAreRevokedByTheirOwner", testAPITokens},
 		{"SignInFailuresPerAccountAndSource", testSignInFailures},
 	})
@@ -224,6 +225,31 @@ func testSessions(t *testing.T, e *accountsEnv) {
 	r.DeleteSession(ctx, h1)
 	if _, _, err := r.SessionByHash(ctx, h1); custodian.ErrorCode(err) != custodian.ENOTFOUND {
 		t.Fatal("DeleteSession kept the session")
+	}
+}
+
+func testListSessions(t *testing.T, e *accountsEnv) {
+	r, ctx, now := e.repo, e.ctx, e.now
+	a, b := e.addUser(t, "one@example.com"), e.addUser(t, "two@example.com")
+	for i, se := range []custodian.Session{
+		{TokenHash: bytes.Repeat([]byte{0x21}, 32), UserID: a.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), ClientAddr: "192.0.2.1", UserAgent: "Old"},
+		{TokenHash: bytes.Repeat([]byte{0x22}, 32), UserID: a.ID, CreatedAt: now.Add(time.Minute), LastSeenAt: now.Add(2 * time.Minute), ExpiresAt: now.Add(time.Hour), ClientAddr: "192.0.2.2", UserAgent: "New", Passkey: true},
+		{TokenHash: bytes.Repeat([]byte{0x23}, 32), UserID: b.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := r.CreateSession(ctx, se); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	list, err := r.ListSessions(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].UserAgent != "New" || list[0].ClientAddr != "192.0.2.2" || !list[0].Passkey || list[1].UserAgent != "Old" ||
+		!list[0].LastSeenAt.Equal(now.Add(2*time.Minute)) || !bytes.Equal(list[1].TokenHash, bytes.Repeat([]byte{0x21}, 32)) {
+		t.Fatalf("sessions of one user (newest first): %+v", list)
+	}
+	if list, err := r.ListSessions(ctx, "usr_nobody"); err != nil || len(list) != 0 {
+		t.Fatalf("sessions of nobody: %+v %v", list, err)
 	}
 }
 
