@@ -110,6 +110,26 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, call{method: http.MethodDelete, path: pathOf("tokens", id)}, nil)
 }
 
+// Sessions lists the caller's live browser sessions.
+func (c *Client) Sessions(ctx context.Context) ([]SessionInfo, error) {
+	r, err := answer[SessionList](ctx, c, call{method: http.MethodGet, path: pathOf("auth", "sessions")})
+	if err != nil {
+		return nil, err
+	}
+	return r.Items, nil
+}
+
+// EndSession signs out one of the caller's sessions.
+func (c *Client) EndSession(ctx context.Context, id string) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: pathOf("auth", "sessions", id)}, nil)
+}
+
+// EndOtherSessions signs out every session of the caller but the one
+// making the request.
+func (c *Client) EndOtherSessions(ctx context.Context) error {
+	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "sessions", "end-others")}, nil)
+}
+
 // Users lists every user (administrators).
 func (c *Client) Users(ctx context.Context) ([]User, error) {
 	r, err := answer[UserList](ctx, c, call{method: http.MethodGet, path: pathOf("users")})

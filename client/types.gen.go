@@ -1104,6 +1104,23 @@ type ResetLink struct {
 // Role What a user may do: admin (users, settings, audit, everything), manager (customers including delete, erasure, legal holds and exports), agent (read, create, edit customers), viewer (read customers), auditor (audit trail, no customer data).
 type Role string
 
+// SessionInfo defines model for SessionInfo.
+type SessionInfo struct {
+	ClientAddr string    `json:"client_addr"`
+	CreatedAt  time.Time `json:"created_at"`
+
+	// Current The session this request came with.
+	Current    bool      `json:"current"`
+	ID         string    `json:"id"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	UserAgent  string    `json:"user_agent"`
+}
+
+// SessionList defines model for SessionList.
+type SessionList struct {
+	Items []SessionInfo `json:"items"`
+}
+
 // Settings defines model for Settings.
 type Settings struct {
 	// RequirePasskeyRoles The roles whose users must sign in with a passkey (phishing-resistant). Left as it is when absent from a PUT.

@@ -238,6 +238,43 @@ func handleRevokeToken(logger *slog.Logger, acc custodian.AccountService) http.H
 	})
 }
 
+// handleListSessions lists the caller's live sessions.
+func handleListSessions(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := acc.ListSessions(r.Context(), principal(r))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if list == nil {
+			list = []custodian.SessionInfo{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": list})
+	})
+}
+
+// handleEndSession signs out one of the caller's sessions.
+func handleEndSession(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := acc.EndSession(r.Context(), principal(r), r.PathValue("id")); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleEndOtherSessions signs out every other session of the caller.
+func handleEndOtherSessions(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := acc.EndOtherSessions(r.Context(), principal(r)); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
 // errPasskeyFirst refuses a new access token to a session that must sign
 // in with a passkey and did not: the token would outlive the confinement.
 var errPasskeyFirst = errorf(custodian.EFORBIDDEN, "Your role requires signing in with a passkey before creating access tokens.")

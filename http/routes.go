@@ -82,6 +82,9 @@ func routes(d Deps, u *ui) []Route {
 		{"GET", "/api/tokens/{$}", signedIn, handleListTokens(logger, acc)},
 		{"POST", "/api/tokens/{$}", signedIn, handleCreateToken(logger, acc)},
 		{"DELETE", "/api/tokens/{id}/{$}", signedIn, handleRevokeToken(logger, acc)},
+		{"GET", "/api/auth/sessions/{$}", signedIn, handleListSessions(logger, acc)},
+		{"POST", "/api/auth/sessions/end-others/{$}", signedIn, handleEndOtherSessions(logger, acc)},
+		{"DELETE", "/api/auth/sessions/{id}/{$}", signedIn, handleEndSession(logger, acc)},
 
 		{"GET", "/api/users/{$}", manageUsr, handleListUsers(logger, acc)},
 		{"PATCH", "/api/users/{id}/{$}", manageUsr, handleUpdateUser(logger, acc)},

@@ -337,4 +337,11 @@ func TestUsersSeeAndEndTheirSessions(t *testing.T) {
 	if p := me.get("/account"); p.code != 200 || sessionIDRE.MatchString(p.body) {
 		t.Fatalf("own session after ending the others: %d", p.code)
 	}
+	// The API lists the same, with the session in use marked.
+	s.bearer = ""
+	r := s.do("GET", "/api/auth/sessions/", "", "Cookie", SessionCookie+"="+me.cookies[SessionCookie].Value, "Sec-Fetch-Site", "same-origin")
+	items, _ := r.json(t)["items"].([]any)
+	if r.StatusCode != 200 || len(items) != 1 || items[0].(map[string]any)["current"] != true || items[0].(map[string]any)["client_addr"] != "192.0.2.50" {
+		t.Fatalf("api sessions: %d %s", r.StatusCode, r.body)
+	}
 }
