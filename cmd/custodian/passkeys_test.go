@@ -51,3 +51,29 @@ func TestSettingsRequirePasskeyRoles(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSaysWhenPasskeysAreOff: serve logs that passkeys are off
+// without a public address, as an error when roles require them (their
+// users could not sign in fully), and the relying party when they are on.
+func TestServeSaysWhenPasskeysAreOff(t *testing.T) {
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}
+	if err := run(context.Background(), []string{"custodian", "settings", "--require-passkey-roles", "admin"}, env(vars), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "roles require passkeys, but passkeys are off"},
+		{[]string{"--public-url", "https://crm.example.com"}, `"relying_party":"crm.example.com"`},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, done, logs := startServer(t, ctx, vars, tt.args...)
+		waitForLog(t, logs, tt.want)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("serve %v: %v", tt.args, err)
+		}
+	}
+}

@@ -195,6 +195,11 @@ func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (
 	logger.Info("database ready", "backend", s.storage.backend(), "schema_version", schema, "latest", latest)
 	if s.passkeys.RPID == "" {
 		logger.Warn("passkeys are off: set --public-url (or --allowed-hosts) to the address people open Custodian at")
+		// Users of such roles could neither register a passkey nor use
+		// one: they reach only their own account until this is fixed.
+		if roles, err := a.accounts.RequiredPasskeyRoles(ctx); err == nil && len(roles) > 0 {
+			logger.Error("roles require passkeys, but passkeys are off: their users reach only their own account; set --public-url, or clear the requirement with custodian settings --require-passkey-roles none", "roles", roles)
+		}
 	} else {
 		logger.Info("passkeys on", "relying_party", s.passkeys.RPID, "origins", s.passkeys.Origins)
 	}
