@@ -142,6 +142,8 @@ type CustomerRepository interface {
 	AuditRepository
 	// ReadRepository records every read of personal data.
 	ReadRepository
+	// ActivityRepository keeps the activities logged on customers.
+	ActivityRepository
 	// InsertCustomers stores new records in one transaction.
 	InsertCustomers(ctx context.Context, recs ...*CustomerRecord) error
 	// CustomerRecord returns the record with id, or ENOTFOUND.

@@ -15,6 +15,7 @@ const (
 	ActionCustomerErase  = "customer.erase"
 	ActionConsentChange  = "consent.change"
 	ActionLegalHold      = "customer.legal_hold"
+	ActionActivityLog    = "customer.activity"
 
 	ActionUserCreate     = "user.create"
 	ActionUserUpdate     = "user.update"

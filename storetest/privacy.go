@@ -88,6 +88,9 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 		{"RetentionRemovesOldReads", testRetentionRemovesOldReads},
 		{"ExportIsComplete", testExportIsComplete},
 		{"ConcurrentShredKeyPutsAreEachAllOrNothing", testConcurrentShredKeyPuts},
+		{"ActivitiesSealedAndListed", testActivitiesSealedAndListed},
+		{"Timeline", testTimeline},
+		{"ActivitiesGoWithTheCustomer", testActivitiesGoWithTheCustomer},
 	})
 }
 
