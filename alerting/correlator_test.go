@@ -91,6 +91,7 @@ func TestThresholds(t *testing.T) {
 		{"abuse, 3 alerts", custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker}, 3, time.Second, "addr:203.0.113.9", "abuse", true},
 		{"abuse outside 5 minutes is fine", custodian.Signal{Kind: custodian.SignalRateLimited, Addr: attacker}, 3, 2*time.Minute + 31*time.Second, "", "", false},
 		{"ipv6 counted per /64", custodian.Signal{Kind: custodian.SignalRateLimited, Addr: netip.MustParseAddr("2001:db8:1:2::1")}, 3, time.Second, "addr:2001:db8:1:2::", "abuse", true},
+		{"a locked account alerts at once", custodian.Signal{Kind: custodian.SignalAccountLocked, Addr: attacker, Account: "acct-17"}, 1, time.Second, "account:acct-17", "account_locked", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

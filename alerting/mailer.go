@@ -158,54 +158,62 @@ func (m *Mailer) message(a custodian.Alert) []byte {
 	return b.Bytes()
 }
 
-func (m *Mailer) send(ctx context.Context, a custodian.Alert) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+func (m *Mailer) send(ctx context.Context, a custodian.Alert) error {
+	return sendMail(ctx, m.cfg, m.host, m.cfg.To, m.message(a))
+}
+
+// sendMail delivers msg to the recipients to through the SMTP server of
+// cfg (host is its host name), upgrading to TLS with STARTTLS when offered
+// and authenticating when configured: one SMTP session, bounded by
+// cfg.Timeout.
+func sendMail(ctx context.Context, cfg MailerConfig, host string, to []string, msg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "tcp", m.cfg.Addr)
+	conn, err := dialer.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("alerting: smtp dial %s: %w", m.host, err)
+		return fmt.Errorf("alerting: smtp dial %s: %w", host, err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	c, err := smtp.NewClient(conn, m.host)
+	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
-		return fmt.Errorf("alerting: smtp greeting from %s: %w", m.host, err)
+		return fmt.Errorf("alerting: smtp greeting from %s: %w", host, err)
 	}
 	defer c.Close()
 	step := func(what string, err error) error {
 		if err == nil {
 			return nil
 		}
-		return fmt.Errorf("alerting: smtp %s with %s: %w", what, m.host, err)
+		return fmt.Errorf("alerting: smtp %s with %s: %w", what, host, err)
 	}
-	if err := step("EHLO", c.Hello(m.cfg.LocalName)); err != nil {
+	if err := step("EHLO", c.Hello(cfg.LocalName)); err != nil {
 		return err
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok {
-		tc := m.cfg.TLSConfig
+		tc := cfg.TLSConfig
 		if tc == nil {
-			tc = &tls.Config{ServerName: m.host, MinVersion: tls.VersionTLS12}
+			tc = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 		}
 		if err := step("STARTTLS", c.StartTLS(tc)); err != nil {
 			return err
 		}
-	} else if m.cfg.RequireTLS {
-		return permanentError{fmt.Errorf("alerting: smtp server %s does not offer STARTTLS", m.host)}
+	} else if cfg.RequireTLS {
+		return permanentError{fmt.Errorf("alerting: smtp server %s does not offer STARTTLS", host)}
 	}
-	if m.cfg.Auth != nil {
+	if cfg.Auth != nil {
 		if ok, _ := c.Extension("AUTH"); ok {
-			if err := step("AUTH", c.Auth(m.cfg.Auth)); err != nil {
+			if err := step("AUTH", c.Auth(cfg.Auth)); err != nil {
 				return err
 			}
 		}
 	}
-	if err := step("MAIL", c.Mail(m.cfg.From)); err != nil {
+	if err := step("MAIL", c.Mail(cfg.From)); err != nil {
 		return err
 	}
-	for _, to := range m.cfg.To {
-		if err := step("RCPT", c.Rcpt(to)); err != nil {
+	for _, rcpt := range to {
+		if err := step("RCPT", c.Rcpt(rcpt)); err != nil {
 			return err
 		}
 	}
@@ -213,7 +221,7 @@ func (m *Mailer) send(ctx context.Context, a custodian.Alert) (err error) {
 	if err != nil {
 		return step("DATA", err)
 	}
-	if _, err := w.Write(m.message(a)); err != nil {
+	if _, err := w.Write(msg); err != nil {
 		return step("DATA", err)
 	}
 	if err := step("DATA", w.Close()); err != nil {

@@ -97,4 +97,15 @@ func TestBrowserBulkActions(t *testing.T) {
 		t.Fatalf("empty selection: %q", got)
 	}
 	e.checkClean()
+
+	// The webhook settings page: register an endpoint, see its secret once.
+	e.open("/settings/webhooks")
+	e.fill("#wh-url", "https://93.184.216.34/hook", "#wh-description", "Mailing tool")
+	e.do("choose an event", chromedp.Click(chromedp.CSS(`input[value="customer.updated"]`)))
+	e.submit("register", "#wh-register")
+	if got := e.text("#webhook-secret"); !strings.HasPrefix(got, "whsec_") {
+		t.Fatalf("secret %q", got)
+	}
+	e.screenshot("webhooks")
+	e.checkClean()
 }

@@ -79,8 +79,7 @@ func NewJobLease(ctx context.Context, url string, o JobLeaseOptions) (*JobLease,
 // last attempt or check.
 func (l *JobLease) Held() bool { return l.held.Load() }
 
-// Close stops competing and releases the lock (by closing its
-// connection).
+// Close stops competing and releases the lock, before it returns.
 func (l *JobLease) Close() error {
 	l.once.Do(func() {
 		l.cancel()
@@ -88,6 +87,13 @@ func (l *JobLease) Close() error {
 		if l.conn != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			if l.held.Load() {
+				// Unlock before closing: the server drops a closed
+				// session's locks only when its backend has exited, a
+				// moment after the close, and whoever tries next (a
+				// restore, a standby) must find the lock free.
+				_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock(`+leaseKey+`)`)
+			}
 			_ = l.conn.Close(ctx)
 			l.conn = nil
 		}

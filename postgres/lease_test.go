@@ -53,6 +53,13 @@ func TestJobLeaseOneHolder(t *testing.T) {
 	}
 
 	a.Close()
+	// The lock is free as soon as Close returns.
+	next := open(url)
+	if !next.Held() && !b.Held() {
+		// Unless the standby took it first, the next instance does.
+		t.Fatal("the lock is not free when Close returns")
+	}
+	next.Close()
 	waitFor(t, "the standby takes over after a close", b.Held)
 	c := open(url)
 	time.Sleep(200 * time.Millisecond)

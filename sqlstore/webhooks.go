@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,20 @@ import (
 // pattern. The dispatcher takes them from there after the commit, so the
 // request that caused them waits for no endpoint.
 func (s *Store) queueWebhookEvents(ctx context.Context, tx *sql.Tx, entries []stamped, now time.Time) error {
+	if !slices.ContainsFunc(entries, func(en stamped) bool { _, ok := custodian.WebhookEventOf(en.AuditEntry); return ok }) {
+		return nil
+	}
+	// Events are for the endpoints active when the change commits: with
+	// none, nothing is queued (a large import then writes no outbox).
+	// The endpoints' table is read in the change's transaction, so an
+	// endpoint registered before this commit is seen.
+	var active int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhooks WHERE active = 1`).Scan(&active); err != nil {
+		return fmt.Errorf("webhook outbox: %w", err)
+	}
+	if active == 0 {
+		return nil
+	}
 	var b strings.Builder
 	var args []any
 	for _, en := range entries {

@@ -595,3 +595,34 @@ func TestOldDeliveriesArePurged(t *testing.T) {
 		t.Fatalf("after the keep period: %+v, %v", ds, err)
 	}
 }
+
+// TestNothingQueuedWithoutEndpoints: with no active endpoint a change
+// queues nothing (a large import writes no outbox); with one, each change
+// queues its event in the outbox until a delivery round takes it.
+func TestNothingQueuedWithoutEndpoints(t *testing.T) {
+	ctx := context.Background()
+	e := openEnv(t, backends[0].opener(t), newSealer(t), testOptions(loopbackGuard(t)))
+	defer e.store.Close()
+	queued := func() int {
+		var n int
+		if err := e.store.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_outbox`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := e.customers.CreateCustomer(ctx, custodian.CustomerFields{Name: "Before"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := queued(); n != 0 {
+		t.Fatalf("%d events queued without an endpoint", n)
+	}
+	if _, _, err := e.hooks.CreateWebhook(ctx, custodian.WebhookInput{URL: "https://93.184.216.34/", Events: []string{custodian.EventCustomerDeleted}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.customers.CreateCustomer(ctx, custodian.CustomerFields{Name: "After"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := queued(); n != 1 {
+		t.Fatalf("%d events queued with an endpoint, want 1", n)
+	}
+}

@@ -42,7 +42,7 @@ func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&c.attackers, "attackers", 300, "concurrent attacking clients, each from its own address")
 	fs.DurationVar(&c.pace, "pace", time.Second, "each attacker's interval between attempts (inside the per-address limit)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long the flood lasts")
-	fs.DurationVar(&c.every, "every", 500*time.Millisecond, "the person's interval between sign-ins")
+	fs.DurationVar(&c.every, "every", 2*time.Second, "the person's interval between sign-ins (above the per-address sign-in limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

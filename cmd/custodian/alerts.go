@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -96,6 +97,9 @@ func (a *alertSettings) resolve() error {
 			a.rules = append(a.rules, rule)
 		}
 	}
+	// An account locked at the sign-in policy's hard limit is always
+	// alerted, at once.
+	a.rules = append(a.rules, alerting.Rule{Name: "account_locked", Kind: custodian.SignalAccountLocked, By: alerting.ByAccount, Threshold: 1, Window: 24 * time.Hour})
 	var err error
 	if a.webhookSecret, err = secretValue("alert-webhook-secret", "", *a.webhookSecretFile); err != nil {
 		return err
@@ -198,4 +202,38 @@ func startAlerting(ctx context.Context, a *alertSettings, store custodian.AlertR
 		cancel()
 		wg.Wait()
 	}}, nil
+}
+
+// signalRelay passes the account service's signals (an account locked at
+// the sign-in policy's hard limit, failed checks of the current password)
+// to the attack detector, which starts after the service: until it is set,
+// they are dropped.
+type signalRelay struct {
+	to atomic.Pointer[alerting.Correlator]
+}
+
+// Observe passes s on to the detector, if any.
+func (r *signalRelay) Observe(s custodian.Signal) {
+	if c := r.to.Load(); c != nil {
+		c.Observe(s)
+	}
+}
+
+// accountMailer returns the mailer of account mails (the unlock link of a
+// locked account) over the alert mails' SMTP server, and the address the
+// links point at (the first origin of --public-url, or of the first
+// --allowed-hosts name), or nil when mail or that address is missing.
+func accountMailer(s *serveSettings, logger *slog.Logger) (*alerting.AccountMailer, string, error) {
+	a := s.alerts
+	if *a.smtpAddr == "" || len(s.passkeys.Origins) == 0 {
+		return nil, "", nil
+	}
+	cfg := alerting.MailerConfig{Addr: *a.smtpAddr, From: *a.mailFrom}
+	if *a.smtpUser != "" {
+		host, _, _ := net.SplitHostPort(*a.smtpAddr)
+		cfg.Auth = smtp.PlainAuth("", *a.smtpUser, a.smtpPassword, host)
+		cfg.RequireTLS = true
+	}
+	m, err := alerting.NewAccountMailer(cfg, logger)
+	return m, s.passkeys.Origins[0], err
 }

@@ -95,6 +95,10 @@ func deployChecks(s *serveSettings) []finding {
 		add("C008", sevWarning, "automatic certificates have no contact address, so expiry and revocation notices reach nobody.",
 			"set --acme-email.")
 	}
+	if *s.ops.anchorInterval == 0 || *s.ops.anchorFile == "" {
+		add("C013", sevWarning, "the audit trail's head is published to no file outside the database (--anchor-file is empty or --anchor-interval is 0), so newest events cut off from the trail would go unnoticed unless its logs are kept.",
+			"set --anchor-file to a file outside the data directory, on another disk, shipped off the host, and verify with custodian audit verify --anchor-file (see docs/operations.md).")
+	}
 	// Erasure destroys a customer's shred key so that no copy of the
 	// database, backups included, can be read again: a shred store that
 	// travels with the database or its directory breaks that promise, so

@@ -78,7 +78,8 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) []byte {
 func (f *deployFixture) args() []string {
 	return []string{"--data-dir", f.dataDir, "--master-key-file", f.keyFile,
 		"--tls-cert", f.certFile, "--tls-key", f.tlsKeyFile, "--allowed-hosts", "localhost,127.0.0.1",
-		"--shred-store", filepath.Join(filepath.Dir(f.dataDir), "keys", "shred.db")}
+		"--shred-store", filepath.Join(filepath.Dir(f.dataDir), "keys", "shred.db"),
+		"--anchor-file", filepath.Join(filepath.Dir(f.dataDir), "anchors", "custodian.anchors")}
 }
 
 // without drops a flag and its value from args.
@@ -200,6 +201,8 @@ func TestDeployChecks(t *testing.T) {
 		{"shred store inside the data directory, named", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "shred-store"), "--shred-store", filepath.Join(f.dataDir, "keys", "shred.db"))
 		}, "C010", true},
+		{"no anchor file", minus("anchor-file"), "C013", false},
+		{"anchors off", plus("--anchor-interval", "0"), "C013", false},
 		{"ACME without contact address", func(t *testing.T, f *deployFixture, a []string, _ map[string]string) []string {
 			return append(without(a, "tls-cert", "tls-key"), "--acme-host", "crm.example.com")
 		}, "C008", false},

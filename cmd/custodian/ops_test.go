@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
+	"github.com/custodian-crm/custodian/internal/testnet"
 	"github.com/custodian-crm/custodian/sqlite"
 )
 
@@ -108,4 +111,65 @@ func newTestKeyring(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(text)
+}
+
+// TestSetupLinkNamesThePublicAddress checks the address the first
+// administrator's link starts with: the listening address by default,
+// --public-url when given.
+func TestSetupLinkNamesThePublicAddress(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want func(addr string) string
+	}{
+		{"listening address", nil, func(addr string) string { return "http://" + addr + "/setup?token=cst_set_" }},
+		{"public URL", []string{"--public-url", "https://crm.example.com/"}, func(string) string { return "https://crm.example.com/setup?token=cst_set_" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := testnet.FreeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out, logs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, append([]string{"custodian", "serve", "--addr", addr}, tc.args...), env(map[string]string{"CUSTODIAN_DATA_DIR": t.TempDir()}), nil, out, logs)
+			}()
+			for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "token="); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no setup link:\n%s", logs)
+				}
+			}
+			if !strings.Contains(out.String(), tc.want(addr)) {
+				t.Fatalf("setup link:\n%s\nwant %s", out, tc.want(addr))
+			}
+			cancel()
+			<-done
+		})
+	}
+}
+
+// TestShredStoreFromAFile reads --shred-store from a secret file, and
+// refuses it given both ways.
+func TestShredStoreFromAFile(t *testing.T) {
+	where := filepath.Join(t.TempDir(), "keys", "shred.db")
+	file := filepath.Join(t.TempDir(), "shred_store_url")
+	if err := os.WriteFile(file, []byte(where+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(vars map[string]string) (*storageConfig, error) {
+		fs := newFlagSet("test", io.Discard)
+		c := addStorageFlags(fs)
+		if _, err := parseConfig(fs, nil, env(vars)); err != nil {
+			return nil, err
+		}
+		return c, c.resolve()
+	}
+	c, err := parse(map[string]string{"CUSTODIAN_SHRED_STORE_FILE": file})
+	if err != nil || *c.shredStore != where {
+		t.Fatalf("shred store from its file: %v", err)
+	}
+	if _, err := parse(map[string]string{"CUSTODIAN_SHRED_STORE_FILE": file, "CUSTODIAN_SHRED_STORE": where}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("both ways: %v", err)
+	}
 }

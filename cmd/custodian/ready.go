@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,12 +12,12 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/hashchain"
 	"golang.org/x/sys/unix"
 )
 
-// keyUsageTTL is how long readiness trusts the list of master keys the
-// data is under before reading it again.
+// keyUsageTTL is how long readiness trusts its full check of the keyring
+// against the data (and the list of master keys the data is under) before
+// running it again.
 const keyUsageTTL = 30 * time.Second
 
 // readiness is what /readyz asks (as its custodian.Pinger): whether the
@@ -27,12 +26,13 @@ const keyUsageTTL = 30 * time.Second
 // customers are under, and the audit trail's seal). Its error says which
 // and why, for the log; the answer itself says none of it.
 type readiness struct {
-	a        *app
-	dirs     []string // directories whose free space is checked
-	minFree  uint64   // bytes
-	mu       sync.Mutex
-	keysRead time.Time
-	inUse    []string // master key ids the customers are under
+	a       *app
+	dirs    []string // directories whose free space is checked
+	minFree uint64   // bytes
+	mu      sync.Mutex
+	checked time.Time // when the full check last ran
+	full    error     // its verdict
+	inUse   []string  // master key ids the customers are under, as of checked
 }
 
 var _ custodian.Pinger = (*readiness)(nil)
@@ -77,16 +77,29 @@ func checkFreeSpace(dir string, minFree uint64) error {
 	return nil
 }
 
-// keyringOpensData fails when customers are under master keys the keyring
-// lacks, or when the newest audit event is not sealed by the keyring's
-// chain key.
+// keyringOpensData fails when the keyring does not open the data: at
+// most every keyUsageTTL it runs serve's start check again
+// (checkKeyringOpensData: every master key the customers are under, a
+// sample of data keys, the newest audit event's seal), and on every call
+// it checks that the keys the customers are under are still in the
+// sealer, which a reloaded keyring may have dropped.
 func (r *readiness) keyringOpensData(ctx context.Context) error {
-	inUse, err := r.keysInUse(ctx)
-	if err != nil {
-		return err
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.checked) >= keyUsageTTL {
+		usage, err := r.a.store.KeyUsage(ctx)
+		if err != nil {
+			return err
+		}
+		r.inUse = slices.Sorted(maps.Keys(usage))
+		r.full = checkKeyringOpensData(ctx, r.a)
+		r.checked = time.Now()
+	}
+	if r.full != nil {
+		return r.full
 	}
 	var missing []string
-	for _, id := range inUse {
+	for _, id := range r.inUse {
 		if !r.a.sealer.HasMasterKey(id) {
 			missing = append(missing, id)
 		}
@@ -94,41 +107,7 @@ func (r *readiness) keyringOpensData(ctx context.Context) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("the keyring lacks master keys the customers are under: %s", strings.Join(missing, ", "))
 	}
-	head, err := r.a.store.AuditHead(ctx)
-	if err != nil || head.Seq == 0 {
-		return err
-	}
-	for e, err := range r.a.store.AuditChain(ctx, head.Seq-1) {
-		if err != nil {
-			return err
-		}
-		if !chainSealed(r.a.chain, e) {
-			return fmt.Errorf("the newest audit event (seq %d) is not sealed by this keyring's chain key: the keyring is not the one the data was written with", e.Seq)
-		}
-		break
-	}
 	return nil
-}
-
-// chainSealed reports whether chain sealed e.
-func chainSealed(chain *hashchain.Chain, e hashchain.Event) bool {
-	return hmac.Equal(chain.Sum(e.PrevHash, &e), e.Hash)
-}
-
-// keysInUse returns the master key ids the customers are under, read again
-// when the last reading is older than keyUsageTTL.
-func (r *readiness) keysInUse(ctx context.Context) ([]string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if time.Since(r.keysRead) < keyUsageTTL {
-		return r.inUse, nil
-	}
-	usage, err := r.a.store.KeyUsage(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r.inUse, r.keysRead = slices.Sorted(maps.Keys(usage)), time.Now()
-	return r.inUse, nil
 }
 
 // dirsWritten are the directories serve writes to, whose free space

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -144,7 +145,8 @@ func TestReadinessTellsTheTruth(t *testing.T) {
 }
 
 // TestReadinessRefusesAnotherKeyring opens data written under one keyring
-// with another: readiness names the audit seal it cannot check.
+// with another: readiness, through serve's start check, names the audit
+// seal it cannot check.
 func TestReadinessRefusesAnotherKeyring(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	vars := map[string]string{"CUSTODIAN_DATA_DIR": dir, "CUSTODIAN_MASTER_KEY": newTestKeyring(t)}
@@ -160,7 +162,7 @@ func TestReadinessRefusesAnotherKeyring(t *testing.T) {
 	err := withApp(context.Background(), flags.config(), func(a *app) error {
 		return newReadiness(a, 0).Ping(context.Background())
 	})
-	if err == nil || !strings.Contains(err.Error(), "not sealed by this keyring's chain key") {
+	if !errors.Is(err, errKeyringMismatch) || !strings.Contains(err.Error(), "is not sealed with the chain key") {
 		t.Fatalf("readiness under another keyring: %v", err)
 	}
 }

@@ -40,7 +40,20 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseExposedProfiles(s); err != nil {
 		return err
 	}
-	a, err := openServedApp(ctx, s, logger)
+	relay := &signalRelay{}
+	mailer, linkBase, err := accountMailer(s, logger)
+	if err != nil {
+		return err
+	}
+	if mailer != nil {
+		defer mailer.Close()
+	}
+	a, err := openServedApp(ctx, s, logger, func(c *accounts.Config) {
+		c.Observer = relay
+		if mailer != nil {
+			c.Notifier, c.PublicURL = mailer, linkBase
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -64,6 +77,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 		return err
 	}
 	defer alerts.stop()
+	relay.to.Store(alerts.correlator)
 	stopMetrics, err := serveMetrics(ctx, s, m, a.store.DB(), logger)
 	if err != nil {
 		return err
@@ -89,7 +103,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err != nil {
 		return err
 	}
-	return listen(ctx, s, handler, tlsSetup, logger, printSetupLink(ctx, a.accounts, proc.stdout))
+	return listen(ctx, s, handler, tlsSetup, logger, printSetupLink(ctx, a.accounts, s.linkBase(), proc.stdout))
 }
 
 // newLogger returns the server's logger: JSON lines on w at level, every
@@ -151,9 +165,12 @@ func warnDevelopmentSettings(s *serveSettings, logger *slog.Logger) {
 // development keyring on a first run outside production) and reports it:
 // where the keyring came from and the schema version. Under --production
 // it also refuses insecure settings kept in the database.
-func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger) (_ *app, err error) {
+func openServedApp(ctx context.Context, s *serveSettings, logger *slog.Logger, adjust func(*accounts.Config)) (_ *app, err error) {
 	cfg := s.appConfig()
 	cfg.logger = logger
+	if adjust != nil {
+		adjust(&cfg.accounts)
+	}
 	a, err := openApp(ctx, cfg, holdDataDir, generateDevKeyring, withCustomers)
 	if err != nil {
 		return nil, err
@@ -274,10 +291,25 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	return custhttp.NewServer(deps), nil
 }
 
+// linkBase is the address the links the server prints start with:
+// --public-url, else https:// and the first --acme-host (certificates are
+// only obtained for names reached on port 443), else empty, for the
+// listening address.
+func (s *serveSettings) linkBase() string {
+	switch {
+	case *s.publicURL != "":
+		return strings.TrimSuffix(*s.publicURL, "/")
+	case len(*s.acmeHosts) > 0:
+		return "https://" + (*s.acmeHosts)[0]
+	}
+	return ""
+}
+
 // printSetupLink returns what listen calls once the server listens: with
 // no account yet, it prints a one-time link to create the first
-// administrator. The link goes to standard output, never to the log.
-func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer) func(addr string, https bool) error {
+// administrator, at base (see linkBase) or, when base is empty, at the
+// listening address. The link goes to standard output, never to the log.
+func printSetupLink(ctx context.Context, acc *accounts.Service, base string, stdout io.Writer) func(addr string, https bool) error {
 	return func(addr string, https bool) error {
 		tok, expires, err := acc.SetupLink(ctx)
 		if ctx.Err() != nil {
@@ -287,12 +319,14 @@ func printSetupLink(ctx context.Context, acc *accounts.Service, stdout io.Writer
 		if err != nil || tok == "" {
 			return err
 		}
-		scheme := "http"
-		if https {
-			scheme = "https"
+		if base == "" {
+			base = "http://" + addr
+			if https {
+				base = "https://" + addr
+			}
 		}
-		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  %s://%s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
-			time.Until(expires).Round(time.Minute), scheme, addr, tok)
+		fmt.Fprintf(stdout, "No users yet. Create the first administrator within %s at\n  %s/setup?token=%s\n(or POST it to /api/auth/setup/, or run: custodian user create --email E --role admin --password-stdin)\n",
+			time.Until(expires).Round(time.Minute), base, tok)
 		return nil
 	}
 }

@@ -30,7 +30,6 @@ type serveSettings struct {
 	production       *bool
 	trustedProxies   *listFlag
 	allowedHosts     *listFlag
-	publicURL        *string
 	tlsCert, tlsKey  *string
 	acmeHosts        *listFlag
 	acmeCacheDir     *string
@@ -43,6 +42,7 @@ type serveSettings struct {
 	rateLimitSignIn  *string
 	rateLimitPages   *string
 	maxConnsPerAddr  *int
+	publicURL        *string
 	metricsAddr      *string
 	metricsTokenFile *string
 	pprofAddr        *string

@@ -22,6 +22,7 @@ type storageConfig struct {
 	readURL         *string
 	readURLFile     *string
 	shredStore      *string
+	shredStoreFile  *string
 }
 
 // addStorageFlags defines the storage flags on fs.
@@ -33,10 +34,12 @@ func addStorageFlags(fs *flag.FlagSet) *storageConfig {
 		readURL:         stringFlag(fs, "database-read-url", "", "PostgreSQL URL of a read replica for lists, searches and exports (a user's own writes are still read from the primary); none when empty"),
 		readURLFile:     stringFlag(fs, "database-read-url-file", "", "file holding the read replica's URL"),
 		shredStore:      stringFlag(fs, "shred-store", "", "where customers' shred keys live, apart from the database: a SQLite file or a postgres:// URL of another database (default <data-dir>/shred.db, or the customer database with PostgreSQL; see docs/privacy.md)"),
+		shredStoreFile:  stringFlag(fs, "shred-store-file", "", "file holding --shred-store (a postgres:// URL with its password), for container and systemd secrets"),
 	}
 }
 
-// resolve reads the database URL from its file when one is given.
+// resolve reads the database URL and the shred store from their files
+// when they are given.
 func (c *storageConfig) resolve() error {
 	v, err := secretValue("database-url", *c.databaseURL, *c.databaseURLFile)
 	if err != nil {
@@ -50,6 +53,10 @@ func (c *storageConfig) resolve() error {
 	if *c.readURL != "" && *c.databaseURL == "" {
 		return fmt.Errorf("%w: --database-read-url needs --database-url (PostgreSQL)", ErrConfig)
 	}
+	if v, err = secretValue("shred-store", *c.shredStore, *c.shredStoreFile); err != nil {
+		return err
+	}
+	*c.shredStore = v
 	return nil
 }
 
