@@ -97,6 +97,7 @@ type ui struct {
 	webhooks  custodian.WebhookService
 	acc       custodian.AccountService
 	privacy   custodian.PrivacyService
+	activity  custodian.ActivityService
 	audit     custodian.AuditTrail
 	alerts    custodian.AlertService
 	now       func() time.Time
@@ -136,7 +137,7 @@ func newUI(d Deps) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
+	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, audit: d.Audit, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
@@ -336,6 +337,7 @@ var flashMessages = map[string]string{
 	"signed-in-already":   "You are already signed in.",
 
 	"consent-recorded":        "Consent change recorded.",
+	"activity-logged":         "Activity logged.",
 	"hold-set":                "Legal hold set: erasure, deletion and retention are suspended.",
 	"hold-lifted":             "Legal hold lifted.",
 	"customer-erased":         "The customer's personal data has been erased.",
