@@ -80,7 +80,7 @@ func (u *ui) timeline(r *http.Request, id string, page int, names *actorNames, f
 	if form != nil {
 		v.Form = *form
 	} else {
-		v.Form = activityForm{Type: custodian.ActivityNote, Date: u.now().UTC().Format(activityDateLayout)}
+		v.Form = activityForm{Type: custodian.ActivityNote}
 	}
 	return v, nil
 }
