@@ -16,6 +16,8 @@ const (
 	ActionConsentChange  = "consent.change"
 	ActionLegalHold      = "customer.legal_hold"
 	ActionActivityLog    = "customer.activity"
+	ActionTaskAdd        = "customer.task"
+	ActionTaskDone       = "customer.task_done"
 
 	ActionUserCreate     = "user.create"
 	ActionUserUpdate     = "user.update"

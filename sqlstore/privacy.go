@@ -101,7 +101,7 @@ func (s *Store) EraseCustomer(ctx context.Context, t *custodian.Tombstone, check
 		if err := check(cur); err != nil {
 			return err
 		}
-		for _, table := range []string{"customer_tags", "customer_tokens", "customer_consents", "customer_activities"} {
+		for _, table := range []string{"customer_tags", "customer_tokens", "customer_consents", "customer_activities", "customer_tasks"} {
 			// Explicitly, not only by cascade: nothing depends on the
 			// foreign-key setting of the connection.
 			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE customer_seq = ?`), seq); err != nil {

@@ -91,6 +91,7 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 		{"ActivitiesSealedAndListed", testActivitiesSealedAndListed},
 		{"Timeline", testTimeline},
 		{"ActivitiesGoWithTheCustomer", testActivitiesGoWithTheCustomer},
+		{"Tasks", testTasks},
 	})
 }
 
