@@ -25,6 +25,8 @@ type customerData struct {
 	// Timeline is one page of the customer's story and the form to log
 	// an activity.
 	Timeline *timelineView
+	// Tasks are the customer's follow-up tasks and the form to add one.
+	Tasks *tasksView
 	customerExtras
 }
 
@@ -113,6 +115,7 @@ func (u *ui) handleCustomerDetail() http.Handler {
 type customerForms struct {
 	consent  *consentForm
 	activity *activityForm
+	task     *taskForm
 	hold     holdForm
 }
 
@@ -136,6 +139,10 @@ func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id
 		d.HoldByName = names.name(c.LegalHold.By)
 	}
 	if d.Timeline, err = u.timeline(r, id, timelinePage(r), names, forms.activity); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if d.Tasks, err = u.tasks(r, id, names, forms.task); err != nil {
 		u.fail(w, r, err)
 		return
 	}
