@@ -67,6 +67,16 @@ type AccountService interface {
 	// Invite returns a single-use invitation link token for email to join
 	// with role, and when it expires.
 	Invite(ctx context.Context, email string, role Role) (string, time.Time, error)
+	// ListInvitations lists every invitation with its state (pending,
+	// accepted, expired or revoked), newest first; never a link.
+	ListInvitations(ctx context.Context) ([]Invitation, error)
+	// RevokeInvitation revokes a pending invitation; ENOTFOUND when there
+	// is none with the id.
+	RevokeInvitation(ctx context.Context, id string) error
+	// ResendInvitation replaces a pending or expired invitation with a
+	// new link (the old one stops working), mailed when mail is
+	// configured, and returns its token and when it expires.
+	ResendInvitation(ctx context.Context, id string) (string, time.Time, error)
 	// Register redeems an invitation and creates its user.
 	Register(ctx context.Context, inviteToken, name, pw string) (*User, error)
 	// CreateAPIToken issues a personal access token, shown only now.
@@ -81,6 +91,18 @@ type AccountService interface {
 	PasskeyService
 }
 
+// SessionInfo is a browser session as its owner sees it: never its token.
+type SessionInfo struct {
+	// ID is the first 8 bytes of the token's hash, in hex.
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ClientAddr string    `json:"client_addr"`
+	UserAgent  string    `json:"user_agent"`
+	// Current marks the session the request came with.
+	Current bool `json:"current"`
+}
+
 // AccountSettings changes accounts: people's own credentials and two-factor
 // authentication, administrators' changes to users, and the security
 // settings kept in the database. Changes to one's own credentials ask for
@@ -93,6 +115,17 @@ type AccountSettings interface {
 	// ChangeEmail sets p's sign-in address, optionally ending p's other
 	// sessions.
 	ChangeEmail(ctx context.Context, p *Principal, current, email string, endOthers bool) (*User, error)
+	// ListSessions lists p's live sessions, newest first, the one p
+	// uses marked Current.
+	ListSessions(ctx context.Context, p *Principal) ([]SessionInfo, error)
+	// EndSession signs out one of p's sessions, by its id; ENOTFOUND when
+	// p has none with it.
+	EndSession(ctx context.Context, p *Principal, id string) error
+	// EndOtherSessions signs out every session of p but the one p uses.
+	EndOtherSessions(ctx context.Context, p *Principal) error
+	// ChangeName sets p's own display name (no password needed; an
+	// access token may do it).
+	ChangeName(ctx context.Context, p *Principal, name string) (*User, error)
 	// BeginTOTP starts two-factor enrolment: a new secret, not yet in force.
 	BeginTOTP(ctx context.Context, p *Principal, current string) (*TOTPEnrolment, error)
 	// EnableTOTP puts the enrolment in force once code proves it, and
@@ -103,6 +136,14 @@ type AccountSettings interface {
 	DisableTOTP(ctx context.Context, p *Principal, current, code string) error
 	// CompleteReset redeems a password-reset link.
 	CompleteReset(ctx context.Context, resetToken, next string) error
+	// ForgotPassword mails a short-lived, single-use password-reset link
+	// to the account of email, if there is one, answering alike either
+	// way; requests are throttled per address and per client address.
+	// EUNAVAILABLE when mail is not configured.
+	ForgotPassword(ctx context.Context, email, clientAddr string) error
+	// MailsLinks reports whether links (password resets, invitations,
+	// address confirmations) are mailed to people.
+	MailsLinks() bool
 	// SetRole changes a user's role and ends their sessions.
 	SetRole(ctx context.Context, userID string, role Role) (*User, error)
 	// SetActive deactivates (ending sessions and tokens at once) or

@@ -26,9 +26,11 @@ const (
 	ActionUserActivate   = "user.activate"
 	ActionUserUnlock     = "user.unlock"
 	ActionUserInvite     = "user.invite"
+	ActionInviteRevoke   = "user.invite_revoke"
 	ActionUserResetLink  = "user.reset_link"
 	ActionPasswordChange = "user.password"
 	ActionPasswordReset  = "user.password_reset"
+	ActionPasswordForgot = "user.password_forgot" // a reset link asked for on the forgotten-password page
 	ActionEmailChange    = "user.email"
 	ActionTOTPEnable     = "user.2fa_enable"
 	ActionTOTPDisable    = "user.2fa_disable"

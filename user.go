@@ -2,6 +2,7 @@ package custodian
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 )
 
@@ -164,6 +165,35 @@ type OneTimeToken struct {
 	ExpiresAt time.Time
 }
 
+// Invitation states.
+const (
+	InvitationPending  = "pending"
+	InvitationAccepted = "accepted"
+	InvitationExpired  = "expired"
+	InvitationRevoked  = "revoked"
+)
+
+// Invitation is an invitation as administrators see it: never its link.
+type Invitation struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      Role      `json:"role"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	UsedAt    time.Time `json:"-"`
+	RevokedAt time.Time `json:"-"`
+	// State is pending, accepted, expired or revoked, at the time it
+	// was read.
+	State string `json:"state"`
+}
+
+// InvitationID is the public id of a one-time token with the given hash:
+// the first 8 bytes of the hash, in hex.
+func InvitationID(hash []byte) string {
+	return hex.EncodeToString(hash[:min(8, len(hash))])
+}
+
 // AccountRepository persists users, sessions, tokens and one-time links.
 // Every call is atomic.
 type AccountRepository interface {
@@ -186,6 +216,12 @@ type AccountRepository interface {
 	// consuming it; ENOTFOUND otherwise.
 	PeekToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)
 	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
+	// ListInvitations lists every invitation, newest first, its state as
+	// of now.
+	ListInvitations(ctx context.Context, now time.Time) ([]Invitation, error)
+	// RevokeInvitation revokes an invitation that is still pending at
+	// now and returns it; ENOTFOUND when there is none.
+	RevokeInvitation(ctx context.Context, id string, now time.Time) (*Invitation, error)
 
 	UserByEmail(ctx context.Context, email string) (*UserRecord, error)
 	UserByID(ctx context.Context, id string) (*UserRecord, error)
@@ -199,6 +235,8 @@ type AccountRepository interface {
 	SessionByHash(ctx context.Context, hash []byte) (*Session, *UserRecord, error)
 	TouchSession(ctx context.Context, hash []byte, seen time.Time) error
 	DeleteSession(ctx context.Context, hash []byte) error
+	// ListSessions lists the user's sessions, newest first.
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
 	// DeleteUserSessions ends every session of the user except the one
 	// with the hash except (nil for all).
 	DeleteUserSessions(ctx context.Context, userID string, except []byte) error

@@ -334,7 +334,8 @@ func (s *Service) CompleteSetup(ctx context.Context, setupToken, email, name, pw
 }
 
 // Invite creates an invitation for an email address and role, returning
-// the token to send to the invitee.
+// the token to send to the invitee; when mail is configured, the link is
+// also mailed to the invitee.
 func (s *Service) Invite(ctx context.Context, email string, role custodian.Role) (string, time.Time, error) {
 	var fields []custodian.FieldError
 	email, err := custodian.NormalizeUserEmail(email)
@@ -362,6 +363,80 @@ func (s *Service) Invite(ctx context.Context, email string, role custodian.Role)
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	s.mailInvitation(ctx, email, role, plain, t.ExpiresAt)
+	return plain, t.ExpiresAt, nil
+}
+
+// mailInvitation mails an invitation's link to the invitee when mail is
+// configured. Delivery is best effort: a failure is logged, and the
+// administrator still has the link to pass on.
+func (s *Service) mailInvitation(ctx context.Context, email string, role custodian.Role, plain string, expires time.Time) {
+	if !s.MailsLinks() {
+		return
+	}
+	body := fmt.Sprintf("You are invited to join Custodian as %s.\r\n\r\n"+
+		"To accept, choose your name and a password before %s (the link works once):\r\n\r\n%s\r\n\r\n"+
+		"If you did not expect this invitation, ignore this message.\r\n", role, expires.UTC().Format(time.RFC1123), s.link("/register?token="+plain))
+	if err := s.cfg.Notifier.NotifyAccount(ctx, email, "You are invited to Custodian", body); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "could not send an invitation", "err", err)
+	}
+}
+
+// ListInvitations lists every invitation with its state, newest first.
+func (s *Service) ListInvitations(ctx context.Context) ([]custodian.Invitation, error) {
+	return s.repo.ListInvitations(ctx, s.now())
+}
+
+// RevokeInvitation revokes a pending invitation: its link stops working.
+func (s *Service) RevokeInvitation(ctx context.Context, id string) error {
+	return s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		inv, err := s.repo.RevokeInvitation(ctx, id, s.now())
+		if err != nil {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionInviteRevoke, "", map[string]any{"invitation": inv.ID, "role": inv.Role})}, nil
+	})
+}
+
+// ResendInvitation replaces a pending or expired invitation with a new
+// one for the same address and role, in one transaction: the old link
+// stops working (a pending one is revoked) and the new one is mailed
+// when mail is configured. It returns the new link's token.
+func (s *Service) ResendInvitation(ctx context.Context, id string) (string, time.Time, error) {
+	now := s.now()
+	invs, err := s.repo.ListInvitations(ctx, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	var old *custodian.Invitation
+	for i := range invs {
+		if invs[i].ID == id && (invs[i].State == custodian.InvitationPending || invs[i].State == custodian.InvitationExpired) {
+			old = &invs[i]
+		}
+	}
+	if old == nil {
+		return "", time.Time{}, custodian.Errorf(custodian.ENOTFOUND, "No pending or expired invitation has this id.")
+	}
+	if _, err := s.repo.UserByEmail(ctx, old.Email); err == nil {
+		return "", time.Time{}, custodian.Errorf(custodian.ECONFLICT, "A user with this email address already exists.")
+	}
+	plain, hash, err := token.New(token.PrefixInvitation)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeInvite, Email: old.Email, Role: old.Role, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(s.cfg.InviteTTL)}
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		if old.State == custodian.InvitationPending {
+			if _, err := s.repo.RevokeInvitation(ctx, id, now); err != nil {
+				return nil, err
+			}
+		}
+		return []custodian.AuditEntry{event(custodian.ActionUserInvite, "", map[string]any{"purpose": custodian.PurposeInvite, "role": t.Role, "expires_at": t.ExpiresAt, "replaces": id}, "email", "role")}, s.repo.CreateOneTimeToken(ctx, t)
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	s.mailInvitation(ctx, t.Email, t.Role, plain, t.ExpiresAt)
 	return plain, t.ExpiresAt, nil
 }
 

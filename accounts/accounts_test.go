@@ -3,6 +3,8 @@ package accounts_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,6 +209,64 @@ func TestTokenExpiry(t *testing.T) {
 	e.clock.Advance(2*time.Hour + time.Second)
 	if _, err := e.svc.AuthenticateToken(ctx, pat); custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {
 		t.Fatalf("expired token accepted: %v", err)
+	}
+}
+
+// TestDefaultLifetimes pins the lifetimes a service configured with
+// nothing gives: the setup link 1 hour, an invitation 7 days, an access
+// token 90 days unless asked otherwise, from 1 hour to at most 1 year.
+func TestDefaultLifetimes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := e.clock.Now()
+	if _, exp, err := e.svc.SetupLink(ctx); err != nil || !exp.Equal(now.Add(time.Hour)) {
+		t.Fatalf("setup link expires %v (%v), want in 1 hour", exp, err)
+	}
+	u, _ := e.svc.CreateUser(ctx, "e@example.com", "E", custodian.RoleAdmin, pw)
+	if _, exp, err := e.svc.Invite(ctx, "f@example.com", custodian.RoleViewer); err != nil || !exp.Equal(now.Add(7*24*time.Hour)) {
+		t.Fatalf("invitation expires %v (%v), want in 7 days", exp, err)
+	}
+	for _, tt := range []struct {
+		ttl, want time.Duration
+	}{
+		{0, 90 * 24 * time.Hour},
+		{time.Hour, time.Hour},
+		{365 * 24 * time.Hour, 365 * 24 * time.Hour},
+		{time.Hour - time.Second, -1},
+		{365*24*time.Hour + time.Second, -1},
+	} {
+		_, tok, err := e.svc.CreateAPIToken(ctx, u.ID, "t", tt.ttl)
+		if tt.want < 0 {
+			if custodian.ErrorCode(err) != custodian.EINVALID {
+				t.Errorf("token for %v: %v, want EINVALID", tt.ttl, err)
+			}
+			continue
+		}
+		if err != nil || !tok.ExpiresAt.Equal(now.Add(tt.want)) {
+			t.Errorf("token for %v: %v, want expiry in %v", tt.ttl, err, tt.want)
+		}
+	}
+}
+
+// TestUserNameBounds: a name is 1 to 200 characters, without markup or
+// control characters.
+func TestUserNameBounds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{strings.Repeat("é", 200), true},
+		{strings.Repeat("é", 201), false},
+		{" ", false},
+		{"A <b>", false},
+		{"A\x7fB", false},
+	} {
+		_, err := e.svc.CreateUser(ctx, fmt.Sprintf("n%d@example.com", i), tt.name, custodian.RoleViewer, pw)
+		if tt.ok != (err == nil) {
+			t.Errorf("CreateUser(name %q) = %v, want accepted %v", tt.name, err, tt.ok)
+		}
 	}
 }
 

@@ -174,6 +174,29 @@ func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, curre
 	return &out, nil
 }
 
+// ChangeName sets p's own display name. It is no credential: an access
+// token may change it too.
+func (s *Service) ChangeName(ctx context.Context, p *custodian.Principal, name string) (*custodian.User, error) {
+	name, err := checkName(name)
+	if err != nil {
+		return nil, err
+	}
+	var out custodian.User
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: p.User.ID})
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		err := s.repo.UpdateUser(ctx, p.User.ID, func(r *custodian.UserRecord) error {
+			r.Name, r.UpdatedAt, r.Version = name, s.now(), r.Version+1
+			out = r.User
+			return nil
+		})
+		return []custodian.AuditEntry{event(custodian.ActionUserUpdate, p.User.ID, nil, "name")}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // BeginTOTP generates a new TOTP secret for the user, after checking the
 // password, and keeps it sealed but not yet in force: EnableTOTP turns it
 // on once the person proves their app produces codes for it.
@@ -481,12 +504,10 @@ func (s *Service) ResetLink(ctx context.Context, userID string) (string, time.Ti
 // reason (why it was issued without an administrator asking) when not
 // empty.
 func (s *Service) resetLink(ctx context.Context, userID, reason string, ttl time.Duration) (string, time.Time, error) {
-	plain, hash, err := token.New(token.PrefixReset)
+	plain, t, err := s.newResetToken(ctx, userID, ttl)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	now := s.now()
-	t := custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	data := map[string]any{"expires_at": t.ExpiresAt}
 	if reason != "" {
 		data["reason"] = reason
@@ -498,6 +519,17 @@ func (s *Service) resetLink(ctx context.Context, userID, reason string, ttl time
 		return "", time.Time{}, err
 	}
 	return plain, t.ExpiresAt, nil
+}
+
+// newResetToken makes (without storing it) a reset token for userID,
+// valid for ttl, and returns it with its stored form.
+func (s *Service) newResetToken(ctx context.Context, userID string, ttl time.Duration) (string, custodian.OneTimeToken, error) {
+	plain, hash, err := token.New(token.PrefixReset)
+	if err != nil {
+		return "", custodian.OneTimeToken{}, err
+	}
+	now := s.now()
+	return plain, custodian.OneTimeToken{Hash: hash, Purpose: custodian.PurposeReset, UserID: userID, CreatedBy: custodian.ActorFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
 }
 
 // CompleteReset sets a new password with a reset token, consuming it, and

@@ -187,7 +187,7 @@ func TestPasskeyLifecycle(t *testing.T) {
 			tr.since()
 			c, _ = e.svc.BeginPasskeySignIn(ctx, true)
 			answer, _ = key.Assert(c.Options)
-			tok, _, err = e.svc.SignIn(ctx, custodian.SignInRequest{Email: "pat@example.com", Password: pw, PasskeyCeremony: c.Token, PasskeyCredential: answer})
+			_, _, err = e.svc.SignIn(ctx, custodian.SignInRequest{Email: "pat@example.com", Password: pw, PasskeyCeremony: c.Token, PasskeyCredential: answer})
 			if err != nil {
 				t.Fatal(err)
 			}

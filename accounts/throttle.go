@@ -70,15 +70,21 @@ func (s *Service) accountKey(u *custodian.UserRecord, email string) []byte {
 // sourceKey names a client address in the failure counts: IPv6 addresses
 // by their /64, which one client usually holds.
 func (s *Service) sourceKey(addr string) []byte {
+	return s.keyed("source", sourceName(addr))
+}
+
+// sourceName is the name a client address is counted under: IPv6
+// addresses by their /64.
+func sourceName(addr string) string {
 	if a, err := netip.ParseAddr(strings.TrimSpace(addr)); err == nil {
 		a = a.Unmap().WithZone("")
 		if a.Is6() {
 			p, _ := a.Prefix(64)
-			return s.keyed("source", p.String())
+			return p.String()
 		}
-		return s.keyed("source", a.String())
+		return a.String()
 	}
-	return s.keyed("source", "?"+truncate(addr, 64))
+	return "?" + truncate(addr, 64)
 }
 
 // attempt is one attempt to prove who one is (a sign-in, or the current

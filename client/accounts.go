@@ -43,9 +43,21 @@ func (c *Client) CompleteReset(ctx context.Context, in ResetInput) error {
 	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "reset"), body: in}, nil)
 }
 
+// ForgotPassword asks for a password-reset link mailed to in.Email. The
+// answer is the same whether or not the address has an account; a server
+// that sends no mail answers 503 (ask an administrator for a link).
+func (c *Client) ForgotPassword(ctx context.Context, in ForgotInput) error {
+	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "forgot"), body: in}, nil)
+}
+
 // ChangePassword changes the caller's password.
 func (c *Client) ChangePassword(ctx context.Context, in PasswordChange) error {
 	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "password"), body: in}, nil)
+}
+
+// ChangeName changes the caller's own display name.
+func (c *Client) ChangeName(ctx context.Context, in NameChange) (*User, error) {
+	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "name"), body: in}))
 }
 
 // ChangeEmail changes the caller's sign-in email address.
@@ -96,6 +108,26 @@ func (c *Client) CreateToken(ctx context.Context, in TokenInput) (*NewAPIToken, 
 // RevokeToken revokes one of the caller's tokens.
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, call{method: http.MethodDelete, path: pathOf("tokens", id)}, nil)
+}
+
+// Sessions lists the caller's live browser sessions.
+func (c *Client) Sessions(ctx context.Context) ([]SessionInfo, error) {
+	r, err := answer[SessionList](ctx, c, call{method: http.MethodGet, path: pathOf("auth", "sessions")})
+	if err != nil {
+		return nil, err
+	}
+	return r.Items, nil
+}
+
+// EndSession signs out one of the caller's sessions.
+func (c *Client) EndSession(ctx context.Context, id string) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: pathOf("auth", "sessions", id)}, nil)
+}
+
+// EndOtherSessions signs out every session of the caller but the one
+// making the request.
+func (c *Client) EndOtherSessions(ctx context.Context) error {
+	return c.do(ctx, call{method: http.MethodPost, path: pathOf("auth", "sessions", "end-others")}, nil)
 }
 
 // Users lists every user (administrators).

@@ -368,6 +368,19 @@ func TestEveryOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantError(t, anon.CompleteReset(ctx, client.ResetInput{Token: rl.Token, Password: next}), 404, client.CodeNotFound)
+	// This server sends no mail: a forgotten password needs an administrator.
+	wantError(t, anon.ForgotPassword(ctx, client.ForgotInput{Email: "new.person@example.com"}), 503, client.CodeUnavailable)
+	if u := must[*client.User](t)(admin.ChangeName(ctx, client.NameChange{Name: "Ada Renamed"})); u.Name != "Ada Renamed" {
+		t.Fatalf("name change %+v", u)
+	}
+	// The administrator signs in with a token: no sessions to list or end.
+	if list := must[[]client.SessionInfo](t)(admin.Sessions(ctx)); len(list) != 0 {
+		t.Fatalf("sessions %+v", list)
+	}
+	wantError(t, admin.EndSession(ctx, "0123456789abcdef"), 404, client.CodeNotFound)
+	if err := admin.EndOtherSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	// A session: sign in, the account's own settings, sign out.
 	b := s.browser()

@@ -812,6 +812,11 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// ForgotInput defines model for ForgotInput.
+type ForgotInput struct {
+	Email string `json:"email"`
+}
+
 // Health The answer of the health checks.
 type Health struct {
 	Status string `json:"status"`
@@ -915,6 +920,9 @@ type ImportReportEncoding string
 type Invitation struct {
 	ExpiresAt time.Time `json:"expires_at"`
 
+	// Mailed The link was also e-mailed to the invited person (the server sends mail).
+	Mailed bool `json:"mailed,omitempty,omitzero"`
+
 	// RegisterPath The registration page for the invited person, with the token.
 	RegisterPath string `json:"register_path"`
 
@@ -960,6 +968,11 @@ type LoginInput struct {
 	// PasskeyCredential The authenticator's answer: the PublicKeyCredential as WebAuthn JSON (id, rawId, type, response with base64url members).
 	PasskeyCredential json.RawMessage `json:"passkey_credential,omitempty,omitzero"`
 	Password          string          `json:"password"`
+}
+
+// NameChange defines model for NameChange.
+type NameChange struct {
+	Name string `json:"name"`
 }
 
 // NewAPIToken A personal access token just created, with the token itself.
@@ -1155,6 +1168,23 @@ type ResetLink struct {
 
 // Role What a user may do: admin (users, settings, audit, everything), manager (customers including delete, erasure, legal holds and exports), agent (read, create, edit customers), viewer (read customers), auditor (audit trail, no customer data).
 type Role string
+
+// SessionInfo defines model for SessionInfo.
+type SessionInfo struct {
+	ClientAddr string    `json:"client_addr"`
+	CreatedAt  time.Time `json:"created_at"`
+
+	// Current The session this request came with.
+	Current    bool      `json:"current"`
+	ID         string    `json:"id"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	UserAgent  string    `json:"user_agent"`
+}
+
+// SessionList defines model for SessionList.
+type SessionList struct {
+	Items []SessionInfo `json:"items"`
+}
 
 // Settings defines model for Settings.
 type Settings struct {
@@ -1578,8 +1608,14 @@ type BeginTOTPJSONRequestBody = Reauthentication
 // ChangeEmailJSONRequestBody defines body for ChangeEmail for application/json ContentType.
 type ChangeEmailJSONRequestBody = EmailChange
 
+// ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
+type ForgotPasswordJSONRequestBody = ForgotInput
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginInput
+
+// ChangeNameJSONRequestBody defines body for ChangeName for application/json ContentType.
+type ChangeNameJSONRequestBody = NameChange
 
 // RegisterPasskeyJSONRequestBody defines body for RegisterPasskey for application/json ContentType.
 type RegisterPasskeyJSONRequestBody = PasskeyRegistration

@@ -241,3 +241,26 @@ func TestREADMEListsTheSynonyms(t *testing.T) {
 		}
 	}
 }
+
+// TestUTF8AcrossTheReadAhead reads a UTF-8 file whose first 64 KiB end
+// inside a two-byte character: it is still UTF-8, not Windows-1252.
+func TestUTF8AcrossTheReadAhead(t *testing.T) {
+	head := "name\n"
+	row := "José\n" // 6 bytes
+	var b strings.Builder
+	b.WriteString(head)
+	for b.Len() < 64<<10-4 {
+		b.WriteString(row)
+	}
+	for b.Len() < 64<<10-1 {
+		b.WriteString("a")
+	}
+	b.WriteString("é\n") // its first byte is the read-ahead's last
+	r, rows, err := readAll(t, []byte(b.String()), csvio.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Encoding() != csvio.EncodingUTF8 || rows[0].Fields.Name != "José" || !strings.HasSuffix(rows[len(rows)-1].Fields.Name, "é") {
+		t.Fatalf("read as %s: %q ... %q", r.Encoding(), rows[0].Fields.Name, rows[len(rows)-1].Fields.Name)
+	}
+}

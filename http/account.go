@@ -43,6 +43,17 @@ func handleChangeEmail(logger *slog.Logger, acc custodian.AccountSettings) http.
 	})
 }
 
+// handleChangeName sets the caller's own display name.
+func handleChangeName(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+	type body struct {
+		Name string `json:"name"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		u, err := acc.ChangeName(r.Context(), principal(r), b.Name)
+		return http.StatusOK, map[string]any{"user": u}, err
+	})
+}
+
 func handleBeginTOTP(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword string `json:"current_password"`
@@ -80,6 +91,17 @@ func handleCompleteReset(logger *slog.Logger, acc custodian.AccountSettings) htt
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
 		return http.StatusNoContent, nil, acc.CompleteReset(r.Context(), b.Token, b.Password)
+	})
+}
+
+// handleForgotPassword asks for a password-reset link by e-mail; the
+// answer is the same whether or not the address has an account.
+func handleForgotPassword(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+	type body struct {
+		Email string `json:"email"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		return http.StatusNoContent, nil, acc.ForgotPassword(r.Context(), b.Email, clientAddr(r))
 	})
 }
 

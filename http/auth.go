@@ -176,7 +176,7 @@ func handleInvite(logger *slog.Logger, acc custodian.AccountService) http.Handle
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
 		tok, expires, err := acc.Invite(r.Context(), b.Email, b.Role)
-		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok}, err
+		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok, "mailed": err == nil && acc.MailsLinks()}, err
 	})
 }
 
@@ -231,6 +231,43 @@ func handleListTokens(logger *slog.Logger, acc custodian.AccountService) http.Ha
 func handleRevokeToken(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := acc.RevokeAPIToken(r.Context(), principal(r).User.ID, r.PathValue("id")); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleListSessions lists the caller's live sessions.
+func handleListSessions(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := acc.ListSessions(r.Context(), principal(r))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if list == nil {
+			list = []custodian.SessionInfo{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": list})
+	})
+}
+
+// handleEndSession signs out one of the caller's sessions.
+func handleEndSession(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := acc.EndSession(r.Context(), principal(r), r.PathValue("id")); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleEndOtherSessions signs out every other session of the caller.
+func handleEndOtherSessions(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := acc.EndOtherSessions(r.Context(), principal(r)); err != nil {
 			writeError(w, r, logger, err)
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // routePolicy is the access policy of every route, written out by hand:
@@ -34,7 +35,12 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /api/auth/setup/{$}", "anyone"},
 	{"POST /api/auth/register/{$}", "anyone"},
 	{"POST /api/auth/reset/{$}", "anyone"},
+	{"POST /api/auth/forgot/{$}", "anyone"},
 	{"POST /api/auth/password/{$}", "admin manager agent viewer auditor"},
+	{"POST /api/auth/name/{$}", "admin manager agent viewer auditor"},
+	{"GET /api/auth/sessions/{$}", "admin manager agent viewer auditor"},
+	{"POST /api/auth/sessions/end-others/{$}", "admin manager agent viewer auditor"},
+	{"DELETE /api/auth/sessions/{id}/{$}", "admin manager agent viewer auditor"},
 	{"POST /api/auth/email/{$}", "admin manager agent viewer auditor"},
 	{"POST /api/auth/2fa/setup/{$}", "admin manager agent viewer auditor"},
 	{"POST /api/auth/2fa/enable/{$}", "admin manager agent viewer auditor"},
@@ -92,6 +98,8 @@ var routePolicy = []struct{ route, allowed string }{
 	{"GET /login", "anyone"},
 	{"POST /login", "anyone"},
 	{"POST /login/passkey", "anyone"},
+	{"GET /forgot", "anyone"},
+	{"POST /forgot", "anyone"},
 	{"POST /logout", "admin manager agent viewer auditor"},
 	{"GET /customers", "admin manager agent viewer"},
 	{"POST /customers", "admin manager agent viewer"},
@@ -130,6 +138,9 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /settings/webhooks/{id}/delete", "admin"},
 	{"GET /account", "admin manager agent viewer auditor"},
 	{"POST /account/password", "admin manager agent viewer auditor"},
+	{"POST /account/name", "admin manager agent viewer auditor"},
+	{"POST /account/sessions/{id}/end", "admin manager agent viewer auditor"},
+	{"POST /account/sessions/end-others", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/setup", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/enable", "admin manager agent viewer auditor"},
 	{"POST /account/2fa/disable", "admin manager agent viewer auditor"},
@@ -144,6 +155,8 @@ var routePolicy = []struct{ route, allowed string }{
 	{"POST /admin/users/{id}/active", "admin"},
 	{"POST /admin/users/{id}/unlock", "admin"},
 	{"POST /admin/users/{id}/reset-2fa", "admin"},
+	{"POST /admin/invites/{id}/revoke", "admin"},
+	{"POST /admin/invites/{id}/resend", "admin"},
 	{"POST /admin/users/{id}/reset-passkeys", "admin"},
 }
 
@@ -344,7 +357,15 @@ func TestCrossSitePostWithSessionIsRefused(t *testing.T) {
 }
 
 func TestSignInThrottlingAndSameAnswers(t *testing.T) {
-	s := newTestServer(t)
+	// A burst of 3 that refills once a minute, so that the four attempts
+	// below meet the limit however long their password work takes.
+	s := newTestServer(t, func(d *Deps) {
+		l, err := ratelimit.NewLocal(ratelimit.Limit{Rate: 1.0 / 60, Burst: 3}, ratelimit.LocalConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SignInLimiter = l
+	})
 	for _, email := range []string{"known@example.com", "other@example.com"} {
 		if _, err := s.acc.CreateUser(context.Background(), email, "Person", custodian.RoleViewer, testPassword); err != nil {
 			t.Fatal(err)

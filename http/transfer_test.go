@@ -38,7 +38,7 @@ func (s *testServer) upload(query, contentType string, body []byte) response {
 // waitJob polls the job until it finishes.
 func (s *testServer) waitJob(id string) custodian.ImportJob {
 	s.t.Helper()
-	for range 500 {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		r := s.do("GET", "/api/imports/"+id+"/", "")
 		if r.StatusCode != 200 {
 			s.t.Fatalf("poll: %d %s", r.StatusCode, r.body)
@@ -52,7 +52,7 @@ func (s *testServer) waitJob(id string) custodian.ImportJob {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.t.Fatal("the import did not finish")
+	s.t.Fatal("the import did not finish within a minute")
 	return custodian.ImportJob{}
 }
 

@@ -29,6 +29,8 @@ type accountData struct {
 	Passkeys        []custodian.Passkey
 	PasskeysEnabled bool
 	PasskeyCodes    []string
+	// Sessions are the user's live browser sessions.
+	Sessions []custodian.SessionInfo
 }
 
 // enrolmentView is a pending 2FA enrolment: the QR code, the secret for
@@ -78,6 +80,10 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 		return
 	}
 	d.PasskeysEnabled = u.acc.PasskeysEnabled()
+	if d.Sessions, err = u.acc.ListSessions(r.Context(), principal(r)); err != nil {
+		u.fail(w, r, err)
+		return
+	}
 	u.render(w, r, status, "account", uiView{Title: "Your account", Section: "account", Data: d})
 }
 
@@ -116,6 +122,28 @@ func (u *ui) handleChangePasswordForm() http.Handler {
 		f := r.PostForm
 		err := u.acc.ChangePassword(r.Context(), principal(r), f.Get("current_password"), f.Get("new_password"), f.Get("end_others") == "on")
 		return renameField(err, "password", "new_password")
+	})
+}
+
+// handleEndSessionForm signs out one of the person's sessions.
+func (u *ui) handleEndSessionForm() http.Handler {
+	return u.accountForm("sessions", "session-ended", func(r *http.Request) error {
+		return u.acc.EndSession(r.Context(), principal(r), r.PathValue("id"))
+	})
+}
+
+// handleEndOtherSessionsForm signs out every other session of the person.
+func (u *ui) handleEndOtherSessionsForm() http.Handler {
+	return u.accountForm("sessions", "sessions-ended", func(r *http.Request) error {
+		return u.acc.EndOtherSessions(r.Context(), principal(r))
+	})
+}
+
+// handleChangeNameForm sets the person's own name.
+func (u *ui) handleChangeNameForm() http.Handler {
+	return u.accountForm("profile", "name-changed", func(r *http.Request) error {
+		_, err := u.acc.ChangeName(r.Context(), principal(r), r.PostForm.Get("name"))
+		return err
 	})
 }
 

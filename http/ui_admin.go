@@ -14,10 +14,14 @@ type usersData struct {
 	Roles      []custodian.Role
 	InviteLink string
 	InviteTo   string
-	Email      string
-	Role       string
-	Error      string
-	EmailError string
+	// Invitations lists every invitation with its state.
+	Invitations []custodian.Invitation
+	// InviteMailed says the invitation link was also e-mailed.
+	InviteMailed bool
+	Email        string
+	Role         string
+	Error        string
+	EmailError   string
 }
 
 func (u *ui) renderUsers(w http.ResponseWriter, r *http.Request, status int, d usersData) {
@@ -26,7 +30,12 @@ func (u *ui) renderUsers(w http.ResponseWriter, r *http.Request, status int, d u
 		u.fail(w, r, err)
 		return
 	}
-	d.Users, d.Roles = users, custodian.Roles()
+	invites, err := u.acc.ListInvitations(r.Context())
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	d.Users, d.Invitations, d.Roles = users, invites, custodian.Roles()
 	if d.Role == "" {
 		d.Role = string(custodian.RoleAgent)
 	}
@@ -59,7 +68,31 @@ func (u *ui) handleInviteForm() http.Handler {
 			u.usersError(w, r, err, usersData{Email: email, Role: role})
 			return
 		}
-		u.renderUsers(w, r, http.StatusCreated, usersData{InviteLink: siteURL(r) + "/register?token=" + tok, InviteTo: strings.TrimSpace(email)})
+		u.renderUsers(w, r, http.StatusCreated, usersData{InviteLink: siteURL(r) + "/register?token=" + tok, InviteTo: strings.TrimSpace(email), InviteMailed: u.acc.MailsLinks()})
+	})
+}
+
+// handleInviteRevoke revokes a pending invitation.
+func (u *ui) handleInviteRevoke() http.Handler {
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
+		if err := u.acc.RevokeInvitation(r.Context(), r.PathValue("id")); err != nil {
+			u.usersError(w, r, err, usersData{})
+			return
+		}
+		redirectWithFlash(w, r, "/admin/users", "invite-revoked")
+	})
+}
+
+// handleInviteResend replaces an invitation with a new link (the old one
+// stops working), mailed when the server sends mail, and shows it once.
+func (u *ui) handleInviteResend() http.Handler {
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
+		tok, _, err := u.acc.ResendInvitation(r.Context(), r.PathValue("id"))
+		if err != nil {
+			u.usersError(w, r, err, usersData{})
+			return
+		}
+		u.renderUsers(w, r, http.StatusCreated, usersData{InviteLink: siteURL(r) + "/register?token=" + tok, InviteTo: r.PostForm.Get("email"), InviteMailed: u.acc.MailsLinks()})
 	})
 }
 

@@ -189,3 +189,71 @@ func (u *ui) handleLogout() http.Handler {
 func (u *ui) refuseLogin(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
 	u.tooMany(w, r, loginData{Email: strings.TrimSpace(r.PostFormValue("email"))}, d.RetryAfter)
 }
+
+// forgotData is the forgotten-password page's content.
+type forgotData struct {
+	Email, Error, EmailError string
+	// Mail says that the server mails links; without it the page says
+	// to ask an administrator.
+	Mail bool
+	// Sent shows the one answer given to every accepted request.
+	Sent bool
+}
+
+func (u *ui) renderForgot(w http.ResponseWriter, r *http.Request, status int, d forgotData) {
+	d.Mail = u.acc.MailsLinks()
+	pre := preSession(w, r)
+	u.render(w, r, status, "forgot", uiView{Title: "Forgot your password?", CSRF: u.keys.token("pre", pre), Data: d})
+}
+
+// handleForgotPage shows the form that asks for a password-reset link.
+func (u *ui) handleForgotPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.renderForgot(w, r, http.StatusOK, forgotData{})
+	})
+}
+
+// handleForgotSubmit asks for a reset link for the address entered, and
+// answers the same whether or not it has an account.
+func (u *ui) handleForgotSubmit() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			u.renderForgot(w, r, http.StatusBadRequest, forgotData{Error: "The form could not be read; try again."})
+			return
+		}
+		d := forgotData{Email: strings.TrimSpace(r.PostForm.Get("email"))}
+		var pre []byte
+		if c, err := r.Cookie(preSessionCookie); err == nil {
+			pre = []byte(c.Value)
+		}
+		if !u.keys.check("pre", pre, r.PostForm.Get(csrfField)) {
+			d.Error = "The form had expired. Please try again."
+			u.renderForgot(w, r, http.StatusForbidden, d)
+			return
+		}
+		err := u.acc.ForgotPassword(r.Context(), d.Email, clientAddr(r))
+		switch code := custodian.ErrorCode(err); {
+		case err == nil:
+			u.renderForgot(w, r, http.StatusOK, forgotData{Sent: true})
+		case code == custodian.EINVALID:
+			d.Error = custodian.ErrorMessage(err)
+			for _, fe := range custodian.ErrorFields(err) {
+				d.EmailError = fe.Message
+			}
+			u.renderForgot(w, r, http.StatusBadRequest, d)
+		case code == custodian.EUNAVAILABLE && !isRetry(err):
+			u.renderForgot(w, r, http.StatusServiceUnavailable, d)
+		default:
+			u.fail(w, r, err)
+		}
+	})
+}
+
+// refuseForgot answers a request the rate limit refused with the page, a
+// message and Retry-After.
+func (u *ui) refuseForgot(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
+	secs := strconv.Itoa(ratelimit.RetryAfterSeconds(d.RetryAfter))
+	w.Header().Set("Retry-After", secs)
+	u.renderForgot(w, r, http.StatusTooManyRequests, forgotData{Email: strings.TrimSpace(r.PostFormValue("email")), Error: "Too many requests. Wait " + secs + " seconds and try again."})
+}

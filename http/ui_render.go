@@ -70,7 +70,7 @@ func keyLabel(key string) string {
 // uiPages are the web interface's templates, one per page, each parsed
 // with the layout and the shared partials. They are parsed once and never
 // changed.
-var uiPages = mustParsePages("login", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
+var uiPages = mustParsePages("login", "forgot", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
 	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks", "tasks")
 
 // pageParts are further template files of a page, parsed after it: they
@@ -324,6 +324,9 @@ var flashMessages = map[string]string{
 	"customer-saved":      "Customer saved.",
 	"signed-out":          "You have signed out.",
 	"password-changed":    "Your password has been changed.",
+	"name-changed":        "Your name has been changed.",
+	"session-ended":       "That session has been signed out.",
+	"sessions-ended":      "Your other sessions have been signed out.",
 	"totp-disabled":       "Two-factor authentication is off.",
 	"token-revoked":       "The access token has been revoked.",
 	"passkey-added":       "Passkey added.",
@@ -334,6 +337,7 @@ var flashMessages = map[string]string{
 	"user-activated":      "User activated.",
 	"user-deactivated":    "User deactivated; their sessions and access tokens have ended.",
 	"user-unlocked":       "User unlocked.",
+	"invite-revoked":      "Invitation revoked; its link no longer works.",
 	"user-totp-reset":     "Two-factor authentication reset; the user's sessions have ended.",
 	"search-expired":      "That search has expired; search again.",
 	"signed-in-already":   "You are already signed in.",

@@ -202,9 +202,80 @@ func TestLocalPath(t *testing.T) {
 		"/customers": "/customers", "/customers?x=1": "/customers?x=1",
 		"//evil.example": "", "/\\evil": "", "https://evil": "", "evil": "", "/%0d%0aSet-Cookie:x": "/%0d%0aSet-Cookie:x",
 		"/a\nb": "", "/login": "", "": "", "/\t/evil": "",
+		"/customers?q=a b":              "/customers?q=a b",
+		"/" + strings.Repeat("a", 2047): "/" + strings.Repeat("a", 2047), "/" + strings.Repeat("a", 2048): "",
 	} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestFormKeys pins the form keys: a configured key gives the same tokens
+// on every server, no key a random one (never an empty, guessable key);
+// a token checks only for its kind and binding, and an empty binding has
+// none; sealed state opens only for its purpose and binding, and not once
+// expired.
+func TestFormKeys(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	a, err := newFormKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newFormKeys(key)
+	r1, _ := newFormKeys(nil)
+	r2, _ := newFormKeys(nil)
+	bind := []byte("session hash")
+	if a.token("form", bind) != b.token("form", bind) {
+		t.Error("two servers with one key make different tokens")
+	}
+	if r1.token("form", bind) == r2.token("form", bind) || r1.token("form", bind) == a.token("form", bind) {
+		t.Error("servers without a key share their token key")
+	}
+	tok := a.token("form", bind)
+	if !a.check("form", bind, tok) || a.check("other", bind, tok) || a.check("form", []byte("other session"), tok) || a.check("form", bind, tok[1:]) {
+		t.Error("a token checks for another kind or binding, or a changed token checks")
+	}
+	if a.token("form", nil) != "" || a.check("form", nil, "") {
+		t.Error("an empty binding has a token")
+	}
+	sealed := a.sealState("login", bind, []byte("step two"), time.Minute)
+	if got, err := b.openState("login", bind, sealed); err != nil || string(got) != "step two" {
+		t.Errorf("openState = %q, %v", got, err)
+	}
+	if _, err := a.openState("enrol", bind, sealed); err == nil {
+		t.Error("state opened for another purpose")
+	}
+	if _, err := a.openState("login", []byte("other session"), sealed); err == nil {
+		t.Error("state opened for another binding")
+	}
+	if _, err := r1.openState("login", bind, sealed); err == nil {
+		t.Error("state opened with another key")
+	}
+	if _, err := a.openState("login", bind, a.sealState("login", bind, []byte("x"), -time.Second)); err == nil {
+		t.Error("expired state opened")
+	}
+}
+
+// TestPreSessionCookieBounds: the signed-out browser's binding is taken
+// from its cookie only when the value is 32 to 64 characters; otherwise a
+// fresh random one is set.
+func TestPreSessionCookieBounds(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		kept bool
+	}{{31, false}, {32, true}, {64, true}, {65, false}} {
+		v := strings.Repeat("v", tt.n)
+		r := httptest.NewRequest("GET", "/login", nil)
+		r.AddCookie(&http.Cookie{Name: preSessionCookie, Value: v})
+		w := httptest.NewRecorder()
+		got := string(preSession(w, r))
+		set := w.Result().Cookies()
+		if tt.kept != (got == v) || tt.kept != (len(set) == 0) {
+			t.Errorf("a %d-character cookie: kept %v, new cookies %d; want kept %v", tt.n, got == v, len(set), tt.kept)
+		}
+		if !tt.kept && (len(got) < 32 || len(set) != 1 || set[0].Value != got) {
+			t.Errorf("a %d-character cookie was not replaced by a fresh value: %q", tt.n, got)
 		}
 	}
 }

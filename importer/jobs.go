@@ -21,7 +21,7 @@ const DefaultMaxFileSize = custodian.MaxImportFileSize
 const (
 	DefaultMaxRunning = 2
 	DefaultKeepFor    = time.Hour
-	DefaultMaxKept    = 4
+	DefaultMaxKept    = 2
 )
 
 // JobsOptions configure Jobs.
@@ -234,16 +234,19 @@ func (j *Jobs) start(ctx context.Context, data []byte, o custodian.ImportOptions
 		j.wg.Add(-2)
 		return nil, err
 	}
-	done := make(chan struct{})
-	go j.saver(runCtx, r, done)
-	go j.run(runCtx, r, data, done)
+	done, saved := make(chan struct{}), make(chan struct{})
+	go j.saver(runCtx, r, done, saved)
+	go j.run(runCtx, r, data, done, saved)
 	out := job
 	return &out, nil
 }
 
-// saver stores the job's progress whenever it changes, until done.
-func (j *Jobs) saver(ctx context.Context, r *runningJob, done <-chan struct{}) {
+// saver stores the job's progress whenever it changes, until done; it
+// closes saved when it has stopped, so that no progress is stored over
+// the final state.
+func (j *Jobs) saver(ctx context.Context, r *runningJob, done <-chan struct{}, saved chan<- struct{}) {
 	defer j.wg.Done()
+	defer close(saved)
 	for {
 		select {
 		case <-done:
@@ -260,7 +263,7 @@ func (j *Jobs) saver(ctx context.Context, r *runningJob, done <-chan struct{}) {
 }
 
 // run runs the job and saves its final state.
-func (j *Jobs) run(ctx context.Context, r *runningJob, data []byte, done chan struct{}) {
+func (j *Jobs) run(ctx context.Context, r *runningJob, data []byte, done chan struct{}, saved <-chan struct{}) {
 	defer j.wg.Done()
 	o := Options{ImportOptions: r.job.Options, Batch: j.o.Batch, Progress: func(rep *custodian.ImportReport, read int64) {
 		j.mu.Lock()
@@ -273,19 +276,29 @@ func (j *Jobs) run(ctx context.Context, r *runningJob, data []byte, done chan st
 	}}
 	rep, err := Run(ctx, j.imp, bytes.NewReader(data), o)
 	close(done)
+	<-saved
+	// The final state is stored first, then shown: a caller that sees the
+	// job finished finds it so in the repository too.
 	j.mu.Lock()
-	r.job.Report, r.job.Read, r.job.UpdatedAt = cloneReport(rep), r.job.Size, j.o.Now().UTC()
+	final := r.job
+	j.mu.Unlock()
+	final.Report, final.Read, final.UpdatedAt = cloneReport(rep), final.Size, j.o.Now().UTC()
 	switch {
 	case err == nil:
-		r.job.State = custodian.ImportDone
+		final.State = custodian.ImportDone
 	case errors.Is(err, context.Canceled):
-		r.job.State = custodian.ImportCancelled
+		final.State = custodian.ImportCancelled
 	default:
-		r.job.State = custodian.ImportFailed
-		r.job.Error = "The import stopped: " + custodian.ErrorMessage(err)
-		j.o.Logger.Error("import job failed", "job", r.job.ID, "err", err)
+		final.State = custodian.ImportFailed
+		final.Error = "The import stopped: " + custodian.ErrorMessage(err)
+		j.o.Logger.Error("import job failed", "job", final.ID, "err", err)
 	}
-	if r.job.State == custodian.ImportDone && r.job.Options.DryRun {
+	if err := j.repo.SaveImportJob(context.WithoutCancel(ctx), &final); err != nil {
+		j.o.Logger.Error("import job not saved", "job", final.ID, "err", err)
+	}
+	j.mu.Lock()
+	r.job = final
+	if final.State == custodian.ImportDone && final.Options.DryRun {
 		j.expire()
 		for len(j.kept) >= j.o.MaxKept {
 			var oldest string
@@ -296,15 +309,9 @@ func (j *Jobs) run(ctx context.Context, r *runningJob, data []byte, done chan st
 			}
 			delete(j.kept, oldest)
 		}
-		j.kept[r.job.ID] = keptFile{data: data, job: r.job, expires: j.o.Now().Add(j.o.KeepFor)}
+		j.kept[final.ID] = keptFile{data: data, job: final, expires: j.o.Now().Add(j.o.KeepFor)}
 	}
-	final := r.job
-	j.mu.Unlock()
-	if err := j.repo.SaveImportJob(context.WithoutCancel(ctx), &final); err != nil {
-		j.o.Logger.Error("import job not saved", "job", final.ID, "err", err)
-	}
-	j.mu.Lock()
-	delete(j.running, r.job.ID)
+	delete(j.running, final.ID)
 	j.mu.Unlock()
 	r.cancel()
 }

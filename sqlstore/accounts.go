@@ -90,7 +90,7 @@ func (s *Store) redeem(ctx context.Context, tx *sql.Tx, hash []byte, purpose str
 	var created, expires int64
 	var role string
 	err := tx.QueryRowContext(ctx, s.q(`UPDATE one_time_tokens SET used_us = ?
-		WHERE token_hash = ? AND purpose = ? AND used_us = 0 AND expires_us > ?
+		WHERE token_hash = ? AND purpose = ? AND used_us = 0 AND revoked_us = 0 AND expires_us > ?
 		RETURNING email, role, user_id, created_by, created_us, expires_us`), micros(now), hash, purpose, micros(now)).
 		Scan(&t.Email, &role, &t.UserID, &t.CreatedBy, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -141,7 +141,7 @@ func (s *Store) PeekToken(ctx context.Context, hash []byte, purpose string, now 
 	var created, expires int64
 	var role string
 	err := s.queryRow(ctx, `SELECT email, role, user_id, created_by, created_us, expires_us FROM one_time_tokens
-		WHERE token_hash = ? AND purpose = ? AND used_us = 0 AND expires_us > ?`, hash, purpose, micros(now)).
+		WHERE token_hash = ? AND purpose = ? AND used_us = 0 AND revoked_us = 0 AND expires_us > ?`, hash, purpose, micros(now)).
 		Scan(&t.Email, &role, &t.UserID, &t.CreatedBy, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, custodian.Errorf(custodian.ENOTFOUND, "This link is invalid, expired or already used.")
@@ -156,10 +156,70 @@ func (s *Store) PeekToken(ctx context.Context, hash []byte, purpose string, now 
 // CreateOneTimeToken stores a one-time token.
 func (s *Store) CreateOneTimeToken(ctx context.Context, t custodian.OneTimeToken) error {
 	return s.inTx(ctx, "create one-time token", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO one_time_tokens (token_hash, purpose, email, role, user_id, created_by, created_us, expires_us)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), t.Hash, t.Purpose, t.Email, string(t.Role), t.UserID, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt))
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO one_time_tokens (token_hash, purpose, email, role, user_id, created_by, created_us, expires_us, public_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), t.Hash, t.Purpose, t.Email, string(t.Role), t.UserID, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), custodian.InvitationID(t.Hash))
 		return err
 	})
+}
+
+const invitationColumns = `public_id, email, role, created_by, created_us, expires_us, used_us, revoked_us`
+
+func scanInvitation(sc interface{ Scan(...any) error }, now time.Time) (custodian.Invitation, error) {
+	var inv custodian.Invitation
+	var role string
+	var created, expires, used, revoked int64
+	if err := sc.Scan(&inv.ID, &inv.Email, &role, &inv.CreatedBy, &created, &expires, &used, &revoked); err != nil {
+		return inv, err
+	}
+	inv.Role, inv.CreatedAt, inv.ExpiresAt = custodian.Role(role), fromMicros(created), fromMicros(expires)
+	switch {
+	case revoked != 0:
+		inv.State, inv.RevokedAt = custodian.InvitationRevoked, fromMicros(revoked)
+	case used != 0:
+		inv.State, inv.UsedAt = custodian.InvitationAccepted, fromMicros(used)
+	case expires <= micros(now):
+		inv.State = custodian.InvitationExpired
+	default:
+		inv.State = custodian.InvitationPending
+	}
+	return inv, nil
+}
+
+// ListInvitations lists every invitation, newest first.
+func (s *Store) ListInvitations(ctx context.Context, now time.Time) ([]custodian.Invitation, error) {
+	rows, err := s.query(ctx, `SELECT `+invitationColumns+` FROM one_time_tokens WHERE purpose = 'invite' ORDER BY created_us DESC, public_id`)
+	if err != nil {
+		return nil, internal("list invitations", err)
+	}
+	defer rows.Close()
+	var out []custodian.Invitation
+	for rows.Next() {
+		inv, err := scanInvitation(rows, now)
+		if err != nil {
+			return nil, internal("list invitations", err)
+		}
+		out = append(out, inv)
+	}
+	return out, internal("list invitations", rows.Err())
+}
+
+// RevokeInvitation revokes a pending invitation.
+func (s *Store) RevokeInvitation(ctx context.Context, id string, now time.Time) (*custodian.Invitation, error) {
+	var inv custodian.Invitation
+	err := s.inTx(ctx, "revoke invitation", func(tx *sql.Tx) error {
+		var err error
+		inv, err = scanInvitation(tx.QueryRowContext(ctx, s.q(`UPDATE one_time_tokens SET revoked_us = ?
+			WHERE public_id = ? AND purpose = 'invite' AND used_us = 0 AND revoked_us = 0 AND expires_us > ?
+			RETURNING `+invitationColumns), micros(now), id, micros(now)), now)
+		if errors.Is(err, sql.ErrNoRows) {
+			return custodian.Errorf(custodian.ENOTFOUND, "No pending invitation has this id.")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &inv, nil
 }
 
 func (s *Store) userWhere(ctx context.Context, cond string, arg any) (*custodian.UserRecord, error) {
@@ -262,6 +322,27 @@ func (s *Store) exec(ctx context.Context, op, query string, args ...any) error {
 		_, err := tx.ExecContext(ctx, s.q(query), args...)
 		return err
 	})
+}
+
+// ListSessions lists a user's sessions, newest first.
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]custodian.Session, error) {
+	rows, err := s.query(ctx, `SELECT s.token_hash, s.created_us, s.last_seen_us, s.expires_us, s.client_addr, s.user_agent, s.passkey
+		FROM sessions s JOIN users u ON u.seq = s.user_seq WHERE u.id = ? ORDER BY s.created_us DESC, s.token_hash`, userID)
+	if err != nil {
+		return nil, internal("list sessions", err)
+	}
+	defer rows.Close()
+	var out []custodian.Session
+	for rows.Next() {
+		se := custodian.Session{UserID: userID}
+		var created, seen, expires, passkey int64
+		if err := rows.Scan(&se.TokenHash, &created, &seen, &expires, &se.ClientAddr, &se.UserAgent, &passkey); err != nil {
+			return nil, internal("list sessions", err)
+		}
+		se.CreatedAt, se.LastSeenAt, se.ExpiresAt, se.Passkey = fromMicros(created), fromMicros(seen), fromMicros(expires), passkey != 0
+		out = append(out, se)
+	}
+	return out, internal("list sessions", rows.Err())
 }
 
 // TouchSession records activity on a session.

@@ -18,7 +18,9 @@ func RunAccounts(t *testing.T, open func(t *testing.T) custodian.AccountReposito
 		{"UpdateUserIsAllOrNothing", testUpdateUser},
 		{"OneTimeTokensAreSingleUseAndAtomic", testOneTimeTokens},
 		{"PasswordResetIsAtomic", testPasswordReset},
+		{"InvitationsListedWithStateAndRevocable", testInvitations},
 		{"SessionsEndOneOrAllButOne", testSessions},
+		{"SessionsAreListedPerUser", testListSessions},
 		{"APITokensAreRevokedByTheirOwner", testAPITokens},
 		{"SignInFailuresPerAccountAndSource", testSignInFailures},
 	})
@@ -120,6 +122,53 @@ func testOneTimeTokens(t *testing.T, e *accountsEnv) {
 	}
 }
 
+func testInvitations(t *testing.T, e *accountsEnv) {
+	r, ctx, now := e.repo, e.ctx, e.now
+	mk := func(b byte, email string, ttl time.Duration) []byte {
+		t.Helper()
+		h := bytes.Repeat([]byte{b}, 32)
+		if err := r.CreateOneTimeToken(ctx, custodian.OneTimeToken{Hash: h, Purpose: custodian.PurposeInvite, Email: email, Role: custodian.RoleAgent,
+			CreatedAt: now.Add(time.Duration(b) * time.Second), ExpiresAt: now.Add(ttl)}); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	pending, expired, accepted, revoked := mk(0x11, "p@example.com", time.Hour), mk(0x12, "e@example.com", time.Second), mk(0x13, "a@example.com", time.Hour), mk(0x14, "r@example.com", time.Hour)
+	// A reset token is no invitation.
+	if err := r.CreateOneTimeToken(ctx, custodian.OneTimeToken{Hash: bytes.Repeat([]byte{0x15}, 32), Purpose: custodian.PurposeReset, UserID: "usr_x", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	if err := r.RedeemForUser(ctx, accepted, custodian.PurposeInvite, later, e.user("a@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := r.RevokeInvitation(ctx, custodian.InvitationID(revoked), later)
+	if err != nil || inv.State != custodian.InvitationRevoked || inv.Email != "r@example.com" {
+		t.Fatalf("revoke: %+v %v", inv, err)
+	}
+	wantCode(t, func() error { _, err := r.RevokeInvitation(ctx, custodian.InvitationID(revoked), later); return err }(), custodian.ENOTFOUND)
+	wantCode(t, func() error { _, err := r.RevokeInvitation(ctx, custodian.InvitationID(accepted), later); return err }(), custodian.ENOTFOUND)
+	wantCode(t, func() error { _, err := r.RevokeInvitation(ctx, custodian.InvitationID(expired), later); return err }(), custodian.ENOTFOUND)
+	if _, err := r.PeekToken(ctx, revoked, custodian.PurposeInvite, later); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+		t.Fatal("a revoked invitation answered")
+	}
+	wantCode(t, r.RedeemForUser(ctx, revoked, custodian.PurposeInvite, later, e.user("r@example.com")), custodian.ENOTFOUND)
+	list, err := r.ListInvitations(ctx, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{custodian.InvitationID(revoked): custodian.InvitationRevoked, custodian.InvitationID(accepted): custodian.InvitationAccepted,
+		custodian.InvitationID(expired): custodian.InvitationExpired, custodian.InvitationID(pending): custodian.InvitationPending}
+	if len(list) != 4 || list[0].ID != custodian.InvitationID(revoked) {
+		t.Fatalf("invitations (newest first): %+v", list)
+	}
+	for _, inv := range list {
+		if want[inv.ID] != inv.State {
+			t.Fatalf("invitation %s is %s, want %s", inv.Email, inv.State, want[inv.ID])
+		}
+	}
+}
+
 func testPasswordReset(t *testing.T, e *accountsEnv) {
 	r, ctx, now := e.repo, e.ctx, e.now
 	u := e.user("reset@example.com")
@@ -176,6 +225,31 @@ func testSessions(t *testing.T, e *accountsEnv) {
 	r.DeleteSession(ctx, h1)
 	if _, _, err := r.SessionByHash(ctx, h1); custodian.ErrorCode(err) != custodian.ENOTFOUND {
 		t.Fatal("DeleteSession kept the session")
+	}
+}
+
+func testListSessions(t *testing.T, e *accountsEnv) {
+	r, ctx, now := e.repo, e.ctx, e.now
+	a, b := e.addUser(t, "one@example.com"), e.addUser(t, "two@example.com")
+	for i, se := range []custodian.Session{
+		{TokenHash: bytes.Repeat([]byte{0x21}, 32), UserID: a.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), ClientAddr: "192.0.2.1", UserAgent: "Old"},
+		{TokenHash: bytes.Repeat([]byte{0x22}, 32), UserID: a.ID, CreatedAt: now.Add(time.Minute), LastSeenAt: now.Add(2 * time.Minute), ExpiresAt: now.Add(time.Hour), ClientAddr: "192.0.2.2", UserAgent: "New", Passkey: true},
+		{TokenHash: bytes.Repeat([]byte{0x23}, 32), UserID: b.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := r.CreateSession(ctx, se); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	list, err := r.ListSessions(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].UserAgent != "New" || list[0].ClientAddr != "192.0.2.2" || !list[0].Passkey || list[1].UserAgent != "Old" ||
+		!list[0].LastSeenAt.Equal(now.Add(2*time.Minute)) || !bytes.Equal(list[1].TokenHash, bytes.Repeat([]byte{0x21}, 32)) {
+		t.Fatalf("sessions of one user (newest first): %+v", list)
+	}
+	if list, err := r.ListSessions(ctx, "usr_nobody"); err != nil || len(list) != 0 {
+		t.Fatalf("sessions of nobody: %+v %v", list, err)
 	}
 }
 

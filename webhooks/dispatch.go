@@ -199,7 +199,17 @@ func (s *Service) attempt(ctx context.Context, d custodian.WebhookDelivery, hook
 		s.o.Logger.Warn("webhook delivery attempt failed", "webhook", d.WebhookID, "delivery", d.ID, "attempt", d.Attempts, "status", code, "next", d.Status)
 	}
 	if ctx.Err() != nil {
-		// Stopping: the lease brings the delivery back after a restart.
+		// Stopping: an attempt the stop cut short is no answer from the
+		// endpoint. Hand the delivery back, due now, so that the next
+		// server (this one restarted, or another instance) sends it at
+		// once rather than when the lease ends; if even that cannot be
+		// stored, the lease brings it back.
+		if err != nil {
+			d.Status, d.NextAttemptAt = custodian.DeliveryPending, now
+		}
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = s.repo.FinishWebhookAttempt(stop, d)
 		return
 	}
 	if err := s.repo.FinishWebhookAttempt(ctx, d); err != nil {

@@ -162,7 +162,11 @@ func startAnchors(ctx context.Context, o *opsFlags, a *app, lease custodian.JobL
 	p := &anchorPublisher{head: a.store, file: *o.anchorFile, log: anchorLog, webhook: webhook}
 	if p.file != "" {
 		// Fail at start, not at the first anchor, when the file cannot be
-		// written; and look at what it already holds.
+		// written; and look at what it already holds. Its directory is
+		// made (owner only) when it does not exist yet.
+		if err := os.MkdirAll(filepath.Dir(p.file), 0o700); err != nil {
+			return nil, fmt.Errorf("--anchor-file: %w", err)
+		}
 		f, err := os.OpenFile(p.file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600) // #nosec G304 -- the operator names the anchor file
 		if err != nil {
 			return nil, fmt.Errorf("--anchor-file: %w", err)

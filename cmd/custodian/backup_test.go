@@ -95,6 +95,12 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			}
 			ids = append(ids, createCustomer(t, base, tok, "Alan Turing"))
 
+			// A read before the backup, written to the read log.
+			if code, body := getCustomer(t, base, tok, ids[2]); code != 200 {
+				t.Fatalf("read before backup: %d %s", code, body)
+			}
+			time.Sleep(300 * time.Millisecond)
+
 			file := filepath.Join(src.root, "backups", "one.tar.gz")
 			out, _, err := runCmd(t, src.vars, "backup", "--out", file)
 			if err != nil || !strings.Contains(out, "3 customers") {
@@ -132,6 +138,10 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			}
 			if out, _, err := runCmd(t, dst.vars, "audit", "verify"); err != nil {
 				t.Fatalf("audit verify after restore: %v\n%s", err, out)
+			}
+			// The read log came back with the database.
+			if out, _, err := runCmd(t, dst.vars, "processing", "--customer", ids[2]); err != nil || !strings.Contains(out, "customer.read") {
+				t.Fatalf("reads after restore: %v\n%s", err, out)
 			}
 			ctx2, cancel2 := context.WithCancel(context.Background())
 			defer cancel2()

@@ -46,7 +46,8 @@ func TestReadinessTellsTheTruth(t *testing.T) {
 		base, done, logs := startServer(t, ctx, map[string]string{"CUSTODIAN_DATA_DIR": dir})
 		wantReady(t, base, logs, 200, "")
 		// Another process holds SQLite's write lock.
-		db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+		// It waits its turn for the lock, as the server may be writing.
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName)+"?_pragma=busy_timeout(10000)")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,6 +36,7 @@ func runServe(ctx context.Context, proc *process, args []string) error {
 	if err := refuseInsecureSettings(s, logger); err != nil {
 		return err
 	}
+	defer applyMemoryLimit(*s.memoryLimitMiB, proc.getenv, logger)()
 	warnDevelopmentSettings(s, logger)
 	if err := refuseExposedProfiles(s); err != nil {
 		return err

@@ -50,6 +50,7 @@ type serveSettings struct {
 	sessionIdle      *time.Duration
 	sessionMaxAge    *time.Duration
 	authCacheTTL     *time.Duration
+	memoryLimitMiB   *int
 	alerts           *alertSettings
 	privacy          *privacyFlags
 	ops              *opsFlags
@@ -100,6 +101,7 @@ func addServeFlags(fs *flag.FlagSet) *serveSettings {
 		pprofTokenFile:   stringFlag(fs, "pprof-token-file", "", "file holding the bearer token the profiling endpoints require"),
 		sessionIdle:      fs.Duration("session-idle-timeout", 30*time.Minute, "a browser session ends after this long unused"),
 		sessionMaxAge:    fs.Duration("session-max-age", 12*time.Hour, "a browser session ends this long after sign-in, used or not"),
+		memoryLimitMiB:   fs.Int("memory-limit", defaultMemoryLimitMiB, "soft limit in MiB on the Go runtime's memory (heap, stacks), which collects garbage harder as it nears it; SQLite's page caches and the mapped binary come on top. 0: no limit. GOMEMLIMIT in the environment takes precedence (env CUSTODIAN_MEMORY_LIMIT)"),
 		authCacheTTL:     fs.Duration("auth-cache-ttl", accounts.DefaultAuthCacheTTL, "how long an authenticated access token or session is trusted without a database read, and so the longest a change made elsewhere can go unseen if its notification is lost; 0 reads the database on every request (env CUSTODIAN_AUTH_CACHE_TTL)"),
 		alerts:           addAlertFlags(fs),
 		privacy:          addPrivacyFlags(fs),
@@ -132,6 +134,9 @@ func (s *serveSettings) resolve(getenv func(string) string) error {
 	// working elsewhere: it stays short.
 	if *s.authCacheTTL < 0 || *s.authCacheTTL > maxAuthCacheTTL {
 		return fmt.Errorf("%w: --auth-cache-ttl must be between 0 (no cache) and %s", ErrConfig, maxAuthCacheTTL)
+	}
+	if *s.memoryLimitMiB < 0 {
+		return fmt.Errorf("%w: --memory-limit must not be negative (0: no limit)", ErrConfig)
 	}
 	if *s.maxConnsPerAddr < 1 {
 		return fmt.Errorf("%w: --max-conns-per-addr must be at least 1", ErrConfig)

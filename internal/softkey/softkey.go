@@ -106,8 +106,8 @@ func Register(options []byte, origin string) (*Key, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	att := make([]byte, 16, 16+2+len(k.ID)+len(cose)) // AAGUID: zeros
-	att = binary.BigEndian.AppendUint16(att, uint16(len(k.ID)))
+	att := make([]byte, 16, 16+2+len(k.ID)+len(cose))           // AAGUID: zeros
+	att = binary.BigEndian.AppendUint16(att, uint16(len(k.ID))) // #nosec G115 -- a credential id is 16 to 1,023 bytes (WebAuthn), well inside uint16
 	att = append(att, k.ID...)
 	att = append(att, cose...)
 	authData := k.authData(flagAT, att)
