@@ -206,14 +206,17 @@ type ExportEvent struct {
 // every recorded event about the customer, oldest first: who created,
 // changed, read, exported or erased the record, and when and why.
 type Export struct {
-	Format      string        `json:"format"`
-	ExportedAt  time.Time     `json:"exported_at"`
-	ExportedBy  string        `json:"exported_by"`
-	CustomerID  string        `json:"customer_id"`
-	Customer    *Customer     `json:"customer"`
-	Erased      *Tombstone    `json:"erased"`
-	LegalHold   *LegalHold    `json:"legal_hold"`
-	Consents    Consents      `json:"consents"`
+	Format     string     `json:"format"`
+	ExportedAt time.Time  `json:"exported_at"`
+	ExportedBy string     `json:"exported_by"`
+	CustomerID string     `json:"customer_id"`
+	Customer   *Customer  `json:"customer"`
+	Erased     *Tombstone `json:"erased"`
+	LegalHold  *LegalHold `json:"legal_hold"`
+	Consents   Consents   `json:"consents"`
+	// Activities are the notes, calls, meetings and emails logged on the
+	// customer, newest first; none remain for an erased customer.
+	Activities  []Activity    `json:"activities"`
 	AuditEvents []ExportEvent `json:"audit_events"`
 }
 

@@ -142,6 +142,10 @@ type CustomerRepository interface {
 	AuditRepository
 	// ReadRepository records every read of personal data.
 	ReadRepository
+	// ActivityRepository keeps the activities logged on customers.
+	ActivityRepository
+	// TaskRepository keeps follow-up tasks on customers.
+	TaskRepository
 	// InsertCustomers stores new records in one transaction.
 	InsertCustomers(ctx context.Context, recs ...*CustomerRecord) error
 	// CustomerRecord returns the record with id, or ENOTFOUND.

@@ -15,6 +15,9 @@ const (
 	ActionCustomerErase  = "customer.erase"
 	ActionConsentChange  = "consent.change"
 	ActionLegalHold      = "customer.legal_hold"
+	ActionActivityLog    = "customer.activity"
+	ActionTaskAdd        = "customer.task"
+	ActionTaskDone       = "customer.task_done"
 
 	ActionUserCreate     = "user.create"
 	ActionUserUpdate     = "user.update"

@@ -218,6 +218,16 @@ func TestEveryOperation(t *testing.T) {
 	if cons.Current["marketing_email"].State != client.ConsentDecisionGiven || len(cons.History) != 1 {
 		t.Fatalf("consents %+v", cons)
 	}
+	// Activities: logged, listed newest first.
+	call := must[*client.Activity](t)(admin.LogActivity(ctx, pia.ID, client.ActivityInput{Type: client.ActivityTypeCall, Text: "Asked about prices."}))
+	if call.Type != client.ActivityTypeCall || call.Text != "Asked about prices." || call.Author == "" {
+		t.Fatalf("activity %+v", call)
+	}
+	if acts := must[[]client.Activity](t)(admin.Activities(ctx, pia.ID)); len(acts) != 1 || acts[0].ID != call.ID {
+		t.Fatalf("activities %+v", acts)
+	}
+	_, err := admin.LogActivity(ctx, pia.ID, client.ActivityInput{Type: "fax", Text: "x"})
+	wantError(t, err, 400, client.CodeInvalid)
 	hold := must[*client.LegalHold](t)(admin.SetLegalHold(ctx, pia.ID, client.LegalHoldInput{Active: true, Reason: "Case 12"}))
 	if hold == nil || hold.Reason != "Case 12" {
 		t.Fatalf("hold %+v", hold)
@@ -225,7 +235,7 @@ func TestEveryOperation(t *testing.T) {
 	if got := must[*client.Customer](t)(admin.GetCustomer(ctx, pia.ID)); got.LegalHold == nil || got.LegalHold.Reason != "Case 12" {
 		t.Fatalf("the customer does not show the hold: %+v", got)
 	}
-	_, err := admin.EraseCustomer(ctx, pia.ID, "asked")
+	_, err = admin.EraseCustomer(ctx, pia.ID, "asked")
 	wantError(t, err, 409, client.CodeConflict)
 	if hold := must[*client.LegalHold](t)(admin.SetLegalHold(ctx, pia.ID, client.LegalHoldInput{Active: false, Reason: "Case closed"})); hold != nil {
 		t.Fatalf("lifted hold %+v", hold)

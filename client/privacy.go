@@ -43,3 +43,19 @@ func (c *Client) EraseCustomer(ctx context.Context, id, reason string) (*Erasure
 func (c *Client) ExportCustomer(ctx context.Context, id string) (*Export, error) {
 	return answer[Export](ctx, c, call{method: http.MethodGet, path: pathOf("customers", id, "export")})
 }
+
+// Activities returns the activities (notes, calls, meetings, emails)
+// logged on a customer, newest first.
+func (c *Client) Activities(ctx context.Context, id string) ([]Activity, error) {
+	r, err := answer[ActivityList](ctx, c, call{method: http.MethodGet, path: pathOf("customers", id, "activities")})
+	if err != nil {
+		return nil, err
+	}
+	return r.Activities, nil
+}
+
+// LogActivity logs an activity on a customer, authored by the caller, and
+// returns it. Its text is sealed with the customer's data key.
+func (c *Client) LogActivity(ctx context.Context, id string, in ActivityInput) (*Activity, error) {
+	return answer[Activity](ctx, c, call{method: http.MethodPost, path: pathOf("customers", id, "activities"), body: in})
+}

@@ -9,6 +9,30 @@ import (
 	"github.com/oapi-codegen/nullable"
 )
 
+// Defines values for ActivityType.
+const (
+	ActivityTypeCall    ActivityType = "call"
+	ActivityTypeEmail   ActivityType = "email"
+	ActivityTypeMeeting ActivityType = "meeting"
+	ActivityTypeNote    ActivityType = "note"
+)
+
+// Valid indicates whether the value is a known member of the ActivityType enum.
+func (e ActivityType) Valid() bool {
+	switch e {
+	case ActivityTypeCall:
+		return true
+	case ActivityTypeEmail:
+		return true
+	case ActivityTypeMeeting:
+		return true
+	case ActivityTypeNote:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AlertStatus.
 const (
 	AlertStatusClosed AlertStatus = "closed"
@@ -415,6 +439,45 @@ type APITokenList struct {
 	Items []APIToken `json:"items"`
 }
 
+// Activity defines model for Activity.
+type Activity struct {
+	// Author The id of the user who logged it.
+	Author string `json:"author"`
+
+	// CreatedAt When it was logged.
+	CreatedAt  time.Time `json:"created_at"`
+	CustomerID string    `json:"customer_id"`
+
+	// Date When it happened.
+	Date time.Time `json:"date"`
+	ID   int64     `json:"id"`
+	Text string    `json:"text"`
+
+	// Type What kind of activity was logged.
+	Type ActivityType `json:"type"`
+}
+
+// ActivityInput defines model for ActivityInput.
+type ActivityInput struct {
+	// Date When it happened; now when omitted. No more than a day in the future.
+	Date time.Time `json:"date,omitempty,omitzero"`
+
+	// Text What was said or done; sealed with the customer's data key, so erasure destroys it.
+	Text string `json:"text"`
+
+	// Type What kind of activity was logged.
+	Type ActivityType `json:"type"`
+}
+
+// ActivityList defines model for ActivityList.
+type ActivityList struct {
+	// Activities Newest first, by date.
+	Activities []Activity `json:"activities"`
+}
+
+// ActivityType What kind of activity was logged.
+type ActivityType string
+
 // Address defines model for Address.
 type Address struct {
 	City string `json:"city,omitempty,omitzero"`
@@ -715,6 +778,8 @@ type ErasureMechanism string
 
 // Export Everything held about one customer. Format custodian-export/v1, documented in docs/privacy.md.
 type Export struct {
+	// Activities The activities logged on the customer, newest first; empty for an erased customer.
+	Activities  []Activity                   `json:"activities"`
 	AuditEvents []ExportEvent                `json:"audit_events"`
 	Consents    Consents                     `json:"consents"`
 	Customer    nullable.Nullable[Customer]  `json:"customer"`
@@ -1458,6 +1523,12 @@ type ReplaceCustomerParams struct {
 	IfMatch IfMatchRequired `json:"If-Match"`
 }
 
+// LogActivityParams defines parameters for LogActivity.
+type LogActivityParams struct {
+	// CustodianPurpose Why the caller accesses the data (printable text, at most 100 characters); recorded with the audit events of reads, consent changes, legal holds, exports and erasures. Invalid: 400.
+	CustodianPurpose Purpose `json:"Custodian-Purpose,omitempty,omitzero"`
+}
+
 // RecordConsentParams defines parameters for RecordConsent.
 type RecordConsentParams struct {
 	// CustodianPurpose Why the caller accesses the data (printable text, at most 100 characters); recorded with the audit events of reads, consent changes, legal holds, exports and erasures. Invalid: 400.
@@ -1587,6 +1658,9 @@ type PatchCustomerApplicationMergePatchPlusJSONRequestBody = CustomerPatch
 
 // ReplaceCustomerJSONRequestBody defines body for ReplaceCustomer for application/json ContentType.
 type ReplaceCustomerJSONRequestBody = CustomerInput
+
+// LogActivityJSONRequestBody defines body for LogActivity for application/json ContentType.
+type LogActivityJSONRequestBody = ActivityInput
 
 // RecordConsentJSONRequestBody defines body for RecordConsent for application/json ContentType.
 type RecordConsentJSONRequestBody = ConsentInput

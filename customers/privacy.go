@@ -349,6 +349,12 @@ func (s *Service) ExportCustomer(ctx context.Context, id string) (*custodian.Exp
 		return nil, err
 	}
 	out.Consents = *consents
+	out.Activities = []custodian.Activity{}
+	if rec != nil {
+		if out.Activities, err = s.activities(ctx, rec); err != nil {
+			return nil, err
+		}
+	}
 	data := custodian.AccessData{Purpose: custodian.PurposeFrom(ctx)}.Encode()
 	if err := s.repo.AppendAudit(ctx, custodian.AuditEntry{Action: custodian.ActionCustomerExport, Subject: id, Data: data}); err != nil {
 		return nil, err

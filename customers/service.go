@@ -343,7 +343,13 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64
 	var changed []string
 	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		err := s.update(ctx, id, ifVersion, p, &out, &changed)
-		return []custodian.AuditEntry{{Action: custodian.ActionCustomerUpdate, Subject: id, Fields: changed}}, err
+		en := custodian.AuditEntry{Action: custodian.ActionCustomerUpdate, Subject: id, Fields: changed}
+		if out != nil {
+			// The change's own time, as for creations and consent, so the
+			// timeline orders it with them.
+			en.Time = out.UpdatedAt
+		}
+		return []custodian.AuditEntry{en}, err
 	})
 	if err != nil {
 		return nil, s.goneOr(ctx, id, err)

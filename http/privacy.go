@@ -105,3 +105,22 @@ func writeExport(w http.ResponseWriter, e *custodian.Export) {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+e.CustomerID+`.json"`)
 	writeJSON(w, http.StatusOK, e)
 }
+
+// activitiesJSON lists a customer's logged activities, newest first.
+type activitiesJSON struct {
+	Activities []custodian.Activity `json:"activities"`
+}
+
+func handleActivities(logger *slog.Logger, a custodian.ActivityService) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		acts, err := a.Activities(r.Context(), r.PathValue("id"))
+		return http.StatusOK, activitiesJSON{acts}, err
+	})
+}
+
+func handleLogActivity(logger *slog.Logger, a custodian.ActivityService) http.Handler {
+	return handle(logger, func(r *http.Request, in *custodian.ActivityInput) (int, any, error) {
+		act, err := a.LogActivity(r.Context(), r.PathValue("id"), *in)
+		return http.StatusCreated, act, err
+	})
+}

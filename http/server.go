@@ -27,6 +27,11 @@ type Deps struct {
 	Customers custodian.CustomerService
 	// Privacy serves consent, legal holds, erasure and exports.
 	Privacy custodian.PrivacyService
+	// Activities logs notes, calls, meetings and emails on customers and
+	// tells each customer's timeline.
+	Activities custodian.ActivityService
+	// Tasks sets follow-up tasks on customers and lists one's own.
+	Tasks custodian.TaskService
 	// Bulk acts on many customers at once.
 	Bulk custodian.BulkCustomerService
 	// Webhooks registers webhook endpoints and lists their deliveries.
@@ -124,7 +129,7 @@ func NewServer(d Deps) http.Handler {
 // missing: a programming error that no request could recover from.
 func (d Deps) mustHaveServices() {
 	for name, missing := range map[string]bool{
-		"Logger": d.Logger == nil, "Customers": d.Customers == nil, "Privacy": d.Privacy == nil,
+		"Logger": d.Logger == nil, "Customers": d.Customers == nil, "Privacy": d.Privacy == nil, "Activities": d.Activities == nil, "Tasks": d.Tasks == nil,
 		"Accounts": d.Accounts == nil, "Audit": d.Audit == nil, "Alerts": d.Alerts == nil,
 		"Monitor": d.Monitor == nil, "DB": d.DB == nil, "Bulk": d.Bulk == nil, "Webhooks": d.Webhooks == nil,
 	} {

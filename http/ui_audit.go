@@ -70,7 +70,7 @@ func eventDetail(b []byte) string {
 var auditActions = []string{
 	"customer.", "consent.", "user.", "auth.", "token.", "security.", "setting.", "keys.",
 	custodian.ActionCustomerCreate, custodian.ActionCustomerUpdate, custodian.ActionCustomerDelete, custodian.ActionCustomerRead,
-	custodian.ActionCustomerExport, custodian.ActionCustomerErase, custodian.ActionConsentChange, custodian.ActionLegalHold,
+	custodian.ActionCustomerExport, custodian.ActionCustomerErase, custodian.ActionConsentChange, custodian.ActionLegalHold, custodian.ActionActivityLog, custodian.ActionTaskAdd, custodian.ActionTaskDone,
 	custodian.ActionUserCreate, custodian.ActionUserUpdate, custodian.ActionUserRole, custodian.ActionUserDeactivate,
 	custodian.ActionUserActivate, custodian.ActionUserUnlock, custodian.ActionUserInvite, custodian.ActionUserResetLink,
 	custodian.ActionPasswordChange, custodian.ActionPasswordReset, custodian.ActionEmailChange, custodian.ActionTOTPEnable,

@@ -22,6 +22,11 @@ type customerData struct {
 	Consent    *consentView
 	Hold       holdForm
 	HoldByName string
+	// Timeline is one page of the customer's story and the form to log
+	// an activity.
+	Timeline *timelineView
+	// Tasks are the customer's follow-up tasks and the form to add one.
+	Tasks *tasksView
 	customerExtras
 }
 
@@ -101,13 +106,23 @@ type holdForm struct {
 // way; an erased customer shows its tombstone with 410.
 func (u *ui) handleCustomerDetail() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.showCustomer(w, r, http.StatusOK, r.PathValue("id"), nil, holdForm{})
+		u.showCustomer(w, r, http.StatusOK, r.PathValue("id"), customerForms{})
 	})
 }
 
-// showCustomer renders the detail page with status; form, when set, is a
-// consent form that comes back with its values and errors.
-func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id string, form *consentForm, hold holdForm) {
+// customerForms are the forms of the customer page that come back with
+// their values and errors: consent and activity when set, the legal hold.
+type customerForms struct {
+	consent  *consentForm
+	activity *activityForm
+	task     *taskForm
+	hold     holdForm
+}
+
+// showCustomer renders the detail page with status and the forms that
+// come back.
+func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id string, forms customerForms) {
+	form, hold := forms.consent, forms.hold
 	ctx := r.Context()
 	c, err := u.customers.Customer(ctx, id)
 	if err != nil {
@@ -122,6 +137,14 @@ func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id
 	}
 	if c.LegalHold != nil {
 		d.HoldByName = names.name(c.LegalHold.By)
+	}
+	if d.Timeline, err = u.timeline(r, id, timelinePage(r), names, forms.activity); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if d.Tasks, err = u.tasks(r, id, names, forms.task); err != nil {
+		u.fail(w, r, err)
+		return
 	}
 	if u.privacy != nil {
 		cons, err := u.privacy.Consents(ctx, id)
@@ -258,7 +281,7 @@ func (u *ui) handleConsentForm() http.Handler {
 		case "":
 			redirectWithFlash(w, r, uiCustomerPath(id)+"#consent", "consent-recorded")
 		case custodian.EINVALID:
-			u.showCustomer(w, r, http.StatusBadRequest, id, &consentForm{ConsentInput: in, Errors: fieldErrors(err), Error: custodian.ErrorMessage(err)}, holdForm{})
+			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{consent: &consentForm{ConsentInput: in, Errors: fieldErrors(err), Error: custodian.ErrorMessage(err)}})
 		default:
 			u.failCustomer(w, r, id, err)
 		}
@@ -283,7 +306,7 @@ func (u *ui) handleLegalHoldForm() http.Handler {
 			if msg == "" {
 				msg = custodian.ErrorMessage(err)
 			}
-			u.showCustomer(w, r, http.StatusBadRequest, id, nil, holdForm{Reason: reason, Error: msg})
+			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{hold: holdForm{Reason: reason, Error: msg}})
 		default:
 			u.failCustomer(w, r, id, err)
 		}

@@ -71,7 +71,7 @@ func keyLabel(key string) string {
 // with the layout and the shared partials. They are parsed once and never
 // changed.
 var uiPages = mustParsePages("login", "forgot", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
-	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks")
+	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks", "tasks")
 
 // pageParts are further template files of a page, parsed after it: they
 // define the blocks the page leaves open.
@@ -97,6 +97,8 @@ type ui struct {
 	webhooks  custodian.WebhookService
 	acc       custodian.AccountService
 	privacy   custodian.PrivacyService
+	activity  custodian.ActivityService
+	task      custodian.TaskService
 	audit     custodian.AuditTrail
 	alerts    custodian.AlertService
 	now       func() time.Time
@@ -120,6 +122,7 @@ type navLink struct {
 // route's permission, so the bar offers exactly the pages a role may open.
 var navCandidates = []navLink{
 	{Path: "/customers", Label: "Customers", Section: "customers"},
+	{Path: "/tasks", Label: "My tasks", Section: "tasks"},
 	{Path: "/audit", Label: "Audit trail", Section: "audit"},
 	{Path: "/security", Label: "Security", Section: "security"},
 	{Path: "/admin/users", Label: "Users", Section: "users"},
@@ -136,7 +139,7 @@ func newUI(d Deps) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, audit: d.Audit, alerts: d.Alerts, now: now,
+	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
@@ -340,6 +343,9 @@ var flashMessages = map[string]string{
 	"signed-in-already":   "You are already signed in.",
 
 	"consent-recorded":        "Consent change recorded.",
+	"activity-logged":         "Activity logged.",
+	"task-added":              "Task added.",
+	"task-updated":            "Task updated.",
 	"hold-set":                "Legal hold set: erasure, deletion and retention are suspended.",
 	"hold-lifted":             "Legal hold lifted.",
 	"customer-erased":         "The customer's personal data has been erased.",

@@ -84,8 +84,8 @@ func (s *Store) SetLegalHold(ctx context.Context, customerID string, hold *custo
 	})
 }
 
-// EraseCustomer deletes the locked record (its tags, tokens and current
-// consent state go with it by cascade) and stores the tombstone, or
+// EraseCustomer deletes the locked record (its tags, tokens, current
+// consent state and logged activities go with it) and stores the tombstone, or
 // returns the tombstone of an earlier erasure.
 func (s *Store) EraseCustomer(ctx context.Context, t *custodian.Tombstone, check func(cur *custodian.CustomerRecord) error) (*custodian.Tombstone, error) {
 	var existing *custodian.Tombstone
@@ -101,7 +101,7 @@ func (s *Store) EraseCustomer(ctx context.Context, t *custodian.Tombstone, check
 		if err := check(cur); err != nil {
 			return err
 		}
-		for _, table := range []string{"customer_tags", "customer_tokens", "customer_consents"} {
+		for _, table := range []string{"customer_tags", "customer_tokens", "customer_consents", "customer_activities", "customer_tasks"} {
 			// Explicitly, not only by cascade: nothing depends on the
 			// foreign-key setting of the connection.
 			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE customer_seq = ?`), seq); err != nil {

@@ -696,11 +696,19 @@ func (s *Store) missOrStale(ctx context.Context, tx *sql.Tx, id string) error {
 	return custodian.Errorf(custodian.EPRECONDITION, "The customer was changed by someone else; reload it and try again.")
 }
 
-// DeleteCustomer removes the record, its tags and its tokens when its
-// version equals ifVersion (any version when ifVersion is 0) and no legal
-// hold is on it (ECONFLICT).
+// DeleteCustomer removes the record, its tags, its tokens, its logged
+// activities and its tasks when its version equals ifVersion (any version when ifVersion
+// is 0) and no legal hold is on it (ECONFLICT).
 func (s *Store) DeleteCustomer(ctx context.Context, id string, ifVersion int64) error {
 	return s.inTx(ctx, "delete customer", func(tx *sql.Tx) error {
+		// Explicitly, not only by cascade: the activities' texts are
+		// personal, whatever the connection's foreign-key setting.
+		for _, table := range []string{"customer_activities", "customer_tasks"} {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE customer_seq IN
+				(SELECT seq FROM customers WHERE id = ? AND (? = 0 OR version = ?) AND legal_hold_us = 0)`), id, ifVersion, ifVersion); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM customers WHERE id = ? AND (? = 0 OR version = ?) AND legal_hold_us = 0`), id, ifVersion, ifVersion)
 		if err != nil {
 			return err

@@ -88,6 +88,10 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 		{"RetentionRemovesOldReads", testRetentionRemovesOldReads},
 		{"ExportIsComplete", testExportIsComplete},
 		{"ConcurrentShredKeyPutsAreEachAllOrNothing", testConcurrentShredKeyPuts},
+		{"ActivitiesSealedAndListed", testActivitiesSealedAndListed},
+		{"Timeline", testTimeline},
+		{"ActivitiesGoWithTheCustomer", testActivitiesGoWithTheCustomer},
+		{"Tasks", testTasks},
 	})
 }
 

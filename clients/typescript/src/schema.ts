@@ -554,6 +554,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/customers/{id}/activities/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** A customer's logged activities (notes, calls, meetings, emails), newest first. */
+        get: operations["listActivities"];
+        put?: never;
+        /** Log an activity on a customer, authored by the caller. Audited (customer.activity, naming the type, never the text) in the same transaction. */
+        post: operations["logActivity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/customers/{id}/legal-hold/": {
         parameters: {
             query?: never;
@@ -1154,6 +1174,8 @@ export interface components {
             erased: components["schemas"]["Tombstone"] | null;
             legal_hold: components["schemas"]["LegalHold"] | null;
             consents: components["schemas"]["Consents"];
+            /** @description The activities logged on the customer, newest first; empty for an erased customer. */
+            activities: components["schemas"]["Activity"][];
             audit_events: components["schemas"]["ExportEvent"][];
         };
         /** @description One event of the tamper-evident audit trail. Fields names the changed fields, never their values; data never holds a personal value in plaintext. */
@@ -1743,6 +1765,44 @@ export interface components {
         };
         SessionList: {
             items: components["schemas"]["SessionInfo"][];
+        };
+        /**
+         * @description What kind of activity was logged.
+         * @enum {string}
+         */
+        ActivityType: "note" | "call" | "meeting" | "email";
+        ActivityInput: {
+            type: components["schemas"]["ActivityType"];
+            /**
+             * Format: date-time
+             * @description When it happened; now when omitted. No more than a day in the future.
+             */
+            date?: string;
+            /** @description What was said or done; sealed with the customer's data key, so erasure destroys it. */
+            text: string;
+        };
+        Activity: {
+            /** Format: int64 */
+            id: number;
+            customer_id: string;
+            type: components["schemas"]["ActivityType"];
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            date: string;
+            text: string;
+            /** @description The id of the user who logged it. */
+            author: string;
+            /**
+             * Format: date-time
+             * @description When it was logged.
+             */
+            created_at: string;
+        };
+        ActivityList: {
+            /** @description Newest first, by date. */
+            activities: components["schemas"]["Activity"][];
         };
     };
     responses: {
@@ -3115,6 +3175,77 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConsentEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listActivities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The activities. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    logActivity: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Why the caller accesses the data (printable text, at most 100 characters); recorded with the audit events of reads, consent changes, legal holds, exports and erasures. Invalid: 400. */
+                "Custodian-Purpose"?: components["parameters"]["Purpose"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActivityInput"];
+            };
+        };
+        responses: {
+            /** @description The logged activity. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
                 };
             };
             400: components["responses"]["BadRequest"];
