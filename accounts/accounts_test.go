@@ -102,9 +102,9 @@ func TestSessionExpiry(t *testing.T) {
 	ended := time.Duration(0)
 	for elapsed := 20 * time.Minute; elapsed <= 13*time.Hour; elapsed += 20 * time.Minute {
 		e.clock.Advance(20 * time.Minute)
-		_, err := e.svc.Authenticate(ctx, tok)
-		if elapsed <= 12*time.Hour && err != nil {
-			t.Fatalf("active session ended after %s: %v", elapsed, err)
+		p, err := e.svc.Authenticate(ctx, tok)
+		if elapsed <= 12*time.Hour && (err != nil || p == nil || p.User == nil) {
+			t.Fatalf("active session ended after %s: %v %v", elapsed, p, err)
 		}
 		if elapsed > 12*time.Hour {
 			if custodian.ErrorCode(err) != custodian.EUNAUTHORIZED {

@@ -2,6 +2,7 @@ package accounts_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,5 +69,48 @@ func TestTOTPCodeOnceUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if n := ok.Load(); n != 1 {
 		t.Fatalf("one code opened %d sessions, want 1", n)
+	}
+}
+
+// TestLongestUserAgentAndTokenName: a browser name of exactly the length a
+// session keeps, and a token name of exactly 100 characters, are taken as
+// they are.
+func TestLongestUserAgentAndTokenName(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, err := e.svc.CreateUser(ctx, "ua@example.com", "UA", custodian.RoleViewer, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := strings.Repeat("A", 256)
+	if _, _, err := e.svc.SignIn(ctx, custodian.SignInRequest{Email: "ua@example.com", Password: pw, UserAgent: agent, ClientAddr: strings.Repeat("1", 64)}); err != nil {
+		t.Fatalf("sign in with a %d-byte user agent: %v", len(agent), err)
+	}
+	name := strings.Repeat("n", 100)
+	if _, tok, err := e.svc.CreateAPIToken(ctx, u.ID, name, 0); err != nil || tok.Name != name {
+		t.Fatalf("a %d-character token name: %v", len(name), err)
+	}
+	if _, _, err := e.svc.CreateAPIToken(ctx, u.ID, name+"n", 0); custodian.ErrorCode(err) != custodian.EINVALID {
+		t.Fatalf("a 101-character token name: %v", err)
+	}
+}
+
+// TestUnknownAddressesAreToldApart: failed sign-ins on an address without
+// an account are recorded under a keyed token of the address, the same for
+// every attempt on it and different for another address.
+func TestUnknownAddressesAreToldApart(t *testing.T) {
+	e := newEnv(t)
+	subject := func(email string) string {
+		t.Helper()
+		_, err := e.signIn(email, "wrong password for nobody", "")
+		var se *custodian.SignInError
+		if !errors.As(err, &se) {
+			t.Fatalf("sign-in error %T %v", err, err)
+		}
+		return se.Account
+	}
+	a1, a2, b := subject("nobody@example.com"), subject("nobody@example.com"), subject("someone@example.com")
+	if !strings.HasPrefix(a1, "unknown:") || a1 != a2 || a1 == b {
+		t.Fatalf("unknown addresses recorded as %q, %q and %q", a1, a2, b)
 	}
 }
