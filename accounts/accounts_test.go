@@ -270,20 +270,33 @@ func TestUserNameBounds(t *testing.T) {
 	}
 }
 
+// enableTOTP turns two-factor authentication on for u, as enrolment
+// leaves it, and returns the key its codes come from.
+func (e *env) enableTOTP(t *testing.T, u *custodian.User) *totp.Key {
+	t.Helper()
+	key, err := totp.Generate("Custodian", u.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, keyID, wrapped, err := e.sealer.NewDataKey(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.repo.UpdateUser(context.Background(), u.ID, func(r *custodian.UserRecord) error {
+		r.TOTPEnabled, r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret = true, keyID, wrapped, dk.Seal("totp", []byte(key.Secret()))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
 func TestTOTPSecondFactorAndReplay(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	u, _ := e.svc.CreateUser(ctx, "e@example.com", "E", custodian.RoleAdmin, pw)
-	key, err := totp.Generate("Custodian", "e@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, keyID, wrapped, _ := e.sealer.NewDataKey(u.ID)
-	e.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-		r.TOTPEnabled, r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret = true, keyID, wrapped, dk.Seal("totp", []byte(key.Secret()))
-		return nil
-	})
-	_, err = e.signIn("e@example.com", pw, "")
+	key := e.enableTOTP(t, u)
+	_, err := e.signIn("e@example.com", pw, "")
 	if fe := custodian.ErrorFields(err); len(fe) != 1 || fe[0].Field != "otp" {
 		t.Fatalf("without a code: %v", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/totp"
 	otptotp "github.com/pquerna/otp/totp"
 )
 
@@ -39,15 +38,7 @@ func TestTOTPCodeOnceUnderConcurrency(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	u, _ := e.svc.CreateUser(ctx, "c@example.com", "C", custodian.RoleAdmin, pw)
-	key, err := totp.Generate("Custodian", "c@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dk, keyID, wrapped, _ := e.sealer.NewDataKey(u.ID)
-	e.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-		r.TOTPEnabled, r.TOTPKeyID, r.TOTPDataKey, r.TOTPSecret = true, keyID, wrapped, dk.Seal("totp", []byte(key.Secret()))
-		return nil
-	})
+	key := e.enableTOTP(t, u)
 	e.clock.Advance(2 * time.Second)
 	code, err := otptotp.GenerateCode(key.Secret(), e.clock.Now())
 	if err != nil {

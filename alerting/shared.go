@@ -15,8 +15,8 @@ import (
 // every instance counts into it, and only its raiser delivers it, so it is
 // stored, mailed and sent to the webhook once.
 type sharedAlert struct {
-	state *alertState
-	rule  Rule
+	state     *alertState
+	rule, key string // as the Shared store names them (see sharedKey)
 }
 
 // sharedKey names a counted key in the Shared store: rule names are not
@@ -80,7 +80,7 @@ func (c *Correlator) countShared(ctx context.Context, s custodian.Signal) {
 		if res.Raised {
 			a := &alertState{Alert: custodian.Alert{ID: res.AlertID, Rule: tr.rule.Name, Key: key,
 				FirstSeen: res.FirstSeen.UTC(), LastSeen: res.LastSeen.UTC(), Count: res.Count, Status: custodian.AlertOpen}}
-			c.owned[rule+"\x00"+key] = &sharedAlert{state: a, rule: tr.rule}
+			c.owned[rule+"\x00"+key] = &sharedAlert{state: a, rule: rule, key: key}
 			c.raised++
 			c.enqueue(a)
 			raised = append(raised, a.Alert)
@@ -108,9 +108,8 @@ func (c *Correlator) sweepShared(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for k, o := range owned {
-		rule, key, _ := cutKey(k)
 		sctx, cancel := context.WithTimeout(ctx, c.sharedTimeout)
-		res, open, err := c.shared.State(sctx, rule, key)
+		res, open, err := c.shared.State(sctx, o.rule, o.key)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -131,16 +130,6 @@ func (c *Correlator) sweepShared(ctx context.Context) {
 		}
 		c.mu.Unlock()
 	}
-}
-
-// cutKey splits an owned map key into the Shared store's rule and key.
-func cutKey(k string) (rule, key string, ok bool) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == 0 {
-			return k[:i], k[i+1:], true
-		}
-	}
-	return k, "", false
 }
 
 // publishBlock tells the other instances about a block this one applies.
