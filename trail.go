@@ -110,15 +110,20 @@ type AuditEvent struct {
 
 // AuditQuery selects audit events, newest first. Empty fields do not
 // filter. Action matches exactly, or as a prefix when it ends in "." (as
-// in "customer."). BeforeSeq continues a listing below that sequence
-// number; Limit bounds the count (0 means no bound).
+// in "customer."). SkipReads leaves out customer.read events (reads are
+// kept in the read log; a trail may still hold some). BeforeSeq continues
+// a listing below that sequence number; AfterSeq instead selects the
+// events just above it, the Limit nearest (a previous page), still listed
+// newest first. Limit bounds the count (0 means no bound).
 type AuditQuery struct {
 	Actor     string
 	Action    string
 	Subject   string
 	Since     time.Time
 	Until     time.Time
+	SkipReads bool
 	BeforeSeq int64
+	AfterSeq  int64
 	Limit     int
 }
 
@@ -172,11 +177,18 @@ func (r ReadRecord) Event(customer string) AuditEvent {
 }
 
 // ReadQuery selects read records, newest first. Customer selects the
-// records naming that customer; BeforeSeq continues a listing below that
-// sequence number; Limit bounds the count (0 means no bound).
+// records naming that customer, Actor those of that reader, Since and
+// Until those in [Since, Until); BeforeSeq continues a listing below that
+// sequence number, AfterSeq instead selects the records just above it
+// (the Limit nearest, still listed newest first); Limit bounds the count
+// (0 means no bound). Empty fields do not filter.
 type ReadQuery struct {
 	Customer  string
+	Actor     string
+	Since     time.Time
+	Until     time.Time
 	BeforeSeq int64
+	AfterSeq  int64
 	Limit     int
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -316,10 +317,21 @@ func (s *Store) AuditEvents(ctx context.Context, q custodian.AuditQuery) ([]cust
 	if !q.Until.IsZero() {
 		add("time_us < ?", micros(q.Until))
 	}
+	if q.SkipReads {
+		add("action <> ?", custodian.ActionCustomerRead)
+	}
 	if q.BeforeSeq > 0 {
 		add("seq < ?", q.BeforeSeq)
 	}
-	b.WriteString(" ORDER BY seq DESC")
+	// Both directions walk the primary key from the cursor; a previous
+	// page is read upwards and turned round below.
+	up := q.AfterSeq > 0
+	if up {
+		add("seq > ?", q.AfterSeq)
+		b.WriteString(" ORDER BY seq ASC")
+	} else {
+		b.WriteString(" ORDER BY seq DESC")
+	}
 	if q.Limit > 0 {
 		b.WriteString(" LIMIT ?")
 		args = append(args, q.Limit)
@@ -336,6 +348,9 @@ func (s *Store) AuditEvents(ctx context.Context, q custodian.AuditQuery) ([]cust
 			return nil, internal("list audit events", err)
 		}
 		out = append(out, e)
+	}
+	if up {
+		slices.Reverse(out)
 	}
 	return out, internal("list audit events", rows.Err())
 }
