@@ -283,6 +283,9 @@ type PrivacyRepository interface {
 	EraseCustomer(ctx context.Context, t *Tombstone, check func(cur *CustomerRecord) error) (existing *Tombstone, err error)
 	// Tombstone returns the tombstone of an erased customer, or ENOTFOUND.
 	Tombstone(ctx context.Context, customerID string) (*Tombstone, error)
+	// Tombstones returns the tombstones of those of the customers ids
+	// that were erased, in one query, in no particular order.
+	Tombstones(ctx context.Context, ids []string) ([]*Tombstone, error)
 	// MarkKeyDestroyed records that the customer's shred key is gone.
 	MarkKeyDestroyed(ctx context.Context, customerID string) error
 	// PendingKeyDestruction lists erased customers whose shred key may
