@@ -253,3 +253,24 @@ type Origin struct {
 	ClientAddr string
 	RequestID  string
 }
+
+// AuditActions lists every action the trail records, grouped by their
+// prefix: the known set that filters offer and accept.
+func AuditActions() []string {
+	return []string{
+		ActionCustomerCreate, ActionCustomerUpdate, ActionCustomerDelete, ActionCustomerRead, ActionCustomerExport, ActionCustomerErase,
+		ActionLegalHold, ActionActivityLog, ActionTaskAdd, ActionTaskDone, ActionCustomerBulk,
+		ActionCustomersImport, ActionCustomersExport,
+		ActionConsentChange,
+		ActionUserCreate, ActionUserUpdate, ActionUserRole, ActionUserDeactivate, ActionUserActivate, ActionUserUnlock, ActionUserInvite,
+		ActionInviteRevoke, ActionUserResetLink, ActionPasswordChange, ActionPasswordReset, ActionPasswordForgot, ActionEmailChange,
+		ActionTOTPEnable, ActionTOTPDisable, ActionTOTPReset,
+		ActionPasskeyRegister, ActionPasskeyRename, ActionPasskeyRemove,
+		ActionSignIn, ActionSignInFailed, ActionReauthFailed, ActionSignOut,
+		ActionTokenIssue, ActionTokenRevoke,
+		ActionSettingChange, ActionKeyRotate, ActionBackupCreated, ActionBackupRestored,
+		ActionWebhookCreate, ActionWebhookUpdate, ActionWebhookDelete, ActionWebhookRotate,
+		ActionSecurityAlert, ActionAlertResolve,
+		ActionReadsSeal, ActionReadsPurge, ActionAuditArchive,
+	}
+}

@@ -100,6 +100,7 @@ type ui struct {
 	activity  custodian.ActivityService
 	task      custodian.TaskService
 	audit     custodian.AuditTrail
+	names     custodian.CustomerNamer
 	alerts    custodian.AlertService
 	now       func() time.Time
 	sig       signals
@@ -139,7 +140,7 @@ func newUI(d Deps) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, alerts: d.Alerts, now: now,
+	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, names: d.Names, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 

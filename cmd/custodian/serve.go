@@ -277,7 +277,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 		return nil, fmt.Errorf("form key: %w", err)
 	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, Activities: a.customers, Tasks: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
+		Logger: logger, Customers: a.customers, Privacy: a.customers, Activities: a.customers, Tasks: a.customers, Names: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
 		Imports: a.imports, Exports: a.customers,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
