@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,14 @@ func TestAuditActionsListsEveryAction(t *testing.T) {
 	for _, a := range want {
 		if n := len(slices.DeleteFunc(slices.Clone(got), func(g string) bool { return g != a })); n != 1 {
 			t.Errorf("AuditActions lists %q %d times", a, n)
+		}
+	}
+	// Each is a family and a name, one dot apart, in the characters the
+	// trail's family index trims (sqlstore, migration 00060).
+	shape := regexp.MustCompile(`^[a-z0-9_]+\.[a-z0-9_]+$`)
+	for _, a := range got {
+		if !shape.MatchString(a) {
+			t.Errorf("action %q is not family.name in a-z, 0-9 and _", a)
 		}
 	}
 	if len(got) != len(want) {
