@@ -70,10 +70,10 @@ func eventDetail(b []byte) string {
 var auditActions = []string{
 	"customer.", "consent.", "user.", "auth.", "token.", "security.", "setting.", "keys.",
 	custodian.ActionCustomerCreate, custodian.ActionCustomerUpdate, custodian.ActionCustomerDelete, custodian.ActionCustomerRead,
-	custodian.ActionCustomerExport, custodian.ActionCustomerErase, custodian.ActionConsentChange, custodian.ActionLegalHold, custodian.ActionActivityLog, custodian.ActionTaskAdd, custodian.ActionTaskDone,
+	custodian.ActionCustomerExport, custodian.ActionCustomerErase, custodian.ActionConsentChange, custodian.ActionLegalHold, custodian.ActionActivityLog, custodian.ActionTaskAdd, custodian.ActionTaskDone, custodian.ActionTaskUpdate, custodian.ActionTaskDelete,
 	custodian.ActionUserCreate, custodian.ActionUserUpdate, custodian.ActionUserRole, custodian.ActionUserDeactivate,
 	custodian.ActionUserActivate, custodian.ActionUserUnlock, custodian.ActionUserInvite, custodian.ActionUserResetLink,
-	custodian.ActionPasswordChange, custodian.ActionPasswordReset, custodian.ActionEmailChange, custodian.ActionTOTPEnable,
+	custodian.ActionPasswordChange, custodian.ActionPasswordReset, custodian.ActionEmailRequest, custodian.ActionEmailChange, custodian.ActionTOTPEnable,
 	custodian.ActionTOTPDisable, custodian.ActionTOTPReset, custodian.ActionSignIn, custodian.ActionSignInFailed,
 	custodian.ActionSignOut, custodian.ActionTokenIssue, custodian.ActionTokenRevoke, custodian.ActionSettingChange,
 	custodian.ActionKeyRotate, custodian.ActionSecurityAlert, custodian.ActionAlertResolve,
