@@ -32,7 +32,7 @@ const reasonTaken = "address_taken"
 
 // errNoMail refuses an address change on a server that mails nothing:
 // the new address could not be confirmed.
-var errNoMail = custodian.Errorf(custodian.EUNAVAILABLE, "This server does not send e-mail, so a new address cannot be confirmed; ask an administrator to change it.")
+var errNoMail = custodian.Errorf(custodian.EUNAVAILABLE, "This server does not send e-mail, so a new sign-in address cannot be confirmed; an administrator can set up mail (the alert SMTP settings and the public URL).")
 
 // errEmailThrottled refuses an address change past the throttle.
 var errEmailThrottled = &custodian.RetryError{Err: custodian.Errorf(custodian.ETOOMANY, "Too many address changes were asked for; try again in an hour."), After: emailWindow}
@@ -154,12 +154,12 @@ func (s *Service) mailEmailChange(ctx context.Context, u *custodian.UserRecord, 
 
 // MaskEmail shows an address only by the first character of its local
 // part and of its domain, and the domain's last label:
-// "ann@example.com" is "a•••@e•••.com". The owner recognises their own
+// "ann@example.com" is "a***@e***.com". The owner recognises their own
 // address; nobody else learns it.
 func MaskEmail(email string) string {
 	local, domain, ok := strings.Cut(email, "@")
 	if !ok || local == "" || domain == "" {
-		return "•••"
+		return "***"
 	}
 	first := func(s string) string {
 		r, _ := utf8.DecodeRuneInString(s)
@@ -169,7 +169,7 @@ func MaskEmail(email string) string {
 	if i := strings.LastIndexByte(domain, '.'); i > 0 {
 		tld = domain[i:]
 	}
-	return first(local) + "•••@" + first(domain) + "•••" + tld
+	return first(local) + "***@" + first(domain) + "***" + tld
 }
 
 // ConfirmEmailChange redeems the link mailed to a new address: in one

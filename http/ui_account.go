@@ -149,11 +149,20 @@ func (u *ui) handleEndOtherSessionsForm() http.Handler {
 
 // handleRequestEmailChangeForm asks for a link to confirm a new sign-in
 // address, mailed to it; the address changes only when it is opened.
+// Without mail the page shows no form; a post anyway is answered 503 on
+// the page, next to where the form would be.
 func (u *ui) handleRequestEmailChangeForm() http.Handler {
-	return u.accountForm("email", "email-link-sent", func(r *http.Request) error {
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
 		f := r.PostForm
 		_, err := u.acc.RequestEmailChange(r.Context(), principal(r), f.Get("current_password"), f.Get("email"))
-		return renameField(err, "current_password", "email_current_password")
+		switch {
+		case err == nil:
+			redirectWithFlash(w, r, "/account", "email-link-sent")
+		case custodian.ErrorCode(err) == custodian.EUNAVAILABLE && !isRetry(err):
+			u.renderAccount(w, r, http.StatusServiceUnavailable, accountData{Section: "email", Error: custodian.ErrorMessage(err)})
+		default:
+			u.accountError(w, r, "email", renameField(err, "current_password", "email_current_password"), accountData{})
+		}
 	})
 }
 
