@@ -796,6 +796,9 @@ type EmailChange struct {
 
 	// Email The new sign-in address.
 	Email string `json:"email"`
+
+	// EndOtherSessions Ignored since 1.3.0, accepted so that older clients keep working: every other session ends when the new address is confirmed.
+	EndOtherSessions bool `json:"end_other_sessions,omitempty,omitzero"`
 }
 
 // EmailChangeRequested defines model for EmailChangeRequested.

@@ -38,6 +38,10 @@ func handleRequestEmailChange(logger *slog.Logger, acc custodian.AccountSettings
 	type body struct {
 		CurrentPassword string `json:"current_password"`
 		Email           string `json:"email"`
+		// EndOtherSessions is accepted from clients older than the
+		// confirmation link, and ignored: every other session ends when
+		// the new address is confirmed.
+		EndOtherSessions bool `json:"end_other_sessions"`
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
 		exp, err := acc.RequestEmailChange(r.Context(), principal(r), b.CurrentPassword, b.Email)

@@ -1502,6 +1502,8 @@ export interface components {
             current_password: string;
             /** @description The new sign-in address. */
             email: string;
+            /** @description Ignored since 1.3.0, accepted so that older clients keep working: every other session ends when the new address is confirmed. */
+            end_other_sessions?: boolean;
         };
         /** @description Your current password, asked again before a change to how you sign in. */
         Reauthentication: {
