@@ -150,10 +150,11 @@ const (
 	PurposeSetup  = "setup"  // create the first administrator
 	PurposeInvite = "invite" // join with a given email and role
 	PurposeReset  = "reset"  // set a new password
+	PurposeEmail  = "email"  // confirm a new sign-in address (Email) for UserID
 )
 
-// OneTimeToken is a single-use link: first-run setup, an invitation or a
-// password reset. Only a hash of it is stored.
+// OneTimeToken is a single-use link: first-run setup, an invitation, a
+// password reset or the confirmation of a new sign-in address. Only a hash of it is stored.
 type OneTimeToken struct {
 	Hash      []byte
 	Purpose   string
@@ -215,6 +216,12 @@ type AccountRepository interface {
 	// PeekToken returns an unused, unexpired one-time token without
 	// consuming it; ENOTFOUND otherwise.
 	PeekToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)
+	// RedeemToken consumes an unused, unexpired one-time token of the
+	// purpose and returns it; ENOTFOUND otherwise.
+	RedeemToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)
+	// RevokeUserTokens revokes the user's one-time tokens of the purpose
+	// that are still pending at now, returning how many there were.
+	RevokeUserTokens(ctx context.Context, userID, purpose string, now time.Time) (int, error)
 	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
 	// ListInvitations lists every invitation, newest first, its state as
 	// of now.

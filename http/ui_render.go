@@ -326,6 +326,7 @@ var flashMessages = map[string]string{
 	"signed-out":          "You have signed out.",
 	"password-changed":    "Your password has been changed.",
 	"name-changed":        "Your name has been changed.",
+	"email-link-sent":     "A link to confirm your new address has been sent to it. It works once, for 30 minutes; your address changes only when it is opened.",
 	"session-ended":       "That session has been signed out.",
 	"sessions-ended":      "Your other sessions have been signed out.",
 	"totp-disabled":       "Two-factor authentication is off.",
