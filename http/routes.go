@@ -108,6 +108,12 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/api/webhooks/{id}/rotate-secret/{$}", webhooks, handleRotateWebhookSecret(logger, d.Webhooks)},
 		{"GET", "/api/webhooks/{id}/deliveries/{$}", webhooks, handleListDeliveries(logger, d.Webhooks)},
 
+		{"GET", "/api/views/{$}", read, handleListViews(logger, acc)},
+		{"POST", "/api/views/{$}", read, handleCreateView(logger, acc)},
+		{"GET", "/api/views/{id}/{$}", read, handleGetView(logger, acc)},
+		{"PATCH", "/api/views/{id}/{$}", read, handleUpdateView(logger, acc)},
+		{"DELETE", "/api/views/{id}/{$}", read, handleDeleteView(logger, acc)},
+
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
 		{"GET", "/api/customers/export", exporting, handleExportList(logger, d.Exports, d.TransferLimiter)},
 		{"POST", "/api/imports/{$}", importing, handleStartImport(logger, d.Imports, d.TransferLimiter)},

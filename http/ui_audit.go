@@ -68,7 +68,7 @@ func eventDetail(b []byte) string {
 // auditActions are offered as suggestions in the action filter: prefixes
 // first, then every action.
 var auditActions = []string{
-	"customer.", "consent.", "user.", "auth.", "token.", "security.", "setting.", "keys.",
+	"customer.", "consent.", "user.", "auth.", "token.", "security.", "setting.", "keys.", "view.",
 	custodian.ActionCustomerCreate, custodian.ActionCustomerUpdate, custodian.ActionCustomerDelete, custodian.ActionCustomerRead,
 	custodian.ActionCustomerExport, custodian.ActionCustomerErase, custodian.ActionConsentChange, custodian.ActionLegalHold, custodian.ActionActivityLog, custodian.ActionTaskAdd, custodian.ActionTaskDone,
 	custodian.ActionUserCreate, custodian.ActionUserUpdate, custodian.ActionUserRole, custodian.ActionUserDeactivate,
@@ -77,6 +77,7 @@ var auditActions = []string{
 	custodian.ActionTOTPDisable, custodian.ActionTOTPReset, custodian.ActionSignIn, custodian.ActionSignInFailed,
 	custodian.ActionSignOut, custodian.ActionTokenIssue, custodian.ActionTokenRevoke, custodian.ActionSettingChange,
 	custodian.ActionKeyRotate, custodian.ActionSecurityAlert, custodian.ActionAlertResolve,
+	custodian.ActionViewCreate, custodian.ActionViewUpdate, custodian.ActionViewDelete,
 }
 
 // auditData is the audit trail page's content.
