@@ -106,4 +106,21 @@ func TestUIViewForms(t *testing.T) {
 	if p := manager.post("/customers", "/customers/views/"+shared.ID+"/delete", url.Values{}); p.code != http.StatusSeeOther || len(views(au)) != 0 {
 		t.Fatalf("manager deletes the shared view: %d, %+v", p.code, views(au))
 	}
+
+	// A view that does not open (its state tampered with, or under a
+	// master key gone from the keyring) leaves the customer list usable,
+	// and says so.
+	if p := agent.post("/customers", "/customers/views", url.Values{"name": {"Broken"}, "s": {sealed.Get("s")}}); p.code != http.StatusSeeOther {
+		t.Fatalf("save: %d", p.code)
+	}
+	if _, err := s.store.DB().ExecContext(t.Context(), `UPDATE saved_views SET state_ct = X'00'`); err != nil {
+		t.Fatal(err)
+	}
+	page = agent.get("/customers")
+	if page.code != http.StatusOK || !strings.Contains(page.body, "Your saved views could not be read") || !strings.Contains(page.body, `id="customers"`) && !strings.Contains(page.body, "No customers yet") {
+		t.Fatalf("list with a broken view: %d %s", page.code, page.body)
+	}
+	if strings.Contains(s.logs.String(), "alice") {
+		t.Fatal("the search is in the log")
+	}
 }
