@@ -135,6 +135,19 @@ func (s *Service) UpdateView(ctx context.Context, p *custodian.Principal, id str
 	if err != nil {
 		return nil, err
 	}
+	if len(fields) == 0 { // nothing to change: no new version, no event
+		cur, err := s.repo.ViewRecord(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := mayChange(p, cur); err != nil {
+			return nil, err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return nil, custodian.Errorf(custodian.EPRECONDITION, "The view was changed meanwhile; reload it and try again.")
+		}
+		return s.openView(cur)
+	}
 	var out *custodian.ViewRecord
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		err := s.repo.UpdateView(ctx, id, func(cur *custodian.ViewRecord) (*custodian.ViewRecord, error) {

@@ -216,6 +216,15 @@ func testViewsChangedByOwner(t *testing.T, e *viewsEnv) {
 	if got, err := e.svc.View(e.ctx(e.a), e.a, mine.ID); err != nil || got.State != v.State || got.Name != "Renamed" {
 		t.Fatalf("View = %+v, %v", got, err)
 	}
+	// A patch that changes nothing makes no new version; it is still
+	// refused to whoever may not change the view.
+	if got, err := e.svc.UpdateView(e.ctx(e.a), e.a, mine.ID, 3, custodian.ViewPatch{}); err != nil || got.Version != 3 {
+		t.Fatalf("empty patch = %+v, %v", got, err)
+	}
+	_, err = e.svc.UpdateView(e.ctx(e.b), e.b, mine.ID, 0, custodian.ViewPatch{})
+	wantCode(t, err, custodian.ENOTFOUND)
+	_, err = e.svc.UpdateView(e.ctx(e.a), e.a, shared.ID, 0, custodian.ViewPatch{})
+	wantCode(t, err, custodian.EFORBIDDEN)
 	if _, err := e.svc.UpdateView(e.ctx(e.m), e.m, shared.ID, 0, rename("Shared, renamed")); err != nil {
 		t.Fatal(err)
 	}
