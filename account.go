@@ -89,6 +89,7 @@ type AccountService interface {
 	ListUsers(ctx context.Context) ([]*User, error)
 	AccountSettings
 	PasskeyService
+	ViewService
 }
 
 // SessionInfo is a browser session as its owner sees it: never its token.

@@ -275,5 +275,6 @@ func AuditActions() []string {
 		ActionWebhookCreate, ActionWebhookUpdate, ActionWebhookDelete, ActionWebhookRotate,
 		ActionSecurityAlert, ActionAlertResolve,
 		ActionReadsSeal, ActionReadsPurge, ActionAuditArchive,
+		ActionViewCreate, ActionViewUpdate, ActionViewDelete,
 	}
 }

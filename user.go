@@ -54,18 +54,21 @@ const (
 	// them personal data, rotating their secrets and reading their
 	// deliveries.
 	PermWebhooksManage Permission = "webhooks:manage"
+	// PermViewsShare makes, changes and deletes the shared saved views of
+	// the customer list that everyone sees.
+	PermViewsShare Permission = "views:share"
 )
 
 // Permissions lists every permission, in the order of the constants.
 func Permissions() []Permission {
 	return []Permission{PermPublic, PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete,
-		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage}
+		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage, PermViewsShare}
 }
 
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage},
-	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermCustomersImport, PermCustomersExport},
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage, PermViewsShare},
+	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermCustomersImport, PermCustomersExport, PermViewsShare},
 	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
 	RoleViewer:  {PermSignedIn, PermCustomersRead},
 	RoleAuditor: {PermSignedIn, PermAuditRead},
@@ -203,6 +206,8 @@ type AccountRepository interface {
 	AuditRepository
 	// PasskeyRepository keeps passkeys and their ceremonies.
 	PasskeyRepository
+	// ViewRepository keeps saved views of the customer list.
+	ViewRepository
 	CountUsers(ctx context.Context) (int, error)
 	// CreateUser stores a new user; ECONFLICT when the email is taken.
 	CreateUser(ctx context.Context, u *UserRecord) error

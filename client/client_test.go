@@ -352,6 +352,25 @@ func TestEveryOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Saved views.
+	vw := must[*client.View](t)(admin.CreateView(ctx, client.ViewInput{Name: "Leads", Shared: true,
+		State: client.ViewState{Search: "ada", Status: client.ViewStateStatusLead}}))
+	if !vw.Shared || vw.State.Search != "ada" || vw.State.Sort != client.ViewStateSortMinusCreatedAt {
+		t.Fatalf("view %+v", vw)
+	}
+	if vs := must[[]client.View](t)(admin.Views(ctx)); len(vs) != 1 || vs[0].ID != vw.ID {
+		t.Fatalf("views %+v", vs)
+	}
+	if got := must[*client.View](t)(admin.GetView(ctx, vw.ID)); got.Name != "Leads" {
+		t.Fatalf("view %+v", got)
+	}
+	if got := must[*client.View](t)(admin.UpdateView(ctx, vw.ID, client.IfVersion(1), client.ViewPatch{Name: nullable.NewNullableWithValue("New leads")})); got.Name != "New leads" || got.Version != 2 {
+		t.Fatalf("updated view %+v", got)
+	}
+	if err := admin.DeleteView(ctx, vw.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	// Access tokens.
 	nt := must[*client.NewAPIToken](t)(admin.CreateToken(ctx, client.TokenInput{Name: "ci job", ExpiresInDays: 30}))
 	if !strings.HasPrefix(nt.Token, "cst_pat_") || !nt.LastUsedAt.IsZero() {

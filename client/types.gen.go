@@ -339,6 +339,63 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for ViewStateSort.
+const (
+	ViewStateSortCreatedAt      ViewStateSort = "created_at"
+	ViewStateSortEmpty          ViewStateSort = ""
+	ViewStateSortMinusCreatedAt ViewStateSort = "-created_at"
+	ViewStateSortMinusName      ViewStateSort = "-name"
+	ViewStateSortMinusUpdatedAt ViewStateSort = "-updated_at"
+	ViewStateSortName           ViewStateSort = "name"
+	ViewStateSortUpdatedAt      ViewStateSort = "updated_at"
+)
+
+// Valid indicates whether the value is a known member of the ViewStateSort enum.
+func (e ViewStateSort) Valid() bool {
+	switch e {
+	case ViewStateSortCreatedAt:
+		return true
+	case ViewStateSortEmpty:
+		return true
+	case ViewStateSortMinusCreatedAt:
+		return true
+	case ViewStateSortMinusName:
+		return true
+	case ViewStateSortMinusUpdatedAt:
+		return true
+	case ViewStateSortName:
+		return true
+	case ViewStateSortUpdatedAt:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ViewStateStatus.
+const (
+	ViewStateStatusActive   ViewStateStatus = "active"
+	ViewStateStatusEmpty    ViewStateStatus = ""
+	ViewStateStatusInactive ViewStateStatus = "inactive"
+	ViewStateStatusLead     ViewStateStatus = "lead"
+)
+
+// Valid indicates whether the value is a known member of the ViewStateStatus enum.
+func (e ViewStateStatus) Valid() bool {
+	switch e {
+	case ViewStateStatusActive:
+		return true
+	case ViewStateStatusEmpty:
+		return true
+	case ViewStateStatusInactive:
+		return true
+	case ViewStateStatusLead:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookDeliveryStatus.
 const (
 	WebhookDeliveryStatusFailed    WebhookDeliveryStatus = "failed"
@@ -1415,6 +1472,72 @@ type UserUpdate struct {
 	Role *Role `json:"role,omitempty"`
 }
 
+// View A saved view of the customer list.
+type View struct {
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+
+	// Owner The user a private view belongs to; empty for a shared view.
+	Owner string `json:"owner"`
+
+	// Shared Seen by everyone who reads customers; changed only by roles that may share views.
+	Shared bool `json:"shared"`
+
+	// State The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit.
+	State     ViewState `json:"state"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int       `json:"version"`
+}
+
+// ViewInput defines model for ViewInput.
+type ViewInput struct {
+	// Name 1 to 60 printable characters, without < or >; unique, ignoring case, among the owner's views (or the shared ones).
+	Name string `json:"name"`
+
+	// Shared Save in the shared set (managers and administrators); default false.
+	Shared bool `json:"shared,omitempty,omitzero"`
+
+	// State The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit.
+	State ViewState `json:"state,omitempty,omitzero"`
+}
+
+// ViewList defines model for ViewList.
+type ViewList struct {
+	Items []View `json:"items"`
+}
+
+// ViewPatch defines model for ViewPatch.
+type ViewPatch struct {
+	Name  nullable.Nullable[string]    `json:"name,omitempty,omitzero"`
+	State nullable.Nullable[ViewState] `json:"state,omitempty,omitzero"`
+}
+
+// ViewState The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit.
+type ViewState struct {
+	// PageSize Customers per page; 0 for the default.
+	PageSize int `json:"page_size,omitempty,omitzero"`
+
+	// Search The search text, as the list's `search`.
+	Search string `json:"search,omitempty,omitzero"`
+
+	// Sort The order, as the list's `sort`; empty for the default, -created_at (answers always name it).
+	Sort ViewStateSort `json:"sort,omitempty,omitzero"`
+
+	// Status Only customers with this status; empty for any.
+	Status ViewStateStatus `json:"status,omitempty,omitzero"`
+
+	// Tag Only customers with this tag; empty for any.
+	Tag string `json:"tag,omitempty,omitzero"`
+}
+
+// ViewStateSort The order, as the list's `sort`; empty for the default, -created_at (answers always name it).
+type ViewStateSort string
+
+// ViewStateStatus Only customers with this status; empty for any.
+type ViewStateStatus string
+
 // Webhook A registered webhook endpoint, without its secret.
 type Webhook struct {
 	Active      bool           `json:"active"`
@@ -1714,6 +1837,12 @@ type StartImportParamsEncoding string
 // StartImportParamsDelimiter defines parameters for StartImport.
 type StartImportParamsDelimiter string
 
+// UpdateViewParams defines parameters for UpdateView.
+type UpdateViewParams struct {
+	// IfMatch The view's ETag; when given, a view at another version is left alone (412).
+	IfMatch string `json:"If-Match,omitempty,omitzero"`
+}
+
 // UpdateWebhookParams defines parameters for UpdateWebhook.
 type UpdateWebhookParams struct {
 	// IfMatch The webhook's ETag; when given, a webhook at another version is left alone (412).
@@ -1824,6 +1953,12 @@ type CreateTokenJSONRequestBody = TokenInput
 
 // UpdateUserJSONRequestBody defines body for UpdateUser for application/json ContentType.
 type UpdateUserJSONRequestBody = UserUpdate
+
+// CreateViewJSONRequestBody defines body for CreateView for application/json ContentType.
+type CreateViewJSONRequestBody = ViewInput
+
+// UpdateViewJSONRequestBody defines body for UpdateView for application/json ContentType.
+type UpdateViewJSONRequestBody = ViewPatch
 
 // CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
 type CreateWebhookJSONRequestBody = WebhookInput

@@ -114,6 +114,12 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/api/webhooks/{id}/rotate-secret/{$}", webhooks, handleRotateWebhookSecret(logger, d.Webhooks)},
 		{"GET", "/api/webhooks/{id}/deliveries/{$}", webhooks, handleListDeliveries(logger, d.Webhooks)},
 
+		{"GET", "/api/views/{$}", read, handleListViews(logger, acc)},
+		{"POST", "/api/views/{$}", read, handleCreateView(logger, acc)},
+		{"GET", "/api/views/{id}/{$}", read, handleGetView(logger, acc)},
+		{"PATCH", "/api/views/{id}/{$}", read, handleUpdateView(logger, acc)},
+		{"DELETE", "/api/views/{id}/{$}", read, handleDeleteView(logger, acc)},
+
 		{"GET", "/api/customers/{$}", read, handleListCustomers(logger, customers)},
 		{"GET", "/api/customers/export", exporting, handleExportList(logger, d.Exports, d.TransferLimiter)},
 		{"POST", "/api/imports/{$}", importing, handleStartImport(logger, d.Imports, d.TransferLimiter)},
@@ -152,6 +158,9 @@ func routes(d Deps, u *ui) []Route {
 		{"POST", "/logout", signedIn, u.page(u.handleLogout())},
 		{"GET", "/customers", read, u.page(u.handleCustomerList())},
 		{"POST", "/customers", read, u.page(u.handleCustomerSearch())},
+		{"POST", "/customers/views", read, u.page(u.handleSaveViewForm())},
+		{"POST", "/customers/views/{id}/rename", read, u.page(u.handleRenameViewForm())},
+		{"POST", "/customers/views/{id}/delete", read, u.page(u.handleDeleteViewForm())},
 		{"GET", "/customers/import", importing, u.page(u.handleImportPage())},
 		{"POST", "/customers/import", importing, u.page(u.handleImportUpload())},
 		{"GET", "/imports/{id}", importing, u.page(u.handleImportJob())},

@@ -356,6 +356,10 @@ var flashMessages = map[string]string{
 	"alert-resolved":          "Alert resolved.",
 	"webhook-saved":           "Webhook saved.",
 	"webhook-deleted":         "Webhook removed, with its deliveries.",
+	"view-saved":              "View saved.",
+	"view-renamed":            "View renamed.",
+	"view-deleted":            "View deleted.",
+	"view-not-found":          "That view does not exist, or is not yours; showing all customers.",
 }
 
 // setFlash makes the next page show the message with code.

@@ -1119,6 +1119,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/views/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the caller's saved views of the customer list and the shared ones.
+         * @description Shared views come first, then the caller's own, each group by name. Another user's private view is never listed.
+         */
+        get: operations["listViews"];
+        put?: never;
+        /**
+         * Save a view of the customer list: a name and the list's search, filters, order and page size.
+         * @description A view is private to the caller unless `shared` is true, which only roles that may share views (managers and administrators) may ask: others are refused with 403. Names are unique per owner and within the shared set, ignoring case (409 with a field error on `name`). The state, search text included, is stored encrypted; the audit trail records the view's id and which fields changed, never the search.
+         */
+        post: operations["createView"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/views/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a saved view.
+         * @description Another user's private view answers 404.
+         */
+        get: operations["getView"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a saved view.
+         * @description One's own views; shared ones by roles that may share views (others get 403). Another user's private view answers 404.
+         */
+        delete: operations["deleteView"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename a saved view or replace its state; absent members are left alone.
+         * @description One's own views; shared ones by roles that may share views (others get 403). Another user's private view answers 404.
+         */
+        patch: operations["updateView"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2025,6 +2079,55 @@ export interface components {
         AssignedTaskList: {
             /** @description Oldest due first. */
             items: components["schemas"]["AssignedTask"][];
+        };
+        /** @description The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit. */
+        ViewState: {
+            /** @description The search text, as the list's `search`. */
+            search?: string;
+            /**
+             * @description Only customers with this status; empty for any.
+             * @enum {string}
+             */
+            status?: "" | "lead" | "active" | "inactive";
+            /** @description Only customers with this tag; empty for any. */
+            tag?: string;
+            /**
+             * @description The order, as the list's `sort`; empty for the default, -created_at (answers always name it).
+             * @enum {string}
+             */
+            sort?: "" | "name" | "-name" | "created_at" | "-created_at" | "updated_at" | "-updated_at";
+            /** @description Customers per page; 0 for the default. */
+            page_size?: number;
+        };
+        /** @description A saved view of the customer list. */
+        View: {
+            id: string;
+            name: string;
+            /** @description Seen by everyone who reads customers; changed only by roles that may share views. */
+            shared: boolean;
+            state: components["schemas"]["ViewState"];
+            /** @description The user a private view belongs to; empty for a shared view. */
+            owner: string;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            version: number;
+        };
+        ViewInput: {
+            /** @description 1 to 60 printable characters, without < or >; unique, ignoring case, among the owner's views (or the shared ones). */
+            name: string;
+            /** @description Save in the shared set (managers and administrators); default false. */
+            shared?: boolean;
+            state?: components["schemas"]["ViewState"];
+        };
+        ViewPatch: {
+            name?: string | null;
+            state?: components["schemas"]["ViewState"] | null;
+        };
+        ViewList: {
+            items: components["schemas"]["View"][];
         };
     };
     responses: {
@@ -4684,6 +4787,171 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listViews: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The views. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ViewInput"];
+            };
+        };
+        responses: {
+            /** @description Saved. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    /** @description The new view's address. */
+                    Location?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateView: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The view's ETag; when given, a view at another version is left alone (412). */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ViewPatch"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
