@@ -81,7 +81,8 @@ func startBinary(t *testing.T, bin string, vars map[string]string, args ...strin
 			<-p.done
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	// A minute: migrations on the shared test server wait for one another.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(p.base + "/healthz"); err == nil {
 			resp.Body.Close()
 			return p

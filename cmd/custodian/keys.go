@@ -191,7 +191,7 @@ func runKeysRotate(ctx context.Context, proc *process, args []string) error {
 					"then run \"custodian keys rotate --rewrap-only\" with it.\n", id, dest, id, dest)
 				return nil
 			}
-			fmt.Fprintf(stdout, "added master key %s to %s; it is now active (servers load it on SIGHUP, on their first record under it, or within %v)\n", id, dest, crypto.RefreshInterval)
+			fmt.Fprintf(stdout, "added master key %s to %s; it is now active (servers sharing a PostgreSQL database are told to reread it now; others reread it on SIGHUP, on their first record under it, or within %v)\n", id, dest, crypto.RefreshInterval)
 		}
 
 		// Serving instances that share the database reread their keyring

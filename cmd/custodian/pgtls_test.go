@@ -20,9 +20,9 @@ import (
 // a test authority for "localhost": custodian connects with
 // sslmode=verify-full and a client certificate, and is refused with
 // another authority, a host name the certificate does not name, no client
-// certificate, or no TLS.
+// certificate or one from another authority, or no TLS.
 func TestPostgresOverVerifiedTLS(t *testing.T) {
-	ca := testcert.New(t, nil, 1, "Custodian test authority")
+	ca := testcert.NewCA(t, 1, "Custodian test authority")
 	server := ca.Issue(t, 2, x509.ExtKeyUsageServerAuth, "localhost")
 	pg := testdb.StartPrivatePostgres(t, testdb.PrivateOptions{
 		Files: map[string][]byte{"server.crt": server.CertPEM, "server.key": server.KeyPEM, "clients.crt": ca.CertPEM},
@@ -45,7 +45,10 @@ func TestPostgresOverVerifiedTLS(t *testing.T) {
 	}
 	client := ca.Issue(t, 3, x509.ExtKeyUsageClientAuth, "custodian")
 	rootCert := write("root.crt", ca.CertPEM)
-	otherCA := write("other.crt", testcert.New(t, nil, 4, "Another authority").CertPEM)
+	other := testcert.NewCA(t, 4, "Another authority")
+	otherCA := write("other.crt", other.CertPEM)
+	stranger := other.Issue(t, 5, x509.ExtKeyUsageClientAuth, "custodian")
+	strangerCert, strangerKey := write("stranger.crt", stranger.CertPEM), write("stranger.key", stranger.KeyPEM)
 	clientCert, clientKey := write("custodian.crt", client.CertPEM), write("custodian.key", client.KeyPEM)
 
 	dbURL := func(host string, params map[string]string) string {
@@ -64,8 +67,11 @@ func TestPostgresOverVerifiedTLS(t *testing.T) {
 		{"an authority that did not sign the server's certificate",
 			dbURL("localhost", map[string]string{"sslmode": "verify-full", "sslrootcert": otherCA, "sslcert": clientCert, "sslkey": clientKey}),
 			"certificate signed by unknown authority"},
-		{"a host name the certificate does not name", dbURL("127.0.0.1", verified), "not 127.0.0.1"},
-		{"no client certificate", dbURL("localhost", map[string]string{"sslmode": "verify-full", "sslrootcert": rootCert}), "certificate"},
+		{"a host name the certificate does not name", dbURL("127.0.0.1", verified), "cannot validate certificate for 127.0.0.1"},
+		{"no client certificate", dbURL("localhost", map[string]string{"sslmode": "verify-full", "sslrootcert": rootCert}), "connection requires a valid client certificate"},
+		{"a client certificate from another authority",
+			dbURL("localhost", map[string]string{"sslmode": "verify-full", "sslrootcert": rootCert, "sslcert": strangerCert, "sslkey": strangerKey}),
+			"connection requires a valid client certificate"},
 		{"no TLS", dbURL("localhost", map[string]string{"sslmode": "disable"}), "no encryption"},
 	}
 	for _, tc := range refused {
@@ -74,6 +80,7 @@ func TestPostgresOverVerifiedTLS(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("migrate: %v, want an error saying %q\n%s", err, tc.want, errs)
 			}
+			t.Logf("refused: %v", err)
 			if strings.Contains(err.Error()+errs, "custodian.key") {
 				t.Fatalf("the error names the key file: %v", err)
 			}

@@ -36,7 +36,16 @@ type Cert struct {
 // key.
 func New(t testing.TB, key crypto.Signer, serial int64, hosts ...string) *Cert {
 	t.Helper()
-	return create(t, key, serial, nil, x509.ExtKeyUsageServerAuth, hosts...)
+	return create(t, key, serial, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, hosts...)
+}
+
+// NewCA returns a self-signed certificate authority named name with a new
+// P-256 key, unrestricted in what it may sign (no extended key usage), for
+// Issue: OpenSSL, as PostgreSQL uses it, refuses client certificates from
+// an authority restricted to server certificates, as New's are.
+func NewCA(t testing.TB, serial int64, name string) *Cert {
+	t.Helper()
+	return create(t, nil, serial, nil, nil, name)
 }
 
 // Issue returns a certificate with serial for names, signed by c as a
@@ -47,12 +56,13 @@ func New(t testing.TB, key crypto.Signer, serial int64, hosts ...string) *Cert {
 // name from it. It is not itself an authority.
 func (c *Cert) Issue(t testing.TB, serial int64, usage x509.ExtKeyUsage, names ...string) *Cert {
 	t.Helper()
-	return create(t, nil, serial, c, usage, names...)
+	return create(t, nil, serial, c, []x509.ExtKeyUsage{usage}, names...)
 }
 
 // create makes a certificate for hosts with key (a new P-256 key when
-// nil), signed by ca, or by itself as an authority when ca is nil.
-func create(t testing.TB, key crypto.Signer, serial int64, ca *Cert, usage x509.ExtKeyUsage, hosts ...string) *Cert {
+// nil) and the extended key usages usages, signed by ca, or by itself as
+// an authority when ca is nil.
+func create(t testing.TB, key crypto.Signer, serial int64, ca *Cert, usages []x509.ExtKeyUsage, hosts ...string) *Cert {
 	t.Helper()
 	if key == nil {
 		var err error
@@ -66,7 +76,7 @@ func create(t testing.TB, key crypto.Signer, serial int64, ca *Cert, usage x509.
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:           usages,
 		BasicConstraintsValid: true,
 		IsCA:                  ca == nil,
 	}
@@ -77,7 +87,7 @@ func create(t testing.TB, key crypto.Signer, serial int64, ca *Cert, usage x509.
 		// An RSA key may also be offered for RSA key exchange.
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 	}
-	if usage != x509.ExtKeyUsageClientAuth {
+	if len(usages) > 0 && usages[0] == x509.ExtKeyUsageServerAuth {
 		for _, h := range hosts {
 			if ip := net.ParseIP(h); ip != nil {
 				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
