@@ -125,7 +125,7 @@ func (c *authCache) remove(hash []byte) {
 // invalidate drops the entries inv names: every token and session of a
 // user, or every entry.
 func (c *authCache) invalidate(inv custodian.AuthInvalidation) {
-	if c == nil || inv.Keyring {
+	if c == nil {
 		return
 	}
 	c.mu.Lock()
