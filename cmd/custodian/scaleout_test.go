@@ -427,7 +427,8 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 			maybe     = map[string]bool{}   // sent to the victim without an answer
 			ackedBy   [2]int
 			afterKill int // acknowledged by the survivor after the kill
-			killed    atomic.Bool
+			killed    atomic.Bool // from just before the signal
+			gone      atomic.Bool // from when the victim was reaped
 			stop      = make(chan struct{})
 			wg        sync.WaitGroup
 		)
@@ -443,6 +444,11 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 					default:
 					}
 					inst := (w + i) % 2
+					if gone.Load() {
+						// Out of the balancer's pool: every request
+						// goes to the survivor.
+						inst = survivor
+					}
 					email := fmt.Sprintf("k%d-%d@example.com", w, i)
 					dead := killed.Load()
 					code, _, body, err := send(c, p.base(inst), "POST", "/api/customers/", bearer(admin), fmt.Sprintf(`{"name":"Load %d %d","email":%q}`, w, i, email))
@@ -473,6 +479,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-p.procs[victim].done
+		gone.Store(true)
 		time.Sleep(800 * time.Millisecond)
 		close(stop)
 		wg.Wait()
