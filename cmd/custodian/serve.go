@@ -406,7 +406,7 @@ func reloadKeyring(sealer *crypto.Sealer, logger *slog.Logger, why string) {
 		logger.Error("keyring reload failed; keeping the keys in use", "why", why, "err", err)
 		return
 	}
-	logger.Info("keyring reloaded", "why", why, "active_key", sealer.ActiveKeyID())
+	logger.Info("keyring reloaded", "active_key", sealer.ActiveKeyID(), "why", why)
 }
 
 // utcTime writes every log line's time in UTC, whatever the machine's zone.
