@@ -81,7 +81,8 @@ func startBinary(t *testing.T, bin string, vars map[string]string, args ...strin
 			<-p.done
 		}
 	})
-	// A minute: migrations on the shared test server wait for one another.
+	// A minute: on the shared test server, migrations of every test's
+	// schema wait for one another (one advisory lock for all).
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(p.base + "/healthz"); err == nil {
 			resp.Body.Close()
