@@ -426,7 +426,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 			acked     = map[string]string{} // id -> email
 			maybe     = map[string]bool{}   // sent to the victim without an answer
 			ackedBy   [2]int
-			afterKill int // acknowledged by the survivor after the kill
+			afterKill int         // acknowledged by the survivor after the kill
 			killed    atomic.Bool // from just before the signal
 			gone      atomic.Bool // from when the victim was reaped
 			stop      = make(chan struct{})
