@@ -181,12 +181,19 @@ type AccountSettings interface {
 // setting, or when invalidations may have been missed). Instances cache
 // authentication so that a request costs no database read; an invalidation
 // makes the next request read the database again.
+//
+// The same channel carries one other change every instance must act on at
+// once: Keyring says that the keyring was changed (a master key added by a
+// rotation, or retired), so that every instance rereads it and wraps new
+// data keys under the new active key at once, rather than within the
+// sealer's refresh interval. It concerns no user's authentication.
 type AuthInvalidation struct {
-	UserID string
+	UserID  string
+	Keyring bool
 }
 
 // All reports whether inv concerns every user.
-func (inv AuthInvalidation) All() bool { return inv.UserID == "" }
+func (inv AuthInvalidation) All() bool { return inv.UserID == "" && !inv.Keyring }
 
 // AuthPublisher tells the other server instances that share the database
 // about an authentication change made by this one, so that they stop

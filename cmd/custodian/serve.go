@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/edge"
@@ -242,7 +243,13 @@ func listenForAccountChanges(ctx context.Context, s *serveSettings, a *app, logg
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = a.authChanges.Listen(ctx, a.accounts.Forget)
+		_ = a.authChanges.Listen(ctx, func(inv custodian.AuthInvalidation) {
+			if inv.Keyring {
+				reloadKeyring(a.sealer, logger, "a key command changed the keyring")
+				return
+			}
+			a.accounts.Forget(inv)
+		})
 	}()
 	return func() {
 		cancel()
@@ -377,11 +384,7 @@ func reloadOnHangup(ctx context.Context, sealer *crypto.Sealer, logger *slog.Log
 		for {
 			select {
 			case <-hup:
-				if err := sealer.Reload(); err != nil {
-					logger.Error("keyring reload failed; keeping the keys in use", "err", err)
-					continue
-				}
-				logger.Info("keyring reloaded", "active_key", sealer.ActiveKeyID())
+				reloadKeyring(sealer, logger, "SIGHUP")
 			case <-ctx.Done():
 				return
 			case <-done:
@@ -393,6 +396,17 @@ func reloadOnHangup(ctx context.Context, sealer *crypto.Sealer, logger *slog.Log
 		signal.Stop(hup)
 		close(done)
 	}
+}
+
+// reloadKeyring rereads the keyring, on SIGHUP or when a key command
+// announces a change, and logs the outcome; a failed reload keeps the
+// keys in use.
+func reloadKeyring(sealer *crypto.Sealer, logger *slog.Logger, why string) {
+	if err := sealer.Reload(); err != nil {
+		logger.Error("keyring reload failed; keeping the keys in use", "why", why, "err", err)
+		return
+	}
+	logger.Info("keyring reloaded", "active_key", sealer.ActiveKeyID(), "why", why)
 }
 
 // utcTime writes every log line's time in UTC, whatever the machine's zone.
