@@ -89,6 +89,7 @@ type AccountService interface {
 	ListUsers(ctx context.Context) ([]*User, error)
 	AccountSettings
 	PasskeyService
+	ViewService
 }
 
 // SessionInfo is a browser session as its owner sees it: never its token.
@@ -112,9 +113,19 @@ type AccountSettings interface {
 	// ChangePassword sets p's password, optionally ending p's other
 	// sessions.
 	ChangePassword(ctx context.Context, p *Principal, current, next string, endOthers bool) error
-	// ChangeEmail sets p's sign-in address, optionally ending p's other
-	// sessions.
-	ChangeEmail(ctx context.Context, p *Principal, current, email string, endOthers bool) (*User, error)
+	// RequestEmailChange asks to move p's sign-in address to email,
+	// after the current password: a single-use link is mailed to the new
+	// address and a notice to the current one; nothing changes until the
+	// link is opened. It answers alike whether or not the new address
+	// belongs to another account, and returns when the link expires.
+	// EUNAVAILABLE when mail is not configured; ETOOMANY past the
+	// throttle.
+	RequestEmailChange(ctx context.Context, p *Principal, current, email string) (time.Time, error)
+	// ConfirmEmailChange redeems the link mailed to the new address: it
+	// sets the address and ends the account's sessions but p's (the
+	// session the link was opened in, when it is the account's own; p
+	// may be nil).
+	ConfirmEmailChange(ctx context.Context, p *Principal, confirmToken string) (*User, error)
 	// ListSessions lists p's live sessions, newest first, the one p
 	// uses marked Current.
 	ListSessions(ctx context.Context, p *Principal) ([]SessionInfo, error)

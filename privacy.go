@@ -216,7 +216,10 @@ type Export struct {
 	Consents   Consents   `json:"consents"`
 	// Activities are the notes, calls, meetings and emails logged on the
 	// customer, newest first; none remain for an erased customer.
-	Activities  []Activity    `json:"activities"`
+	Activities []Activity `json:"activities"`
+	// Tasks are the follow-up tasks set on the customer, open ones
+	// first; none remain for an erased customer.
+	Tasks       []Task        `json:"tasks"`
 	AuditEvents []ExportEvent `json:"audit_events"`
 }
 

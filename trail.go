@@ -18,6 +18,8 @@ const (
 	ActionActivityLog    = "customer.activity"
 	ActionTaskAdd        = "customer.task"
 	ActionTaskDone       = "customer.task_done"
+	ActionTaskUpdate     = "customer.task_update"
+	ActionTaskDelete     = "customer.task_delete"
 
 	ActionUserCreate     = "user.create"
 	ActionUserUpdate     = "user.update"
@@ -32,6 +34,7 @@ const (
 	ActionPasswordReset  = "user.password_reset"
 	ActionPasswordForgot = "user.password_forgot" // a reset link asked for on the forgotten-password page
 	ActionEmailChange    = "user.email"
+	ActionEmailRequest   = "user.email_request" // a link to confirm a new sign-in address was asked for
 	ActionTOTPEnable     = "user.2fa_enable"
 	ActionTOTPDisable    = "user.2fa_disable"
 	ActionTOTPReset      = "user.2fa_reset"
@@ -259,11 +262,11 @@ type Origin struct {
 func AuditActions() []string {
 	return []string{
 		ActionCustomerCreate, ActionCustomerUpdate, ActionCustomerDelete, ActionCustomerRead, ActionCustomerExport, ActionCustomerErase,
-		ActionLegalHold, ActionActivityLog, ActionTaskAdd, ActionTaskDone, ActionCustomerBulk,
+		ActionLegalHold, ActionActivityLog, ActionTaskAdd, ActionTaskDone, ActionTaskUpdate, ActionTaskDelete, ActionCustomerBulk,
 		ActionCustomersImport, ActionCustomersExport,
 		ActionConsentChange,
 		ActionUserCreate, ActionUserUpdate, ActionUserRole, ActionUserDeactivate, ActionUserActivate, ActionUserUnlock, ActionUserInvite,
-		ActionInviteRevoke, ActionUserResetLink, ActionPasswordChange, ActionPasswordReset, ActionPasswordForgot, ActionEmailChange,
+		ActionInviteRevoke, ActionUserResetLink, ActionPasswordChange, ActionPasswordReset, ActionPasswordForgot, ActionEmailRequest, ActionEmailChange,
 		ActionTOTPEnable, ActionTOTPDisable, ActionTOTPReset,
 		ActionPasskeyRegister, ActionPasskeyRename, ActionPasskeyRemove,
 		ActionSignIn, ActionSignInFailed, ActionReauthFailed, ActionSignOut,
@@ -272,5 +275,6 @@ func AuditActions() []string {
 		ActionWebhookCreate, ActionWebhookUpdate, ActionWebhookDelete, ActionWebhookRotate,
 		ActionSecurityAlert, ActionAlertResolve,
 		ActionReadsSeal, ActionReadsPurge, ActionAuditArchive,
+		ActionViewCreate, ActionViewUpdate, ActionViewDelete,
 	}
 }

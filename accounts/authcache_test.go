@@ -251,9 +251,7 @@ func TestChangesTakeEffectOnTheNextRequest(t *testing.T) {
 			}},
 		{"changing the email and ending the other sessions", custodian.RoleAgent, false,
 			func(t *testing.T, e *env, a *authenticatedUser) {
-				if _, err := e.svc.ChangeEmail(ctx, a.p, pw, "moved@example.com", true); err != nil {
-					t.Fatal(err)
-				}
+				changeEmail(t, e, a.p, "moved@example.com")
 			},
 			func(t *testing.T, e *env, a *authenticatedUser) {
 				_, err := e.svc.Authenticate(ctx, a.other)
@@ -310,7 +308,12 @@ func TestChangesTakeEffectOnTheNextRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store, _ := testdb.SQLite(t)
-			e := envWith(t, store, func(c *accounts.Config) { c.AuthCacheTTL = time.Hour })
+			box := &mailbox{}
+			e := envWith(t, store, func(c *accounts.Config) {
+				c.AuthCacheTTL = time.Hour
+				c.Notifier, c.PublicURL = box, "https://crm.example.test/"
+			})
+			e.box = box
 			a := authenticate(t, e, "cached@example.com", tt.role, tt.totp)
 			tt.change(t, e, a)
 			tt.check(t, e, a)

@@ -349,9 +349,12 @@ func (s *Service) ExportCustomer(ctx context.Context, id string) (*custodian.Exp
 		return nil, err
 	}
 	out.Consents = *consents
-	out.Activities = []custodian.Activity{}
+	out.Activities, out.Tasks = []custodian.Activity{}, []custodian.Task{}
 	if rec != nil {
 		if out.Activities, err = s.activities(ctx, rec); err != nil {
+			return nil, err
+		}
+		if out.Tasks, err = s.Tasks(ctx, id); err != nil {
 			return nil, err
 		}
 	}

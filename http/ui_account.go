@@ -31,6 +31,10 @@ type accountData struct {
 	PasskeyCodes    []string
 	// Sessions are the user's live browser sessions.
 	Sessions []custodian.SessionInfo
+	// MailsLinks says whether the server mails links, which a change of
+	// the sign-in address needs; NewEmail is the address entered.
+	MailsLinks bool
+	NewEmail   string
 }
 
 // enrolmentView is a pending 2FA enrolment: the QR code, the secret for
@@ -80,6 +84,10 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 		return
 	}
 	d.PasskeysEnabled = u.acc.PasskeysEnabled()
+	d.MailsLinks = u.acc.MailsLinks()
+	if d.Section == "email" && r.PostForm != nil {
+		d.NewEmail = r.PostForm.Get("email")
+	}
 	if d.Sessions, err = u.acc.ListSessions(r.Context(), principal(r)); err != nil {
 		u.fail(w, r, err)
 		return
@@ -136,6 +144,25 @@ func (u *ui) handleEndSessionForm() http.Handler {
 func (u *ui) handleEndOtherSessionsForm() http.Handler {
 	return u.accountForm("sessions", "sessions-ended", func(r *http.Request) error {
 		return u.acc.EndOtherSessions(r.Context(), principal(r))
+	})
+}
+
+// handleRequestEmailChangeForm asks for a link to confirm a new sign-in
+// address, mailed to it; the address changes only when it is opened.
+// Without mail the page shows no form; a post anyway is answered 503 on
+// the page, next to where the form would be.
+func (u *ui) handleRequestEmailChangeForm() http.Handler {
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
+		f := r.PostForm
+		_, err := u.acc.RequestEmailChange(r.Context(), principal(r), f.Get("current_password"), f.Get("email"))
+		switch {
+		case err == nil:
+			redirectWithFlash(w, r, "/account", "email-link-sent")
+		case custodian.ErrorCode(err) == custodian.EUNAVAILABLE && !isRetry(err):
+			u.renderAccount(w, r, http.StatusServiceUnavailable, accountData{Section: "email", Error: custodian.ErrorMessage(err)})
+		default:
+			u.accountError(w, r, "email", renameField(err, "current_password", "email_current_password"), accountData{})
+		}
 	})
 }
 

@@ -90,7 +90,7 @@ func eventDetail(b []byte) string {
 
 // auditPrefixes are the families of actions the action filter offers as a
 // whole (an action ending in a dot matches every action it starts).
-var auditPrefixes = []string{"customer.", "customers.", "consent.", "user.", "passkey.", "auth.", "token.", "setting.", "keys.", "backup.", "webhook.", "security.", "audit."}
+var auditPrefixes = []string{"customer.", "customers.", "consent.", "user.", "passkey.", "auth.", "token.", "setting.", "keys.", "backup.", "webhook.", "security.", "audit.", "view."}
 
 // auditActionOptions are the action filter's choices: any, each family,
 // then every action.

@@ -326,6 +326,7 @@ var flashMessages = map[string]string{
 	"signed-out":          "You have signed out.",
 	"password-changed":    "Your password has been changed.",
 	"name-changed":        "Your name has been changed.",
+	"email-link-sent":     "A link to confirm your new address has been sent to it. It works once, for 30 minutes; your address changes only when it is opened.",
 	"session-ended":       "That session has been signed out.",
 	"sessions-ended":      "Your other sessions have been signed out.",
 	"totp-disabled":       "Two-factor authentication is off.",
@@ -355,6 +356,10 @@ var flashMessages = map[string]string{
 	"alert-resolved":          "Alert resolved.",
 	"webhook-saved":           "Webhook saved.",
 	"webhook-deleted":         "Webhook removed, with its deliveries.",
+	"view-saved":              "View saved.",
+	"view-renamed":            "View renamed.",
+	"view-deleted":            "View deleted.",
+	"view-not-found":          "That view does not exist, or is not yours; showing all customers.",
 }
 
 // setFlash makes the next page show the message with code.
