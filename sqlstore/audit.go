@@ -209,6 +209,20 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	seq := last - int64(len(entries))
+	// Where the database chains writes (Dialect.ChainedWrites), the last
+	// INSERT also moves the head's hash and queues the webhook events:
+	// the head row is then held for two round trips and the commit,
+	// whatever the batch, which is what bounds appends from several
+	// instances.
+	var outbox string
+	var outboxArgs []any
+	chained := s.dialect.ChainedWrites
+	if chained {
+		var err error
+		if outbox, outboxArgs, chained, err = outboxInsert(entries, now); err != nil {
+			return err
+		}
+	}
 	events := entries
 	// Rows per INSERT, well inside both databases' limits on bound
 	// parameters (11 per row).
@@ -217,8 +231,18 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 		part := entries[:min(len(entries), chunk)]
 		entries = entries[len(part):]
 		var b strings.Builder
+		args := make([]any, 0, 11*len(part)+1+len(outboxArgs))
+		var hashAt int // where the head's new hash goes in args, when chained
+		if chained && len(entries) == 0 {
+			b.WriteString(`WITH head AS (UPDATE audit_head SET hash = ? WHERE id = 1)`)
+			args = append(args, nil)
+			if outbox != "" {
+				b.WriteString(`, outbox AS (` + outbox + `)`)
+				args = append(args, outboxArgs...)
+			}
+			b.WriteByte(' ')
+		}
 		b.WriteString(`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash) VALUES `)
-		args := make([]any, 0, 11*len(part))
 		for i, en := range part {
 			if en.Action == "" {
 				return errors.New("audit entry without an action")
@@ -242,9 +266,15 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Subject, e.ClientAddr, e.RequestID, string(fields), e.Data, nonNilBytes(e.PrevHash), e.Hash)
 		}
+		if chained && len(entries) == 0 {
+			args[hashAt] = prev
+		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 			return fmt.Errorf("append audit events: %w", err)
 		}
+	}
+	if chained {
+		return nil
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET hash = ? WHERE id = 1`), prev); err != nil {
 		return fmt.Errorf("audit head: %w", err)
