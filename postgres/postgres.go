@@ -27,8 +27,13 @@ var migrationFiles embed.FS
 // Migrations returns the embedded schema migrations.
 func Migrations() fs.FS { return sqlbackend.Migrations(migrationFiles) }
 
-// Dialect is PostgreSQL's dialect.
-var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, ForUpdate: " FOR UPDATE", ChainedWrites: true}
+// Dialect is PostgreSQL's dialect. Its flush barrier writes a transactional
+// logical-decoding message, which gives its statement a transaction id and
+// a log record, so that its commit waits for the log to be flushed
+// (synchronous_commit); the message itself is ignored unless logical
+// decoding reads it. Every role may call it.
+var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, ForUpdate: " FOR UPDATE", ChainedWrites: true,
+	FlushBarrier: `SELECT pg_logical_emit_message(true, 'custodian', 'audit flush')`}
 
 // Defaults applied when the database URL does not set them.
 const (

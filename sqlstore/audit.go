@@ -103,6 +103,10 @@ func stamp(ctx context.Context, entries []custodian.AuditEntry) []stamped {
 // maxAppendBatch bounds how many entries one shared append writes.
 const maxAppendBatch = 2000
 
+// maxFlushing bounds the committed batches that wait for their flush
+// barrier at once (see auditAppender.commit), each on a connection.
+const maxFlushing = 4
+
 type appendReq struct {
 	entries []stamped
 	done    chan error
@@ -113,13 +117,16 @@ type appendReq struct {
 type auditAppender struct {
 	s    *Store
 	reqs chan *appendReq
-	quit chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// flushing holds a place for each batch committed and waiting for
+	// its flush barrier, bounding how many wait at once.
+	flushing chan struct{}
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 func newAuditAppender(s *Store) *auditAppender {
-	a := &auditAppender{s: s, reqs: make(chan *appendReq), quit: make(chan struct{})}
+	a := &auditAppender{s: s, reqs: make(chan *appendReq), flushing: make(chan struct{}, maxFlushing), quit: make(chan struct{})}
 	a.wg.Add(1)
 	go a.loop()
 	return a
@@ -179,9 +186,45 @@ func (a *auditAppender) commit(batch []*appendReq) {
 	defer cancel()
 	write := func(ctx context.Context, tx *sql.Tx) error { return a.s.appendAudit(ctx, tx, all) }
 	var err error
-	if a.s.group != nil {
+	switch barrier := a.s.dialect.FlushBarrier; {
+	case a.s.group != nil:
 		err = a.s.group.run(ctx, write)
-	} else {
+	case barrier != "" && !carriesWebhookEvents(all):
+		// The head row is released at the commit, before the commit is
+		// on disk: another instance's batch then extends the chain
+		// while this one's WAL is flushed, and the two flushes can be
+		// one. The barrier is a later commit that waits for its flush;
+		// the log is flushed in order, so once it returns this batch is
+		// durable too, and only then do the callers hear of it. A batch
+		// the crash takes never had a caller told it was kept, and
+		// never a successor on disk without it. Batches that queue
+		// webhook events keep the plain commit: their outbox rows must
+		// not be delivered before they are durable.
+		// The barrier runs beside the next batch, so that one
+		// instance's batches do not wait for the disk either.
+		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+			return write(ctx, tx)
+		})
+		if err == nil {
+			a.flushing <- struct{}{}
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_, err := a.s.write.ExecContext(ctx, barrier)
+				<-a.flushing
+				err = internal("append audit", err)
+				for _, r := range batch {
+					r.done <- err
+				}
+			}()
+			return
+		}
+	default:
 		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error { return write(ctx, tx) })
 	}
 	err = internal("append audit", err)
@@ -280,6 +323,16 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 		return fmt.Errorf("audit head: %w", err)
 	}
 	return s.queueWebhookEvents(ctx, tx, events, now)
+}
+
+// carriesWebhookEvents reports whether any of entries is a webhook event.
+func carriesWebhookEvents(entries []stamped) bool {
+	for _, en := range entries {
+		if _, ok := custodian.WebhookEventOf(en.AuditEntry); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func nonNilBytes(b []byte) []byte {

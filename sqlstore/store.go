@@ -48,6 +48,13 @@ type Dialect struct {
 	// PostgreSQL), so that a write of several tables costs one round
 	// trip rather than one per table.
 	ChainedWrites bool
+	// FlushBarrier, when set, is a statement that commits on its own
+	// and returns once the database's log is on disk up to its commit,
+	// and so up to every commit before it. Shared audit appends then
+	// commit without waiting for the disk while they hold the chain's
+	// head, and wait with this statement after releasing it (see
+	// auditAppender.commit).
+	FlushBarrier string
 }
 
 // Store implements custodian.CustomerRepository. Writes go through write
