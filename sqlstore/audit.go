@@ -59,7 +59,49 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 	if s.group != nil {
 		return s.group.run(ctx, run)
 	}
-	return s.inTx(ctx, "audited write", func(tx *sql.Tx) error { return run(s.withTx(ctx, tx), tx) })
+	if s.dialect.FlushBarrier == "" {
+		return s.inTx(ctx, "audited write", func(tx *sql.Tx) error { return run(s.withTx(ctx, tx), tx) })
+	}
+	// As for shared appends (auditAppender.commit): the transaction
+	// commits without waiting for the disk, so that the chain's head,
+	// which every audited write takes, is not held through a flush; the
+	// barrier then waits for it before the caller hears of the outcome.
+	// A change that queues webhook events for an active endpoint keeps
+	// the plain commit, so that no endpoint is told of a change a crash
+	// could still take back (an endpoint activated between this check
+	// and the commit is the exception: its first events may be
+	// delivered up to one flush early).
+	relaxed := false
+	err := s.inTx(ctx, "audited write", func(tx *sql.Tx) error {
+		ctx := s.withTx(ctx, tx)
+		entries, err := fn(ctx)
+		if err != nil {
+			return err
+		}
+		st := stamp(ctx, entries)
+		if len(st) > 0 {
+			relax := `SELECT set_config('synchronous_commit', 'off', true)`
+			if carriesWebhookEvents(st) {
+				relax += ` WHERE NOT EXISTS (SELECT 1 FROM webhooks WHERE active = 1)`
+			}
+			var v string
+			switch err := tx.QueryRowContext(ctx, relax).Scan(&v); {
+			case err == nil:
+				relaxed = true
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		return s.appendAudit(ctx, tx, st)
+	})
+	if err != nil || !relaxed {
+		return err
+	}
+	// Committed: the flush is awaited even if the caller has gone.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err = s.write.ExecContext(bctx, s.dialect.FlushBarrier)
+	return internal("audited write", err)
 }
 
 // AppendAudit records entries with no other change. Inside Audited it

@@ -38,7 +38,7 @@ servers=()
 schema=""
 cleanup() {
 	for s in "${servers[@]}"; do kill "$s" 2>/dev/null || true; wait "$s" 2>/dev/null || true; done
-	[[ -n "$schema" ]] && psql -q "$DATABASE_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null || true
+	[[ -n "$schema" ]] && psql -q "$DATABASE_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
 	[[ "${KEEP:-0}" == 1 ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -80,29 +80,43 @@ start() { # start i: instance i on its core and port
 	exit 1
 }
 
+# pg_ticks prints the CPU ticks used so far by every PostgreSQL process
+# seen since the script started (pg_seen keeps each one's ticks when last
+# seen, so that a connection's backend that exits still counts). Called
+# outside $(...), it updates pg_seen.
+declare -A pg_seen=()
+pg_ticks() {
+	local pid total=0
+	for pid in $(pgrep -x postgres || true); do
+		pg_seen[$pid]=$(cpu_ticks "$pid")
+	done
+	for pid in "${!pg_seen[@]}"; do
+		total=$((total + pg_seen[$pid]))
+	done
+	echo "$total"
+}
+
 # drive label urls: get by id through urls for DURATION; prints req/s, the
 # cores PostgreSQL used and the cores the load generator used.
 drive() {
-	local label=$1 urls=$2 hz pg0 pg1 t0 t1 lg out
+	local label=$1 urls=$2 hz pg0 pg1 t0 t1 lg out lgt=0
 	hz=$(getconf CLK_TCK)
-	mapfile -t pgpids < <(pgrep -x postgres || true)
-	pg0=$(cpu_ticks "${pgpids[@]}")
+	pg_ticks >/dev/null
+	pg0=$(pg_ticks)
 	t0=$(date +%s.%N)
 	"$bin/custodian-bench" load -url "$urls" -fixture "$WORK/fixture" -label "$label" -customers "$N" \
 		-ops get -duration "$DURATION" -clients "$CLIENTS" -out "$OUT" >"$WORK/$label.txt" &
 	lg=$!
-	local lg0
-	lg0=$(cpu_ticks "$lg")
-	local lgt=0
 	while kill -0 "$lg" 2>/dev/null; do
 		lgt=$(cpu_ticks "$lg")
+		pg_ticks >/dev/null
 		sleep 0.2
 	done
 	wait "$lg"
 	t1=$(date +%s.%N)
-	pg1=$(cpu_ticks "${pgpids[@]}")
+	pg1=$(pg_ticks)
 	out=$(awk -v l="$label" '$1 == l && $2 == "get" && $4 == "req/s" {print $3; exit}' "$WORK/$label.txt")
-	awk -v rps="$out" -v pg=$((pg1 - pg0)) -v lg=$((lgt - lg0)) -v hz="$hz" -v t="$(echo "$t1 - $t0" | bc)" \
+	awk -v rps="$out" -v pg=$((pg1 - pg0)) -v lg="$lgt" -v hz="$hz" -v t="$(echo "$t1 - $t0" | bc)" \
 		'BEGIN { printf "%s %.2f %.2f\n", rps, pg / hz / t, lg / hz / t }'
 }
 
