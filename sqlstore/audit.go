@@ -511,6 +511,12 @@ func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain
 func (s *Store) AuditHead(ctx context.Context) (hashchain.Anchor, error) {
 	var a hashchain.Anchor
 	err := s.reader(ctx).QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&a.Seq, &a.Hash)
+	if err == nil && s.dialect.FlushBarrier != "" {
+		// The head may have been committed and not yet flushed (see
+		// Audited): an anchor kept outside must never name events a
+		// crash could take back.
+		_, err = s.write.ExecContext(ctx, s.dialect.FlushBarrier)
+	}
 	return a, internal("read audit head", err)
 }
 
