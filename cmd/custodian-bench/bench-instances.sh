@@ -12,7 +12,9 @@
 # cores; say so with the figures.
 #
 # Environment (defaults):
-#   N=20000 DURATION=10s CLIENTS=16
+#   N=20000 DURATION=10s
+#   CLIENTS=16   clients per instance: 16 through one, 32 through two, so
+#                that each instance is offered the same concurrency
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 #   OUT=bench-results/instances.json   results are appended
 #   WORK=a temporary directory, removed afterwards (KEEP=1 keeps it)
@@ -96,16 +98,18 @@ pg_ticks() {
 	echo "$total"
 }
 
-# drive label urls: get by id through urls for DURATION; prints req/s, the
-# cores PostgreSQL used and the cores the load generator used.
+# drive label urls clients: get by id through urls for DURATION; prints
+# req/s, the cores PostgreSQL used, the cores the load generator used and
+# the cores the instances used.
 drive() {
-	local label=$1 urls=$2 hz pg0 pg1 t0 t1 lg out lgt=0
+	local label=$1 urls=$2 clients=$3 hz pg0 pg1 t0 t1 lg out lgt=0 in0 in1
 	hz=$(getconf CLK_TCK)
 	pg_ticks >/dev/null
 	pg0=$(pg_ticks)
+	in0=$(cpu_ticks "${servers[@]}")
 	t0=$(date +%s.%N)
 	"$bin/custodian-bench" load -url "$urls" -fixture "$WORK/fixture" -label "$label" -customers "$N" \
-		-ops get -duration "$DURATION" -clients "$CLIENTS" -out "$OUT" >"$WORK/$label.txt" &
+		-ops get -duration "$DURATION" -clients "$clients" -out "$OUT" >"$WORK/$label.txt" &
 	lg=$!
 	while kill -0 "$lg" 2>/dev/null; do
 		lgt=$(cpu_ticks "$lg")
@@ -115,20 +119,21 @@ drive() {
 	wait "$lg"
 	t1=$(date +%s.%N)
 	pg1=$(pg_ticks)
+	in1=$(cpu_ticks "${servers[@]}")
 	out=$(awk -v l="$label" '$1 == l && $2 == "get" && $4 == "req/s" {print $3; exit}' "$WORK/$label.txt")
-	awk -v rps="$out" -v pg=$((pg1 - pg0)) -v lg="$lgt" -v hz="$hz" -v t="$(echo "$t1 - $t0" | bc)" \
-		'BEGIN { printf "%s %.2f %.2f\n", rps, pg / hz / t, lg / hz / t }'
+	awk -v rps="$out" -v pg=$((pg1 - pg0)) -v lg="$lgt" -v inst=$((in1 - in0)) -v hz="$hz" -v t="$(echo "$t1 - $t0" | bc)" \
+		'BEGIN { printf "%s %.2f %.2f %.2f\n", rps, pg / hz / t, lg / hz / t, inst / hz / t }'
 }
 
 echo "== one instance (core ${cores[0]}), $(uptime)"
 start 0
-read -r one pg_one lg_one < <(drive one "http://127.0.0.1:${ports[0]}")
-echo "one instance:  $one req/s  (PostgreSQL used $pg_one cores, the load generator $lg_one)"
+read -r one pg_one lg_one in_one < <(drive one "http://127.0.0.1:${ports[0]}" "$CLIENTS")
+echo "one instance:  $one req/s  (the instance used $in_one cores, PostgreSQL $pg_one, the load generator $lg_one)"
 
 echo "== two instances (cores ${cores[0]} and ${cores[1]}), $(uptime)"
 start 1
-read -r two pg_two lg_two < <(drive two "http://127.0.0.1:${ports[0]},http://127.0.0.1:${ports[1]}")
-echo "two instances: $two req/s  (PostgreSQL used $pg_two cores, the load generator $lg_two)"
+read -r two pg_two lg_two in_two < <(drive two "http://127.0.0.1:${ports[0]},http://127.0.0.1:${ports[1]}" $((2 * CLIENTS)))
+echo "two instances: $two req/s  (the instances used $in_two cores, PostgreSQL $pg_two, the load generator $lg_two)"
 
 awk -v a="$one" -v b="$two" 'BEGIN { printf "ratio two/one: %.2f (target 1.7)\n", b / a }'
 echo "load after: $(uptime)"
