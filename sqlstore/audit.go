@@ -242,8 +242,10 @@ func (a *auditAppender) commit(batch []*appendReq) {
 		// never a successor on disk without it. Batches that queue
 		// webhook events keep the plain commit: their outbox rows must
 		// not be delivered before they are durable.
-		// The barrier runs beside the next batch, so that one
-		// instance's batches do not wait for the disk either.
+		//
+		// The barrier runs beside the next batch (at most maxFlushing
+		// at once), so that one instance's batches do not wait for the
+		// disk either.
 		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err
