@@ -84,7 +84,7 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 		u.fail(w, r, err)
 		return
 	}
-	u.render(w, r, status, "account", uiView{Title: "Your account", Section: "account", Data: d})
+	u.render(w, r, status, "account", uiView{Title: u.t(r, "Your account"), Section: "account", Data: d})
 }
 
 // accountError shows the account page with err next to the form it came
@@ -95,7 +95,7 @@ func (u *ui) accountError(w http.ResponseWriter, r *http.Request, section string
 		u.fail(w, r, err)
 		return
 	}
-	d.Section, d.Error, d.FieldErrors = section, custodian.ErrorMessage(err), fieldErrors(err)
+	d.Section, d.Error, d.FieldErrors = section, u.errorMessage(r, err), u.fieldErrors(r, err)
 	u.renderAccount(w, r, status, d)
 }
 
@@ -208,7 +208,7 @@ func (u *ui) handleCreateTokenForm() http.Handler {
 		name, days := r.PostForm.Get("name"), strings.TrimSpace(r.PostForm.Get("expires_in_days"))
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 {
-			u.accountError(w, r, "tokens", errorf(custodian.EINVALID, "The token has invalid fields.", custodian.FieldError{Field: "expires_in_days", Message: "Enter a whole number of days from 1 to 365."}), accountData{TokenName: name, TokenDays: days})
+			u.accountError(w, r, "tokens", errorf(custodian.EINVALID, msg("The token has invalid fields."), custodian.FieldError{Field: "expires_in_days", Message: msg("Enter a whole number of days from 1 to 365.")}), accountData{TokenName: name, TokenDays: days})
 			return
 		}
 		plain, _, err := u.acc.CreateAPIToken(r.Context(), principal(r).User.ID, name, time.Duration(n)*24*time.Hour)

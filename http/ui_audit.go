@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -109,29 +108,29 @@ func (u *ui) handleAudit() http.Handler {
 		q := custodian.AuditQuery{Actor: d.Actor, Action: d.Action, Subject: d.Subject, Limit: auditPageSize + 1}
 		for name, v := range map[string]string{"actor": q.Actor, "action": q.Action, "subject": q.Subject} {
 			if len(v) > maxFilterLen {
-				d.Errors[name] = fmt.Sprintf("At most %d characters.", maxFilterLen)
+				d.Errors[name] = u.t(r, "At most %d characters.", maxFilterLen)
 			}
 		}
 		if strings.Contains(d.Subject, "@") {
-			d.Errors["subject"] = "Subjects are ids such as cus_… or usr_…; email addresses are not searched here."
+			d.Errors["subject"] = msg("Subjects are ids such as cus_… or usr_…; email addresses are not searched here.")
 		}
 		q.Since = dateParam(d.Since, "since", d.Errors)
 		if until := dateParam(d.Until, "until", d.Errors); !until.IsZero() {
 			q.Until = until.AddDate(0, 0, 1) // the whole last day
 		}
 		if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-			d.Errors["until"] = "The end date must not be before the start date."
+			d.Errors["until"] = msg("The end date must not be before the start date.")
 		}
 		if b := qv.Get("before"); b != "" {
 			n, err := strconv.ParseInt(b, 10, 64)
 			if err != nil || n < 2 {
-				d.Errors["before"] = "This page address is not valid; start from the first page."
+				d.Errors["before"] = msg("This page address is not valid; start from the first page.")
 			}
 			q.BeforeSeq, d.Paged = n, true
 		}
 		d.Filtered = d.Actor != "" || d.Action != "" || d.Subject != "" || d.Since != "" || d.Until != ""
 		if len(d.Errors) > 0 {
-			u.render(w, r, http.StatusBadRequest, "audit", uiView{Title: "Audit trail", Section: "audit", Data: d})
+			u.render(w, r, http.StatusBadRequest, "audit", uiView{Title: u.t(r, "Audit trail"), Section: "audit", Data: d})
 			return
 		}
 		events, err := u.audit.AuditEvents(ctx, q)
@@ -153,9 +152,9 @@ func (u *ui) handleAudit() http.Handler {
 			base.Set("before", strconv.FormatInt(events[len(events)-1].Seq, 10))
 			d.NextURL = withQuery("/audit", base)
 		}
-		d.Table = auditTable{ID: "audit", Caption: "Audit events, newest first", Rows: auditRows(events, names), ShowSubject: true,
+		d.Table = auditTable{ID: "audit", Caption: msg("Audit events, newest first"), Rows: auditRows(events, names), ShowSubject: true,
 			LinkCustomers: principal(r).User.Role.Can(custodian.PermCustomersRead)}
-		u.render(w, r, http.StatusOK, "audit", uiView{Title: "Audit trail", Section: "audit", Data: d})
+		u.render(w, r, http.StatusOK, "audit", uiView{Title: u.t(r, "Audit trail"), Section: "audit", Data: d})
 	})
 }
 
@@ -166,7 +165,7 @@ func dateParam(v, name string, errs map[string]string) time.Time {
 	}
 	t, err := time.Parse(dateLayout, v)
 	if err != nil {
-		errs[name] = "Give a date such as 2026-05-01."
+		errs[name] = msg("Give a date such as 2026-05-01.")
 	}
 	return t
 }
@@ -254,9 +253,9 @@ func (u *ui) handleSecurity() http.Handler {
 			return
 		}
 		d.Capped = capped1 || capped2
-		d.SignIns = hourlyChart("signins", "Failed sign-ins, last 24 hours", "failed sign-ins", start, failed, func(custodian.AuditEvent) string { return "failed sign-ins" })
-		d.AlertChart = hourlyChart("alerts", "Alerts raised by rule, last 24 hours", "alerts", start, raised, alertRule)
-		u.render(w, r, http.StatusOK, "security", uiView{Title: "Security", Section: "security", Data: d})
+		d.SignIns = hourlyChart(u.printers[u.lang(r)], "signins", msg("Failed sign-ins, last 24 hours"), msg("failed sign-ins"), start, failed, func(custodian.AuditEvent) string { return msg("failed sign-ins") })
+		d.AlertChart = hourlyChart(u.printers[u.lang(r)], "alerts", msg("Alerts raised by rule, last 24 hours"), "alerts", start, raised, alertRule)
+		u.render(w, r, http.StatusOK, "security", uiView{Title: u.t(r, "Security"), Section: "security", Data: d})
 	})
 }
 

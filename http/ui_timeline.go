@@ -104,8 +104,8 @@ func (u *ui) handleActivityForm() http.Handler {
 		var err error
 		if form.Date != "" {
 			if in.Date, err = time.ParseInLocation(activityDateLayout, form.Date, time.UTC); err != nil {
-				err = &custodian.Error{Code: custodian.EINVALID, Message: "The activity has invalid fields.",
-					Fields: []custodian.FieldError{{Field: "date", Message: "Give a date and time."}}}
+				err = &custodian.Error{Code: custodian.EINVALID, Message: msg("The activity has invalid fields."),
+					Fields: []custodian.FieldError{{Field: "date", Message: msg("Give a date and time.")}}}
 			}
 		}
 		if err == nil {
@@ -115,7 +115,7 @@ func (u *ui) handleActivityForm() http.Handler {
 		case "":
 			redirectWithFlash(w, r, uiCustomerPath(id)+"#timeline", "activity-logged")
 		case custodian.EINVALID:
-			form.Errors, form.Error = fieldErrors(err), custodian.ErrorMessage(err)
+			form.Errors, form.Error = u.fieldErrors(r, err), u.errorMessage(r, err)
 			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{activity: &form})
 		default:
 			u.failCustomer(w, r, id, err)
