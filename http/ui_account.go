@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/locale"
 )
 
 // accountData is the account page's content. Enrolment, RecoveryCodes and
@@ -31,7 +32,22 @@ type accountData struct {
 	PasskeyCodes    []string
 	// Sessions are the user's live browser sessions.
 	Sessions []custodian.SessionInfo
+	// Languages are the languages offered; Language and TimeZone the
+	// preferences form's values (the user's, or what was typed when the
+	// form comes back with an error); Zones the zones suggested.
+	Languages []locale.Language
+	Language  string
+	TimeZone  string
+	Zones     []string
 }
+
+// suggestedZones are the time zones the preferences form suggests; any
+// name of the time zone database is accepted.
+var suggestedZones = []string{"UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin", "Europe/Vienna",
+	"Europe/Zurich", "Europe/Amsterdam", "Europe/Brussels", "Europe/Madrid", "Europe/Rome", "Europe/Stockholm", "Europe/Warsaw",
+	"Europe/Helsinki", "Europe/Athens", "Europe/Istanbul", "America/New_York", "America/Chicago", "America/Denver",
+	"America/Los_Angeles", "America/Sao_Paulo", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney",
+	"Pacific/Auckland"}
 
 // enrolmentView is a pending 2FA enrolment: the QR code, the secret for
 // typing in by hand, and the same sealed to the session so the page can be
@@ -80,6 +96,10 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 		return
 	}
 	d.PasskeysEnabled = u.acc.PasskeysEnabled()
+	d.Languages, d.Zones = u.locales.Languages(), suggestedZones
+	if d.Section != "preferences" {
+		d.Language, d.TimeZone = principal(r).User.Language, principal(r).User.TimeZone
+	}
 	if d.Sessions, err = u.acc.ListSessions(r.Context(), principal(r)); err != nil {
 		u.fail(w, r, err)
 		return
@@ -136,6 +156,19 @@ func (u *ui) handleEndSessionForm() http.Handler {
 func (u *ui) handleEndOtherSessionsForm() http.Handler {
 	return u.accountForm("sessions", "sessions-ended", func(r *http.Request) error {
 		return u.acc.EndOtherSessions(r.Context(), principal(r))
+	})
+}
+
+// handlePreferencesForm sets the person's own language and time zone; a
+// refused form comes back with what was chosen.
+func (u *ui) handlePreferencesForm() http.Handler {
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
+		lang, zone := r.PostForm.Get("language"), r.PostForm.Get("time_zone")
+		if _, err := u.acc.ChangePreferences(r.Context(), principal(r), lang, zone); err != nil {
+			u.accountError(w, r, "preferences", err, accountData{Language: lang, TimeZone: zone})
+			return
+		}
+		redirectWithFlash(w, r, "/account", "preferences-saved")
 	})
 }
 

@@ -37,6 +37,7 @@ var uiFuncs = template.FuncMap{
 	// {{t "%d customers" .N}}.
 	"t":  func(id string, args ...any) string { return fmt.Sprintf(id, args...) },
 	"tr": func(s string) string { return s },
+	"scriptMessages": func() map[string]string { return nil },
 	"can": func(u *custodian.User, perm string) bool {
 		return u != nil && u.Role.Can(custodian.Permission(perm))
 	},
@@ -79,7 +80,26 @@ func localFuncs(p *message.Printer, ids map[string]bool) template.FuncMap {
 			return t.UTC().Format(p.Sprintf("2 Jan 2006 15:04 UTC"))
 		},
 		"label": func(key string) string { return p.Sprintf(keyLabel(key)) },
+		// scriptMessages are the scripts' messages in p's language, for
+		// the page's JSON block (#ui-messages) they read.
+		"scriptMessages": func() map[string]string {
+			out := make(map[string]string, len(scriptMessageIDs))
+			for _, id := range scriptMessageIDs {
+				out[id] = p.Sprintf(id)
+			}
+			return out
+		},
 	}
+}
+
+// scriptMessageIDs are the messages the scripts under static/ show, by
+// their English text: each script calls t('…') with one of them.
+var scriptMessageIDs = []string{
+	msg("The server refused to start."),
+	msg("This browser cannot use passkeys."),
+	msg("No passkey was chosen."),
+	msg("The passkey request was cancelled or timed out. Try again."),
+	msg("The passkey did not work. Try again."),
 }
 
 // msg marks s as a message id of the catalogues, translated where it is
@@ -460,6 +480,7 @@ var flashMessages = map[string]string{
 	"signed-out":          msg("You have signed out."),
 	"password-changed":    msg("Your password has been changed."),
 	"name-changed":        msg("Your name has been changed."),
+	"preferences-saved":   msg("Your language and time zone have been saved."),
 	"session-ended":       msg("That session has been signed out."),
 	"sessions-ended":      msg("Your other sessions have been signed out."),
 	"totp-disabled":       msg("Two-factor authentication is off."),

@@ -181,3 +181,15 @@ func (c *Catalogs) Printer(tag language.Tag) *message.Printer {
 // IDs returns the ids of the messages tag's catalogue holds, for the
 // completeness checks.
 func (c *Catalogs) IDs(tag language.Tag) map[string]bool { return c.messages[tag] }
+
+// Offered reports whether the web interface has a catalogue for the
+// language tag s exactly ("de"; not "de-AT"): the languages a user may
+// choose. It reads only the embedded catalogues' names.
+func Offered(s string) bool {
+	t, err := language.Parse(s)
+	if err != nil || t.String() != s {
+		return false
+	}
+	_, err = fs.Stat(files, "messages/"+s+".json")
+	return err == nil
+}
