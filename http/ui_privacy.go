@@ -352,7 +352,7 @@ func (u *ui) showErase(w http.ResponseWriter, r *http.Request, status int, d era
 		return
 	}
 	d.C = c
-	u.render(w, r, status, "customer_erase", uiView{Title: u.t(r, "Erase ") + c.Name, Section: "customers", Data: d})
+	u.render(w, r, status, "customer_erase", uiView{Title: u.t(r, "Erase %s", c.Name), Section: "customers", Data: d})
 }
 
 // confirmErase is the value of the confirmation checkbox.

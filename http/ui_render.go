@@ -79,7 +79,13 @@ func localFuncs(p *message.Printer, ids map[string]bool) template.FuncMap {
 			}
 			return t.UTC().Format(p.Sprintf("2 Jan 2006 15:04 UTC"))
 		},
-		"label": func(key string) string { return p.Sprintf(keyLabel(key)) },
+		"label": func(key any) string {
+			l := keyLabel(fmt.Sprint(key))
+			if !ids[l] {
+				return l
+			}
+			return p.Sprintf(l)
+		},
 		// scriptMessages are the scripts' messages in p's language, for
 		// the page's JSON block (#ui-messages) they read.
 		"scriptMessages": func() map[string]string {
