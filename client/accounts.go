@@ -60,6 +60,12 @@ func (c *Client) ChangeName(ctx context.Context, in NameChange) (*User, error) {
 	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "name"), body: in}))
 }
 
+// ChangePreferences sets the caller's own web interface language and time
+// zone; empty strings clear them.
+func (c *Client) ChangePreferences(ctx context.Context, in PreferencesChange) (*User, error) {
+	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "preferences"), body: in}))
+}
+
 // ChangeEmail changes the caller's sign-in email address.
 func (c *Client) ChangeEmail(ctx context.Context, in EmailChange) (*User, error) {
 	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "email"), body: in}))
