@@ -404,7 +404,7 @@ func (e StartImportParamsEncoding) Valid() bool {
 
 // Defines values for StartImportParamsDelimiter.
 const (
-	StartImportParamsDelimiterEmpty StartImportParamsDelimiter = ""
+	StartImportParamsDelimiterEmpty StartImportParamsDelimiter = ","
 	StartImportParamsDelimiterN1    StartImportParamsDelimiter = ";"
 )
 
