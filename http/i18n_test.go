@@ -1,10 +1,12 @@
 package http
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -211,4 +213,94 @@ func TestCataloguesAreComplete(t *testing.T) {
 	for _, m := range missing {
 		t.Errorf("missing message: %s", m)
 	}
+}
+
+var htmlLang = regexp.MustCompile(`<html lang="([^"]*)"`)
+
+// TestPagesSpeakTheReadersLanguage checks how a page's language is chosen:
+// the browser's Accept-Language before sign-in, an unknown language falls
+// back to English, and a signed-in user's own setting overrides the
+// browser; flashes, form errors and titles follow.
+func TestPagesSpeakTheReadersLanguage(t *testing.T) {
+	s := newTestServer(t)
+	for _, tc := range []struct {
+		accept, lang, want, not string
+	}{
+		{"de-DE,de;q=0.9", "de", "<title>Anmelden · Custodian</title>", "Forgot your password?"},
+		{"de-AT", "de", "Passwort vergessen?", "Sign in"},
+		{"fr-FR,fr;q=0.9", "en", "<title>Sign in · Custodian</title>", "Anmelden"},
+		{"", "en", "Forgot your password?", "Anmelden"},
+		{"en-GB,de;q=0.5", "en", "Forgot your password?", "Anmelden"},
+		{"xx-invalid;;", "en", "Forgot your password?", "Anmelden"},
+	} {
+		c := s.web()
+		c.lang = tc.accept
+		p := c.get("/login")
+		if m := htmlLang.FindStringSubmatch(p.body); p.code != 200 || m == nil || m[1] != tc.lang {
+			t.Errorf("Accept-Language %q: %d, html lang %v; want %q", tc.accept, p.code, m, tc.lang)
+		}
+		if !strings.Contains(p.body, tc.want) || strings.Contains(p.body, tc.not) {
+			t.Errorf("Accept-Language %q: want %q and not %q in the sign-in page", tc.accept, tc.want, tc.not)
+		}
+		if f := c.get("/forgot"); !strings.Contains(f.body, `<html lang="`+tc.lang+`"`) {
+			t.Errorf("Accept-Language %q: forgot page not in %s", tc.accept, tc.lang)
+		}
+	}
+
+	// Signed in with a German browser: German pages, a German plural.
+	c := s.web()
+	c.lang = "de-DE,de;q=0.9"
+	u := c.signIn("lang@example.com", custodian.RoleAgent)
+	if r := s.do("POST", "/api/customers/", `{"name": "Erika Mustermann"}`); r.StatusCode != 201 {
+		t.Fatalf("create customer: %d %s", r.StatusCode, r.body)
+	}
+	p := c.get("/customers")
+	if !strings.Contains(p.body, `<html lang="de">`) || !strings.Contains(p.body, "<h1>Kunden</h1>") || !strings.Contains(p.body, ">1 Kunde<") || !strings.Contains(p.body, "Neuer Kunde") {
+		t.Fatalf("German customer list: %s", p.body)
+	}
+	// A refused form comes back in German, with what was typed.
+	p = c.post("/account", "/account/preferences", url.Values{"language": {"de"}, "time_zone": {"Mars/Olympus"}})
+	if p.code != 400 || !strings.Contains(p.body, "Muss der Name einer Zeitzone wie Europe/Berlin sein.") || !strings.Contains(p.body, `value="Mars/Olympus"`) {
+		t.Fatalf("bad time zone: %d %s", p.code, p.body)
+	}
+	if got, _ := s.acc.ListUsers(context.Background()); userByID(got, u.ID).TimeZone != "" {
+		t.Fatal("a refused preferences form was stored")
+	}
+	// The user's own setting overrides the browser, flash included.
+	p = c.post("/account", "/account/preferences", url.Values{"language": {"en"}, "time_zone": {"Europe/Berlin"}})
+	if p.code != 303 {
+		t.Fatalf("save preferences: %d %s", p.code, p.body)
+	}
+	p = c.get("/account")
+	if !strings.Contains(p.body, `<html lang="en" data-tz="Europe/Berlin">`) || !strings.Contains(p.body, "Your language and time zone have been saved.") || !strings.Contains(p.body, "<h1>Your account</h1>") {
+		t.Fatalf("English by setting: %s", p.body)
+	}
+	p = c.post("/account", "/account/preferences", url.Values{"language": {"de"}, "time_zone": {"Europe/Berlin"}})
+	c.lang = "en-US"
+	if p = c.get("/account"); !strings.Contains(p.body, `<html lang="de" data-tz="Europe/Berlin">`) || !strings.Contains(p.body, "Ihre Sprache und Zeitzone wurden gespeichert.") || !strings.Contains(p.body, "<title>Ihr Konto · Custodian</title>") {
+		t.Fatalf("German by setting under an English browser: %s", p.body)
+	}
+	// The scripts' messages come in the page's language.
+	if !strings.Contains(p.body, `"This browser cannot use passkeys.":"Dieser Browser kann keine Passkeys verwenden."`) {
+		t.Fatalf("script messages: %s", p.body)
+	}
+	// Every change is on the audit trail, with the fields it changed.
+	evs, err := s.store.AuditEvents(context.Background(), custodian.AuditQuery{Action: custodian.ActionUserUpdate, Subject: u.ID})
+	if err != nil || len(evs) != 2 || !slices.Equal(evs[1].Fields, []string{"language", "time_zone"}) || !slices.Equal(evs[0].Fields, []string{"language"}) {
+		t.Fatalf("audit: %+v, %v", evs, err)
+	}
+	// Clearing the setting gives the browser its say again.
+	c.post("/account", "/account/preferences", url.Values{"language": {""}, "time_zone": {""}})
+	if p = c.get("/account"); !strings.Contains(p.body, `<html lang="en">`) {
+		t.Fatalf("cleared setting: %s", p.body)
+	}
+}
+
+func userByID(users []*custodian.User, id string) *custodian.User {
+	for _, u := range users {
+		if u.ID == id {
+			return u
+		}
+	}
+	return &custodian.User{}
 }

@@ -23,6 +23,8 @@ type webClient struct {
 	s       *testServer
 	cookies map[string]*http.Cookie
 	addr    string
+	// lang, when set, is sent as Accept-Language.
+	lang string
 }
 
 func (s *testServer) web() *webClient {
@@ -46,6 +48,9 @@ func (c *webClient) do(method, path string, form url.Values) webPage {
 		req = httptest.NewRequest(method, path, nil)
 	}
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if c.lang != "" {
+		req.Header.Set("Accept-Language", c.lang)
+	}
 	req.RemoteAddr = c.addr + ":5555"
 	for _, ck := range c.cookies {
 		req.AddCookie(ck)
