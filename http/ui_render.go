@@ -35,8 +35,8 @@ var uiFuncs = template.FuncMap{
 	"asset": staticAssets.url,
 	// t translates a message id, formatting args into it: {{t "Sign in"}},
 	// {{t "%d customers" .N}}.
-	"t":  func(id string, args ...any) string { return fmt.Sprintf(id, args...) },
-	"tr": func(s string) string { return s },
+	"t":              func(id string, args ...any) string { return fmt.Sprintf(id, args...) },
+	"tr":             func(s string) string { return s },
 	"scriptMessages": func() map[string]string { return nil },
 	"can": func(u *custodian.User, perm string) bool {
 		return u != nil && u.Role.Can(custodian.Permission(perm))
