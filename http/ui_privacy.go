@@ -210,7 +210,7 @@ type actorNames struct {
 }
 
 func (u *ui) actorNames(ctx context.Context) *actorNames {
-	return &actorNames{ctx: ctx, u: u, names: map[string]string{custodian.ActorCLI: "command line", custodian.ActorMonitor: "attack detector"}}
+	return &actorNames{ctx: ctx, u: u, names: map[string]string{custodian.ActorCLI: msg("command line"), custodian.ActorMonitor: msg("attack detector")}}
 }
 
 // name is the display name of an actor id ("" for none).
