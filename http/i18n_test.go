@@ -167,6 +167,9 @@ func usedMessageIDs(t *testing.T) map[string]string {
 	for _, k := range append(keys, custodian.DefaultConsentPurposes...) {
 		ids[keyLabel(k)] = "domain key " + k
 	}
+	for _, st := range []string{custodian.ConsentGiven, custodian.ConsentWithdrawn} {
+		ids[st] = "consent state in the timeline"
+	}
 	for _, pf := range custodian.PersonalFields() {
 		ids[pf.Label] = "personal field " + pf.Name
 		if pf.Hint != "" {

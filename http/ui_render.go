@@ -51,6 +51,10 @@ var uiFuncs = template.FuncMap{
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
 	"hasPrefix": strings.HasPrefix,
+	// isolate wraps a name given to a message in Unicode's first-strong
+	// isolate, as <bdi> would, so that a right-to-left name does not
+	// reorder the words around it.
+	"isolate": func(s string) string { return "\u2068" + s + "\u2069" },
 	// phone shows a stored (E.164) number in the international format of
 	// its region, as people write it: +44 20 7946 0958.
 	"phone": formatPhone,
