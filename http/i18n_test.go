@@ -167,6 +167,9 @@ func usedMessageIDs(t *testing.T) map[string]string {
 	for _, k := range append(keys, custodian.DefaultConsentPurposes...) {
 		ids[keyLabel(k)] = "domain key " + k
 	}
+	for _, role := range custodian.Roles() {
+		ids[keyLabel(string(role))] = "role " + string(role)
+	}
 	for _, st := range []string{custodian.ConsentGiven, custodian.ConsentWithdrawn} {
 		ids[st] = "consent state in the timeline"
 	}
