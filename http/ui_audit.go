@@ -254,7 +254,7 @@ func (u *ui) handleSecurity() http.Handler {
 		}
 		d.Capped = capped1 || capped2
 		d.SignIns = hourlyChart(u.printers[u.lang(r)], "signins", msg("Failed sign-ins, last 24 hours"), msg("failed sign-ins"), start, failed, func(custodian.AuditEvent) string { return msg("failed sign-ins") })
-		d.AlertChart = hourlyChart(u.printers[u.lang(r)], "alerts", msg("Alerts raised by rule, last 24 hours"), "alerts", start, raised, alertRule)
+		d.AlertChart = hourlyChart(u.printers[u.lang(r)], "alerts", msg("Alerts raised by rule, last 24 hours"), msg("alerts"), start, raised, alertRule)
 		u.render(w, r, http.StatusOK, "security", uiView{Title: u.t(r, "Security"), Section: "security", Data: d})
 	})
 }

@@ -148,10 +148,10 @@ func hourlyChart(p *message.Printer, id, title, unit string, start time.Time, ev
 		c.Bars = append(c.Bars, b)
 	}
 	if c.Total == 0 {
-		c.Desc = p.Sprintf("No %s in the 24 hours from %s UTC.", unit, start.Format("2 Jan 15:04"))
+		c.Desc = p.Sprintf("No %s in the 24 hours from %s UTC.", unit, start.Format(p.Sprintf("2 Jan 15:04")))
 	} else {
 		c.Desc = p.Sprintf("%d %s in the 24 hours from %s UTC; the most, %d, between %s and %s UTC.", c.Total, unit,
-			start.Format("2 Jan 15:04"), max, c.Bars[peak].Label, start.Add(time.Duration(peak+1)*time.Hour).Format("15:04"))
+			start.Format(p.Sprintf("2 Jan 15:04")), max, c.Bars[peak].Label, start.Add(time.Duration(peak+1)*time.Hour).Format("15:04"))
 	}
 	return c
 }
