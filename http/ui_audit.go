@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"golang.org/x/text/message"
 )
 
 // auditPageSize is how many events a page of the audit trail shows.
@@ -104,7 +105,7 @@ func (u *ui) handleAudit() http.Handler {
 		d := auditData{Actor: qv.Get("actor"), Action: strings.TrimSpace(qv.Get("action")), Subject: strings.TrimSpace(qv.Get("subject")),
 			Since: qv.Get("since"), Until: qv.Get("until"), Errors: map[string]string{}, Actions: auditActions}
 		names := u.actorNames(ctx)
-		d.Actors = actorOptions(names.all(), d.Actor)
+		d.Actors = actorOptions(u.printers[u.lang(r)], names.all(), d.Actor)
 		q := custodian.AuditQuery{Actor: d.Actor, Action: d.Action, Subject: d.Subject, Limit: auditPageSize + 1}
 		for name, v := range map[string]string{"actor": q.Actor, "action": q.Action, "subject": q.Subject} {
 			if len(v) > maxFilterLen {
@@ -173,12 +174,12 @@ func dateParam(v, name string, errs map[string]string) time.Time {
 // actorOptions are the actor filter's choices: anyone, the system actors
 // and every user by name (sorted), and the current value if it is none of
 // those.
-func actorOptions(names map[string]string, cur string) []option {
-	opts := []option{{"", "Anyone"}}
+func actorOptions(p *message.Printer, names map[string]string, cur string) []option {
+	opts := []option{{"", p.Sprintf("Anyone")}}
 	var users []option
 	for id, n := range names {
 		if strings.HasPrefix(id, "system:") {
-			opts = append(opts, option{id, n + " (" + id + ")"})
+			opts = append(opts, option{id, p.Sprintf("%s (%s)", p.Sprintf(n), id)})
 			continue
 		}
 		users = append(users, option{id, n})
