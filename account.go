@@ -89,6 +89,7 @@ type AccountService interface {
 	ListUsers(ctx context.Context) ([]*User, error)
 	AccountSettings
 	PasskeyService
+	ViewService
 }
 
 // SessionInfo is a browser session as its owner sees it: never its token.
@@ -112,9 +113,19 @@ type AccountSettings interface {
 	// ChangePassword sets p's password, optionally ending p's other
 	// sessions.
 	ChangePassword(ctx context.Context, p *Principal, current, next string, endOthers bool) error
-	// ChangeEmail sets p's sign-in address, optionally ending p's other
-	// sessions.
-	ChangeEmail(ctx context.Context, p *Principal, current, email string, endOthers bool) (*User, error)
+	// RequestEmailChange asks to move p's sign-in address to email,
+	// after the current password: a single-use link is mailed to the new
+	// address and a notice to the current one; nothing changes until the
+	// link is opened. It answers alike whether or not the new address
+	// belongs to another account, and returns when the link expires.
+	// EUNAVAILABLE when mail is not configured; ETOOMANY past the
+	// throttle.
+	RequestEmailChange(ctx context.Context, p *Principal, current, email string) (time.Time, error)
+	// ConfirmEmailChange redeems the link mailed to the new address: it
+	// sets the address and ends the account's sessions but p's (the
+	// session the link was opened in, when it is the account's own; p
+	// may be nil).
+	ConfirmEmailChange(ctx context.Context, p *Principal, confirmToken string) (*User, error)
 	// ListSessions lists p's live sessions, newest first, the one p
 	// uses marked Current.
 	ListSessions(ctx context.Context, p *Principal) ([]SessionInfo, error)
@@ -174,12 +185,19 @@ type AccountSettings interface {
 // setting, or when invalidations may have been missed). Instances cache
 // authentication so that a request costs no database read; an invalidation
 // makes the next request read the database again.
+//
+// The same channel carries one other change every instance must act on at
+// once: Keyring says that the keyring was changed (a master key added by a
+// rotation, or retired), so that every instance rereads it and wraps new
+// data keys under the new active key at once, rather than within the
+// sealer's refresh interval. It concerns no user's authentication.
 type AuthInvalidation struct {
-	UserID string
+	UserID  string
+	Keyring bool
 }
 
 // All reports whether inv concerns every user.
-func (inv AuthInvalidation) All() bool { return inv.UserID == "" }
+func (inv AuthInvalidation) All() bool { return inv.UserID == "" && !inv.Keyring }
 
 // AuthPublisher tells the other server instances that share the database
 // about an authentication change made by this one, so that they stop

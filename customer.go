@@ -428,6 +428,26 @@ type CustomerService interface {
 	CountCustomers(ctx context.Context, q CustomerQuery, upTo int) (CustomerCount, error)
 }
 
+// CustomerName is how a page that mentions a customer by id, such as the
+// audit trail, names it: its name, or that it was erased or deleted.
+type CustomerName struct {
+	ID   string
+	Name string
+	// Erased says the customer was erased (its tombstone remains);
+	// Deleted that it is gone without one. Name is empty for both.
+	Erased, Deleted bool
+}
+
+// CustomerNamer names customers for display, reading and decrypting them
+// when asked, so that no name is ever copied into the audit trail.
+type CustomerNamer interface {
+	// CustomerNames returns the name of each customer among ids (one
+	// batched read), keyed by id; ids that are not customer ids are left
+	// out. The customers whose names it returns are recorded as read, as
+	// one read record, like a list page.
+	CustomerNames(ctx context.Context, ids []string) (map[string]CustomerName, error)
+}
+
 // CustomerCount is how many customers a query selects: N, or more than N
 // when More is set. Approximate reports a search whose words are matched
 // on blind-index tokens, which can count a customer the full match would

@@ -216,7 +216,10 @@ type Export struct {
 	Consents   Consents   `json:"consents"`
 	// Activities are the notes, calls, meetings and emails logged on the
 	// customer, newest first; none remain for an erased customer.
-	Activities  []Activity    `json:"activities"`
+	Activities []Activity `json:"activities"`
+	// Tasks are the follow-up tasks set on the customer, open ones
+	// first; none remain for an erased customer.
+	Tasks       []Task        `json:"tasks"`
 	AuditEvents []ExportEvent `json:"audit_events"`
 }
 
@@ -283,6 +286,9 @@ type PrivacyRepository interface {
 	EraseCustomer(ctx context.Context, t *Tombstone, check func(cur *CustomerRecord) error) (existing *Tombstone, err error)
 	// Tombstone returns the tombstone of an erased customer, or ENOTFOUND.
 	Tombstone(ctx context.Context, customerID string) (*Tombstone, error)
+	// Tombstones returns the tombstones of those of the customers ids
+	// that were erased, in one query, in no particular order.
+	Tombstones(ctx context.Context, ids []string) ([]*Tombstone, error)
 	// MarkKeyDestroyed records that the customer's shred key is gone.
 	MarkKeyDestroyed(ctx context.Context, customerID string) error
 	// PendingKeyDestruction lists erased customers whose shred key may

@@ -39,6 +39,15 @@ func (in TaskInput) Check() (TaskInput, error) {
 	return in, nil
 }
 
+// TaskUpdate is a change to a follow-up task: each field that is not nil
+// replaces the task's.
+type TaskUpdate struct {
+	Title    *string    `json:"title"`
+	Due      *time.Time `json:"due"`
+	Assignee *string    `json:"assignee"`
+	Done     *bool      `json:"done"`
+}
+
 // DayOf returns the start of t's day in UTC.
 func DayOf(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -87,6 +96,13 @@ type TaskRepository interface {
 	// SetTaskDone marks the customer's task seq done or open again;
 	// ENOTFOUND when the customer has no such task.
 	SetTaskDone(ctx context.Context, customerID string, seq int64, done bool) error
+	// UpdateTask locks the customer's record and its task seq, passes
+	// both to fn and stores the task fn returns (its title, due day,
+	// assignee and state); ENOTFOUND when the customer has no such task.
+	UpdateTask(ctx context.Context, customerID string, seq int64, fn func(cur *CustomerRecord, k *TaskRecord) (*TaskRecord, error)) error
+	// DeleteTask deletes the customer's task seq; ENOTFOUND when the
+	// customer has no such task.
+	DeleteTask(ctx context.Context, customerID string, seq int64) error
 }
 
 // AssignedTask is an open task of the "my tasks" view, with the name of
@@ -106,6 +122,11 @@ type TaskService interface {
 	Tasks(ctx context.Context, customerID string) ([]Task, error)
 	// SetTaskDone marks a task of the customer done or open again.
 	SetTaskDone(ctx context.Context, customerID string, id int64, done bool) error
+	// UpdateTask changes what in sets on a task of the customer (a nil
+	// field stays as it is), with its audit event, and returns the task.
+	UpdateTask(ctx context.Context, customerID string, id int64, in TaskUpdate) (*Task, error)
+	// DeleteTask deletes a task of the customer, with its audit event.
+	DeleteTask(ctx context.Context, customerID string, id int64) error
 	// MyTasks returns the open tasks assigned to the context's actor that
 	// are due today or overdue, oldest due first.
 	MyTasks(ctx context.Context) ([]AssignedTask, error)

@@ -18,6 +18,8 @@ const (
 	ActionActivityLog    = "customer.activity"
 	ActionTaskAdd        = "customer.task"
 	ActionTaskDone       = "customer.task_done"
+	ActionTaskUpdate     = "customer.task_update"
+	ActionTaskDelete     = "customer.task_delete"
 
 	ActionUserCreate     = "user.create"
 	ActionUserUpdate     = "user.update"
@@ -32,6 +34,7 @@ const (
 	ActionPasswordReset  = "user.password_reset"
 	ActionPasswordForgot = "user.password_forgot" // a reset link asked for on the forgotten-password page
 	ActionEmailChange    = "user.email"
+	ActionEmailRequest   = "user.email_request" // a link to confirm a new sign-in address was asked for
 	ActionTOTPEnable     = "user.2fa_enable"
 	ActionTOTPDisable    = "user.2fa_disable"
 	ActionTOTPReset      = "user.2fa_reset"
@@ -110,15 +113,20 @@ type AuditEvent struct {
 
 // AuditQuery selects audit events, newest first. Empty fields do not
 // filter. Action matches exactly, or as a prefix when it ends in "." (as
-// in "customer."). BeforeSeq continues a listing below that sequence
-// number; Limit bounds the count (0 means no bound).
+// in "customer."). SkipReads leaves out customer.read events (reads are
+// kept in the read log; a trail may still hold some). BeforeSeq continues
+// a listing below that sequence number; AfterSeq instead selects the
+// events just above it, the Limit nearest (a previous page), still listed
+// newest first. Limit bounds the count (0 means no bound).
 type AuditQuery struct {
 	Actor     string
 	Action    string
 	Subject   string
 	Since     time.Time
 	Until     time.Time
+	SkipReads bool
 	BeforeSeq int64
+	AfterSeq  int64
 	Limit     int
 }
 
@@ -172,11 +180,18 @@ func (r ReadRecord) Event(customer string) AuditEvent {
 }
 
 // ReadQuery selects read records, newest first. Customer selects the
-// records naming that customer; BeforeSeq continues a listing below that
-// sequence number; Limit bounds the count (0 means no bound).
+// records naming that customer, Actor those of that reader, Since and
+// Until those in [Since, Until); BeforeSeq continues a listing below that
+// sequence number, AfterSeq instead selects the records just above it
+// (the Limit nearest, still listed newest first); Limit bounds the count
+// (0 means no bound). Empty fields do not filter.
 type ReadQuery struct {
 	Customer  string
+	Actor     string
+	Since     time.Time
+	Until     time.Time
 	BeforeSeq int64
+	AfterSeq  int64
 	Limit     int
 }
 
@@ -240,4 +255,26 @@ func MergeReads(events []AuditEvent, reads []ReadRecord, customer string, limit 
 type Origin struct {
 	ClientAddr string
 	RequestID  string
+}
+
+// AuditActions lists every action the trail records, grouped by their
+// prefix: the known set that filters offer and accept.
+func AuditActions() []string {
+	return []string{
+		ActionCustomerCreate, ActionCustomerUpdate, ActionCustomerDelete, ActionCustomerRead, ActionCustomerExport, ActionCustomerErase,
+		ActionLegalHold, ActionActivityLog, ActionTaskAdd, ActionTaskDone, ActionTaskUpdate, ActionTaskDelete, ActionCustomerBulk,
+		ActionCustomersImport, ActionCustomersExport,
+		ActionConsentChange,
+		ActionUserCreate, ActionUserUpdate, ActionUserRole, ActionUserDeactivate, ActionUserActivate, ActionUserUnlock, ActionUserInvite,
+		ActionInviteRevoke, ActionUserResetLink, ActionPasswordChange, ActionPasswordReset, ActionPasswordForgot, ActionEmailRequest, ActionEmailChange,
+		ActionTOTPEnable, ActionTOTPDisable, ActionTOTPReset,
+		ActionPasskeyRegister, ActionPasskeyRename, ActionPasskeyRemove,
+		ActionSignIn, ActionSignInFailed, ActionReauthFailed, ActionSignOut,
+		ActionTokenIssue, ActionTokenRevoke,
+		ActionSettingChange, ActionKeyRotate, ActionBackupCreated, ActionBackupRestored,
+		ActionWebhookCreate, ActionWebhookUpdate, ActionWebhookDelete, ActionWebhookRotate,
+		ActionSecurityAlert, ActionAlertResolve,
+		ActionReadsSeal, ActionReadsPurge, ActionAuditArchive,
+		ActionViewCreate, ActionViewUpdate, ActionViewDelete,
+	}
 }

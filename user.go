@@ -54,18 +54,21 @@ const (
 	// them personal data, rotating their secrets and reading their
 	// deliveries.
 	PermWebhooksManage Permission = "webhooks:manage"
+	// PermViewsShare makes, changes and deletes the shared saved views of
+	// the customer list that everyone sees.
+	PermViewsShare Permission = "views:share"
 )
 
 // Permissions lists every permission, in the order of the constants.
 func Permissions() []Permission {
 	return []Permission{PermPublic, PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete,
-		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage}
+		PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage, PermViewsShare}
 }
 
 // rolePermissions is the policy: what each role may do. It is read-only.
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage},
-	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermCustomersImport, PermCustomersExport},
+	RoleAdmin:   {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermUsersManage, PermSettingsManage, PermAuditRead, PermCustomersImport, PermCustomersExport, PermWebhooksManage, PermViewsShare},
+	RoleManager: {PermSignedIn, PermCustomersRead, PermCustomersWrite, PermCustomersDelete, PermCustomersErase, PermCustomersImport, PermCustomersExport, PermViewsShare},
 	RoleAgent:   {PermSignedIn, PermCustomersRead, PermCustomersWrite},
 	RoleViewer:  {PermSignedIn, PermCustomersRead},
 	RoleAuditor: {PermSignedIn, PermAuditRead},
@@ -156,10 +159,11 @@ const (
 	PurposeSetup  = "setup"  // create the first administrator
 	PurposeInvite = "invite" // join with a given email and role
 	PurposeReset  = "reset"  // set a new password
+	PurposeEmail  = "email"  // confirm a new sign-in address (Email) for UserID
 )
 
-// OneTimeToken is a single-use link: first-run setup, an invitation or a
-// password reset. Only a hash of it is stored.
+// OneTimeToken is a single-use link: first-run setup, an invitation, a
+// password reset or the confirmation of a new sign-in address. Only a hash of it is stored.
 type OneTimeToken struct {
 	Hash      []byte
 	Purpose   string
@@ -208,6 +212,8 @@ type AccountRepository interface {
 	AuditRepository
 	// PasskeyRepository keeps passkeys and their ceremonies.
 	PasskeyRepository
+	// ViewRepository keeps saved views of the customer list.
+	ViewRepository
 	CountUsers(ctx context.Context) (int, error)
 	// CreateUser stores a new user; ECONFLICT when the email is taken.
 	CreateUser(ctx context.Context, u *UserRecord) error
@@ -221,6 +227,12 @@ type AccountRepository interface {
 	// PeekToken returns an unused, unexpired one-time token without
 	// consuming it; ENOTFOUND otherwise.
 	PeekToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)
+	// RedeemToken consumes an unused, unexpired one-time token of the
+	// purpose and returns it; ENOTFOUND otherwise.
+	RedeemToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)
+	// RevokeUserTokens revokes the user's one-time tokens of the purpose
+	// that are still pending at now, returning how many there were.
+	RevokeUserTokens(ctx context.Context, userID, purpose string, now time.Time) (int, error)
 	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
 	// ListInvitations lists every invitation, newest first, its state as
 	// of now.

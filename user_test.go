@@ -18,15 +18,15 @@ func TestPolicyMatrix(t *testing.T) {
 		custodian.PermPublic, custodian.PermSignedIn, custodian.PermCustomersRead, custodian.PermCustomersWrite,
 		custodian.PermCustomersDelete, custodian.PermCustomersErase, custodian.PermUsersManage,
 		custodian.PermSettingsManage, custodian.PermAuditRead, custodian.PermCustomersImport, custodian.PermCustomersExport,
-		custodian.PermWebhooksManage,
+		custodian.PermWebhooksManage, custodian.PermViewsShare,
 	}
 	matrix := map[custodian.Role][]bool{
-		//                     public signed  read  write delete erase users settings audit import export webhooks
-		custodian.RoleAdmin:   {y, y, y, y, y, y, y, y, y, y, y, y},
-		custodian.RoleManager: {y, y, y, y, y, y, n, n, n, y, y, n},
-		custodian.RoleAgent:   {y, y, y, y, n, n, n, n, n, n, n, n},
-		custodian.RoleViewer:  {y, y, y, n, n, n, n, n, n, n, n, n},
-		custodian.RoleAuditor: {y, y, n, n, n, n, n, n, y, n, n, n},
+		//                     public signed  read  write delete erase users settings audit import export webhooks share-views
+		custodian.RoleAdmin:   {y, y, y, y, y, y, y, y, y, y, y, y, y},
+		custodian.RoleManager: {y, y, y, y, y, y, n, n, n, y, y, n, y},
+		custodian.RoleAgent:   {y, y, y, y, n, n, n, n, n, n, n, n, n},
+		custodian.RoleViewer:  {y, y, y, n, n, n, n, n, n, n, n, n, n},
+		custodian.RoleAuditor: {y, y, n, n, n, n, n, n, y, n, n, n, n},
 	}
 	if got := custodian.Permissions(); !slices.Equal(got, perms) {
 		t.Fatalf("the product's permissions are %v; this matrix covers %v: decide who holds every permission here", got, perms)

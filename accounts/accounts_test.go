@@ -22,6 +22,8 @@ import (
 const pw = "correct horse battery staple orbit"
 
 type env struct {
+	// box keeps the mail of a service configured with it; nil otherwise.
+	box    *mailbox
 	svc    *accounts.Service
 	repo   custodian.AccountRepository
 	sealer *crypto.Sealer

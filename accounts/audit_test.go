@@ -84,7 +84,7 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 	}
 	for name, open := range backends {
 		t.Run(name, func(t *testing.T) {
-			e := envOn(t, open(t))
+			e := mailingEnv(t, open(t))
 			tr := &trail{t: t, repo: e.repo}
 			origin := custodian.Origin{ClientAddr: "203.0.113.5", RequestID: "req-1"}
 			admin := custodian.WithOrigin(custodian.WithActor(context.Background(), "usr_admin"), origin)
@@ -199,7 +199,14 @@ func TestEveryAccountChangeIsAudited(t *testing.T) {
 				t.Fatal(err)
 			}
 			tr.next(custodian.ActionPasswordChange, u.ID, u.ID, "password")
-			if _, err := e.svc.ChangeEmail(self, p, pw2, "ann.new@example.com", false); err != nil {
+			if _, err := e.svc.RequestEmailChange(self, p, pw2, "ann.new@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			ev = tr.next(custodian.ActionEmailRequest, u.ID, u.ID)
+			if strings.Contains(string(ev.Data), "ann") {
+				t.Fatalf("the address is in the event: %s", ev.Data)
+			}
+			if _, err := e.svc.ConfirmEmailChange(self, p, mailedToken(t, e.box, "ann.new@example.com")); err != nil {
 				t.Fatal(err)
 			}
 			ev = tr.next(custodian.ActionEmailChange, u.ID, u.ID, "email")

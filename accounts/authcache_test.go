@@ -251,9 +251,7 @@ func TestChangesTakeEffectOnTheNextRequest(t *testing.T) {
 			}},
 		{"changing the email and ending the other sessions", custodian.RoleAgent, false,
 			func(t *testing.T, e *env, a *authenticatedUser) {
-				if _, err := e.svc.ChangeEmail(ctx, a.p, pw, "moved@example.com", true); err != nil {
-					t.Fatal(err)
-				}
+				changeEmail(t, e, a.p, "moved@example.com")
 			},
 			func(t *testing.T, e *env, a *authenticatedUser) {
 				_, err := e.svc.Authenticate(ctx, a.other)
@@ -310,7 +308,12 @@ func TestChangesTakeEffectOnTheNextRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store, _ := testdb.SQLite(t)
-			e := envWith(t, store, func(c *accounts.Config) { c.AuthCacheTTL = time.Hour })
+			box := &mailbox{}
+			e := envWith(t, store, func(c *accounts.Config) {
+				c.AuthCacheTTL = time.Hour
+				c.Notifier, c.PublicURL = box, "https://crm.example.test/"
+			})
+			e.box = box
 			a := authenticate(t, e, "cached@example.com", tt.role, tt.totp)
 			tt.change(t, e, a)
 			tt.check(t, e, a)
@@ -542,4 +545,29 @@ func BenchmarkAuthenticateToken(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestKeyringNoticeKeepsTheCache shows that the notice that the keyring
+// changed, which travels on the same channel as account changes, drops
+// nothing from the authentication cache, while a notice about every user
+// drops everything: a rotation must not send every instance's requests
+// to the database at once.
+func TestKeyringNoticeKeepsTheCache(t *testing.T) {
+	ctx := context.Background()
+	store, _ := testdb.SQLite(t)
+	e := envWith(t, store, func(c *accounts.Config) { c.AuthCacheTTL = time.Hour })
+	a := authenticate(t, e, "a@example.com", custodian.RoleAgent, false)
+	// Revoked behind the cache's back: only a dropped entry shows it.
+	if err := store.RevokeAPIToken(ctx, a.user.ID, a.patID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keyring := custodian.AuthInvalidation{Keyring: true}
+	if keyring.All() {
+		t.Fatal("a keyring notice concerns every user")
+	}
+	e.svc.Forget(keyring)
+	e.accepted(t, "a cached token after a keyring notice", a.pat, true)
+	e.svc.Forget(custodian.AuthInvalidation{})
+	_, err := e.svc.AuthenticateToken(ctx, a.pat)
+	refused(t, "a token revoked in the database, after a notice about every user", err)
 }

@@ -136,45 +136,6 @@ func (s *Service) ChangePassword(ctx context.Context, p *custodian.Principal, cu
 	})
 }
 
-// ChangeEmail changes the sign-in email after checking the password.
-func (s *Service) ChangeEmail(ctx context.Context, p *custodian.Principal, current, email string, endOthers bool) (*custodian.User, error) {
-	if err := sessionOnly(p); err != nil {
-		return nil, err
-	}
-	email, err := custodian.NormalizeUserEmail(email)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.user(ctx, p.User.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.reauthenticate(ctx, u, current, forEmail); err != nil {
-		return nil, err
-	}
-	var out custodian.User
-	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: u.ID})
-	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		err := s.repo.UpdateUser(ctx, u.ID, func(r *custodian.UserRecord) error {
-			r.Email, r.UpdatedAt, r.Version = email, s.now(), r.Version+1
-			out = r.User
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		ev := event(custodian.ActionEmailChange, u.ID, map[string]any{"ended_other_sessions": endOthers}, "email")
-		if endOthers {
-			return []custodian.AuditEntry{ev}, s.repo.DeleteUserSessions(ctx, u.ID, p.SessionHash)
-		}
-		return []custodian.AuditEntry{ev}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
 // ChangeName sets p's own display name. It is no credential: an access
 // token may change it too.
 func (s *Service) ChangeName(ctx context.Context, p *custodian.Principal, name string) (*custodian.User, error) {

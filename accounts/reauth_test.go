@@ -30,7 +30,7 @@ func TestCurrentPasswordGuessesAreLimited(t *testing.T) {
 			return svc.ChangePassword(ctx, p, cur, "a new password of several words", false)
 		}},
 		{"email", func(svc *accounts.Service, ctx context.Context, p *custodian.Principal, cur string) error {
-			_, err := svc.ChangeEmail(ctx, p, cur, "elsewhere@example.com", false)
+			_, err := svc.RequestEmailChange(ctx, p, cur, "elsewhere@example.com")
 			return err
 		}},
 		{"2fa setup", func(svc *accounts.Service, ctx context.Context, p *custodian.Principal, cur string) error {
@@ -52,6 +52,7 @@ func TestCurrentPasswordGuessesAreLimited(t *testing.T) {
 			svc := policyEnv(t, store, sealer, clock, func(c *accounts.Config) {
 				c.Lockout = lockout.Policy{HardLimit: limit, FreeFailures: -1}
 				c.Observer = signals
+				c.Notifier, c.PublicURL = &mailbox{}, "https://crm.example.test/"
 			})
 			ctx := context.Background()
 			u, err := svc.CreateUser(ctx, "victim@example.com", "Victim", custodian.RoleAgent, pw)
@@ -129,7 +130,7 @@ func TestAccessTokenCannotChangeCredentials(t *testing.T) {
 		"password": e.svc.ChangePassword(ctx, p, pw, "a new password of several words", false),
 		"2fa off":  e.svc.DisableTOTP(ctx, p, pw, "123456"),
 	}
-	_, tries["email"] = e.svc.ChangeEmail(ctx, p, pw, "thief@example.com", false)
+	_, tries["email"] = e.svc.RequestEmailChange(ctx, p, pw, "thief@example.com")
 	_, tries["2fa setup"] = e.svc.BeginTOTP(ctx, p, pw)
 	_, tries["2fa enable"] = e.svc.EnableTOTP(ctx, p, "123456")
 	for name, err := range tries {

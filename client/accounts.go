@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // Login signs in with an email address and password (and in.OTP, a
@@ -66,9 +67,25 @@ func (c *Client) ChangePreferences(ctx context.Context, in PreferencesChange) (*
 	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "preferences"), body: in}))
 }
 
-// ChangeEmail changes the caller's sign-in email address.
-func (c *Client) ChangeEmail(ctx context.Context, in EmailChange) (*User, error) {
-	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "email"), body: in}))
+// RequestEmailChange asks to change the caller's sign-in address to
+// in.Email, with the current password. Nothing changes yet: a link is
+// mailed to the new address (ConfirmEmailChange redeems its token) and a
+// notice to the current one. It returns when the link expires. The answer
+// is the same whether or not the address belongs to another account; a
+// server that sends no mail answers 503.
+func (c *Client) RequestEmailChange(ctx context.Context, in EmailChange) (time.Time, error) {
+	r, err := answer[EmailChangeRequested](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "email"), body: in})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return r.ExpiresAt, nil
+}
+
+// ConfirmEmailChange redeems the token of the link mailed to a new
+// address: the address changes, and every session of the account but the
+// caller's own ends. It needs no sign-in.
+func (c *Client) ConfirmEmailChange(ctx context.Context, token string) (*User, error) {
+	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "email", "confirm"), body: EmailConfirmInput{Token: token}}))
 }
 
 // BeginTOTP starts two-factor enrolment: the secret, the otpauth URL and
@@ -172,6 +189,28 @@ func (c *Client) ResetLink(ctx context.Context, id string) (*ResetLink, error) {
 // the invitation token, for Register, is in this answer only.
 func (c *Client) Invite(ctx context.Context, in InviteInput) (*Invitation, error) {
 	return answer[Invitation](ctx, c, call{method: http.MethodPost, path: pathOf("invites"), body: in})
+}
+
+// Invitations lists every invitation with its state (pending, accepted,
+// expired, revoked), newest first (administrators); never a link.
+func (c *Client) Invitations(ctx context.Context) ([]InvitationInfo, error) {
+	r, err := answer[InvitationList](ctx, c, call{method: http.MethodGet, path: pathOf("invitations")})
+	if err != nil {
+		return nil, err
+	}
+	return r.Items, nil
+}
+
+// RevokeInvitation revokes a pending invitation: its link stops working
+// (administrators).
+func (c *Client) RevokeInvitation(ctx context.Context, id string) error {
+	return c.do(ctx, call{method: http.MethodPost, path: pathOf("invitations", id, "revoke")}, nil)
+}
+
+// ResendInvitation replaces a pending or expired invitation with a new
+// link, whose token is in this answer only (administrators).
+func (c *Client) ResendInvitation(ctx context.Context, id string) (*Invitation, error) {
+	return answer[Invitation](ctx, c, call{method: http.MethodPost, path: pathOf("invitations", id, "resend")})
 }
 
 // Settings returns the security settings (administrators).

@@ -40,7 +40,7 @@ import (
 // APIVersion is the version of the API document (info.version) the
 // client's types were generated from; docs/api.md says what a change of
 // each of its parts means.
-const APIVersion = "1.2.0"
+const APIVersion = "1.3.0"
 
 // Client calls one Custodian server. It is safe for concurrent use.
 type Client struct {

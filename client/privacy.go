@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"strconv"
 )
 
 // Consents returns a customer's consent: the current state per purpose and
@@ -58,4 +59,42 @@ func (c *Client) Activities(ctx context.Context, id string) ([]Activity, error) 
 // returns it. Its text is sealed with the customer's data key.
 func (c *Client) LogActivity(ctx context.Context, id string, in ActivityInput) (*Activity, error) {
 	return answer[Activity](ctx, c, call{method: http.MethodPost, path: pathOf("customers", id, "activities"), body: in})
+}
+
+// Tasks returns the follow-up tasks set on a customer, open ones first.
+func (c *Client) Tasks(ctx context.Context, id string) ([]Task, error) {
+	r, err := answer[TaskList](ctx, c, call{method: http.MethodGet, path: pathOf("customers", id, "tasks")})
+	if err != nil {
+		return nil, err
+	}
+	return r.Items, nil
+}
+
+// AddTask sets a follow-up task on a customer (assigned to the caller
+// unless in.Assignee names someone) and returns it. Its title is sealed
+// with the customer's data key.
+func (c *Client) AddTask(ctx context.Context, id string, in TaskInput) (*Task, error) {
+	return answer[Task](ctx, c, call{method: http.MethodPost, path: pathOf("customers", id, "tasks"), body: in})
+}
+
+// UpdateTask changes the members in sets of a customer's task (marking it
+// done or open again, moving its due day, reassigning or renaming it) and
+// returns the task.
+func (c *Client) UpdateTask(ctx context.Context, id string, task int64, in TaskUpdate) (*Task, error) {
+	return answer[Task](ctx, c, call{method: http.MethodPatch, path: pathOf("customers", id, "tasks", strconv.FormatInt(task, 10)), body: in})
+}
+
+// DeleteTask deletes a customer's task.
+func (c *Client) DeleteTask(ctx context.Context, id string, task int64) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: pathOf("customers", id, "tasks", strconv.FormatInt(task, 10))}, nil)
+}
+
+// MyTasks returns the caller's open tasks that are due today (UTC) or
+// overdue, oldest due first, with their customers' names.
+func (c *Client) MyTasks(ctx context.Context) ([]AssignedTask, error) {
+	r, err := answer[AssignedTaskList](ctx, c, call{method: http.MethodGet, path: pathOf("tasks", "mine")})
+	if err != nil {
+		return nil, err
+	}
+	return r.Items, nil
 }

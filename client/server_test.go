@@ -71,7 +71,7 @@ func newServer(t *testing.T, noAdmin bool, opts ...func(*chttp.Deps)) *server {
 	t.Cleanup(jobs.Close)
 	d := chttp.Deps{
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Customers: svc, Privacy: svc, Activities: svc, Tasks: svc, Bulk: svc, Imports: jobs, Exports: svc,
+		Customers: svc, Privacy: svc, Activities: svc, Tasks: svc, Names: svc, Bulk: svc, Imports: jobs, Exports: svc,
 		Webhooks: webhooks.New(store, sealer, webhooks.Options{Customers: svc}),
 		DB:       store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),

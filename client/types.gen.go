@@ -288,6 +288,30 @@ func (e ImportReportEncoding) Valid() bool {
 	}
 }
 
+// Defines values for InvitationState.
+const (
+	InvitationStateAccepted InvitationState = "accepted"
+	InvitationStateExpired  InvitationState = "expired"
+	InvitationStatePending  InvitationState = "pending"
+	InvitationStateRevoked  InvitationState = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the InvitationState enum.
+func (e InvitationState) Valid() bool {
+	switch e {
+	case InvitationStateAccepted:
+		return true
+	case InvitationStateExpired:
+		return true
+	case InvitationStatePending:
+		return true
+	case InvitationStateRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleAdmin   Role = "admin"
@@ -309,6 +333,63 @@ func (e Role) Valid() bool {
 	case RoleManager:
 		return true
 	case RoleViewer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ViewStateSort.
+const (
+	ViewStateSortCreatedAt      ViewStateSort = "created_at"
+	ViewStateSortEmpty          ViewStateSort = ""
+	ViewStateSortMinusCreatedAt ViewStateSort = "-created_at"
+	ViewStateSortMinusName      ViewStateSort = "-name"
+	ViewStateSortMinusUpdatedAt ViewStateSort = "-updated_at"
+	ViewStateSortName           ViewStateSort = "name"
+	ViewStateSortUpdatedAt      ViewStateSort = "updated_at"
+)
+
+// Valid indicates whether the value is a known member of the ViewStateSort enum.
+func (e ViewStateSort) Valid() bool {
+	switch e {
+	case ViewStateSortCreatedAt:
+		return true
+	case ViewStateSortEmpty:
+		return true
+	case ViewStateSortMinusCreatedAt:
+		return true
+	case ViewStateSortMinusName:
+		return true
+	case ViewStateSortMinusUpdatedAt:
+		return true
+	case ViewStateSortName:
+		return true
+	case ViewStateSortUpdatedAt:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ViewStateStatus.
+const (
+	ViewStateStatusActive   ViewStateStatus = "active"
+	ViewStateStatusEmpty    ViewStateStatus = ""
+	ViewStateStatusInactive ViewStateStatus = "inactive"
+	ViewStateStatusLead     ViewStateStatus = "lead"
+)
+
+// Valid indicates whether the value is a known member of the ViewStateStatus enum.
+func (e ViewStateStatus) Valid() bool {
+	switch e {
+	case ViewStateStatusActive:
+		return true
+	case ViewStateStatusEmpty:
+		return true
+	case ViewStateStatusInactive:
+		return true
+	case ViewStateStatusLead:
 		return true
 	default:
 		return false
@@ -528,6 +609,28 @@ type AlertPage struct {
 // AlertStatus open while the attack goes on, closed after it stopped.
 type AlertStatus string
 
+// AssignedTask defines model for AssignedTask.
+type AssignedTask struct {
+	Assignee     string    `json:"assignee"`
+	CreatedAt    time.Time `json:"created_at"`
+	CreatedBy    string    `json:"created_by"`
+	CustomerID   string    `json:"customer_id"`
+	CustomerName string    `json:"customer_name"`
+	Done         bool      `json:"done"`
+	Due          time.Time `json:"due"`
+	ID           int64     `json:"id"`
+
+	// Overdue Due before today (UTC).
+	Overdue bool   `json:"overdue"`
+	Title   string `json:"title"`
+}
+
+// AssignedTaskList defines model for AssignedTaskList.
+type AssignedTaskList struct {
+	// Items Oldest due first.
+	Items []AssignedTask `json:"items"`
+}
+
 // AuditEvent One event of the tamper-evident audit trail. Fields names the changed fields, never their values; data never holds a personal value in plaintext.
 type AuditEvent struct {
 	Action     string   `json:"action"`
@@ -746,9 +849,25 @@ type DuplicatePolicy string
 
 // EmailChange defines model for EmailChange.
 type EmailChange struct {
-	CurrentPassword  string `json:"current_password"`
-	Email            string `json:"email"`
-	EndOtherSessions bool   `json:"end_other_sessions,omitempty,omitzero"`
+	CurrentPassword string `json:"current_password"`
+
+	// Email The new sign-in address.
+	Email string `json:"email"`
+
+	// EndOtherSessions Ignored since 1.3.0, accepted so that older clients keep working: every other session ends when the new address is confirmed.
+	EndOtherSessions bool `json:"end_other_sessions,omitempty,omitzero"`
+}
+
+// EmailChangeRequested defines model for EmailChangeRequested.
+type EmailChangeRequested struct {
+	// ExpiresAt When the mailed link stops working.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EmailConfirmInput defines model for EmailConfirmInput.
+type EmailConfirmInput struct {
+	// Token The token of the link mailed to the new address.
+	Token string `json:"token"`
 }
 
 // Erasure The tombstone of an erased customer, and whether it had been erased before.
@@ -789,6 +908,9 @@ type Export struct {
 	ExportedBy  string                       `json:"exported_by"`
 	Format      ExportFormat                 `json:"format"`
 	LegalHold   nullable.Nullable[LegalHold] `json:"legal_hold"`
+
+	// Tasks The follow-up tasks set on the customer, open ones first; empty for an erased customer.
+	Tasks []Task `json:"tasks"`
 }
 
 // ExportFormat defines model for Export.Format.
@@ -929,6 +1051,32 @@ type Invitation struct {
 	// Token The invitation token, in this answer only.
 	Token string `json:"token"`
 }
+
+// InvitationInfo An invitation as administrators see it: never its link.
+type InvitationInfo struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The id of the user who invited (empty for the first-run link).
+	CreatedBy string    `json:"created_by"`
+	Email     string    `json:"email"`
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// ID Public id: the first 8 bytes of the link's hash, in hex.
+	ID string `json:"id"`
+
+	// Role What a user may do: admin (users, settings, audit, everything), manager (customers including delete, erasure, legal holds and exports), agent (read, create, edit customers), viewer (read customers), auditor (audit trail, no customer data).
+	Role  Role            `json:"role"`
+	State InvitationState `json:"state"`
+}
+
+// InvitationList defines model for InvitationList.
+type InvitationList struct {
+	// Items Newest first.
+	Items []InvitationInfo `json:"items"`
+}
+
+// InvitationState defines model for InvitationState.
+type InvitationState string
 
 // InviteInput defines model for InviteInput.
 type InviteInput struct {
@@ -1235,6 +1383,45 @@ type TOTPEnrolment struct {
 	Secret string `json:"secret"`
 }
 
+// Task defines model for Task.
+type Task struct {
+	Assignee   string    `json:"assignee"`
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by"`
+	CustomerID string    `json:"customer_id"`
+	Done       bool      `json:"done"`
+	Due        time.Time `json:"due"`
+	ID         int64     `json:"id"`
+	Title      string    `json:"title"`
+}
+
+// TaskInput defines model for TaskInput.
+type TaskInput struct {
+	// Assignee The id of the user who does it; the caller when omitted or empty.
+	Assignee string `json:"assignee,omitempty,omitzero"`
+
+	// Due The day it is due by (kept as the start of its day in UTC).
+	Due time.Time `json:"due"`
+
+	// Title What is to be done; sealed with the customer's data key, so erasure destroys it.
+	Title string `json:"title"`
+}
+
+// TaskList defines model for TaskList.
+type TaskList struct {
+	// Items Open ones first, each group by due day.
+	Items []Task `json:"items"`
+}
+
+// TaskUpdate The members given replace the task's; the others stay.
+type TaskUpdate struct {
+	// Assignee A user id; empty assigns the caller.
+	Assignee *string    `json:"assignee,omitempty"`
+	Done     *bool      `json:"done,omitempty"`
+	Due      *time.Time `json:"due,omitempty"`
+	Title    *string    `json:"title,omitempty"`
+}
+
 // TokenInput defines model for TokenInput.
 type TokenInput struct {
 	// ExpiresInDays Days until the token expires, 1 to 365 (default 90).
@@ -1299,6 +1486,72 @@ type UserUpdate struct {
 	// Role What a user may do: admin (users, settings, audit, everything), manager (customers including delete, erasure, legal holds and exports), agent (read, create, edit customers), viewer (read customers), auditor (audit trail, no customer data).
 	Role *Role `json:"role,omitempty"`
 }
+
+// View A saved view of the customer list.
+type View struct {
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+
+	// Owner The user a private view belongs to; empty for a shared view.
+	Owner string `json:"owner"`
+
+	// Shared Seen by everyone who reads customers; changed only by roles that may share views.
+	Shared bool `json:"shared"`
+
+	// State The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit.
+	State     ViewState `json:"state"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int       `json:"version"`
+}
+
+// ViewInput defines model for ViewInput.
+type ViewInput struct {
+	// Name 1 to 60 printable characters, without < or >; unique, ignoring case, among the owner's views (or the shared ones).
+	Name string `json:"name"`
+
+	// Shared Save in the shared set (managers and administrators); default false.
+	Shared bool `json:"shared,omitempty,omitzero"`
+
+	// State The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit.
+	State ViewState `json:"state,omitempty,omitzero"`
+}
+
+// ViewList defines model for ViewList.
+type ViewList struct {
+	Items []View `json:"items"`
+}
+
+// ViewPatch defines model for ViewPatch.
+type ViewPatch struct {
+	Name  nullable.Nullable[string]    `json:"name,omitempty,omitzero"`
+	State nullable.Nullable[ViewState] `json:"state,omitempty,omitzero"`
+}
+
+// ViewState The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit.
+type ViewState struct {
+	// PageSize Customers per page; 0 for the default.
+	PageSize int `json:"page_size,omitempty,omitzero"`
+
+	// Search The search text, as the list's `search`.
+	Search string `json:"search,omitempty,omitzero"`
+
+	// Sort The order, as the list's `sort`; empty for the default, -created_at (answers always name it).
+	Sort ViewStateSort `json:"sort,omitempty,omitzero"`
+
+	// Status Only customers with this status; empty for any.
+	Status ViewStateStatus `json:"status,omitempty,omitzero"`
+
+	// Tag Only customers with this tag; empty for any.
+	Tag string `json:"tag,omitempty,omitzero"`
+}
+
+// ViewStateSort The order, as the list's `sort`; empty for the default, -created_at (answers always name it).
+type ViewStateSort string
+
+// ViewStateStatus Only customers with this status; empty for any.
+type ViewStateStatus string
 
 // Webhook A registered webhook endpoint, without its secret.
 type Webhook struct {
@@ -1599,6 +1852,12 @@ type StartImportParamsEncoding string
 // StartImportParamsDelimiter defines parameters for StartImport.
 type StartImportParamsDelimiter string
 
+// UpdateViewParams defines parameters for UpdateView.
+type UpdateViewParams struct {
+	// IfMatch The view's ETag; when given, a view at another version is left alone (412).
+	IfMatch string `json:"If-Match,omitempty,omitzero"`
+}
+
 // UpdateWebhookParams defines parameters for UpdateWebhook.
 type UpdateWebhookParams struct {
 	// IfMatch The webhook's ETag; when given, a webhook at another version is left alone (412).
@@ -1620,8 +1879,11 @@ type EnableTOTPJSONRequestBody = TOTPCode
 // BeginTOTPJSONRequestBody defines body for BeginTOTP for application/json ContentType.
 type BeginTOTPJSONRequestBody = Reauthentication
 
-// ChangeEmailJSONRequestBody defines body for ChangeEmail for application/json ContentType.
-type ChangeEmailJSONRequestBody = EmailChange
+// RequestEmailChangeJSONRequestBody defines body for RequestEmailChange for application/json ContentType.
+type RequestEmailChangeJSONRequestBody = EmailChange
+
+// ConfirmEmailChangeJSONRequestBody defines body for ConfirmEmailChange for application/json ContentType.
+type ConfirmEmailChangeJSONRequestBody = EmailConfirmInput
 
 // ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
 type ForgotPasswordJSONRequestBody = ForgotInput
@@ -1689,6 +1951,12 @@ type EraseCustomerJSONRequestBody = ErasureInput
 // SetLegalHoldJSONRequestBody defines body for SetLegalHold for application/json ContentType.
 type SetLegalHoldJSONRequestBody = LegalHoldInput
 
+// AddTaskJSONRequestBody defines body for AddTask for application/json ContentType.
+type AddTaskJSONRequestBody = TaskInput
+
+// UpdateTaskJSONRequestBody defines body for UpdateTask for application/json ContentType.
+type UpdateTaskJSONRequestBody = TaskUpdate
+
 // StartImportMultipartRequestBody defines body for StartImport for multipart/form-data ContentType.
 type StartImportMultipartRequestBody StartImportMultipartBody
 
@@ -1703,6 +1971,12 @@ type CreateTokenJSONRequestBody = TokenInput
 
 // UpdateUserJSONRequestBody defines body for UpdateUser for application/json ContentType.
 type UpdateUserJSONRequestBody = UserUpdate
+
+// CreateViewJSONRequestBody defines body for CreateView for application/json ContentType.
+type CreateViewJSONRequestBody = ViewInput
+
+// UpdateViewJSONRequestBody defines body for UpdateView for application/json ContentType.
+type UpdateViewJSONRequestBody = ViewPatch
 
 // CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
 type CreateWebhookJSONRequestBody = WebhookInput

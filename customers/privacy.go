@@ -349,9 +349,12 @@ func (s *Service) ExportCustomer(ctx context.Context, id string) (*custodian.Exp
 		return nil, err
 	}
 	out.Consents = *consents
-	out.Activities = []custodian.Activity{}
+	out.Activities, out.Tasks = []custodian.Activity{}, []custodian.Task{}
 	if rec != nil {
 		if out.Activities, err = s.activities(ctx, rec); err != nil {
+			return nil, err
+		}
+		if out.Tasks, err = s.Tasks(ctx, id); err != nil {
 			return nil, err
 		}
 	}
@@ -396,6 +399,66 @@ func (s *Service) AccessLog(ctx context.Context, id string) ([]custodian.AuditEv
 		if slices.Contains(accessActions, events[i].Action) {
 			out = append(out, events[i])
 		}
+	}
+	return out, nil
+}
+
+// CustomerNames names the customers among ids for a page that mentions
+// them: one query for the records (decrypted with their shred secrets
+// fetched in one lookup), one for the tombstones of those missing. The
+// names shown are a read of personal data, recorded as one read record
+// naming the customers found, before any name is returned.
+func (s *Service) CustomerNames(ctx context.Context, ids []string) (map[string]custodian.CustomerName, error) {
+	var valid []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if custodian.ValidCustomerID(id) && !seen[id] {
+			seen[id] = true
+			valid = append(valid, id)
+		}
+	}
+	out := make(map[string]custodian.CustomerName, len(valid))
+	if len(valid) == 0 {
+		return out, nil
+	}
+	recs, err := s.repo.CustomerRecords(ctx, valid)
+	if err != nil {
+		return nil, err
+	}
+	pre, err := s.secrets(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	found := make([]*custodian.Customer, 0, len(recs))
+	for _, r := range recs {
+		c, err := s.openRecord(ctx, r, pre)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, c)
+		out[c.ID] = custodian.CustomerName{ID: c.ID, Name: c.Name}
+	}
+	var missing []string
+	for _, id := range valid {
+		if _, ok := out[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		ts, err := s.repo.Tombstones(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		erased := map[string]bool{}
+		for _, t := range ts {
+			erased[t.ID] = true
+		}
+		for _, id := range missing {
+			out[id] = custodian.CustomerName{ID: id, Erased: erased[id], Deleted: !erased[id]}
+		}
+	}
+	if err := s.recordReads(ctx, found...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -21,7 +21,7 @@ import (
 )
 
 // MaxSearchLen bounds a search query.
-const MaxSearchLen = 256
+const MaxSearchLen = custodian.MaxSearchLen
 
 // Service implements custodian.CustomerService.
 type Service struct {

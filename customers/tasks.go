@@ -100,6 +100,88 @@ func (s *Service) SetTaskDone(ctx context.Context, id string, task int64, done b
 	return s.goneOr(ctx, id, err)
 }
 
+// UpdateTask changes what in sets on a task of the customer, validated
+// like a new task, with its audit event (naming the changed fields, never
+// their values), in one transaction; a new title is sealed with the
+// customer's data key. It returns the task as stored.
+func (s *Service) UpdateTask(ctx context.Context, id string, task int64, in custodian.TaskUpdate) (*custodian.Task, error) {
+	if !custodian.ValidCustomerID(id) {
+		return nil, errNoCustomer
+	}
+	var out custodian.Task
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		var fields []string
+		err := s.repo.UpdateTask(ctx, id, task, func(cur *custodian.CustomerRecord, k *custodian.TaskRecord) (*custodian.TaskRecord, error) {
+			dk, err := s.dataKey(ctx, cur.ID, cur.KeyID, cur.DataKey, nil)
+			if err != nil {
+				return nil, err
+			}
+			old, err := openTask(dk, *k)
+			if err != nil {
+				return nil, err
+			}
+			next := custodian.TaskInput{Title: old.Title, Due: old.Due, Assignee: old.Assignee}
+			if in.Title != nil {
+				next.Title = *in.Title
+			}
+			if in.Due != nil {
+				next.Due = *in.Due
+			}
+			if in.Assignee != nil {
+				next.Assignee = *in.Assignee
+				if next.Assignee == "" {
+					next.Assignee = custodian.ActorFrom(ctx)
+				}
+			}
+			if next, err = next.Check(); err != nil {
+				return nil, err
+			}
+			done := old.Done
+			if in.Done != nil {
+				done = *in.Done
+			}
+			if next.Title != old.Title {
+				fields = append(fields, "title")
+			}
+			if !next.Due.Equal(old.Due) {
+				fields = append(fields, "due")
+			}
+			if next.Assignee != old.Assignee {
+				fields = append(fields, "assignee")
+			}
+			if done != old.Done {
+				fields = append(fields, "done")
+			}
+			r := *k
+			r.Due, r.Assignee, r.Done = next.Due, next.Assignee, done
+			if next.Title != old.Title {
+				r.TitleCT = dk.Seal(fTaskTitle, []byte(next.Title))
+			}
+			out = old
+			out.Title, out.Due, out.Assignee, out.Done = next.Title, next.Due, next.Assignee, done
+			return &r, nil
+		})
+		data := custodian.AccessData{Purpose: custodian.PurposeFrom(ctx), Reason: "task " + strconv.FormatInt(task, 10)}.Encode()
+		return []custodian.AuditEntry{{Action: custodian.ActionTaskUpdate, Subject: id, Fields: fields, Data: data}}, err
+	})
+	if err != nil {
+		return nil, s.goneOr(ctx, id, err)
+	}
+	return &out, nil
+}
+
+// DeleteTask deletes a task of the customer, with its audit event.
+func (s *Service) DeleteTask(ctx context.Context, id string, task int64) error {
+	if !custodian.ValidCustomerID(id) {
+		return errNoCustomer
+	}
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		data := custodian.AccessData{Purpose: custodian.PurposeFrom(ctx), Reason: "task " + strconv.FormatInt(task, 10)}.Encode()
+		return []custodian.AuditEntry{{Action: custodian.ActionTaskDelete, Subject: id, Data: data}}, s.repo.DeleteTask(ctx, id, task)
+	})
+	return s.goneOr(ctx, id, err)
+}
+
 // MyTasks returns the open tasks assigned to the context's actor that are
 // due today (in UTC) or overdue, with their customers' names.
 func (s *Service) MyTasks(ctx context.Context) ([]custodian.AssignedTask, error) {

@@ -31,14 +31,32 @@ func renameField(err error, from, to string) error {
 	return err
 }
 
-func handleChangeEmail(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+// handleRequestEmailChange asks to move the caller's sign-in address: a
+// link to confirm it is mailed to the new address. The answer is the same
+// whether or not the address belongs to another account.
+func handleRequestEmailChange(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
-		CurrentPassword  string `json:"current_password"`
-		Email            string `json:"email"`
-		EndOtherSessions bool   `json:"end_other_sessions"`
+		CurrentPassword string `json:"current_password"`
+		Email           string `json:"email"`
+		// EndOtherSessions is accepted from clients older than the
+		// confirmation link, and ignored: every other session ends when
+		// the new address is confirmed.
+		EndOtherSessions bool `json:"end_other_sessions"`
 	}
 	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
-		u, err := acc.ChangeEmail(r.Context(), principal(r), b.CurrentPassword, b.Email, b.EndOtherSessions)
+		exp, err := acc.RequestEmailChange(r.Context(), principal(r), b.CurrentPassword, b.Email)
+		return http.StatusAccepted, map[string]any{"expires_at": exp}, err
+	})
+}
+
+// handleConfirmEmailChange redeems the link mailed to a new address. It
+// needs no session: the token is the proof.
+func handleConfirmEmailChange(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+	type body struct {
+		Token string `json:"token"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		u, err := acc.ConfirmEmailChange(r.Context(), principal(r), b.Token)
 		return http.StatusOK, map[string]any{"user": u}, err
 	})
 }

@@ -278,3 +278,33 @@ func handleEndOtherSessions(logger *slog.Logger, acc custodian.AccountService) h
 // errPasskeyFirst refuses a new access token to a session that must sign
 // in with a passkey and did not: the token would outlive the confinement.
 var errPasskeyFirst = errorf(custodian.EFORBIDDEN, "Your role requires signing in with a passkey before creating access tokens.")
+
+// handleListInvitations lists every invitation with its state (pending,
+// accepted, expired, revoked), newest first; never a link.
+func handleListInvitations(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		invs, err := acc.ListInvitations(r.Context())
+		if invs == nil {
+			invs = []custodian.Invitation{}
+		}
+		return http.StatusOK, map[string]any{"items": invs}, err
+	})
+}
+
+// handleRevokeInvitation revokes a pending invitation: its link stops
+// working.
+func handleRevokeInvitation(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		return http.StatusNoContent, nil, acc.RevokeInvitation(r.Context(), r.PathValue("id"))
+	})
+}
+
+// handleResendInvitation replaces a pending or expired invitation with a
+// new link, answered like a new invitation (the link once, and whether it
+// was mailed).
+func handleResendInvitation(logger *slog.Logger, acc custodian.AccountService) http.Handler {
+	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
+		tok, expires, err := acc.ResendInvitation(r.Context(), r.PathValue("id"))
+		return http.StatusCreated, map[string]any{"token": tok, "expires_at": expires, "register_path": "/register?token=" + tok, "mailed": err == nil && acc.MailsLinks()}, err
+	})
+}

@@ -21,7 +21,7 @@ const testPublicURL = "https://crm.example.test"
 // newMailingServer returns a test server (with an administrator token)
 // whose account service mails through the product's own account mailer
 // to a real SMTP listener, which it returns.
-func newMailingServer(t *testing.T) (*testServer, *testsmtp.Server) {
+func newMailingServer(t *testing.T, adjust ...func(*accounts.Config)) (*testServer, *testsmtp.Server) {
 	t.Helper()
 	smtpd := testsmtp.Start(t, nil)
 	m, err := alerting.NewAccountMailer(alerting.MailerConfig{Addr: smtpd.Addr(), From: "custodian@example.test", Timeout: 5 * time.Second}, nil)
@@ -31,6 +31,9 @@ func newMailingServer(t *testing.T) (*testServer, *testsmtp.Server) {
 	t.Cleanup(m.Close)
 	cfg := testAccountsConfig()
 	cfg.Notifier, cfg.PublicURL = m, testPublicURL
+	for _, a := range adjust {
+		a(&cfg)
+	}
 	s, _ := newUserlessServerWith(t, ratelimit.Limit{Rate: 1, Burst: 20}, cfg)
 	s.bearer = s.userToken(custodian.RoleAdmin)
 	return s, smtpd

@@ -41,6 +41,9 @@ type Deps struct {
 	Accounts custodian.AccountService
 	// Audit is the audit trail listed at GET /api/audit/.
 	Audit custodian.AuditTrail
+	// Names names the customers the audit page mentions, for the roles
+	// that may see customers' data.
+	Names custodian.CustomerNamer
 	// Alerts are the stored security alerts (GET /api/alerts/).
 	Alerts custodian.AlertService
 	// Monitor receives the security signals the server sees: failed
@@ -134,7 +137,7 @@ func NewServer(d Deps) http.Handler {
 func (d Deps) mustHaveServices() {
 	for name, missing := range map[string]bool{
 		"Logger": d.Logger == nil, "Customers": d.Customers == nil, "Privacy": d.Privacy == nil, "Activities": d.Activities == nil, "Tasks": d.Tasks == nil,
-		"Accounts": d.Accounts == nil, "Audit": d.Audit == nil, "Alerts": d.Alerts == nil,
+		"Accounts": d.Accounts == nil, "Audit": d.Audit == nil, "Names": d.Names == nil, "Alerts": d.Alerts == nil,
 		"Monitor": d.Monitor == nil, "DB": d.DB == nil, "Bulk": d.Bulk == nil, "Webhooks": d.Webhooks == nil,
 	} {
 		if missing {

@@ -71,7 +71,7 @@ func testDepsWith(t testing.TB, acfg accounts.Config) (d Deps, acc *accounts.Ser
 	t.Cleanup(jobs.Close)
 	d = Deps{
 		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Customers: svc, Privacy: svc, Activities: svc, Tasks: svc, Bulk: svc, Imports: jobs, Exports: svc,
+		Customers: svc, Privacy: svc, Activities: svc, Tasks: svc, Names: svc, Bulk: svc, Imports: jobs, Exports: svc,
 		Webhooks: webhooks.New(store, sealer, webhooks.Options{Customers: svc}),
 		DB:       store, Accounts: acc, Audit: store, Alerts: store,
 		Monitor: custodian.ObserverFunc(func(custodian.Signal) {}),

@@ -39,6 +39,10 @@ type accountData struct {
 	Language  string
 	TimeZone  string
 	Zones     []string
+	// MailsLinks says whether the server mails links, which a change of
+	// the sign-in address needs; NewEmail is the address entered.
+	MailsLinks bool
+	NewEmail   string
 }
 
 // suggestedZones are the time zones the preferences form suggests; any
@@ -99,6 +103,10 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 	d.Languages, d.Zones = u.locales.Languages(), suggestedZones
 	if d.Section != "preferences" {
 		d.Language, d.TimeZone = principal(r).User.Language, principal(r).User.TimeZone
+	}
+	d.MailsLinks = u.acc.MailsLinks()
+	if d.Section == "email" && r.PostForm != nil {
+		d.NewEmail = r.PostForm.Get("email")
 	}
 	if d.Sessions, err = u.acc.ListSessions(r.Context(), principal(r)); err != nil {
 		u.fail(w, r, err)
@@ -169,6 +177,25 @@ func (u *ui) handlePreferencesForm() http.Handler {
 			return
 		}
 		redirectWithFlash(w, r, "/account", "preferences-saved")
+	})
+}
+
+// handleRequestEmailChangeForm asks for a link to confirm a new sign-in
+// address, mailed to it; the address changes only when it is opened.
+// Without mail the page shows no form; a post anyway is answered 503 on
+// the page, next to where the form would be.
+func (u *ui) handleRequestEmailChangeForm() http.Handler {
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
+		f := r.PostForm
+		_, err := u.acc.RequestEmailChange(r.Context(), principal(r), f.Get("current_password"), f.Get("email"))
+		switch {
+		case err == nil:
+			redirectWithFlash(w, r, "/account", "email-link-sent")
+		case custodian.ErrorCode(err) == custodian.EUNAVAILABLE && !isRetry(err):
+			u.renderAccount(w, r, http.StatusServiceUnavailable, accountData{Section: "email", Error: u.errorMessage(r, err)})
+		default:
+			u.accountError(w, r, "email", renameField(err, "current_password", "email_current_password"), accountData{})
+		}
 	})
 }
 

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	// The zone database is built in, so that the audit page's time zones
+	// are known wherever the server runs.
+	_ "time/tzdata"
 
 	"github.com/custodian-crm/custodian"
 	"golang.org/x/text/message"
@@ -32,6 +35,26 @@ type auditRow struct {
 	ActorName string
 	// Detail is the event's data as compact JSON text (never personal).
 	Detail string
+	// Customer names the subject, when it is a customer and the viewer
+	// may see customers' names.
+	Customer *customerRef
+	// Read is set on a record of the read log: one request's read of one
+	// customer or of a whole list page.
+	Read *readLine
+}
+
+// readLine is a record of the read log as the audit page shows it.
+type readLine struct {
+	Seq       int64
+	Purpose   string
+	Customers []customerRef
+}
+
+// customerRef is a customer a line mentions: its id, and its name when
+// the viewer may see it.
+type customerRef struct {
+	ID   string
+	Name *custodian.CustomerName
 }
 
 func auditRows(events []custodian.AuditEvent, names *actorNames) []auditRow {
@@ -65,110 +88,431 @@ func eventDetail(b []byte) string {
 	return strings.Join(parts, ", ")
 }
 
-// auditActions are offered as suggestions in the action filter: prefixes
-// first, then every action.
-var auditActions = []string{
-	"customer.", "consent.", "user.", "auth.", "token.", "security.", "setting.", "keys.",
-	custodian.ActionCustomerCreate, custodian.ActionCustomerUpdate, custodian.ActionCustomerDelete, custodian.ActionCustomerRead,
-	custodian.ActionCustomerExport, custodian.ActionCustomerErase, custodian.ActionConsentChange, custodian.ActionLegalHold, custodian.ActionActivityLog, custodian.ActionTaskAdd, custodian.ActionTaskDone,
-	custodian.ActionUserCreate, custodian.ActionUserUpdate, custodian.ActionUserRole, custodian.ActionUserDeactivate,
-	custodian.ActionUserActivate, custodian.ActionUserUnlock, custodian.ActionUserInvite, custodian.ActionUserResetLink,
-	custodian.ActionPasswordChange, custodian.ActionPasswordReset, custodian.ActionEmailChange, custodian.ActionTOTPEnable,
-	custodian.ActionTOTPDisable, custodian.ActionTOTPReset, custodian.ActionSignIn, custodian.ActionSignInFailed,
-	custodian.ActionSignOut, custodian.ActionTokenIssue, custodian.ActionTokenRevoke, custodian.ActionSettingChange,
-	custodian.ActionKeyRotate, custodian.ActionSecurityAlert, custodian.ActionAlertResolve,
+// auditPrefixes are the families of actions the action filter offers as a
+// whole (an action ending in a dot matches every action it starts).
+var auditPrefixes = []string{"customer.", "customers.", "consent.", "user.", "passkey.", "auth.", "token.", "setting.", "keys.", "backup.", "webhook.", "security.", "audit.", "view."}
+
+// auditActionOptions are the action filter's choices: any, each family,
+// then every action.
+func auditActionOptions(pr *message.Printer) []option {
+	opts := []option{{"", pr.Sprintf("Any action")}}
+	for _, p := range auditPrefixes {
+		opts = append(opts, option{p, pr.Sprintf("Any %s… action", p)})
+	}
+	for _, a := range custodian.AuditActions() {
+		opts = append(opts, option{a, a})
+	}
+	return opts
 }
+
+// Bounds of the audit page.
+const (
+	// auditNameCap bounds how many customers one page names; further
+	// ones show their ids.
+	auditNameCap = 500
+	// auditPurpose is the purpose recorded with the reads of the names
+	// the audit page shows, unless the request states its own.
+	auditPurpose = "audit trail review"
+)
 
 // auditData is the audit trail page's content.
 type auditData struct {
-	Actor, Action, Subject, Since, Until string
-	Errors                               map[string]string
-	Table                                auditTable
-	Actors                               []option
-	Actions                              []string
-	Filtered, Paged                      bool
-	NextURL, FirstURL                    string
+	Actor, Action, Subject, Since, Until, Zone string
+	// Reads shows the read log's records among the trail's events.
+	Reads   bool
+	Errors  map[string]string
+	Table   auditTable
+	Actors  []option
+	Actions []option
+	// Names says customers are shown by name (the viewer may see them).
+	Names                      bool
+	Filtered, Paged            bool
+	NextURL, PrevURL, FirstURL string
+	// ReadsURL and NoReadsURL turn the reads on and off, keeping the
+	// filters (and returning to the first page).
+	ReadsURL, NoReadsURL string
 }
 
-// dateLayout is the form of the date filters (an <input type="date">).
-const dateLayout = "2006-01-02"
+// dateLayout is the form of the date filters (an <input type="date">);
+// minuteLayout, of a time to the minute (an <input type="datetime-local">).
+const (
+	dateLayout   = "2006-01-02"
+	minuteLayout = "2006-01-02T15:04"
+)
 
-// handleAudit lists the audit trail, newest first. Filters are ids, action
-// names and dates, never personal data, so they are plain query
-// parameters: the actor is chosen from a list of users (their ids go in
-// the address, not their emails), and a subject that looks like an email
-// address is refused. Pages continue below the last sequence number shown.
+// auditFilterKeys are the page's filters, as its address carries them.
+var auditFilterKeys = []string{"actor", "action", "subject", "since", "until", "tz", "reads"}
+
+// auditCursor is where a page of the audit page starts in each of its two
+// streams: the trail's sequence numbers and the read log's. Down pages
+// list what lies below Trail and Reads (0: from the newest); up pages
+// (a previous page) what lies just above them (0: nothing of that stream).
+type auditCursor struct {
+	Trail, Reads int64
+	Up           bool
+}
+
+// handleAudit lists the audit trail, newest first, with the read log's
+// records among the events when the reader asks for them (hidden by
+// default: they outnumber everything else). A list or search page's reads
+// are one record, so one line. Filters are ids, action names, times and
+// a time zone, never personal data, so they are plain query parameters:
+// the actor is chosen from a list of users (their ids go in the address),
+// the action from the known set, and a subject that looks like an email
+// address is refused. Customers are shown by name to the roles that may
+// read customers, resolved when the page is drawn and recorded as a read;
+// never stored in the trail. Pages are cursors of sequence numbers, so
+// events recorded meanwhile do not move them.
 func (u *ui) handleAudit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		qv := r.URL.Query()
 		d := auditData{Actor: qv.Get("actor"), Action: strings.TrimSpace(qv.Get("action")), Subject: strings.TrimSpace(qv.Get("subject")),
-			Since: qv.Get("since"), Until: qv.Get("until"), Errors: map[string]string{}, Actions: auditActions}
+			Since: strings.TrimSpace(qv.Get("since")), Until: strings.TrimSpace(qv.Get("until")), Zone: strings.TrimSpace(qv.Get("tz")),
+			Reads: qv.Get("reads") == "1", Errors: map[string]string{}, Actions: auditActionOptions(u.printers[u.lang(r)]),
+			Names: principal(r).User.Role.Can(custodian.PermCustomersRead)}
 		names := u.actorNames(ctx)
 		d.Actors = actorOptions(u.printers[u.lang(r)], names.all(), d.Actor)
-		q := custodian.AuditQuery{Actor: d.Actor, Action: d.Action, Subject: d.Subject, Limit: auditPageSize + 1}
-		for name, v := range map[string]string{"actor": q.Actor, "action": q.Action, "subject": q.Subject} {
+		q := custodian.AuditQuery{Actor: d.Actor, Action: d.Action, Subject: d.Subject}
+		for name, v := range map[string]string{"actor": q.Actor, "subject": q.Subject, "tz": d.Zone} {
 			if len(v) > maxFilterLen {
 				d.Errors[name] = u.t(r, "At most %d characters.", maxFilterLen)
 			}
 		}
+		if d.Action != "" && !slices.ContainsFunc(d.Actions, func(o option) bool { return o.Value == d.Action }) {
+			d.Errors["action"] = msg("Choose an action from the list.")
+		}
 		if strings.Contains(d.Subject, "@") {
 			d.Errors["subject"] = msg("Subjects are ids such as cus_… or usr_…; email addresses are not searched here.")
 		}
-		q.Since = dateParam(d.Since, "since", d.Errors)
-		if until := dateParam(d.Until, "until", d.Errors); !until.IsZero() {
-			q.Until = until.AddDate(0, 0, 1) // the whole last day
+		loc := time.UTC
+		if d.Zone != "" && d.Errors["tz"] == "" {
+			l, err := time.LoadLocation(d.Zone)
+			if err != nil || d.Zone == "Local" {
+				d.Errors["tz"] = msg("This time zone is not known; times are taken as UTC without it.")
+			} else {
+				loc = l
+			}
+		}
+		q.Since, _ = timeFilter(d.Since, "since", loc, d.Errors)
+		if until, whole := timeFilter(d.Until, "until", loc, d.Errors); !until.IsZero() {
+			q.Until = until.Add(whole) // the whole last day or minute
 		}
 		if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-			d.Errors["until"] = msg("The end date must not be before the start date.")
+			d.Errors["until"] = msg("The end must not be before the start.")
 		}
-		if b := qv.Get("before"); b != "" {
-			n, err := strconv.ParseInt(b, 10, 64)
-			if err != nil || n < 2 {
-				d.Errors["before"] = msg("This page address is not valid; start from the first page.")
-			}
-			q.BeforeSeq, d.Paged = n, true
-		}
+		cur, paged := auditCursorParam(qv, d.Errors)
+		d.Paged = paged
+		// customer.read selects reads: the read log is where they are.
+		d.Reads = d.Reads || d.Action == custodian.ActionCustomerRead
 		d.Filtered = d.Actor != "" || d.Action != "" || d.Subject != "" || d.Since != "" || d.Until != ""
-		if len(d.Errors) > 0 {
-			u.render(w, r, http.StatusBadRequest, "audit", uiView{Title: u.t(r, "Audit trail"), Section: "audit", Data: d})
-			return
-		}
-		events, err := u.audit.AuditEvents(ctx, q)
-		if err != nil {
-			u.fail(w, r, err)
-			return
-		}
 		base := url.Values{}
-		for _, k := range []string{"actor", "action", "subject", "since", "until"} {
+		for _, k := range auditFilterKeys {
 			if v := strings.TrimSpace(qv.Get(k)); v != "" {
 				base.Set(k, v)
 			}
 		}
+		d.ReadsURL, d.NoReadsURL = withQuery("/audit", with(base, "reads", "1")), withQuery("/audit", with(base, "reads", ""))
+		if len(d.Errors) > 0 {
+			u.render(w, r, http.StatusBadRequest, "audit", uiView{Title: u.t(r, "Audit trail"), Section: "audit", Data: d})
+			return
+		}
+		// Reads name customers only, and only customer.read is one.
+		withReads := d.Reads && (d.Subject == "" || custodian.ValidCustomerID(d.Subject)) &&
+			(d.Action == "" || d.Action == "customer." || d.Action == custodian.ActionCustomerRead)
+		q.SkipReads = !d.Reads
+		rq := custodian.ReadQuery{Customer: d.Subject, Actor: d.Actor, Since: q.Since, Until: q.Until}
+		lines, up, err := u.auditPage(ctx, q, rq, withReads, cur)
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		if cur.Up && !up.more {
+			// Nothing beyond this page upwards: it is the first page.
+			cur, d.Paged = auditCursor{}, false
+			if lines, up, err = u.auditPage(ctx, q, rq, withReads, cur); err != nil {
+				u.fail(w, r, err)
+				return
+			}
+		}
 		if d.Paged {
 			d.FirstURL = withQuery("/audit", base)
+			d.PrevURL = withQuery("/audit", up.prev.values(base))
 		}
-		if len(events) > auditPageSize {
-			events = events[:auditPageSize]
-			base.Set("before", strconv.FormatInt(events[len(events)-1].Seq, 10))
-			d.NextURL = withQuery("/audit", base)
+		if up.more || cur.Up {
+			d.NextURL = withQuery("/audit", up.next.values(base))
 		}
-		d.Table = auditTable{ID: "audit", Caption: msg("Audit events, newest first"), Rows: auditRows(events, names), ShowSubject: true,
-			LinkCustomers: principal(r).User.Role.Can(custodian.PermCustomersRead)}
+		rows, err := u.auditLines(ctx, lines, names, d.Names)
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		d.Table = auditTable{ID: "audit", Caption: msg("Audit events, newest first"), Rows: rows, ShowSubject: true, LinkCustomers: d.Names}
 		u.render(w, r, http.StatusOK, "audit", uiView{Title: u.t(r, "Audit trail"), Section: "audit", Data: d})
 	})
 }
 
-// dateParam reads a date filter as the start of that day in UTC.
-func dateParam(v, name string, errs map[string]string) time.Time {
+// with returns a copy of v with key set to value (removed when empty).
+func with(v url.Values, key, value string) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	if value == "" {
+		out.Del(key)
+	} else {
+		out.Set(key, value)
+	}
+	return out
+}
+
+// values returns the filters base with c's page parameters.
+func (c auditCursor) values(base url.Values) url.Values {
+	out := with(base, "", "")
+	names := [2]string{"before", "rbefore"}
+	if c.Up {
+		names = [2]string{"after", "rafter"}
+	}
+	for i, n := range []int64{c.Trail, c.Reads} {
+		if n > 0 {
+			out.Set(names[i], strconv.FormatInt(n, 10))
+		}
+	}
+	if c.Up && c.Trail == 0 && c.Reads == 0 {
+		out.Set("after", "0") // nothing newer: still a previous page
+	}
+	return out
+}
+
+// auditCursorParam reads a page's cursor: before and rbefore for a page
+// further down, or after and rafter for a previous page. It reports
+// whether the address names a page other than the first.
+func auditCursorParam(qv url.Values, errs map[string]string) (auditCursor, bool) {
+	var c auditCursor
+	paged := false
+	read := func(name string, min int64) int64 {
+		v := qv.Get(name)
+		if v == "" {
+			return 0
+		}
+		paged = true
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < min {
+			errs["before"] = msg("This page address is not valid; start from the first page.")
+		}
+		return n
+	}
+	c.Trail, c.Reads = read("before", 2), read("rbefore", 2)
+	at, ar := read("after", 0), read("rafter", 0)
+	if qv.Has("after") || qv.Has("rafter") {
+		if c.Trail != 0 || c.Reads != 0 {
+			errs["before"] = msg("This page address is not valid; start from the first page.")
+		}
+		c = auditCursor{Trail: at, Reads: ar, Up: true}
+	}
+	return c, paged
+}
+
+// auditLine is one line of the audit page: an event of the trail, or a
+// record of the read log.
+type auditLine struct {
+	event *custodian.AuditEvent
+	read  *custodian.ReadRecord
+}
+
+func (l auditLine) time() time.Time {
+	if l.event != nil {
+		return l.event.Time
+	}
+	return l.read.Time
+}
+
+// newer orders lines newest first; at the same instant an event comes
+// before a read (as MergeReads lists them).
+func newer(a, b auditLine) bool {
+	if ta, tb := a.time(), b.time(); !ta.Equal(tb) {
+		return ta.After(tb)
+	}
+	return a.event != nil && b.read != nil
+}
+
+// auditPaging is where a page leaves off: whether there is more in its
+// direction, and the cursors of the pages below (next) and above (prev).
+type auditPaging struct {
+	more       bool
+	next, prev auditCursor
+}
+
+// auditPage reads one page of lines, newest first: up to auditPageSize+1
+// from each stream beyond the cursor, merged by time with each stream kept
+// in sequence order, so that a cursor is the last sequence number each
+// stream showed.
+func (u *ui) auditPage(ctx context.Context, q custodian.AuditQuery, rq custodian.ReadQuery, withReads bool, c auditCursor) ([]auditLine, auditPaging, error) {
+	q.Limit, rq.Limit = auditPageSize+1, auditPageSize+1
+	skipTrail := false
+	if c.Up {
+		q.AfterSeq, rq.AfterSeq = c.Trail, c.Reads
+		skipTrail = c.Trail == 0
+		withReads = withReads && c.Reads > 0
+	} else {
+		q.BeforeSeq, rq.BeforeSeq = c.Trail, c.Reads
+	}
+	var events []custodian.AuditEvent
+	var reads []custodian.ReadRecord
+	var err error
+	if !skipTrail {
+		if events, err = u.audit.AuditEvents(ctx, q); err != nil {
+			return nil, auditPaging{}, err
+		}
+	}
+	if withReads {
+		if reads, err = u.audit.Reads(ctx, rq); err != nil {
+			return nil, auditPaging{}, err
+		}
+	}
+	lines := make([]auditLine, 0, min(auditPageSize, len(events)+len(reads)))
+	var p auditPaging
+	if !c.Up {
+		i, j := 0, 0
+		for (i < len(events) || j < len(reads)) && len(lines) < auditPageSize {
+			if j == len(reads) || (i < len(events) && newer(auditLine{event: &events[i]}, auditLine{read: &reads[j]})) {
+				lines, i = append(lines, auditLine{event: &events[i]}), i+1
+			} else {
+				lines, j = append(lines, auditLine{read: &reads[j]}), j+1
+			}
+		}
+		p.more = i < len(events) || j < len(reads)
+	} else {
+		// From the oldest of what lies above the cursor, upwards.
+		i, j := len(events)-1, len(reads)-1
+		for (i >= 0 || j >= 0) && len(lines) < auditPageSize {
+			if j < 0 || (i >= 0 && !newer(auditLine{event: &events[i]}, auditLine{read: &reads[j]})) {
+				lines, i = append(lines, auditLine{event: &events[i]}), i-1
+			} else {
+				lines, j = append(lines, auditLine{read: &reads[j]}), j-1
+			}
+		}
+		p.more = i >= 0 || j >= 0
+		slices.Reverse(lines)
+	}
+	// The next page continues below the oldest line each stream showed,
+	// the previous one above the newest; a stream that showed nothing
+	// keeps the cursor it came with.
+	p.next, p.prev = auditCursor{}, auditCursor{Up: true}
+	if c.Up {
+		p.next = auditCursor{Trail: c.Trail + 1, Reads: c.Reads + 1}
+		if c.Trail == 0 {
+			p.next.Trail = 0
+		}
+		if c.Reads == 0 {
+			p.next.Reads = 0
+		}
+		p.prev = c
+	} else {
+		p.next = c
+		p.prev.Trail, p.prev.Reads = max(c.Trail-1, 0), max(c.Reads-1, 0)
+	}
+	for _, l := range lines {
+		if l.event != nil {
+			p.next.Trail = minSeq(p.next.Trail, l.event.Seq)
+			p.prev.Trail = max(p.prev.Trail, l.event.Seq)
+		} else {
+			p.next.Reads = minSeq(p.next.Reads, l.read.Seq)
+			p.prev.Reads = max(p.prev.Reads, l.read.Seq)
+		}
+	}
+	return lines, p, nil
+}
+
+// minSeq is the lower of a cursor (0: none yet) and a sequence number.
+func minSeq(cur, seq int64) int64 {
+	if cur == 0 {
+		return seq
+	}
+	return min(cur, seq)
+}
+
+// auditLines makes the page's rows. With names, the customers the lines
+// mention are named in one batched lookup (at most auditNameCap of them),
+// which is recorded as a read with the audit page's purpose.
+func (u *ui) auditLines(ctx context.Context, lines []auditLine, actors *actorNames, withNames bool) ([]auditRow, error) {
+	var known map[string]custodian.CustomerName
+	if withNames {
+		var ids []string
+		seen := map[string]bool{}
+		add := func(id string) {
+			if len(ids) < auditNameCap && custodian.ValidCustomerID(id) && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		for _, l := range lines {
+			if l.event != nil {
+				add(l.event.Subject)
+			} else {
+				for _, c := range l.read.Customers {
+					add(c)
+				}
+			}
+		}
+		if len(ids) > 0 {
+			if custodian.PurposeFrom(ctx) == "" {
+				ctx = custodian.WithPurpose(ctx, auditPurpose)
+			}
+			var err error
+			if known, err = u.names.CustomerNames(ctx, ids); err != nil {
+				return nil, err
+			}
+		}
+	}
+	name := func(id string) *custodian.CustomerName {
+		if n, ok := known[id]; ok {
+			return &n
+		}
+		return nil
+	}
+	subject := func(id string) *customerRef {
+		if n := name(id); n != nil {
+			return &customerRef{ID: id, Name: n}
+		}
+		return nil
+	}
+	rows := make([]auditRow, len(lines))
+	for i, l := range lines {
+		if l.event != nil {
+			rows[i] = auditRow{AuditEvent: *l.event, ActorName: actors.name(l.event.Actor), Detail: eventDetail(l.event.Data), Customer: subject(l.event.Subject)}
+			continue
+		}
+		rd := l.read
+		line := &readLine{Seq: rd.Seq, Purpose: rd.Purpose}
+		for _, c := range rd.Customers {
+			line.Customers = append(line.Customers, customerRef{ID: c, Name: name(c)})
+		}
+		row := auditRow{AuditEvent: custodian.AuditEvent{Time: rd.Time, Actor: rd.Actor, Action: custodian.ActionCustomerRead, ClientAddr: rd.ClientAddr, RequestID: rd.RequestID},
+			ActorName: actors.name(rd.Actor), Read: line}
+		if len(rd.Customers) == 1 {
+			row.Subject, row.Customer = rd.Customers[0], subject(rd.Customers[0])
+		}
+		rows[i] = row
+	}
+	return rows, nil
+}
+
+// timeFilter reads a time filter, a day (2026-05-01) or a minute
+// (2026-05-01T14:30) in loc, and returns its start and its length (what
+// "up to and including" adds).
+func timeFilter(v, name string, loc *time.Location, errs map[string]string) (time.Time, time.Duration) {
 	if v == "" {
-		return time.Time{}
+		return time.Time{}, 0
 	}
-	t, err := time.Parse(dateLayout, v)
-	if err != nil {
-		errs[name] = msg("Give a date such as 2026-05-01.")
+	if t, err := time.ParseInLocation(dateLayout, v, loc); err == nil {
+		return t, t.AddDate(0, 0, 1).Sub(t)
 	}
-	return t
+	if t, err := time.ParseInLocation(minuteLayout, v, loc); err == nil {
+		return t, time.Minute
+	}
+	errs[name] = msg("Give a date such as 2026-05-01, or a time such as 2026-05-01T14:30.")
+	return time.Time{}, 0
 }
 
 // actorOptions are the actor filter's choices: anyone, the system actors

@@ -67,85 +67,143 @@ type listData struct {
 	SealedSearch string
 	BulkActions  []option
 	FormStatuses []option
+	// Views are the user's saved views and the shared ones; View is the
+	// one the list shows, if any; CanShare says whether the user may
+	// save and change shared views. ViewForm is the save form, and
+	// ManageError what refused a rename.
+	Views       []custodian.View
+	View        *custodian.View
+	CanShare    bool
+	ViewForm    viewForm
+	ManageError string
+	ViewsErr    bool
+}
+
+// viewForm is the "Save view" form, with its values and errors.
+type viewForm struct {
+	Name   string
+	Shared bool
+	Errors map[string]string
+	Error  string
 }
 
 // handleCustomerList shows a page of customers. Filters, order and the
 // cursor are in the query string; a search term never is: it arrives
-// sealed (see handleCustomerSearch), readable only by this session.
+// sealed (see handleCustomerSearch), readable only by this session. A
+// saved view is opened by its id (view=): its state, search included,
+// comes from the view, so the address can be bookmarked and shared with
+// whoever may see the view without carrying the search.
 func (u *ui) handleCustomerList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		qv := r.URL.Query()
-		d := listData{Status: qv.Get("status"), Tag: qv.Get("tag"), Sort: qv.Get("sort"), Statuses: statusOptions, Sorts: sortOptions,
-			BulkActions: bulkActions, FormStatuses: formStatuses}
-		if d.Sort == "" {
-			d.Sort = string(custodian.DefaultSort)
-		}
-		var flash string
-		if s := qv.Get("s"); s != "" {
-			b, err := u.keys.openState("search", principal(r).SessionHash, s)
-			if err != nil {
-				flash = flashMessages["search-expired"]
-			} else {
-				d.Search, d.SealedSearch = string(b), s
-			}
-		}
-		d.Filtered = d.Search != "" || d.Status != "" || d.Tag != ""
-		d.Paged = qv.Get("cursor") != ""
-		d.Size, d.Sizes = uiPageSize, uiPageSizes
-		if n, err := strconv.Atoi(qv.Get("size")); err == nil && slices.Contains(uiPageSizes, n) {
-			d.Size = n
-		}
-		q := custodian.CustomerQuery{Search: d.Search, Status: custodian.Status(d.Status), Tag: d.Tag,
-			Sort: custodian.Sort(d.Sort), Cursor: qv.Get("cursor"), Limit: d.Size}
-		page, err := u.customers.ListCustomers(r.Context(), q)
-		status := http.StatusOK
+		u.showCustomerList(w, r, r.URL.Query(), http.StatusOK, func(*listData) {})
+	})
+}
+
+// showCustomerList renders the customer list for the query qv, answering
+// status unless the list query itself is refused; adjust sets what a
+// refused form adds (its values and errors).
+func (u *ui) showCustomerList(w http.ResponseWriter, r *http.Request, qv url.Values, status int, adjust func(*listData)) {
+	p := principal(r)
+	d := listData{Status: qv.Get("status"), Tag: qv.Get("tag"), Sort: qv.Get("sort"), Statuses: statusOptions, Sorts: sortOptions,
+		BulkActions: bulkActions, FormStatuses: formStatuses, CanShare: p.User.Role.Can(custodian.PermViewsShare)}
+	var flash string
+	// Views that cannot be read (a view under a master key gone from the
+	// keyring) leave the list itself usable: the bar says so, the log
+	// says why.
+	views, err := u.acc.Views(r.Context(), p)
+	if err != nil {
+		u.logger.ErrorContext(r.Context(), "saved views could not be read", "request_id", requestID(r.Context()), "err", err)
+		d.ViewsErr = true
+	}
+	d.Views = views
+	d.Size, d.Sizes = uiPageSize, uiPageSizes
+	if n, err := strconv.Atoi(qv.Get("size")); err == nil && slices.Contains(uiPageSizes, n) {
+		d.Size = n
+	}
+	if id := qv.Get("view"); id != "" {
+		v, err := u.acc.View(r.Context(), p, id)
 		switch {
-		case custodian.ErrorCode(err) == custodian.EINVALID:
-			status, d.Errors = http.StatusBadRequest, u.errorFields(r, err)
+		case custodian.ErrorCode(err) == custodian.ENOTFOUND:
+			flash = flashMessages["view-not-found"]
+			qv = cloneValues(qv)
+			qv.Del("view")
 		case err != nil:
 			u.fail(w, r, err)
 			return
 		default:
-			d.Items = page.Items
-			base := listQuery(qv)
-			// back holds the cursors of the pages before this one, oldest
-			// first: the last leads to the previous page.
-			var back []string
-			if b := qv.Get("back"); b != "" {
-				back = strings.Split(b, ".")
+			d.View = v
+			d.Status, d.Tag, d.Sort, d.Search = string(v.State.Status), v.State.Tag, string(v.State.Sort), v.State.Search
+			if slices.Contains(uiPageSizes, v.State.PageSize) {
+				d.Size = v.State.PageSize
 			}
-			if d.Paged {
-				d.FirstURL = withQuery("/customers", base)
-				prev := cloneValues(base)
-				if len(back) > 0 {
-					prev.Set("cursor", back[len(back)-1])
-					if len(back) > 1 {
-						prev.Set("back", strings.Join(back[:len(back)-1], "."))
-					}
-				}
-				d.PrevURL = withQuery("/customers", prev)
+			if d.Search != "" {
+				d.SealedSearch = u.keys.sealState("search", p.SessionHash, []byte(d.Search), searchStateTTL)
 			}
-			if page.NextCursor != "" {
-				next := cloneValues(base)
-				next.Set("cursor", page.NextCursor)
-				if d.Paged {
-					back = append(back, qv.Get("cursor"))
-					if len(back) > maxBackCursors {
-						back = back[len(back)-maxBackCursors:]
-					}
-					next.Set("back", strings.Join(back, "."))
-				}
-				d.NextURL = withQuery("/customers", next)
-			}
-			c, err := u.customers.CountCustomers(r.Context(), q, countUpTo)
-			if err != nil {
-				u.logger.WarnContext(r.Context(), "the customer list could not be counted", "request_id", requestID(r.Context()), "err", err)
-				d.CountErr = true
-			}
-			d.Count = c
 		}
-		u.render(w, r, status, "customers", uiView{Title: u.t(r, "Customers"), Section: "customers", Flash: flash, Data: d})
-	})
+	}
+	if d.Sort == "" {
+		d.Sort = string(custodian.DefaultSort)
+	}
+	if s := qv.Get("s"); s != "" && d.View == nil {
+		b, err := u.keys.openState("search", p.SessionHash, s)
+		if err != nil {
+			flash = flashMessages["search-expired"]
+		} else {
+			d.Search, d.SealedSearch = string(b), s
+		}
+	}
+	d.Filtered = d.Search != "" || d.Status != "" || d.Tag != ""
+	d.Paged = qv.Get("cursor") != ""
+	adjust(&d)
+	q := custodian.CustomerQuery{Search: d.Search, Status: custodian.Status(d.Status), Tag: d.Tag,
+		Sort: custodian.Sort(d.Sort), Cursor: qv.Get("cursor"), Limit: d.Size}
+	page, err := u.customers.ListCustomers(r.Context(), q)
+	switch {
+	case custodian.ErrorCode(err) == custodian.EINVALID:
+		status, d.Errors = http.StatusBadRequest, u.errorFields(r, err)
+	case err != nil:
+		u.fail(w, r, err)
+		return
+	default:
+		d.Items = page.Items
+		base := listQuery(qv)
+		// back holds the cursors of the pages before this one, oldest
+		// first: the last leads to the previous page.
+		var back []string
+		if b := qv.Get("back"); b != "" {
+			back = strings.Split(b, ".")
+		}
+		if d.Paged {
+			d.FirstURL = withQuery("/customers", base)
+			prev := cloneValues(base)
+			if len(back) > 0 {
+				prev.Set("cursor", back[len(back)-1])
+				if len(back) > 1 {
+					prev.Set("back", strings.Join(back[:len(back)-1], "."))
+				}
+			}
+			d.PrevURL = withQuery("/customers", prev)
+		}
+		if page.NextCursor != "" {
+			next := cloneValues(base)
+			next.Set("cursor", page.NextCursor)
+			if d.Paged {
+				back = append(back, qv.Get("cursor"))
+				if len(back) > maxBackCursors {
+					back = back[len(back)-maxBackCursors:]
+				}
+				next.Set("back", strings.Join(back, "."))
+			}
+			d.NextURL = withQuery("/customers", next)
+		}
+		c, err := u.customers.CountCustomers(r.Context(), q, countUpTo)
+		if err != nil {
+			u.logger.WarnContext(r.Context(), "the customer list could not be counted", "request_id", requestID(r.Context()), "err", err)
+			d.CountErr = true
+		}
+		d.Count = c
+	}
+	u.render(w, r, status, "customers", uiView{Title: u.t(r, "Customers"), Section: "customers", Flash: flash, Data: d})
 }
 
 // cloneValues copies a query.
@@ -168,7 +226,11 @@ func withQuery(path string, q url.Values) string {
 // listQuery keeps the list parameters that survive paging.
 func listQuery(qv url.Values) url.Values {
 	out := url.Values{}
-	for _, k := range []string{"status", "tag", "sort", "s", "size"} {
+	keys := []string{"status", "tag", "sort", "s", "size"}
+	if v := qv.Get("view"); v != "" {
+		keys = []string{"view"} // the view holds the rest
+	}
+	for _, k := range keys {
 		if v := qv.Get(k); v != "" {
 			out.Set(k, v)
 		}
@@ -276,8 +338,7 @@ type personalItem struct {
 	Value string
 }
 
-// None says that the unit is empty, for a section of its own: "No
-// notes.", a message id.
+// None says that the unit is empty, for a section of its own: "No notes."
 func (it personalItem) None() string { return "No " + strings.ToLower(it.Label) + "." }
 
 // titleUnit is the unit a customer page has as its heading rather than

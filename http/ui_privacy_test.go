@@ -327,7 +327,7 @@ func TestUIAuditPage(t *testing.T) {
 	day := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	var entries []custodian.AuditEntry
 	for i := range 60 {
-		entries = append(entries, custodian.AuditEntry{Action: custodian.ActionCustomerRead, Subject: fmt.Sprintf("cus_%026d", i%3), Time: day.Add(time.Duration(i) * time.Hour)})
+		entries = append(entries, custodian.AuditEntry{Action: custodian.ActionCustomerUpdate, Subject: fmt.Sprintf("cus_%026d", i%3), Time: day.Add(time.Duration(i) * time.Hour)})
 	}
 	entries = append(entries, custodian.AuditEntry{Action: custodian.ActionConsentChange, Subject: "cus_00000000000000000000000001", Fields: []string{"marketing_email"},
 		Data: []byte(`{"state":"given"}`), Time: day})
@@ -350,7 +350,7 @@ func TestUIAuditPage(t *testing.T) {
 	if rows(p.body) != 1 || !strings.Contains(p.body, "changed: marketing_email") || !strings.Contains(p.body, "state: given") {
 		t.Fatalf("consent filter: %d rows", rows(p.body))
 	}
-	p = c.get("/audit?action=customer.read&since=2026-03-11&until=2026-03-11")
+	p = c.get("/audit?action=customer.update&since=2026-03-11&until=2026-03-11")
 	if rows(p.body) != 24 {
 		t.Fatalf("one day: %d rows", rows(p.body))
 	}
@@ -368,7 +368,7 @@ func TestUIAuditPage(t *testing.T) {
 	// refused as a subject.
 	for q, field := range map[string]string{
 		"since=yesterday": "a-since-error", "since=2026-03-11&until=2026-03-10": "a-until-error",
-		"subject=erin@example.com": "a-subject-error", "action=" + strings.Repeat("x", 201): "a-action-error",
+		"subject=erin@example.com": "a-subject-error", "action=" + strings.Repeat("x", 201): "a-action-error", "action=customer.nothing": "a-action-error",
 	} {
 		if p := c.get("/audit?" + q); p.code != 400 || !strings.Contains(p.body, `id="`+field+`"`) {
 			t.Errorf("%s: %d", q, p.code)

@@ -172,6 +172,7 @@ type ui struct {
 	activity  custodian.ActivityService
 	task      custodian.TaskService
 	audit     custodian.AuditTrail
+	names     custodian.CustomerNamer
 	alerts    custodian.AlertService
 	now       func() time.Time
 	sig       signals
@@ -227,7 +228,7 @@ func newUI(d Deps) *ui {
 		printers[l.Tag] = locales.Printer(l.Tag)
 		pages[l.Tag] = mustParsePages(printers[l.Tag], locales.IDs(l.Tag), uiPageNames...)
 	}
-	return &ui{locales: locales, pages: pages, printers: printers, logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, alerts: d.Alerts, now: now,
+	return &ui{locales: locales, pages: pages, printers: printers, logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, names: d.Names, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
@@ -520,6 +521,11 @@ var flashMessages = map[string]string{
 	"alert-resolved":          msg("Alert resolved."),
 	"webhook-saved":           msg("Webhook saved."),
 	"webhook-deleted":         msg("Webhook removed, with its deliveries."),
+	"email-link-sent":         msg("A link to confirm your new address has been sent to it. It works once, for 30 minutes; your address changes only when it is opened."),
+	"view-saved":              msg("View saved."),
+	"view-renamed":            msg("View renamed."),
+	"view-deleted":            msg("View deleted."),
+	"view-not-found":          msg("That view does not exist, or is not yours; showing all customers."),
 }
 
 // setFlash makes the next page show the message with code.

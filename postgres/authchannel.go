@@ -93,10 +93,30 @@ func NewAuthChannel(url string, db *sql.DB, o AuthChannelOptions) (*AuthChannel,
 	return &AuthChannel{conn: cfg, db: db, o: o}, nil
 }
 
+// keyringPayload is the notification payload of a keyring change; no user
+// id contains "!".
+const keyringPayload = "!keyring"
+
+// payload encodes inv as a notification's payload: the user id, empty
+// for every user, or keyringPayload.
+func payload(inv custodian.AuthInvalidation) string {
+	if inv.Keyring {
+		return keyringPayload
+	}
+	return inv.UserID
+}
+
+// invalidation decodes a notification's payload.
+func invalidation(payload string) custodian.AuthInvalidation {
+	if payload == keyringPayload {
+		return custodian.AuthInvalidation{Keyring: true}
+	}
+	return custodian.AuthInvalidation{UserID: payload}
+}
+
 // Publish notifies every listening instance, this one included, of inv.
 func (c *AuthChannel) Publish(ctx context.Context, inv custodian.AuthInvalidation) error {
-	// The payload is the user id, empty for every user.
-	if _, err := c.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, c.o.Channel, inv.UserID); err != nil {
+	if _, err := c.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, c.o.Channel, payload(inv)); err != nil {
 		return fmt.Errorf("postgres: notify %s: %w", c.o.Channel, err)
 	}
 	return nil
@@ -160,7 +180,7 @@ func (c *AuthChannel) listen(ctx context.Context, fn func(custodian.AuthInvalida
 		cancel()
 		switch {
 		case err == nil:
-			fn(custodian.AuthInvalidation{UserID: n.Payload})
+			fn(invalidation(n.Payload))
 		case ctx.Err() != nil:
 			return true, ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():

@@ -92,7 +92,7 @@ func TestAuthChannelCarriesInvalidationsAcrossAReconnection(t *testing.T) {
 	if inv := next(t, got); !inv.All() {
 		t.Fatalf("listening began with %+v, want everything dropped", inv)
 	}
-	for _, inv := range []custodian.AuthInvalidation{{UserID: "usr_a"}, {}, {UserID: "usr_b"}} {
+	for _, inv := range []custodian.AuthInvalidation{{UserID: "usr_a"}, {}, {Keyring: true}, {UserID: "usr_b"}} {
 		if err := ch.Publish(ctx, inv); err != nil {
 			t.Fatal(err)
 		}

@@ -194,6 +194,13 @@ func BenchmarkAuditVerify(b *testing.B) {
 	}, 100_000)
 }
 
+func TestViewsContract(t *testing.T) {
+	storetest.RunViews(t, func(t *testing.T) storetest.ViewsBackend {
+		s := testdb.Postgres(t)
+		return storetest.ViewsBackend{Repo: s, DB: s.DB(), Q: s.Rebind}
+	})
+}
+
 func TestPasskeysContract(t *testing.T) {
 	storetest.RunPasskeys(t, func(t *testing.T) custodian.AccountRepository { return testdb.Postgres(t) })
 }

@@ -34,6 +34,13 @@ func TestContract(t *testing.T) {
 	})
 }
 
+func TestViewsContract(t *testing.T) {
+	storetest.RunViews(t, func(t *testing.T) storetest.ViewsBackend {
+		s, _ := testdb.SQLite(t)
+		return storetest.ViewsBackend{Repo: s, DB: s.DB(), Q: s.Rebind}
+	})
+}
+
 func TestAccountsContract(t *testing.T) {
 	storetest.RunAccounts(t, func(t *testing.T) custodian.AccountRepository {
 		s, _ := testdb.SQLite(t)

@@ -115,6 +115,34 @@ func (s *Store) RedeemForUser(ctx context.Context, hash []byte, purpose string, 
 	})
 }
 
+// RedeemToken consumes an unused, unexpired one-time token of the purpose
+// and returns it.
+func (s *Store) RedeemToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*custodian.OneTimeToken, error) {
+	var t *custodian.OneTimeToken
+	err := s.inTx(ctx, "redeem token", func(tx *sql.Tx) error {
+		var err error
+		t, err = s.redeem(ctx, tx, hash, purpose, now)
+		return err
+	})
+	return t, err
+}
+
+// RevokeUserTokens revokes the user's pending one-time tokens of the
+// purpose and returns how many there were.
+func (s *Store) RevokeUserTokens(ctx context.Context, userID, purpose string, now time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, "revoke user tokens", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE one_time_tokens SET revoked_us = ?
+			WHERE user_id = ? AND purpose = ? AND used_us = 0 AND revoked_us = 0 AND expires_us > ?`), micros(now), userID, purpose, micros(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
 // ResetPassword consumes a reset token and sets the password of the user
 // it names, clearing failed sign-ins and ending every session, in one
 // transaction.

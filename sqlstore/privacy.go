@@ -145,6 +145,31 @@ func (s *Store) Tombstone(ctx context.Context, customerID string) (*custodian.To
 	return t, internal("tombstone", err)
 }
 
+// Tombstones returns the tombstones of the erased customers among ids.
+func (s *Store) Tombstones(ctx context.Context, ids []string) ([]*custodian.Tombstone, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+tombstoneColumns+` FROM customer_tombstones WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`), args...)
+	if err != nil {
+		return nil, internal("tombstones", err)
+	}
+	defer rows.Close()
+	var out []*custodian.Tombstone
+	for rows.Next() {
+		t, err := scanTombstone(rows)
+		if err != nil {
+			return nil, internal("tombstones", err)
+		}
+		out = append(out, t)
+	}
+	return out, internal("tombstones", rows.Err())
+}
+
 // MarkKeyDestroyed records that the customer's shred key is gone.
 func (s *Store) MarkKeyDestroyed(ctx context.Context, customerID string) error {
 	return s.inTx(ctx, "mark key destroyed", func(tx *sql.Tx) error {

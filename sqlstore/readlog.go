@@ -584,27 +584,43 @@ func (r *readLog) batches(ctx context.Context, q string, args ...any) ([]batchRo
 
 // Reads returns the read records q selects, newest first, after writing
 // the reads still queued, so that every read recorded before the call is
-// listed.
+// listed. Batches are found by their sequence numbers (and, for a
+// customer, through read_index; for Since, by the newest time each batch
+// holds); the other filters are applied to the decoded records.
 func (s *Store) Reads(ctx context.Context, q custodian.ReadQuery) ([]custodian.ReadRecord, error) {
 	r := s.reads
 	if err := r.sync(ctx); err != nil {
 		return nil, internal("list reads", err)
 	}
-	before := q.BeforeSeq
-	if before <= 0 {
-		before = 1<<63 - 1
+	up := q.AfterSeq > 0
+	// pos is the cursor in the direction of the walk: the records beyond
+	// it are still to come.
+	pos := q.BeforeSeq
+	if up {
+		pos = q.AfterSeq
+	} else if pos <= 0 {
+		pos = 1<<63 - 1
+	}
+	var since int64
+	if !q.Since.IsZero() {
+		since = q.Since.UnixMicro()
 	}
 	const page = 64
 	var out []custodian.ReadRecord
-	for {
-		var rows []batchRow
-		var err error
-		if q.Customer != "" {
-			rows, err = r.batches(ctx, `SELECT b.first_seq, b.n, b.recs FROM read_index i JOIN read_batches b ON b.first_seq = i.batch
-				WHERE i.cust = ? AND i.batch < ? ORDER BY i.batch DESC LIMIT ?`, customerKey(q.Customer), before, page)
-		} else {
-			rows, err = r.batches(ctx, `SELECT first_seq, n, recs FROM read_batches WHERE first_seq < ? ORDER BY first_seq DESC LIMIT ?`, before, page)
+	keep := func(rd hashchain.Read) bool {
+		switch {
+		case up && rd.Seq <= pos, !up && rd.Seq >= pos:
+			return false
+		case q.Customer != "" && !slices.Contains(rd.Customers, q.Customer),
+			q.Actor != "" && rd.Actor != q.Actor,
+			!q.Since.IsZero() && rd.Time.Before(q.Since),
+			!q.Until.IsZero() && !rd.Time.Before(q.Until):
+			return false
 		}
+		return true
+	}
+	for {
+		rows, err := r.readBatches(ctx, q.Customer, up, pos, since, page)
 		if err != nil {
 			return nil, internal("list reads", err)
 		}
@@ -613,23 +629,73 @@ func (s *Store) Reads(ctx context.Context, q custodian.ReadQuery) ([]custodian.R
 			if err != nil {
 				return nil, internal("list reads", err)
 			}
-			for i := len(reads) - 1; i >= 0; i-- {
-				rd := reads[i]
-				if rd.Seq >= before || (q.Customer != "" && !slices.Contains(rd.Customers, q.Customer)) {
+			if !up {
+				slices.Reverse(reads)
+			}
+			for _, rd := range reads {
+				if !keep(rd) {
 					continue
 				}
 				out = append(out, custodian.ReadRecord{Seq: rd.Seq, Time: rd.Time, Actor: rd.Actor, Purpose: rd.Purpose,
 					ClientAddr: rd.ClientAddr, RequestID: rd.RequestID, Customers: rd.Customers})
 				if q.Limit > 0 && len(out) == q.Limit {
-					return out, nil
+					return finishReads(out, up), nil
 				}
 			}
-			before = b.first
+			if up {
+				pos = max(pos, b.first+int64(b.n)-1)
+			} else {
+				pos = b.first
+			}
 		}
 		if len(rows) < page {
-			return out, nil
+			return finishReads(out, up), nil
 		}
 	}
+}
+
+// finishReads puts records read upwards newest first.
+func finishReads(out []custodian.ReadRecord, up bool) []custodian.ReadRecord {
+	if up {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+// readBatches returns up to page batch rows beyond pos, in the direction
+// of the walk: below pos going down, holding records above pos going up
+// (a batch holds at most maxReadBatch records, so the batches that can
+// start at most that far below pos). With customer, only the batches
+// read_index lists for it; with since (Unix microseconds), only those
+// whose newest record is that recent.
+func (r *readLog) readBatches(ctx context.Context, customer string, up bool, pos, since int64, page int) ([]batchRow, error) {
+	var b strings.Builder
+	var args []any
+	col := "b.first_seq"
+	b.WriteString(`SELECT b.first_seq, b.n, b.recs FROM read_batches b`)
+	if customer != "" {
+		b.WriteString(` JOIN read_index i ON i.batch = b.first_seq AND i.cust = ?`)
+		args = append(args, customerKey(customer))
+		col = "i.batch"
+	}
+	if up {
+		b.WriteString(` WHERE ` + col + ` > ?`)
+		args = append(args, pos-maxReadBatch)
+	} else {
+		b.WriteString(` WHERE ` + col + ` < ?`)
+		args = append(args, pos)
+	}
+	if since > 0 {
+		b.WriteString(` AND b.t_us >= ?`)
+		args = append(args, since)
+	}
+	if up {
+		b.WriteString(` ORDER BY ` + col + ` ASC LIMIT ?`)
+	} else {
+		b.WriteString(` ORDER BY ` + col + ` DESC LIMIT ?`)
+	}
+	args = append(args, page)
+	return r.batches(ctx, b.String(), args...)
 }
 
 // seal seals the records written since the last seal into the trail: one

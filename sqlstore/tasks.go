@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/custodian-crm/custodian"
@@ -66,6 +67,54 @@ func (s *Store) SetTaskDone(ctx context.Context, customerID string, seq int64, d
 	return s.inTx(ctx, "set task done", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE customer_tasks SET done = ? WHERE seq = ? AND customer_seq = (SELECT seq FROM customers WHERE id = ?)`),
 			boolInt(done), seq, customerID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return custodian.Errorf(custodian.ENOTFOUND, "Task not found.")
+		}
+		return nil
+	})
+}
+
+// UpdateTask locks the customer's record and its task seq, passes both to
+// fn and stores the task fn returns (its title, due day, assignee and
+// state; never its customer or creator).
+func (s *Store) UpdateTask(ctx context.Context, customerID string, seq int64, fn func(cur *custodian.CustomerRecord, k *custodian.TaskRecord) (*custodian.TaskRecord, error)) error {
+	return s.inTx(ctx, "update task", func(tx *sql.Tx) error {
+		cur, cseq, err := s.lockRecord(ctx, tx, customerID)
+		if err != nil {
+			return err
+		}
+		var k custodian.TaskRecord
+		var due, created int64
+		var done int
+		err = tx.QueryRowContext(ctx, s.q(`SELECT seq, due_us, assignee, done, created_by, created_us, title_ct FROM customer_tasks
+			WHERE seq = ? AND customer_seq = ?`+s.dialect.ForUpdate), seq, cseq).
+			Scan(&k.Seq, &due, &k.Assignee, &done, &k.CreatedBy, &created, &k.TitleCT)
+		if errors.Is(err, sql.ErrNoRows) {
+			return custodian.Errorf(custodian.ENOTFOUND, "Task not found.")
+		}
+		if err != nil {
+			return err
+		}
+		k.CustomerID, k.Due, k.CreatedAt, k.Done = customerID, fromMicros(due), fromMicros(created), done == 1
+		next, err := fn(cur, &k)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE customer_tasks SET due_us = ?, assignee = ?, done = ?, title_ct = ? WHERE seq = ?`),
+			micros(next.Due), next.Assignee, boolInt(next.Done), nonNilBytes(next.TitleCT), seq)
+		return err
+	})
+}
+
+// DeleteTask deletes the customer's task seq.
+func (s *Store) DeleteTask(ctx context.Context, customerID string, seq int64) error {
+	return s.inTx(ctx, "delete task", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_tasks WHERE seq = ? AND customer_seq = (SELECT seq FROM customers WHERE id = ?)`), seq, customerID)
 		if err != nil {
 			return err
 		}

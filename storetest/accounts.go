@@ -19,6 +19,7 @@ func RunAccounts(t *testing.T, open func(t *testing.T) custodian.AccountReposito
 		{"UserLocalePreferencesAreStored", testUserLocale},
 		{"OneTimeTokensAreSingleUseAndAtomic", testOneTimeTokens},
 		{"PasswordResetIsAtomic", testPasswordReset},
+		{"EmailTokensRedeemedOnceAndReplaced", testEmailTokens},
 		{"InvitationsListedWithStateAndRevocable", testInvitations},
 		{"SessionsEndOneOrAllButOne", testSessions},
 		{"SessionsAreListedPerUser", testListSessions},
@@ -396,5 +397,52 @@ func testSignInFailures(t *testing.T, e *accountsEnv) {
 	}
 	if ac, sc, _ := e.repo.SignInFailures(ctx, acct, a); ac.Failures != 0 || sc.Failures != 0 {
 		t.Fatalf("after unlock: %+v %+v", ac, sc)
+	}
+}
+
+// testEmailTokens stores address confirmation tokens (the purpose
+// migration 00058 allows), redeems one once and only before it expires,
+// and revokes a user's pending ones, leaving others' and other purposes'.
+func testEmailTokens(t *testing.T, e *accountsEnv) {
+	r, ctx, now := e.repo, e.ctx, e.now
+	u, other := e.addUser(t, "mover@example.com"), e.addUser(t, "other@example.com")
+	mk := func(b byte, userID, purpose string, ttl time.Duration) []byte {
+		t.Helper()
+		h := bytes.Repeat([]byte{b}, 32)
+		if err := r.CreateOneTimeToken(ctx, custodian.OneTimeToken{Hash: h, Purpose: purpose, Email: "new@example.com", UserID: userID, CreatedBy: userID, CreatedAt: now, ExpiresAt: now.Add(ttl)}); err != nil {
+			t.Fatalf("CreateOneTimeToken(%s): %v", purpose, err)
+		}
+		return h
+	}
+	first := mk(0x21, u.ID, custodian.PurposeEmail, 30*time.Minute)
+	expired := mk(0x22, u.ID, custodian.PurposeEmail, time.Minute)
+	othersTok := mk(0x23, other.ID, custodian.PurposeEmail, 30*time.Minute)
+	reset := mk(0x24, u.ID, custodian.PurposeReset, 30*time.Minute)
+
+	later := now.Add(2 * time.Minute)
+	n, err := r.RevokeUserTokens(ctx, u.ID, custodian.PurposeEmail, later)
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUserTokens = %d, %v; want the one pending", n, err)
+	}
+	for name, h := range map[string][]byte{"revoked": first, "expired": expired} {
+		if _, err := r.RedeemToken(ctx, h, custodian.PurposeEmail, later); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+			t.Fatalf("the %s token redeemed: %v", name, err)
+		}
+	}
+	if _, err := r.PeekToken(ctx, reset, custodian.PurposeReset, later); err != nil {
+		t.Fatalf("revoking address links revoked a reset link: %v", err)
+	}
+	if _, err := r.RedeemToken(ctx, othersTok, custodian.PurposeReset, later); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+		t.Fatalf("a token redeemed for another purpose: %v", err)
+	}
+	got, err := r.RedeemToken(ctx, othersTok, custodian.PurposeEmail, later)
+	if err != nil || got.UserID != other.ID || got.Email != "new@example.com" || !got.ExpiresAt.Equal(now.Add(30*time.Minute)) {
+		t.Fatalf("RedeemToken = %+v, %v", got, err)
+	}
+	if _, err := r.RedeemToken(ctx, othersTok, custodian.PurposeEmail, later); custodian.ErrorCode(err) != custodian.ENOTFOUND {
+		t.Fatalf("a token redeemed twice: %v", err)
+	}
+	if invs, err := r.ListInvitations(ctx, later); err != nil || len(invs) != 0 {
+		t.Fatalf("address links listed as invitations: %+v %v", invs, err)
 	}
 }

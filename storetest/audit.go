@@ -48,6 +48,7 @@ func RunAudit(t *testing.T, open func(t *testing.T, chain *hashchain.Chain) Audi
 	tests := []contractTest[*auditEnv]{
 		{"AppendRecordsOriginAndOrder", testAuditAppend},
 		{"ListFiltersByQuery", testAuditListFilters},
+		{"ListPagesBothWaysStableUnderAppends", testAuditPaging},
 		{"IntactTrailVerifiesUpToItsHead", testAuditVerifyAndHead},
 		{"AuditedChangeAndEventAreOneTransaction", testAuditedIsOneTransaction},
 		{"ConcurrentAppendsChainWithoutGaps", testConcurrentAppendsChain},
@@ -135,11 +136,19 @@ func testAuditListFilters(t *testing.T, e *auditEnv) {
 		{custodian.AuditQuery{Subject: "cus_a"}, []int64{2, 1}},
 		{custodian.AuditQuery{Action: "customer."}, []int64{2, 1}},
 		{custodian.AuditQuery{Action: "customer"}, nil},
+		{custodian.AuditQuery{Action: "auth."}, []int64{3}},
+		{custodian.AuditQuery{Action: "custom."}, nil},
+		{custodian.AuditQuery{Action: "Customer."}, nil},
 		{custodian.AuditQuery{Action: "customer%"}, nil},
 		{custodian.AuditQuery{Action: custodian.ActionSignIn}, []int64{3}},
 		{custodian.AuditQuery{BeforeSeq: 3, Limit: 1}, []int64{2}},
 		{custodian.AuditQuery{Since: t0.Add(time.Second)}, []int64{3, 2}},
 		{custodian.AuditQuery{Until: t0.Add(time.Second)}, []int64{1}},
+		{custodian.AuditQuery{SkipReads: true}, []int64{3, 1}},
+		{custodian.AuditQuery{Actor: "usr_auditor", Action: "customer.", Since: t0, Until: t0.Add(time.Hour), SkipReads: true}, []int64{1}},
+		{custodian.AuditQuery{AfterSeq: 1, Limit: 1}, []int64{2}},
+		{custodian.AuditQuery{AfterSeq: 1}, []int64{3, 2}},
+		{custodian.AuditQuery{AfterSeq: 1, Subject: "cus_a"}, []int64{2}},
 	} {
 		got, err := e.Store.AuditEvents(e.ctx, tc.q)
 		if err != nil {
@@ -148,6 +157,57 @@ func testAuditListFilters(t *testing.T, e *auditEnv) {
 		if !slices.Equal(seqs(got), tc.want) {
 			t.Errorf("AuditEvents(%+v) = %v, want %v", tc.q, seqs(got), tc.want)
 		}
+	}
+}
+
+// testAuditPaging walks a trail of 25 events in pages of 10, down with
+// BeforeSeq and back up with AfterSeq, while new events are appended: the
+// pages hold the same events each time, newest first, with no gaps.
+func testAuditPaging(t *testing.T, e *auditEnv) {
+	appendN := func(n int) {
+		t.Helper()
+		for i := range n {
+			if err := e.Store.AppendAudit(e.ctx, custodian.AuditEntry{Action: custodian.ActionCustomerUpdate, Subject: fmt.Sprintf("cus_%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	list := func(q custodian.AuditQuery) []int64 {
+		t.Helper()
+		q.Action, q.Limit = custodian.ActionCustomerUpdate, 10
+		got, err := e.Store.AuditEvents(e.ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seqs(got)
+	}
+	span := func(hi, lo int64) []int64 {
+		var out []int64
+		for s := hi; s >= lo; s-- {
+			out = append(out, s)
+		}
+		return out
+	}
+	appendN(25)
+	if p := list(custodian.AuditQuery{}); !slices.Equal(p, span(25, 16)) {
+		t.Fatalf("first page = %v", p)
+	}
+	appendN(3) // newer events do not move the pages below
+	p2 := list(custodian.AuditQuery{BeforeSeq: 16})
+	if !slices.Equal(p2, span(15, 6)) {
+		t.Fatalf("second page = %v", p2)
+	}
+	if p3 := list(custodian.AuditQuery{BeforeSeq: 6}); !slices.Equal(p3, span(5, 1)) {
+		t.Fatalf("last page = %v", p3)
+	}
+	if back := list(custodian.AuditQuery{AfterSeq: 15}); !slices.Equal(back, span(25, 16)) {
+		t.Fatalf("back from the second page = %v", back)
+	}
+	if back := list(custodian.AuditQuery{AfterSeq: 5}); !slices.Equal(back, p2) {
+		t.Fatalf("back from the last page = %v, want %v", back, p2)
+	}
+	if top := list(custodian.AuditQuery{AfterSeq: 25}); !slices.Equal(top, span(28, 26)) {
+		t.Fatalf("above the first page = %v", top)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -85,6 +86,7 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyBackend) {
 		{"RetentionRun", testRetentionRun},
 		{"RetentionInterruptedAndResumed", testRetentionInterrupted},
 		{"ReadsAreRecorded", testReadsAreRecorded},
+		{"CustomerNamesForDisplay", testCustomerNames},
 		{"RetentionRemovesOldReads", testRetentionRemovesOldReads},
 		{"ExportIsComplete", testExportIsComplete},
 		{"ConcurrentShredKeyPutsAreEachAllOrNothing", testConcurrentShredKeyPuts},
@@ -663,6 +665,48 @@ func testRetentionInterrupted(t *testing.T, e *privacyEnv) {
 	res, err = e.svc.RunRetention(e.ctx, customers.RetentionOptions{Policy: policy})
 	if err != nil || res.Anonymized != 7 {
 		t.Fatalf("resumed run: %+v %v", res, err)
+	}
+}
+
+// testCustomerNames names a page's customers in one call: present ones by
+// name, erased and deleted ones as such, ids of no customer left out;
+// the names shown are one read record, and nothing reaches the trail.
+func testCustomerNames(t *testing.T, e *privacyEnv) {
+	ann, bea, gone, del := e.create(t, "Ann Named"), e.create(t, "Bea Named"), e.create(t, "Erased Person"), e.create(t, "Deleted Person")
+	if _, _, err := e.svc.EraseCustomer(e.ctx, gone.ID, "asked"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteCustomer(e.ctx, del.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.Repo.AuditEvents(e.ctx, custodian.AuditQuery{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.CustomerNames(e.ctx, []string{ann.ID, bea.ID, ann.ID, gone.ID, del.ID, "usr_someone", "cus_short"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]custodian.CustomerName{
+		ann.ID: {ID: ann.ID, Name: "Ann Named"}, bea.ID: {ID: bea.ID, Name: "Bea Named"},
+		gone.ID: {ID: gone.ID, Erased: true}, del.ID: {ID: del.ID, Deleted: true},
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("names = %+v, want %+v", got, want)
+	}
+	reads, err := e.Repo.Reads(e.ctx, custodian.ReadQuery{Limit: 2})
+	if err != nil || len(reads) == 0 || reads[0].Actor != "usr_dpo" || !slices.Equal(sorted(reads[0].Customers...), sorted(ann.ID, bea.ID)) {
+		t.Fatalf("names recorded as %+v (%v), want one read of the two named", reads, err)
+	}
+	after, err := e.Repo.AuditEvents(e.ctx, custodian.AuditQuery{Limit: 1})
+	if err != nil || after[0].Seq != before[0].Seq {
+		t.Fatalf("naming wrote to the trail: %+v %v", after, err)
+	}
+	if ts, err := e.Repo.Tombstones(e.ctx, []string{ann.ID, gone.ID, del.ID}); err != nil || len(ts) != 1 || ts[0].ID != gone.ID {
+		t.Fatalf("tombstones = %+v %v", ts, err)
+	}
+	if none, err := e.svc.CustomerNames(e.ctx, []string{"usr_x"}); err != nil || len(none) != 0 {
+		t.Fatalf("no customer ids: %+v %v", none, err)
 	}
 }
 

@@ -32,6 +32,7 @@ func RunReadLog(t *testing.T, open func(t *testing.T, o sqlstore.Options) ReadLo
 		{"ReadsAreDurableWithinTheFlushInterval", testReadsDurableWithinWindow},
 		{"CloseWritesAndSealsPendingReads", testCloseFlushesReads},
 		{"PurgeRemovesOldReadsAndVerifies", testPurgeReads},
+		{"ReadsFilterAndPageBothWays", testReadsFilterAndPage},
 	}
 	for _, tc := range readTamperings() {
 		tests = append(tests, contractTest[*readLogEnv]{"VerifyCatches" + tc.name, testReadTampering(tc)})
@@ -100,6 +101,77 @@ func verifyReads(t *testing.T, s *sqlstore.Store) sqlstore.ReadsVerification {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// testReadsFilterAndPage lists reads by reader, customer and time, and
+// pages through them down and back up; the filters combine, and reads
+// recorded meanwhile do not move the pages.
+func testReadsFilterAndPage(t *testing.T, e *readLogEnv) {
+	s := e.Store
+	a, b := custodian.NewCustomerID(), custodian.NewCustomerID()
+	var marks []time.Time
+	step := func() {
+		time.Sleep(3 * time.Millisecond)
+		marks = append(marks, time.Now())
+		time.Sleep(3 * time.Millisecond)
+	}
+	record(t, s, e.ann, a) // 1
+	step()
+	record(t, s, e.bob, a, b) // 2: a list page
+	step()
+	record(t, s, e.ann, b)                                    // 3
+	if err := s.SealReads(context.Background()); err != nil { // later records in another batch
+		t.Fatal(err)
+	}
+	record(t, s, e.bob, b) // 4
+	list := func(q custodian.ReadQuery) []int64 {
+		t.Helper()
+		got, err := s.Reads(e.ann, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, r := range got {
+			out = append(out, r.Seq)
+		}
+		return out
+	}
+	all := list(custodian.ReadQuery{})
+	if len(all) != 4 {
+		t.Fatalf("reads = %v", all)
+	}
+	n := func(i int64) int64 { return all[3] + i - 1 } // the i-th read's seq
+	for _, tc := range []struct {
+		name string
+		q    custodian.ReadQuery
+		want []int64
+	}{
+		{"actor", custodian.ReadQuery{Actor: "usr_ann"}, []int64{n(3), n(1)}},
+		{"unknown actor", custodian.ReadQuery{Actor: "usr_nobody"}, nil},
+		{"customer", custodian.ReadQuery{Customer: a}, []int64{n(2), n(1)}},
+		{"customer and actor", custodian.ReadQuery{Customer: b, Actor: "usr_bob"}, []int64{n(4), n(2)}},
+		{"since", custodian.ReadQuery{Since: marks[1]}, []int64{n(4), n(3)}},
+		{"until", custodian.ReadQuery{Until: marks[0]}, []int64{n(1)}},
+		{"between", custodian.ReadQuery{Since: marks[0], Until: marks[1]}, []int64{n(2)}},
+		{"since and customer", custodian.ReadQuery{Since: marks[0], Customer: a}, []int64{n(2)}},
+		{"before", custodian.ReadQuery{BeforeSeq: n(4), Limit: 2}, []int64{n(3), n(2)}},
+		{"before by customer", custodian.ReadQuery{BeforeSeq: n(4), Customer: b, Limit: 1}, []int64{n(3)}},
+		{"after", custodian.ReadQuery{AfterSeq: n(1), Limit: 2}, []int64{n(3), n(2)}},
+		{"after, all", custodian.ReadQuery{AfterSeq: n(1)}, []int64{n(4), n(3), n(2)}},
+		{"after by actor", custodian.ReadQuery{AfterSeq: n(1), Actor: "usr_bob", Limit: 1}, []int64{n(2)}},
+		{"after by customer", custodian.ReadQuery{AfterSeq: n(2), Customer: b}, []int64{n(4), n(3)}},
+	} {
+		if got := list(tc.q); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Reads(%+v) = %v, want %v", tc.name, tc.q, got, tc.want)
+		}
+	}
+	record(t, s, e.ann, a) // a newer read leaves the pages as they were
+	if got := list(custodian.ReadQuery{BeforeSeq: n(3), Limit: 2}); !slices.Equal(got, []int64{n(2), n(1)}) {
+		t.Errorf("second page after a new read = %v", got)
+	}
+	if got := list(custodian.ReadQuery{AfterSeq: n(2), Limit: 2}); !slices.Equal(got, []int64{n(4), n(3)}) {
+		t.Errorf("back to the first page after a new read = %v", got)
+	}
 }
 
 func seal(t *testing.T, s *sqlstore.Store) {

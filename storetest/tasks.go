@@ -70,6 +70,49 @@ func testTasks(t *testing.T, e *privacyEnv) {
 		t.Fatalf("customer tasks (open first) %+v %v", ks, err)
 	}
 
+	// Changed: renamed (sealed again), moved, reassigned, reopened; the
+	// event names the fields, never the title.
+	title, due, who, open := "Send the revised quote", now.AddDate(0, 0, 1), "usr_other", false
+	k, err := e.svc.UpdateTask(sales, a.ID, overdue.ID, custodian.TaskUpdate{Title: &title, Due: &due, Assignee: &who, Done: &open})
+	if err != nil || k.Title != title || !k.Due.Equal(custodian.DayOf(due)) || k.Assignee != who || k.Done || k.CreatedBy != "usr_sales" {
+		t.Fatalf("updated task %+v %v", k, err)
+	}
+	if ks, err := e.svc.Tasks(e.ctx, a.ID); err != nil || !slices.ContainsFunc(ks, func(x custodian.Task) bool { return x.ID == overdue.ID && x.Title == title && !x.Done }) {
+		t.Fatalf("after update %+v %v", ks, err)
+	}
+	evs := e.events(t, a.ID, custodian.ActionTaskUpdate)
+	if ev := evs[0]; ev.Action != custodian.ActionTaskUpdate || !slices.Equal(ev.Fields, []string{"title", "due", "assignee", "done"}) || bytes.Contains(ev.Data, []byte("quote")) {
+		t.Fatalf("update event %+v", ev)
+	}
+	empty := " "
+	_, err = e.svc.UpdateTask(sales, a.ID, overdue.ID, custodian.TaskUpdate{Title: &empty})
+	wantCode(t, err, custodian.EINVALID)
+	_, err = e.svc.UpdateTask(sales, a.ID, today.ID, custodian.TaskUpdate{Done: &open})
+	wantCode(t, err, custodian.ENOTFOUND)
+	if ks, _ := e.svc.Tasks(e.ctx, a.ID); !slices.ContainsFunc(ks, func(x custodian.Task) bool { return x.ID == overdue.ID && x.Title == title }) {
+		t.Fatal("a refused update changed the task")
+	}
+	// Deleted once, and only through its own customer.
+	extra := add(a.ID, "Drop me", now, "")
+	wantCode(t, e.svc.DeleteTask(sales, b.ID, extra.ID), custodian.ENOTFOUND)
+	if err := e.svc.DeleteTask(sales, a.ID, extra.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.svc.DeleteTask(sales, a.ID, extra.ID), custodian.ENOTFOUND)
+	if evs := e.events(t, a.ID, custodian.ActionTaskDelete); len(evs) != 1 {
+		t.Fatalf("delete events %+v", evs)
+	}
+	// The export lists the customer's tasks (right of access).
+	x, err := e.svc.ExportCustomer(e.ctx, a.ID)
+	if err != nil || len(x.Tasks) != 3 || !slices.ContainsFunc(x.Tasks, func(k custodian.Task) bool { return k.Title == title }) {
+		t.Fatalf("export tasks %+v %v", x.Tasks, err)
+	}
+	// Undo the update for what follows.
+	title, due, who, done := "Send the quote", now.AddDate(0, 0, -2), "usr_sales", true
+	if _, err := e.svc.UpdateTask(sales, a.ID, overdue.ID, custodian.TaskUpdate{Title: &title, Due: &due, Assignee: &who, Done: &done}); err != nil {
+		t.Fatal(err)
+	}
+
 	before := e.taskRows(t)
 	for _, in := range []custodian.TaskInput{{Title: " ", Due: now}, {Title: "x"}, {Title: "a\x00b", Due: now}} {
 		_, err := e.svc.AddTask(sales, a.ID, in)
@@ -103,6 +146,9 @@ func testTasks(t *testing.T, e *privacyEnv) {
 	}
 	_, err = e.svc.Tasks(e.ctx, a.ID)
 	wantCode(t, err, custodian.EGONE)
+	if x, err := e.svc.ExportCustomer(e.ctx, a.ID); err != nil || x.Tasks == nil || len(x.Tasks) != 0 {
+		t.Fatalf("an erased customer's export lists tasks: %+v %v", x, err)
+	}
 	if err := e.svc.DeleteCustomer(e.ctx, b.ID, 0); err != nil {
 		t.Fatal(err)
 	}

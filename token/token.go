@@ -40,6 +40,8 @@ const (
 	PrefixSetup = "cst_set_"
 	// PrefixReset marks a password-reset link token.
 	PrefixReset = "cst_rst_"
+	// PrefixEmail marks the link that confirms a new sign-in address.
+	PrefixEmail = "cst_eml_"
 	// PrefixCeremony marks a WebAuthn (passkey) ceremony under way.
 	PrefixCeremony = "cst_wac_"
 )

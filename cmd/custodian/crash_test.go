@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,28 +14,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
 	"github.com/custodian-crm/custodian/internal/testnet"
 )
 
-// buildBinary builds the real custodian binary into a temporary directory,
-// as an operator would run it.
+// built is the real custodian binary, built once for every test of the
+// package that runs it as a process of its own; TestMain removes its
+// directory.
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
+// buildBinary builds the real custodian binary, as an operator would run
+// it, the first time a test asks for it, and returns its path.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "custodian")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "custodian-bin-"); built.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(built.dir, "custodian"), ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		built.out, built.err = cmd.CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return filepath.Join(built.dir, "custodian")
 }
 
 // serverProcess is the real binary serving in a process of its own.
 type serverProcess struct {
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	logs *syncbuf.Buffer // what it has logged so far
 	done chan error
 }
 
@@ -54,8 +69,8 @@ func startBinary(t *testing.T, bin string, vars map[string]string, args ...strin
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &serverProcess{cmd: cmd, base: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.logs // read only after the process ended
+	p := &serverProcess{cmd: cmd, base: "http://" + addr, logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +81,9 @@ func startBinary(t *testing.T, bin string, vars map[string]string, args ...strin
 			<-p.done
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	// A minute: on the shared test server, migrations of every test's
+	// schema wait for one another (one advisory lock for all).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(p.base + "/healthz"); err == nil {
 			resp.Body.Close()
 			return p
@@ -77,7 +94,7 @@ func startBinary(t *testing.T, bin string, vars map[string]string, args ...strin
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the server did not start")
+			t.Fatalf("the server did not start:\n%s", p.logs)
 		}
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -116,4 +118,56 @@ func subcommandTable(name string) *commandTable {
 		}
 	}
 	return nil
+}
+
+var (
+	testName = regexp.MustCompile(`\bTest[A-Z][A-Za-z0-9_]*`)
+	goPath   = regexp.MustCompile("`([a-z0-9_/]+/[a-z0-9_]+\\.go)`")
+)
+
+// TestScaleOutGuideNamesRealTests checks that every test and Go file
+// docs/scale-out.md names, as what covers a piece of shared state,
+// exists: the guide must not point at a test that was renamed or removed.
+func TestScaleOutGuideNamesRealTests(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/scale-out.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != "../.." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path) // #nosec G304 -- the repository's own files
+		if err != nil {
+			return err
+		}
+		for _, m := range regexp.MustCompile(`(?m)^func (Test[A-Za-z0-9_]+)\(`).FindAllStringSubmatch(string(b), -1) {
+			defined[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := testName.FindAllString(string(doc), -1)
+	if len(names) < 8 {
+		t.Fatalf("found only %d test names in the guide", len(names))
+	}
+	for _, name := range names {
+		if !defined[name] {
+			t.Errorf("docs/scale-out.md names %s, which no test file defines", name)
+		}
+	}
+	for _, m := range goPath.FindAllStringSubmatch(string(doc), -1) {
+		if _, err := os.Stat(filepath.Join("../..", m[1])); err != nil {
+			t.Errorf("docs/scale-out.md names %s: %v", m[1], err)
+		}
+	}
 }

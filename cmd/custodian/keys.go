@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/rotation"
 )
@@ -189,9 +191,13 @@ func runKeysRotate(ctx context.Context, proc *process, args []string) error {
 					"then run \"custodian keys rotate --rewrap-only\" with it.\n", id, dest, id, dest)
 				return nil
 			}
-			fmt.Fprintf(stdout, "added master key %s to %s; it is now active (servers load it on SIGHUP, on their first record under it, or within %v)\n", id, dest, crypto.RefreshInterval)
+			fmt.Fprintf(stdout, "added master key %s to %s; it is now active (servers sharing a PostgreSQL database are told to reread it now; others reread it on SIGHUP, on their first record under it, or within %v)\n", id, dest, crypto.RefreshInterval)
 		}
 
+		// Serving instances that share the database reread their keyring
+		// now, before any data key is re-wrapped: the ones given the new
+		// keyring wrap new data keys under its key at once.
+		announceKeyring(ctx, a, stderr)
 		sealer, err := crypto.NewSealer(k, 1)
 		if err != nil {
 			return err
@@ -295,6 +301,9 @@ func runKeysRetire(ctx context.Context, proc *process, args []string) error {
 		if err := crypto.WriteKeyringFile(dest, k); err != nil {
 			return err
 		}
+		if dest == a.keyring.path {
+			announceKeyring(ctx, a, proc.stderr)
+		}
 		fmt.Fprintf(proc.stdout, "retired master key %s from %s; no customer used it\n", id, dest)
 		return nil
 	})
@@ -302,3 +311,19 @@ func runKeysRetire(ctx context.Context, proc *process, args []string) error {
 
 // errKeyInUse reports a master key that still protects customers.
 var errKeyInUse = errors.New("master key in use")
+
+// announceKeyring tells the serving instances that share a PostgreSQL
+// database, over the channel that carries account changes, to reread
+// their keyring now rather than within crypto.RefreshInterval. It is best
+// effort: an instance that misses it rereads the keyring on its first
+// record under an unknown key, on SIGHUP, or within that interval. With
+// SQLite there is no channel, and a server beside the command rereads it
+// the same ways.
+func announceKeyring(ctx context.Context, a *app, stderr io.Writer) {
+	if a.authChanges == nil {
+		return
+	}
+	if err := a.authChanges.Publish(ctx, custodian.AuthInvalidation{Keyring: true}); err != nil {
+		fmt.Fprintf(stderr, "could not tell the serving instances to reread the keyring (%v); they do within %v, or on SIGHUP\n", err, crypto.RefreshInterval)
+	}
+}

@@ -61,7 +61,9 @@ func startServer(t *testing.T, ctx context.Context, vars map[string]string, args
 	go func() {
 		done <- run(ctx, append([]string{"custodian", "serve", "--addr", addr}, args...), env(vars), strings.NewReader(""), io.Discard, logs)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	// A minute: on the shared test server, migrations of every test's
+	// schema wait for one another (one advisory lock for all).
+	deadline := time.Now().Add(time.Minute)
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {

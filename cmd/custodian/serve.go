@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/accounts"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/edge"
@@ -243,7 +244,13 @@ func listenForAccountChanges(ctx context.Context, s *serveSettings, a *app, logg
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = a.authChanges.Listen(ctx, a.accounts.Forget)
+		_ = a.authChanges.Listen(ctx, func(inv custodian.AuthInvalidation) {
+			if inv.Keyring {
+				reloadKeyring(a.sealer, logger, "a key command changed the keyring")
+				return
+			}
+			a.accounts.Forget(inv)
+		})
 	}()
 	return func() {
 		cancel()
@@ -283,7 +290,7 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	}
 	deps := custhttp.Deps{
 		Locales: locales,
-		Logger:  logger, Customers: a.customers, Privacy: a.customers, Activities: a.customers, Tasks: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
+		Logger:  logger, Customers: a.customers, Privacy: a.customers, Activities: a.customers, Tasks: a.customers, Names: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
 		Imports: a.imports, Exports: a.customers,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,
@@ -383,11 +390,7 @@ func reloadOnHangup(ctx context.Context, sealer *crypto.Sealer, logger *slog.Log
 		for {
 			select {
 			case <-hup:
-				if err := sealer.Reload(); err != nil {
-					logger.Error("keyring reload failed; keeping the keys in use", "err", err)
-					continue
-				}
-				logger.Info("keyring reloaded", "active_key", sealer.ActiveKeyID())
+				reloadKeyring(sealer, logger, "SIGHUP")
 			case <-ctx.Done():
 				return
 			case <-done:
@@ -399,6 +402,17 @@ func reloadOnHangup(ctx context.Context, sealer *crypto.Sealer, logger *slog.Log
 		signal.Stop(hup)
 		close(done)
 	}
+}
+
+// reloadKeyring rereads the keyring, on SIGHUP or when a key command
+// announces a change, and logs the outcome; a failed reload keeps the
+// keys in use.
+func reloadKeyring(sealer *crypto.Sealer, logger *slog.Logger, why string) {
+	if err := sealer.Reload(); err != nil {
+		logger.Error("keyring reload failed; keeping the keys in use", "why", why, "err", err)
+		return
+	}
+	logger.Info("keyring reloaded", "active_key", sealer.ActiveKeyID(), "why", why)
 }
 
 // utcTime writes every log line's time in UTC, whatever the machine's zone.

@@ -35,6 +35,16 @@
       }
     }
   }
+  // The audit page's date filters are days in the reader's own time zone,
+  // as the page shows its times: the form says which zone that is.
+  var zone = document.querySelector('input[data-zone]');
+  if (zone && !zone.value) {
+    try {
+      zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+    } catch (e) {
+      zone.value = '';
+    }
+  }
   var invalid = document.querySelector('[aria-invalid="true"]');
   if (invalid) {
     invalid.focus();

@@ -9,7 +9,7 @@ import type { components, paths } from "./schema.js";
 export type { components, operations, paths } from "./schema.js";
 
 /** The version of the API document (info.version) the types come from. */
-export const apiVersion = "1.2.0";
+export const apiVersion = "1.3.0";
 
 type Schemas = components["schemas"];
 export type Customer = Schemas["Customer"];

@@ -364,8 +364,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your sign-in email (re-authenticate with your password). Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it). */
-        post: operations["changeEmail"];
+        /** Ask to change your sign-in email (re-authenticate with your password). Nothing changes yet: a single-use link, valid for 30 minutes, is mailed to the new address (redeem it with POST /api/auth/email/confirm/ or the page it opens), and a notice without link to the current one; a new request replaces the pending one. The answer is the same whether or not the new address belongs to another account. Needs a browser session: an access token is refused with 403. Wrong current passwords count toward the sign-in policy (429 with Retry-After past it), and so do more than 3 requests an hour for one account or 10 from one client address. 503 when the server does not send mail. */
+        post: operations["requestEmailChange"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1006,6 +1006,190 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/email/confirm/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm a new sign-in address with the token of the link mailed to it (no session needed: the token is the proof). Sets the address and ends every session of the account but the caller's own (when the caller is signed in as that account). 404 for a token that is invalid, expired or used; 409 when another account has taken the address meanwhile (the link stays usable). */
+        post: operations["confirmEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invitations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List every invitation with its state (pending, accepted, expired, revoked), newest first; never a link. */
+        get: operations["listInvitations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invitations/{id}/revoke/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke a pending invitation: its link stops working. Audited (user.invite_revoke). */
+        post: operations["revokeInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invitations/{id}/resend/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace a pending or expired invitation with a new link for the same address and role (the old link stops working), mailed when the server sends mail; the token is in this response only. 409 when the address has an account by now. */
+        post: operations["resendInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/{id}/tasks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** A customer's follow-up tasks, open ones first. */
+        get: operations["listTasks"];
+        put?: never;
+        /** Set a follow-up task on a customer. Audited (customer.task, never the title) in the same transaction. */
+        post: operations["addTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/{id}/tasks/{task}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                task: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a customer's task. Audited (customer.task_delete) in the same transaction. */
+        delete: operations["deleteTask"];
+        options?: never;
+        head?: never;
+        /** Change a customer's task: its title, due day, assignee, or whether it is done. Audited (customer.task_update, naming the changed fields, never their values) in the same transaction. */
+        patch: operations["updateTask"];
+        trace?: never;
+    };
+    "/api/tasks/mine/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's open tasks that are due today (UTC) or overdue, oldest due first, with their customers' names. */
+        get: operations["listMyTasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/views/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the caller's saved views of the customer list and the shared ones.
+         * @description Shared views come first, then the caller's own, each group by name. Another user's private view is never listed.
+         */
+        get: operations["listViews"];
+        put?: never;
+        /**
+         * Save a view of the customer list: a name and the list's search, filters, order and page size.
+         * @description A view is private to the caller unless `shared` is true, which only roles that may share views (managers and administrators) may ask: others are refused with 403. Names are unique per owner and within the shared set, ignoring case (409 with a field error on `name`). The state, search text included, is stored encrypted; the audit trail records the view's id and which fields changed, never the search.
+         */
+        post: operations["createView"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/views/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a saved view.
+         * @description Another user's private view answers 404.
+         */
+        get: operations["getView"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a saved view.
+         * @description One's own views; shared ones by roles that may share views (others get 403). Another user's private view answers 404.
+         */
+        delete: operations["deleteView"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename a saved view or replace its state; absent members are left alone.
+         * @description One's own views; shared ones by roles that may share views (others get 403). Another user's private view answers 404.
+         */
+        patch: operations["updateView"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1193,6 +1377,8 @@ export interface components {
             consents: components["schemas"]["Consents"];
             /** @description The activities logged on the customer, newest first; empty for an erased customer. */
             activities: components["schemas"]["Activity"][];
+            /** @description The follow-up tasks set on the customer, open ones first; empty for an erased customer. */
+            tasks: components["schemas"]["Task"][];
             audit_events: components["schemas"]["ExportEvent"][];
         };
         /** @description One event of the tamper-evident audit trail. Fields names the changed fields, never their values; data never holds a personal value in plaintext. */
@@ -1389,7 +1575,9 @@ export interface components {
         };
         EmailChange: {
             current_password: string;
+            /** @description The new sign-in address. */
             email: string;
+            /** @description Ignored since 1.3.0, accepted so that older clients keep working: every other session ends when the new address is confirmed. */
             end_other_sessions?: boolean;
         };
         /** @description Your current password, asked again before a change to how you sign in. */
@@ -1831,6 +2019,143 @@ export interface components {
         ActivityList: {
             /** @description Newest first, by date. */
             activities: components["schemas"]["Activity"][];
+        };
+        EmailChangeRequested: {
+            /**
+             * Format: date-time
+             * @description When the mailed link stops working.
+             */
+            expires_at: string;
+        };
+        EmailConfirmInput: {
+            /** @description The token of the link mailed to the new address. */
+            token: string;
+        };
+        /** @enum {string} */
+        InvitationState: "pending" | "accepted" | "expired" | "revoked";
+        /** @description An invitation as administrators see it: never its link. */
+        InvitationInfo: {
+            /** @description Public id: the first 8 bytes of the link's hash, in hex. */
+            id: string;
+            email: string;
+            role: components["schemas"]["Role"];
+            /** @description The id of the user who invited (empty for the first-run link). */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            state: components["schemas"]["InvitationState"];
+        };
+        InvitationList: {
+            /** @description Newest first. */
+            items: components["schemas"]["InvitationInfo"][];
+        };
+        TaskInput: {
+            /** @description What is to be done; sealed with the customer's data key, so erasure destroys it. */
+            title: string;
+            /**
+             * Format: date-time
+             * @description The day it is due by (kept as the start of its day in UTC).
+             */
+            due: string;
+            /** @description The id of the user who does it; the caller when omitted or empty. */
+            assignee?: string;
+        };
+        /** @description The members given replace the task's; the others stay. */
+        TaskUpdate: {
+            title?: string;
+            /** Format: date-time */
+            due?: string;
+            /** @description A user id; empty assigns the caller. */
+            assignee?: string;
+            done?: boolean;
+        };
+        Task: {
+            /** Format: int64 */
+            id: number;
+            customer_id: string;
+            title: string;
+            /** Format: date-time */
+            due: string;
+            assignee: string;
+            done: boolean;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        TaskList: {
+            /** @description Open ones first, each group by due day. */
+            items: components["schemas"]["Task"][];
+        };
+        AssignedTask: {
+            /** Format: int64 */
+            id: number;
+            customer_id: string;
+            title: string;
+            /** Format: date-time */
+            due: string;
+            assignee: string;
+            done: boolean;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            customer_name: string;
+            /** @description Due before today (UTC). */
+            overdue: boolean;
+        };
+        AssignedTaskList: {
+            /** @description Oldest due first. */
+            items: components["schemas"]["AssignedTask"][];
+        };
+        /** @description The state of the customer list a view keeps; an empty member is the list's default. The same meaning as the list's parameters search, status, tag, sort and limit. */
+        ViewState: {
+            /** @description The search text, as the list's `search`. */
+            search?: string;
+            /**
+             * @description Only customers with this status; empty for any.
+             * @enum {string}
+             */
+            status?: "" | "lead" | "active" | "inactive";
+            /** @description Only customers with this tag; empty for any. */
+            tag?: string;
+            /**
+             * @description The order, as the list's `sort`; empty for the default, -created_at (answers always name it).
+             * @enum {string}
+             */
+            sort?: "" | "name" | "-name" | "created_at" | "-created_at" | "updated_at" | "-updated_at";
+            /** @description Customers per page; 0 for the default. */
+            page_size?: number;
+        };
+        /** @description A saved view of the customer list. */
+        View: {
+            id: string;
+            name: string;
+            /** @description Seen by everyone who reads customers; changed only by roles that may share views. */
+            shared: boolean;
+            state: components["schemas"]["ViewState"];
+            /** @description The user a private view belongs to; empty for a shared view. */
+            owner: string;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            version: number;
+        };
+        ViewInput: {
+            /** @description 1 to 60 printable characters, without < or >; unique, ignoring case, among the owner's views (or the shared ones). */
+            name: string;
+            /** @description Save in the shared set (managers and administrators); default false. */
+            shared?: boolean;
+            state?: components["schemas"]["ViewState"];
+        };
+        ViewPatch: {
+            name?: string | null;
+            state?: components["schemas"]["ViewState"] | null;
+        };
+        ViewList: {
+            items: components["schemas"]["View"][];
         };
     };
     responses: {
@@ -2798,7 +3123,7 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
-    changeEmail: {
+    requestEmailChange: {
         parameters: {
             query?: never;
             header?: never;
@@ -2811,14 +3136,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The user with the new email. */
-            200: {
+            /** @description The link is mailed; the address changes when it is opened. */
+            202: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserResult"];
+                    "application/json": components["schemas"]["EmailChangeRequested"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4239,6 +4564,455 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    confirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailConfirmInput"];
+            };
+        };
+        responses: {
+            /** @description The user with the new email. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listInvitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitations. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resendInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new invitation. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tasks. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    addTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskInput"];
+            };
+        };
+        responses: {
+            /** @description The task. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                task: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                task: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskUpdate"];
+            };
+        };
+        responses: {
+            /** @description The task. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listMyTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tasks. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignedTaskList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listViews: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The views. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ViewInput"];
+            };
+        };
+        responses: {
+            /** @description Saved. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    /** @description The new view's address. */
+                    Location?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateView: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The view's ETag; when given, a view at another version is left alone (412). */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ViewPatch"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["View"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

@@ -91,6 +91,27 @@ test("customers: create, read, patch under If-Match, delete", async () => {
   assert.equal(gone.code, "not_found");
 });
 
+test("saved views: save, list, rename under If-Match, delete", async () => {
+  const name = `Leads ${Date.now()}`;
+  const view = await unwrap(
+    client.POST("/api/views/", { body: { name, state: { search: "ada@example.com", status: "lead", page_size: 50 } } }),
+  );
+  assert.equal(view.state.search, "ada@example.com");
+  assert.equal(view.state.sort, "-created_at");
+  assert.equal(view.shared, false);
+  const listed = await unwrap(client.GET("/api/views/"));
+  assert.ok(listed.items.some((v) => v.id === view.id));
+  const taken = await refusal(unwrap(client.POST("/api/views/", { body: { name: name.toUpperCase() } })));
+  assert.equal(taken.status, 409);
+  assert.ok(taken.field("name"));
+  const renamed = await unwrap(
+    client.PATCH("/api/views/{id}/", { params: { path: { id: view.id }, header: { "If-Match": ifMatch(view) } }, body: { name: `${name}, renamed` } }),
+  );
+  assert.equal(renamed.version, 2);
+  const { response } = await client.DELETE("/api/views/{id}/", { params: { path: { id: view.id } } });
+  assert.equal(response.status, 204);
+});
+
 test("refusals are ProblemErrors with field errors", async () => {
   const e = await refusal(unwrap(client.POST("/api/customers/", { body: { name: "<b>Eve</b>", email: "a@b" } })));
   assert.equal(e.status, 400);
