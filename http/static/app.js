@@ -16,12 +16,12 @@
     format = null;
   }
   // A time zone field left empty offers the browser's own zone.
-  var zone = document.querySelector('input[data-browser-zone]');
-  if (zone && !zone.value) {
+  var offer = document.querySelector('input[data-browser-zone]');
+  if (offer && !offer.value) {
     try {
-      zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+      offer.value = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
     } catch (e) {
-      zone.value = '';
+      offer.value = '';
     }
   }
   if (format) {
@@ -36,11 +36,12 @@
     }
   }
   // The audit page's date filters are days in the reader's own time zone,
-  // as the page shows its times: the form says which zone that is.
+  // as the page shows its times: the form says which zone that is (the
+  // one the user chose, else the browser's).
   var zone = document.querySelector('input[data-zone]');
   if (zone && !zone.value) {
     try {
-      zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+      zone.value = root.dataset.tz || Intl.DateTimeFormat().resolvedOptions().timeZone || '';
     } catch (e) {
       zone.value = '';
     }
