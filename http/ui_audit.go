@@ -88,18 +88,21 @@ func eventDetail(b []byte) string {
 	return strings.Join(parts, ", ")
 }
 
-// auditPrefixes are the families of actions the action filter offers as a
-// whole (an action ending in a dot matches every action it starts).
-var auditPrefixes = []string{"customer.", "customers.", "consent.", "user.", "passkey.", "auth.", "token.", "setting.", "keys.", "backup.", "webhook.", "security.", "audit.", "view."}
-
-// auditActionOptions are the action filter's choices: any, each family,
-// then every action.
+// auditActionOptions are the action filter's choices: any, each family
+// of actions (an action ending in a dot matches every action it starts),
+// then every action, all taken from the one list of actions.
 func auditActionOptions(pr *message.Printer) []option {
 	opts := []option{{"", pr.Sprintf("Any action")}}
-	for _, p := range auditPrefixes {
-		opts = append(opts, option{p, pr.Sprintf("Any %s… action", p)})
+	actions := custodian.AuditActions()
+	seen := map[string]bool{}
+	for _, a := range actions {
+		family, _, _ := strings.Cut(a, ".")
+		if !seen[family] {
+			seen[family] = true
+			opts = append(opts, option{family + ".", pr.Sprintf("Any %s… action", family+".")})
+		}
 	}
-	for _, a := range custodian.AuditActions() {
+	for _, a := range actions {
 		opts = append(opts, option{a, a})
 	}
 	return opts

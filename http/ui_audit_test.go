@@ -265,6 +265,16 @@ func TestUIAuditFilters(t *testing.T) {
 			t.Errorf("%s: %d, lines %v", tc.name, p.code, auditLines(p.body))
 		}
 	}
+	// The action filter offers every action and every family of them.
+	page := f.auditor.get("/audit").body
+	for _, a := range custodian.AuditActions() {
+		family, _, _ := strings.Cut(a, ".")
+		for _, v := range []string{a, family + "."} {
+			if !strings.Contains(page, `<option value="`+v+`"`) {
+				t.Errorf("the action filter does not offer %s", v)
+			}
+		}
+	}
 	// Bad values: a form error beside the field, 400, no trail listed.
 	for q, field := range map[string]string{
 		"action=customer.nothing":           "a-action-error",

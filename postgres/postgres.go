@@ -14,6 +14,7 @@ import (
 
 	"github.com/custodian-crm/custodian/internal/sqlbackend"
 	"github.com/custodian-crm/custodian/sqlstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -26,8 +27,13 @@ var migrationFiles embed.FS
 // Migrations returns the embedded schema migrations.
 func Migrations() fs.FS { return sqlbackend.Migrations(migrationFiles) }
 
-// Dialect is PostgreSQL's dialect.
-var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, ForUpdate: " FOR UPDATE"}
+// Dialect is PostgreSQL's dialect. Its flush barrier writes a transactional
+// logical-decoding message, which gives its statement a transaction id and
+// a log record, so that its commit waits for the log to be flushed
+// (synchronous_commit); the message itself is ignored unless logical
+// decoding reads it. Every role may call it.
+var Dialect = sqlstore.Dialect{Name: "postgres", Goose: goose.DialectPostgres, Numbered: true, ForUpdate: " FOR UPDATE", ChainedWrites: true,
+	FlushBarrier: `SELECT pg_logical_emit_message(true, 'custodian', 'audit flush')`}
 
 // Defaults applied when the database URL does not set them.
 const (
@@ -49,10 +55,17 @@ func Open(ctx context.Context, url string, o sqlstore.Options) (*sqlstore.Store,
 // lists, searches and exports of customers go to it, except for users who
 // have just written (see sqlstore.Database.Replica).
 func OpenReplicated(ctx context.Context, url, readURL string, o sqlstore.Options) (*sqlstore.Store, error) {
+	return openReplicated(ctx, url, readURL, o, nil)
+}
+
+// openReplicated is OpenReplicated with tracer, when not nil, told of every
+// statement the primary's connections send (tests count round trips).
+func openReplicated(ctx context.Context, url, readURL string, o sqlstore.Options, tracer pgx.QueryTracer) (*sqlstore.Store, error) {
 	cfg, err := poolConfig(url, "database", DefaultMaxConns, "custodian")
 	if err != nil {
 		return nil, err
 	}
+	cfg.ConnConfig.Tracer = tracer
 	migrationLock, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return nil, fmt.Errorf("postgres: migration lock: %w", err)
@@ -94,10 +107,17 @@ func OpenReplicated(ctx context.Context, url, readURL string, o sqlstore.Options
 // docs/privacy.md), so that backups of the customer database never hold the
 // secrets erasure destroys.
 func OpenShred(ctx context.Context, url string) (*sqlstore.ShredStore, error) {
+	return openShred(ctx, url, nil)
+}
+
+// openShred is OpenShred with tracer, when not nil, told of every
+// statement sent.
+func openShred(ctx context.Context, url string, tracer pgx.QueryTracer) (*sqlstore.ShredStore, error) {
 	cfg, err := poolConfig(url, "shred store", 4, "custodian-shred")
 	if err != nil {
 		return nil, err
 	}
+	cfg.ConnConfig.Tracer = tracer
 	db, closePool, err := open(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: shred store: %w", err)

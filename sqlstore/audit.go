@@ -60,7 +60,49 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 	if s.group != nil {
 		return s.group.run(ctx, run)
 	}
-	return s.inTx(ctx, "audited write", func(tx *sql.Tx) error { return run(s.withTx(ctx, tx), tx) })
+	if s.dialect.FlushBarrier == "" {
+		return s.inTx(ctx, "audited write", func(tx *sql.Tx) error { return run(s.withTx(ctx, tx), tx) })
+	}
+	// As for shared appends (auditAppender.commit): the transaction
+	// commits without waiting for the disk, so that the chain's head,
+	// which every audited write takes, is not held through a flush; the
+	// barrier then waits for it before the caller hears of the outcome.
+	// A change that queues webhook events for an active endpoint keeps
+	// the plain commit, so that no endpoint is told of a change a crash
+	// could still take back (an endpoint activated between this check
+	// and the commit is the exception: its first events may be
+	// delivered up to one flush early).
+	relaxed := false
+	err := s.inTx(ctx, "audited write", func(tx *sql.Tx) error {
+		ctx := s.withTx(ctx, tx)
+		entries, err := fn(ctx)
+		if err != nil {
+			return err
+		}
+		st := stamp(ctx, entries)
+		if len(st) > 0 {
+			relax := `SELECT set_config('synchronous_commit', 'off', true)`
+			if carriesWebhookEvents(st) {
+				relax += ` WHERE NOT EXISTS (SELECT 1 FROM webhooks WHERE active = 1)`
+			}
+			var v string
+			switch err := tx.QueryRowContext(ctx, relax).Scan(&v); {
+			case err == nil:
+				relaxed = true
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		return s.appendAudit(ctx, tx, st)
+	})
+	if err != nil || !relaxed {
+		return err
+	}
+	// Committed: the flush is awaited even if the caller has gone.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err = s.write.ExecContext(bctx, s.dialect.FlushBarrier)
+	return internal("audited write", err)
 }
 
 // AppendAudit records entries with no other change. Inside Audited it
@@ -104,6 +146,10 @@ func stamp(ctx context.Context, entries []custodian.AuditEntry) []stamped {
 // maxAppendBatch bounds how many entries one shared append writes.
 const maxAppendBatch = 2000
 
+// maxFlushing bounds the committed batches that wait for their flush
+// barrier at once (see auditAppender.commit), each on a connection.
+const maxFlushing = 4
+
 type appendReq struct {
 	entries []stamped
 	done    chan error
@@ -114,13 +160,16 @@ type appendReq struct {
 type auditAppender struct {
 	s    *Store
 	reqs chan *appendReq
-	quit chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// flushing holds a place for each batch committed and waiting for
+	// its flush barrier, bounding how many wait at once.
+	flushing chan struct{}
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 func newAuditAppender(s *Store) *auditAppender {
-	a := &auditAppender{s: s, reqs: make(chan *appendReq), quit: make(chan struct{})}
+	a := &auditAppender{s: s, reqs: make(chan *appendReq), flushing: make(chan struct{}, maxFlushing), quit: make(chan struct{})}
 	a.wg.Add(1)
 	go a.loop()
 	return a
@@ -180,9 +229,47 @@ func (a *auditAppender) commit(batch []*appendReq) {
 	defer cancel()
 	write := func(ctx context.Context, tx *sql.Tx) error { return a.s.appendAudit(ctx, tx, all) }
 	var err error
-	if a.s.group != nil {
+	switch barrier := a.s.dialect.FlushBarrier; {
+	case a.s.group != nil:
 		err = a.s.group.run(ctx, write)
-	} else {
+	case barrier != "" && !carriesWebhookEvents(all):
+		// The head row is released at the commit, before the commit is
+		// on disk: another instance's batch then extends the chain
+		// while this one's WAL is flushed, and the two flushes can be
+		// one. The barrier is a later commit that waits for its flush;
+		// the log is flushed in order, so once it returns this batch is
+		// durable too, and only then do the callers hear of it. A batch
+		// the crash takes never had a caller told it was kept, and
+		// never a successor on disk without it. Batches that queue
+		// webhook events keep the plain commit: their outbox rows must
+		// not be delivered before they are durable.
+		//
+		// The barrier runs beside the next batch (at most maxFlushing
+		// at once), so that one instance's batches do not wait for the
+		// disk either.
+		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+			return write(ctx, tx)
+		})
+		if err == nil {
+			a.flushing <- struct{}{}
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_, err := a.s.write.ExecContext(ctx, barrier)
+				<-a.flushing
+				err = internal("append audit", err)
+				for _, r := range batch {
+					r.done <- err
+				}
+			}()
+			return
+		}
+	default:
 		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error { return write(ctx, tx) })
 	}
 	err = internal("append audit", err)
@@ -210,6 +297,20 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	seq := last - int64(len(entries))
+	// Where the database chains writes (Dialect.ChainedWrites), the last
+	// INSERT also moves the head's hash and queues the webhook events:
+	// the head row is then held for two round trips and the commit,
+	// whatever the batch, which is what bounds appends from several
+	// instances.
+	var outbox string
+	var outboxArgs []any
+	chained := s.dialect.ChainedWrites
+	if chained {
+		var err error
+		if outbox, outboxArgs, chained, err = outboxInsert(entries, now); err != nil {
+			return err
+		}
+	}
 	events := entries
 	// Rows per INSERT, well inside both databases' limits on bound
 	// parameters (11 per row).
@@ -218,8 +319,18 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 		part := entries[:min(len(entries), chunk)]
 		entries = entries[len(part):]
 		var b strings.Builder
+		args := make([]any, 0, 11*len(part)+1+len(outboxArgs))
+		var hashAt int // where the head's new hash goes in args, when chained
+		if chained && len(entries) == 0 {
+			b.WriteString(`WITH head AS (UPDATE audit_head SET hash = ? WHERE id = 1)`)
+			args = append(args, nil)
+			if outbox != "" {
+				b.WriteString(`, outbox AS (` + outbox + `)`)
+				args = append(args, outboxArgs...)
+			}
+			b.WriteByte(' ')
+		}
 		b.WriteString(`INSERT INTO audit_events (seq, time_us, actor, action, subject, client_addr, request_id, fields, data, prev_hash, hash) VALUES `)
-		args := make([]any, 0, 11*len(part))
 		for i, en := range part {
 			if en.Action == "" {
 				return errors.New("audit entry without an action")
@@ -243,14 +354,30 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Subject, e.ClientAddr, e.RequestID, string(fields), e.Data, nonNilBytes(e.PrevHash), e.Hash)
 		}
+		if chained && len(entries) == 0 {
+			args[hashAt] = prev
+		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 			return fmt.Errorf("append audit events: %w", err)
 		}
+	}
+	if chained {
+		return nil
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET hash = ? WHERE id = 1`), prev); err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
 	return s.queueWebhookEvents(ctx, tx, events, now)
+}
+
+// carriesWebhookEvents reports whether any of entries is a webhook event.
+func carriesWebhookEvents(entries []stamped) bool {
+	for _, en := range entries {
+		if _, ok := custodian.WebhookEventOf(en.AuditEntry); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func nonNilBytes(b []byte) []byte {
@@ -428,6 +555,12 @@ func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain
 func (s *Store) AuditHead(ctx context.Context) (hashchain.Anchor, error) {
 	var a hashchain.Anchor
 	err := s.reader(ctx).QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&a.Seq, &a.Hash)
+	if err == nil && s.dialect.FlushBarrier != "" {
+		// The head may have been committed and not yet flushed (see
+		// Audited): an anchor kept outside must never name events a
+		// crash could take back.
+		_, err = s.write.ExecContext(ctx, s.dialect.FlushBarrier)
+	}
 	return a, internal("read audit head", err)
 }
 

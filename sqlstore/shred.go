@@ -132,28 +132,57 @@ func (s *ShredStore) writeLoop() {
 	}
 }
 
-// insert writes the secrets of group in one transaction.
+// insert writes the secrets of group, all or none. Up to maxShredRows
+// secrets are one multi-row INSERT, atomic without a transaction around
+// it: one round trip where a transaction would cost three. More take a
+// transaction of such statements.
 func (s *ShredStore) insert(group []*shredPut) error {
-	ctx := context.Background() // the transaction serves several callers
+	ctx := context.Background() // the statement serves several callers
+	now := micros(time.Now())
+	var rows [][3]any
+	for _, p := range group {
+		for id, secret := range p.secrets {
+			rows = append(rows, [3]any{id, secret, now})
+		}
+	}
+	if len(rows) <= maxShredRows {
+		return unavailable("store shred keys", s.insertRows(ctx, s.db, rows))
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable("store shred keys", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, s.dialect.q(`INSERT INTO shred_keys (customer_id, secret, created_us) VALUES (?, ?, ?)`))
-	if err != nil {
-		return unavailable("store shred keys", err)
-	}
-	defer stmt.Close()
-	now := micros(time.Now())
-	for _, p := range group {
-		for id, secret := range p.secrets {
-			if _, err := stmt.ExecContext(ctx, id, secret, now); err != nil {
-				return unavailable("store shred keys", err)
-			}
+	for len(rows) > 0 {
+		n := min(len(rows), maxShredRows)
+		if err := s.insertRows(ctx, tx, rows[:n]); err != nil {
+			return unavailable("store shred keys", err)
 		}
+		rows = rows[n:]
 	}
 	return unavailable("store shred keys", tx.Commit())
+}
+
+// maxShredRows bounds the secrets one INSERT writes (3 parameters each).
+const maxShredRows = 500
+
+// insertRows writes rows of (customer id, secret, creation time) with one
+// statement on e, a pool or a transaction.
+func (s *ShredStore) insertRows(ctx context.Context, e interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, rows [][3]any) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO shred_keys (customer_id, secret, created_us) VALUES `)
+	args := make([]any, 0, 3*len(rows))
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?, ?, ?)")
+		args = append(args, r[:]...)
+	}
+	_, err := e.ExecContext(ctx, s.dialect.q(b.String()), args...)
+	return err
 }
 
 // ShredKeys returns the secrets of the customers that have one.

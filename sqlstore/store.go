@@ -43,6 +43,18 @@ type Dialect struct {
 	// database/sql pool that keeps its connections (SQLite); pgx already
 	// caches statements per connection, under a pool that does not.
 	CacheStatements bool
+	// ChainedWrites marks a database that runs several writes as one
+	// statement (data-modifying WITH clauses, arrays as parameters:
+	// PostgreSQL), so that a write of several tables costs one round
+	// trip rather than one per table.
+	ChainedWrites bool
+	// FlushBarrier, when set, is a statement that commits on its own
+	// and returns once the database's log is on disk up to its commit,
+	// and so up to every commit before it. Shared audit appends then
+	// commit without waiting for the disk while they hold the chain's
+	// head, and wait with this statement after releasing it (see
+	// auditAppender.commit).
+	FlushBarrier string
 }
 
 // Store implements custodian.CustomerRepository. Writes go through write
@@ -468,23 +480,39 @@ func (s *Store) InsertCustomers(ctx context.Context, recs ...*custodian.Customer
 	return s.inTx(ctx, "insert customers", func(tx *sql.Tx) error { return s.insertRecords(ctx, tx, recs) })
 }
 
-// insertRecords inserts records within tx.
+// insertRecords inserts records within tx. Where the database chains
+// writes in one statement (Dialect.ChainedWrites), each record travels with
+// its tags and tokens in one round trip; elsewhere the insert is a
+// statement prepared once for the batch, then the index rows follow.
 func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian.CustomerRecord) error {
-	stmt, err := tx.PrepareContext(ctx, s.q(insertRecord))
-	if err != nil {
-		return err
+	insert := func(args ...any) *sql.Row { return tx.QueryRowContext(ctx, s.q(insertRecord), args...) }
+	if s.dialect.CacheStatements {
+		// A prepared statement costs nothing to make here; on a
+		// networked database it would cost a round trip to prepare and
+		// one to close, where the driver's statement cache costs none.
+		stmt, err := tx.PrepareContext(ctx, s.q(insertRecord))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		insert = func(args ...any) *sql.Row { return stmt.QueryRowContext(ctx, args...) }
 	}
-	defer stmt.Close()
 	for _, r := range recs {
 		tags, err := json.Marshal(nonNil(r.Tags))
 		if err != nil {
 			return err
 		}
-		var seq int64
 		args := append([]any{r.ID, string(r.Status), string(tags), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Version,
 			r.KeyID, r.DataKey}, sealedArgs(r)...)
-		err = stmt.QueryRowContext(ctx, append(args, micros(activityOf(r)))...).Scan(&seq)
-		if err != nil {
+		args = append(args, micros(activityOf(r)))
+		if s.dialect.ChainedWrites {
+			if _, err := tx.ExecContext(ctx, s.q(insertRecordChained), append(args, nonNil(r.Tags), micros(r.CreatedAt), nonNilTokens(r.Tokens))...); err != nil {
+				return err
+			}
+			continue
+		}
+		var seq int64
+		if err := insert(args...).Scan(&seq); err != nil {
 			return err
 		}
 		if err := s.insertIndex(ctx, tx, seq, r); err != nil {
@@ -492,6 +520,20 @@ func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []*custodian
 		}
 	}
 	return nil
+}
+
+// insertRecordChained is insertRecord with the record's tags and tokens
+// inserted by the same statement, from two array parameters, for a
+// database with Dialect.ChainedWrites.
+var insertRecordChained = `WITH c AS (` + insertRecord + `),
+	g AS (INSERT INTO customer_tags (tag, customer_seq) SELECT t.tag, c.seq FROM c, unnest(CAST(? AS TEXT[])) AS t(tag))
+	INSERT INTO customer_tokens (token, customer_seq, created_us) SELECT k.token, c.seq, CAST(? AS BIGINT) FROM c, unnest(CAST(? AS BIGINT[])) AS k(token)`
+
+func nonNilTokens(t []int64) []int64 {
+	if t == nil {
+		return []int64{}
+	}
+	return t
 }
 
 // activityOf is a record's last activity: its ActivityAt, or else its

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,13 +17,20 @@ import (
 // pattern. The dispatcher takes them from there after the commit, so the
 // request that caused them waits for no endpoint.
 func (s *Store) queueWebhookEvents(ctx context.Context, tx *sql.Tx, entries []stamped, now time.Time) error {
-	if !slices.ContainsFunc(entries, func(en stamped) bool { _, ok := custodian.WebhookEventOf(en.AuditEntry); return ok }) {
+	query, args, fits, err := outboxInsert(entries, now)
+	switch {
+	case err != nil:
+		return err
+	case fits && query == "":
+		return nil
+	case fits:
+		if _, err := tx.ExecContext(ctx, s.q(query), args...); err != nil {
+			return fmt.Errorf("webhook outbox: %w", err)
+		}
 		return nil
 	}
-	// Events are for the endpoints active when the change commits: with
-	// none, nothing is queued (a large import then writes no outbox).
-	// The endpoints' table is read in the change's transaction, so an
-	// endpoint registered before this commit is seen.
+	// More events than one statement takes (a large import): the
+	// endpoints are counted once, then the events written in parts.
 	var active int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhooks WHERE active = 1`).Scan(&active); err != nil {
 		return fmt.Errorf("webhook outbox: %w", err)
@@ -33,7 +39,7 @@ func (s *Store) queueWebhookEvents(ctx context.Context, tx *sql.Tx, entries []st
 		return nil
 	}
 	var b strings.Builder
-	var args []any
+	args = args[:0]
 	for _, en := range entries {
 		ev, ok := custodian.WebhookEventOf(en.AuditEntry)
 		if !ok {
@@ -54,7 +60,7 @@ func (s *Store) queueWebhookEvents(ctx context.Context, tx *sql.Tx, entries []st
 		}
 		b.WriteString("(?, ?, ?, ?)")
 		args = append(args, ev.Type, ev.CustomerID, string(fields), micros(t))
-		if len(args) >= 4*500 {
+		if len(args) >= 4*maxOutboxRows {
 			if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 				return fmt.Errorf("webhook outbox: %w", err)
 			}
@@ -69,6 +75,51 @@ func (s *Store) queueWebhookEvents(ctx context.Context, tx *sql.Tx, entries []st
 		return fmt.Errorf("webhook outbox: %w", err)
 	}
 	return nil
+}
+
+// maxOutboxRows bounds the outbox rows one statement writes.
+const maxOutboxRows = 500
+
+// outboxInsert returns one statement that queues the webhook events among
+// entries for the endpoints active when it runs (none queued without
+// one), and its arguments, with fits true; a statement of its own or a
+// part of a longer one (see appendAudit). Without webhook events it
+// returns "" and fits; with more than one statement takes, fits is
+// false and queueWebhookEvents writes them in parts. Events are for the
+// endpoints active when the change commits: the endpoints' table is read
+// in the change's transaction, so an endpoint registered before this
+// commit is seen.
+func outboxInsert(entries []stamped, now time.Time) (query string, args []any, fits bool, err error) {
+	var b strings.Builder
+	for _, en := range entries {
+		ev, ok := custodian.WebhookEventOf(en.AuditEntry)
+		if !ok {
+			continue
+		}
+		if len(args) >= 4*maxOutboxRows {
+			return "", nil, false, nil
+		}
+		t := ev.Time
+		if t.IsZero() {
+			t = now
+		}
+		fields, err := json.Marshal(ev.Fields)
+		if err != nil {
+			return "", nil, false, err
+		}
+		if b.Len() == 0 {
+			b.WriteString(`INSERT INTO webhook_outbox (event_type, customer_id, fields, time_us) SELECT v.* FROM (VALUES `)
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString("(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))")
+		args = append(args, ev.Type, ev.CustomerID, string(fields), micros(t))
+	}
+	if b.Len() == 0 {
+		return "", nil, true, nil
+	}
+	b.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM webhooks WHERE active = 1)`)
+	return b.String(), args, true, nil
 }
 
 const webhookColumns = `id, url, description, events, personal_data, active, key_id, data_key, secret, previous_secret,

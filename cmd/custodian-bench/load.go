@@ -76,7 +76,7 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("custodian-bench load", flag.ContinueOnError)
 	var c loadConfig
 	var ops string
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL")
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL; several, comma-separated, take the requests in turn (instances on one database)")
 	fs.StringVar(&c.fixture, "fixture", "", "the directory seed wrote")
 	fs.IntVar(&c.pid, "pid", 0, "the server's process id, for its resident memory (0: not measured)")
 	fs.StringVar(&c.label, "label", "sqlite", "what the results are labelled (the backend)")
@@ -96,12 +96,17 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: c.clients, MaxIdleConnsPerHost: c.clients, DisableCompression: true}, Timeout: 30 * time.Second}
 	run := Run{Time: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Clients: c.clients, Duration: c.duration.String(), SeedSeconds: fx.seedSeconds}
 	for _, op := range c.ops {
-		mk, err := operation(op, strings.TrimSuffix(c.url, "/"), fx)
-		if err != nil {
-			return err
+		var makers []maker
+		for _, u := range strings.Split(c.url, ",") {
+			mk, err := operation(op, strings.TrimSuffix(u, "/"), fx)
+			if err != nil {
+				return err
+			}
+			makers = append(makers, mk)
 		}
+		var turn atomic.Int64
 		res := drive(ctx, client, c, func(r *mrand.Rand) (*http.Request, int) {
-			req, want := mk(r)
+			req, want := makers[(turn.Add(1)-1)%int64(len(makers))](r)
 			req.Header.Set("Authorization", "Bearer "+fx.token)
 			return req, want
 		})
