@@ -225,3 +225,51 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, p *custodian.Principal
 		return nil, err
 	}
 }
+
+// viaOperator is the "via" of a user.email event recorded by SetEmail: an
+// operator changed the address, nobody confirmed it by a link.
+const viaOperator = "operator"
+
+// SetEmail changes a user's sign-in address without a confirmation link,
+// for the operator (custodian user set-email), who has vouched for the new
+// address, on servers that mail nothing or for a user who lost the old
+// mailbox. In one transaction it sets the address (EINVALID for an
+// address that is not valid or not new, ECONFLICT if another account has
+// it), revokes a pending address-change link (which would otherwise move
+// the address again), ends every session of the account, as
+// ConfirmEmailChange does, and records user.email with via "operator"
+// under the context's actor.
+func (s *Service) SetEmail(ctx context.Context, userID, email string) (*custodian.User, error) {
+	email, err := custodian.NormalizeUserEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	var out custodian.User
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: userID})
+	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		err := s.repo.UpdateUser(ctx, userID, func(r *custodian.UserRecord) error {
+			if r.Email == email {
+				return &custodian.Error{Code: custodian.EINVALID, Message: "The address is not a new one.", Fields: []custodian.FieldError{{Field: "email", Message: "This is already the user's sign-in address."}}}
+			}
+			r.Email, r.UpdatedAt, r.Version = email, s.now(), r.Version+1
+			out = r.User
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		replaced, err := s.repo.RevokeUserTokens(ctx, userID, custodian.PurposeEmail, s.now())
+		if err != nil {
+			return nil, err
+		}
+		ev := event(custodian.ActionEmailChange, userID, map[string]any{"via": viaOperator, "ended_other_sessions": true, "revoked_link": replaced > 0}, "email")
+		return []custodian.AuditEntry{ev}, s.repo.DeleteUserSessions(ctx, userID, nil)
+	})
+	if custodian.ErrorCode(err) == custodian.ECONFLICT {
+		return nil, &custodian.Error{Code: custodian.ECONFLICT, Message: "The address belongs to another account; the address was not changed.", Fields: []custodian.FieldError{{Field: "email", Message: "Another account signs in with this address."}}, Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

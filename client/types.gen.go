@@ -254,16 +254,16 @@ func (e ImportJobState) Valid() bool {
 
 // Defines values for ImportReportDelimiter.
 const (
-	ImportReportDelimiterEmpty ImportReportDelimiter = ","
-	ImportReportDelimiterN1    ImportReportDelimiter = ";"
+	ImportReportDelimiterComma     ImportReportDelimiter = ","
+	ImportReportDelimiterSemicolon ImportReportDelimiter = ";"
 )
 
 // Valid indicates whether the value is a known member of the ImportReportDelimiter enum.
 func (e ImportReportDelimiter) Valid() bool {
 	switch e {
-	case ImportReportDelimiterEmpty:
+	case ImportReportDelimiterComma:
 		return true
-	case ImportReportDelimiterN1:
+	case ImportReportDelimiterSemicolon:
 		return true
 	default:
 		return false
@@ -485,16 +485,19 @@ func (e StartImportParamsEncoding) Valid() bool {
 
 // Defines values for StartImportParamsDelimiter.
 const (
-	StartImportParamsDelimiterEmpty StartImportParamsDelimiter = ","
-	StartImportParamsDelimiterN1    StartImportParamsDelimiter = ";"
+	StartImportParamsDelimiterComma     StartImportParamsDelimiter = ","
+	StartImportParamsDelimiterEmpty     StartImportParamsDelimiter = ""
+	StartImportParamsDelimiterSemicolon StartImportParamsDelimiter = ";"
 )
 
 // Valid indicates whether the value is a known member of the StartImportParamsDelimiter enum.
 func (e StartImportParamsDelimiter) Valid() bool {
 	switch e {
+	case StartImportParamsDelimiterComma:
+		return true
 	case StartImportParamsDelimiterEmpty:
 		return true
-	case StartImportParamsDelimiterN1:
+	case StartImportParamsDelimiterSemicolon:
 		return true
 	default:
 		return false

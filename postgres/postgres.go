@@ -7,9 +7,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custodian-crm/custodian/internal/sqlbackend"
@@ -45,8 +48,10 @@ const (
 // (pool_max_conns in the URL, default 10) and every statement times out on
 // the server (statement_timeout in the URL, default 5 s), as do sessions
 // left idle inside a transaction. Migrations hold a session-level advisory
-// lock, so that instances starting together migrate one at a time. o gives
-// the store its audit chain (see sqlstore.Options).
+// lock of the schema (see MigrationLockID), so that instances of one
+// deployment starting together migrate one at a time, while deployments in
+// other schemas of the database migrate without waiting for it. o gives the
+// store its audit chain (see sqlstore.Options).
 func Open(ctx context.Context, url string, o sqlstore.Options) (*sqlstore.Store, error) {
 	return OpenReplicated(ctx, url, "", o)
 }
@@ -66,10 +71,6 @@ func openReplicated(ctx context.Context, url, readURL string, o sqlstore.Options
 		return nil, err
 	}
 	cfg.ConnConfig.Tracer = tracer
-	migrationLock, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return nil, fmt.Errorf("postgres: migration lock: %w", err)
-	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "30000"
 	}
@@ -95,11 +96,84 @@ func openReplicated(ctx context.Context, url, readURL string, o sqlstore.Options
 		}
 		closers = append(closers, closeReplica)
 	}
-	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: db, Replica: replica, Migrations: Migrations(), MigrationLock: migrationLock, Closers: closers}, o)
+	s, err := sqlbackend.Open(ctx, Dialect, sqlstore.Database{Write: db, Replica: replica, Migrations: Migrations(), MigrationLock: &schemaLock{}, Closers: closers}, o)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return s, nil
+}
+
+// Waiting for the migration lock: the lock is tried every
+// migrationLockPeriod seconds, migrationLockTries times (five minutes in
+// all, goose's default timeout), rather than goose's every five seconds, so
+// that an instance starts within a second of the one migrating before it.
+const (
+	migrationLockPeriod = 1
+	migrationLockTries  = 300
+)
+
+// MigrationLockID returns the key of the session-level advisory lock that
+// migrations of the schema named schema hold: a 64-bit FNV-1a hash of the
+// schema's name. Advisory locks belong to one database, and the key tells
+// the schemas of a database apart, so that deployments (and tests) sharing
+// a database in schemas of their own do not queue behind each other's
+// migrations. An operator finds the session holding it in pg_locks
+// (locktype advisory, classid the high and objid the low 32 bits).
+func MigrationLockID(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("custodian migrations\x00" + schema))
+	// Advisory lock keys are bigint: the hash's 64 bits, read as signed.
+	return int64(h.Sum64()) // #nosec G115 -- a hash's bits reinterpreted, not a quantity
+}
+
+// schemaLock is the migration lock of the schema the migrating session
+// creates its tables in: current_schema(), or, when no schema of the search
+// path exists yet (the migrations then fail anyway), the search_path
+// setting itself. The schema is read on the session that takes the lock,
+// when it takes it, so that opening a store needs no query.
+type schemaLock struct {
+	mu sync.Mutex
+	// held is the lock SessionLock took on each session, which
+	// SessionUnlock releases (a store's migrations may run concurrently).
+	held map[*sql.Conn]lock.SessionLocker
+}
+
+// SessionLock takes the advisory lock of conn's schema, waiting for it as
+// migrationLockPeriod and migrationLockTries say.
+func (l *schemaLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	var schema string
+	if err := conn.QueryRowContext(ctx, `SELECT coalesce(current_schema(), current_setting('search_path'))`).Scan(&schema); err != nil {
+		return fmt.Errorf("postgres: current schema: %w", err)
+	}
+	held, err := lock.NewPostgresSessionLocker(
+		lock.WithLockID(MigrationLockID(schema)),
+		lock.WithLockTimeout(migrationLockPeriod, migrationLockTries),
+	)
+	if err != nil {
+		return fmt.Errorf("postgres: migration lock: %w", err)
+	}
+	if err := held.SessionLock(ctx, conn); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held == nil {
+		l.held = map[*sql.Conn]lock.SessionLocker{}
+	}
+	l.held[conn] = held
+	return nil
+}
+
+// SessionUnlock releases the lock SessionLock took.
+func (l *schemaLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	l.mu.Lock()
+	held, ok := l.held[conn]
+	delete(l.held, conn)
+	l.mu.Unlock()
+	if !ok {
+		return errors.New("postgres: the migration lock is not held")
+	}
+	return held.SessionUnlock(ctx, conn)
 }
 
 // OpenShred connects to the shred key store at url: a PostgreSQL database

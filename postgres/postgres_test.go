@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/hashchain"
@@ -83,6 +85,122 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	testdb.MigrateConcurrently(t, 3, postgres.Migrations(), func(ctx context.Context) (*sqlstore.Store, error) {
 		return postgres.Open(ctx, url, sqlstore.Options{WithoutAuditChain: true})
 	})
+}
+
+// TestSchemasMigrateWithoutWaitingForEachOther holds the migration lock
+// of schema A in a session of its own, as an instance of A's deployment
+// migrating would: a migration of A started then waits for it, while
+// schema B of the same database migrates to the newest version meanwhile,
+// and A's migration goes on once the lock is released.
+func TestSchemasMigrateWithoutWaitingForEachOther(t *testing.T) {
+	urlA, urlB := testdb.PostgresSchemaURL(t), testdb.PostgresSchemaURL(t)
+	schemaA := searchPath(t, urlA)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	holder, err := sql.Open("pgx", testdb.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	session, err := holder.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	if _, err := session.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, postgres.MigrationLockID(schemaA)); err != nil {
+		t.Fatal(err)
+	}
+
+	open := func(u string) *sqlstore.Store {
+		s, err := postgres.Open(ctx, u, sqlstore.Options{WithoutAuditChain: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(urlA), open(urlB)
+	migratedA := make(chan error, 1)
+	go func() { _, err := a.Migrate(ctx); migratedA <- err }()
+	// goose creates its version table before it takes the lock: once the
+	// table is there, A's migration is at the lock.
+	for {
+		var versionTable sql.NullString
+		if err := holder.QueryRowContext(ctx, `SELECT to_regclass($1)::text`, schemaA+".goose_db_version").Scan(&versionTable); err != nil {
+			t.Fatal(err)
+		}
+		if versionTable.Valid {
+			break
+		}
+		select {
+		case err := <-migratedA:
+			t.Fatalf("schema A's migration ended before creating its version table: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	// B's migration must not need A's lock: with one lock for every schema
+	// it would wait until the deadline.
+	bctx, bcancel := context.WithTimeout(ctx, time.Minute)
+	defer bcancel()
+	if _, err := b.Migrate(bctx); err != nil {
+		t.Fatalf("schema B did not migrate while A's lock was held: %v", err)
+	}
+	if current, latest, err := b.SchemaVersion(ctx); err != nil || current != latest || latest == 0 {
+		t.Fatalf("schema B is at version %d of %d (%v)", current, latest, err)
+	}
+
+	select {
+	case err := <-migratedA:
+		t.Fatalf("schema A's migration ended while its lock was held elsewhere (%v)", err)
+	default:
+	}
+	// (Not a.SchemaVersion: goose reads the version under the lock too.)
+	var applied int64
+	if err := holder.QueryRowContext(ctx, `SELECT coalesce(max(version_id), 0) FROM `+schemaA+`.goose_db_version`).Scan(&applied); err != nil || applied != 0 {
+		t.Fatalf("schema A is at version %d (%v) while its lock is held elsewhere", applied, err)
+	}
+
+	if _, err := session.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, postgres.MigrationLockID(schemaA)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-migratedA; err != nil {
+		t.Fatalf("schema A, once its lock was released: %v", err)
+	}
+	if current, latest, err := a.SchemaVersion(ctx); err != nil || current != latest || latest == 0 {
+		t.Fatalf("schema A is at version %d of %d (%v)", current, latest, err)
+	}
+}
+
+// TestMigrationLockIDIsTheSchemas: each schema has a lock of its own, and a
+// schema always the same one.
+func TestMigrationLockIDIsTheSchemas(t *testing.T) {
+	ids := map[int64]string{}
+	for _, schema := range []string{"public", "custodian", "custodian_eu", "custodian_us", ""} {
+		id := postgres.MigrationLockID(schema)
+		if other, dup := ids[id]; dup {
+			t.Errorf("schemas %q and %q share the migration lock %d", schema, other, id)
+		}
+		ids[id] = schema
+		if again := postgres.MigrationLockID(schema); again != id {
+			t.Errorf("schema %q: lock %d, then %d", schema, id, again)
+		}
+	}
+}
+
+// searchPath is the search_path a URL from testdb.PostgresSchemaURL sets.
+func searchPath(t *testing.T, u string) string {
+	t.Helper()
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := parsed.Query().Get("search_path")
+	if schema == "" {
+		t.Fatalf("no search_path in the schema's URL")
+	}
+	return schema
 }
 
 func TestBadURLDoesNotEchoPassword(t *testing.T) {

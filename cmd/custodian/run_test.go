@@ -61,8 +61,7 @@ func startServer(t *testing.T, ctx context.Context, vars map[string]string, args
 	go func() {
 		done <- run(ctx, append([]string{"custodian", "serve", "--addr", addr}, args...), env(vars), strings.NewReader(""), io.Discard, logs)
 	}()
-	// A minute: on the shared test server, migrations of every test's
-	// schema wait for one another (one advisory lock for all).
+	// A minute: the machine running the tests may be loaded.
 	deadline := time.Now().Add(time.Minute)
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")
