@@ -137,6 +137,10 @@ type AccountSettings interface {
 	// ChangeName sets p's own display name (no password needed; an
 	// access token may do it).
 	ChangeName(ctx context.Context, p *Principal, name string) (*User, error)
+	// ChangePreferences sets p's own interface language (a tag the web
+	// interface offers, such as "de") and time zone (an IANA name such as
+	// "Europe/Berlin"); empty clears either, leaving it to the browser.
+	ChangePreferences(ctx context.Context, p *Principal, language, timeZone string) (*User, error)
 	// BeginTOTP starts two-factor enrolment: a new secret, not yet in force.
 	BeginTOTP(ctx context.Context, p *Principal, current string) (*TOTPEnrolment, error)
 	// EnableTOTP puts the enrolment in force once code proves it, and

@@ -27,6 +27,11 @@ const (
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Format and Args are Message before formatting, when it was made
+	// from a format: the web interface translates Format as a message id
+	// and formats Args into it. They are not part of the API.
+	Format string `json:"-"`
+	Args   []any  `json:"-"`
 }
 
 // Error is the domain's error: a code callers can branch on, a message safe

@@ -104,6 +104,12 @@ type User struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	Version     int64     `json:"version"`
+	// Language is the web interface's language the user chose, a BCP 47
+	// tag such as "de"; empty lets the browser's Accept-Language decide.
+	Language string `json:"language"`
+	// TimeZone is the IANA zone dates are shown in, such as
+	// "Europe/Berlin"; empty lets the browser's own zone decide.
+	TimeZone string `json:"time_zone"`
 }
 
 // UserRecord is a user with the secrets and state kept about them: the

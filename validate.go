@@ -37,7 +37,7 @@ type Validator struct {
 type fieldErrors []FieldError
 
 func (fe *fieldErrors) add(field, format string, args ...any) {
-	*fe = append(*fe, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	*fe = append(*fe, FieldError{Field: field, Message: fmt.Sprintf(format, args...), Format: format, Args: args})
 }
 
 // Normalize validates f and returns it in normal form: each personal field

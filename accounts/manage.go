@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/locale"
 	"github.com/custodian-crm/custodian/token"
 	"github.com/custodian-crm/custodian/totp"
 )
@@ -151,6 +152,53 @@ func (s *Service) ChangeName(ctx context.Context, p *custodian.Principal, name s
 			return nil
 		})
 		return []custodian.AuditEntry{event(custodian.ActionUserUpdate, p.User.ID, nil, "name")}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ChangePreferences sets p's own interface language and time zone. Like
+// the name, they are no credential: an access token may change them.
+func (s *Service) ChangePreferences(ctx context.Context, p *custodian.Principal, lang, zone string) (*custodian.User, error) {
+	lang, zone = strings.TrimSpace(lang), strings.TrimSpace(zone)
+	var fields []custodian.FieldError
+	if lang != "" && !locale.Offered(lang) {
+		fields = append(fields, custodian.FieldError{Field: "language", Message: "Choose one of the languages offered."})
+	}
+	if zone != "" {
+		// LoadLocation also takes "Local" and file paths; only names of
+		// the time zone database are accepted.
+		if _, err := time.LoadLocation(zone); err != nil || zone == "Local" || len(zone) > 64 || strings.Contains(zone, "..") || strings.HasPrefix(zone, "/") {
+			fields = append(fields, custodian.FieldError{Field: "time_zone", Message: "Must be a time zone name such as Europe/Berlin."})
+		}
+	}
+	if len(fields) > 0 {
+		return nil, &custodian.Error{Code: custodian.EINVALID, Message: "The preferences are not valid.", Fields: fields}
+	}
+	var out custodian.User
+	defer s.invalidate(ctx, custodian.AuthInvalidation{UserID: p.User.ID})
+	err := s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
+		var changed []string
+		err := s.repo.UpdateUser(ctx, p.User.ID, func(r *custodian.UserRecord) error {
+			if r.Language != lang {
+				changed = append(changed, "language")
+			}
+			if r.TimeZone != zone {
+				changed = append(changed, "time_zone")
+			}
+			r.Language, r.TimeZone = lang, zone
+			if len(changed) > 0 {
+				r.UpdatedAt, r.Version = s.now(), r.Version+1
+			}
+			out = r.User
+			return nil
+		})
+		if err != nil || len(changed) == 0 {
+			return nil, err
+		}
+		return []custodian.AuditEntry{event(custodian.ActionUserUpdate, p.User.ID, nil, changed...)}, nil
 	})
 	if err != nil {
 		return nil, err

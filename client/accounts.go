@@ -61,6 +61,12 @@ func (c *Client) ChangeName(ctx context.Context, in NameChange) (*User, error) {
 	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "name"), body: in}))
 }
 
+// ChangePreferences sets the caller's own web interface language and time
+// zone; empty strings clear them.
+func (c *Client) ChangePreferences(ctx context.Context, in PreferencesChange) (*User, error) {
+	return user(answer[UserResult](ctx, c, call{method: http.MethodPost, path: pathOf("auth", "preferences"), body: in}))
+}
+
 // RequestEmailChange asks to change the caller's sign-in address to
 // in.Email, with the current password. Nothing changes yet: a link is
 // mailed to the new address (ConfirmEmailChange redeems its token) and a

@@ -441,6 +441,12 @@ func TestEveryOperation(t *testing.T) {
 	if u := must[*client.User](t)(admin.ChangeName(ctx, client.NameChange{Name: "Ada Renamed"})); u.Name != "Ada Renamed" {
 		t.Fatalf("name change %+v", u)
 	}
+	if u := must[*client.User](t)(admin.ChangePreferences(ctx, client.PreferencesChange{Language: "de", TimeZone: "Europe/Berlin"})); u.Language != "de" || u.TimeZone != "Europe/Berlin" {
+		t.Fatalf("preferences %+v", u)
+	}
+	if _, err := admin.ChangePreferences(ctx, client.PreferencesChange{Language: "xx", TimeZone: "Mars/Olympus"}); err == nil {
+		t.Fatal("preferences with an unknown language and zone were accepted")
+	}
 	// The administrator signs in with a token: no sessions to list or end.
 	if list := must[[]client.SessionInfo](t)(admin.Sessions(ctx)); len(list) != 0 {
 		t.Fatalf("sessions %+v", list)

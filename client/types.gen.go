@@ -1262,6 +1262,15 @@ type PasswordChange struct {
 	NewPassword      string `json:"new_password"`
 }
 
+// PreferencesChange Both preferences at once; one left out is cleared.
+type PreferencesChange struct {
+	// Language A language the web interface offers ("en", "de"), or empty to follow the browser.
+	Language string `json:"language,omitempty,omitzero"`
+
+	// TimeZone An IANA time zone name such as "Europe/Berlin", or empty to follow the browser.
+	TimeZone string `json:"time_zone,omitempty,omitzero"`
+}
+
 // Problem An RFC 9457 problem: every error answer of the API.
 type Problem struct {
 	// Code A stable code to branch on: invalid, malformed, bad_host, unauthorized, forbidden, not_found, gone, method_not_allowed, conflict, precondition, too_large, unsupported_media_type, precondition_required, too_many, internal or unavailable.
@@ -1446,11 +1455,17 @@ type User struct {
 	Email     string    `json:"email"`
 
 	// ID usr_ and 26 base32 characters.
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID string `json:"id"`
+
+	// Language The web interface's language the user chose, a tag such as "de"; empty lets the browser's Accept-Language decide. API errors stay in English.
+	Language string `json:"language,omitempty,omitzero"`
+	Name     string `json:"name"`
 
 	// Role What a user may do: admin (users, settings, audit, everything), manager (customers including delete, erasure, legal holds and exports), agent (read, create, edit customers), viewer (read customers), auditor (audit trail, no customer data).
-	Role        Role      `json:"role"`
+	Role Role `json:"role"`
+
+	// TimeZone The IANA time zone the web interface shows dates in, such as "Europe/Berlin"; empty lets the browser's own zone decide.
+	TimeZone    string    `json:"time_zone,omitempty,omitzero"`
 	TOTPEnabled bool      `json:"totp_enabled"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	Version     int64     `json:"version"`
@@ -1899,6 +1914,9 @@ type RenamePasskeyJSONRequestBody = PasskeyName
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
+
+// ChangePreferencesJSONRequestBody defines body for ChangePreferences for application/json ContentType.
+type ChangePreferencesJSONRequestBody = PreferencesChange
 
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterInput

@@ -72,6 +72,19 @@ func handleChangeName(logger *slog.Logger, acc custodian.AccountSettings) http.H
 	})
 }
 
+// handleChangePreferences sets the caller's own interface language and
+// time zone; empty strings clear them.
+func handleChangePreferences(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
+	type body struct {
+		Language string `json:"language"`
+		TimeZone string `json:"time_zone"`
+	}
+	return handle(logger, func(r *http.Request, b *body) (int, any, error) {
+		u, err := acc.ChangePreferences(r.Context(), principal(r), b.Language, b.TimeZone)
+		return http.StatusOK, map[string]any{"user": u}, err
+	})
+}
+
 func handleBeginTOTP(logger *slog.Logger, acc custodian.AccountSettings) http.Handler {
 	type body struct {
 		CurrentPassword string `json:"current_password"`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/edge"
+	"github.com/custodian-crm/custodian/locale"
 	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/ratelimit"
 )
@@ -105,6 +106,9 @@ type Deps struct {
 	// Blocked, when set, reports client addresses whose requests are
 	// refused at once with 403 (the attack detector's temporary blocks).
 	Blocked func(netip.Addr) bool
+	// Locales are the web interface's message catalogues and the
+	// language matcher; nil loads the embedded ones.
+	Locales *locale.Catalogs
 	// Now is the clock of the web interface's security charts; nil means
 	// time.Now.
 	Now func() time.Time

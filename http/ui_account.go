@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/locale"
 )
 
 // accountData is the account page's content. Enrolment, RecoveryCodes and
@@ -31,11 +32,26 @@ type accountData struct {
 	PasskeyCodes    []string
 	// Sessions are the user's live browser sessions.
 	Sessions []custodian.SessionInfo
+	// Languages are the languages offered; Language and TimeZone the
+	// preferences form's values (the user's, or what was typed when the
+	// form comes back with an error); Zones the zones suggested.
+	Languages []locale.Language
+	Language  string
+	TimeZone  string
+	Zones     []string
 	// MailsLinks says whether the server mails links, which a change of
 	// the sign-in address needs; NewEmail is the address entered.
 	MailsLinks bool
 	NewEmail   string
 }
+
+// suggestedZones are the time zones the preferences form suggests; any
+// name of the time zone database is accepted.
+var suggestedZones = []string{"UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin", "Europe/Vienna",
+	"Europe/Zurich", "Europe/Amsterdam", "Europe/Brussels", "Europe/Madrid", "Europe/Rome", "Europe/Stockholm", "Europe/Warsaw",
+	"Europe/Helsinki", "Europe/Athens", "Europe/Istanbul", "America/New_York", "America/Chicago", "America/Denver",
+	"America/Los_Angeles", "America/Sao_Paulo", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney",
+	"Pacific/Auckland"}
 
 // enrolmentView is a pending 2FA enrolment: the QR code, the secret for
 // typing in by hand, and the same sealed to the session so the page can be
@@ -84,6 +100,10 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 		return
 	}
 	d.PasskeysEnabled = u.acc.PasskeysEnabled()
+	d.Languages, d.Zones = u.locales.Languages(), suggestedZones
+	if d.Section != "preferences" {
+		d.Language, d.TimeZone = principal(r).User.Language, principal(r).User.TimeZone
+	}
 	d.MailsLinks = u.acc.MailsLinks()
 	if d.Section == "email" && r.PostForm != nil {
 		d.NewEmail = r.PostForm.Get("email")
@@ -92,7 +112,7 @@ func (u *ui) renderAccount(w http.ResponseWriter, r *http.Request, status int, d
 		u.fail(w, r, err)
 		return
 	}
-	u.render(w, r, status, "account", uiView{Title: "Your account", Section: "account", Data: d})
+	u.render(w, r, status, "account", uiView{Title: u.t(r, "Your account"), Section: "account", Data: d})
 }
 
 // accountError shows the account page with err next to the form it came
@@ -103,7 +123,7 @@ func (u *ui) accountError(w http.ResponseWriter, r *http.Request, section string
 		u.fail(w, r, err)
 		return
 	}
-	d.Section, d.Error, d.FieldErrors = section, custodian.ErrorMessage(err), fieldErrors(err)
+	d.Section, d.Error, d.FieldErrors = section, u.errorMessage(r, err), u.fieldErrors(r, err)
 	u.renderAccount(w, r, status, d)
 }
 
@@ -147,6 +167,19 @@ func (u *ui) handleEndOtherSessionsForm() http.Handler {
 	})
 }
 
+// handlePreferencesForm sets the person's own language and time zone; a
+// refused form comes back with what was chosen.
+func (u *ui) handlePreferencesForm() http.Handler {
+	return u.formPost(func(w http.ResponseWriter, r *http.Request) {
+		lang, zone := r.PostForm.Get("language"), r.PostForm.Get("time_zone")
+		if _, err := u.acc.ChangePreferences(r.Context(), principal(r), lang, zone); err != nil {
+			u.accountError(w, r, "preferences", err, accountData{Language: lang, TimeZone: zone})
+			return
+		}
+		redirectWithFlash(w, r, "/account", "preferences-saved")
+	})
+}
+
 // handleRequestEmailChangeForm asks for a link to confirm a new sign-in
 // address, mailed to it; the address changes only when it is opened.
 // Without mail the page shows no form; a post anyway is answered 503 on
@@ -159,7 +192,7 @@ func (u *ui) handleRequestEmailChangeForm() http.Handler {
 		case err == nil:
 			redirectWithFlash(w, r, "/account", "email-link-sent")
 		case custodian.ErrorCode(err) == custodian.EUNAVAILABLE && !isRetry(err):
-			u.renderAccount(w, r, http.StatusServiceUnavailable, accountData{Section: "email", Error: custodian.ErrorMessage(err)})
+			u.renderAccount(w, r, http.StatusServiceUnavailable, accountData{Section: "email", Error: u.errorMessage(r, err)})
 		default:
 			u.accountError(w, r, "email", renameField(err, "current_password", "email_current_password"), accountData{})
 		}
@@ -235,7 +268,7 @@ func (u *ui) handleCreateTokenForm() http.Handler {
 		name, days := r.PostForm.Get("name"), strings.TrimSpace(r.PostForm.Get("expires_in_days"))
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 {
-			u.accountError(w, r, "tokens", errorf(custodian.EINVALID, "The token has invalid fields.", custodian.FieldError{Field: "expires_in_days", Message: "Enter a whole number of days from 1 to 365."}), accountData{TokenName: name, TokenDays: days})
+			u.accountError(w, r, "tokens", errorf(custodian.EINVALID, msg("The token has invalid fields."), custodian.FieldError{Field: "expires_in_days", Message: msg("Enter a whole number of days from 1 to 365.")}), accountData{TokenName: name, TokenDays: days})
 			return
 		}
 		plain, _, err := u.acc.CreateAPIToken(r.Context(), principal(r).User.ID, name, time.Duration(n)*24*time.Hour)

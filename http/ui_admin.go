@@ -39,7 +39,7 @@ func (u *ui) renderUsers(w http.ResponseWriter, r *http.Request, status int, d u
 	if d.Role == "" {
 		d.Role = string(custodian.RoleAgent)
 	}
-	u.render(w, r, status, "users", uiView{Title: "Users", Section: "users", Data: d})
+	u.render(w, r, status, "users", uiView{Title: u.t(r, "Users"), Section: "users", Data: d})
 }
 
 func (u *ui) handleUsers() http.Handler {
@@ -55,7 +55,7 @@ func (u *ui) usersError(w http.ResponseWriter, r *http.Request, err error, d use
 		u.fail(w, r, err)
 		return
 	}
-	d.Error, d.EmailError = custodian.ErrorMessage(err), fieldErrors(err)["email"]
+	d.Error, d.EmailError = u.errorMessage(r, err), u.fieldErrors(r, err)["email"]
 	u.renderUsers(w, r, status, d)
 }
 
@@ -118,7 +118,7 @@ func (u *ui) handleUserForm(act func(r *http.Request, id string) (flash string, 
 	})
 }
 
-var errSelf = errorf(custodian.ECONFLICT, "You cannot change your own role or deactivate yourself; ask another administrator.")
+var errSelf = errorf(custodian.ECONFLICT, msg("You cannot change your own role or deactivate yourself; ask another administrator."))
 
 func setRoleAction(acc custodian.AccountService) func(*http.Request, string) (string, error) {
 	return func(r *http.Request, id string) (string, error) {

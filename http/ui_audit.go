@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/custodian-crm/custodian"
+	"golang.org/x/text/message"
 )
 
 // auditPageSize is how many events a page of the audit trail shows.
@@ -91,15 +91,15 @@ func eventDetail(b []byte) string {
 // auditActionOptions are the action filter's choices: any, each family
 // of actions (an action ending in a dot matches every action it starts),
 // then every action, all taken from the one list of actions.
-func auditActionOptions() []option {
-	opts := []option{{"", "Any action"}}
+func auditActionOptions(pr *message.Printer) []option {
+	opts := []option{{"", pr.Sprintf("Any action")}}
 	actions := custodian.AuditActions()
 	seen := map[string]bool{}
 	for _, a := range actions {
 		family, _, _ := strings.Cut(a, ".")
 		if !seen[family] {
 			seen[family] = true
-			opts = append(opts, option{family + ".", "Any " + family + ".… action"})
+			opts = append(opts, option{family + ".", pr.Sprintf("Any %s… action", family+".")})
 		}
 	}
 	for _, a := range actions {
@@ -172,27 +172,27 @@ func (u *ui) handleAudit() http.Handler {
 		qv := r.URL.Query()
 		d := auditData{Actor: qv.Get("actor"), Action: strings.TrimSpace(qv.Get("action")), Subject: strings.TrimSpace(qv.Get("subject")),
 			Since: strings.TrimSpace(qv.Get("since")), Until: strings.TrimSpace(qv.Get("until")), Zone: strings.TrimSpace(qv.Get("tz")),
-			Reads: qv.Get("reads") == "1", Errors: map[string]string{}, Actions: auditActionOptions(),
+			Reads: qv.Get("reads") == "1", Errors: map[string]string{}, Actions: auditActionOptions(u.printers[u.lang(r)]),
 			Names: principal(r).User.Role.Can(custodian.PermCustomersRead)}
 		names := u.actorNames(ctx)
-		d.Actors = actorOptions(names.all(), d.Actor)
+		d.Actors = actorOptions(u.printers[u.lang(r)], names.all(), d.Actor)
 		q := custodian.AuditQuery{Actor: d.Actor, Action: d.Action, Subject: d.Subject}
 		for name, v := range map[string]string{"actor": q.Actor, "subject": q.Subject, "tz": d.Zone} {
 			if len(v) > maxFilterLen {
-				d.Errors[name] = fmt.Sprintf("At most %d characters.", maxFilterLen)
+				d.Errors[name] = u.t(r, "At most %d characters.", maxFilterLen)
 			}
 		}
 		if d.Action != "" && !slices.ContainsFunc(d.Actions, func(o option) bool { return o.Value == d.Action }) {
-			d.Errors["action"] = "Choose an action from the list."
+			d.Errors["action"] = msg("Choose an action from the list.")
 		}
 		if strings.Contains(d.Subject, "@") {
-			d.Errors["subject"] = "Subjects are ids such as cus_… or usr_…; email addresses are not searched here."
+			d.Errors["subject"] = msg("Subjects are ids such as cus_… or usr_…; email addresses are not searched here.")
 		}
 		loc := time.UTC
 		if d.Zone != "" && d.Errors["tz"] == "" {
 			l, err := time.LoadLocation(d.Zone)
 			if err != nil || d.Zone == "Local" {
-				d.Errors["tz"] = "This time zone is not known; times are taken as UTC without it."
+				d.Errors["tz"] = msg("This time zone is not known; times are taken as UTC without it.")
 			} else {
 				loc = l
 			}
@@ -202,7 +202,7 @@ func (u *ui) handleAudit() http.Handler {
 			q.Until = until.Add(whole) // the whole last day or minute
 		}
 		if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-			d.Errors["until"] = "The end must not be before the start."
+			d.Errors["until"] = msg("The end must not be before the start.")
 		}
 		cur, paged := auditCursorParam(qv, d.Errors)
 		d.Paged = paged
@@ -217,7 +217,7 @@ func (u *ui) handleAudit() http.Handler {
 		}
 		d.ReadsURL, d.NoReadsURL = withQuery("/audit", with(base, "reads", "1")), withQuery("/audit", with(base, "reads", ""))
 		if len(d.Errors) > 0 {
-			u.render(w, r, http.StatusBadRequest, "audit", uiView{Title: "Audit trail", Section: "audit", Data: d})
+			u.render(w, r, http.StatusBadRequest, "audit", uiView{Title: u.t(r, "Audit trail"), Section: "audit", Data: d})
 			return
 		}
 		// Reads name customers only, and only customer.read is one.
@@ -250,8 +250,8 @@ func (u *ui) handleAudit() http.Handler {
 			u.fail(w, r, err)
 			return
 		}
-		d.Table = auditTable{ID: "audit", Caption: "Audit events, newest first", Rows: rows, ShowSubject: true, LinkCustomers: d.Names}
-		u.render(w, r, http.StatusOK, "audit", uiView{Title: "Audit trail", Section: "audit", Data: d})
+		d.Table = auditTable{ID: "audit", Caption: msg("Audit events, newest first"), Rows: rows, ShowSubject: true, LinkCustomers: d.Names}
+		u.render(w, r, http.StatusOK, "audit", uiView{Title: u.t(r, "Audit trail"), Section: "audit", Data: d})
 	})
 }
 
@@ -301,7 +301,7 @@ func auditCursorParam(qv url.Values, errs map[string]string) (auditCursor, bool)
 		paged = true
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < min {
-			errs["before"] = "This page address is not valid; start from the first page."
+			errs["before"] = msg("This page address is not valid; start from the first page.")
 		}
 		return n
 	}
@@ -309,7 +309,7 @@ func auditCursorParam(qv url.Values, errs map[string]string) (auditCursor, bool)
 	at, ar := read("after", 0), read("rafter", 0)
 	if qv.Has("after") || qv.Has("rafter") {
 		if c.Trail != 0 || c.Reads != 0 {
-			errs["before"] = "This page address is not valid; start from the first page."
+			errs["before"] = msg("This page address is not valid; start from the first page.")
 		}
 		c = auditCursor{Trail: at, Reads: ar, Up: true}
 	}
@@ -514,19 +514,19 @@ func timeFilter(v, name string, loc *time.Location, errs map[string]string) (tim
 	if t, err := time.ParseInLocation(minuteLayout, v, loc); err == nil {
 		return t, time.Minute
 	}
-	errs[name] = "Give a date such as 2026-05-01, or a time such as 2026-05-01T14:30."
+	errs[name] = msg("Give a date such as 2026-05-01, or a time such as 2026-05-01T14:30.")
 	return time.Time{}, 0
 }
 
 // actorOptions are the actor filter's choices: anyone, the system actors
 // and every user by name (sorted), and the current value if it is none of
 // those.
-func actorOptions(names map[string]string, cur string) []option {
-	opts := []option{{"", "Anyone"}}
+func actorOptions(p *message.Printer, names map[string]string, cur string) []option {
+	opts := []option{{"", p.Sprintf("Anyone")}}
 	var users []option
 	for id, n := range names {
 		if strings.HasPrefix(id, "system:") {
-			opts = append(opts, option{id, n + " (" + id + ")"})
+			opts = append(opts, option{id, p.Sprintf("%s (%s)", p.Sprintf(n), id)})
 			continue
 		}
 		users = append(users, option{id, n})
@@ -601,9 +601,9 @@ func (u *ui) handleSecurity() http.Handler {
 			return
 		}
 		d.Capped = capped1 || capped2
-		d.SignIns = hourlyChart("signins", "Failed sign-ins, last 24 hours", "failed sign-ins", start, failed, func(custodian.AuditEvent) string { return "failed sign-ins" })
-		d.AlertChart = hourlyChart("alerts", "Alerts raised by rule, last 24 hours", "alerts", start, raised, alertRule)
-		u.render(w, r, http.StatusOK, "security", uiView{Title: "Security", Section: "security", Data: d})
+		d.SignIns = hourlyChart(u.printers[u.lang(r)], "signins", msg("Failed sign-ins, last 24 hours"), msg("failed sign-ins"), start, failed, func(custodian.AuditEvent) string { return msg("failed sign-ins") })
+		d.AlertChart = hourlyChart(u.printers[u.lang(r)], "alerts", msg("Alerts raised by rule, last 24 hours"), msg("alerts"), start, raised, alertRule)
+		u.render(w, r, http.StatusOK, "security", uiView{Title: u.t(r, "Security"), Section: "security", Data: d})
 	})
 }
 

@@ -58,7 +58,7 @@ func (u *ui) handleLoginPage() http.Handler {
 func (u *ui) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
 	d.Passkeys = u.acc.PasskeysEnabled()
 	pre := preSession(w, r)
-	u.render(w, r, status, "login", uiView{Title: "Sign in", CSRF: u.keys.token("pre", pre), Data: d})
+	u.render(w, r, status, "login", uiView{Title: u.t(r, "Sign in"), CSRF: u.keys.token("pre", pre), Data: d})
 }
 
 // handleLoginSubmit signs in from the form. Every failure of the email or
@@ -68,7 +68,7 @@ func (u *ui) handleLoginSubmit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			u.renderLogin(w, r, http.StatusBadRequest, loginData{Error: "The form could not be read; try again."})
+			u.renderLogin(w, r, http.StatusBadRequest, loginData{Error: msg("The form could not be read; try again.")})
 			return
 		}
 		f := r.PostForm
@@ -78,7 +78,7 @@ func (u *ui) handleLoginSubmit() http.Handler {
 			pre = []byte(c.Value)
 		}
 		if !u.keys.check("pre", pre, f.Get(csrfField)) {
-			d.Error = "The sign-in form had expired. Please try again."
+			d.Error = msg("The sign-in form had expired. Please try again.")
 			u.renderLogin(w, r, http.StatusForbidden, d)
 			return
 		}
@@ -87,7 +87,7 @@ func (u *ui) handleLoginSubmit() http.Handler {
 			b, err := u.keys.openState("login", pre, s)
 			email, pw, ok := strings.Cut(string(b), "\x00")
 			if err != nil || !ok {
-				d.Error = "The sign-in took too long. Please start again."
+				d.Error = msg("The sign-in took too long. Please start again.")
 				u.renderLogin(w, r, http.StatusBadRequest, d)
 				return
 			}
@@ -107,10 +107,10 @@ func (u *ui) handleLoginSubmit() http.Handler {
 				d.State = u.keys.sealState("login", pre, []byte(d.Email+"\x00"+password), loginStateTTL)
 				u.renderLogin(w, r, http.StatusOK, d)
 			case code == custodian.EUNAUTHORIZED && d.State != "":
-				d.Error = "That code did not work. Enter the current code from your authenticator app, or a recovery code."
+				d.Error = msg("That code did not work. Enter the current code from your authenticator app, or a recovery code.")
 				u.renderLogin(w, r, http.StatusUnauthorized, d)
 			case code == custodian.EUNAUTHORIZED:
-				d.State, d.Error = "", custodian.ErrorMessage(err)
+				d.State, d.Error = "", u.errorMessage(r, err)
 				u.renderLogin(w, r, http.StatusUnauthorized, d)
 			case code == custodian.ETOOMANY:
 				var wait time.Duration
@@ -149,7 +149,7 @@ func hasField(err error, field string) bool {
 func (u *ui) tooMany(w http.ResponseWriter, r *http.Request, d loginData, wait time.Duration) {
 	secs := strconv.Itoa(ratelimit.RetryAfterSeconds(wait))
 	w.Header().Set("Retry-After", secs)
-	d.Error = "Too many sign-in attempts. Wait " + secs + " seconds and try again."
+	d.Error = u.t(r, "Too many sign-in attempts. Wait %s seconds and try again.", secs)
 	u.renderLogin(w, r, http.StatusTooManyRequests, d)
 }
 
@@ -165,7 +165,7 @@ func isRetry(err error) bool {
 func (u *ui) busy(w http.ResponseWriter, r *http.Request, d loginData, err error) {
 	retry, _ := errors.AsType[*custodian.RetryError](err)
 	w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(retry.After)))
-	d.Error = custodian.ErrorMessage(err)
+	d.Error = u.errorMessage(r, err)
 	u.renderLogin(w, r, http.StatusServiceUnavailable, d)
 }
 
@@ -203,7 +203,7 @@ type forgotData struct {
 func (u *ui) renderForgot(w http.ResponseWriter, r *http.Request, status int, d forgotData) {
 	d.Mail = u.acc.MailsLinks()
 	pre := preSession(w, r)
-	u.render(w, r, status, "forgot", uiView{Title: "Forgot your password?", CSRF: u.keys.token("pre", pre), Data: d})
+	u.render(w, r, status, "forgot", uiView{Title: u.t(r, "Forgot your password?"), CSRF: u.keys.token("pre", pre), Data: d})
 }
 
 // handleForgotPage shows the form that asks for a password-reset link.
@@ -219,7 +219,7 @@ func (u *ui) handleForgotSubmit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			u.renderForgot(w, r, http.StatusBadRequest, forgotData{Error: "The form could not be read; try again."})
+			u.renderForgot(w, r, http.StatusBadRequest, forgotData{Error: msg("The form could not be read; try again.")})
 			return
 		}
 		d := forgotData{Email: strings.TrimSpace(r.PostForm.Get("email"))}
@@ -228,7 +228,7 @@ func (u *ui) handleForgotSubmit() http.Handler {
 			pre = []byte(c.Value)
 		}
 		if !u.keys.check("pre", pre, r.PostForm.Get(csrfField)) {
-			d.Error = "The form had expired. Please try again."
+			d.Error = msg("The form had expired. Please try again.")
 			u.renderForgot(w, r, http.StatusForbidden, d)
 			return
 		}
@@ -237,8 +237,8 @@ func (u *ui) handleForgotSubmit() http.Handler {
 		case err == nil:
 			u.renderForgot(w, r, http.StatusOK, forgotData{Sent: true})
 		case code == custodian.EINVALID:
-			d.Error = custodian.ErrorMessage(err)
-			for _, fe := range custodian.ErrorFields(err) {
+			d.Error = u.errorMessage(r, err)
+			for _, fe := range u.errorFields(r, err) {
 				d.EmailError = fe.Message
 			}
 			u.renderForgot(w, r, http.StatusBadRequest, d)
@@ -255,5 +255,5 @@ func (u *ui) handleForgotSubmit() http.Handler {
 func (u *ui) refuseForgot(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
 	secs := strconv.Itoa(ratelimit.RetryAfterSeconds(d.RetryAfter))
 	w.Header().Set("Retry-After", secs)
-	u.renderForgot(w, r, http.StatusTooManyRequests, forgotData{Email: strings.TrimSpace(r.PostFormValue("email")), Error: "Too many requests. Wait " + secs + " seconds and try again."})
+	u.renderForgot(w, r, http.StatusTooManyRequests, forgotData{Email: strings.TrimSpace(r.PostFormValue("email")), Error: u.t(r, "Too many requests. Wait %s seconds and try again.", secs)})
 }

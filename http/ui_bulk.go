@@ -9,7 +9,7 @@ import (
 )
 
 // bulkActions are the actions the list offers, with their labels.
-var bulkActions = []option{{"add_tags", "Add tags"}, {"remove_tags", "Remove tags"}, {"set_status", "Set status"}, {"delete", "Delete"}}
+var bulkActions = []option{{"add_tags", msg("Add tags")}, {"remove_tags", msg("Remove tags")}, {"set_status", msg("Set status")}, {"delete", msg("Delete")}}
 
 // bulkData is the bulk confirmation and result page's content.
 type bulkData struct {
@@ -70,7 +70,7 @@ func (u *ui) bulkFromForm(r *http.Request) (custodian.BulkRequest, bulkData, err
 		d.Scope = "selected"
 		d.IDs = f["id"]
 		if len(d.IDs) == 0 {
-			return req, d, errorf(custodian.EINVALID, "Select at least one customer, or choose all customers matching the search.", custodian.FieldError{Field: "ids", Message: "Select at least one customer."})
+			return req, d, errorf(custodian.EINVALID, msg("Select at least one customer, or choose all customers matching the search."), custodian.FieldError{Field: "ids", Message: msg("Select at least one customer.")})
 		}
 		for _, id := range d.IDs {
 			req.Targets = append(req.Targets, custodian.BulkTarget{ID: id})
@@ -119,14 +119,14 @@ func (u *ui) renderBulk(w http.ResponseWriter, r *http.Request, d bulkData, err 
 			return
 		}
 		status = http.StatusBadRequest
-		d.Errors = custodian.ErrorFields(err)
+		d.Errors = u.errorFields(r, err)
 		if len(d.Errors) == 0 {
-			d.Errors = []custodian.FieldError{{Message: custodian.ErrorMessage(err)}}
+			d.Errors = []custodian.FieldError{{Message: u.errorMessage(r, err)}}
 		}
 	}
-	title := "Confirm the change"
+	title := msg("Confirm the change")
 	if d.Result != nil {
-		title = "Bulk change done"
+		title = msg("Bulk change done")
 	}
-	u.render(w, r, status, "customers_bulk", uiView{Title: title, Section: "customers", Data: d})
+	u.render(w, r, status, "customers_bulk", uiView{Title: u.t(r, title), Section: "customers", Data: d})
 }

@@ -1,12 +1,12 @@
 package http
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"golang.org/x/text/message"
 )
 
 // barChart is a bar chart of counts per hour, drawn by the security
@@ -84,7 +84,7 @@ func chartScale(max int) (top, step int) {
 
 // hourlyChart counts events per hour over the 24 hours from start, one
 // series per distinct series(e), and lays out the chart.
-func hourlyChart(id, title, unit string, start time.Time, events []custodian.AuditEvent, series func(custodian.AuditEvent) string) *barChart {
+func hourlyChart(p *message.Printer, id, title, unit string, start time.Time, events []custodian.AuditEvent, series func(custodian.AuditEvent) string) *barChart {
 	var names []string
 	counts := make([]map[string]int, chartHours)
 	for i := range counts {
@@ -102,10 +102,11 @@ func hourlyChart(id, title, unit string, start time.Time, events []custodian.Aud
 		counts[h][s]++
 	}
 	slices.Sort(names)
+	title, unit = p.Sprintf(title), p.Sprintf(unit)
 	c := &barChart{ID: id, Title: title, Unit: unit, Width: chartW, Height: chartH,
 		PlotLeft: svgNum(chartLeft), PlotRight: svgNum(chartW - chartRight), PlotBottom: svgNum(chartH - chartB)}
 	for i, n := range names {
-		c.Series = append(c.Series, chartSeries{Name: n, Class: "series-" + strconv.Itoa(i%chartSeriesClasses)})
+		c.Series = append(c.Series, chartSeries{Name: p.Sprintf(n), Class: "series-" + strconv.Itoa(i%chartSeriesClasses)})
 	}
 	max, peak := 0, 0
 	for h := range counts {
@@ -132,7 +133,7 @@ func hourlyChart(id, title, unit string, start time.Time, events []custodian.Aud
 			LabelX: svgNum(x + slot/2), ShowLabel: h%3 == 0}
 		base := chartH - chartB
 		for i, s := range c.Series {
-			n := counts[h][s.Name]
+			n := counts[h][names[i]]
 			b.Counts = append(b.Counts, n)
 			b.Total += n
 			c.Series[i].Total += n
@@ -142,15 +143,15 @@ func hourlyChart(id, title, unit string, start time.Time, events []custodian.Aud
 			hgt := float64(n) / float64(top) * plotH
 			base -= hgt
 			b.Segs = append(b.Segs, chartSeg{Y: svgNum(base), H: svgNum(hgt), Class: s.Class, Count: n,
-				Title: fmt.Sprintf("%s–%s UTC: %d %s", b.Label, from.Add(time.Hour).Format("15:04"), n, s.Name)})
+				Title: p.Sprintf("%s–%s UTC: %d %s", b.Label, from.Add(time.Hour).Format("15:04"), n, s.Name)})
 		}
 		c.Bars = append(c.Bars, b)
 	}
 	if c.Total == 0 {
-		c.Desc = fmt.Sprintf("No %s in the 24 hours from %s UTC.", unit, start.Format("2 Jan 15:04"))
+		c.Desc = p.Sprintf("No %s in the 24 hours from %s UTC.", unit, start.Format(p.Sprintf("2 Jan 15:04")))
 	} else {
-		c.Desc = fmt.Sprintf("%d %s in the 24 hours from %s UTC; the most, %d, between %s and %s UTC.", c.Total, unit,
-			start.Format("2 Jan 15:04"), max, c.Bars[peak].Label, start.Add(time.Duration(peak+1)*time.Hour).Format("15:04"))
+		c.Desc = p.Sprintf("%d %s in the 24 hours from %s UTC; the most, %d, between %s and %s UTC.", c.Total, unit,
+			start.Format(p.Sprintf("2 Jan 15:04")), max, c.Bars[peak].Label, start.Add(time.Duration(peak+1)*time.Hour).Format("15:04"))
 	}
 	return c
 }

@@ -34,8 +34,8 @@ const searchStateTTL = 12 * time.Hour
 type option struct{ Value, Label string }
 
 var (
-	statusOptions = []option{{"", "Any status"}, {"lead", "Lead"}, {"active", "Active"}, {"inactive", "Inactive"}}
-	sortOptions   = []option{{"-created_at", "Newest first"}, {"created_at", "Oldest first"}, {"name", "Name A–Z"}, {"-name", "Name Z–A"}, {"-updated_at", "Recently updated"}}
+	statusOptions = []option{{"", msg("Any status")}, {"lead", msg("Lead")}, {"active", msg("Active")}, {"inactive", msg("Inactive")}}
+	sortOptions   = []option{{"-created_at", msg("Newest first")}, {"created_at", msg("Oldest first")}, {"name", msg("Name A–Z")}, {"-name", msg("Name Z–A")}, {"-updated_at", msg("Recently updated")}}
 	formStatuses  = statusOptions[1:]
 )
 
@@ -160,7 +160,7 @@ func (u *ui) showCustomerList(w http.ResponseWriter, r *http.Request, qv url.Val
 	page, err := u.customers.ListCustomers(r.Context(), q)
 	switch {
 	case custodian.ErrorCode(err) == custodian.EINVALID:
-		status, d.Errors = http.StatusBadRequest, custodian.ErrorFields(err)
+		status, d.Errors = http.StatusBadRequest, u.errorFields(r, err)
 	case err != nil:
 		u.fail(w, r, err)
 		return
@@ -203,7 +203,7 @@ func (u *ui) showCustomerList(w http.ResponseWriter, r *http.Request, qv url.Val
 		}
 		d.Count = c
 	}
-	u.render(w, r, status, "customers", uiView{Title: "Customers", Section: "customers", Flash: flash, Data: d})
+	u.render(w, r, status, "customers", uiView{Title: u.t(r, "Customers"), Section: "customers", Flash: flash, Data: d})
 }
 
 // cloneValues copies a query.
@@ -294,7 +294,7 @@ func customerFields(f custodian.CustomerFields) []formField {
 		}
 		lines = append(lines, ff)
 	}
-	lines = append(lines, formField{Name: "tags", Label: "Tags", Type: "text", Value: strings.Join(f.Tags, ", "), Autocomplete: "off", Hint: "Separated by commas."})
+	lines = append(lines, formField{Name: "tags", Label: msg("Tags"), Type: "text", Value: strings.Join(f.Tags, ", "), Autocomplete: "off", Hint: msg("Separated by commas.")})
 	return append(lines, texts...)
 }
 
@@ -416,8 +416,8 @@ func keepTyped(fields []formField, f url.Values) {
 
 // formWithErrors places each field error next to its field; errors for
 // parts of a field (a single tag) go to the field.
-func formWithErrors(d *customerFormData, err error) {
-	d.Errors = custodian.ErrorFields(err)
+func (u *ui) formWithErrors(r *http.Request, d *customerFormData, err error) {
+	d.Errors = u.errorFields(r, err)
 	for _, fe := range d.Errors {
 		for i := range d.Fields {
 			name := d.Fields[i].Name
@@ -428,7 +428,7 @@ func formWithErrors(d *customerFormData, err error) {
 			}
 		}
 	}
-	d.Error = custodian.ErrorMessage(err)
+	d.Error = u.errorMessage(r, err)
 }
 
 func (u *ui) renderCustomerForm(w http.ResponseWriter, r *http.Request, status int, title string, d customerFormData) {
@@ -443,7 +443,7 @@ func (u *ui) renderCustomerForm(w http.ResponseWriter, r *http.Request, status i
 // handleNewCustomer shows the empty form.
 func (u *ui) handleNewCustomer() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.renderCustomerForm(w, r, http.StatusOK, "New customer", customerFormData{Action: "/customers/new", Fields: customerFields(custodian.CustomerFields{})})
+		u.renderCustomerForm(w, r, http.StatusOK, u.t(r, "New customer"), customerFormData{Action: "/customers/new", Fields: customerFields(custodian.CustomerFields{})})
 	})
 }
 
@@ -460,8 +460,8 @@ func (u *ui) handleCreateCustomerForm() http.Handler {
 			}
 			d := customerFormData{Action: "/customers/new", Fields: customerFields(f), Status: string(f.Status)}
 			keepTyped(d.Fields, r.PostForm)
-			formWithErrors(&d, err)
-			u.renderCustomerForm(w, r, http.StatusBadRequest, "New customer", d)
+			u.formWithErrors(r, &d, err)
+			u.renderCustomerForm(w, r, http.StatusBadRequest, u.t(r, "New customer"), d)
 			return
 		}
 		redirectWithFlash(w, r, uiCustomerPath(c.ID), "customer-created")
@@ -479,7 +479,7 @@ func (u *ui) handleEditCustomer() http.Handler {
 			u.failCustomer(w, r, r.PathValue("id"), err)
 			return
 		}
-		u.renderCustomerForm(w, r, http.StatusOK, "Edit "+c.Name, customerFormData{
+		u.renderCustomerForm(w, r, http.StatusOK, u.t(r, "Edit %s", c.Name), customerFormData{
 			ID: c.ID, Action: uiCustomerPath(c.ID) + "/edit", Fields: customerFields(c.CustomerFields), Status: string(c.Status), Version: c.Version,
 		})
 	})
@@ -497,7 +497,7 @@ func (u *ui) handleUpdateCustomerForm() http.Handler {
 		keepTyped(d.Fields, r.PostForm)
 		version, err := strconv.ParseInt(r.PostForm.Get("version"), 10, 64)
 		if err != nil || version < 1 {
-			u.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "Go back, reload the page and try again.")
+			u.errorPage(w, r, http.StatusBadRequest, msg("The form could not be read"), msg("Go back, reload the page and try again."))
 			return
 		}
 		d.Version = version
@@ -506,8 +506,8 @@ func (u *ui) handleUpdateCustomerForm() http.Handler {
 		case "":
 			redirectWithFlash(w, r, uiCustomerPath(c.ID), "customer-saved")
 		case custodian.EINVALID:
-			formWithErrors(&d, err)
-			u.renderCustomerForm(w, r, http.StatusBadRequest, "Edit customer", d)
+			u.formWithErrors(r, &d, err)
+			u.renderCustomerForm(w, r, http.StatusBadRequest, u.t(r, "Edit customer"), d)
 		case custodian.EPRECONDITION:
 			cur, err := u.customers.Customer(r.Context(), id)
 			if err != nil {
@@ -515,8 +515,8 @@ func (u *ui) handleUpdateCustomerForm() http.Handler {
 				return
 			}
 			d.Conflict, d.Version = cur, cur.Version
-			d.Error = "Someone else changed this customer while you were editing. Their version is shown below and your changes are still in the form: saving again will replace their version with yours."
-			u.renderCustomerForm(w, r, http.StatusConflict, "Edit "+cur.Name, d)
+			d.Error = msg("Someone else changed this customer while you were editing. Their version is shown below and your changes are still in the form: saving again will replace their version with yours.")
+			u.renderCustomerForm(w, r, http.StatusConflict, u.t(r, "Edit %s", cur.Name), d)
 		default:
 			u.fail(w, r, err)
 		}

@@ -30,7 +30,7 @@ func (u *ui) showDelete(w http.ResponseWriter, r *http.Request, status int, msg 
 		return
 	}
 	d := deleteData{C: c, CanErase: principal(r).User.Role.Can(custodian.PermCustomersErase), Error: msg}
-	u.render(w, r, status, "customer_delete", uiView{Title: "Delete " + c.Name, Section: "customers", Data: d})
+	u.render(w, r, status, "customer_delete", uiView{Title: u.t(r, "Delete %s", c.Name), Section: "customers", Data: d})
 }
 
 // handleDeleteForm deletes the customer at the version the confirmation
@@ -41,7 +41,7 @@ func (u *ui) handleDeleteForm() http.Handler {
 		id := r.PathValue("id")
 		version, err := strconv.ParseInt(r.PostForm.Get("version"), 10, 64)
 		if err != nil || version < 1 {
-			u.showDelete(w, r, http.StatusBadRequest, "The form lacked the customer's version; nothing was deleted. Try again.")
+			u.showDelete(w, r, http.StatusBadRequest, msg("The form lacked the customer's version; nothing was deleted. Try again."))
 			return
 		}
 		err = u.customers.DeleteCustomer(r.Context(), id, version)
@@ -49,9 +49,9 @@ func (u *ui) handleDeleteForm() http.Handler {
 		case "":
 			redirectWithFlash(w, r, "/customers", "customer-deleted")
 		case custodian.EPRECONDITION:
-			u.showDelete(w, r, http.StatusPreconditionFailed, "Someone changed this customer since you opened this page; nothing was deleted. Check the customer below and confirm again.")
+			u.showDelete(w, r, http.StatusPreconditionFailed, msg("Someone changed this customer since you opened this page; nothing was deleted. Check the customer below and confirm again."))
 		case custodian.ECONFLICT:
-			u.showDelete(w, r, http.StatusConflict, custodian.ErrorMessage(err))
+			u.showDelete(w, r, http.StatusConflict, u.errorMessage(r, err))
 		default:
 			u.failCustomer(w, r, id, err)
 		}

@@ -29,7 +29,7 @@ func (u *ui) handleLoginPasskey() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			u.renderLogin(w, r, http.StatusBadRequest, loginData{Error: "The form could not be read; try again."})
+			u.renderLogin(w, r, http.StatusBadRequest, loginData{Error: msg("The form could not be read; try again.")})
 			return
 		}
 		f := r.PostForm
@@ -39,7 +39,7 @@ func (u *ui) handleLoginPasskey() http.Handler {
 			pre = []byte(c.Value)
 		}
 		if !u.keys.check("pre", pre, f.Get(csrfField)) {
-			d.Error = "The sign-in form had expired. Please try again."
+			d.Error = msg("The sign-in form had expired. Please try again.")
 			u.renderLogin(w, r, http.StatusForbidden, d)
 			return
 		}
@@ -64,7 +64,7 @@ func (u *ui) handleLoginPasskey() http.Handler {
 				u.fail(w, r, err)
 				return
 			}
-			d.Error = custodian.ErrorMessage(err)
+			d.Error = u.errorMessage(r, err)
 			u.renderLogin(w, r, status, d)
 			return
 		}

@@ -61,7 +61,7 @@ func (u *ui) extras(r *http.Request, id string, names *actorNames) (customerExtr
 	if x.MoreHistory = len(events) > historyLimit; x.MoreHistory {
 		events = events[:historyLimit]
 	}
-	x.History = auditTable{ID: "customer-history", Caption: "Audit events about this customer, newest first", Rows: auditRows(events, names)}
+	x.History = auditTable{ID: "customer-history", Caption: msg("Audit events about this customer, newest first"), Rows: auditRows(events, names)}
 	return x, nil
 }
 
@@ -210,7 +210,7 @@ type actorNames struct {
 }
 
 func (u *ui) actorNames(ctx context.Context) *actorNames {
-	return &actorNames{ctx: ctx, u: u, names: map[string]string{custodian.ActorCLI: "command line", custodian.ActorMonitor: "attack detector"}}
+	return &actorNames{ctx: ctx, u: u, names: map[string]string{custodian.ActorCLI: msg("command line"), custodian.ActorMonitor: msg("attack detector")}}
 }
 
 // name is the display name of an actor id ("" for none).
@@ -259,7 +259,7 @@ func (u *ui) failCustomer(w http.ResponseWriter, r *http.Request, id string, err
 		u.fail(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusGone, "customer_erased", uiView{Title: "Erased customer", Section: "customers", Data: d})
+	u.render(w, r, http.StatusGone, "customer_erased", uiView{Title: u.t(r, "Erased customer"), Section: "customers", Data: d})
 }
 
 // erasedData is the page of an erased customer: what remains.
@@ -281,7 +281,7 @@ func (u *ui) handleConsentForm() http.Handler {
 		case "":
 			redirectWithFlash(w, r, uiCustomerPath(id)+"#consent", "consent-recorded")
 		case custodian.EINVALID:
-			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{consent: &consentForm{ConsentInput: in, Errors: fieldErrors(err), Error: custodian.ErrorMessage(err)}})
+			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{consent: &consentForm{ConsentInput: in, Errors: u.fieldErrors(r, err), Error: u.errorMessage(r, err)}})
 		default:
 			u.failCustomer(w, r, id, err)
 		}
@@ -302,9 +302,9 @@ func (u *ui) handleLegalHoldForm() http.Handler {
 			}
 			redirectWithFlash(w, r, uiCustomerPath(id)+"#privacy", flash)
 		case custodian.EINVALID:
-			msg := fieldErrors(err)["reason"]
+			msg := u.fieldErrors(r, err)["reason"]
 			if msg == "" {
-				msg = custodian.ErrorMessage(err)
+				msg = u.errorMessage(r, err)
 			}
 			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{hold: holdForm{Reason: reason, Error: msg}})
 		default:
@@ -352,7 +352,7 @@ func (u *ui) showErase(w http.ResponseWriter, r *http.Request, status int, d era
 		return
 	}
 	d.C = c
-	u.render(w, r, status, "customer_erase", uiView{Title: "Erase " + c.Name, Section: "customers", Data: d})
+	u.render(w, r, status, "customer_erase", uiView{Title: u.t(r, "Erase %s", c.Name), Section: "customers", Data: d})
 }
 
 // confirmErase is the value of the confirmation checkbox.
@@ -366,13 +366,13 @@ func (u *ui) handleEraseForm() http.Handler {
 		id, f := r.PathValue("id"), r.PostForm
 		d := eraseData{Reason: f.Get("reason"), Confirm: f.Get("confirm") == confirmErase, Errors: map[string]string{}}
 		if !d.Confirm {
-			d.Errors["confirm"] = "Tick this box to confirm that the erasure cannot be undone."
+			d.Errors["confirm"] = msg("Tick this box to confirm that the erasure cannot be undone.")
 		}
 		if _, err := custodian.CheckReason("reason", d.Reason); err != nil {
-			d.Errors["reason"] = fieldErrors(err)["reason"]
+			d.Errors["reason"] = u.fieldErrors(r, err)["reason"]
 		}
 		if len(d.Errors) > 0 {
-			d.Error = "Nothing was erased."
+			d.Error = msg("Nothing was erased.")
 			u.showErase(w, r, http.StatusBadRequest, d)
 			return
 		}
@@ -385,7 +385,7 @@ func (u *ui) handleEraseForm() http.Handler {
 			}
 			redirectWithFlash(w, r, uiCustomerPath(id), flash)
 		case custodian.ECONFLICT:
-			d.Error = custodian.ErrorMessage(err)
+			d.Error = u.errorMessage(r, err)
 			u.showErase(w, r, http.StatusConflict, d)
 		default:
 			u.failCustomer(w, r, id, err)

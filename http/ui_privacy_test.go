@@ -202,7 +202,7 @@ func TestUIConsentForm(t *testing.T) {
 		t.Fatalf("history: %s", hist)
 	}
 	current := regexp.MustCompile(`(?s)id="consent-current".*?</table>`).FindString(p.body)
-	if !strings.Contains(current, "<span title=\"phone_calls\">Phone calls</span></td>\n<td data-label=\"State\"><span class=\"consent consent-given\">given</span>") ||
+	if !strings.Contains(current, "<span title=\"phone_calls\">Phone calls</span></td>\n<td data-label=\"State\"><span class=\"consent consent-given\">Given</span>") ||
 		strings.Count(current, "not recorded") != 2 {
 		t.Fatalf("current state: %s", current)
 	}

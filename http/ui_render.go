@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -14,8 +15,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/custodian-crm/custodian"
+	"github.com/custodian-crm/custodian/locale"
 	"github.com/custodian-crm/custodian/ratelimit"
 	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 //go:embed templates/ui
@@ -24,8 +28,16 @@ var uiTemplateFiles embed.FS
 // uiFuncs are the helpers templates may call. None of them marks user data
 // as safe: html/template's contextual escaping is the defence against
 // markup in customer records.
+//
+// t, when and label are the English defaults, for pages outside the
+// catalogues (the one-time links); localFuncs replaces them per language.
 var uiFuncs = template.FuncMap{
 	"asset": staticAssets.url,
+	// t translates a message id, formatting args into it: {{t "Sign in"}},
+	// {{t "%d customers" .N}}.
+	"t":              func(id string, args ...any) string { return fmt.Sprintf(id, args...) },
+	"tr":             func(s string) string { return s },
+	"scriptMessages": func() map[string]string { return nil },
 	"can": func(u *custodian.User, perm string) bool {
 		return u != nil && u.Role.Can(custodian.Permission(perm))
 	},
@@ -39,6 +51,10 @@ var uiFuncs = template.FuncMap{
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
 	"hasPrefix": strings.HasPrefix,
+	// isolate wraps a name given to a message in Unicode's first-strong
+	// isolate, as <bdi> would, so that a right-to-left name does not
+	// reorder the words around it.
+	"isolate": func(s string) string { return "\u2068" + s + "\u2069" },
 	// phone shows a stored (E.164) number in the international format of
 	// its region, as people write it: +44 20 7946 0958.
 	"phone": formatPhone,
@@ -46,6 +62,60 @@ var uiFuncs = template.FuncMap{
 	// marketing_email reads "Marketing email". The key stays in the API.
 	"label": keyLabel,
 }
+
+// localFuncs are the template functions that speak the language of p:
+// messages, the text of a date before the script localises it, and
+// labels made from keys.
+func localFuncs(p *message.Printer, ids map[string]bool) template.FuncMap {
+	return template.FuncMap{
+		"t": p.Sprintf,
+		// tr translates a value that may be a message id (a label or an
+		// error chosen in Go) and shows any other text as it is.
+		"tr": func(s string) string {
+			if !ids[s] {
+				return s
+			}
+			return p.Sprintf(s)
+		},
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return p.Sprintf("never")
+			}
+			return t.UTC().Format(p.Sprintf("2 Jan 2006 15:04 UTC"))
+		},
+		"label": func(key any) string {
+			l := keyLabel(fmt.Sprint(key))
+			if !ids[l] {
+				return l
+			}
+			return p.Sprintf(l)
+		},
+		// scriptMessages are the scripts' messages in p's language, for
+		// the page's JSON block (#ui-messages) they read.
+		"scriptMessages": func() map[string]string {
+			out := make(map[string]string, len(scriptMessageIDs))
+			for _, id := range scriptMessageIDs {
+				out[id] = p.Sprintf(id)
+			}
+			return out
+		},
+	}
+}
+
+// scriptMessageIDs are the messages the scripts under static/ show, by
+// their English text: each script calls t('…') with one of them.
+var scriptMessageIDs = []string{
+	msg("The server refused to start."),
+	msg("This browser cannot use passkeys."),
+	msg("No passkey was chosen."),
+	msg("The passkey request was cancelled or timed out. Try again."),
+	msg("The passkey did not work. Try again."),
+}
+
+// msg marks s as a message id of the catalogues, translated where it is
+// shown (a page title, a flash, a label passed to a template); it returns
+// s unchanged. The catalogue tests find message ids by it.
+func msg(s string) string { return s }
 
 // formatPhone formats an E.164 number for reading; anything it cannot
 // parse is shown as stored.
@@ -67,24 +137,26 @@ func keyLabel(key string) string {
 	return string(unicode.ToUpper(r)) + s[size:]
 }
 
-// uiPages are the web interface's templates, one per page, each parsed
-// with the layout and the shared partials. They are parsed once and never
-// changed.
-var uiPages = mustParsePages("login", "forgot", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
-	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks", "tasks")
+// uiPageNames are the web interface's templates, one per page.
+var uiPageNames = []string{"login", "forgot", "error", "customers", "customers_bulk", "customer", "customer_form", "account", "users",
+	"customer_erase", "customer_erased", "customer_delete", "audit", "security", "import", "webhooks", "tasks"}
 
 // pageParts are further template files of a page, parsed after it: they
 // define the blocks the page leaves open.
 var pageParts = map[string][]string{"customer": {"customer_privacy"}}
 
-func mustParsePages(names ...string) map[string]*template.Template {
+// mustParsePages parses every page with the layout and the shared
+// partials, its functions speaking p's language. Each language's pages are
+// parsed once, at start, and never changed.
+func mustParsePages(p *message.Printer, ids map[string]bool, names ...string) map[string]*template.Template {
 	out := map[string]*template.Template{}
+	funcs := localFuncs(p, ids)
 	for _, n := range names {
 		files := []string{"templates/ui/layout.html", "templates/ui/partials.html", "templates/ui/" + n + ".html"}
 		for _, p := range pageParts[n] {
 			files = append(files, "templates/ui/"+p+".html")
 		}
-		out[n] = template.Must(template.New(n).Funcs(uiFuncs).ParseFS(uiTemplateFiles, files...))
+		out[n] = template.Must(template.New(n).Funcs(uiFuncs).Funcs(funcs).ParseFS(uiTemplateFiles, files...))
 	}
 	return out
 }
@@ -110,6 +182,10 @@ type ui struct {
 	imports   custodian.ImportService
 	exports   custodian.CustomerExporter
 	transfers ratelimit.Limiter
+	locales   *locale.Catalogs
+	// pages holds each language's parsed pages; printers its printer.
+	pages    map[language.Tag]map[string]*template.Template
+	printers map[language.Tag]*message.Printer
 }
 
 // navLink is one entry of the navigation bar, shown to roles with Perm.
@@ -122,13 +198,13 @@ type navLink struct {
 // when the route table has a GET route for its path, and takes that
 // route's permission, so the bar offers exactly the pages a role may open.
 var navCandidates = []navLink{
-	{Path: "/customers", Label: "Customers", Section: "customers"},
-	{Path: "/tasks", Label: "My tasks", Section: "tasks"},
-	{Path: "/audit", Label: "Audit trail", Section: "audit"},
-	{Path: "/security", Label: "Security", Section: "security"},
-	{Path: "/admin/users", Label: "Users", Section: "users"},
-	{Path: "/settings/webhooks", Label: "Webhooks", Section: "webhooks"},
-	{Path: "/account", Label: "Account", Section: "account"},
+	{Path: "/customers", Label: msg("Customers"), Section: "customers"},
+	{Path: "/tasks", Label: msg("My tasks"), Section: "tasks"},
+	{Path: "/audit", Label: msg("Audit trail"), Section: "audit"},
+	{Path: "/security", Label: msg("Security"), Section: "security"},
+	{Path: "/admin/users", Label: msg("Users"), Section: "users"},
+	{Path: "/settings/webhooks", Label: msg("Webhooks"), Section: "webhooks"},
+	{Path: "/account", Label: msg("Account"), Section: "account"},
 }
 
 func newUI(d Deps) *ui {
@@ -140,7 +216,19 @@ func newUI(d Deps) *ui {
 	if now == nil {
 		now = time.Now
 	}
-	return &ui{logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, names: d.Names, alerts: d.Alerts, now: now,
+	locales := d.Locales
+	if locales == nil {
+		if locales, err = locale.Load(); err != nil {
+			panic(err) // the embedded catalogues are checked by the tests
+		}
+	}
+	pages := map[language.Tag]map[string]*template.Template{}
+	printers := map[language.Tag]*message.Printer{}
+	for _, l := range locales.Languages() {
+		printers[l.Tag] = locales.Printer(l.Tag)
+		pages[l.Tag] = mustParsePages(printers[l.Tag], locales.IDs(l.Tag), uiPageNames...)
+	}
+	return &ui{locales: locales, pages: pages, printers: printers, logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, names: d.Names, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
@@ -173,6 +261,10 @@ func (u *ui) page(h http.Handler) uiPage { return uiPage{Handler: h, ui: u} }
 // uiView is what every page template gets: the layout's parts and the
 // page's own Data.
 type uiView struct {
+	// Lang is the page's language; Zone the time zone the user chose
+	// for dates, empty for the browser's own.
+	Lang    string
+	Zone    string
 	Title   string
 	Section string
 	User    *custodian.User
@@ -187,7 +279,10 @@ type uiView struct {
 // user, the navigation the user's role may use and a pending flash message
 // are filled in here.
 func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name string, v uiView) {
+	tag := u.lang(r)
+	v.Lang = tag.String()
 	if p := principal(r); p != nil {
+		v.Zone = p.User.TimeZone
 		v.User = p.User
 		if v.CSRF == "" {
 			v.CSRF = u.keys.token("session", p.SessionHash)
@@ -198,17 +293,20 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name str
 			}
 		}
 		if p.MustEnrollTOTP && v.Notice == "" {
-			v.Notice = "Your role requires two-factor authentication. Set it up below to reach the rest of Custodian."
+			v.Notice = msg("Your role requires two-factor authentication. Set it up below to reach the rest of Custodian.")
 		}
 		if p.MustUsePasskey && v.Notice == "" {
-			v.Notice = "Your role requires signing in with a passkey. Add one below, or sign out and sign in with yours, to reach the rest of Custodian."
+			v.Notice = msg("Your role requires signing in with a passkey. Add one below, or sign out and sign in with yours, to reach the rest of Custodian.")
 		}
 	}
 	if v.Flash == "" {
 		v.Flash = takeFlash(w, r)
 	}
+	// Titles come translated (they may hold a name); flashes and notices
+	// are message ids.
+	v.Flash, v.Notice = u.known(r, v.Flash), u.known(r, v.Notice)
 	var buf bytes.Buffer
-	if err := uiPages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := u.pages[tag][name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		u.logger.ErrorContext(r.Context(), "render page", "request_id", requestID(r.Context()), "page", name, "err", err)
 		http.Error(w, "An internal error occurred.", http.StatusInternalServerError)
 		return
@@ -221,6 +319,33 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name str
 	_, _ = w.Write(buf.Bytes()) // the client may be gone; nothing to do
 }
 
+// lang returns the language of r's pages: the signed-in user's own
+// setting, else the browser's Accept-Language, else English.
+func (u *ui) lang(r *http.Request) language.Tag {
+	setting := ""
+	if p := principal(r); p != nil {
+		setting = p.User.Language
+	}
+	return u.locales.Choose(setting, r.Header.Get("Accept-Language"))
+}
+
+// t translates a message id for r's reader, formatting args into it.
+func (u *ui) t(r *http.Request, id string, args ...any) string {
+	return u.printers[u.lang(r)].Sprintf(id, args...)
+}
+
+// known translates s for r's reader when s is a message id of the
+// catalogues, and returns it unchanged otherwise: for text that may be a
+// message id or may already be words (a domain error's message, which the
+// API gives in English, or a message translated with its values).
+func (u *ui) known(r *http.Request, s string) string {
+	tag := u.lang(r)
+	if !u.locales.IDs(tag)[s] {
+		return s
+	}
+	return u.printers[tag].Sprintf(s)
+}
+
 // errorData is the error page's content.
 type errorData struct {
 	Heading string
@@ -229,7 +354,7 @@ type errorData struct {
 
 // errorPage renders a readable error page.
 func (u *ui) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
-	u.render(w, r, status, "error", uiView{Title: heading, Data: errorData{Heading: heading, Message: msg}})
+	u.render(w, r, status, "error", uiView{Title: u.known(r, heading), Data: errorData{Heading: u.known(r, heading), Message: u.known(r, msg)}})
 }
 
 // fail renders err: its own message for the errors a person can act on,
@@ -238,14 +363,27 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, ok := clientStatus(err)
 	if !ok {
 		u.logger.ErrorContext(r.Context(), "page failed", "request_id", requestID(r.Context()), "code", custodian.ErrorCode(err), "err", err)
-		u.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Try again; if it keeps happening, give your administrator the request id "+requestID(r.Context())+".")
+		u.errorPage(w, r, http.StatusInternalServerError, msg("Something went wrong"), u.t(r, "An internal error occurred. Try again; if it keeps happening, give your administrator the request id %s.", requestID(r.Context())))
 		return
 	}
 	heading := http.StatusText(status)
-	if status == http.StatusNotFound {
-		heading = "Not found"
+	switch status {
+	case http.StatusNotFound:
+		heading = msg("Not found")
+	case http.StatusBadRequest:
+		heading = msg("Bad Request")
+	case http.StatusConflict:
+		heading = msg("Conflict")
+	case http.StatusForbidden:
+		heading = msg("Forbidden")
+	case http.StatusUnprocessableEntity:
+		heading = msg("Unprocessable Entity")
+	case http.StatusTooManyRequests:
+		heading = msg("Too Many Requests")
+	case http.StatusGone:
+		heading = msg("Gone")
 	}
-	u.errorPage(w, r, status, heading, custodian.ErrorMessage(err))
+	u.errorPage(w, r, status, heading, u.errorMessage(r, err))
 }
 
 // clientStatus returns the status of an error a person can act on (one
@@ -256,10 +394,37 @@ func clientStatus(err error) (int, bool) {
 	return status, status < 500
 }
 
-// fieldErrors maps field names to their first message.
-func fieldErrors(err error) map[string]string {
+// errorMessage is err's message for r's reader: translated when the
+// catalogues know it.
+func (u *ui) errorMessage(r *http.Request, err error) string {
+	return u.known(r, custodian.ErrorMessage(err))
+}
+
+// errorFields are err's field errors for r's reader: each message
+// translated when the catalogues know it or the format it was made from.
+func (u *ui) errorFields(r *http.Request, err error) []custodian.FieldError {
+	fes := custodian.ErrorFields(err)
+	if len(fes) == 0 {
+		return fes
+	}
+	tag := u.lang(r)
+	out := make([]custodian.FieldError, len(fes))
+	for i, fe := range fes {
+		switch {
+		case fe.Format != "" && u.locales.IDs(tag)[fe.Format]:
+			fe.Message = u.printers[tag].Sprintf(fe.Format, fe.Args...)
+		default:
+			fe.Message = u.known(r, fe.Message)
+		}
+		out[i] = fe
+	}
+	return out
+}
+
+// fieldErrors maps field names to their first message, for r's reader.
+func (u *ui) fieldErrors(r *http.Request, err error) map[string]string {
 	out := map[string]string{}
-	for _, fe := range custodian.ErrorFields(err) {
+	for _, fe := range u.errorFields(r, err) {
 		if _, ok := out[fe.Field]; !ok {
 			out[fe.Field] = fe.Message
 		}
@@ -291,7 +456,7 @@ const forbiddenMessage = "Your role does not allow this."
 
 // forbidden renders the 403 page.
 func (u *ui) forbidden(w http.ResponseWriter, r *http.Request) {
-	u.errorPage(w, r, http.StatusForbidden, "No access", forbiddenMessage+" Ask an administrator if you need it.")
+	u.errorPage(w, r, http.StatusForbidden, msg("No access"), msg("Your role does not allow this. Ask an administrator if you need it."))
 }
 
 // tooManyPages answers a page request over the page rate limit: 429 with
@@ -299,7 +464,7 @@ func (u *ui) forbidden(w http.ResponseWriter, r *http.Request) {
 func (u *ui) tooManyPages(w http.ResponseWriter, r *http.Request, d ratelimit.Decision) {
 	secs := strconv.Itoa(ratelimit.RetryAfterSeconds(d.RetryAfter))
 	w.Header().Set("Retry-After", secs)
-	u.errorPage(w, r, http.StatusTooManyRequests, "Too many requests", "Pages are being requested faster than a person reads them. Wait "+secs+" seconds and try again.")
+	u.errorPage(w, r, http.StatusTooManyRequests, msg("Too many requests"), u.t(r, "Pages are being requested faster than a person reads them. Wait %s seconds and try again.", secs))
 }
 
 // home is where a signed-in user starts.
@@ -321,45 +486,46 @@ const flashCookie = "__Host-custodian_flash"
 
 // flashMessages are the confirmations a flash code stands for.
 var flashMessages = map[string]string{
-	"customer-created":    "Customer created.",
-	"customer-saved":      "Customer saved.",
-	"signed-out":          "You have signed out.",
-	"password-changed":    "Your password has been changed.",
-	"name-changed":        "Your name has been changed.",
-	"email-link-sent":     "A link to confirm your new address has been sent to it. It works once, for 30 minutes; your address changes only when it is opened.",
-	"session-ended":       "That session has been signed out.",
-	"sessions-ended":      "Your other sessions have been signed out.",
-	"totp-disabled":       "Two-factor authentication is off.",
-	"token-revoked":       "The access token has been revoked.",
-	"passkey-added":       "Passkey added.",
-	"passkey-renamed":     "Passkey renamed.",
-	"passkey-removed":     "Passkey removed.",
-	"user-passkeys-reset": "Passkeys removed; the user's sessions have ended.",
-	"user-role":           "Role changed; the user's sessions have ended.",
-	"user-activated":      "User activated.",
-	"user-deactivated":    "User deactivated; their sessions and access tokens have ended.",
-	"user-unlocked":       "User unlocked.",
-	"invite-revoked":      "Invitation revoked; its link no longer works.",
-	"user-totp-reset":     "Two-factor authentication reset; the user's sessions have ended.",
-	"search-expired":      "That search has expired; search again.",
-	"signed-in-already":   "You are already signed in.",
+	"customer-created":    msg("Customer created."),
+	"customer-saved":      msg("Customer saved."),
+	"signed-out":          msg("You have signed out."),
+	"password-changed":    msg("Your password has been changed."),
+	"name-changed":        msg("Your name has been changed."),
+	"preferences-saved":   msg("Your language and time zone have been saved."),
+	"session-ended":       msg("That session has been signed out."),
+	"sessions-ended":      msg("Your other sessions have been signed out."),
+	"totp-disabled":       msg("Two-factor authentication is off."),
+	"token-revoked":       msg("The access token has been revoked."),
+	"passkey-added":       msg("Passkey added."),
+	"passkey-renamed":     msg("Passkey renamed."),
+	"passkey-removed":     msg("Passkey removed."),
+	"user-passkeys-reset": msg("Passkeys removed; the user's sessions have ended."),
+	"user-role":           msg("Role changed; the user's sessions have ended."),
+	"user-activated":      msg("User activated."),
+	"user-deactivated":    msg("User deactivated; their sessions and access tokens have ended."),
+	"user-unlocked":       msg("User unlocked."),
+	"invite-revoked":      msg("Invitation revoked; its link no longer works."),
+	"user-totp-reset":     msg("Two-factor authentication reset; the user's sessions have ended."),
+	"search-expired":      msg("That search has expired; search again."),
+	"signed-in-already":   msg("You are already signed in."),
 
-	"consent-recorded":        "Consent change recorded.",
-	"activity-logged":         "Activity logged.",
-	"task-added":              "Task added.",
-	"task-updated":            "Task updated.",
-	"hold-set":                "Legal hold set: erasure, deletion and retention are suspended.",
-	"hold-lifted":             "Legal hold lifted.",
-	"customer-erased":         "The customer's personal data has been erased.",
-	"customer-deleted":        "Customer deleted.",
-	"customer-erased-already": "This customer had already been erased; nothing changed.",
-	"alert-resolved":          "Alert resolved.",
-	"webhook-saved":           "Webhook saved.",
-	"webhook-deleted":         "Webhook removed, with its deliveries.",
-	"view-saved":              "View saved.",
-	"view-renamed":            "View renamed.",
-	"view-deleted":            "View deleted.",
-	"view-not-found":          "That view does not exist, or is not yours; showing all customers.",
+	"consent-recorded":        msg("Consent change recorded."),
+	"activity-logged":         msg("Activity logged."),
+	"task-added":              msg("Task added."),
+	"task-updated":            msg("Task updated."),
+	"hold-set":                msg("Legal hold set: erasure, deletion and retention are suspended."),
+	"hold-lifted":             msg("Legal hold lifted."),
+	"customer-erased":         msg("The customer's personal data has been erased."),
+	"customer-deleted":        msg("Customer deleted."),
+	"customer-erased-already": msg("This customer had already been erased; nothing changed."),
+	"alert-resolved":          msg("Alert resolved."),
+	"webhook-saved":           msg("Webhook saved."),
+	"webhook-deleted":         msg("Webhook removed, with its deliveries."),
+	"email-link-sent":         msg("A link to confirm your new address has been sent to it. It works once, for 30 minutes; your address changes only when it is opened."),
+	"view-saved":              msg("View saved."),
+	"view-renamed":            msg("View renamed."),
+	"view-deleted":            msg("View deleted."),
+	"view-not-found":          msg("That view does not exist, or is not yours; showing all customers."),
 }
 
 // setFlash makes the next page show the message with code.
@@ -407,13 +573,13 @@ func (u *ui) formPost(act func(w http.ResponseWriter, r *http.Request)) http.Han
 func (u *ui) checkForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		u.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+		u.errorPage(w, r, http.StatusBadRequest, msg("The form could not be read"), msg("Go back and try again."))
 		return false
 	}
 	p := principal(r)
 	if p == nil || !u.keys.check("session", p.SessionHash, r.PostForm.Get(csrfField)) {
 		u.logger.WarnContext(r.Context(), "form refused: bad CSRF token", "request_id", requestID(r.Context()), "path", r.URL.EscapedPath())
-		u.errorPage(w, r, http.StatusForbidden, "This form has expired", "The form was too old or did not come from this site, so nothing was changed. Go back, reload the page and try again.")
+		u.errorPage(w, r, http.StatusForbidden, msg("This form has expired"), msg("The form was too old or did not come from this site, so nothing was changed. Go back, reload the page and try again."))
 		return false
 	}
 	return true

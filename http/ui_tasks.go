@@ -79,7 +79,7 @@ func (u *ui) handleTaskForm() http.Handler {
 		case "":
 			redirectWithFlash(w, r, uiCustomerPath(id)+"#tasks", "task-added")
 		case custodian.EINVALID:
-			form.Errors, form.Error = fieldErrors(err), custodian.ErrorMessage(err)
+			form.Errors, form.Error = u.fieldErrors(r, err), u.errorMessage(r, err)
 			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{task: &form})
 		default:
 			u.failCustomer(w, r, id, err)
@@ -94,7 +94,7 @@ func (u *ui) handleTaskDoneForm() http.Handler {
 		id := r.PathValue("id")
 		task, err := strconv.ParseInt(r.PathValue("task"), 10, 64)
 		if err != nil {
-			u.fail(w, r, custodian.Errorf(custodian.ENOTFOUND, "Task not found."))
+			u.fail(w, r, custodian.Errorf(custodian.ENOTFOUND, "%s", msg("Task not found.")))
 			return
 		}
 		if err := u.task.SetTaskDone(r.Context(), id, task, r.PostForm.Get("done") == "true"); err != nil {
@@ -124,6 +124,6 @@ func (u *ui) handleMyTasks() http.Handler {
 			u.fail(w, r, err)
 			return
 		}
-		u.render(w, r, http.StatusOK, "tasks", uiView{Title: "My tasks", Section: "tasks", Data: myTasksData{Tasks: ks, Today: custodian.DayOf(u.now())}})
+		u.render(w, r, http.StatusOK, "tasks", uiView{Title: u.t(r, "My tasks"), Section: "tasks", Data: myTasksData{Tasks: ks, Today: custodian.DayOf(u.now())}})
 	})
 }

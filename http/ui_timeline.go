@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custodian-crm/custodian"
+	"golang.org/x/text/message"
 )
 
 // activityDateLayout is the value of a datetime-local input: the form's
@@ -42,17 +43,17 @@ type timelineRow struct {
 	What string
 }
 
-// timelineWhat is the headline of a timeline entry.
-func timelineWhat(e custodian.TimelineEntry) string {
+// timelineWhat is the headline of a timeline entry, in p's language.
+func timelineWhat(p *message.Printer, e custodian.TimelineEntry) string {
 	switch {
 	case e.Activity != nil:
-		return keyLabel(e.Kind)
+		return p.Sprintf(keyLabel(e.Kind))
 	case e.Action == custodian.ActionCustomerCreate:
-		return "Created"
+		return p.Sprintf("Created")
 	case e.Action == custodian.ActionCustomerUpdate:
-		return "Changed"
+		return p.Sprintf("Changed")
 	case e.Kind == custodian.TimelineConsent:
-		return keyLabel(e.Consent) + " consent " + e.State
+		return p.Sprintf("%s consent %s", p.Sprintf(keyLabel(e.Consent)), p.Sprintf(e.State))
 	}
 	return e.Action
 }
@@ -66,7 +67,7 @@ func (u *ui) timeline(r *http.Request, id string, page int, names *actorNames, f
 	}
 	v := &timelineView{Page: p.Page, Types: custodian.ActivityTypes}
 	for _, e := range p.Entries {
-		v.Entries = append(v.Entries, timelineRow{TimelineEntry: e, ByName: names.name(e.Actor), What: timelineWhat(e)})
+		v.Entries = append(v.Entries, timelineRow{TimelineEntry: e, ByName: names.name(e.Actor), What: timelineWhat(u.printers[u.lang(r)], e)})
 	}
 	link := func(n int) string {
 		return uiCustomerPath(id) + "?" + url.Values{"timeline": {strconv.Itoa(n)}}.Encode() + "#timeline"
@@ -104,8 +105,8 @@ func (u *ui) handleActivityForm() http.Handler {
 		var err error
 		if form.Date != "" {
 			if in.Date, err = time.ParseInLocation(activityDateLayout, form.Date, time.UTC); err != nil {
-				err = &custodian.Error{Code: custodian.EINVALID, Message: "The activity has invalid fields.",
-					Fields: []custodian.FieldError{{Field: "date", Message: "Give a date and time."}}}
+				err = &custodian.Error{Code: custodian.EINVALID, Message: msg("The activity has invalid fields."),
+					Fields: []custodian.FieldError{{Field: "date", Message: msg("Give a date and time.")}}}
 			}
 		}
 		if err == nil {
@@ -115,7 +116,7 @@ func (u *ui) handleActivityForm() http.Handler {
 		case "":
 			redirectWithFlash(w, r, uiCustomerPath(id)+"#timeline", "activity-logged")
 		case custodian.EINVALID:
-			form.Errors, form.Error = fieldErrors(err), custodian.ErrorMessage(err)
+			form.Errors, form.Error = u.fieldErrors(r, err), u.errorMessage(r, err)
 			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{activity: &form})
 		default:
 			u.failCustomer(w, r, id, err)

@@ -34,7 +34,7 @@ type importPageData struct {
 }
 
 var (
-	policyOptions   = []option{{"skip", "Skip them (leave the existing customer alone)"}, {"fill", "Fill in what the existing customer lacks"}, {"overwrite", "Overwrite with the file's values"}}
+	policyOptions   = []option{{"skip", msg("Skip them (leave the existing customer alone)")}, {"fill", msg("Fill in what the existing customer lacks")}, {"overwrite", msg("Overwrite with the file's values")}}
 	encodingOptions = []option{{"", "Detect"}, {"utf-8", "UTF-8"}, {"windows-1252", "Windows-1252 (Western European)"}}
 )
 
@@ -54,7 +54,7 @@ func (u *ui) importForm(errs []custodian.FieldError) importPageData {
 // handleImportPage shows the upload form.
 func (u *ui) handleImportPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.render(w, r, http.StatusOK, "import", uiView{Title: "Import customers", Section: "customers", Data: u.importForm(nil)})
+		u.render(w, r, http.StatusOK, "import", uiView{Title: u.t(r, "Import customers"), Section: "customers", Data: u.importForm(nil)})
 	})
 }
 
@@ -73,11 +73,11 @@ func (u *ui) handleImportUpload() http.Handler {
 				u.fail(w, r, err)
 				return
 			}
-			errs := custodian.ErrorFields(err)
+			errs := u.errorFields(r, err)
 			if len(errs) == 0 {
-				errs = []custodian.FieldError{{Field: "file", Message: custodian.ErrorMessage(err)}}
+				errs = []custodian.FieldError{{Field: "file", Message: u.errorMessage(r, err)}}
 			}
-			u.render(w, r, status, "import", uiView{Title: "Import customers", Section: "customers", Data: u.importForm(errs)})
+			u.render(w, r, status, "import", uiView{Title: u.t(r, "Import customers"), Section: "customers", Data: u.importForm(errs)})
 			return
 		}
 		http.Redirect(w, r, "/imports/"+url.PathEscape(job.ID), http.StatusSeeOther)
@@ -96,12 +96,12 @@ func (u *ui) startImportForm(w http.ResponseWriter, r *http.Request) (*custodian
 	r.Body = http.MaxBytesReader(w, r.Body, custodian.MaxImportFileSize+64<<10)
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		u.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+		u.errorPage(w, r, http.StatusBadRequest, msg("The form could not be read"), msg("Go back and try again."))
 		return nil, errFormRefused
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		u.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+		u.errorPage(w, r, http.StatusBadRequest, msg("The form could not be read"), msg("Go back and try again."))
 		return nil, errFormRefused
 	}
 	values := url.Values{}
@@ -111,7 +111,7 @@ func (u *ui) startImportForm(w http.ResponseWriter, r *http.Request) (*custodian
 			if tooLarge(err) {
 				return nil, tooLargeError()
 			}
-			return nil, errorf(custodian.EINVALID, "Choose a file.", custodian.FieldError{Field: "file", Message: "Choose a CSV file."})
+			return nil, errorf(custodian.EINVALID, msg("Choose a file."), custodian.FieldError{Field: "file", Message: msg("Choose a CSV file.")})
 		}
 		name := part.FormName()
 		if name != "file" {
@@ -124,7 +124,7 @@ func (u *ui) startImportForm(w http.ResponseWriter, r *http.Request) (*custodian
 		p := principal(r)
 		if p == nil || !u.keys.check("session", p.SessionHash, values.Get(csrfField)) {
 			u.logger.WarnContext(r.Context(), "form refused: bad CSRF token", "request_id", requestID(r.Context()), "path", r.URL.EscapedPath())
-			u.errorPage(w, r, http.StatusForbidden, "This form has expired", "The form was too old or did not come from this site, so nothing was changed. Go back, reload the page and try again.")
+			u.errorPage(w, r, http.StatusForbidden, msg("This form has expired"), msg("The form was too old or did not come from this site, so nothing was changed. Go back, reload the page and try again."))
 			return nil, errFormRefused
 		}
 		values.Set("dry_run", "true")
@@ -158,7 +158,7 @@ func (u *ui) allowTransferPage(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
-	u.errorPage(w, r, http.StatusTooManyRequests, "Too many imports and exports", "Wait a while before the next one.")
+	u.errorPage(w, r, http.StatusTooManyRequests, msg("Too many imports and exports"), msg("Wait a while before the next one."))
 	return false
 }
 
@@ -186,7 +186,7 @@ func (u *ui) handleImportJob() http.Handler {
 		if d.Running {
 			w.Header().Set("Refresh", "1")
 		}
-		u.render(w, r, http.StatusOK, "import", uiView{Title: "Import customers", Section: "customers", Flash: takeFlash(w, r), Data: d})
+		u.render(w, r, http.StatusOK, "import", uiView{Title: u.t(r, "Import customers"), Section: "customers", Flash: takeFlash(w, r), Data: d})
 	})
 }
 
@@ -220,7 +220,7 @@ func (u *ui) handleImportAction(action string) http.Handler {
 		}
 		if err != nil {
 			if custodian.ErrorCode(err) == custodian.ECONFLICT || custodian.ErrorCode(err) == custodian.EINVALID {
-				u.errorPage(w, r, http.StatusConflict, "The import could not go on", custodian.ErrorMessage(err))
+				u.errorPage(w, r, http.StatusConflict, msg("The import could not go on"), u.errorMessage(r, err))
 				return
 			}
 			u.fail(w, r, err)

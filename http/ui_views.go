@@ -48,9 +48,9 @@ func (u *ui) handleSaveViewForm() http.Handler {
 			u.fail(w, r, err)
 			return
 		}
-		form.Errors = fieldErrors(err)
+		form.Errors = u.fieldErrors(r, err)
 		if len(form.Errors) == 0 {
-			form.Error = custodian.ErrorMessage(err)
+			form.Error = u.errorMessage(r, err)
 		}
 		u.showCustomerList(w, r, list, status, func(d *listData) { d.ViewForm = form })
 	})
@@ -71,11 +71,11 @@ func (u *ui) handleRenameViewForm() http.Handler {
 			u.fail(w, r, err)
 			return
 		}
-		msg := custodian.ErrorMessage(err)
-		for _, fe := range custodian.ErrorFields(err) {
-			msg = "The new name: " + fe.Message
+		text := u.errorMessage(r, err)
+		for _, fe := range u.errorFields(r, err) {
+			text = u.t(r, "The new name: %s", fe.Message)
 		}
-		u.showCustomerList(w, r, url.Values{"view": {id}}, status, func(d *listData) { d.ManageError = msg })
+		u.showCustomerList(w, r, url.Values{"view": {id}}, status, func(d *listData) { d.ManageError = text })
 	})
 }
 

@@ -50,7 +50,7 @@ func (u *ui) renderWebhooks(w http.ResponseWriter, r *http.Request, status int, 
 	for _, e := range custodian.WebhookEventTypes() {
 		d.Events = append(d.Events, eventChoice{Name: e, Checked: slices.Contains(d.Chosen, e)})
 	}
-	u.render(w, r, status, "webhooks", uiView{Title: "Webhooks", Section: "webhooks", Data: d})
+	u.render(w, r, status, "webhooks", uiView{Title: u.t(r, "Webhooks"), Section: "webhooks", Data: d})
 }
 
 func (u *ui) handleWebhooks() http.Handler {
@@ -66,7 +66,7 @@ func (u *ui) webhooksError(w http.ResponseWriter, r *http.Request, err error, d 
 		u.fail(w, r, err)
 		return
 	}
-	d.Error, d.Errors = custodian.ErrorMessage(err), fieldErrors(err)
+	d.Error, d.Errors = u.errorMessage(r, err), u.fieldErrors(r, err)
 	u.renderWebhooks(w, r, status, d)
 }
 

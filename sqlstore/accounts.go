@@ -11,14 +11,16 @@ import (
 )
 
 const userColumns = `u.id, u.email, u.name, u.role, u.active, u.totp_enabled, u.created_us, u.updated_us, u.version,
-	u.password_hash, u.totp_key_id, u.totp_data_key, u.totp_secret, u.totp_last_step, u.failed_signins, u.last_failed_us`
+	u.password_hash, u.totp_key_id, u.totp_data_key, u.totp_secret, u.totp_last_step, u.failed_signins, u.last_failed_us,
+	u.language, u.time_zone`
 
 func scanUser(row scanner, extra ...any) (*custodian.UserRecord, error) {
 	var u custodian.UserRecord
 	var active, totp int64
 	var created, updated, lastFailed int64
 	err := row.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.Role, &active, &totp, &created, &updated, &u.Version,
-		&u.PasswordHash, &u.TOTPKeyID, &u.TOTPDataKey, &u.TOTPSecret, &u.TOTPLastStep, &u.FailedSignins, &lastFailed}, extra...)...)
+		&u.PasswordHash, &u.TOTPKeyID, &u.TOTPDataKey, &u.TOTPSecret, &u.TOTPLastStep, &u.FailedSignins, &lastFailed,
+		&u.Language, &u.TimeZone}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -69,10 +71,10 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 func (s *Store) insertUser(ctx context.Context, tx *sql.Tx, u *custodian.UserRecord) error {
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO users (id, email, name, role, active, password_hash, totp_key_id, totp_data_key, totp_secret,
-		totp_enabled, totp_last_step, failed_signins, last_failed_us, created_us, updated_us, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		totp_enabled, totp_last_step, failed_signins, last_failed_us, created_us, updated_us, version, language, time_zone)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		u.ID, u.Email, u.Name, string(u.Role), boolInt(u.Active), u.PasswordHash, u.TOTPKeyID, u.TOTPDataKey, u.TOTPSecret,
-		boolInt(u.TOTPEnabled), u.TOTPLastStep, u.FailedSignins, microsOrZero(u.LastFailedAt), micros(u.CreatedAt), micros(u.UpdatedAt), u.Version)
+		boolInt(u.TOTPEnabled), u.TOTPLastStep, u.FailedSignins, microsOrZero(u.LastFailedAt), micros(u.CreatedAt), micros(u.UpdatedAt), u.Version, u.Language, u.TimeZone)
 	if isUniqueViolation(err) {
 		return custodian.Errorf(custodian.ECONFLICT, "A user with this email address already exists.")
 	}
@@ -302,9 +304,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*custodian.Us
 		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE users SET email = ?, name = ?, role = ?, active = ?, password_hash = ?, totp_key_id = ?,
 			totp_data_key = ?, totp_secret = ?, totp_enabled = ?, totp_last_step = ?, failed_signins = ?, last_failed_us = ?,
-			updated_us = ?, version = ? WHERE id = ?`),
+			updated_us = ?, version = ?, language = ?, time_zone = ? WHERE id = ?`),
 			u.Email, u.Name, string(u.Role), boolInt(u.Active), u.PasswordHash, u.TOTPKeyID, u.TOTPDataKey, u.TOTPSecret,
-			boolInt(u.TOTPEnabled), u.TOTPLastStep, u.FailedSignins, microsOrZero(u.LastFailedAt), micros(u.UpdatedAt), u.Version, id)
+			boolInt(u.TOTPEnabled), u.TOTPLastStep, u.FailedSignins, microsOrZero(u.LastFailedAt), micros(u.UpdatedAt), u.Version, u.Language, u.TimeZone, id)
 		if isUniqueViolation(err) {
 			return custodian.Errorf(custodian.ECONFLICT, "A user with this email address already exists.")
 		}

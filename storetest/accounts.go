@@ -16,6 +16,7 @@ func RunAccounts(t *testing.T, open func(t *testing.T) custodian.AccountReposito
 	runTests(t, func(t *testing.T) *accountsEnv { return newAccountsEnv(open(t)) }, []contractTest[*accountsEnv]{
 		{"UsersAreUniqueByEmail", testUsersAreUniqueByEmail},
 		{"UpdateUserIsAllOrNothing", testUpdateUser},
+		{"UserLocalePreferencesAreStored", testUserLocale},
 		{"OneTimeTokensAreSingleUseAndAtomic", testOneTimeTokens},
 		{"PasswordResetIsAtomic", testPasswordReset},
 		{"EmailTokensRedeemedOnceAndReplaced", testEmailTokens},
@@ -92,6 +93,61 @@ func testUpdateUser(t *testing.T, e *accountsEnv) {
 	})
 	if got, _ := r.UserByID(ctx, u.ID); got.Role != custodian.RoleViewer {
 		t.Fatal("a failed update was stored")
+	}
+}
+
+// testUserLocale checks a user's language and time zone: empty on a new
+// user, stored by an update, read back by id, by email, in the list and
+// with a session, and cleared again.
+func testUserLocale(t *testing.T, e *accountsEnv) {
+	r, ctx := e.repo, e.ctx
+	u := e.user("a@example.com")
+	u.Language = "fr"
+	if err := r.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.UserByID(ctx, u.ID); got.Language != "fr" || got.TimeZone != "" {
+		t.Fatalf("created with language fr: got %q, %q", got.Language, got.TimeZone)
+	}
+	err := r.UpdateUser(ctx, u.ID, func(x *custodian.UserRecord) error {
+		x.Language, x.TimeZone = "de", "Europe/Berlin"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.UserByEmail(ctx, "a@example.com"); got.Language != "de" || got.TimeZone != "Europe/Berlin" {
+		t.Fatalf("UserByEmail after update: %q, %q", got.Language, got.TimeZone)
+	}
+	list, err := r.ListUsers(ctx)
+	if err != nil || len(list) != 1 || list[0].Language != "de" || list[0].TimeZone != "Europe/Berlin" {
+		t.Fatalf("ListUsers = %+v, %v", list, err)
+	}
+	hash := bytes.Repeat([]byte{7}, 32)
+	if err := r.CreateSession(ctx, custodian.Session{TokenHash: hash, UserID: u.ID, CreatedAt: e.now, LastSeenAt: e.now, ExpiresAt: e.now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	_, su, err := r.SessionByHash(ctx, hash)
+	if err != nil || su.Language != "de" || su.TimeZone != "Europe/Berlin" {
+		t.Fatalf("session user = %+v, %v", su, err)
+	}
+	// A failed update keeps the stored preferences.
+	r.UpdateUser(ctx, u.ID, func(x *custodian.UserRecord) error {
+		x.Language = "fr"
+		return custodian.Errorf(custodian.EINVALID, "no")
+	})
+	err = r.UpdateUser(ctx, u.ID, func(x *custodian.UserRecord) error {
+		if x.Language != "de" {
+			t.Errorf("a failed update was stored: %q", x.Language)
+		}
+		x.Language, x.TimeZone = "", ""
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.UserByID(ctx, u.ID); got.Language != "" || got.TimeZone != "" {
+		t.Fatalf("cleared: got %q, %q", got.Language, got.TimeZone)
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The time zone database, embedded: users' time zones are checked and
+	// used even in containers without /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 // main runs the program with the process's arguments, environment and

@@ -20,6 +20,7 @@ import (
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/edge"
 	custhttp "github.com/custodian-crm/custodian/http"
+	"github.com/custodian-crm/custodian/locale"
 	"github.com/custodian-crm/custodian/metrics"
 	"github.com/custodian-crm/custodian/redact"
 )
@@ -283,8 +284,13 @@ func newHandler(s *serveSettings, a *app, logger *slog.Logger, m *metrics.Metric
 	if err != nil {
 		return nil, fmt.Errorf("form key: %w", err)
 	}
+	locales, err := locale.Load()
+	if err != nil {
+		return nil, fmt.Errorf("message catalogues: %w", err)
+	}
 	deps := custhttp.Deps{
-		Logger: logger, Customers: a.customers, Privacy: a.customers, Activities: a.customers, Tasks: a.customers, Names: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
+		Locales: locales,
+		Logger:  logger, Customers: a.customers, Privacy: a.customers, Activities: a.customers, Tasks: a.customers, Names: a.customers, Bulk: a.customers, Webhooks: a.webhooks, Accounts: a.accounts, Metrics: m,
 		Imports: a.imports, Exports: a.customers,
 		DB:             newReadiness(a, *s.ops.minFreeDiskMB<<20, dirsWritten(s)...),
 		TrustedProxies: s.proxies, AllowedHosts: *s.allowedHosts,

@@ -1,13 +1,28 @@
 // Progressive enhancement for Custodian's pages. Everything works without
-// it; with it, dates are shown in the reader's own time zone and language,
-// and the first field with an error gets the focus.
+// it; with it, dates are shown in the page's language and in the time zone
+// the user chose (<html data-tz>), else the browser's own, and the first
+// field with an error gets the focus.
 (function () {
   'use strict';
+  var root = document.documentElement;
   var format;
   try {
-    format = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    var opts = { dateStyle: 'medium', timeStyle: 'short' };
+    if (root.dataset.tz) {
+      opts.timeZone = root.dataset.tz;
+    }
+    format = new Intl.DateTimeFormat(root.lang || undefined, opts);
   } catch (e) {
     format = null;
+  }
+  // A time zone field left empty offers the browser's own zone.
+  var offer = document.querySelector('input[data-browser-zone]');
+  if (offer && !offer.value) {
+    try {
+      offer.value = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+    } catch (e) {
+      offer.value = '';
+    }
   }
   if (format) {
     var times = document.querySelectorAll('time[datetime]');
@@ -21,11 +36,12 @@
     }
   }
   // The audit page's date filters are days in the reader's own time zone,
-  // as the page shows its times: the form says which zone that is.
+  // as the page shows its times: the form says which zone that is (the
+  // one the user chose, else the browser's).
   var zone = document.querySelector('input[data-zone]');
   if (zone && !zone.value) {
     try {
-      zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+      zone.value = root.dataset.tz || Intl.DateTimeFormat().resolvedOptions().timeZone || '';
     } catch (e) {
       zone.value = '';
     }

@@ -9,6 +9,18 @@
 (function () {
   'use strict';
 
+  // t translates one of the script's messages with the catalogue the page
+  // carries (#ui-messages); without it the English id is shown.
+  var messages = {};
+  try {
+    messages = JSON.parse(document.getElementById('ui-messages').textContent) || {};
+  } catch (e) {
+    messages = {};
+  }
+  function t(s) {
+    return messages[s] || s;
+  }
+
   function toBuffer(s) {
     s = s.replace(/-/g, '+').replace(/_/g, '/');
     while (s.length % 4) {
@@ -99,7 +111,7 @@
     }).then(function (res) {
       return res.json().then(function (data) {
         if (!res.ok) {
-          throw new Error(problemText(data, 'The server refused to start.'));
+          throw new Error(problemText(data, t('The server refused to start.')));
         }
         return data;
       });
@@ -124,7 +136,7 @@
       }
     }
     if (!window.PublicKeyCredential || !navigator.credentials) {
-      fail('This browser cannot use passkeys.');
+      fail(t('This browser cannot use passkeys.'));
       return;
     }
     if (error) {
@@ -148,7 +160,7 @@
     }
     ask.then(function (cred) {
       if (!cred) {
-        throw new Error('No passkey was chosen.');
+        throw new Error(t('No passkey was chosen.'));
       }
       field(form, mode === 'second-factor' ? 'passkey_credential' : 'credential').value = credentialJSON(cred);
       var pw = field(form, 'current_password');
@@ -161,7 +173,7 @@
       }
       form.submit();
     }).catch(function (e) {
-      fail(e && e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out. Try again.' : (e && e.message) || 'The passkey did not work. Try again.');
+      fail(e && e.name === 'NotAllowedError' ? t('The passkey request was cancelled or timed out. Try again.') : (e && e.message) || t('The passkey did not work. Try again.'));
     });
   }
 

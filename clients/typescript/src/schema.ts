@@ -389,6 +389,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/preferences/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change your own web interface language and time zone. No password is needed, and an access token may do it. */
+        post: operations["changePreferences"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/2fa/setup/": {
         parameters: {
             query?: never;
@@ -1429,6 +1446,10 @@ export interface components {
             updated_at: string;
             /** Format: int64 */
             version: number;
+            /** @description The web interface's language the user chose, a tag such as "de"; empty lets the browser's Accept-Language decide. API errors stay in English. */
+            language?: string;
+            /** @description The IANA time zone the web interface shows dates in, such as "Europe/Berlin"; empty lets the browser's own zone decide. */
+            time_zone?: string;
         };
         UserResult: {
             user: components["schemas"]["User"];
@@ -1939,6 +1960,13 @@ export interface components {
         };
         NameChange: {
             name: string;
+        };
+        /** @description Both preferences at once; one left out is cleared. */
+        PreferencesChange: {
+            /** @description A language the web interface offers ("en", "de"), or empty to follow the browser. */
+            language?: string;
+            /** @description An IANA time zone name such as "Europe/Berlin", or empty to follow the browser. */
+            time_zone?: string;
         };
         SessionInfo: {
             id: string;
@@ -3143,6 +3171,39 @@ export interface operations {
         };
         responses: {
             /** @description The user with the new email. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    changePreferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreferencesChange"];
+            };
+        };
+        responses: {
+            /** @description The user with the new preferences. */
             200: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
