@@ -16,6 +16,7 @@ import (
 
 	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/locale"
+	"golang.org/x/text/language"
 )
 
 // untranslatedAllowed are words a page may show as they are in every
@@ -51,6 +52,7 @@ func TestTemplatesTranslateEveryText(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no templates: %v", err)
 	}
+	files = append(files, "templates/link.html") // the one-time links' page
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -92,6 +94,7 @@ func usedMessageIDs(t *testing.T) map[string]string {
 	t.Helper()
 	ids := map[string]string{}
 	tpls, _ := filepath.Glob("templates/ui/*.html")
+	tpls = append(tpls, "templates/link.html")
 	for _, f := range tpls {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -309,4 +312,49 @@ func userByID(users []*custodian.User, id string) *custodian.User {
 		}
 	}
 	return &custodian.User{}
+}
+
+// TestOneTimeLinkPagesSpeakTheReadersLanguage checks the pages behind
+// mailed and printed links, where nobody is signed in: they follow the
+// browser's Accept-Language, refusals included.
+func TestOneTimeLinkPagesSpeakTheReadersLanguage(t *testing.T) {
+	s := newTestServer(t)
+	for _, tc := range []struct {
+		path, accept, lang, want, not string
+	}{
+		{"/reset?token=x", "de-DE,de;q=0.9", "de", "<h1>Neues Passwort wählen</h1>", "Choose a new password"},
+		{"/register?token=x", "de", "de", "<h1>Einladung annehmen</h1>", "Accept your invitation"},
+		{"/setup?token=x", "de", "de", "Ersten Administrator anlegen", "Create the first administrator"},
+		{"/account/email?token=x", "de-AT", "de", "Neue Anmeldeadresse bestätigen", "Confirm your new sign-in address"},
+		{"/reset?token=x", "en-GB", "en", "<h1>Choose a new password</h1>", "Neues Passwort"},
+		{"/register?token=x", "fr", "en", "Password (at least 15 characters", "Passwort (mindestens"},
+	} {
+		c := s.web()
+		c.lang = tc.accept
+		p := c.get(tc.path)
+		if m := htmlLang.FindStringSubmatch(p.body); p.code != 200 || m == nil || m[1] != tc.lang {
+			t.Errorf("%s with %q: %d, html lang %v; want %q", tc.path, tc.accept, p.code, m, tc.lang)
+		}
+		if !strings.Contains(p.body, tc.want) || strings.Contains(p.body, tc.not) {
+			t.Errorf("%s with %q: want %q and not %q in:\n%s", tc.path, tc.accept, tc.want, tc.not, p.body)
+		}
+	}
+	// A refused submission comes back in the reader's language too.
+	c := s.web()
+	c.lang = "de"
+	p := c.do("POST", "/reset", url.Values{"token": {"x"}, "password": {"short"}})
+	if p.code < 400 || !strings.Contains(p.body, `<html lang="de">`) || !strings.Contains(p.body, "<h1>Neues Passwort wählen</h1>") || !strings.Contains(p.body, "Dieser Link ist ungültig, abgelaufen oder wurde schon verwendet.") {
+		t.Errorf("refused reset in German: %d\n%s", p.code, p.body)
+	}
+	// Every refusal these pages show from the accounts service is German.
+	cats, err := locale.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	de := cats.Printer(language.German)
+	for _, m := range linkErrors {
+		if de.Sprintf(m) == m {
+			t.Errorf("no German for the link refusal %q", m)
+		}
+	}
 }

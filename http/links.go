@@ -6,29 +6,36 @@ import (
 	"log/slog"
 	"net/http"
 
+	"golang.org/x/text/message"
+
 	"github.com/custodian-crm/custodian"
 )
 
 //go:embed templates/link.html templates/ui/partials.html
 var linkTemplates embed.FS
 
-// linkPage renders the pages behind one-time links, with the web
-// interface's partials. html/template escapes every value by context;
-// there is no inline script or style, so the strict
-// Content-Security-Policy holds.
-var linkPage = template.Must(template.New("link.html").Funcs(uiFuncs).ParseFS(linkTemplates, "templates/link.html", "templates/ui/partials.html"))
+// mustParseLinkPage parses the page behind one-time links, with the web
+// interface's partials, its functions speaking p's language.
+// html/template escapes every value by context; there is no inline script
+// or style, so the strict Content-Security-Policy holds.
+func mustParseLinkPage(p *message.Printer, ids map[string]bool) *template.Template {
+	return template.Must(template.New("link.html").Funcs(uiFuncs).Funcs(localFuncs(p, ids)).ParseFS(linkTemplates, "templates/link.html", "templates/ui/partials.html"))
+}
 
 type linkField struct {
 	Name, Label, Type, Value, Autocomplete, Message string
 }
 
 type linkView struct {
+	Lang                                             string
 	Title, Intro, Action, Token, Submit, Error, Done string
 	Fields                                           []linkField
 }
 
 // linkForm describes one one-time-link page: its fields and what a valid
-// submission does.
+// submission does. Its texts are message ids, shown in the reader's
+// language (the browser's: nobody is signed in yet, or the signed-in
+// user's own setting).
 type linkForm struct {
 	title, intro, action, submit, done string
 	fields                             []linkField
@@ -39,15 +46,20 @@ type linkForm struct {
 // from this site: cross-site posts are refused before this runs) acts and
 // either confirms or shows the form again with the entered values (never
 // the password) and a message next to each field at fault.
-func handleLinkPage(logger *slog.Logger, f linkForm) http.Handler {
+func handleLinkPage(logger *slog.Logger, u *ui, f linkForm) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		view := linkView{Title: f.title, Intro: f.intro, Action: f.action, Submit: f.submit, Token: r.URL.Query().Get("token")}
+		tag := u.lang(r)
+		tr := u.printers[tag].Sprintf
+		view := linkView{Lang: tag.String(), Title: tr(f.title), Intro: tr(f.intro), Action: f.action, Submit: tr(f.submit), Token: r.URL.Query().Get("token")}
 		fields := append([]linkField(nil), f.fields...)
+		for i := range fields {
+			fields[i].Label = tr(fields[i].Label)
+		}
 		status := http.StatusOK
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
-				view.Error = "The form could not be read."
+				view.Error = tr(msg("The form could not be read."))
 				status = http.StatusBadRequest
 			} else {
 				view.Token = r.PostForm.Get("token")
@@ -60,14 +72,14 @@ func handleLinkPage(logger *slog.Logger, f linkForm) http.Handler {
 				}
 				err := f.submitFn(r, view.Token, values)
 				if err == nil {
-					view.Done = f.done
+					view.Done = tr(f.done)
 				} else {
 					if status, _ = problemStatus(err); status >= 500 {
 						logger.ErrorContext(r.Context(), "one-time link failed", "request_id", requestID(r.Context()), "err", err)
 						status = http.StatusInternalServerError
 					}
-					view.Error = custodian.ErrorMessage(err)
-					for _, fe := range custodian.ErrorFields(err) {
+					view.Error = u.known(r, custodian.ErrorMessage(err))
+					for _, fe := range u.errorFields(r, err) {
 						for i := range fields {
 							if fields[i].Name == fe.Field {
 								fields[i].Message = fe.Message
@@ -82,23 +94,30 @@ func handleLinkPage(logger *slog.Logger, f linkForm) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
 		w.WriteHeader(status)
-		if err := linkPage.Execute(w, view); err != nil {
+		if err := u.linkPages[tag].Execute(w, view); err != nil {
 			logger.ErrorContext(r.Context(), "render", "err", err)
 		}
 	})
 }
 
+// linkErrors are the accounts service's refusals of a one-time link, by
+// their English text: u.known shows them in the reader's language, so the
+// catalogues must carry them.
+var linkErrors = []string{
+	msg("This link is invalid, expired or already used."),
+}
+
 var (
-	fieldEmail    = linkField{Name: "email", Label: "Email address", Type: "email", Autocomplete: "username"}
-	fieldName     = linkField{Name: "name", Label: "Your name", Type: "text", Autocomplete: "name"}
-	fieldPassword = linkField{Name: "password", Label: "Password (at least 15 characters; a few unrelated words work well)", Type: "password", Autocomplete: "new-password"}
+	fieldEmail    = linkField{Name: "email", Label: msg("Email address"), Type: "email", Autocomplete: "username"}
+	fieldName     = linkField{Name: "name", Label: msg("Your name"), Type: "text", Autocomplete: "name"}
+	fieldPassword = linkField{Name: "password", Label: msg("Password (at least 15 characters; a few unrelated words work well)"), Type: "password", Autocomplete: "new-password"}
 )
 
-func setupPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, linkForm{
-		title: "Create the first administrator", action: "/setup", submit: "Create administrator",
-		intro:  "This link works once and for an hour after the server printed it.",
-		done:   "The administrator account is ready. Sign in with it.",
+func setupPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(logger, u, linkForm{
+		title: msg("Create the first administrator"), action: "/setup", submit: msg("Create administrator"),
+		intro:  msg("This link works once and for an hour after the server printed it."),
+		done:   msg("The administrator account is ready. Sign in with it."),
 		fields: []linkField{fieldEmail, fieldName, fieldPassword},
 		submitFn: func(r *http.Request, token string, v map[string]string) error {
 			_, err := acc.CompleteSetup(r.Context(), token, v["email"], v["name"], v["password"])
@@ -107,11 +126,11 @@ func setupPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 	})
 }
 
-func registerPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, linkForm{
-		title: "Accept your invitation", action: "/register", submit: "Create account",
-		intro:  "Choose your name and a password to join.",
-		done:   "Your account is ready. Sign in with it.",
+func registerPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(logger, u, linkForm{
+		title: msg("Accept your invitation"), action: "/register", submit: msg("Create account"),
+		intro:  msg("Choose your name and a password to join."),
+		done:   msg("Your account is ready. Sign in with it."),
 		fields: []linkField{fieldName, fieldPassword},
 		submitFn: func(r *http.Request, token string, v map[string]string) error {
 			_, err := acc.Register(r.Context(), token, v["name"], v["password"])
@@ -120,11 +139,11 @@ func registerPage(logger *slog.Logger, acc custodian.AccountService) http.Handle
 	})
 }
 
-func resetPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, linkForm{
-		title: "Choose a new password", action: "/reset", submit: "Set password",
-		intro:  "Two-factor authentication, if you use it, stays as it is.",
-		done:   "Your password is set; every session has ended. Sign in again.",
+func resetPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(logger, u, linkForm{
+		title: msg("Choose a new password"), action: "/reset", submit: msg("Set password"),
+		intro:  msg("Two-factor authentication, if you use it, stays as it is."),
+		done:   msg("Your password is set; every session has ended. Sign in again."),
 		fields: []linkField{fieldPassword},
 		submitFn: func(r *http.Request, token string, v map[string]string) error {
 			return acc.CompleteReset(r.Context(), token, v["password"])
@@ -135,11 +154,11 @@ func resetPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
 // emailConfirmPage confirms a new sign-in address with the link mailed to
 // it. Opening the link shows a button; only the post changes the address,
 // so a mail scanner that fetches the link changes nothing.
-func emailConfirmPage(logger *slog.Logger, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, linkForm{
-		title: "Confirm your new sign-in address", action: "/account/email", submit: "Confirm address",
-		intro: "Confirming makes this address the one you sign in with and where your account's mail goes. Your other sessions end.",
-		done:  "Your sign-in address is changed; your other sessions have ended.",
+func emailConfirmPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(logger, u, linkForm{
+		title: msg("Confirm your new sign-in address"), action: "/account/email", submit: msg("Confirm address"),
+		intro: msg("Confirming makes this address the one you sign in with and where your account's mail goes. Your other sessions end."),
+		done:  msg("Your sign-in address is changed; your other sessions have ended."),
 		submitFn: func(r *http.Request, token string, _ map[string]string) error {
 			_, err := acc.ConfirmEmailChange(r.Context(), principal(r), token)
 			return err

@@ -186,6 +186,8 @@ type ui struct {
 	// pages holds each language's parsed pages; printers its printer.
 	pages    map[language.Tag]map[string]*template.Template
 	printers map[language.Tag]*message.Printer
+	// linkPages is each language's page behind one-time links.
+	linkPages map[language.Tag]*template.Template
 }
 
 // navLink is one entry of the navigation bar, shown to roles with Perm.
@@ -224,11 +226,13 @@ func newUI(d Deps) *ui {
 	}
 	pages := map[language.Tag]map[string]*template.Template{}
 	printers := map[language.Tag]*message.Printer{}
+	linkPages := map[language.Tag]*template.Template{}
 	for _, l := range locales.Languages() {
 		printers[l.Tag] = locales.Printer(l.Tag)
 		pages[l.Tag] = mustParsePages(printers[l.Tag], locales.IDs(l.Tag), uiPageNames...)
+		linkPages[l.Tag] = mustParseLinkPage(printers[l.Tag], locales.IDs(l.Tag))
 	}
-	return &ui{locales: locales, pages: pages, printers: printers, logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, names: d.Names, alerts: d.Alerts, now: now,
+	return &ui{locales: locales, pages: pages, printers: printers, linkPages: linkPages, logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, names: d.Names, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
 }
 
