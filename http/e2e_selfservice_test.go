@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,16 +38,42 @@ func newMailingE2E(t *testing.T) (e *e2e, s *testServer, smtpd *testsmtp.Server,
 	return e, s, smtpd, chromium, srv.URL
 }
 
+// textNow reads the text of the element sel finds on the page as it is
+// (the harness's reads wait for one to appear), failing at once, with
+// the page's text, when there is none.
+func textNow(e *e2e, sel string) string {
+	e.t.Helper()
+	got := readPage(e, "text of "+sel, chromedp.Evaluate[[]string](`(s => { const n = document.querySelector(s); return n ? [n.textContent] : []; })(`+strconv.Quote(sel)+`)`))
+	if len(got) == 0 {
+		e.t.Fatalf("%s has no %s: %q", e.location(), sel, readPage(e, "page text", chromedp.Evaluate[string](`document.body.innerText`)))
+	}
+	return got[0]
+}
+
+// need fails the test at once unless the page has an element sel finds.
+func need(e *e2e, sel string) {
+	e.t.Helper()
+	textNow(e, sel)
+}
+
+// click is the harness's submit, failing at once when the page has
+// nothing sel finds rather than waiting for it.
+func click(e *e2e, what, sel string) {
+	e.t.Helper()
+	need(e, sel)
+	e.submit(what, sel)
+}
+
 // signInWith signs in through the sign-in page and fails unless it lands
 // on want.
 func signInWith(e *e2e, email, password, want string) {
 	e.t.Helper()
 	e.open("/login")
-	e.do("sign-in form", chromedp.WaitVisible(chromedp.CSS("#email")))
+	need(e, "#email")
 	e.fill("#email", email, "#password", password)
-	e.submit("sign in as "+email, "button[type=submit]")
+	click(e, "sign in as "+email, "button[type=submit]")
 	if loc := e.location(); loc != want {
-		e.t.Fatalf("after signing in as %s: at %q, want %q: %q", email, loc, want, e.text("main"))
+		e.t.Fatalf("after signing in as %s: at %q, want %q: %q", email, loc, want, textNow(e, "main"))
 	}
 }
 
@@ -63,15 +90,15 @@ func TestBrowserPasswordReset(t *testing.T) {
 	}
 
 	e.open("/login")
-	e.submit("forgotten-password link", `a[href="/forgot"]`)
+	click(e, "forgotten-password link", `a[href="/forgot"]`)
 	if loc := e.location(); loc != "/forgot" {
 		t.Fatalf("the link led to %q", loc)
 	}
-	e.do("address form", chromedp.WaitVisible(chromedp.CSS("#email")))
+	need(e, "#email")
 	e.screenshot("forgot")
 	e.fill("#email", "Grace.Reset@Example.com")
-	e.submit("send the link", `form[action="/forgot"] button[type=submit]`)
-	if got := e.text("main"); !strings.Contains(got, "If an account uses that address, a link to choose a new password is on its way") {
+	click(e, "send the link", `form[action="/forgot"] button[type=submit]`)
+	if got := textNow(e, "main"); !strings.Contains(got, "If an account uses that address, a link to choose a new password is on its way") {
 		t.Fatalf("after asking for a link: %q", got)
 	}
 	path, tok := mailedLink(t, smtpd, email)
@@ -80,25 +107,25 @@ func TestBrowserPasswordReset(t *testing.T) {
 	}
 
 	e.open("/reset?token=" + tok)
-	e.do("new-password form", chromedp.WaitVisible(chromedp.CSS("#password")))
+	need(e, "#password")
 	// A password the strength estimator refuses: the message is next to
 	// the field and the link stays good.
 	e.fill("#password", "password password password")
-	e.submit("weak password", "button[type=submit]")
-	e.do("password error", chromedp.WaitVisible(chromedp.CSS("#password-error")))
-	if got := e.text("#password-error"); got == "" {
+	click(e, "weak password", "button[type=submit]")
+	need(e, "#password-error")
+	if got := textNow(e, "#password-error"); got == "" {
 		t.Fatal("the weak password's message is empty")
 	}
 	e.screenshot("reset-weak")
 	e.fill("#password", next)
-	e.submit("set the password", "button[type=submit]")
-	if got := e.text("main"); !strings.Contains(got, "Your password is set") {
+	click(e, "set the password", "button[type=submit]")
+	if got := textNow(e, "main"); !strings.Contains(got, "Your password is set") {
 		t.Fatalf("after setting the password: %q", got)
 	}
 	e.screenshot("reset-done")
 
 	signInWith(e, email, next, "/customers")
-	if got := e.text(".who .name"); got != "Grace Reset" {
+	if got := textNow(e, ".who .name"); got != "Grace Reset" {
 		t.Fatalf("signed in as %q", got)
 	}
 
@@ -106,20 +133,20 @@ func TestBrowserPasswordReset(t *testing.T) {
 	// but refuses the password.
 	e.open("/reset?token=" + tok)
 	e.fill("#password", "another long passphrase nobody guesses")
-	e.submit("reuse the link", "button[type=submit]")
-	if got := e.text("[role=alert]"); !strings.Contains(got, "invalid, expired or already used") {
+	click(e, "reuse the link", "button[type=submit]")
+	if got := textNow(e, "[role=alert]"); !strings.Contains(got, "invalid, expired or already used") {
 		t.Fatalf("the used link answered %q", got)
 	}
-	if strings.Contains(e.text("main"), "Your password is set") {
+	if strings.Contains(textNow(e, "main"), "Your password is set") {
 		t.Fatal("the used link set a password")
 	}
 
 	// The old password no longer signs in; the new one still does.
 	e.open("/customers")
-	e.submit("sign out", ".who button")
+	click(e, "sign out", ".who button")
 	e.fill("#email", email, "#password", testPassword)
-	e.submit("old password", "button[type=submit]")
-	if loc, got := e.location(), e.text("[role=alert]"); !strings.HasPrefix(loc, "/login") || got != "The email address or password is incorrect." {
+	click(e, "old password", "button[type=submit]")
+	if loc, got := e.location(), textNow(e, "[role=alert]"); !strings.HasPrefix(loc, "/login") || got != "The email address or password is incorrect." {
 		t.Fatalf("the old password: at %q, %q", loc, got)
 	}
 	if _, _, err := s.acc.SignIn(context.Background(), custodian.SignInRequest{Email: email, Password: next}); err != nil {
@@ -159,17 +186,17 @@ func TestBrowserInvitations(t *testing.T) {
 	invite := func(email string) string {
 		t.Helper()
 		e.open("/admin/users")
-		e.do("invitation form", chromedp.WaitVisible(chromedp.CSS("#invite_email")))
+		need(e, "#invite_email")
 		e.fill("#invite_email", email, "#invite_role", "agent")
-		e.submit("invite "+email, `form[action="/admin/users/invite"] button[type=submit]`)
-		if got := e.text(".flash"); !strings.Contains(got, "Invitation created for "+email) || !strings.Contains(got, "It was e-mailed to them") {
+		click(e, "invite "+email, `form[action="/admin/users/invite"] button[type=submit]`)
+		if got := textNow(e, ".flash"); !strings.Contains(got, "Invitation created for "+email) || !strings.Contains(got, "It was e-mailed to them") {
 			t.Fatalf("after inviting %s: %q", email, got)
 		}
 		path, tok := mailedLink(t, smtpd, email)
 		if path != "/register" {
 			t.Fatalf("the invitation links to %s", path)
 		}
-		if shown := e.text("#invite-link"); !strings.Contains(shown, tok) {
+		if shown := textNow(e, "#invite-link"); !strings.Contains(shown, tok) {
 			t.Fatalf("the page shows the link %q, the mail has another", shown)
 		}
 		return tok
@@ -179,7 +206,7 @@ func TestBrowserInvitations(t *testing.T) {
 	welcome := invite("welcome.aboard@example.com")
 
 	e.open("/admin/users")
-	e.do("invitation list", chromedp.WaitVisible(chromedp.CSS("#invitation-list")))
+	need(e, "#invitation-list")
 	state, action := inviteRow(e, "revoke.me@example.com")
 	if state != "pending" || action == "" {
 		t.Fatalf("the invitation is listed as %q with revoke form %q", state, action)
@@ -187,8 +214,8 @@ func TestBrowserInvitations(t *testing.T) {
 	if st, _ := inviteRow(e, "welcome.aboard@example.com"); st != "pending" {
 		t.Fatalf("the second invitation is listed as %q", st)
 	}
-	e.submit("revoke", `form[action="`+action+`"] button[type=submit]`)
-	if loc, got := e.location(), e.text(".flash"); loc != "/admin/users" || !strings.Contains(got, "Invitation revoked") {
+	click(e, "revoke", `form[action="`+action+`"] button[type=submit]`)
+	if loc, got := e.location(), textNow(e, ".flash"); loc != "/admin/users" || !strings.Contains(got, "Invitation revoked") {
 		t.Fatalf("after revoking: at %q, %q", loc, got)
 	}
 	if state, action := inviteRow(e, "revoke.me@example.com"); state != "revoked" || action != "" {
@@ -201,10 +228,10 @@ func TestBrowserInvitations(t *testing.T) {
 	o := openBrowser(t, chromium, base, nil)
 	inEnglish(o)
 	o.open("/register?token=" + revoked)
-	o.do("registration form", chromedp.WaitVisible(chromedp.CSS("#name")))
+	need(o, "#name")
 	o.fill("#name", "Rex Revoked", "#password", testPassword)
-	o.submit("register with the revoked link", "button[type=submit]")
-	if got := o.text("[role=alert]"); !strings.Contains(got, "invalid, expired or already used") {
+	click(o, "register with the revoked link", "button[type=submit]")
+	if got := textNow(o, "[role=alert]"); !strings.Contains(got, "invalid, expired or already used") {
 		t.Fatalf("the revoked link answered %q", got)
 	}
 	if _, err := s.acc.UserByEmail(context.Background(), "revoke.me@example.com"); custodian.ErrorCode(err) != custodian.ENOTFOUND {
@@ -212,21 +239,21 @@ func TestBrowserInvitations(t *testing.T) {
 	}
 
 	o.open("/register?token=" + welcome)
-	o.do("registration form", chromedp.WaitVisible(chromedp.CSS("#name")))
+	need(o, "#name")
 	o.screenshot("register")
 	o.fill("#name", "Wendy Welcome", "#password", testPassword)
-	o.submit("register", "button[type=submit]")
-	if got := o.text("main"); !strings.Contains(got, "Your account is ready") {
+	click(o, "register", "button[type=submit]")
+	if got := textNow(o, "main"); !strings.Contains(got, "Your account is ready") {
 		t.Fatalf("after registering: %q", got)
 	}
 	signInWith(o, "welcome.aboard@example.com", testPassword, "/customers")
-	if got := o.text(".who .name"); got != "Wendy Welcome" {
+	if got := textNow(o, ".who .name"); got != "Wendy Welcome" {
 		t.Fatalf("the new account signed in as %q", got)
 	}
 	o.checkClean()
 
 	e.open("/admin/users")
-	if got := e.text("#users tbody"); !strings.Contains(got, "Wendy Welcome") || !strings.Contains(got, "welcome.aboard@example.com") {
+	if got := textNow(e, "#users tbody"); !strings.Contains(got, "Wendy Welcome") || !strings.Contains(got, "welcome.aboard@example.com") {
 		t.Fatalf("the new account is not listed: %q", got)
 	}
 	if st, _ := inviteRow(e, "welcome.aboard@example.com"); st != "accepted" {
@@ -250,7 +277,7 @@ func TestBrowserTasks(t *testing.T) {
 	today := time.Now().UTC()
 
 	e.open("/customers/" + c.ID)
-	e.do("task form", chromedp.WaitVisible(chromedp.CSS("#task-title")))
+	need(e, "#task-title")
 	// The form starts due today and assigned to oneself.
 	if got := e.value("#task-due"); got != today.Format("2006-01-02") {
 		t.Fatalf("the due date starts as %q", got)
@@ -259,39 +286,39 @@ func TestBrowserTasks(t *testing.T) {
 		t.Fatalf("the assignee starts as %q", got)
 	}
 	e.fill("#task-title", title, "#task-due", today.Format("2006-01-02"))
-	e.submit("add the task", ".task-form button[type=submit]")
-	e.do("task list", chromedp.WaitVisible(chromedp.CSS("#task-list")))
-	if got := e.text(".flash"); !strings.Contains(got, "Task added.") {
+	click(e, "add the task", ".task-form button[type=submit]")
+	need(e, "#task-list")
+	if got := textNow(e, ".flash"); !strings.Contains(got, "Task added.") {
 		t.Fatalf("after adding: %q", got)
 	}
-	if row := e.text("#task-list tbody tr"); !strings.Contains(row, title) || !strings.Contains(row, "Ada Admin") || !strings.Contains(row, "open") || !strings.Contains(row, today.Format("2 Jan 2006")) {
+	if row := textNow(e, "#task-list tbody tr"); !strings.Contains(row, title) || !strings.Contains(row, "Ada Admin") || !strings.Contains(row, "open") || !strings.Contains(row, today.Format("2 Jan 2006")) {
 		t.Fatalf("the task is shown as %q", row)
 	}
 	e.screenshot("customer-tasks")
 
-	e.submit("my tasks", `nav a[href="/tasks"]`)
-	e.do("my tasks", chromedp.WaitVisible(chromedp.CSS("#my-tasks")))
-	if h := e.text("#my-tasks-h"); h != "Due today or overdue" {
+	click(e, "my tasks", `nav a[href="/tasks"]`)
+	need(e, "#my-tasks")
+	if h := textNow(e, "#my-tasks-h"); h != "Due today or overdue" {
 		t.Fatalf("the section is %q", h)
 	}
-	row := e.text("#my-tasks tbody tr")
+	row := textNow(e, "#my-tasks tbody tr")
 	if !strings.Contains(row, title) || !strings.Contains(row, "Tess Tasked") || !strings.Contains(row, "today") || strings.Contains(row, "overdue") {
 		t.Fatalf("my tasks shows %q", row)
 	}
 	e.screenshot("my-tasks")
-	e.submit("done", "#my-tasks form[action$='/done'] button[type=submit]")
+	click(e, "done", "#my-tasks form[action$='/done'] button[type=submit]")
 	if loc := e.location(); loc != "/tasks" {
 		t.Fatalf("after marking it done: at %q", loc)
 	}
-	e.do("empty list", chromedp.WaitVisible(chromedp.CSS("#no-tasks")))
-	if got := e.text("main"); strings.Contains(got, title) || !strings.Contains(got, "Task updated.") {
+	need(e, "#no-tasks")
+	if got := textNow(e, "main"); strings.Contains(got, title) || !strings.Contains(got, "Task updated.") {
 		t.Fatalf("after marking it done: %q", got)
 	}
 	e.screenshot("my-tasks-done")
 
 	e.open("/customers/" + c.ID)
-	e.do("task list", chromedp.WaitVisible(chromedp.CSS("#task-list")))
-	if row := e.text("#task-list tbody tr"); !strings.Contains(row, title) || !strings.Contains(row, "done") || !strings.Contains(row, "Reopen") {
+	need(e, "#task-list")
+	if row := textNow(e, "#task-list tbody tr"); !strings.Contains(row, title) || !strings.Contains(row, "done") || !strings.Contains(row, "Reopen") {
 		t.Fatalf("the customer shows the task as %q", row)
 	}
 	e.checkClean()
@@ -307,26 +334,26 @@ func TestBrowserProfileName(t *testing.T) {
 	const form = `form[action="/account/name"]`
 
 	e.open("/account")
-	e.do("name form", chromedp.WaitVisible(chromedp.CSS("#profile_name")))
+	need(e, "#profile_name")
 	if got := e.value("#profile_name"); got != "Ada Admin" {
 		t.Fatalf("the form starts with %q", got)
 	}
 	e.fill("#profile_name", "<script>")
-	e.submit("invalid name", form+" button[type=submit]")
-	e.do("name error", chromedp.WaitVisible(chromedp.CSS("#profile_name-error")))
-	if got := e.text(".who .name"); got != "Ada Admin" {
+	click(e, "invalid name", form+" button[type=submit]")
+	need(e, "#profile_name-error")
+	if got := textNow(e, ".who .name"); got != "Ada Admin" {
 		t.Fatalf("the refused name changed the header to %q", got)
 	}
 
 	const name = "Augusta Ada King"
 	e.fill("#profile_name", name)
-	e.submit("save the name", form+" button[type=submit]")
-	if got := e.text(".flash"); !strings.Contains(got, "Your name has been changed.") {
+	click(e, "save the name", form+" button[type=submit]")
+	if got := textNow(e, ".flash"); !strings.Contains(got, "Your name has been changed.") {
 		t.Fatalf("after saving: %q", got)
 	}
 	e.do("reload", chromedp.Reload())
-	e.do("name form", chromedp.WaitVisible(chromedp.CSS("#profile_name")))
-	if got := e.text(".who .name"); got != name {
+	need(e, "#profile_name")
+	if got := textNow(e, ".who .name"); got != name {
 		t.Fatalf("the header shows %q after a reload", got)
 	}
 	if got := e.value("#profile_name"); got != name {
@@ -334,7 +361,7 @@ func TestBrowserProfileName(t *testing.T) {
 	}
 	e.screenshot("account-name")
 	e.open("/customers")
-	if got := e.text(".who .name"); got != name {
+	if got := textNow(e, ".who .name"); got != name {
 		t.Fatalf("another page's header shows %q", got)
 	}
 	e.checkClean()
