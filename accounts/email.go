@@ -87,16 +87,12 @@ func (s *Service) RequestEmailChange(ctx context.Context, p *custodian.Principal
 	userKey, srcKey := s.keyed("email change", u.ID), s.keyed("email change source", sourceName(custodian.OriginFrom(ctx).ClientAddr))
 	throttled := false
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		perUser, err := s.countWithin(ctx, userKey, now, emailWindow)
-		if err != nil {
-			return nil, err
-		}
-		perSource, err := s.countWithin(ctx, srcKey, now, emailWindow)
+		over, err := s.throttled(ctx, now, emailWindow, throttle{userKey, emailPerUser}, throttle{srcKey, emailPerSource})
 		if err != nil {
 			return nil, err
 		}
 		data := map[string]any{}
-		if throttled = perUser > emailPerUser || perSource > emailPerSource; throttled {
+		if throttled = over; throttled {
 			data["reason"] = reasonThrottled
 			return []custodian.AuditEntry{event(custodian.ActionEmailRequest, u.ID, data)}, nil
 		}

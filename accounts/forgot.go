@@ -67,11 +67,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email, clientAddr string) 
 	var plain string
 	var expires time.Time
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
-		perEmail, err := s.countWithin(ctx, acctKey, now, forgotWindow)
-		if err != nil {
-			return nil, err
-		}
-		perSource, err := s.countWithin(ctx, srcKey, now, forgotWindow)
+		over, err := s.throttled(ctx, now, forgotWindow, throttle{acctKey, forgotPerEmail}, throttle{srcKey, forgotPerSource})
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +79,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email, clientAddr string) 
 			data["account"] = s.unknownAccount(email)
 		}
 		switch {
-		case perEmail > forgotPerEmail || perSource > forgotPerSource:
+		case over:
 			data["reason"] = reasonThrottled
 		case u == nil:
 			data["reason"] = reasonUnknown
@@ -110,6 +106,29 @@ func (s *Service) ForgotPassword(ctx context.Context, email, clientAddr string) 
 		s.cfg.Logger.ErrorContext(ctx, "could not send a password-reset link", "user", u.ID, "err", err)
 	}
 	return nil
+}
+
+// throttle is one count a request is held to: at most limit requests
+// under key in the window.
+type throttle struct {
+	key   []byte
+	limit int
+}
+
+// throttled counts the request under every one of ts (each is counted
+// even when an earlier one is already past its limit, so that a source
+// cannot spare its own count by exhausting another) and reports whether
+// any is past its limit in the window ending now.
+func (s *Service) throttled(ctx context.Context, now time.Time, window time.Duration, ts ...throttle) (bool, error) {
+	over := false
+	for _, t := range ts {
+		n, err := s.countWithin(ctx, t.key, now, window)
+		if err != nil {
+			return false, err
+		}
+		over = over || n > t.limit
+	}
+	return over, nil
 }
 
 // countWithin counts one more request under key in the failure counts
