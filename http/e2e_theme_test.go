@@ -7,11 +7,11 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// contrastJS computes, in the page, the WCAG contrast ratio between the
-// text colour of the element sel and the background it sits on (the first
-// ancestor with an opaque background), and the page's background
-// luminance.
-const contrastJS = `(() => {
+// contrastFuncsJS defines, for scripts run in the page, contrastOf(el):
+// the WCAG contrast ratio between an element's text colour and the
+// background it sits on (the first ancestor with an opaque background),
+// and the helpers lum and bg it rests on.
+const contrastFuncsJS = `
   const parse = c => c.match(/[\d.]+/g).map(Number);
   const lum = ([r, g, b]) => {
     const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
@@ -24,11 +24,16 @@ const contrastJS = `(() => {
     }
     return [255, 255, 255];
   };
-  const ratio = sel => {
-    const el = document.querySelector(sel);
+  const contrastOf = el => {
     const a = lum(parse(getComputedStyle(el).color)), b = lum(bg(el));
     return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
   };
+`
+
+// contrastJS computes, in the page, the contrast of the heading, a label
+// and the submit button, and the page's background luminance.
+const contrastJS = `(() => {` + contrastFuncsJS + `
+  const ratio = sel => contrastOf(document.querySelector(sel));
   return {page: lum(bg(document.body)), text: ratio('h1'), label: ratio('label'), button: ratio('button[type=submit]')};
 })()`
 

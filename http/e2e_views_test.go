@@ -203,24 +203,8 @@ func TestBrowserSavedViews(t *testing.T) {
 
 // viewsContrastJS measures the WCAG contrast of the views bar's links
 // (the current one included) and its heading against their backgrounds.
-const viewsContrastJS = `(() => {
-  const parse = c => c.match(/[\d.]+/g).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const bg = el => {
-    for (; el; el = el.parentElement) {
-      const c = parse(getComputedStyle(el).backgroundColor);
-      if (c.length < 4 || c[3] > 0) return c;
-    }
-    return [255, 255, 255];
-  };
-  const ratio = el => {
-    const a = lum(parse(getComputedStyle(el).color)), b = lum(bg(el));
-    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-  };
-  const out = {heading: ratio(document.getElementById('views-h'))};
-  document.querySelectorAll('#view-list a, #view-list .view-kind').forEach((el, i) => { out['view ' + i + ' ' + el.className] = ratio(el); });
+const viewsContrastJS = `(() => {` + contrastFuncsJS + `
+  const out = {heading: contrastOf(document.getElementById('views-h'))};
+  document.querySelectorAll('#view-list a, #view-list .view-kind').forEach((el, i) => { out['view ' + i + ' ' + el.className] = contrastOf(el); });
   return out;
 })()`
