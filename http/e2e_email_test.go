@@ -2,16 +2,11 @@ package http
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/custodian-crm/custodian"
-	"github.com/custodian-crm/custodian/alerting"
-	"github.com/custodian-crm/custodian/internal/testsmtp"
-	"github.com/custodian-crm/custodian/ratelimit"
 )
 
 // TestBrowserEmailChange changes the sign-in address in Chromium: the
@@ -21,19 +16,7 @@ import (
 // the new address. Nothing on the way breaks the Content-Security-Policy
 // or logs to the console.
 func TestBrowserEmailChange(t *testing.T) {
-	chromium := chromiumPath(t)
-	smtpd := testsmtp.Start(t, nil)
-	m, err := alerting.NewAccountMailer(alerting.MailerConfig{Addr: smtpd.Addr(), From: "custodian@example.test", Timeout: 5 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	cfg := testAccountsConfig()
-	cfg.Notifier, cfg.PublicURL = m, testPublicURL
-	s, d := newUserlessServerWith(t, ratelimit.Limit{Rate: 5, Burst: 20}, cfg)
-	srv := httptest.NewTLSServer(s.h)
-	t.Cleanup(srv.Close)
-	e := openBrowser(t, chromium, srv.URL, d.Customers)
+	e, s, smtpd, _, _ := newMailingE2E(t)
 
 	u, err := s.acc.CreateUser(context.Background(), "browser.old@example.com", "Bea Browser", custodian.RoleAgent, testPassword)
 	if err != nil {

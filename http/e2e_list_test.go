@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -116,6 +115,5 @@ func TestBrowserCustomerList(t *testing.T) {
 		t.Errorf("25 customers take %.0f pixels on a phone", height)
 	}
 	e.do("desktop", chromedp.EmulateViewport(1280, 800))
-	time.Sleep(0)
 	e.checkClean()
 }
