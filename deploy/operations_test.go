@@ -6,26 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
-
-// composeRun is what the operations checks read of the compose file.
-type composeRun struct {
-	Services map[string]struct {
-		Ports       []string          `yaml:"ports"`
-		Environment map[string]string `yaml:"environment"`
-		Secrets     []string          `yaml:"secrets"`
-		Volumes     []string          `yaml:"volumes"`
-		Networks    []string          `yaml:"networks"`
-	} `yaml:"services"`
-	Networks map[string]struct {
-		Internal bool `yaml:"internal"`
-	} `yaml:"networks"`
-	Secrets map[string]struct {
-		File string `yaml:"file"`
-	} `yaml:"secrets"`
-}
 
 // TestComposeServesTLSWithKeysOutsideTheData checks what compose.yaml
 // promises an operator: HTTPS only (no plain-HTTP port published, nor the
@@ -35,14 +16,7 @@ type composeRun struct {
 // from the customer database, and the audit anchors outside the data
 // volume.
 func TestComposeServesTLSWithKeysOutsideTheData(t *testing.T) {
-	b, err := os.ReadFile("compose.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c composeRun
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := readCompose(t)
 	app, ok := c.Services["custodian"]
 	if !ok {
 		t.Fatal("no custodian service")
