@@ -95,11 +95,20 @@ func TestBackupRestoreKeepsErasure(t *testing.T) {
 			}
 			ids = append(ids, createCustomer(t, base, tok, "Alan Turing"))
 
-			// A read before the backup, written to the read log.
+			// A read before the backup, written to the read log (within
+			// its flush interval: wait until the log has it).
 			if code, body := getCustomer(t, base, tok, ids[2]); code != 200 {
 				t.Fatalf("read before backup: %d %s", code, body)
 			}
-			time.Sleep(300 * time.Millisecond)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				out, _, err := runCmd(t, src.vars, "processing", "--customer", ids[2])
+				if err == nil && strings.Contains(out, "customer.read") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the read is not in the read log 10 s later: %v\n%s", err, out)
+				}
+			}
 
 			file := filepath.Join(src.root, "backups", "one.tar.gz")
 			out, _, err := runCmd(t, src.vars, "backup", "--out", file)
