@@ -140,6 +140,14 @@ func (c *crashClient) do(method, path, contentType, body string, headers ...stri
 	return resp.StatusCode, resp.Header.Get("ETag"), b
 }
 
+// acknowledged reports whether at least creates creates and updates
+// updates have been acknowledged.
+func (c *crashClient) acknowledged(creates, updates int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.created) >= creates && c.updates >= updates
+}
+
 // worker creates customers and updates them, one request at a time,
 // until stop closes or the server stops answering.
 func (c *crashClient) worker(w int, stop <-chan struct{}) {
@@ -222,7 +230,11 @@ func TestNoAcknowledgedWriteLost(t *testing.T) {
 			for w := range 8 {
 				wg.Go(func() { c.worker(w, stop) })
 			}
-			time.Sleep(1500 * time.Millisecond)
+			// The kill lands in the middle of the load, once enough of it
+			// was acknowledged to judge, however fast the machine is.
+			for deadline := time.Now().Add(30 * time.Second); !c.acknowledged(200, 200) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
 			if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -231,6 +243,9 @@ func TestNoAcknowledgedWriteLost(t *testing.T) {
 			wg.Wait()
 			if len(c.created) < 20 {
 				t.Fatalf("only %d creates were acknowledged before the kill: too little load to judge", len(c.created))
+			}
+			if c.updates < 20 {
+				t.Fatalf("only %d updates were acknowledged before the kill: too few to judge", c.updates)
 			}
 
 			srv2 := startBinary(t, bin, vars)
