@@ -473,14 +473,26 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 				}
 			})
 		}
-		time.Sleep(800 * time.Millisecond)
+		// Load goes on until enough of it was acknowledged to judge,
+		// however fast the machine is, before the kill and after it.
+		loaded := func(count *int) {
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !t.Failed(); time.Sleep(20 * time.Millisecond) {
+				mu.Lock()
+				n := *count
+				mu.Unlock()
+				if n >= 50 {
+					return
+				}
+			}
+		}
+		loaded(&ackedBy[victim])
 		killed.Store(true)
 		if err := p.procs[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		<-p.procs[victim].done
 		gone.Store(true)
-		time.Sleep(800 * time.Millisecond)
+		loaded(&afterKill)
 		close(stop)
 		wg.Wait()
 		if t.Failed() {
