@@ -23,7 +23,6 @@ import (
 // pair is two instances of the server, real processes of the real binary,
 // on one PostgreSQL database and one Redis, as behind a load balancer.
 type pair struct {
-	t     *testing.T
 	bin   string
 	args  []string             // every instance's flags
 	vars  [2]map[string]string // each instance's environment
@@ -76,18 +75,18 @@ func send(c *http.Client, base, method, path string, hdr map[string]string, body
 }
 
 // call makes one request from 127.0.0.1 and returns its status, headers
-// and body, failing the test when no answer comes.
-func (p *pair) call(base, method, path string, hdr map[string]string, body string) (int, http.Header, []byte) {
-	p.t.Helper()
-	return p.callFrom(http.DefaultClient, base, method, path, hdr, body)
+// and body, failing t (from its own goroutine) when no answer comes.
+func (p *pair) call(t *testing.T, base, method, path string, hdr map[string]string, body string) (int, http.Header, []byte) {
+	t.Helper()
+	return p.callFrom(t, http.DefaultClient, base, method, path, hdr, body)
 }
 
 // callFrom is call with the client c.
-func (p *pair) callFrom(c *http.Client, base, method, path string, hdr map[string]string, body string) (int, http.Header, []byte) {
-	p.t.Helper()
+func (p *pair) callFrom(t *testing.T, c *http.Client, base, method, path string, hdr map[string]string, body string) (int, http.Header, []byte) {
+	t.Helper()
 	code, h, b, err := send(c, base, method, path, hdr, body)
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return code, h, b
 }
@@ -96,12 +95,12 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 
 // createCustomer creates a customer through base and returns its id,
 // failing the test unless it is acknowledged.
-func (p *pair) createCustomer(c *http.Client, base, token, email string) string {
-	p.t.Helper()
-	code, _, body := p.callFrom(c, base, "POST", "/api/customers/", bearer(token), fmt.Sprintf(`{"name":"Customer %s","email":%q}`, email, email))
+func (p *pair) createCustomer(t *testing.T, c *http.Client, base, token, email string) string {
+	t.Helper()
+	code, _, body := p.callFrom(t, c, base, "POST", "/api/customers/", bearer(token), fmt.Sprintf(`{"name":"Customer %s","email":%q}`, email, email))
 	var cu struct{ ID string }
 	if code != 201 || json.Unmarshal(body, &cu) != nil {
-		p.t.Fatalf("create %s through %s: %d %s", email, base, code, body)
+		t.Fatalf("create %s through %s: %d %s", email, base, code, body)
 	}
 	return cu.ID
 }
@@ -131,7 +130,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 	defer db.Close()
 	smtp := testsmtp.Start(t, nil)
 	vars := map[string]string{"CUSTODIAN_DATABASE_URL": dbURL, "CUSTODIAN_MASTER_KEY_FILE": keyFile, "CUSTODIAN_DATA_DIR": t.TempDir()}
-	p := &pair{t: t, bin: buildBinary(t), args: []string{
+	p := &pair{bin: buildBinary(t), args: []string{
 		"--redis-url", redisAddr, "--redis-prefix", randomPrefix(), "--redis-timeout", "5s",
 		"--rate-limit-api", "1/m,burst=200", "--rate-limit-signin", "1/m,burst=6",
 		"--alert-smtp-addr", smtp.Addr(), "--alert-mail-from", "alerts@custodian.test", "--alert-mail-to", "ops@custodian.test",
@@ -160,12 +159,12 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 	admin := adminToken(t, vars)
 
 	t.Run("a session made on one instance works on the other", func(t *testing.T) {
-		code, hdr, body := p.call(p.base(0), "POST", "/api/auth/login/", nil, `{"email":"root@example.com","password":"`+testPassword+`"}`)
+		code, hdr, body := p.call(t, p.base(0), "POST", "/api/auth/login/", nil, `{"email":"root@example.com","password":"`+testPassword+`"}`)
 		if code != 200 {
 			t.Fatalf("sign in: %d %s", code, body)
 		}
 		cookie := strings.SplitN(hdr.Get("Set-Cookie"), ";", 2)[0]
-		if code, _, body := p.call(p.base(1), "GET", "/api/auth/session/", map[string]string{"Cookie": cookie}, ""); code != 200 || !strings.Contains(string(body), "root@example.com") {
+		if code, _, body := p.call(t, p.base(1), "GET", "/api/auth/session/", map[string]string{"Cookie": cookie}, ""); code != 200 || !strings.Contains(string(body), "root@example.com") {
 			t.Fatalf("the session on the other instance: %d %s", code, body)
 		}
 	})
@@ -174,14 +173,14 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		// Twelve probes, six to each instance: the scanning threshold is
 		// ten, which neither instance reaches alone.
 		for range 12 {
-			p.call(p.next(), "GET", "/wp-login.php", nil, "")
+			p.call(t, p.next(), "GET", "/wp-login.php", nil, "")
 		}
 		var alerts struct {
 			Items []struct{ ID, Rule, Key string } `json:"items"`
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, _, body := p.call(p.next(), "GET", "/api/alerts/", bearer(admin), "")
+			_, _, body := p.call(t, p.next(), "GET", "/api/alerts/", bearer(admin), "")
 			alerts.Items = nil
 			_ = json.Unmarshal(body, &alerts)
 			if len(alerts.Items) > 0 || time.Now().After(deadline) {
@@ -211,7 +210,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 			t.Helper()
 			start := time.Now()
 			for {
-				code, _, _ := p.callFrom(c, p.base(i), "GET", "/api/customers/", bearer(token), "")
+				code, _, _ := p.callFrom(t, c, p.base(i), "GET", "/api/customers/", bearer(token), "")
 				if code == http.StatusUnauthorized {
 					t.Logf("refused by instance %d after %v", i, time.Since(start))
 					return
@@ -222,15 +221,15 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		code, _, body := p.callFrom(c, p.base(0), "POST", "/api/tokens/", bearer(admin), `{"name":"script","expires_in_days":30}`)
+		code, _, body := p.callFrom(t, c, p.base(0), "POST", "/api/tokens/", bearer(admin), `{"name":"script","expires_in_days":30}`)
 		var created struct{ Token, ID string }
 		if err := json.Unmarshal(body, &created); code != 201 || err != nil {
 			t.Fatalf("create token: %d %s", code, body)
 		}
-		if code, _, _ := p.callFrom(c, p.base(1), "GET", "/api/customers/", bearer(created.Token), ""); code != 200 {
+		if code, _, _ := p.callFrom(t, c, p.base(1), "GET", "/api/customers/", bearer(created.Token), ""); code != 200 {
 			t.Fatalf("the new token on the second instance: %d", code)
 		}
-		if code, _, body := p.callFrom(c, p.base(0), "DELETE", "/api/tokens/"+created.ID+"/", bearer(admin), ""); code != 204 {
+		if code, _, body := p.callFrom(t, c, p.base(0), "DELETE", "/api/tokens/"+created.ID+"/", bearer(admin), ""); code != 204 {
 			t.Fatalf("revoke: %d %s", code, body)
 		}
 		refusedBy(1, created.Token)
@@ -245,7 +244,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		}
 		agent := strings.TrimSpace(out)
 		for i := range 2 { // now in both caches
-			if code, _, _ := p.callFrom(c, p.base(i), "GET", "/api/customers/", bearer(agent), ""); code != 200 {
+			if code, _, _ := p.callFrom(t, c, p.base(i), "GET", "/api/customers/", bearer(agent), ""); code != 200 {
 				t.Fatalf("the agent's token on instance %d: %d", i, code)
 			}
 		}
@@ -263,10 +262,10 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		for w := range 8 {
 			wg.Go(func() {
 				for i := range 10 {
-					code, _, body := p.call(p.base((w+i)%2), "POST", "/api/customers/", bearer(admin),
+					code, _, body, err := send(http.DefaultClient, p.base((w+i)%2), "POST", "/api/customers/", bearer(admin),
 						fmt.Sprintf(`{"name":"Customer %d-%d","email":"c%d-%d@example.com"}`, w, i, w, i))
 					if code != 201 {
-						t.Errorf("create: %d %s", code, body)
+						t.Errorf("create: %d (%v) %s", code, err, body)
 						return
 					}
 					var c struct{ ID string }
@@ -280,7 +279,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		wg.Wait()
 		seen := 0
 		for cursor := ""; ; {
-			_, _, body := p.call(p.next(), "GET", "/api/customers/?limit=100&cursor="+cursor, bearer(admin), "")
+			_, _, body := p.call(t, p.next(), "GET", "/api/customers/?limit=100&cursor="+cursor, bearer(admin), "")
 			var page struct {
 				Items      []struct{ ID string } `json:"items"`
 				NextCursor *string               `json:"next_cursor"`
@@ -331,7 +330,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		for i := range 2 {
 			start := time.Now()
 			for n := 0; ; n++ {
-				id := p.createCustomer(c, p.base(i), admin, fmt.Sprintf("rotation-%d-%d@example.com", i, n))
+				id := p.createCustomer(t, c, p.base(i), admin, fmt.Sprintf("rotation-%d-%d@example.com", i, n))
 				var under string
 				if err := db.QueryRow(`SELECT key_id FROM customers WHERE id = $1`, id).Scan(&under); err != nil {
 					t.Fatal(err)
@@ -362,7 +361,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		}
 		rows.Close()
 		for n, id := range ids {
-			if code, _, body := p.callFrom(c, p.base(1-n%2), "GET", "/api/customers/"+id+"/", bearer(admin), ""); code != 200 || !strings.Contains(string(body), "@example.com") {
+			if code, _, body := p.callFrom(t, c, p.base(1-n%2), "GET", "/api/customers/"+id+"/", bearer(admin), ""); code != 200 || !strings.Contains(string(body), "@example.com") {
 				t.Fatalf("customer %s after the rotation: %d %s", id, code, body)
 			}
 		}
@@ -379,7 +378,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		c := clientFrom("127.0.0.2")
 		refused := 0
 		for range 12 {
-			code, _, _ := p.callFrom(c, p.next(), "POST", "/api/auth/login/", nil, `{"email":"nobody@example.com","password":"wrong password"}`)
+			code, _, _ := p.callFrom(t, c, p.next(), "POST", "/api/auth/login/", nil, `{"email":"nobody@example.com","password":"wrong password"}`)
 			if code == http.StatusTooManyRequests {
 				refused++
 			}
@@ -393,7 +392,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 		c := clientFrom("127.0.0.3")
 		allowed := 0
 		for range 400 {
-			code, _, _ := p.callFrom(c, p.next(), "GET", "/api/auth/session/", bearer(admin), "")
+			code, _, _ := p.callFrom(t, c, p.next(), "GET", "/api/auth/session/", bearer(admin), "")
 			if code == http.StatusTooManyRequests {
 				break
 			}
@@ -541,7 +540,7 @@ func TestTwoInstancesShareEverything(t *testing.T) {
 			if n++; n > 100 {
 				break
 			}
-			code, _, body := p.callFrom(c, p.base(victim), "GET", "/api/customers/"+id+"/", bearer(admin), "")
+			code, _, body := p.callFrom(t, c, p.base(victim), "GET", "/api/customers/"+id+"/", bearer(admin), "")
 			if code != 200 || !strings.Contains(string(body), email) {
 				t.Fatalf("acknowledged customer %s through the restarted instance: %d %s", id, code, body)
 			}
