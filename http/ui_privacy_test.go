@@ -35,6 +35,23 @@ func (s *testServer) events(q custodian.AuditQuery) []custodian.AuditEvent {
 	return ev
 }
 
+// actions returns the actions of the trail's events about subject that
+// start with prefix, newest first, failing the test when one's data holds
+// leak, which the trail must never record.
+func (s *testServer) actions(subject, prefix, leak string) []string {
+	s.t.Helper()
+	var actions []string
+	for _, e := range s.events(custodian.AuditQuery{Subject: subject}) {
+		if strings.HasPrefix(e.Action, prefix) {
+			actions = append(actions, e.Action)
+			if strings.Contains(string(e.Data), leak) {
+				s.t.Fatalf("%s event with %q on the trail: %s", e.Action, leak, e.Data)
+			}
+		}
+	}
+	return actions
+}
+
 // reads returns the read log's records of customer id, newest first.
 func (s *testServer) reads(id string) []custodian.ReadRecord {
 	s.t.Helper()
