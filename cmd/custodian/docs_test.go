@@ -123,6 +123,7 @@ func subcommandTable(name string) *commandTable {
 var (
 	testName = regexp.MustCompile(`\bTest[A-Z][A-Za-z0-9_]*`)
 	goPath   = regexp.MustCompile("`([a-z0-9_/]+/[a-z0-9_]+\\.go)`")
+	testFunc = regexp.MustCompile(`(?m)^func (Test[A-Za-z0-9_]+)\(`)
 )
 
 // TestScaleOutGuideNamesRealTests checks that every test and Go file
@@ -148,7 +149,7 @@ func TestScaleOutGuideNamesRealTests(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, m := range regexp.MustCompile(`(?m)^func (Test[A-Za-z0-9_]+)\(`).FindAllStringSubmatch(string(b), -1) {
+		for _, m := range testFunc.FindAllStringSubmatch(string(b), -1) {
 			defined[m[1]] = true
 		}
 		return nil
