@@ -119,11 +119,17 @@ const keyringSample = 16
 // is sealed with its chain key. Otherwise every read of a customer would
 // fail while the server looked healthy; the error names what is missing.
 func checkKeyringOpensData(ctx context.Context, a *app) error {
-	k := a.keyring.keyring
 	usage, err := a.store.KeyUsage(ctx)
 	if err != nil {
 		return err
 	}
+	return checkKeyringOpens(ctx, a, usage)
+}
+
+// checkKeyringOpens is checkKeyringOpensData given the store's key usage
+// (customers by master key id), for a caller that has just read it.
+func checkKeyringOpens(ctx context.Context, a *app, usage map[string]int64) error {
+	k := a.keyring.keyring
 	var missing []string
 	var lost int64
 	for _, id := range slices.Sorted(maps.Keys(usage)) {

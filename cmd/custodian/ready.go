@@ -92,7 +92,7 @@ func (r *readiness) keyringOpensData(ctx context.Context) error {
 			return err
 		}
 		r.inUse = slices.Sorted(maps.Keys(usage))
-		r.full = checkKeyringOpensData(ctx, r.a)
+		r.full = checkKeyringOpens(ctx, r.a, usage)
 		r.checked = time.Now()
 	}
 	if r.full != nil {
