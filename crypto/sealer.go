@@ -217,6 +217,14 @@ func (s *Sealer) ActiveKeyID() string {
 	return s.keyring.active
 }
 
+// KeyIDs lists the master keys of the keyring in use, which a reload
+// may have changed since the sealer was made.
+func (s *Sealer) KeyIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keyring.KeyIDs()
+}
+
 // HasMasterKey reports whether the sealer's keyring holds master key id.
 func (s *Sealer) HasMasterKey(id string) bool {
 	_, ok := s.master(id)

@@ -128,19 +128,22 @@ func checkKeyringOpensData(ctx context.Context, a *app) error {
 
 // checkKeyringOpens is checkKeyringOpensData given the store's key usage
 // (customers by master key id), for a caller that has just read it.
+// The master keys are the sealer's, which follow a reloaded keyring
+// (SIGHUP, or another instance's rotation), not the keyring serve started
+// with.
 func checkKeyringOpens(ctx context.Context, a *app, usage map[string]int64) error {
-	k := a.keyring.keyring
+	ids := a.sealer.KeyIDs()
 	var missing []string
 	var lost int64
 	for _, id := range slices.Sorted(maps.Keys(usage)) {
-		if !slices.Contains(k.KeyIDs(), id) {
+		if !slices.Contains(ids, id) {
 			missing = append(missing, id)
 			lost += usage[id]
 		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: %d customers are under master keys %s, which the keyring (%s, keys %s) does not hold; start with the keyring the data was written with",
-			errKeyringMismatch, lost, strings.Join(missing, ", "), a.keyring.place(), strings.Join(k.KeyIDs(), ", "))
+			errKeyringMismatch, lost, strings.Join(missing, ", "), a.keyring.place(), strings.Join(ids, ", "))
 	}
 	sample, err := a.store.DataKeySample(ctx, keyringSample)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/custodian-crm/custodian"
 	"github.com/custodian-crm/custodian/crypto"
 	"github.com/custodian-crm/custodian/internal/syncbuf"
 	"github.com/custodian-crm/custodian/internal/testdb"
@@ -165,5 +166,42 @@ func TestReadinessRefusesAnotherKeyring(t *testing.T) {
 	})
 	if !errors.Is(err, errKeyringMismatch) || !strings.Contains(err.Error(), "is not sealed with the chain key") {
 		t.Fatalf("readiness under another keyring: %v", err)
+	}
+}
+
+// TestReadinessFollowsAReloadedKeyring: after a rotation reaches a serving
+// instance (a reload of its keyring: SIGHUP or the rotation notice), new
+// customers are under the new master key, and readiness's full check must
+// judge them by the keyring in use, not by the one the instance started
+// with, or the instance would report itself unready after every rotation.
+func TestReadinessFollowsAReloadedKeyring(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"CUSTODIAN_DATA_DIR": dir}
+	fs := newFlagSet("test", io.Discard)
+	flags := addAppFlags(fs)
+	if _, err := flags.parse(fs, nil, env(vars)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	err := withApp(ctx, flags.config(), func(a *app) error {
+		path := filepath.Join(dir, crypto.DevKeyringName)
+		k := readKeyring(t, path)
+		newID := k.AddMasterKey()
+		if err := crypto.WriteKeyringFile(path, k); err != nil {
+			return err
+		}
+		if err := a.sealer.Reload(); err != nil {
+			return err
+		}
+		if got := a.sealer.ActiveKeyID(); got != newID {
+			t.Fatalf("active key after the reload = %s, want %s", got, newID)
+		}
+		if _, err := a.customers.ImportCustomers(ctx, []custodian.CustomerFields{{Name: "After Rotation"}}); err != nil {
+			return err
+		}
+		return newReadiness(a, 0).Ping(ctx)
+	}, generateDevKeyring, withCustomers)
+	if err != nil {
+		t.Fatalf("readiness after a keyring reload: %v", err)
 	}
 }
