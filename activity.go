@@ -2,7 +2,6 @@ package custodian
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -33,25 +32,25 @@ type ActivityInput struct {
 // UTC (now when it is zero). A date more than a day in the future is
 // refused: activities are logged after they happen.
 func (in ActivityInput) Check(now time.Time) (ActivityInput, error) {
-	var errs []FieldError
+	var errs fieldErrors
 	found := false
 	for _, t := range ActivityTypes {
 		found = found || in.Type == t
 	}
 	if !found {
-		errs = append(errs, FieldError{Field: "type", Message: "Must be one of " + strings.Join(ActivityTypes, ", ") + "."})
+		errs.add("type", "Must be one of %s.", strings.Join(ActivityTypes, ", "))
 	}
 	in.Text = strings.TrimSpace(in.Text)
 	switch {
 	case in.Text == "":
-		errs = append(errs, FieldError{Field: "text", Message: "Say what happened."})
+		errs.add("text", "Say what happened.")
 	case !activityText(in.Text):
-		errs = append(errs, FieldError{Field: "text", Message: fmt.Sprintf("Must be text of at most %d characters.", MaxActivityTextLen)})
+		errs.add("text", "Must be text of at most %d characters.", MaxActivityTextLen)
 	}
 	if in.Date.IsZero() {
 		in.Date = now
 	} else if in.Date.After(now.Add(24 * time.Hour)) {
-		errs = append(errs, FieldError{Field: "date", Message: "Must not be in the future."})
+		errs.add("date", "Must not be in the future.")
 	}
 	in.Date = in.Date.UTC().Truncate(time.Microsecond)
 	if len(errs) > 0 {

@@ -2,7 +2,6 @@ package custodian
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -21,16 +20,16 @@ type TaskInput struct {
 // Check validates in and returns it with its title trimmed and its due
 // date as the start of its day in UTC.
 func (in TaskInput) Check() (TaskInput, error) {
-	var errs []FieldError
+	var errs fieldErrors
 	in.Title = strings.TrimSpace(in.Title)
 	switch {
 	case in.Title == "":
-		errs = append(errs, FieldError{Field: "title", Message: "Say what is to be done."})
+		errs.add("title", "Say what is to be done.")
 	case !PrintableText(in.Title, MaxTaskTitleLen):
-		errs = append(errs, FieldError{Field: "title", Message: fmt.Sprintf("Must be printable text of at most %d characters.", MaxTaskTitleLen)})
+		errs.add("title", "Must be printable text of at most %d characters.", MaxTaskTitleLen)
 	}
 	if in.Due.IsZero() {
-		errs = append(errs, FieldError{Field: "due", Message: "Give a due date."})
+		errs.add("due", "Give a due date.")
 	}
 	in.Due = DayOf(in.Due)
 	if len(errs) > 0 {

@@ -2,7 +2,6 @@ package custodian
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -53,14 +52,14 @@ func (s ViewState) Query() CustomerQuery {
 // check validates s, adding field errors under prefix, and returns it
 // normalized: search trimmed, tag lower-cased, the default sort spelled
 // out.
-func (s ViewState) check(prefix string, errs *[]FieldError) ViewState {
-	bad := func(field, msg string) { *errs = append(*errs, FieldError{Field: prefix + field, Message: msg}) }
+func (s ViewState) check(prefix string, errs *fieldErrors) ViewState {
+	bad := func(field, format string, args ...any) { errs.add(prefix+field, format, args...) }
 	s.Search = strings.TrimSpace(s.Search)
 	switch {
 	case !utf8.ValidString(s.Search) || strings.ContainsFunc(s.Search, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		bad("search", "Search must be text without control characters.")
 	case len(s.Search) > MaxSearchLen:
-		bad("search", fmt.Sprintf("Search must be at most %d characters.", MaxSearchLen))
+		bad("search", "Search must be at most %d characters.", MaxSearchLen)
 	}
 	if s.Status != "" && !s.Status.Valid() {
 		bad("status", "Status must be one of lead, active or inactive.")
@@ -76,20 +75,20 @@ func (s ViewState) check(prefix string, errs *[]FieldError) ViewState {
 		bad("sort", "Sort must be one of name, created_at or updated_at, optionally preceded by '-' for descending order.")
 	}
 	if s.PageSize < 0 || s.PageSize > MaxListLimit {
-		bad("page_size", fmt.Sprintf("Page size must be between 1 and %d, or 0 for the default.", MaxListLimit))
+		bad("page_size", "Page size must be between 1 and %d, or 0 for the default.", MaxListLimit)
 	}
 	return s
 }
 
 // checkViewName validates a view's name under field and returns it
 // trimmed.
-func checkViewName(field, name string, errs *[]FieldError) string {
+func checkViewName(field, name string, errs *fieldErrors) string {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		*errs = append(*errs, FieldError{Field: field, Message: "Give the view a name."})
+		errs.add(field, "Give the view a name.")
 	case !PrintableText(name, MaxViewNameLen) || strings.ContainsAny(name, "<>"):
-		*errs = append(*errs, FieldError{Field: field, Message: fmt.Sprintf("Must be printable text of at most %d characters, without < or >.", MaxViewNameLen)})
+		errs.add(field, "Must be printable text of at most %d characters, without < or >.", MaxViewNameLen)
 	}
 	return name
 }
@@ -122,7 +121,7 @@ type ViewInput struct {
 
 // Check validates in and returns it normalized.
 func (in ViewInput) Check() (ViewInput, error) {
-	var errs []FieldError
+	var errs fieldErrors
 	in.Name = checkViewName("name", in.Name, &errs)
 	in.State = in.State.check("state.", &errs)
 	if len(errs) > 0 {
@@ -141,7 +140,7 @@ type ViewPatch struct {
 // Check validates p and returns it normalized, with the names of the
 // fields it changes.
 func (p ViewPatch) Check() (ViewPatch, []string, error) {
-	var errs []FieldError
+	var errs fieldErrors
 	var fields []string
 	if p.Name != nil {
 		n := checkViewName("name", *p.Name, &errs)

@@ -307,16 +307,29 @@ func (s *Service) SetupLink(ctx context.Context) (string, time.Time, error) {
 // expired or used: they are not told apart.
 var invalidLink = custodian.Errorf(custodian.ENOTFOUND, "This link is invalid, expired or already used.")
 
+// peekLink checks the one-time link token plain, of the prefix and
+// purpose, without consuming it, and returns its hash and its stored
+// form; invalidLink for a token that is malformed, unknown, expired or
+// used.
+func (s *Service) peekLink(ctx context.Context, prefix, purpose, plain string) ([]byte, *custodian.OneTimeToken, error) {
+	if token.Parse(prefix, plain) != nil {
+		return nil, nil, invalidLink
+	}
+	hash := token.Hash(plain)
+	t, err := s.repo.PeekToken(ctx, hash, purpose, s.now())
+	if err != nil {
+		return nil, nil, invalidLink
+	}
+	return hash, t, nil
+}
+
 // CompleteSetup creates the first administrator with a setup token. The
 // token is consumed in the same transaction; it works only while no user
 // exists.
 func (s *Service) CompleteSetup(ctx context.Context, setupToken, email, name, pw string) (*custodian.User, error) {
-	if token.Parse(token.PrefixSetup, setupToken) != nil {
-		return nil, invalidLink
-	}
-	hash := token.Hash(setupToken)
-	if _, err := s.repo.PeekToken(ctx, hash, custodian.PurposeSetup, s.now()); err != nil {
-		return nil, invalidLink
+	hash, _, err := s.peekLink(ctx, token.PrefixSetup, custodian.PurposeSetup, setupToken)
+	if err != nil {
+		return nil, err
 	}
 	if n, err := s.repo.CountUsers(ctx); err != nil {
 		return nil, err
@@ -443,13 +456,9 @@ func (s *Service) ResendInvitation(ctx context.Context, id string) (string, time
 // Register accepts an invitation: it creates the account with the invited
 // email and role, a name and a password, consuming the invitation.
 func (s *Service) Register(ctx context.Context, inviteToken, name, pw string) (*custodian.User, error) {
-	if token.Parse(token.PrefixInvitation, inviteToken) != nil {
-		return nil, invalidLink
-	}
-	hash := token.Hash(inviteToken)
-	inv, err := s.repo.PeekToken(ctx, hash, custodian.PurposeInvite, s.now())
+	hash, inv, err := s.peekLink(ctx, token.PrefixInvitation, custodian.PurposeInvite, inviteToken)
 	if err != nil {
-		return nil, invalidLink
+		return nil, err
 	}
 	u, err := s.newUser(ctx, inv.Email, name, inv.Role, pw)
 	if err != nil {

@@ -177,13 +177,9 @@ func MaskEmail(email string) string {
 // works whether or not its opener is signed in: it proves control of the
 // new address, and the change was already confirmed with the password.
 func (s *Service) ConfirmEmailChange(ctx context.Context, p *custodian.Principal, confirmToken string) (*custodian.User, error) {
-	if token.Parse(token.PrefixEmail, confirmToken) != nil {
-		return nil, invalidLink
-	}
-	hash := token.Hash(confirmToken)
-	t, err := s.repo.PeekToken(ctx, hash, custodian.PurposeEmail, s.now())
+	hash, t, err := s.peekLink(ctx, token.PrefixEmail, custodian.PurposeEmail, confirmToken)
 	if err != nil {
-		return nil, invalidLink
+		return nil, err
 	}
 	var keep []byte
 	if p != nil && p.User.ID == t.UserID {

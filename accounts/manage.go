@@ -544,13 +544,9 @@ func (s *Service) newResetToken(ctx context.Context, userID string, ttl time.Dur
 // CompleteReset sets a new password with a reset token, consuming it, and
 // ends every session of the user, all in one transaction.
 func (s *Service) CompleteReset(ctx context.Context, resetToken, next string) error {
-	if token.Parse(token.PrefixReset, resetToken) != nil {
-		return invalidLink
-	}
-	hash := token.Hash(resetToken)
-	t, err := s.repo.PeekToken(ctx, hash, custodian.PurposeReset, s.now())
+	hash, t, err := s.peekLink(ctx, token.PrefixReset, custodian.PurposeReset, resetToken)
 	if err != nil {
-		return invalidLink
+		return err
 	}
 	u, err := s.user(ctx, t.UserID)
 	if err != nil {

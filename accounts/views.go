@@ -31,6 +31,18 @@ func mayChange(p *custodian.Principal, r *custodian.ViewRecord) error {
 	return nil
 }
 
+// mayUpdate returns nil when p may change r (see mayChange) and r is at
+// version ifVersion (any when 0); EPRECONDITION when it was changed since.
+func mayUpdate(p *custodian.Principal, r *custodian.ViewRecord, ifVersion int64) error {
+	if err := mayChange(p, r); err != nil {
+		return err
+	}
+	if ifVersion != 0 && r.Version != ifVersion {
+		return custodian.Errorf(custodian.EPRECONDITION, "The view was changed meanwhile; reload it and try again.")
+	}
+	return nil
+}
+
 // openView decrypts a stored view.
 func (s *Service) openView(r *custodian.ViewRecord) (*custodian.View, error) {
 	dk, err := s.sealer.OpenDataKey(r.ID, r.KeyID, r.DataKey)
@@ -140,22 +152,16 @@ func (s *Service) UpdateView(ctx context.Context, p *custodian.Principal, id str
 		if err != nil {
 			return nil, err
 		}
-		if err := mayChange(p, cur); err != nil {
+		if err := mayUpdate(p, cur, ifVersion); err != nil {
 			return nil, err
-		}
-		if ifVersion != 0 && cur.Version != ifVersion {
-			return nil, custodian.Errorf(custodian.EPRECONDITION, "The view was changed meanwhile; reload it and try again.")
 		}
 		return s.openView(cur)
 	}
 	var out *custodian.ViewRecord
 	err = s.repo.Audited(ctx, func(ctx context.Context) ([]custodian.AuditEntry, error) {
 		err := s.repo.UpdateView(ctx, id, func(cur *custodian.ViewRecord) (*custodian.ViewRecord, error) {
-			if err := mayChange(p, cur); err != nil {
+			if err := mayUpdate(p, cur, ifVersion); err != nil {
 				return nil, err
-			}
-			if ifVersion != 0 && cur.Version != ifVersion {
-				return nil, custodian.Errorf(custodian.EPRECONDITION, "The view was changed meanwhile; reload it and try again.")
 			}
 			next := *cur
 			if patch.Name != nil {

@@ -444,8 +444,9 @@ func TestEveryOperation(t *testing.T) {
 	if u := must[*client.User](t)(admin.ChangePreferences(ctx, client.PreferencesChange{Language: "de", TimeZone: "Europe/Berlin"})); u.Language != "de" || u.TimeZone != "Europe/Berlin" {
 		t.Fatalf("preferences %+v", u)
 	}
-	if _, err := admin.ChangePreferences(ctx, client.PreferencesChange{Language: "xx", TimeZone: "Mars/Olympus"}); err == nil {
-		t.Fatal("preferences with an unknown language and zone were accepted")
+	_, err = admin.ChangePreferences(ctx, client.PreferencesChange{Language: "xx", TimeZone: "Mars/Olympus"})
+	if e := wantError(t, err, 400, client.CodeInvalid); !hasField(e, "language") || !hasField(e, "time_zone") {
+		t.Fatalf("preferences with an unknown language and zone: %+v", e.Problem)
 	}
 	// The administrator signs in with a token: no sessions to list or end.
 	if list := must[[]client.SessionInfo](t)(admin.Sessions(ctx)); len(list) != 0 {

@@ -354,7 +354,7 @@ func (s *Service) ExportCustomer(ctx context.Context, id string) (*custodian.Exp
 		if out.Activities, err = s.activities(ctx, rec); err != nil {
 			return nil, err
 		}
-		if out.Tasks, err = s.Tasks(ctx, id); err != nil {
+		if out.Tasks, err = s.tasks(ctx, rec); err != nil {
 			return nil, err
 		}
 	}

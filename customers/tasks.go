@@ -56,7 +56,12 @@ func (s *Service) Tasks(ctx context.Context, id string) ([]custodian.Task, error
 	if err != nil {
 		return nil, s.goneOr(ctx, id, err)
 	}
-	recs, err := s.repo.CustomerTasks(ctx, id)
+	return s.tasks(ctx, rec)
+}
+
+// tasks opens the tasks of the customer whose record is rec.
+func (s *Service) tasks(ctx context.Context, rec *custodian.CustomerRecord) ([]custodian.Task, error) {
+	recs, err := s.repo.CustomerTasks(ctx, rec.ID)
 	if err != nil || len(recs) == 0 {
 		return []custodian.Task{}, err
 	}
