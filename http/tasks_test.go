@@ -40,10 +40,15 @@ func TestUITasks(t *testing.T) {
 		t.Fatalf("customer tasks: %s", p.body)
 	}
 
+	readsBefore := len(s.reads(id))
 	p = c.get("/tasks")
 	if p.code != 200 || !strings.Contains(p.body, "quote") || !strings.Contains(p.body, "Call back") || strings.Contains(p.body, "Next year") ||
 		strings.Contains(p.body, "Their task") || strings.Count(p.body, "status-overdue") != 1 || !strings.Contains(p.body, "Theo Tasks") {
 		t.Fatalf("my tasks: %d %s", p.code, p.body)
+	}
+	// The page showed the customer's name: recorded as a read by this user.
+	if reads := s.reads(id); len(reads) != readsBefore+1 || reads[0].Actor != me.ID {
+		t.Fatalf("my tasks recorded no read of the customer it names: %d reads before, now %+v", readsBefore, reads)
 	}
 	if p := other.get("/tasks"); !strings.Contains(p.body, "Their task") || strings.Contains(p.body, "quote") {
 		t.Fatalf("their tasks: %s", p.body)
