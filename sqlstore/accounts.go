@@ -354,6 +354,23 @@ func (s *Store) exec(ctx context.Context, op, query string, args ...any) error {
 	})
 }
 
+// execFound is exec for a change of one thing, which returns notFound when
+// the change found no row.
+func (s *Store) execFound(ctx context.Context, op string, notFound error, query string, args ...any) error {
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(query), args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound
+		}
+		return nil
+	})
+}
+
 // ListSessions lists a user's sessions, newest first.
 func (s *Store) ListSessions(ctx context.Context, userID string) ([]custodian.Session, error) {
 	rows, err := s.query(ctx, `SELECT s.token_hash, s.created_us, s.last_seen_us, s.expires_us, s.client_addr, s.user_agent, s.passkey

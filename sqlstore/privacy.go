@@ -70,18 +70,8 @@ func (s *Store) SetLegalHold(ctx context.Context, customerID string, hold *custo
 	if hold != nil {
 		us, by, reason = micros(hold.Since), hold.By, hold.Reason
 	}
-	return s.inTx(ctx, "legal hold", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE customers SET legal_hold_us = ?, legal_hold_by = ?, legal_hold_reason = ?, version = version + 1 WHERE id = ?`), us, by, reason, customerID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
-		}
-		return nil
-	})
+	return s.execFound(ctx, "legal hold", custodian.Errorf(custodian.ENOTFOUND, "Customer not found."),
+		`UPDATE customers SET legal_hold_us = ?, legal_hold_by = ?, legal_hold_reason = ?, version = version + 1 WHERE id = ?`, us, by, reason, customerID)
 }
 
 // EraseCustomer deletes the locked record (its tags, tokens, current
