@@ -320,8 +320,10 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 		entries = entries[len(part):]
 		var b strings.Builder
 		args := make([]any, 0, 11*len(part)+1+len(outboxArgs))
-		var hashAt int // where the head's new hash goes in args, when chained
-		if chained && len(entries) == 0 {
+		final := chained && len(entries) == 0
+		if final {
+			// The head's new hash is the first argument, known once
+			// the part is sealed.
 			b.WriteString(`WITH head AS (UPDATE audit_head SET hash = ? WHERE id = 1)`)
 			args = append(args, nil)
 			if outbox != "" {
@@ -354,8 +356,8 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Subject, e.ClientAddr, e.RequestID, string(fields), e.Data, nonNilBytes(e.PrevHash), e.Hash)
 		}
-		if chained && len(entries) == 0 {
-			args[hashAt] = prev
+		if final {
+			args[0] = prev
 		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 			return fmt.Errorf("append audit events: %w", err)
