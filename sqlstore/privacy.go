@@ -140,11 +140,8 @@ func (s *Store) Tombstones(ctx context.Context, ids []string) ([]*custodian.Tomb
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+tombstoneColumns+` FROM customer_tombstones WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`), args...)
+	in, args := inList(ids)
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+tombstoneColumns+` FROM customer_tombstones WHERE id IN `+in), args...)
 	if err != nil {
 		return nil, internal("tombstones", err)
 	}
