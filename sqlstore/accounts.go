@@ -194,7 +194,7 @@ func (s *Store) CreateOneTimeToken(ctx context.Context, t custodian.OneTimeToken
 
 const invitationColumns = `public_id, email, role, created_by, created_us, expires_us, used_us, revoked_us`
 
-func scanInvitation(sc interface{ Scan(...any) error }, now time.Time) (custodian.Invitation, error) {
+func scanInvitation(sc scanner, now time.Time) (custodian.Invitation, error) {
 	var inv custodian.Invitation
 	var role string
 	var created, expires, used, revoked int64
