@@ -194,7 +194,7 @@ func (s *Store) CreateOneTimeToken(ctx context.Context, t custodian.OneTimeToken
 
 const invitationColumns = `public_id, email, role, created_by, created_us, expires_us, used_us, revoked_us`
 
-func scanInvitation(sc interface{ Scan(...any) error }, now time.Time) (custodian.Invitation, error) {
+func scanInvitation(sc scanner, now time.Time) (custodian.Invitation, error) {
 	var inv custodian.Invitation
 	var role string
 	var created, expires, used, revoked int64
@@ -351,6 +351,23 @@ func (s *Store) exec(ctx context.Context, op, query string, args ...any) error {
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(query), args...)
 		return err
+	})
+}
+
+// execFound is exec for a change of one thing, which returns notFound when
+// the change found no row.
+func (s *Store) execFound(ctx context.Context, op string, notFound error, query string, args ...any) error {
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(query), args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound
+		}
+		return nil
 	})
 }
 

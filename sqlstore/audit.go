@@ -60,18 +60,11 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 	if s.group != nil {
 		return s.group.run(ctx, run)
 	}
-	if s.dialect.FlushBarrier == "" {
-		return s.inTx(ctx, "audited write", func(tx *sql.Tx) error { return run(s.withTx(ctx, tx), tx) })
-	}
-	// As for shared appends (auditAppender.commit): the transaction
-	// commits without waiting for the disk, so that the chain's head,
-	// which every audited write takes, is not held through a flush; the
-	// barrier then waits for it before the caller hears of the outcome.
-	// A change that queues webhook events for an active endpoint keeps
-	// the plain commit, so that no endpoint is told of a change a crash
-	// could still take back (an endpoint activated between this check
-	// and the commit is the exception: its first events may be
-	// delivered up to one flush early).
+	// Where the dialect has a flush barrier, the transaction may commit
+	// without waiting for the disk (see relaxCommit), so that the chain's
+	// head, which every audited write takes, is not held through a flush;
+	// the barrier then waits for it before the caller hears of the
+	// outcome.
 	relaxed := false
 	err := s.inTx(ctx, "audited write", func(tx *sql.Tx) error {
 		ctx := s.withTx(ctx, tx)
@@ -80,29 +73,52 @@ func (s *Store) Audited(ctx context.Context, fn func(ctx context.Context) ([]cus
 			return err
 		}
 		st := stamp(ctx, entries)
-		if len(st) > 0 {
-			relax := `SELECT set_config('synchronous_commit', 'off', true)`
-			if carriesWebhookEvents(st) {
-				relax += ` WHERE NOT EXISTS (SELECT 1 FROM webhooks WHERE active = 1)`
-			}
-			var v string
-			switch err := tx.QueryRowContext(ctx, relax).Scan(&v); {
-			case err == nil:
-				relaxed = true
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
+		if relaxed, err = s.relaxCommit(ctx, tx, st); err != nil {
+			return err
 		}
 		return s.appendAudit(ctx, tx, st)
 	})
 	if err != nil || !relaxed {
 		return err
 	}
-	// Committed: the flush is awaited even if the caller has gone.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	return internal("audited write", s.awaitFlush(ctx))
+}
+
+// relaxCommit makes tx, which appends entries to the chain, commit without
+// waiting for the disk, where the dialect has a flush barrier to wait with
+// once the chain's head is released, and reports whether it did. A change
+// that queues webhook events for an active endpoint keeps the plain
+// commit, so that no endpoint is told of a change a crash could still take
+// back (an endpoint activated between this check and the commit is the
+// exception: its first events may be delivered up to one flush early).
+func (s *Store) relaxCommit(ctx context.Context, tx *sql.Tx, entries []stamped) (bool, error) {
+	if s.dialect.FlushBarrier == "" || len(entries) == 0 {
+		return false, nil
+	}
+	relax := `SELECT set_config('synchronous_commit', 'off', true)`
+	if carriesWebhookEvents(entries) {
+		relax += ` WHERE NOT EXISTS (SELECT 1 FROM webhooks WHERE active = 1)`
+	}
+	var v string
+	switch err := tx.QueryRowContext(ctx, relax).Scan(&v); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// awaitFlush runs the dialect's flush barrier, which returns once every
+// commit made before it is on disk. It runs even when ctx has ended: the
+// commits it waits for are made, and their callers must hear whether they
+// are kept.
+func (s *Store) awaitFlush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_, err = s.write.ExecContext(bctx, s.dialect.FlushBarrier)
-	return internal("audited write", err)
+	_, err := s.write.ExecContext(ctx, s.dialect.FlushBarrier)
+	return err
 }
 
 // AppendAudit records entries with no other change. Inside Audited it
@@ -229,48 +245,43 @@ func (a *auditAppender) commit(batch []*appendReq) {
 	defer cancel()
 	write := func(ctx context.Context, tx *sql.Tx) error { return a.s.appendAudit(ctx, tx, all) }
 	var err error
-	switch barrier := a.s.dialect.FlushBarrier; {
-	case a.s.group != nil:
+	if a.s.group != nil {
 		err = a.s.group.run(ctx, write)
-	case barrier != "" && !carriesWebhookEvents(all):
+	} else {
 		// The head row is released at the commit, before the commit is
-		// on disk: another instance's batch then extends the chain
-		// while this one's WAL is flushed, and the two flushes can be
-		// one. The barrier is a later commit that waits for its flush;
-		// the log is flushed in order, so once it returns this batch is
-		// durable too, and only then do the callers hear of it. A batch
-		// the crash takes never had a caller told it was kept, and
-		// never a successor on disk without it. Batches that queue
-		// webhook events keep the plain commit: their outbox rows must
-		// not be delivered before they are durable.
+		// on disk where relaxCommit allows it: another instance's batch
+		// then extends the chain while this one's WAL is flushed, and
+		// the two flushes can be one. The barrier is a later commit
+		// that waits for its flush; the log is flushed in order, so
+		// once it returns this batch is durable too, and only then do
+		// the callers hear of it. A batch the crash takes never had a
+		// caller told it was kept, and never a successor on disk
+		// without it.
 		//
 		// The barrier runs beside the next batch (at most maxFlushing
 		// at once), so that one instance's batches do not wait for the
 		// disk either.
+		relaxed := false
 		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			var err error
+			if relaxed, err = a.s.relaxCommit(ctx, tx, all); err != nil {
 				return err
 			}
 			return write(ctx, tx)
 		})
-		if err == nil {
+		if err == nil && relaxed {
 			a.flushing <- struct{}{}
 			a.wg.Add(1)
 			go func() {
 				defer a.wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				_, err := a.s.write.ExecContext(ctx, barrier)
+				err := internal("append audit", a.s.awaitFlush(context.Background()))
 				<-a.flushing
-				err = internal("append audit", err)
 				for _, r := range batch {
 					r.done <- err
 				}
 			}()
 			return
 		}
-	default:
-		err = a.s.inTx(ctx, "append audit", func(tx *sql.Tx) error { return write(ctx, tx) })
 	}
 	err = internal("append audit", err)
 	for _, r := range batch {
@@ -320,8 +331,10 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 		entries = entries[len(part):]
 		var b strings.Builder
 		args := make([]any, 0, 11*len(part)+1+len(outboxArgs))
-		var hashAt int // where the head's new hash goes in args, when chained
-		if chained && len(entries) == 0 {
+		final := chained && len(entries) == 0
+		if final {
+			// The head's new hash is the first argument, known once
+			// the part is sealed.
 			b.WriteString(`WITH head AS (UPDATE audit_head SET hash = ? WHERE id = 1)`)
 			args = append(args, nil)
 			if outbox != "" {
@@ -354,8 +367,8 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []stamped) 
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Subject, e.ClientAddr, e.RequestID, string(fields), e.Data, nonNilBytes(e.PrevHash), e.Hash)
 		}
-		if chained && len(entries) == 0 {
-			args[hashAt] = prev
+		if final {
+			args[0] = prev
 		}
 		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
 			return fmt.Errorf("append audit events: %w", err)

@@ -70,18 +70,8 @@ func (s *Store) SetLegalHold(ctx context.Context, customerID string, hold *custo
 	if hold != nil {
 		us, by, reason = micros(hold.Since), hold.By, hold.Reason
 	}
-	return s.inTx(ctx, "legal hold", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE customers SET legal_hold_us = ?, legal_hold_by = ?, legal_hold_reason = ?, version = version + 1 WHERE id = ?`), us, by, reason, customerID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return custodian.Errorf(custodian.ENOTFOUND, "Customer not found.")
-		}
-		return nil
-	})
+	return s.execFound(ctx, "legal hold", custodian.Errorf(custodian.ENOTFOUND, "Customer not found."),
+		`UPDATE customers SET legal_hold_us = ?, legal_hold_by = ?, legal_hold_reason = ?, version = version + 1 WHERE id = ?`, us, by, reason, customerID)
 }
 
 // EraseCustomer deletes the locked record (its tags, tokens, current
@@ -150,11 +140,8 @@ func (s *Store) Tombstones(ctx context.Context, ids []string) ([]*custodian.Tomb
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+tombstoneColumns+` FROM customer_tombstones WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`), args...)
+	in, args := inList(ids)
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+tombstoneColumns+` FROM customer_tombstones WHERE id IN `+in), args...)
 	if err != nil {
 		return nil, internal("tombstones", err)
 	}

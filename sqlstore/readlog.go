@@ -593,13 +593,22 @@ func (s *Store) Reads(ctx context.Context, q custodian.ReadQuery) ([]custodian.R
 		return nil, internal("list reads", err)
 	}
 	up := q.AfterSeq > 0
-	// pos is the cursor in the direction of the walk: the records beyond
-	// it are still to come.
-	pos := q.BeforeSeq
-	if up {
-		pos = q.AfterSeq
-	} else if pos <= 0 {
-		pos = 1<<63 - 1
+	// next is where the walk among batches, by their first sequence
+	// numbers, goes on from: the batches beyond it are still to come.
+	var next int64
+	switch {
+	case up:
+		// From the batch that holds AfterSeq's record (or the last
+		// before it), the first that can hold a later one.
+		err := r.db.QueryRowContext(ctx, r.s.q(`SELECT COALESCE(MAX(first_seq), 0) FROM read_batches WHERE first_seq <= ?`), q.AfterSeq).Scan(&next)
+		if err != nil {
+			return nil, internal("list reads", err)
+		}
+		next--
+	case q.BeforeSeq > 0:
+		next = q.BeforeSeq
+	default:
+		next = 1<<63 - 1
 	}
 	var since int64
 	if !q.Since.IsZero() {
@@ -609,7 +618,7 @@ func (s *Store) Reads(ctx context.Context, q custodian.ReadQuery) ([]custodian.R
 	var out []custodian.ReadRecord
 	keep := func(rd hashchain.Read) bool {
 		switch {
-		case up && rd.Seq <= pos, !up && rd.Seq >= pos:
+		case up && rd.Seq <= q.AfterSeq, !up && q.BeforeSeq > 0 && rd.Seq >= q.BeforeSeq:
 			return false
 		case q.Customer != "" && !slices.Contains(rd.Customers, q.Customer),
 			q.Actor != "" && rd.Actor != q.Actor,
@@ -620,7 +629,7 @@ func (s *Store) Reads(ctx context.Context, q custodian.ReadQuery) ([]custodian.R
 		return true
 	}
 	for {
-		rows, err := r.readBatches(ctx, q.Customer, up, pos, since, page)
+		rows, err := r.readBatches(ctx, q.Customer, up, next, since, page)
 		if err != nil {
 			return nil, internal("list reads", err)
 		}
@@ -642,11 +651,7 @@ func (s *Store) Reads(ctx context.Context, q custodian.ReadQuery) ([]custodian.R
 					return finishReads(out, up), nil
 				}
 			}
-			if up {
-				pos = max(pos, b.first+int64(b.n)-1)
-			} else {
-				pos = b.first
-			}
+			next = b.first
 		}
 		if len(rows) < page {
 			return finishReads(out, up), nil
@@ -662,12 +667,11 @@ func finishReads(out []custodian.ReadRecord, up bool) []custodian.ReadRecord {
 	return out
 }
 
-// readBatches returns up to page batch rows beyond pos, in the direction
-// of the walk: below pos going down, holding records above pos going up
-// (a batch holds at most maxReadBatch records, so the batches that can
-// start at most that far below pos). With customer, only the batches
-// read_index lists for it; with since (Unix microseconds), only those
-// whose newest record is that recent.
+// readBatches returns up to page batch rows whose first sequence numbers
+// lie beyond pos, in the direction of the walk: below pos going down,
+// above it going up. With customer, only the batches read_index lists for
+// it; with since (Unix microseconds), only those whose newest record is
+// that recent.
 func (r *readLog) readBatches(ctx context.Context, customer string, up bool, pos, since int64, page int) ([]batchRow, error) {
 	var b strings.Builder
 	var args []any
@@ -680,7 +684,7 @@ func (r *readLog) readBatches(ctx context.Context, customer string, up bool, pos
 	}
 	if up {
 		b.WriteString(` WHERE ` + col + ` > ?`)
-		args = append(args, pos-maxReadBatch)
+		args = append(args, pos)
 	} else {
 		b.WriteString(` WHERE ` + col + ` < ?`)
 		args = append(args, pos)

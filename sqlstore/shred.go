@@ -191,11 +191,8 @@ func (s *ShredStore) ShredKeys(ctx context.Context, ids []string) (map[string][]
 	const batch = 500
 	for len(ids) > 0 {
 		n := min(len(ids), batch)
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
-		}
-		rows, err := s.db.QueryContext(ctx, s.dialect.q(`SELECT customer_id, secret FROM shred_keys WHERE customer_id IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
+		in, args := inList(ids[:n])
+		rows, err := s.db.QueryContext(ctx, s.dialect.q(`SELECT customer_id, secret FROM shred_keys WHERE customer_id IN `+in), args...)
 		if err != nil {
 			return nil, unavailable("read shred keys", err)
 		}

@@ -561,6 +561,16 @@ func (s *Store) insertIndex(ctx context.Context, tx *sql.Tx, seq int64, r *custo
 	return insertRows(ctx, tx, s, "customer_tokens (token, customer_seq, created_us)", r.Tokens, seq, micros(r.CreatedAt))
 }
 
+// inList returns the parenthesized placeholders of an IN list of values,
+// one per value, and the values as arguments. values must not be empty.
+func inList[T any](values []T) (string, []any) {
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	return "(?" + strings.Repeat(",?", len(values)-1) + ")", args
+}
+
 // insertRows inserts one row per value: the value followed by rest.
 func insertRows[T any](ctx context.Context, tx *sql.Tx, s *Store, table string, values []T, rest ...any) error {
 	const batch = 200
@@ -600,11 +610,8 @@ func (s *Store) CustomerRecords(ctx context.Context, ids []string) ([]*custodian
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+recordColumns+` FROM customers c WHERE c.id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`), args...)
+	in, args := inList(ids)
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+recordColumns+` FROM customers c WHERE c.id IN `+in), args...)
 	if err != nil {
 		return nil, internal("get customers", err)
 	}
@@ -637,13 +644,10 @@ func (s *Store) CustomerIDsByTokens(ctx context.Context, tokens []int64) ([]stri
 	// parameters.
 	for len(tokens) > 0 {
 		n := min(len(tokens), 500)
-		args := make([]any, n)
-		for i, t := range tokens[:n] {
-			args[i] = t
-		}
+		in, args := inList(tokens[:n])
 		tokens = tokens[n:]
 		err := func() error {
-			rows, err := s.read.QueryContext(ctx, s.q(`SELECT DISTINCT c.id FROM customer_tokens t JOIN customers c ON c.seq = t.customer_seq WHERE t.token IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
+			rows, err := s.read.QueryContext(ctx, s.q(`SELECT DISTINCT c.id FROM customer_tokens t JOIN customers c ON c.seq = t.customer_seq WHERE t.token IN `+in), args...)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,8 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
+var errNoTask = custodian.Errorf(custodian.ENOTFOUND, "Task not found.")
+
 // AddTask stores the task fn returns for the locked record.
 func (s *Store) AddTask(ctx context.Context, customerID string, fn func(cur *custodian.CustomerRecord) (*custodian.TaskRecord, error)) (int64, error) {
 	var seq int64
@@ -64,19 +66,8 @@ func (s *Store) tasks(ctx context.Context, query string, args ...any) ([]custodi
 
 // SetTaskDone marks the customer's task done or open again.
 func (s *Store) SetTaskDone(ctx context.Context, customerID string, seq int64, done bool) error {
-	return s.inTx(ctx, "set task done", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE customer_tasks SET done = ? WHERE seq = ? AND customer_seq = (SELECT seq FROM customers WHERE id = ?)`),
-			boolInt(done), seq, customerID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return custodian.Errorf(custodian.ENOTFOUND, "Task not found.")
-		}
-		return nil
-	})
+	return s.execFound(ctx, "set task done", errNoTask,
+		`UPDATE customer_tasks SET done = ? WHERE seq = ? AND customer_seq = (SELECT seq FROM customers WHERE id = ?)`, boolInt(done), seq, customerID)
 }
 
 // UpdateTask locks the customer's record and its task seq, passes both to
@@ -95,7 +86,7 @@ func (s *Store) UpdateTask(ctx context.Context, customerID string, seq int64, fn
 			WHERE seq = ? AND customer_seq = ?`+s.dialect.ForUpdate), seq, cseq).
 			Scan(&k.Seq, &due, &k.Assignee, &done, &k.CreatedBy, &created, &k.TitleCT)
 		if errors.Is(err, sql.ErrNoRows) {
-			return custodian.Errorf(custodian.ENOTFOUND, "Task not found.")
+			return errNoTask
 		}
 		if err != nil {
 			return err
@@ -113,16 +104,6 @@ func (s *Store) UpdateTask(ctx context.Context, customerID string, seq int64, fn
 
 // DeleteTask deletes the customer's task seq.
 func (s *Store) DeleteTask(ctx context.Context, customerID string, seq int64) error {
-	return s.inTx(ctx, "delete task", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_tasks WHERE seq = ? AND customer_seq = (SELECT seq FROM customers WHERE id = ?)`), seq, customerID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return custodian.Errorf(custodian.ENOTFOUND, "Task not found.")
-		}
-		return nil
-	})
+	return s.execFound(ctx, "delete task", errNoTask,
+		`DELETE FROM customer_tasks WHERE seq = ? AND customer_seq = (SELECT seq FROM customers WHERE id = ?)`, seq, customerID)
 }

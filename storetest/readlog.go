@@ -33,6 +33,7 @@ func RunReadLog(t *testing.T, open func(t *testing.T, o sqlstore.Options) ReadLo
 		{"CloseWritesAndSealsPendingReads", testCloseFlushesReads},
 		{"PurgeRemovesOldReadsAndVerifies", testPurgeReads},
 		{"ReadsFilterAndPageBothWays", testReadsFilterAndPage},
+		{"ReadsPageUpPastManyBatches", testReadsPageUpPastManyBatches},
 	}
 	for _, tc := range readTamperings() {
 		tests = append(tests, contractTest[*readLogEnv]{"VerifyCatches" + tc.name, testReadTampering(tc)})
@@ -171,6 +172,43 @@ func testReadsFilterAndPage(t *testing.T, e *readLogEnv) {
 	}
 	if got := list(custodian.ReadQuery{AfterSeq: n(2), Limit: 2}); !slices.Equal(got, []int64{n(4), n(3)}) {
 		t.Errorf("back to the first page after a new read = %v", got)
+	}
+}
+
+// testReadsPageUpPastManyBatches pages up from a read with more than a
+// query's worth of batches (each Reads writes the queued reads as one)
+// before it: the walk passes them and returns the later reads, whether or
+// not a customer narrows it.
+func testReadsPageUpPastManyBatches(t *testing.T, e *readLogEnv) {
+	s := e.Store
+	a := custodian.NewCustomerID()
+	const n = 80
+	var seqs []int64
+	for range n {
+		record(t, s, e.ann, a)
+		got, err := s.Reads(e.ann, custodian.ReadQuery{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, got[0].Seq)
+	}
+	ctx, cancel := context.WithTimeout(e.ann, 20*time.Second)
+	defer cancel()
+	for _, q := range []custodian.ReadQuery{
+		{AfterSeq: seqs[n-3]},
+		{AfterSeq: seqs[n-3], Customer: a},
+	} {
+		got, err := s.Reads(ctx, q)
+		if err != nil {
+			t.Fatalf("Reads(%+v): %v", q, err)
+		}
+		var out []int64
+		for _, r := range got {
+			out = append(out, r.Seq)
+		}
+		if want := []int64{seqs[n-1], seqs[n-2]}; !slices.Equal(out, want) {
+			t.Errorf("Reads(%+v) = %v, want %v", q, out, want)
+		}
 	}
 }
 
