@@ -564,17 +564,26 @@ func (s *Store) AuditChain(ctx context.Context, after int64) iter.Seq2[hashchain
 }
 
 // AuditHead returns the newest event's sequence number and hash as the
-// head row records them: an anchor to keep outside the database.
+// head row records them. It only reads: on PostgreSQL the head may have
+// been committed and not yet flushed (see Audited), which is fine for
+// checking the trail; an anchor to keep outside the database is read with
+// DurableAuditHead.
 func (s *Store) AuditHead(ctx context.Context) (hashchain.Anchor, error) {
 	var a hashchain.Anchor
 	err := s.reader(ctx).QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&a.Seq, &a.Hash)
+	return a, internal("read audit head", err)
+}
+
+// DurableAuditHead is AuditHead once the head it names is on disk: an
+// anchor kept outside the database must never name events a crash could
+// take back. On PostgreSQL it waits for a flush (a write, so it needs the
+// primary); on SQLite every commit is already durable.
+func (s *Store) DurableAuditHead(ctx context.Context) (hashchain.Anchor, error) {
+	a, err := s.AuditHead(ctx)
 	if err == nil && s.dialect.FlushBarrier != "" {
-		// The head may have been committed and not yet flushed (see
-		// Audited): an anchor kept outside must never name events a
-		// crash could take back.
 		_, err = s.write.ExecContext(ctx, s.dialect.FlushBarrier)
 	}
-	return a, internal("read audit head", err)
+	return a, internal("await the audit head's flush", err)
 }
 
 var _ custodian.AuditRepository = (*Store)(nil)

@@ -43,7 +43,7 @@ func newAnchorRecord(a hashchain.Anchor, now time.Time) anchorRecord {
 // to the anchor file, the log and the alert webhook, each when configured.
 type anchorPublisher struct {
 	head interface {
-		AuditHead(ctx context.Context) (hashchain.Anchor, error)
+		DurableAuditHead(ctx context.Context) (hashchain.Anchor, error)
 	}
 	file    string            // the anchor file; empty for none
 	log     *slog.Logger      // the log the anchor lines go to, unredacted: an anchor is a hash, neither secret nor personal
@@ -55,7 +55,7 @@ type anchorPublisher struct {
 // publication. It fails when the anchor file cannot be written; a webhook
 // that does not answer is only logged, and the next head is sent anyway.
 func (p *anchorPublisher) publish(ctx context.Context, errLog *slog.Logger) error {
-	head, err := p.head.AuditHead(ctx)
+	head, err := p.head.DurableAuditHead(ctx)
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ func runAuditHead(ctx context.Context, proc *process, args []string) error {
 	fs := newFlagSet("audit head", proc.stderr)
 	flags := addKeyCommandFlags(fs)
 	return flags.run(ctx, proc, fs, args, func(a *app) error {
-		head, err := a.store.AuditHead(ctx)
+		head, err := a.store.DurableAuditHead(ctx) // printed to be kept outside
 		if err != nil {
 			return err
 		}
