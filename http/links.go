@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"golang.org/x/text/message"
-
 	"github.com/custodian-crm/custodian"
 )
 
@@ -15,11 +13,11 @@ import (
 var linkTemplates embed.FS
 
 // mustParseLinkPage parses the page behind one-time links, with the web
-// interface's partials, its functions speaking p's language.
-// html/template escapes every value by context; there is no inline script
-// or style, so the strict Content-Security-Policy holds.
-func mustParseLinkPage(p *message.Printer, ids map[string]bool) *template.Template {
-	return template.Must(template.New("link.html").Funcs(uiFuncs).Funcs(localFuncs(p, ids)).ParseFS(linkTemplates, "templates/link.html", "templates/ui/partials.html"))
+// interface's partials and the English functions (each language's copy
+// replaces them). html/template escapes every value by context; there is
+// no inline script or style, so the strict Content-Security-Policy holds.
+func mustParseLinkPage() *template.Template {
+	return template.Must(template.New("link.html").Funcs(uiFuncs).ParseFS(linkTemplates, "templates/link.html", "templates/ui/partials.html"))
 }
 
 type linkField struct {
