@@ -136,8 +136,9 @@ type auditData struct {
 	ReadsURL, NoReadsURL string
 }
 
-// dateLayout is the form of the date filters (an <input type="date">);
-// minuteLayout, of a time to the minute (an <input type="datetime-local">).
+// dateLayout is the value of an <input type="date"> (the audit page's
+// date filters, a task's due date); minuteLayout, of an
+// <input type="datetime-local"> (a time to the minute).
 const (
 	dateLayout   = "2006-01-02"
 	minuteLayout = "2006-01-02T15:04"
