@@ -71,25 +71,14 @@ func localFuncs(p *message.Printer, ids map[string]bool) template.FuncMap {
 		"t": p.Sprintf,
 		// tr translates a value that may be a message id (a label or an
 		// error chosen in Go) and shows any other text as it is.
-		"tr": func(s string) string {
-			if !ids[s] {
-				return s
-			}
-			return p.Sprintf(s)
-		},
+		"tr": func(s string) string { return translateKnown(p, ids, s) },
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return p.Sprintf("never")
 			}
 			return t.UTC().Format(p.Sprintf("2 Jan 2006 15:04 UTC"))
 		},
-		"label": func(key any) string {
-			l := keyLabel(fmt.Sprint(key))
-			if !ids[l] {
-				return l
-			}
-			return p.Sprintf(l)
-		},
+		"label": func(key any) string { return translateKnown(p, ids, keyLabel(fmt.Sprint(key))) },
 		// scriptMessages are the scripts' messages in p's language, for
 		// the page's JSON block (#ui-messages) they read.
 		"scriptMessages": func() map[string]string {
@@ -100,6 +89,16 @@ func localFuncs(p *message.Printer, ids map[string]bool) template.FuncMap {
 			return out
 		},
 	}
+}
+
+// translateKnown translates s with p when ids (p's catalogue) holds it as
+// a message id, and returns it unchanged otherwise: for text that may be a
+// message id or may already be words.
+func translateKnown(p *message.Printer, ids map[string]bool, s string) string {
+	if !ids[s] {
+		return s
+	}
+	return p.Sprintf(s)
 }
 
 // scriptMessageIDs are the messages the scripts under static/ show, by
@@ -359,10 +358,7 @@ func (u *ui) t(r *http.Request, id string, args ...any) string {
 // API gives in English, or a message translated with its values).
 func (u *ui) known(r *http.Request, s string) string {
 	tag := u.lang(r)
-	if !u.locales.IDs(tag)[s] {
-		return s
-	}
-	return u.printers[tag].Sprintf(s)
+	return translateKnown(u.printers[tag], u.locales.IDs(tag), s)
 }
 
 // errorData is the error page's content.
