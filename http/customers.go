@@ -97,7 +97,11 @@ func decodeCustomerBody(b []byte) (custodian.CustomerFields, error) {
 	return f, nil
 }
 
-func etag(c *custodian.Customer) string { return `"` + strconv.FormatInt(c.Version, 10) + `"` }
+// versionTag is the ETag of a resource at version: a customer, a webhook
+// or a saved view, each of which counts its versions from 1.
+func versionTag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+func etag(c *custodian.Customer) string { return versionTag(c.Version) }
 
 // ifMatch reads an If-Match header: the version it names, 0 for "*", and
 // whether the header was present. A tag that is not one of ours (a weak
@@ -118,10 +122,32 @@ func ifMatch(r *http.Request) (version int64, present bool) {
 	return -1, true
 }
 
+// optionalIfMatch reads the If-Match header of a write that may go
+// without one: the version it names (0 for none or "*"), or a failed
+// precondition when the tag cannot match any version of what (a name such
+// as "webhook").
+func optionalIfMatch(r *http.Request, what string) (int64, error) {
+	version, _ := ifMatch(r)
+	if version < 0 {
+		return 0, errorf(custodian.EPRECONDITION, "The If-Match header does not match the "+what+"'s current version.")
+	}
+	return version, nil
+}
+
+// writeVersioned answers with a resource that has versions: its ETag, its
+// address in Location when location is not empty (a 201), and the
+// resource as JSON.
+func writeVersioned(w http.ResponseWriter, status int, location string, version int64, v any) {
+	if location != "" {
+		w.Header().Set("Location", location)
+	}
+	w.Header().Set("ETag", versionTag(version))
+	writeJSON(w, status, v)
+}
+
 // writeCustomer answers with one customer, its ETag and a no-store policy.
 func writeCustomer(w http.ResponseWriter, status int, c *custodian.Customer) {
-	w.Header().Set("ETag", etag(c))
-	writeJSON(w, status, c)
+	writeVersioned(w, status, "", c.Version, c)
 }
 
 func customerPath(id string) string { return "/api/customers/" + url.PathEscape(id) + "/" }
@@ -200,11 +226,8 @@ func handleUpdateCustomer(logger *slog.Logger, svc custodian.CustomerService, re
 
 func handleDeleteCustomer(logger *slog.Logger, svc custodian.CustomerService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		version, _ := ifMatch(r)
-		var err error
-		if version < 0 {
-			err = errorf(custodian.EPRECONDITION, "The If-Match header does not match the customer's current version.")
-		} else {
+		version, err := optionalIfMatch(r, "customer")
+		if err == nil {
 			err = svc.DeleteCustomer(r.Context(), r.PathValue("id"), version)
 		}
 		if err != nil {

@@ -3,10 +3,7 @@ package http
 import (
 	"embed"
 	"html/template"
-	"log/slog"
 	"net/http"
-
-	"golang.org/x/text/message"
 
 	"github.com/custodian-crm/custodian"
 )
@@ -15,11 +12,11 @@ import (
 var linkTemplates embed.FS
 
 // mustParseLinkPage parses the page behind one-time links, with the web
-// interface's partials, its functions speaking p's language.
-// html/template escapes every value by context; there is no inline script
-// or style, so the strict Content-Security-Policy holds.
-func mustParseLinkPage(p *message.Printer, ids map[string]bool) *template.Template {
-	return template.Must(template.New("link.html").Funcs(uiFuncs).Funcs(localFuncs(p, ids)).ParseFS(linkTemplates, "templates/link.html", "templates/ui/partials.html"))
+// interface's partials and the English functions (each language's copy
+// replaces them). html/template escapes every value by context; there is
+// no inline script or style, so the strict Content-Security-Policy holds.
+func mustParseLinkPage() *template.Template {
+	return template.Must(template.New("link.html").Funcs(uiFuncs).ParseFS(linkTemplates, "templates/link.html", "templates/ui/partials.html"))
 }
 
 type linkField struct {
@@ -46,7 +43,7 @@ type linkForm struct {
 // from this site: cross-site posts are refused before this runs) acts and
 // either confirms or shows the form again with the entered values (never
 // the password) and a message next to each field at fault.
-func handleLinkPage(logger *slog.Logger, u *ui, f linkForm) http.Handler {
+func handleLinkPage(u *ui, f linkForm) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tag := u.lang(r)
 		tr := u.printers[tag].Sprintf
@@ -75,10 +72,10 @@ func handleLinkPage(logger *slog.Logger, u *ui, f linkForm) http.Handler {
 					view.Done = tr(f.done)
 				} else {
 					if status, _ = problemStatus(err); status >= 500 {
-						logger.ErrorContext(r.Context(), "one-time link failed", "request_id", requestID(r.Context()), "err", err)
+						u.logger.ErrorContext(r.Context(), "one-time link failed", "request_id", requestID(r.Context()), "err", err)
 						status = http.StatusInternalServerError
 					}
-					view.Error = u.known(r, custodian.ErrorMessage(err))
+					view.Error = u.errorMessage(r, err)
 					for _, fe := range u.errorFields(r, err) {
 						for i := range fields {
 							if fields[i].Name == fe.Field {
@@ -95,7 +92,7 @@ func handleLinkPage(logger *slog.Logger, u *ui, f linkForm) http.Handler {
 		w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
 		w.WriteHeader(status)
 		if err := u.linkPages[tag].Execute(w, view); err != nil {
-			logger.ErrorContext(r.Context(), "render", "err", err)
+			u.logger.ErrorContext(r.Context(), "render one-time link page", "request_id", requestID(r.Context()), "err", err)
 		}
 	})
 }
@@ -113,8 +110,8 @@ var (
 	fieldPassword = linkField{Name: "password", Label: msg("Password (at least 15 characters; a few unrelated words work well)"), Type: "password", Autocomplete: "new-password"}
 )
 
-func setupPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, u, linkForm{
+func setupPage(u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(u, linkForm{
 		title: msg("Create the first administrator"), action: "/setup", submit: msg("Create administrator"),
 		intro:  msg("This link works once and for an hour after the server printed it."),
 		done:   msg("The administrator account is ready. Sign in with it."),
@@ -126,8 +123,8 @@ func setupPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Ha
 	})
 }
 
-func registerPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, u, linkForm{
+func registerPage(u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(u, linkForm{
 		title: msg("Accept your invitation"), action: "/register", submit: msg("Create account"),
 		intro:  msg("Choose your name and a password to join."),
 		done:   msg("Your account is ready. Sign in with it."),
@@ -139,8 +136,8 @@ func registerPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http
 	})
 }
 
-func resetPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, u, linkForm{
+func resetPage(u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(u, linkForm{
 		title: msg("Choose a new password"), action: "/reset", submit: msg("Set password"),
 		intro:  msg("Two-factor authentication, if you use it, stays as it is."),
 		done:   msg("Your password is set; every session has ended. Sign in again."),
@@ -154,8 +151,8 @@ func resetPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Ha
 // emailConfirmPage confirms a new sign-in address with the link mailed to
 // it. Opening the link shows a button; only the post changes the address,
 // so a mail scanner that fetches the link changes nothing.
-func emailConfirmPage(logger *slog.Logger, u *ui, acc custodian.AccountService) http.Handler {
-	return handleLinkPage(logger, u, linkForm{
+func emailConfirmPage(u *ui, acc custodian.AccountService) http.Handler {
+	return handleLinkPage(u, linkForm{
 		title: msg("Confirm your new sign-in address"), action: "/account/email", submit: msg("Confirm address"),
 		intro: msg("Confirming makes this address the one you sign in with and where your account's mail goes. Your other sessions end."),
 		done:  msg("Your sign-in address is changed; your other sessions have ended."),

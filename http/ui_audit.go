@@ -60,9 +60,15 @@ type customerRef struct {
 func auditRows(events []custodian.AuditEvent, names *actorNames) []auditRow {
 	out := make([]auditRow, len(events))
 	for i, e := range events {
-		out[i] = auditRow{AuditEvent: e, ActorName: names.name(e.Actor), Detail: eventDetail(e.Data)}
+		out[i] = eventRow(e, names)
 	}
 	return out
+}
+
+// eventRow is an event of the trail as a row: its actor named and its
+// data as text.
+func eventRow(e custodian.AuditEvent, names *actorNames) auditRow {
+	return auditRow{AuditEvent: e, ActorName: names.name(e.Actor), Detail: eventDetail(e.Data)}
 }
 
 // eventDetail shows an event's data: JSON objects as "key: value" pairs,
@@ -136,8 +142,9 @@ type auditData struct {
 	ReadsURL, NoReadsURL string
 }
 
-// dateLayout is the form of the date filters (an <input type="date">);
-// minuteLayout, of a time to the minute (an <input type="datetime-local">).
+// dateLayout is the value of an <input type="date"> (the audit page's
+// date filters, a task's due date); minuteLayout, of an
+// <input type="datetime-local"> (a time to the minute).
 const (
 	dateLayout   = "2006-01-02"
 	minuteLayout = "2006-01-02T15:04"
@@ -483,7 +490,8 @@ func (u *ui) auditLines(ctx context.Context, lines []auditLine, actors *actorNam
 	rows := make([]auditRow, len(lines))
 	for i, l := range lines {
 		if l.event != nil {
-			rows[i] = auditRow{AuditEvent: *l.event, ActorName: actors.name(l.event.Actor), Detail: eventDetail(l.event.Data), Customer: subject(l.event.Subject)}
+			rows[i] = eventRow(*l.event, actors)
+			rows[i].Customer = subject(l.event.Subject)
 			continue
 		}
 		rd := l.read

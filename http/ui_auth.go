@@ -73,11 +73,8 @@ func (u *ui) handleLoginSubmit() http.Handler {
 		}
 		f := r.PostForm
 		d := loginData{Email: strings.TrimSpace(f.Get("email")), Next: localPath(f.Get("next"))}
-		var pre []byte
-		if c, err := r.Cookie(preSessionCookie); err == nil {
-			pre = []byte(c.Value)
-		}
-		if !u.keys.check("pre", pre, f.Get(csrfField)) {
+		pre, ok := u.checkPreForm(r)
+		if !ok {
 			d.Error = msg("The sign-in form had expired. Please try again.")
 			u.renderLogin(w, r, http.StatusForbidden, d)
 			return
@@ -223,11 +220,7 @@ func (u *ui) handleForgotSubmit() http.Handler {
 			return
 		}
 		d := forgotData{Email: strings.TrimSpace(r.PostForm.Get("email"))}
-		var pre []byte
-		if c, err := r.Cookie(preSessionCookie); err == nil {
-			pre = []byte(c.Value)
-		}
-		if !u.keys.check("pre", pre, r.PostForm.Get(csrfField)) {
+		if _, ok := u.checkPreForm(r); !ok {
 			d.Error = msg("The form had expired. Please try again.")
 			u.renderForgot(w, r, http.StatusForbidden, d)
 			return

@@ -34,11 +34,7 @@ func (u *ui) handleLoginPasskey() http.Handler {
 		}
 		f := r.PostForm
 		d := loginData{Next: localPath(f.Get("next"))}
-		var pre []byte
-		if c, err := r.Cookie(preSessionCookie); err == nil {
-			pre = []byte(c.Value)
-		}
-		if !u.keys.check("pre", pre, f.Get(csrfField)) {
+		if _, ok := u.checkPreForm(r); !ok {
 			d.Error = msg("The sign-in form had expired. Please try again.")
 			u.renderLogin(w, r, http.StatusForbidden, d)
 			return

@@ -119,6 +119,21 @@ type customerForms struct {
 	hold     holdForm
 }
 
+// customerFormDone answers the post of one of the customer page's forms:
+// back to the page's section with a flash when err is nil; for refused
+// input the page again (400) with the forms again makes, keeping the
+// values and showing the errors; any other error as failCustomer shows it.
+func (u *ui) customerFormDone(w http.ResponseWriter, r *http.Request, id string, err error, section, flash string, again func() customerForms) {
+	switch custodian.ErrorCode(err) {
+	case "":
+		redirectWithFlash(w, r, uiCustomerPath(id)+"#"+section, flash)
+	case custodian.EINVALID:
+		u.showCustomer(w, r, http.StatusBadRequest, id, again())
+	default:
+		u.failCustomer(w, r, id, err)
+	}
+}
+
 // showCustomer renders the detail page with status and the forms that
 // come back.
 func (u *ui) showCustomer(w http.ResponseWriter, r *http.Request, status int, id string, forms customerForms) {
@@ -277,14 +292,9 @@ func (u *ui) handleConsentForm() http.Handler {
 		id, f := r.PathValue("id"), r.PostForm
 		in := custodian.ConsentInput{Purpose: f.Get("purpose"), State: f.Get("state"), Source: f.Get("source"), Evidence: f.Get("evidence")}
 		_, err := u.privacy.RecordConsent(r.Context(), id, in)
-		switch custodian.ErrorCode(err) {
-		case "":
-			redirectWithFlash(w, r, uiCustomerPath(id)+"#consent", "consent-recorded")
-		case custodian.EINVALID:
-			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{consent: &consentForm{ConsentInput: in, Errors: u.fieldErrors(r, err), Error: u.errorMessage(r, err)}})
-		default:
-			u.failCustomer(w, r, id, err)
-		}
+		u.customerFormDone(w, r, id, err, "consent", "consent-recorded", func() customerForms {
+			return customerForms{consent: &consentForm{ConsentInput: in, Errors: u.fieldErrors(r, err), Error: u.errorMessage(r, err)}}
+		})
 	})
 }
 
@@ -294,22 +304,17 @@ func (u *ui) handleLegalHoldForm() http.Handler {
 		id, reason := r.PathValue("id"), r.PostForm.Get("reason")
 		active := r.PostForm.Get("active") == "true"
 		_, err := u.privacy.SetLegalHold(r.Context(), id, active, reason)
-		switch custodian.ErrorCode(err) {
-		case "":
-			flash := "hold-lifted"
-			if active {
-				flash = "hold-set"
-			}
-			redirectWithFlash(w, r, uiCustomerPath(id)+"#privacy", flash)
-		case custodian.EINVALID:
+		flash := "hold-lifted"
+		if active {
+			flash = "hold-set"
+		}
+		u.customerFormDone(w, r, id, err, "privacy", flash, func() customerForms {
 			msg := u.fieldErrors(r, err)["reason"]
 			if msg == "" {
 				msg = u.errorMessage(r, err)
 			}
-			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{hold: holdForm{Reason: reason, Error: msg}})
-		default:
-			u.failCustomer(w, r, id, err)
-		}
+			return customerForms{hold: holdForm{Reason: reason, Error: msg}}
+		})
 	})
 }
 

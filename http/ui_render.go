@@ -29,8 +29,8 @@ var uiTemplateFiles embed.FS
 // as safe: html/template's contextual escaping is the defence against
 // markup in customer records.
 //
-// t, when and label are the English defaults, for pages outside the
-// catalogues (the one-time links); localFuncs replaces them per language.
+// t, tr, when, label and scriptMessages are the English defaults the
+// templates are parsed with; localFuncs replaces them per language.
 var uiFuncs = template.FuncMap{
 	"asset": staticAssets.url,
 	// t translates a message id, formatting args into it: {{t "Sign in"}},
@@ -71,25 +71,14 @@ func localFuncs(p *message.Printer, ids map[string]bool) template.FuncMap {
 		"t": p.Sprintf,
 		// tr translates a value that may be a message id (a label or an
 		// error chosen in Go) and shows any other text as it is.
-		"tr": func(s string) string {
-			if !ids[s] {
-				return s
-			}
-			return p.Sprintf(s)
-		},
+		"tr": func(s string) string { return translateKnown(p, ids, s) },
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return p.Sprintf("never")
 			}
 			return t.UTC().Format(p.Sprintf("2 Jan 2006 15:04 UTC"))
 		},
-		"label": func(key any) string {
-			l := keyLabel(fmt.Sprint(key))
-			if !ids[l] {
-				return l
-			}
-			return p.Sprintf(l)
-		},
+		"label": func(key any) string { return translateKnown(p, ids, keyLabel(fmt.Sprint(key))) },
 		// scriptMessages are the scripts' messages in p's language, for
 		// the page's JSON block (#ui-messages) they read.
 		"scriptMessages": func() map[string]string {
@@ -100,6 +89,16 @@ func localFuncs(p *message.Printer, ids map[string]bool) template.FuncMap {
 			return out
 		},
 	}
+}
+
+// translateKnown translates s with p when ids (p's catalogue) holds it as
+// a message id, and returns it unchanged otherwise: for text that may be a
+// message id or may already be words.
+func translateKnown(p *message.Printer, ids map[string]bool, s string) string {
+	if !ids[s] {
+		return s
+	}
+	return p.Sprintf(s)
 }
 
 // scriptMessageIDs are the messages the scripts under static/ show, by
@@ -145,18 +144,29 @@ var uiPageNames = []string{"login", "forgot", "error", "customers", "customers_b
 // define the blocks the page leaves open.
 var pageParts = map[string][]string{"customer": {"customer_privacy"}}
 
-// mustParsePages parses every page with the layout and the shared
-// partials, its functions speaking p's language. Each language's pages are
-// parsed once, at start, and never changed.
-func mustParsePages(p *message.Printer, ids map[string]bool, names ...string) map[string]*template.Template {
+// mustParsePages parses the layout and the shared partials once, then
+// each page (with its parts) on a clone of them, with the English
+// functions; localPages gives each language its copy.
+func mustParsePages(names ...string) map[string]*template.Template {
+	base := template.Must(template.New("ui").Funcs(uiFuncs).ParseFS(uiTemplateFiles, "templates/ui/layout.html", "templates/ui/partials.html"))
 	out := map[string]*template.Template{}
-	funcs := localFuncs(p, ids)
 	for _, n := range names {
-		files := []string{"templates/ui/layout.html", "templates/ui/partials.html", "templates/ui/" + n + ".html"}
+		files := []string{"templates/ui/" + n + ".html"}
 		for _, p := range pageParts[n] {
 			files = append(files, "templates/ui/"+p+".html")
 		}
-		out[n] = template.Must(template.New(n).Funcs(uiFuncs).Funcs(funcs).ParseFS(uiTemplateFiles, files...))
+		out[n] = template.Must(template.Must(base.Clone()).ParseFS(uiTemplateFiles, files...))
+	}
+	return out
+}
+
+// localPages returns a copy of pages whose functions are funcs (one
+// language's): the parse trees are shared, not parsed again, and each
+// copy is escaped on its first use.
+func localPages(pages map[string]*template.Template, funcs template.FuncMap) map[string]*template.Template {
+	out := make(map[string]*template.Template, len(pages))
+	for n, t := range pages {
+		out[n] = template.Must(t.Clone()).Funcs(funcs)
 	}
 	return out
 }
@@ -224,13 +234,17 @@ func newUI(d Deps) *ui {
 			panic(err) // the embedded catalogues are checked by the tests
 		}
 	}
+	// The templates are parsed once; each language gets clones that call
+	// its functions.
+	parsed, link := mustParsePages(uiPageNames...), mustParseLinkPage()
 	pages := map[language.Tag]map[string]*template.Template{}
 	printers := map[language.Tag]*message.Printer{}
 	linkPages := map[language.Tag]*template.Template{}
 	for _, l := range locales.Languages() {
 		printers[l.Tag] = locales.Printer(l.Tag)
-		pages[l.Tag] = mustParsePages(printers[l.Tag], locales.IDs(l.Tag), uiPageNames...)
-		linkPages[l.Tag] = mustParseLinkPage(printers[l.Tag], locales.IDs(l.Tag))
+		funcs := localFuncs(printers[l.Tag], locales.IDs(l.Tag))
+		pages[l.Tag] = localPages(parsed, funcs)
+		linkPages[l.Tag] = template.Must(link.Clone()).Funcs(funcs)
 	}
 	return &ui{locales: locales, pages: pages, printers: printers, linkPages: linkPages, logger: d.Logger, customers: d.Customers, bulk: d.Bulk, webhooks: d.Webhooks, acc: d.Accounts, privacy: d.Privacy, activity: d.Activities, task: d.Tasks, audit: d.Audit, names: d.Names, alerts: d.Alerts, now: now,
 		sig: d.signals(), keys: keys, assets: staticAssets, imports: d.Imports, exports: d.Exports, transfers: d.TransferLimiter}
@@ -344,10 +358,7 @@ func (u *ui) t(r *http.Request, id string, args ...any) string {
 // API gives in English, or a message translated with its values).
 func (u *ui) known(r *http.Request, s string) string {
 	tag := u.lang(r)
-	if !u.locales.IDs(tag)[s] {
-		return s
-	}
-	return u.printers[tag].Sprintf(s)
+	return translateKnown(u.printers[tag], u.locales.IDs(tag), s)
 }
 
 // errorData is the error page's content.

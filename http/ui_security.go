@@ -118,6 +118,17 @@ func preSession(w http.ResponseWriter, r *http.Request) []byte {
 	return []byte(v)
 }
 
+// checkPreForm reads the pre-session cookie of a signed-out form's post
+// (login, passkey sign-in, forgotten password) and reports whether the
+// form carries its CSRF token; pre is the cookie's value, which the
+// sign-in form also seals its state to.
+func (u *ui) checkPreForm(r *http.Request) (pre []byte, ok bool) {
+	if c, err := r.Cookie(preSessionCookie); err == nil {
+		pre = []byte(c.Value)
+	}
+	return pre, u.keys.check("pre", pre, r.PostForm.Get(csrfField))
+}
+
 // localPath returns next when it is a path on this site (so a sign-in can
 // return there), and "" for anything that could lead elsewhere: absolute
 // or scheme-relative URLs, backslashes, control characters, or the

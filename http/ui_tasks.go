@@ -10,9 +10,6 @@ import (
 	"github.com/custodian-crm/custodian"
 )
 
-// taskDateLayout is the value of a date input.
-const taskDateLayout = "2006-01-02"
-
 // taskForm is the form to set a follow-up task, with its values and
 // errors.
 type taskForm struct {
@@ -54,7 +51,7 @@ func (u *ui) tasks(r *http.Request, id string, names *actorNames, form *taskForm
 	if form != nil {
 		v.Form = *form
 	} else {
-		v.Form = taskForm{Due: u.now().UTC().Format(taskDateLayout), Assignee: principal(r).User.ID}
+		v.Form = taskForm{Due: u.now().UTC().Format(dateLayout), Assignee: principal(r).User.ID}
 	}
 	for uid, name := range names.all() {
 		if strings.HasPrefix(uid, custodian.UserIDPrefix) {
@@ -73,17 +70,12 @@ func (u *ui) handleTaskForm() http.Handler {
 		in := custodian.TaskInput{Title: form.Title, Assignee: form.Assignee}
 		// A due date that does not parse is left out, and refused with
 		// the other fields' errors.
-		in.Due, _ = time.ParseInLocation(taskDateLayout, form.Due, time.UTC)
+		in.Due, _ = time.ParseInLocation(dateLayout, form.Due, time.UTC)
 		_, err := u.task.AddTask(r.Context(), id, in)
-		switch custodian.ErrorCode(err) {
-		case "":
-			redirectWithFlash(w, r, uiCustomerPath(id)+"#tasks", "task-added")
-		case custodian.EINVALID:
+		u.customerFormDone(w, r, id, err, "tasks", "task-added", func() customerForms {
 			form.Errors, form.Error = u.fieldErrors(r, err), u.errorMessage(r, err)
-			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{task: &form})
-		default:
-			u.failCustomer(w, r, id, err)
-		}
+			return customerForms{task: &form}
+		})
 	})
 }
 

@@ -10,10 +10,6 @@ import (
 	"golang.org/x/text/message"
 )
 
-// activityDateLayout is the value of a datetime-local input: the form's
-// date is read, and shown, in UTC.
-const activityDateLayout = "2006-01-02T15:04"
-
 // activityForm is the form to log an activity, with its values and errors.
 type activityForm struct {
 	Type   string
@@ -103,8 +99,9 @@ func (u *ui) handleActivityForm() http.Handler {
 		form := activityForm{Type: f.Get("type"), Date: f.Get("date"), Text: f.Get("text")}
 		in := custodian.ActivityInput{Type: form.Type, Text: form.Text}
 		var err error
+		// The form's date is read, and shown, in UTC.
 		if form.Date != "" {
-			if in.Date, err = time.ParseInLocation(activityDateLayout, form.Date, time.UTC); err != nil {
+			if in.Date, err = time.ParseInLocation(minuteLayout, form.Date, time.UTC); err != nil {
 				err = &custodian.Error{Code: custodian.EINVALID, Message: msg("The activity has invalid fields."),
 					Fields: []custodian.FieldError{{Field: "date", Message: msg("Give a date and time.")}}}
 			}
@@ -112,14 +109,9 @@ func (u *ui) handleActivityForm() http.Handler {
 		if err == nil {
 			_, err = u.activity.LogActivity(r.Context(), id, in)
 		}
-		switch custodian.ErrorCode(err) {
-		case "":
-			redirectWithFlash(w, r, uiCustomerPath(id)+"#timeline", "activity-logged")
-		case custodian.EINVALID:
+		u.customerFormDone(w, r, id, err, "timeline", "activity-logged", func() customerForms {
 			form.Errors, form.Error = u.fieldErrors(r, err), u.errorMessage(r, err)
-			u.showCustomer(w, r, http.StatusBadRequest, id, customerForms{activity: &form})
-		default:
-			u.failCustomer(w, r, id, err)
-		}
+			return customerForms{activity: &form}
+		})
 	})
 }

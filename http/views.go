@@ -4,14 +4,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/custodian-crm/custodian"
 )
 
 func viewPath(id string) string { return "/api/views/" + url.PathEscape(id) + "/" }
-
-func viewETag(v *custodian.View) string { return `"` + strconv.FormatInt(v.Version, 10) + `"` }
 
 // handleListViews lists the caller's saved views and the shared ones.
 func handleListViews(logger *slog.Logger, svc custodian.ViewService) http.Handler {
@@ -37,9 +34,7 @@ func handleCreateView(logger *slog.Logger, svc custodian.ViewService) http.Handl
 			writeError(w, r, logger, err)
 			return
 		}
-		w.Header().Set("Location", viewPath(v.ID))
-		w.Header().Set("ETag", viewETag(v))
-		writeJSON(w, http.StatusCreated, v)
+		writeVersioned(w, http.StatusCreated, viewPath(v.ID), v.Version, v)
 	})
 }
 
@@ -51,8 +46,7 @@ func handleGetView(logger *slog.Logger, svc custodian.ViewService) http.Handler 
 			writeError(w, r, logger, err)
 			return
 		}
-		w.Header().Set("ETag", viewETag(v))
-		writeJSON(w, http.StatusOK, v)
+		writeVersioned(w, http.StatusOK, "", v.Version, v)
 	})
 }
 
@@ -62,9 +56,9 @@ func handleUpdateView(logger *slog.Logger, svc custodian.ViewService) http.Handl
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p custodian.ViewPatch
 		err := decodeBody(w, r, &p)
-		version, _ := ifMatch(r)
-		if err == nil && version < 0 {
-			err = errorf(custodian.EPRECONDITION, "The If-Match header does not match the view's current version.")
+		var version int64
+		if err == nil {
+			version, err = optionalIfMatch(r, "view")
 		}
 		var v *custodian.View
 		if err == nil {
@@ -74,8 +68,7 @@ func handleUpdateView(logger *slog.Logger, svc custodian.ViewService) http.Handl
 			writeError(w, r, logger, err)
 			return
 		}
-		w.Header().Set("ETag", viewETag(v))
-		writeJSON(w, http.StatusOK, v)
+		writeVersioned(w, http.StatusOK, "", v.Version, v)
 	})
 }
 

@@ -18,8 +18,6 @@ type webhookWithSecret struct {
 
 func webhookPath(id string) string { return "/api/webhooks/" + url.PathEscape(id) + "/" }
 
-func webhookETag(w *custodian.Webhook) string { return `"` + strconv.FormatInt(w.Version, 10) + `"` }
-
 func handleListWebhooks(logger *slog.Logger, svc custodian.WebhookService) http.Handler {
 	return handle(logger, func(r *http.Request, _ *none) (int, any, error) {
 		hooks, err := svc.Webhooks(r.Context())
@@ -42,9 +40,7 @@ func handleCreateWebhook(logger *slog.Logger, svc custodian.WebhookService) http
 			writeError(w, r, logger, err)
 			return
 		}
-		w.Header().Set("Location", webhookPath(hook.ID))
-		w.Header().Set("ETag", webhookETag(hook))
-		writeJSON(w, http.StatusCreated, webhookWithSecret{hook, secret})
+		writeVersioned(w, http.StatusCreated, webhookPath(hook.ID), hook.Version, webhookWithSecret{hook, secret})
 	})
 }
 
@@ -55,8 +51,7 @@ func handleGetWebhook(logger *slog.Logger, svc custodian.WebhookService) http.Ha
 			writeError(w, r, logger, err)
 			return
 		}
-		w.Header().Set("ETag", webhookETag(hook))
-		writeJSON(w, http.StatusOK, hook)
+		writeVersioned(w, http.StatusOK, "", hook.Version, hook)
 	})
 }
 
@@ -65,9 +60,9 @@ func handleUpdateWebhook(logger *slog.Logger, svc custodian.WebhookService) http
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p custodian.WebhookPatch
 		err := decodeBody(w, r, &p)
-		version, _ := ifMatch(r)
-		if err == nil && version < 0 {
-			err = errorf(custodian.EPRECONDITION, "The If-Match header does not match the webhook's current version.")
+		var version int64
+		if err == nil {
+			version, err = optionalIfMatch(r, "webhook")
 		}
 		var hook *custodian.Webhook
 		if err == nil {
@@ -77,8 +72,7 @@ func handleUpdateWebhook(logger *slog.Logger, svc custodian.WebhookService) http
 			writeError(w, r, logger, err)
 			return
 		}
-		w.Header().Set("ETag", webhookETag(hook))
-		writeJSON(w, http.StatusOK, hook)
+		writeVersioned(w, http.StatusOK, "", hook.Version, hook)
 	})
 }
 
